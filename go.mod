@@ -2,7 +2,4 @@ module github.com/ringwire/ringwire
 
 go 1.26.8
 
-require (
-	github.com/stretchr/testify v1.12.1 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-)
+require golang.org/x/sys v0.49.0

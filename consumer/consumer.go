@@ -1,0 +1,355 @@
+// Package consumer reads events from a ringwire segment (spec/LAYOUT.md sections 5.5 and 5.7).
+// A Consumer registers in the segment's registry under a name, reads every event in sequence
+// order, and publishes its progress through its own cursor, which gates the producer unless the
+// consumer is optional.
+package consumer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/segment"
+)
+
+// Errors returned by consumers; compare with errors.Is.
+var (
+	ErrEndOfStream   = errors.New("end of stream: the producer closed and every event was read")
+	ErrTimeout       = errors.New("timed out waiting for events")
+	ErrEmpty         = errors.New("no event available")
+	ErrClosed        = errors.New("consumer closed")
+	ErrRegistryFull  = errors.New("consumer registry full")
+	ErrDuplicateName = errors.New("a consumer with this name is already active")
+	ErrBadName       = errors.New("invalid consumer name")
+	ErrEvicted       = errors.New("consumer was evicted")
+	ErrLeased        = errors.New("a leased event has not been released")
+	ErrNotLeased     = errors.New("no leased event to release")
+	ErrLapped        = errors.New("optional consumer was lapped by the producer")
+)
+
+// LappedError reports how many events an optional consumer lost because the producer overwrote
+// them before they were read. errors.Is(err, ErrLapped) is true. Reading may continue: the
+// consumer has already moved past the lost events.
+type LappedError struct {
+	Lost uint64 // events lost this time
+	At   uint64 // the first sequence lost
+}
+
+func (e *LappedError) Error() string {
+	return fmt.Sprintf("optional consumer was lapped: %d events lost from sequence %d", e.Lost, e.At)
+}
+
+// Unwrap makes errors.Is(err, ErrLapped) true.
+func (e *LappedError) Unwrap() error { return ErrLapped }
+
+// Start says where a new consumer begins reading.
+type Start int
+
+const (
+	// StartLatest begins at the producer's current cursor: only events published from now on.
+	StartLatest Start = iota
+	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
+	// or at the producer's cursor if there is none.
+	StartOldest
+)
+
+// Options configure a consumer.
+type Options struct {
+	Name     string // unique among active consumers, 1 to 48 bytes; required
+	Optional bool   // never gate the producer (see spec section 10)
+	Start    Start
+	TypeName string // only for error messages; the fingerprint decides
+
+	Wait          coordination.Strategy // how to wait for events; default Yield
+	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
+	ReadTimeout   time.Duration         // longest wait for an event; 0 waits forever
+}
+
+// Handler receives events in sequence order. endOfBatch is true on the last event of the run
+// that was available when the batch began. ev is valid only during the call. A non-nil error
+// stops the batch: the events before ev count as consumed, ev does not.
+type Handler[T any] func(ev *T, seq uint64, endOfBatch bool) error
+
+// Consumer reads events of type T. It is not safe for concurrent use: one goroutine reads.
+type Consumer[T any] struct {
+	seg     *segment.Segment
+	v       *layout.View
+	hdr     *layout.Header
+	cursors *layout.Cursors
+	wait    *layout.Wait
+	entry   *layout.Entry
+	index   int
+	gen     uint64
+	multi   bool
+	opt     bool // optional: may be lapped, so every read is verified after copying
+
+	strategy coordination.Strategy
+	timeout  time.Duration
+
+	next    uint64 // private copy of the cursor
+	avail   uint64 // highest available count seen so far
+	leased  bool
+	batches uint64
+	closed  bool
+}
+
+// Attach maps the segment at b (waiting up to Options.AttachTimeout for it to exist and finish
+// initializing), checks that it carries events of type T, and registers a consumer in it.
+func Attach[T any](b segment.Backing, o Options) (*Consumer[T], error) {
+	timeout := o.AttachTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	seg, err := segment.Attach(b, timeout)
+	if err != nil {
+		return nil, err
+	}
+	c, err := New[T](seg, o)
+	seg.Release() // New took its own reference
+	return c, err
+}
+
+// New registers a consumer in a segment this process already holds, such as a heap ring's
+// (producer.Segment()). The segment stays mapped until the consumer's Close.
+func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
+	if len(o.Name) < 1 || len(o.Name) > layout.NameMax {
+		return nil, fmt.Errorf("%w: %q must be 1 to %d bytes", ErrBadName, o.Name, layout.NameMax)
+	}
+	et, err := layout.TypeOf[T]()
+	if err != nil {
+		return nil, err
+	}
+	if o.TypeName != "" {
+		et.Name = o.TypeName
+	}
+	v := seg.View()
+	if err := v.CheckEventType(et); err != nil {
+		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
+	}
+	if o.Wait == nil {
+		o.Wait = coordination.Yield()
+	}
+	if err := seg.Acquire(); err != nil {
+		return nil, err
+	}
+	c := &Consumer[T]{
+		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
+		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, strategy: o.Wait, timeout: o.ReadTimeout,
+	}
+	if err := c.register(o); err != nil {
+		seg.Release()
+		return nil, fmt.Errorf("attach %s as %q: %w", seg.Backing(), o.Name, err)
+	}
+	return c, nil
+}
+
+// count is the producer side's count: published (single) or claimed (multi).
+func (c *Consumer[T]) count() uint64 {
+	if c.multi {
+		return c.cursors.Claimed.Load()
+	}
+	return c.cursors.Published.Load()
+}
+
+// register claims a registry entry (spec 5.7).
+func (c *Consumer[T]) register(o Options) error {
+	for i := 0; i < c.v.Entries(); i++ {
+		e := c.v.Entry(i)
+		if e.State.Load() == layout.EntryActive && e.NameString() == o.Name {
+			return ErrDuplicateName
+		}
+	}
+	pid := os.Getpid()
+	start, _ := sys.ProcessStartTime(pid)
+	for i := 0; i < c.v.Entries(); i++ {
+		e := c.v.Entry(i)
+		s := e.State.Load()
+		if s != layout.EntryFree && s != layout.EntryClosed && s != layout.EntryEvicted {
+			continue
+		}
+		if !e.State.CompareAndSwap(s, layout.EntryClaiming) {
+			continue
+		}
+		e.Generation++
+		var flags uint32
+		if !o.Optional {
+			flags |= layout.FlagRequired
+		}
+		e.Flags = flags
+		e.OwnerPID = uint32(pid)
+		e.OwnerStartTime = start
+		e.Name = [layout.NameMax]byte{}
+		e.NameLen = uint32(copy(e.Name[:], o.Name))
+		e.DependsOn = 0
+		e.HeartbeatNs.Store(sys.Monotonic())
+		e.Lost.Store(0)
+		provisional := c.count()
+		e.Cursor.Store(provisional)
+		e.State.Store(layout.EntryActive)
+
+		// A producer that scanned before the store above may still publish up to its old bound,
+		// which is at most today's count + capacity: starting at today's count is safe.
+		now := c.count()
+		cur := now
+		if o.Start == StartOldest {
+			cur = c.oldest(i, now)
+		}
+		e.Cursor.Store(cur)
+		c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+
+		// Two consumers racing to register the same name: the lower index wins.
+		for j := 0; j < c.v.Entries(); j++ {
+			o2 := c.v.Entry(j)
+			if j != i && o2.State.Load() == layout.EntryActive && o2.NameString() == o.Name && j < i {
+				e.State.Store(layout.EntryClosed)
+				return ErrDuplicateName
+			}
+		}
+		return nil
+	}
+	return ErrRegistryFull
+}
+
+// oldest returns the lowest cursor of the other active required entries, if below now and not
+// more than a ring behind it.
+func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
+	lo := now
+	for j := 0; j < c.v.Entries(); j++ {
+		e := c.v.Entry(j)
+		if j != self && e.State.Load() == layout.EntryActive && e.Required() {
+			if cur := e.Cursor.Load(); cur < lo {
+				lo = cur
+			}
+		}
+	}
+	if now-lo > c.v.Capacity() {
+		lo = now - c.v.Capacity()
+	}
+	return lo
+}
+
+// Segment returns the consumer's segment.
+func (c *Consumer[T]) Segment() *segment.Segment { return c.seg }
+
+// Cursor returns the count of events this consumer has finished with: the next sequence it reads.
+func (c *Consumer[T]) Cursor() uint64 { return c.next }
+
+// Index returns the consumer's registry entry index.
+func (c *Consumer[T]) Index() int { return c.index }
+
+// Lag returns how many published events this consumer has not read yet.
+func (c *Consumer[T]) Lag() uint64 { return c.available() - c.next }
+
+// available returns the highest count that may be read (spec 5.5 step 1).
+func (c *Consumer[T]) available() uint64 {
+	if !c.multi {
+		return c.cursors.Published.Load()
+	}
+	limit := c.cursors.Claimed.Load()
+	s := c.avail
+	if s < c.next {
+		s = c.next
+	}
+	for s < limit && c.v.Availability(s).Load() == s+1 {
+		s++
+	}
+	return s
+}
+
+// check reports eviction or closure of this consumer's registration (cold path).
+func (c *Consumer[T]) check() error {
+	if c.closed {
+		return ErrClosed
+	}
+	if c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+		return ErrEvicted
+	}
+	return nil
+}
+
+// waitFor waits until an event beyond c.next is available, returning ErrEndOfStream when the
+// producer has closed and everything was read.
+func (c *Consumer[T]) waitFor() error {
+	if c.avail = c.available(); c.avail > c.next {
+		return nil
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	c.entry.HeartbeatNs.Store(sys.Monotonic())
+	ended := false
+	ready := func() bool {
+		if c.avail = c.available(); c.avail > c.next {
+			return true
+		}
+		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
+			if c.avail = c.available(); c.avail == c.next {
+				ended = true
+			}
+			return true
+		}
+		return false
+	}
+	var deadline time.Time
+	if c.timeout > 0 {
+		deadline = time.Now().Add(c.timeout)
+	}
+	if err := c.strategy.Wait(ready, &c.wait.Consumer, deadline); err != nil {
+		if err := c.check(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	if ended {
+		return ErrEndOfStream
+	}
+	return c.check()
+}
+
+// commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
+func (c *Consumer[T]) commit(to uint64) {
+	c.next = to
+	c.entry.Cursor.Store(to)
+	coordination.Notify(&c.wait.Producer)
+	if c.batches++; c.batches%1024 == 0 {
+		c.entry.HeartbeatNs.Store(sys.Monotonic())
+	}
+}
+
+// lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
+// producers have claimed a count that puts s's slot in reuse (spec section 10).
+func (c *Consumer[T]) lapped(s uint64) bool {
+	return c.cursors.Claimed.Load() > s+c.v.Capacity()
+}
+
+// skipLapped moves an optional consumer that fell a ring behind to the oldest sequence that is
+// safe to read again, counts the loss and reports it.
+func (c *Consumer[T]) skipLapped(from uint64) error {
+	to := c.cursors.Claimed.Load()
+	if c.avail < to {
+		to = c.avail
+	}
+	lost := to - from
+	c.entry.Lost.Add(lost)
+	c.avail = to
+	c.commit(to)
+	return &LappedError{Lost: lost, At: from}
+}
+
+// Close deregisters the consumer (its entry becomes closed and stops gating the producer) and
+// releases the segment.
+func (c *Consumer[T]) Close() error {
+	if c.closed {
+		return ErrClosed
+	}
+	c.closed = true
+	if c.entry.State.Load() == layout.EntryActive && c.entry.Generation == c.gen {
+		c.entry.State.Store(layout.EntryClosed)
+	}
+	coordination.Notify(&c.wait.Producer)
+	return c.seg.Release()
+}

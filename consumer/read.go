@@ -1,0 +1,143 @@
+package consumer
+
+import "github.com/ringwire/ringwire/layout"
+
+// Process waits for at least one event (see Options.Wait and ReadTimeout), then hands up to max
+// available events (all of them if max <= 0) to h as one batch, and stores the cursor once. It
+// returns how many events h finished with; ErrEndOfStream once the producer has closed and every
+// event was read.
+func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
+	if c.leased {
+		return 0, ErrLeased
+	}
+	if c.avail <= c.next {
+		if err := c.waitFor(); err != nil {
+			return 0, err
+		}
+	}
+	return c.run(h, max)
+}
+
+// Poll is Process without waiting: it handles whatever is available now, possibly nothing.
+func (c *Consumer[T]) Poll(h Handler[T], max int) (int, error) {
+	if c.leased {
+		return 0, ErrLeased
+	}
+	if c.closed {
+		return 0, ErrClosed
+	}
+	c.avail = c.available()
+	if c.avail <= c.next {
+		return 0, nil
+	}
+	return c.run(h, max)
+}
+
+func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
+	if c.opt {
+		return c.runOptional(h, max)
+	}
+	start, hi := c.next, c.avail
+	if max > 0 && hi-start > uint64(max) {
+		hi = start + uint64(max)
+	}
+	for s := start; s < hi; s++ {
+		if err := h((*T)(c.v.Slot(s)), s, s == hi-1); err != nil {
+			c.commit(s)
+			return int(s - start), err
+		}
+	}
+	c.commit(hi)
+	return int(hi - start), nil
+}
+
+// runOptional is run for a consumer that does not gate the producer: each event is copied, then
+// checked not to have been overwritten during the copy (a seqlock read against the claimed count)
+// before the handler sees it.
+func (c *Consumer[T]) runOptional(h Handler[T], max int) (int, error) {
+	start, hi := c.next, c.avail
+	if max > 0 && hi-start > uint64(max) {
+		hi = start + uint64(max)
+	}
+	var ev T
+	for s := start; s < hi; s++ {
+		ev = *(*T)(c.v.Slot(s))
+		if c.lapped(s) {
+			c.commit(s)
+			return int(s - start), c.skipLapped(s)
+		}
+		if err := h(&ev, s, s == hi-1); err != nil {
+			c.commit(s)
+			return int(s - start), err
+		}
+	}
+	c.commit(hi)
+	return int(hi - start), nil
+}
+
+// Run handles events with h until the producer closes and every event was read (then it returns
+// nil), h returns an error, or a wait fails.
+func (c *Consumer[T]) Run(h Handler[T]) error {
+	for {
+		if _, err := c.Process(h, 0); err != nil {
+			if err == ErrEndOfStream {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// Read copies the next event into dst, waiting for it as Process does, and returns its sequence.
+func (c *Consumer[T]) Read(dst *T) (uint64, error) {
+	if c.leased {
+		return 0, ErrLeased
+	}
+	if c.avail <= c.next {
+		if err := c.waitFor(); err != nil {
+			return 0, err
+		}
+	}
+	s := c.next
+	*dst = *(*T)(c.v.Slot(s))
+	if c.opt && c.lapped(s) {
+		return 0, c.skipLapped(s)
+	}
+	c.commit(s + 1)
+	return s, nil
+}
+
+// TryNext leases the next event without waiting, or returns ErrEmpty. The event stays valid, and
+// the producer will not overwrite it, until Release; no other read may happen meanwhile.
+func (c *Consumer[T]) TryNext() (*T, uint64, error) {
+	if c.leased {
+		return nil, 0, ErrLeased
+	}
+	if c.closed {
+		return nil, 0, ErrClosed
+	}
+	if c.avail <= c.next {
+		c.avail = c.available()
+		if c.avail <= c.next {
+			if c.hdr.ProducerState.Load() == layout.ProducerClosed && c.available() == c.next {
+				return nil, 0, ErrEndOfStream
+			}
+			return nil, 0, ErrEmpty
+		}
+	}
+	if c.opt && c.lapped(c.next) {
+		return nil, 0, c.skipLapped(c.next)
+	}
+	c.leased = true
+	return (*T)(c.v.Slot(c.next)), c.next, nil
+}
+
+// Release ends the lease of the event returned by TryNext and marks it consumed.
+func (c *Consumer[T]) Release() error {
+	if !c.leased {
+		return ErrNotLeased
+	}
+	c.leased = false
+	c.commit(c.next + 1)
+	return nil
+}

@@ -1,0 +1,172 @@
+// Package coordination holds how ringwire's producers and consumers wait for each other: the wait
+// strategies, and the wake side of the blocking handshake of spec/LAYOUT.md section 5.6.
+package coordination
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+
+	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/layout"
+)
+
+// ErrTimeout is returned by Strategy.Wait when its deadline passes before its condition holds.
+var ErrTimeout = errors.New("timed out")
+
+// Strategy decides how a waiter passes the time between checks of its condition. Implementations
+// are stateless values, safe for concurrent use by any number of waiters.
+type Strategy interface {
+	// Wait returns nil as soon as ready reports true, or ErrTimeout once deadline has passed
+	// (a zero deadline waits forever). ready is called repeatedly, possibly many times after
+	// spurious wakeups; it must be cheap and free of side effects other than caching. word is
+	// the wait word of the segment that a blocking strategy sleeps on; others ignore it.
+	Wait(ready func() bool, word *layout.WaitWord, deadline time.Time) error
+	// String names the strategy for tools and benchmarks.
+	String() string
+}
+
+// checkEvery is how many idle rounds pass between clock reads in the spinning strategies.
+const checkEvery = 256
+
+func expired(deadline time.Time) bool {
+	return !deadline.IsZero() && !time.Now().Before(deadline)
+}
+
+// BusySpin re-checks without pause: the lowest latency, and a whole core per waiter. Use it only
+// when every spinning thread has a core of its own.
+func BusySpin() Strategy { return busySpin{} }
+
+type busySpin struct{}
+
+func (busySpin) String() string { return "busy-spin" }
+
+func (busySpin) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) error {
+	for i := 1; ; i++ {
+		if ready() {
+			return nil
+		}
+		if i%checkEvery == 0 && expired(deadline) {
+			return ErrTimeout
+		}
+	}
+}
+
+// Yield re-checks a few times, then gives the CPU away (sched_yield) between checks: near
+// busy-spin latency when cores are free, and fair when more threads wait than there are cores.
+func Yield() Strategy { return yield{} }
+
+type yield struct{}
+
+func (yield) String() string { return "yield" }
+
+const spinsBeforeYield = 64
+
+func (yield) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) error {
+	for i := 1; ; i++ {
+		if ready() {
+			return nil
+		}
+		if i > spinsBeforeYield {
+			sys.OSYield()
+		}
+		if i%checkEvery == 0 && expired(deadline) {
+			return ErrTimeout
+		}
+	}
+}
+
+// Sleep yields for a while, then sleeps between checks, doubling the sleep from min up to max:
+// little CPU when idle, and up to max of added latency.
+func Sleep(min, max time.Duration) Strategy {
+	if min <= 0 {
+		min = time.Microsecond
+	}
+	if max < min {
+		max = min
+	}
+	return sleep{min: min, max: max}
+}
+
+type sleep struct{ min, max time.Duration }
+
+func (s sleep) String() string { return "sleep" }
+
+const yieldsBeforeSleep = 100
+
+func (s sleep) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) error {
+	d := s.min
+	for i := 1; ; i++ {
+		if ready() {
+			return nil
+		}
+		if expired(deadline) {
+			return ErrTimeout
+		}
+		if i <= yieldsBeforeSleep {
+			sys.OSYield()
+			continue
+		}
+		time.Sleep(d)
+		if d *= 2; d > s.max {
+			d = s.max
+		}
+	}
+}
+
+// Blocking spins briefly, then sleeps in the kernel on the segment's wait word (futex on Linux)
+// until a peer wakes it: almost no CPU while idle, at the cost of a system call per wakeup on
+// both sides. Wakeups may be spurious; Wait re-checks ready after each one. Where the platform has
+// no futex (macOS without cgo), it polls with a 50 microsecond sleep instead.
+func Blocking() Strategy { return blocking{} }
+
+type blocking struct{}
+
+func (blocking) String() string { return "blocking" }
+
+// longestBlock bounds one kernel sleep so that a deadline is honoured even if no wake comes.
+const longestBlock = 100 * time.Millisecond
+
+func (blocking) Wait(ready func() bool, w *layout.WaitWord, deadline time.Time) error {
+	for i := 0; i < spinsBeforeYield; i++ {
+		if ready() {
+			return nil
+		}
+	}
+	for {
+		// Spec 5.6: announce, read the wake word, re-check, then sleep only if the word is
+		// unchanged. Pairs with Notify: the waker stores its cursor before loading Waiters.
+		w.Waiters.Add(1)
+		seen := w.Wake.Load()
+		if ready() {
+			w.Waiters.Add(^uint32(0))
+			return nil
+		}
+		d := longestBlock
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				w.Waiters.Add(^uint32(0))
+				return ErrTimeout
+			}
+			d = min(d, left)
+		}
+		err := sys.FutexWait((*uint32)(unsafe.Pointer(&w.Wake)), seen, d)
+		w.Waiters.Add(^uint32(0))
+		if err != nil {
+			return err
+		}
+		if ready() {
+			return nil
+		}
+	}
+}
+
+// Notify is the waker's half of spec section 5.6: called after a cursor store, it wakes every
+// waiter blocked on w, and costs one load when nobody waits.
+func Notify(w *layout.WaitWord) {
+	if w.Waiters.Load() != 0 {
+		w.Wake.Add(1)
+		_ = sys.FutexWake((*uint32)(unsafe.Pointer(&w.Wake)))
+	}
+}

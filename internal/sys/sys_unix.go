@@ -1,0 +1,70 @@
+//go:build linux || darwin
+
+package sys
+
+import (
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Map maps length bytes of f shared and read-write.
+func Map(f *os.File, length int) ([]byte, error) {
+	b, err := unix.Mmap(int(f.Fd()), 0, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d bytes of %s: %w", length, f.Name(), err)
+	}
+	return b, nil
+}
+
+// MapAnonymous maps length zeroed bytes private to this process, page-aligned.
+func MapAnonymous(length int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %d anonymous bytes: %w", length, err)
+	}
+	return b, nil
+}
+
+// Unmap releases a mapping made by Map or MapAnonymous.
+func Unmap(b []byte) error {
+	if b == nil {
+		return nil
+	}
+	return unix.Munmap(b)
+}
+
+// Monotonic returns CLOCK_MONOTONIC in nanoseconds, comparable across the processes of one host.
+func Monotonic() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*1e9 + uint64(ts.Nsec)
+}
+
+// ProcessExists reports whether a process with this pid exists (it may belong to another user).
+func ProcessExists(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
+
+// Alive reports whether the process that had pid and startTime (0 = unknown) is still running:
+// false when no process has the pid or when the process that has it started at another time.
+func Alive(pid uint32, startTime uint64) bool {
+	if !ProcessExists(int(pid)) {
+		return false
+	}
+	if startTime == 0 {
+		return true
+	}
+	st, err := ProcessStartTime(int(pid))
+	if err != nil || st == 0 {
+		return true // cannot tell: assume alive, never reclaim a live peer's state
+	}
+	return st == startTime
+}

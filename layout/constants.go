@@ -1,0 +1,88 @@
+package layout
+
+// Format version written by this implementation (spec/LAYOUT.md section 6).
+const (
+	VersionMajor = 1
+	VersionMinor = 0
+)
+
+// Magic is the first 8 bytes of every segment: "RINGWIRE" read as a little-endian uint64.
+const Magic uint64 = 0x45524957474E4952
+
+// Sizes of the fixed structures, in bytes.
+const (
+	HeaderLen    = 512 // header_len written by this version; readers use the stored value
+	BlockSize    = 128 // every cursor and region is alone in, and aligned to, such a block
+	CursorsLen   = 2 * BlockSize
+	WaitLen      = 2 * BlockSize
+	EntrySize    = 256 // registry_entry_size written by this version
+	AvailWord    = 8   // bytes per availability word
+	PageSize     = 4096
+	TypeNameMax  = 64
+	NameMax      = 48 // longest consumer name
+	MaxRegistry  = 64 // depends_on is a 64-bit mask of entry indices
+	MinCapacity  = 2
+	MaxCapacity  = 1 << 30
+	MaxEventSize = 65536
+	MaxAlign     = 4096
+)
+
+// Values of header.init_state.
+const (
+	InitInitializing uint32 = 0
+	InitReady        uint32 = 1
+)
+
+// Values of header.producer_mode.
+const (
+	SingleProducer uint32 = 1
+	MultiProducer  uint32 = 2
+)
+
+// Values of header.producer_state.
+const (
+	ProducerOpen   uint32 = 1
+	ProducerClosed uint32 = 2
+)
+
+// Values of entry.state.
+const (
+	EntryFree     uint32 = 0
+	EntryClaiming uint32 = 1
+	EntryActive   uint32 = 2
+	EntryClosed   uint32 = 3
+	EntryEvicted  uint32 = 4
+)
+
+// Bits of entry.flags.
+const (
+	FlagRequired uint32 = 1 << 0
+)
+
+// StateName returns the spec's name for an entry state.
+func StateName(s uint32) string {
+	switch s {
+	case EntryFree:
+		return "free"
+	case EntryClaiming:
+		return "claiming"
+	case EntryActive:
+		return "active"
+	case EntryClosed:
+		return "closed"
+	case EntryEvicted:
+		return "evicted"
+	}
+	return "unknown"
+}
+
+// ModeName returns "single" or "multi" for a producer_mode value.
+func ModeName(m uint32) string {
+	switch m {
+	case SingleProducer:
+		return "single"
+	case MultiProducer:
+		return "multi"
+	}
+	return "unknown"
+}

@@ -1,0 +1,78 @@
+package layout
+
+import (
+	"fmt"
+	"math/bits"
+)
+
+// Config is what a creator chooses for a new segment.
+type Config struct {
+	Capacity         uint64 // slots, a power of two from 2 to 2^30
+	RegistryCapacity uint32 // consumer entries, 1 to 64
+	Mode             uint32 // SingleProducer or MultiProducer
+	Event            EventType
+}
+
+// Plan is where every region of a segment with a given Config goes (spec section 4), computed
+// cumulatively from the end of the previous region.
+type Plan struct {
+	SlotSize     uint32
+	SlotAlign    uint32
+	Cursors      Region
+	Wait         Region
+	Registry     Region
+	Availability Region
+	Slots        Region
+	TotalSize    uint64
+}
+
+// Validate reports the first problem with c, wrapped in ErrInvalidConfig.
+func (c Config) Validate() error {
+	switch {
+	case c.Capacity < MinCapacity || c.Capacity > MaxCapacity || !isPow2(c.Capacity):
+		return fmt.Errorf("%w: capacity %d is not a power of two from %d to %d", ErrInvalidConfig, c.Capacity, MinCapacity, MaxCapacity)
+	case c.RegistryCapacity < 1 || c.RegistryCapacity > MaxRegistry:
+		return fmt.Errorf("%w: registry capacity %d is not from 1 to %d", ErrInvalidConfig, c.RegistryCapacity, MaxRegistry)
+	case c.Mode != SingleProducer && c.Mode != MultiProducer:
+		return fmt.Errorf("%w: producer mode %d", ErrInvalidConfig, c.Mode)
+	case c.Event.Size < 1 || c.Event.Size > MaxEventSize:
+		return fmt.Errorf("%w: event size %d is not from 1 to %d", ErrInvalidConfig, c.Event.Size, MaxEventSize)
+	case c.Event.Align < 1 || c.Event.Align > MaxAlign || !isPow2(uint64(c.Event.Align)):
+		return fmt.Errorf("%w: event alignment %d is not a power of two up to %d", ErrInvalidConfig, c.Event.Align, MaxAlign)
+	case len(c.Event.Name) > TypeNameMax:
+		return fmt.Errorf("%w: type name %q is longer than %d bytes", ErrInvalidConfig, c.Event.Name, TypeNameMax)
+	}
+	return nil
+}
+
+// PlanFor computes the regions of a segment with configuration c.
+func PlanFor(c Config) (Plan, error) {
+	if err := c.Validate(); err != nil {
+		return Plan{}, err
+	}
+	p := Plan{SlotAlign: c.Event.Align, SlotSize: uint32(alignUp(uint64(c.Event.Size), uint64(c.Event.Align)))}
+	off := uint64(HeaderLen)
+	next := func(length, align uint64) Region {
+		off = alignUp(off, align)
+		r := Region{Offset: off, Length: length}
+		off += length
+		return r
+	}
+	p.Cursors = next(CursorsLen, BlockSize)
+	p.Wait = next(WaitLen, BlockSize)
+	p.Registry = next(uint64(c.RegistryCapacity)*EntrySize, BlockSize)
+	if c.Mode == MultiProducer {
+		p.Availability = next(c.Capacity*AvailWord, BlockSize)
+	} else {
+		p.Availability = Region{Offset: alignUp(off, BlockSize)}
+	}
+	p.Slots = next(c.Capacity*uint64(p.SlotSize), max(BlockSize, uint64(p.SlotAlign)))
+	p.TotalSize = alignUp(off, PageSize)
+	return p, nil
+}
+
+func isPow2(v uint64) bool { return v != 0 && v&(v-1) == 0 }
+
+func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
+
+func log2(v uint64) uint { return uint(bits.TrailingZeros64(v)) }

@@ -1,0 +1,175 @@
+package producer
+
+import (
+	"fmt"
+
+	"github.com/ringwire/ringwire/coordination"
+)
+
+// Publish claims one slot, waiting while the ring is full (up to Options.Timeout), lets fill write
+// the event in place, and publishes it. fill must not retain the pointer.
+func (p *Producer[T]) Publish(fill func(ev *T)) error {
+	seq, err := p.claim(1, true)
+	if err != nil {
+		return err
+	}
+	fill((*T)(p.v.Slot(seq)))
+	p.publish(seq, 1)
+	return nil
+}
+
+// TryPublish is Publish that returns ErrFull instead of waiting when the ring is full.
+func (p *Producer[T]) TryPublish(fill func(ev *T)) error {
+	seq, err := p.claim(1, false)
+	if err != nil {
+		return err
+	}
+	fill((*T)(p.v.Slot(seq)))
+	p.publish(seq, 1)
+	return nil
+}
+
+// PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
+// with its index 0..n-1, and publishes all n with one cursor store. n larger than the ring is
+// refused with ErrBatchTooLarge before anything is claimed.
+func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
+	seq, err := p.claim(n, true)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < n; i++ {
+		fill(i, (*T)(p.v.Slot(seq+uint64(i))))
+	}
+	p.publish(seq, n)
+	return nil
+}
+
+// Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
+// Write the events through the returned Claim and publish them with Commit. In Single mode only
+// one claim may be outstanding.
+func (p *Producer[T]) Claim(n int) (Claim[T], error) {
+	if !p.multi && p.pending != 0 {
+		return Claim[T]{}, ErrClaimOutstanding
+	}
+	seq, err := p.claim(n, true)
+	if err != nil {
+		return Claim[T]{}, err
+	}
+	p.pending = n
+	return Claim[T]{p: p, start: seq, n: n}, nil
+}
+
+// Commit publishes a claim made by Claim.
+func (p *Producer[T]) Commit(c Claim[T]) error {
+	if c.p != p || (!p.multi && p.pending != c.n) {
+		return ErrNoClaim
+	}
+	p.pending = 0
+	p.publish(c.start, c.n)
+	return nil
+}
+
+// Claim is a run of slots reserved by Producer.Claim. It is valid until committed.
+type Claim[T any] struct {
+	p     *Producer[T]
+	start uint64
+	n     int
+}
+
+// Len returns the number of slots claimed.
+func (c Claim[T]) Len() int { return c.n }
+
+// Seq returns the sequence of slot i.
+func (c Claim[T]) Seq(i int) uint64 { return c.start + uint64(i) }
+
+// At returns the event in slot i, 0 <= i < Len, to be written in place.
+func (c Claim[T]) At(i int) *T {
+	if uint(i) >= uint(c.n) {
+		panic(fmt.Sprintf("producer: claim index %d out of range [0,%d)", i, c.n))
+	}
+	return (*T)(c.p.v.Slot(c.start + uint64(i)))
+}
+
+// claim reserves n sequences and returns the first (spec 5.3 steps 1-2, 5.4 step 1).
+func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
+	if p.closed {
+		return 0, ErrClosed
+	}
+	if n <= 0 || uint64(n) > p.cap {
+		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
+	}
+	if p.multi {
+		return p.claimMulti(uint64(n), wait)
+	}
+	start := p.next
+	end := start + uint64(n)
+	if end >= maxSequence {
+		return 0, ErrExhausted
+	}
+	if end > p.bound {
+		if err := p.waitRoom(end, wait); err != nil {
+			return 0, err
+		}
+	}
+	p.cursors.Claimed.Store(end)
+	return start, nil
+}
+
+// waitRoom refreshes the gating bound until end fits (Single mode).
+func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
+	fits := func() bool {
+		p.bound = p.gatingMin(p.next) + p.cap
+		return end <= p.bound
+	}
+	if fits() {
+		return nil
+	}
+	if !wait {
+		return fmt.Errorf("%w: %d more slots needed", ErrFull, end-p.bound)
+	}
+	if err := p.strategy.Wait(fits, &p.wait.Producer, p.deadline()); err != nil {
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return nil
+}
+
+func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
+	var deadline = p.deadline()
+	for {
+		c := p.cursors.Claimed.Load()
+		end := c + n
+		if end >= maxSequence {
+			return 0, ErrExhausted
+		}
+		if end > p.gatingMin(c)+p.cap {
+			if !wait {
+				return 0, fmt.Errorf("%w: %d more slots needed", ErrFull, end-(p.gatingMin(c)+p.cap))
+			}
+			fits := func() bool {
+				c = p.cursors.Claimed.Load()
+				return c+n <= p.gatingMin(c)+p.cap
+			}
+			if err := p.strategy.Wait(fits, &p.wait.Producer, deadline); err != nil {
+				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+			continue
+		}
+		if p.cursors.Claimed.CompareAndSwap(c, end) {
+			return c, nil
+		}
+	}
+}
+
+// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 3-4).
+func (p *Producer[T]) publish(start uint64, n int) {
+	end := start + uint64(n)
+	if p.multi {
+		for s := start; s < end; s++ {
+			p.v.Availability(s).Store(s + 1)
+		}
+	} else {
+		p.next = end
+		p.cursors.Published.Store(end)
+	}
+	coordination.Notify(&p.wait.Consumer)
+}

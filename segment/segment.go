@@ -1,0 +1,362 @@
+// Package segment creates, attaches to and removes the memory that holds a ring: a POSIX
+// shared-memory object, a memory-mapped file, or plain heap memory in one process. Each backing
+// yields the same layout.View, so producers and consumers have no second code path.
+package segment
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/layout"
+)
+
+// Errors returned by this package; compare with errors.Is. Validation failures are layout's
+// sentinels (layout.ErrBadMagic and the rest), wrapped with the segment's name.
+var (
+	ErrNotFound   = errors.New("segment not found")
+	ErrExists     = errors.New("segment already exists")
+	ErrTimeout    = errors.New("timed out waiting for the segment")
+	ErrBadName    = errors.New("invalid segment name")
+	ErrHeapAttach = errors.New("a heap segment cannot be attached by name; share its *Segment")
+	ErrClosed     = errors.New("segment closed")
+)
+
+// Kind is the kind of memory behind a segment.
+type Kind int
+
+const (
+	KindSharedMemory Kind = iota + 1 // POSIX shared-memory object ("/name")
+	KindFile                         // memory-mapped file at a path
+	KindHeap                         // memory of this process only
+)
+
+// Backing says where a segment lives. Make one with SharedMemory, File or Heap.
+type Backing struct {
+	kind Kind
+	name string // shm name or file path
+}
+
+// SharedMemory is the POSIX shared-memory object name: a leading slash and one component, such as
+// "/orders". naming.Portable turns any label into a name that is valid on Linux and macOS.
+func SharedMemory(name string) Backing { return Backing{kind: KindSharedMemory, name: name} }
+
+// File is a memory-mapped file at path.
+func File(path string) Backing { return Backing{kind: KindFile, name: path} }
+
+// Heap is memory inside this process: no name, no file; share the *Segment to reach it.
+func Heap() Backing { return Backing{kind: KindHeap} }
+
+// Kind returns the backing's kind.
+func (b Backing) Kind() Kind { return b.kind }
+
+// Name returns the shared-memory name or file path ("" for the heap).
+func (b Backing) Name() string { return b.name }
+
+func (b Backing) String() string {
+	switch b.kind {
+	case KindSharedMemory:
+		return "shm:" + b.name
+	case KindFile:
+		return "file:" + b.name
+	case KindHeap:
+		return "heap"
+	}
+	return "invalid backing"
+}
+
+// path returns the file that holds the backing.
+func (b Backing) path() (string, error) {
+	switch b.kind {
+	case KindSharedMemory:
+		if err := checkShmName(b.name); err != nil {
+			return "", err
+		}
+		return sys.ShmPath(b.name)
+	case KindFile:
+		if b.name == "" {
+			return "", fmt.Errorf("%w: empty path", ErrBadName)
+		}
+		return b.name, nil
+	}
+	return "", ErrHeapAttach
+}
+
+func checkShmName(name string) error {
+	if len(name) < 2 || name[0] != '/' || len(name) > 255 {
+		return fmt.Errorf("%w: %q: want a leading slash and 1 to 254 more bytes", ErrBadName, name)
+	}
+	for i := 1; i < len(name); i++ {
+		if name[i] == '/' || name[i] == 0 {
+			return fmt.Errorf("%w: %q: only the first byte may be a slash", ErrBadName, name)
+		}
+	}
+	if name == "/." || name == "/.." {
+		return fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	return nil
+}
+
+// CreateOptions control Create.
+type CreateOptions struct {
+	// Perm is the permission of a new shared-memory object or file; 0 means 0600.
+	Perm os.FileMode
+	// Replace removes an existing segment of the same name first, live or not. Peers attached to
+	// the old one keep their mapping and see, through its incarnation, that it was replaced.
+	Replace bool
+	// ReclaimStale removes an existing segment whose creator process is dead; a live one is
+	// still refused with ErrExists.
+	ReclaimStale bool
+}
+
+// Segment is a mapped ring segment. It is safe for concurrent use; it counts its users (Acquire,
+// Release) and unmaps when the last one releases it.
+type Segment struct {
+	view    *layout.View
+	backing Backing
+	mem     []byte
+	heap    []byte // keeps a heap backing's allocation alive
+
+	mu   sync.Mutex
+	refs int
+}
+
+// View returns the validated view of the segment's bytes.
+func (s *Segment) View() *layout.View { return s.view }
+
+// Backing returns where the segment lives.
+func (s *Segment) Backing() Backing { return s.backing }
+
+// Acquire adds a user; each Acquire needs a Release. It fails with ErrClosed once the segment
+// has been unmapped.
+func (s *Segment) Acquire() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs <= 0 {
+		return ErrClosed
+	}
+	s.refs++
+	return nil
+}
+
+// Release drops a user; the last Release unmaps the segment. It does not remove the name: see
+// Remove.
+func (s *Segment) Release() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.refs <= 0 {
+		return ErrClosed
+	}
+	s.refs--
+	if s.refs > 0 {
+		return nil
+	}
+	mem := s.mem
+	s.mem, s.heap = nil, nil
+	if mem != nil {
+		return sys.Unmap(mem)
+	}
+	return nil
+}
+
+// Create makes a new segment with configuration c at b and initializes it (spec section 5.1). The
+// returned Segment has one user.
+func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
+	plan, err := layout.PlanFor(c)
+	if err != nil {
+		return nil, err
+	}
+	id, err := newIdentity()
+	if err != nil {
+		return nil, err
+	}
+	if b.kind == KindHeap {
+		raw := make([]byte, plan.TotalSize+layout.BlockSize)
+		pad := (layout.BlockSize - uintptr(unsafe.Pointer(&raw[0]))%layout.BlockSize) % layout.BlockSize
+		mem := raw[pad : pad+uintptr(plan.TotalSize)]
+		v, err := layout.Init(mem, c, id)
+		if err != nil {
+			return nil, err
+		}
+		return &Segment{view: v, backing: b, heap: raw, refs: 1}, nil
+	}
+	path, err := b.path()
+	if err != nil {
+		return nil, err
+	}
+	perm := o.Perm
+	if perm == 0 {
+		perm = 0o600
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if errors.Is(err, os.ErrExist) {
+		if err := clearExisting(b, path, o); err != nil {
+			return nil, err
+		}
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	}
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("create %s: %w", b, ErrExists)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", b, err)
+	}
+	defer f.Close()
+	// Permissions are exactly perm, whatever the umask.
+	if err := f.Chmod(perm); err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("create %s: %w", b, err)
+	}
+	fail := func(err error) (*Segment, error) {
+		os.Remove(path)
+		return nil, fmt.Errorf("create %s: %w", b, err)
+	}
+	if err := f.Truncate(int64(plan.TotalSize)); err != nil {
+		return fail(err)
+	}
+	mem, err := sys.Map(f, int(plan.TotalSize))
+	if err != nil {
+		return fail(err)
+	}
+	v, err := layout.Init(mem, c, id)
+	if err != nil {
+		sys.Unmap(mem)
+		return fail(err)
+	}
+	return &Segment{view: v, backing: b, mem: mem, refs: 1}, nil
+}
+
+// clearExisting removes the segment at path when the options allow it.
+func clearExisting(b Backing, path string, o CreateOptions) error {
+	if o.Replace {
+		return removePath(path)
+	}
+	if !o.ReclaimStale {
+		return fmt.Errorf("create %s: %w (ask to replace it, or to reclaim it if its creator is dead)", b, ErrExists)
+	}
+	info, err := Stat(b)
+	if err != nil && !errors.Is(err, layout.ErrInitializing) {
+		return fmt.Errorf("create %s: %w, and it cannot be checked for staleness: %w", b, ErrExists, err)
+	}
+	if info.CreatorPID == 0 {
+		return fmt.Errorf("create %s: %w, and its creator is unknown", b, ErrExists)
+	}
+	if info.CreatorAlive {
+		return fmt.Errorf("create %s: %w: its creator, pid %d, is alive", b, ErrExists, info.CreatorPID)
+	}
+	return removePath(path)
+}
+
+func removePath(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Remove deletes the segment's name (the shared-memory object or file). Processes that have it
+// mapped keep their mapping. Removing a segment that does not exist is ErrNotFound.
+func Remove(b Backing) error {
+	path, err := b.path()
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", b, ErrNotFound)
+		}
+		return fmt.Errorf("remove %s: %w", b, err)
+	}
+	return nil
+}
+
+// Attach maps the existing segment at b and validates it (spec section 5.2, checks 1 to 12). It
+// waits, polling every millisecond up to timeout, while the segment does not exist yet or is still
+// initializing; timeout 0 tries once. The returned Segment has one user.
+func Attach(b Backing, timeout time.Duration) (*Segment, error) {
+	if b.kind == KindHeap {
+		return nil, ErrHeapAttach
+	}
+	path, err := b.path()
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		s, err := attachOnce(b, path)
+		if err == nil {
+			return s, nil
+		}
+		retry := errors.Is(err, ErrNotFound) || errors.Is(err, layout.ErrInitializing) || errors.Is(err, layout.ErrTooSmall)
+		if !retry {
+			return nil, err
+		}
+		if !time.Now().Before(deadline) {
+			if errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w after %v: %w", ErrTimeout, timeout, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func attachOnce(b Backing, path string) (*Segment, error) {
+	mem, err := mapExisting(b, path)
+	if err != nil {
+		return nil, err
+	}
+	v, err := layout.Open(mem)
+	if err != nil {
+		sys.Unmap(mem)
+		return nil, fmt.Errorf("attach %s: %w", b, err)
+	}
+	return &Segment{view: v, backing: b, mem: mem, refs: 1}, nil
+}
+
+func mapExisting(b Backing, path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("attach %s: %w", b, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", b, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", b, err)
+	}
+	if fi.Size() < layout.HeaderLen {
+		// Either being created (between open and ftruncate) or not a segment at all.
+		return nil, fmt.Errorf("attach %s: %w: %d bytes", b, layout.ErrTooSmall, fi.Size())
+	}
+	return sys.Map(f, int(fi.Size()))
+}
+
+func newIdentity() (layout.Identity, error) {
+	var r [8]byte
+	for {
+		if _, err := rand.Read(r[:]); err != nil {
+			return layout.Identity{}, fmt.Errorf("incarnation: %w", err)
+		}
+		if binary.LittleEndian.Uint64(r[:]) != 0 {
+			break
+		}
+	}
+	pid := os.Getpid()
+	st, _ := sys.ProcessStartTime(pid)
+	return layout.Identity{
+		Incarnation:   binary.LittleEndian.Uint64(r[:]),
+		PID:           uint32(pid),
+		StartTime:     st,
+		CreatedUnixNs: uint64(time.Now().UnixNano()),
+		HeartbeatNs:   sys.Monotonic(),
+	}, nil
+}
