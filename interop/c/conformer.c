@@ -1,0 +1,713 @@
+/*
+ * conformer.c - the C implementation's conformer (conformance/PROTOCOL.md).
+ *
+ *   conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
+ *                     [--attach] [--batch B] [--wait-consumers K] [--timeout-ms T]
+ *   conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T]
+ *                     [--batch]
+ *   conformer validate FILE
+ *   conformer golden SCENARIO FILE
+ *   conformer name LABEL
+ *
+ * Output: one JSON object a line on stdout (except `name`). Exit codes: 0 ok, 1 verification
+ * failed, 2 usage, 3 segment error, 4 other I/O error.
+ */
+#define _GNU_SOURCE
+#include "ringwire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_OK = 0, EXIT_VERIFY = 1, EXIT_USAGE = 2, EXIT_SEGMENT = 3, EXIT_IO = 4 };
+
+#define DEFAULT_TIMEOUT_MS 20000
+#define CONF_REGISTRY 8
+#define CONF_DESCRIPTOR "struct{u64@0,u64@8,u64@16,[40]u8@24}:64:8"
+#define CONF_FINGERPRINT 0x8463538f676797d7ull
+#define CONF_TYPE_NAME "ringwire.conformance.v1"
+#define CONF_EVENT_SIZE 64
+#define CONF_PAYLOAD 40
+
+/* The conformance event (PROTOCOL.md "The conformance event"). */
+typedef struct conf_event {
+	uint64_t seq;
+	uint64_t producer;
+	uint64_t checksum;
+	uint8_t payload[CONF_PAYLOAD];
+} conf_event;
+static_assert(sizeof(conf_event) == CONF_EVENT_SIZE, "conformance event is 64 bytes");
+static_assert(offsetof(conf_event, seq) == 0, "seq at 0");
+static_assert(offsetof(conf_event, producer) == 8, "producer at 8");
+static_assert(offsetof(conf_event, checksum) == 16, "checksum at 16");
+static_assert(offsetof(conf_event, payload) == 24, "payload at 24");
+
+static const rw_event_type conf_type = {
+	.event_size = CONF_EVENT_SIZE,
+	.event_align = 8,
+	.fingerprint = CONF_FINGERPRINT,
+	.name = CONF_TYPE_NAME,
+};
+
+/* FNV-1a 64 over bytes 0..15 followed by bytes 24..63 of the event. */
+static uint64_t conf_checksum(const uint8_t *ev)
+{
+	uint8_t buf[CONF_EVENT_SIZE - 8];
+	memcpy(buf, ev, 16);
+	memcpy(buf + 16, ev + 24, CONF_EVENT_SIZE - 24);
+	return rw_fnv1a64(buf, sizeof buf);
+}
+
+static void conf_fill(uint8_t *ev, uint64_t k, uint64_t p)
+{
+	conf_event e;
+	e.seq = k;
+	e.producer = p;
+	for (unsigned i = 0; i < CONF_PAYLOAD; i++)
+		e.payload[i] = (uint8_t)(k * 31 + p * 7 + i);
+	e.checksum = 0;
+	memcpy(ev, &e, sizeof e);
+	e.checksum = conf_checksum(ev);
+	memcpy(ev, &e, sizeof e);
+}
+
+/* ---- JSON output ----------------------------------------------------------------------------- */
+
+static void json_str(const char *s, size_t len)
+{
+	putchar('"');
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+	putchar('"');
+}
+
+/* Maps a library code to the protocol's error code. */
+static const char *proto_code(rw_code rc)
+{
+	switch (rc) {
+	case RW_ERR_EXISTS: return "io";
+	case RW_ERR_DUPLICATE_NAME: return "registry";
+	case RW_ERR_EVICTED: return "registry";
+	case RW_ERR_ENDED: return "verify";
+	case RW_ERR_OVERFLOW: return "io";
+	case RW_ERR_WRONG_MODE: return "producer_mode";
+	case RW_ERR_INVALID_ARG: return "usage";
+	default: return rw_code_name(rc);
+	}
+}
+
+static int exit_for(rw_code rc)
+{
+	switch (rc) {
+	case RW_OK: return EXIT_OK;
+	case RW_ERR_IO:
+	case RW_ERR_EXISTS:
+	case RW_ERR_OVERFLOW: return EXIT_IO;
+	case RW_ERR_INVALID_ARG: return EXIT_USAGE;
+	case RW_ERR_ENDED: return EXIT_VERIFY;
+	default: return EXIT_SEGMENT;
+	}
+}
+
+static void print_error(const char *code, const char *message)
+{
+	printf("{\"event\":\"error\",\"code\":\"%s\",\"message\":", code);
+	json_str(message, strlen(message));
+	printf("}\n");
+	fflush(stdout);
+}
+
+static int report(rw_code rc, const rw_error *err)
+{
+	print_error(proto_code(rc), err->message[0] ? err->message : rw_strerror(rc));
+	return exit_for(rc);
+}
+
+static int usage(const char *fmt, const char *arg)
+{
+	char msg[256];
+	snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+	print_error("usage", msg);
+	return EXIT_USAGE;
+}
+
+/* ---- Flags: "--flag value", or "--flag" for booleans; unknown flags are a usage error ---- */
+
+typedef struct flag {
+	const char *name;
+	int boolean;
+	const char *value; /* set when present; "" for booleans */
+} flag;
+
+static int parse_flags(int argc, char **argv, flag *flags, int nflags)
+{
+	for (int i = 0; i < argc; i++) {
+		int found = 0;
+		for (int f = 0; f < nflags; f++) {
+			if (strcmp(argv[i], flags[f].name) != 0)
+				continue;
+			found = 1;
+			if (flags[f].boolean) {
+				flags[f].value = "";
+			} else {
+				if (i + 1 >= argc)
+					return usage("flag %s needs a value", argv[i]);
+				flags[f].value = argv[++i];
+			}
+		}
+		if (!found)
+			return usage("unknown flag or argument %s", argv[i]);
+	}
+	return EXIT_OK;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+	if (!s || !*s)
+		return -1;
+	uint64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		uint64_t d = (uint64_t)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+static int flag_u64(const flag *f, uint64_t def, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!f->value) {
+		*out = def;
+		return EXIT_OK;
+	}
+	uint64_t v;
+	if (parse_u64(f->value, &v) != 0 || v < min || v > max)
+		return usage("bad value for %s", f->name);
+	*out = v;
+	return EXIT_OK;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static void print_registry(const rw_segment *seg)
+{
+	printf("{\"event\":\"registry\",\"entries\":[");
+	int first = 1;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (state == RW_ENTRY_FREE)
+			continue;
+		uint32_t nlen = e->name_len;
+		if (nlen > RW_MAX_CONSUMER_NAME)
+			nlen = RW_MAX_CONSUMER_NAME;
+		printf("%s{\"index\":%u,\"name\":", first ? "" : ",", i);
+		json_str((const char *)e->name, nlen);
+		printf(",\"state\":\"%s\",\"cursor\":%llu}", rw_entry_state_name(state),
+		       (unsigned long long)atomic_load_explicit(&e->cursor, memory_order_acquire));
+		first = 0;
+	}
+	printf("]}\n");
+	fflush(stdout);
+}
+
+/* ---- produce --------------------------------------------------------------------------------- */
+
+static int cmd_produce(int argc, char **argv)
+{
+	flag fl[] = {{"--name", 0, 0},     {"--count", 0, 0},          {"--producer", 0, 0},
+		     {"--capacity", 0, 0}, {"--mode", 0, 0},           {"--attach", 1, 0},
+		     {"--batch", 0, 0},    {"--wait-consumers", 0, 0}, {"--timeout-ms", 0, 0}};
+	int rc = parse_flags(argc, argv, fl, (int)(sizeof fl / sizeof fl[0]));
+	if (rc)
+		return rc;
+	const char *name = fl[0].value;
+	if (!name || !*name)
+		return usage("produce needs --name%s", NULL);
+	if (!fl[1].value)
+		return usage("produce needs --count%s", NULL);
+	uint64_t count, producer, capacity, batch, wait_k, timeout;
+	if ((rc = flag_u64(&fl[1], 0, 0, RW_MAX_SEQUENCE, &count)) ||
+	    (rc = flag_u64(&fl[2], 0, 0, UINT64_MAX, &producer)) ||
+	    (rc = flag_u64(&fl[3], 1024, 2, RW_MAX_CAPACITY, &capacity)) ||
+	    (rc = flag_u64(&fl[6], 1, 1, UINT32_MAX, &batch)) ||
+	    (rc = flag_u64(&fl[7], 0, 0, RW_MAX_REGISTRY, &wait_k)) ||
+	    (rc = flag_u64(&fl[8], DEFAULT_TIMEOUT_MS, 0, INT64_MAX / 1000000, &timeout)))
+		return rc;
+	if (capacity & (capacity - 1))
+		return usage("--capacity must be a power of two%s", NULL);
+	uint32_t mode = RW_MODE_SINGLE;
+	if (fl[4].value) {
+		if (strcmp(fl[4].value, "single") == 0)
+			mode = RW_MODE_SINGLE;
+		else if (strcmp(fl[4].value, "multi") == 0)
+			mode = RW_MODE_MULTI;
+		else
+			return usage("--mode must be single or multi, not %s", fl[4].value);
+	}
+	int attach = fl[5].value != NULL;
+
+	rw_segment seg;
+	rw_error err;
+	rw_code c;
+	if (attach) {
+		c = rw_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
+		if (c != RW_OK)
+			return report(c, &err);
+		if (seg.g.mode != RW_MODE_MULTI) {
+			rw_segment_close(&seg);
+			print_error("producer_mode", "--attach needs a multi-producer segment");
+			return EXIT_SEGMENT;
+		}
+	} else {
+		rw_config cfg = {.capacity = capacity,
+				 .mode = mode,
+				 .registry_capacity = CONF_REGISTRY,
+				 .type = conf_type};
+		rw_unlink_shm(name); /* replace a stale segment (spec 5.1: unlink, never reuse) */
+		c = rw_create_shm(name, &cfg, &seg, &err);
+		if (c != RW_OK)
+			return report(c, &err);
+	}
+	int status = EXIT_OK;
+
+	/* wait for K active consumers */
+	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
+	while (rw_active_count(&seg) < wait_k) {
+		if (rw_monotonic_ns() >= deadline) {
+			char msg[128];
+			snprintf(msg, sizeof msg, "%u of %llu consumers active",
+				 rw_active_count(&seg), (unsigned long long)wait_k);
+			print_error("timeout", msg);
+			status = EXIT_SEGMENT;
+			goto out;
+		}
+		sleep_ms(1);
+	}
+
+	rw_producer p;
+	rw_producer_init(&p, &seg);
+	if (batch > seg.g.capacity)
+		batch = seg.g.capacity;
+	for (uint64_t k = 0; k < count;) {
+		uint32_t n = (uint32_t)(count - k < batch ? count - k : batch);
+		uint64_t first;
+		c = rw_claim(&p, n, (int64_t)timeout, &first, &err);
+		if (c != RW_OK) {
+			status = report(c, &err);
+			goto out;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			conf_fill(rw_slot(&seg, first + i), k + i, producer);
+		rw_commit(&p);
+		k += n;
+	}
+
+	if (!attach) {
+		rw_producer_close(&p);
+		deadline = rw_monotonic_ns() + timeout * 1000000ull;
+		int timed_out = 0;
+		while (rw_active_count(&seg) > 0) {
+			if (rw_monotonic_ns() >= deadline) {
+				timed_out = 1;
+				break;
+			}
+			sleep_ms(1);
+		}
+		print_registry(&seg);
+		if (timed_out) {
+			print_error("timeout", "consumers still active after the producer closed");
+			status = EXIT_SEGMENT;
+		}
+	}
+out:
+	if (!attach)
+		rw_unlink_shm(name);
+	rw_segment_close(&seg);
+	return status;
+}
+
+/* ---- consume --------------------------------------------------------------------------------- */
+
+static int cmd_consume(int argc, char **argv)
+{
+	flag fl[] = {{"--name", 0, 0},      {"--consumer", 0, 0},   {"--count", 0, 0},
+		     {"--producers", 0, 0}, {"--timeout-ms", 0, 0}, {"--batch", 1, 0}};
+	int rc = parse_flags(argc, argv, fl, (int)(sizeof fl / sizeof fl[0]));
+	if (rc)
+		return rc;
+	const char *name = fl[0].value, *cname = fl[1].value;
+	if (!name || !*name)
+		return usage("consume needs --name%s", NULL);
+	if (!cname || !*cname || strlen(cname) > RW_MAX_CONSUMER_NAME)
+		return usage("consume needs --consumer of 1 to 48 bytes%s", NULL);
+	if (!fl[2].value)
+		return usage("consume needs --count%s", NULL);
+	uint64_t count, producers, timeout;
+	if ((rc = flag_u64(&fl[2], 0, 0, RW_MAX_SEQUENCE, &count)) ||
+	    (rc = flag_u64(&fl[3], 1, 1, 1u << 20, &producers)) ||
+	    (rc = flag_u64(&fl[4], DEFAULT_TIMEOUT_MS, 0, INT64_MAX / 1000000, &timeout)))
+		return rc;
+	int batch = fl[5].value != NULL;
+	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
+
+	rw_segment seg;
+	rw_error err;
+	rw_code c = rw_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
+	if (c != RW_OK)
+		return report(c, &err);
+	rw_consumer con;
+	c = rw_register(&con, &seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err);
+	if (c != RW_OK) {
+		rw_segment_close(&seg);
+		return report(c, &err);
+	}
+
+	uint64_t *expect = calloc(producers, sizeof *expect);
+	uint32_t max = batch ? (uint32_t)(seg.g.capacity < 256 ? seg.g.capacity : 256) : 1;
+	uint8_t *buf = malloc((size_t)max * CONF_EVENT_SIZE);
+	if (!expect || !buf) {
+		free(expect);
+		free(buf);
+		rw_deregister(&con);
+		rw_segment_close(&seg);
+		print_error("io", "out of memory");
+		return EXIT_IO;
+	}
+	uint64_t received = 0;
+	char failure[256] = "";
+	int status = EXIT_OK;
+	while (received < count) {
+		uint64_t now = rw_monotonic_ns();
+		int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000);
+		uint32_t want = (uint32_t)(count - received < max ? count - received : max);
+		uint32_t got;
+		c = rw_consume(&con, buf, want, &got, left, &err);
+		if (c == RW_ERR_ENDED) {
+			snprintf(failure, sizeof failure,
+				 "producer closed after %llu of %llu events",
+				 (unsigned long long)received, (unsigned long long)count);
+			if (status == EXIT_OK || status == EXIT_VERIFY)
+				status = EXIT_VERIFY;
+			print_error("verify", failure);
+			break;
+		}
+		if (c != RW_OK) {
+			status = report(c, &err);
+			break;
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			const uint8_t *ev = buf + (size_t)i * CONF_EVENT_SIZE;
+			conf_event e;
+			memcpy(&e, ev, sizeof e);
+			uint64_t at = received + i;
+			if (failure[0])
+				continue;
+			if (e.producer >= producers) {
+				snprintf(failure, sizeof failure,
+					 "event %llu: producer %llu, expected < %llu",
+					 (unsigned long long)at, (unsigned long long)e.producer,
+					 (unsigned long long)producers);
+			} else if (e.checksum != conf_checksum(ev)) {
+				snprintf(failure, sizeof failure, "event %llu: bad checksum",
+					 (unsigned long long)at);
+			} else if (e.seq != expect[e.producer]) {
+				snprintf(failure, sizeof failure,
+					 "event %llu: producer %llu seq %llu, expected %llu",
+					 (unsigned long long)at, (unsigned long long)e.producer,
+					 (unsigned long long)e.seq,
+					 (unsigned long long)expect[e.producer]);
+			} else {
+				uint8_t want_ev[CONF_EVENT_SIZE];
+				conf_fill(want_ev, e.seq, e.producer);
+				if (memcmp(want_ev + 24, ev + 24, CONF_PAYLOAD) != 0)
+					snprintf(failure, sizeof failure,
+						 "event %llu: payload differs",
+						 (unsigned long long)at);
+				else
+					expect[e.producer]++;
+			}
+			if (failure[0]) {
+				print_error("verify", failure);
+				status = EXIT_VERIFY;
+			}
+		}
+		received += got;
+	}
+	rw_deregister(&con);
+	printf("{\"event\":\"done\",\"consumer\":");
+	json_str(cname, strlen(cname));
+	printf(",\"received\":%llu,\"producers\":%llu,\"ok\":%s}\n", (unsigned long long)received,
+	       (unsigned long long)producers, status == EXIT_OK ? "true" : "false");
+	fflush(stdout);
+	free(expect);
+	free(buf);
+	rw_segment_close(&seg);
+	return status;
+}
+
+/* ---- validate -------------------------------------------------------------------------------- */
+
+static int read_file(const char *path, uint8_t **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return e;
+	}
+	size_t size = st.st_size > 0 ? (size_t)st.st_size : 0;
+	void *buf = NULL;
+	if (posix_memalign(&buf, RW_PAGE, size ? size : 1) != 0) {
+		close(fd);
+		return ENOMEM;
+	}
+	size_t done = 0;
+	while (done < size) {
+		ssize_t n = read(fd, (uint8_t *)buf + done, size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	close(fd);
+	*out = buf;
+	*len = done;
+	return 0;
+}
+
+static int cmd_validate(int argc, char **argv)
+{
+	if (argc != 1 || strncmp(argv[0], "--", 2) == 0)
+		return usage("validate takes exactly one FILE%s", NULL);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int e = read_file(argv[0], &buf, &len);
+	if (e) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s: %s", argv[0], strerror(e));
+		print_error("io", msg);
+		return EXIT_IO;
+	}
+	rw_geometry g;
+	rw_error err;
+	rw_code c = rw_validate(buf, len, NULL, &g, &err);
+	free(buf);
+	if (c != RW_OK)
+		return report(c, &err);
+	printf("{\"event\":\"valid\",\"major\":%u,\"minor\":%u,\"capacity\":%llu,\"slot_size\":%u,"
+	       "\"mode\":\"%s\",\"registry\":%u}\n",
+	       g.version_major, g.version_minor, (unsigned long long)g.capacity, g.slot_size,
+	       g.mode == RW_MODE_SINGLE ? "single" : "multi", g.registry_capacity);
+	return EXIT_OK;
+}
+
+/* ---- golden ---------------------------------------------------------------------------------- */
+
+/* Zeroes the fields PROTOCOL.md masks in golden images. */
+static void mask_image(rw_segment *seg)
+{
+	rw_header *h = seg->hdr;
+	h->incarnation = 0;
+	h->creator_pid = 0;
+	h->creator_start_time = 0;
+	h->created_unix_ns = 0;
+	atomic_store_explicit(&h->producer_heartbeat_ns, 0, memory_order_relaxed);
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		e->owner_pid = 0;
+		e->owner_start_time = 0;
+		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
+	}
+}
+
+static int golden_publish(rw_producer *p, uint64_t from, uint64_t to)
+{
+	for (uint64_t k = from; k < to; k++) {
+		uint64_t first;
+		if (rw_claim(p, 1, 0, &first, NULL) != RW_OK)
+			return -1;
+		conf_fill(rw_slot(p->seg, first), k, 0);
+		rw_commit(p);
+	}
+	return 0;
+}
+
+static int golden_consume(rw_consumer *c, uint64_t n)
+{
+	uint8_t ev[CONF_EVENT_SIZE];
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t got;
+		if (rw_consume(c, ev, 1, &got, 0, NULL) != RW_OK || got != 1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Builds scenario into a fresh heap image by running the real protocol, then masks it. The image
+ * is returned in *out (total_size bytes, 4096-aligned). Returns 0, or -1 for an unknown scenario,
+ * -2 if the protocol misbehaved. */
+static int golden_image(const char *scenario, uint8_t **out, size_t *len)
+{
+	rw_config cfg = {.type = conf_type};
+	enum { EMPTY, SINGLE_WRAPPED, MULTI_WRAPPED, CLOSED } which;
+	if (strcmp(scenario, "empty") == 0) {
+		which = EMPTY;
+		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 4;
+	} else if (strcmp(scenario, "single-wrapped") == 0) {
+		which = SINGLE_WRAPPED;
+		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 4;
+	} else if (strcmp(scenario, "multi-wrapped") == 0) {
+		which = MULTI_WRAPPED;
+		cfg.mode = RW_MODE_MULTI, cfg.capacity = 4, cfg.registry_capacity = 2;
+	} else if (strcmp(scenario, "closed") == 0) {
+		which = CLOSED;
+		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 16, cfg.registry_capacity = 2;
+	} else {
+		return -1;
+	}
+	rw_geometry g;
+	if (rw_layout(&cfg, &g, NULL) != RW_OK)
+		return -2;
+	void *buf;
+	if (posix_memalign(&buf, RW_PAGE, g.total_size) != 0)
+		return -2;
+	memset(buf, 0, g.total_size);
+	rw_init_image(buf, &g, &conf_type, 0, 0, 0, 0);
+	rw_segment seg;
+	rw_producer p;
+	rw_consumer c1, c2;
+	int bad = rw_open_memory(buf, g.total_size, &conf_type, &seg, NULL) != RW_OK;
+	if (!bad)
+		rw_producer_init(&p, &seg);
+	switch (bad ? -1 : (int)which) {
+	case EMPTY:
+		break;
+	case SINGLE_WRAPPED:
+		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		      golden_publish(&p, 0, 5) || golden_consume(&c1, 5) ||
+		      golden_publish(&p, 5, 10);
+		break;
+	case MULTI_WRAPPED:
+		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		      rw_register(&c2, &seg, "c2", 0, 0, RW_START_OLDEST, NULL) ||
+		      golden_publish(&p, 0, 4) || golden_consume(&c1, 4) ||
+		      golden_consume(&c2, 4) || golden_publish(&p, 4, 6) || golden_consume(&c2, 2);
+		if (!bad)
+			rw_deregister(&c2);
+		break;
+	case CLOSED:
+		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		      golden_publish(&p, 0, 3) || golden_consume(&c1, 3);
+		if (!bad) {
+			rw_deregister(&c1);
+			rw_producer_close(&p);
+		}
+		break;
+	default:
+		bad = 1;
+	}
+	if (bad) {
+		free(buf);
+		return -2;
+	}
+	mask_image(&seg);
+	*out = buf;
+	*len = g.total_size;
+	return 0;
+}
+
+static int cmd_golden(int argc, char **argv)
+{
+	if (argc != 2 || strncmp(argv[0], "--", 2) == 0 || strncmp(argv[1], "--", 2) == 0)
+		return usage("golden takes SCENARIO FILE%s", NULL);
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int r = golden_image(argv[0], &img, &len);
+	if (r == -1)
+		return usage("unknown scenario %s (empty, single-wrapped, multi-wrapped, closed)",
+			     argv[0]);
+	if (r != 0) {
+		print_error("io", "building the scenario failed");
+		return EXIT_IO;
+	}
+	int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	size_t done = 0;
+	while (fd >= 0 && done < len) {
+		ssize_t n = write(fd, img + done, len - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	int e = errno;
+	if (fd >= 0 && close(fd) != 0 && done == len)
+		done = 0;
+	free(img);
+	if (done != len) {
+		char msg[256];
+		snprintf(msg, sizeof msg, "%s: %s", argv[1], strerror(e));
+		print_error("io", msg);
+		return EXIT_IO;
+	}
+	return EXIT_OK;
+}
+
+/* ---- name ------------------------------------------------------------------------------------ */
+
+static int cmd_name(int argc, char **argv)
+{
+	if (argc != 1) {
+		fprintf(stderr, "usage: conformer name LABEL\n");
+		return EXIT_USAGE;
+	}
+	char out[RW_PORTABLE_NAME_MAX];
+	rw_portable_name(argv[0], strlen(argv[0]), out);
+	printf("%s\n", out);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage("usage: conformer produce|consume|validate|golden|name ...%s", NULL);
+	const char *cmd = argv[1];
+	int rest = argc - 2;
+	char **args = argv + 2;
+	if (strcmp(cmd, "produce") == 0)
+		return cmd_produce(rest, args);
+	if (strcmp(cmd, "consume") == 0)
+		return cmd_consume(rest, args);
+	if (strcmp(cmd, "validate") == 0)
+		return cmd_validate(rest, args);
+	if (strcmp(cmd, "golden") == 0)
+		return cmd_golden(rest, args);
+	if (strcmp(cmd, "name") == 0)
+		return cmd_name(rest, args);
+	return usage("unknown subcommand %s", cmd);
+}

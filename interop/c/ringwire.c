@@ -1,0 +1,1303 @@
+/*
+ * ringwire.c - implementation of ringwire.h. Section numbers refer to spec/LAYOUT.md.
+ *
+ * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
+ * the spec tables give. The wait/wake handshake of 5.6 is a store-then-load on both sides (the
+ * waker stores its cursor then loads the waiters word; the waiter increments the waiters word then
+ * re-loads the cursor); release/acquire alone does not order a store before a later load, so each
+ * side puts a seq_cst fence between the two (see rw_wake_if_waiting and rw_block_until).
+ */
+#define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
+#include "ringwire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+#ifdef __APPLE__
+#include <sys/sysctl.h>
+#endif
+
+/* ---- Errors ---------------------------------------------------------------------------------- */
+
+static const char *const code_names[RW_ERR_COUNT_] = {
+	[RW_OK] = "ok",
+	[RW_ERR_TOO_SMALL] = "too_small",
+	[RW_ERR_INITIALIZING] = "initializing",
+	[RW_ERR_BAD_MAGIC] = "bad_magic",
+	[RW_ERR_BAD_STATE] = "bad_state",
+	[RW_ERR_VERSION] = "version",
+	[RW_ERR_HEADER_LENGTH] = "header_length",
+	[RW_ERR_TRUNCATED] = "truncated",
+	[RW_ERR_CAPACITY] = "capacity",
+	[RW_ERR_SLOT_GEOMETRY] = "slot_geometry",
+	[RW_ERR_PRODUCER_MODE] = "producer_mode",
+	[RW_ERR_REGISTRY] = "registry",
+	[RW_ERR_REGION] = "region",
+	[RW_ERR_EVENT_TYPE] = "event_type",
+	[RW_ERR_NOT_FOUND] = "not_found",
+	[RW_ERR_EXISTS] = "exists",
+	[RW_ERR_REGISTRY_FULL] = "registry_full",
+	[RW_ERR_DUPLICATE_NAME] = "duplicate_name",
+	[RW_ERR_EVICTED] = "evicted",
+	[RW_ERR_ENDED] = "ended",
+	[RW_ERR_TIMEOUT] = "timeout",
+	[RW_ERR_OVERFLOW] = "overflow",
+	[RW_ERR_WRONG_MODE] = "wrong_mode",
+	[RW_ERR_INVALID_ARG] = "invalid_argument",
+	[RW_ERR_IO] = "io",
+};
+
+static const char *const code_texts[RW_ERR_COUNT_] = {
+	[RW_OK] = "ok",
+	[RW_ERR_TOO_SMALL] = "too small",
+	[RW_ERR_INITIALIZING] = "initializing",
+	[RW_ERR_BAD_MAGIC] = "bad magic",
+	[RW_ERR_BAD_STATE] = "bad state",
+	[RW_ERR_VERSION] = "unsupported version",
+	[RW_ERR_HEADER_LENGTH] = "bad header length",
+	[RW_ERR_TRUNCATED] = "truncated",
+	[RW_ERR_CAPACITY] = "bad capacity",
+	[RW_ERR_SLOT_GEOMETRY] = "bad slot geometry",
+	[RW_ERR_PRODUCER_MODE] = "bad producer mode",
+	[RW_ERR_REGISTRY] = "bad registry",
+	[RW_ERR_REGION] = "bad region",
+	[RW_ERR_EVENT_TYPE] = "wrong event type",
+	[RW_ERR_NOT_FOUND] = "segment not found",
+	[RW_ERR_EXISTS] = "segment already exists",
+	[RW_ERR_REGISTRY_FULL] = "registry full",
+	[RW_ERR_DUPLICATE_NAME] = "consumer name already active",
+	[RW_ERR_EVICTED] = "consumer evicted",
+	[RW_ERR_ENDED] = "stream ended",
+	[RW_ERR_TIMEOUT] = "timeout",
+	[RW_ERR_OVERFLOW] = "sequence would reach 2^63",
+	[RW_ERR_WRONG_MODE] = "wrong producer mode for this operation",
+	[RW_ERR_INVALID_ARG] = "invalid argument",
+	[RW_ERR_IO] = "i/o error",
+};
+
+const char *rw_code_name(rw_code code)
+{
+	return (unsigned)code < RW_ERR_COUNT_ ? code_names[code] : "unknown";
+}
+
+const char *rw_strerror(rw_code code)
+{
+	return (unsigned)code < RW_ERR_COUNT_ ? code_texts[code] : "unknown error";
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static rw_code fail(rw_error *err, rw_code code, const char *fmt, ...)
+{
+	if (err) {
+		err->code = code;
+		err->sys_errno = 0;
+		int n = snprintf(err->message, sizeof err->message, "%s: ", rw_strerror(code));
+		if (n < 0 || (size_t)n >= sizeof err->message)
+			n = 0;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err->message + n, sizeof err->message - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static rw_code fail_sys(rw_error *err, rw_code code, const char *what, int e)
+{
+	fail(err, code, "%s: %s", what, strerror(e));
+	if (err)
+		err->sys_errno = e;
+	return code;
+}
+
+static void ok(rw_error *err)
+{
+	if (err) {
+		err->code = RW_OK;
+		err->sys_errno = 0;
+		err->message[0] = 0;
+	}
+}
+
+/* ---- Hashes and names (sections 7 and 9) -------------------------------------------------------- */
+
+uint64_t rw_fnv1a64(const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+uint64_t rw_type_fingerprint(const char *descriptor)
+{
+	return rw_fnv1a64(descriptor, strlen(descriptor));
+}
+
+static int name_byte_allowed(uint8_t b)
+{
+	return (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+	       b == '.' || b == '_' || b == '-';
+}
+
+size_t rw_portable_name(const char *label, size_t label_len, char out[RW_PORTABLE_NAME_MAX])
+{
+	/* 1. drop leading slashes: S = label[skip:] */
+	size_t skip = 0;
+	while (skip < label_len && label[skip] == '/')
+		skip++;
+	const uint8_t *s = (const uint8_t *)label + skip;
+	size_t slen = label_len - skip;
+
+	/* 2./3. T is S with disallowed bytes (and a leading dot) mapped to '_'. T == S exactly when
+	 * no byte was mapped. Only the first 30 bytes of T are ever needed. */
+	int same = 1;
+	char t[30];
+	for (size_t i = 0; i < slen; i++) {
+		uint8_t b = s[i];
+		uint8_t m = name_byte_allowed(b) ? b : '_';
+		if (i == 0 && m == '.')
+			m = '_';
+		if (m != b)
+			same = 0;
+		if (i < sizeof t)
+			t[i] = (char)m;
+	}
+	size_t n = 0;
+	out[n++] = '/';
+	if (same && slen >= 1 && slen <= 30) {
+		memcpy(out + n, t, slen);
+		n += slen;
+		out[n] = 0;
+		return n;
+	}
+	/* 4. P + "-" + first 10 hex digits of FNV-1a 64 of S */
+	size_t plen = slen < 19 ? slen : 19;
+	if (plen == 0) {
+		out[n++] = 'r';
+		out[n++] = 'w';
+	} else {
+		memcpy(out + n, t, plen);
+		n += plen;
+	}
+	out[n++] = '-';
+	uint64_t h = rw_fnv1a64(s, slen);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < 10; i++)
+		out[n++] = hex[(h >> (60 - 4 * i)) & 0xf];
+	out[n] = 0;
+	return n;
+}
+
+/* ---- Time and processes (section 8) ------------------------------------------------------------ */
+
+uint64_t rw_monotonic_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull),
+			      .tv_nsec = (long)(ns % 1000000000ull)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+uint64_t rw_process_start_time(pid_t pid)
+{
+#if defined(__linux__)
+	char path[64], buf[4096];
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t len = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (len <= 0)
+		return 0;
+	buf[len] = 0;
+	/* comm (field 2) may itself contain ')' and spaces: count fields after the LAST ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return 0;
+	p++;
+	/* Field 3 (state) is the first token after ')'; field 22 is the 20th. */
+	for (int field = 3; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (*p == 0)
+			return 0;
+		if (field == 22) {
+			uint64_t v = 0;
+			if (*p < '0' || *p > '9')
+				return 0;
+			while (*p >= '0' && *p <= '9')
+				v = v * 10 + (uint64_t)(*p++ - '0');
+			return v;
+		}
+		while (*p && *p != ' ')
+			p++;
+	}
+	return 0;
+#elif defined(__APPLE__)
+	struct kinfo_proc kp;
+	size_t len = sizeof kp;
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
+	if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0 || len == 0)
+		return 0;
+	return (uint64_t)kp.kp_proc.p_starttime.tv_sec * 1000000ull +
+	       (uint64_t)kp.kp_proc.p_starttime.tv_usec;
+#else
+	(void)pid;
+	return 0;
+#endif
+}
+
+int rw_process_dead(uint32_t pid, uint64_t start_time)
+{
+	if (pid == 0 || pid > (uint32_t)INT_MAX)
+		return 1; /* no process can have this pid */
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 1;
+	if (start_time != 0) {
+		uint64_t now = rw_process_start_time((pid_t)pid);
+		if (now != 0 && now != start_time)
+			return 1; /* the pid was reused */
+	}
+	return 0;
+}
+
+static uint64_t random_nonzero(void)
+{
+	uint64_t v = 0;
+#if defined(__linux__) || defined(__APPLE__)
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &v, sizeof v) != (ssize_t)sizeof v)
+			v = 0;
+		close(fd);
+	}
+#endif
+	if (v == 0) { /* splitmix64 of time and pid */
+		uint64_t z = rw_monotonic_ns() ^ realtime_ns() ^ ((uint64_t)getpid() << 32);
+		z += 0x9e3779b97f4a7c15ull;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		v = z ^ (z >> 31);
+	}
+	return v ? v : 1;
+}
+
+/* ---- Wait and wake (section 5.6) ------------------------------------------------------------------ */
+
+#ifdef __linux__
+/* FUTEX_WAIT / FUTEX_WAKE without FUTEX_PRIVATE_FLAG: the waiters live in other processes. */
+static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeout_ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
+			      .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, &ts, NULL, 0);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+#endif
+
+/* Waker side (5.3 step 5 / 5.5 step 3). The caller has just stored its cursor; the fence orders
+ * that store before the load of the waiters word (pairs with the fence in rw_block_until). */
+static void rw_wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *wake)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(waiters, memory_order_seq_cst) != 0) {
+		atomic_fetch_add_explicit(wake, 1, memory_order_seq_cst);
+#ifdef __linux__
+		futex_wake_all(wake);
+#endif
+	}
+}
+
+typedef int (*rw_cond)(void *arg);
+
+#define RW_WAIT_SLICE_NS 20000000ull /* re-check at least every 20 ms even without a wake */
+
+/* Waits until cond(arg) is true or the monotonic deadline passes (UINT64_MAX: never). Yields a
+ * few times first, then blocks per 5.6: futex on Linux (woken by a wake-word bump; spurious
+ * wakeups are re-checked), bounded sleep backoff (1 us doubling to 1 ms) elsewhere. */
+static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake, rw_cond cond,
+			      void *arg, uint64_t deadline)
+{
+	if (cond(arg))
+		return RW_OK;
+	for (int i = 0; i < 16; i++) {
+		sched_yield();
+		if (cond(arg))
+			return RW_OK;
+	}
+#ifndef __linux__
+	uint64_t backoff = 1000;
+#endif
+	for (;;) {
+		uint64_t now = rw_monotonic_ns();
+		if (now >= deadline)
+			return RW_ERR_TIMEOUT;
+		uint64_t slice = deadline - now;
+		if (slice > RW_WAIT_SLICE_NS)
+			slice = RW_WAIT_SLICE_NS;
+		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst); /* step 1 */
+		atomic_thread_fence(memory_order_seq_cst);
+		uint32_t w = atomic_load_explicit(wake, memory_order_seq_cst); /* step 2 */
+		if (cond(arg)) {                                                /* step 3 */
+			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			return RW_OK;
+		}
+#ifdef __linux__
+		futex_wait(wake, w, slice); /* step 4 */
+#else
+		(void)w;
+		sleep_ns(backoff < slice ? backoff : slice);
+		if (backoff < 1000000)
+			backoff *= 2;
+#endif
+		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+		if (cond(arg))
+			return RW_OK;
+	}
+}
+
+static uint64_t deadline_after(int64_t timeout_ms)
+{
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	return rw_monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
+}
+
+/* ---- Layout and validation (sections 3, 4, 5.2) ------------------------------------------------ */
+
+static int is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
+{
+	const rw_event_type *t = &cfg->type;
+	if (!is_pow2(cfg->capacity) || cfg->capacity < RW_MIN_CAPACITY ||
+	    cfg->capacity > RW_MAX_CAPACITY)
+		return fail(err, RW_ERR_CAPACITY, "capacity %llu", (unsigned long long)cfg->capacity);
+	if (t->event_size < 1 || t->event_size > RW_MAX_EVENT_SIZE || !is_pow2(t->event_align) ||
+	    t->event_align > RW_MAX_ALIGN || (t->name && strlen(t->name) > RW_MAX_TYPE_NAME))
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "event size %u align %u", t->event_size,
+			    t->event_align);
+	if (cfg->mode != RW_MODE_SINGLE && cfg->mode != RW_MODE_MULTI)
+		return fail(err, RW_ERR_PRODUCER_MODE, "mode %u", cfg->mode);
+	if (cfg->registry_capacity < 1 || cfg->registry_capacity > RW_MAX_REGISTRY)
+		return fail(err, RW_ERR_REGISTRY, "registry capacity %u", cfg->registry_capacity);
+
+	memset(g, 0, sizeof *g);
+	g->version_major = RW_VERSION_MAJOR;
+	g->version_minor = RW_VERSION_MINOR;
+	g->header_len = RW_HEADER_LEN;
+	g->mode = cfg->mode;
+	g->capacity = cfg->capacity;
+	g->event_size = t->event_size;
+	g->event_align = t->event_align;
+	g->slot_align = t->event_align;
+	g->slot_size = (uint32_t)round_up(t->event_size, t->event_align);
+	g->registry_capacity = cfg->registry_capacity;
+	g->registry_entry_size = RW_ENTRY_LEN;
+	g->type_fingerprint = t->fingerprint;
+	/* Placement of a version 1.0 creator (spec 4, table "regions"), computed cumulatively. */
+	uint64_t off = RW_HEADER_LEN;
+	g->cursors = (rw_region){off, RW_CURSORS_LEN};
+	off += RW_CURSORS_LEN;
+	g->wait = (rw_region){off, RW_WAIT_LEN};
+	off += RW_WAIT_LEN;
+	g->registry = (rw_region){off, (uint64_t)cfg->registry_capacity * RW_ENTRY_LEN};
+	off += g->registry.length;
+	g->availability = (rw_region){off, cfg->mode == RW_MODE_MULTI ? cfg->capacity * 8 : 0};
+	off += g->availability.length;
+	off = round_up(off, g->slot_align > RW_REGION_ALIGN ? g->slot_align : RW_REGION_ALIGN);
+	g->slots = (rw_region){off, cfg->capacity * g->slot_size};
+	off += g->slots.length;
+	g->total_size = round_up(off, RW_PAGE);
+	ok(err);
+	return RW_OK;
+}
+
+void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, uint64_t incarnation,
+		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns)
+{
+	rw_header *h = buf;
+	/* 5.1 step 2: every field but init_state (which ftruncate / the caller left 0). */
+	h->magic = RW_MAGIC;
+	h->version_major = g->version_major;
+	h->version_minor = g->version_minor;
+	h->header_len = g->header_len;
+	h->producer_mode = g->mode;
+	h->total_size = g->total_size;
+	h->capacity = g->capacity;
+	h->slot_size = g->slot_size;
+	h->slot_align = g->slot_align;
+	h->registry_capacity = g->registry_capacity;
+	h->registry_entry_size = g->registry_entry_size;
+	h->incarnation = incarnation;
+	h->creator_pid = creator_pid;
+	atomic_store_explicit(&h->producer_state, RW_PRODUCER_OPEN, memory_order_relaxed);
+	h->creator_start_time = creator_start_time;
+	h->created_unix_ns = created_unix_ns;
+	/* A live segment starts with a fresh heartbeat; an image written with created_unix_ns 0
+	 * (golden files, whose masked fields are zero) keeps it 0. */
+	atomic_store_explicit(&h->producer_heartbeat_ns, created_unix_ns ? rw_monotonic_ns() : 0,
+			      memory_order_relaxed);
+	h->cursors = g->cursors;
+	h->wait = g->wait;
+	h->registry = g->registry;
+	h->availability = g->availability;
+	h->slots = g->slots;
+	h->event_size = g->event_size;
+	h->event_align = g->event_align;
+	h->type_fingerprint = g->type_fingerprint;
+	size_t nlen = type && type->name ? strlen(type->name) : 0;
+	if (nlen > RW_MAX_TYPE_NAME)
+		nlen = RW_MAX_TYPE_NAME;
+	h->type_name_len = (uint32_t)nlen;
+	if (nlen)
+		memcpy(h->type_name, type->name, nlen);
+	/* 5.1 step 3: the last write of initialization. */
+	atomic_store_explicit(&h->init_state, RW_INIT_READY, memory_order_release);
+}
+
+static int region_bad(const char *name, const rw_region *r, const rw_geometry *g,
+		      uint64_t want_len, int exact, rw_error *err)
+{
+	if (r->offset % RW_REGION_ALIGN != 0)
+		return fail(err, RW_ERR_REGION, "%s: offset %llu not a multiple of 128", name,
+			    (unsigned long long)r->offset),
+		       1;
+	if (r->offset < g->header_len)
+		return fail(err, RW_ERR_REGION, "%s: offset %llu inside the header", name,
+			    (unsigned long long)r->offset),
+		       1;
+	if (r->length > g->total_size || r->offset > g->total_size - r->length)
+		return fail(err, RW_ERR_REGION, "%s: %llu+%llu beyond total_size %llu", name,
+			    (unsigned long long)r->offset, (unsigned long long)r->length,
+			    (unsigned long long)g->total_size),
+		       1;
+	if (exact ? r->length != want_len : r->length < want_len)
+		return fail(err, RW_ERR_REGION, "%s: length %llu, want %s%llu", name,
+			    (unsigned long long)r->length, exact ? "" : "at least ",
+			    (unsigned long long)want_len),
+		       1;
+	return 0;
+}
+
+rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, rw_geometry *out,
+		    rw_error *err)
+{
+	/* 1 */
+	if (len < RW_HEADER_LEN)
+		return fail(err, RW_ERR_TOO_SMALL, "mapping is %zu bytes, need at least %u", len,
+			    RW_HEADER_LEN);
+	rw_header *h = (rw_header *)(uintptr_t)base;
+	/* 2: acquire; every later read happens after it */
+	uint32_t init = atomic_load_explicit(&h->init_state, memory_order_acquire);
+	if (init == RW_INIT_INITIALIZING)
+		return fail(err, RW_ERR_INITIALIZING, "init_state is 0");
+	/* 3 */
+	if (h->magic != RW_MAGIC)
+		return fail(err, RW_ERR_BAD_MAGIC, "magic 0x%016llx", (unsigned long long)h->magic);
+	/* 4 */
+	if (init != RW_INIT_READY)
+		return fail(err, RW_ERR_BAD_STATE, "init_state %u", init);
+	rw_geometry g;
+	memset(&g, 0, sizeof g);
+	/* 5 */
+	g.version_major = h->version_major;
+	g.version_minor = h->version_minor;
+	if (g.version_major != RW_VERSION_MAJOR)
+		return fail(err, RW_ERR_VERSION, "segment is version %u.%u, this reader is %u.%u",
+			    g.version_major, g.version_minor, RW_VERSION_MAJOR, RW_VERSION_MINOR);
+	/* 6 */
+	g.header_len = h->header_len;
+	g.total_size = h->total_size;
+	if (g.header_len < RW_HEADER_LEN || g.header_len % 8 != 0 || g.header_len > g.total_size)
+		return fail(err, RW_ERR_HEADER_LENGTH, "header_len %u (total_size %llu)",
+			    g.header_len, (unsigned long long)g.total_size);
+	/* 7 */
+	if (g.total_size > len)
+		return fail(err, RW_ERR_TRUNCATED, "total_size %llu but the mapping is %zu bytes",
+			    (unsigned long long)g.total_size, len);
+	/* 8 */
+	g.capacity = h->capacity;
+	if (!is_pow2(g.capacity) || g.capacity < RW_MIN_CAPACITY || g.capacity > RW_MAX_CAPACITY)
+		return fail(err, RW_ERR_CAPACITY, "capacity %llu", (unsigned long long)g.capacity);
+	/* 9 */
+	g.event_size = h->event_size;
+	g.event_align = h->event_align;
+	g.slot_align = h->slot_align;
+	g.slot_size = h->slot_size;
+	uint32_t type_name_len = h->type_name_len;
+	if (g.event_size < 1 || g.event_size > RW_MAX_EVENT_SIZE)
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "event_size %u", g.event_size);
+	if (!is_pow2(g.event_align) || g.event_align > RW_MAX_ALIGN)
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "event_align %u", g.event_align);
+	if (!is_pow2(g.slot_align) || g.slot_align > RW_MAX_ALIGN)
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "slot_align %u", g.slot_align);
+	if (g.slot_align != g.event_align)
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "slot_align %u != event_align %u",
+			    g.slot_align, g.event_align);
+	if (g.slot_size != round_up(g.event_size, g.event_align))
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "slot_size %u for event %u align %u",
+			    g.slot_size, g.event_size, g.event_align);
+	if (type_name_len > RW_MAX_TYPE_NAME)
+		return fail(err, RW_ERR_SLOT_GEOMETRY, "type_name_len %u", type_name_len);
+	/* 10 */
+	g.mode = h->producer_mode;
+	if (g.mode != RW_MODE_SINGLE && g.mode != RW_MODE_MULTI)
+		return fail(err, RW_ERR_PRODUCER_MODE, "producer_mode %u", g.mode);
+	/* 11 */
+	g.registry_capacity = h->registry_capacity;
+	g.registry_entry_size = h->registry_entry_size;
+	if (g.registry_capacity < 1 || g.registry_capacity > RW_MAX_REGISTRY)
+		return fail(err, RW_ERR_REGISTRY, "registry_capacity %u", g.registry_capacity);
+	if (g.registry_entry_size < RW_ENTRY_LEN || g.registry_entry_size % 128 != 0)
+		return fail(err, RW_ERR_REGISTRY, "registry_entry_size %u", g.registry_entry_size);
+	/* 12 */
+	g.cursors = h->cursors;
+	g.wait = h->wait;
+	g.registry = h->registry;
+	g.availability = h->availability;
+	g.slots = h->slots;
+	struct {
+		const char *name;
+		const rw_region *r;
+		uint64_t want;
+		int exact;
+	} regions[5] = {
+		{"cursors", &g.cursors, RW_CURSORS_LEN, 0},
+		{"wait", &g.wait, RW_WAIT_LEN, 0},
+		{"registry", &g.registry, (uint64_t)g.registry_capacity * g.registry_entry_size, 1},
+		{"availability", &g.availability, g.mode == RW_MODE_MULTI ? g.capacity * 8 : 0, 1},
+		{"slots", &g.slots, g.capacity * g.slot_size, 1},
+	};
+	for (int i = 0; i < 5; i++)
+		if (region_bad(regions[i].name, regions[i].r, &g, regions[i].want, regions[i].exact,
+			       err))
+			return RW_ERR_REGION;
+	for (int i = 0; i < 5; i++)
+		for (int j = i + 1; j < 5; j++) {
+			const rw_region *a = regions[i].r, *b = regions[j].r;
+			if (a->length == 0 || b->length == 0)
+				continue;
+			if (a->offset < b->offset + b->length && b->offset < a->offset + a->length)
+				return fail(err, RW_ERR_REGION, "%s overlaps %s", regions[i].name,
+					    regions[j].name);
+		}
+	if (g.slots.offset % g.slot_align != 0)
+		return fail(err, RW_ERR_REGION, "slots: offset %llu not a multiple of slot_align %u",
+			    (unsigned long long)g.slots.offset, g.slot_align);
+	g.type_fingerprint = h->type_fingerprint;
+	g.incarnation = h->incarnation;
+	/* 13 */
+	if (expect && (g.event_size != expect->event_size || g.event_align != expect->event_align ||
+		       g.type_fingerprint != expect->fingerprint))
+		return fail(err, RW_ERR_EVENT_TYPE,
+			    "segment has size %u align %u fingerprint 0x%016llx, expected size %u "
+			    "align %u fingerprint 0x%016llx",
+			    g.event_size, g.event_align, (unsigned long long)g.type_fingerprint,
+			    expect->event_size, expect->event_align,
+			    (unsigned long long)expect->fingerprint);
+	if (out)
+		*out = g;
+	ok(err);
+	return RW_OK;
+}
+
+/* ---- Segments (5.1) ------------------------------------------------------------------------------ */
+
+static void fill_segment(rw_segment *seg, uint8_t *base, size_t len, int backing, const char *name,
+			 const rw_geometry *g)
+{
+	memset(seg, 0, sizeof *seg);
+	seg->base = base;
+	seg->map_len = len;
+	seg->backing = backing;
+	if (name)
+		snprintf(seg->name, sizeof seg->name, "%s", name);
+	seg->g = *g;
+	seg->hdr = (rw_header *)(void *)base;
+	seg->cursors = (rw_cursors *)(void *)(base + g->cursors.offset);
+	seg->wait = (rw_wait *)(void *)(base + g->wait.offset);
+}
+
+static rw_code create_common(int backing, const char *name, const rw_config *cfg, rw_segment *seg,
+			     rw_error *err)
+{
+	rw_geometry g;
+	rw_code rc = rw_layout(cfg, &g, err);
+	if (rc != RW_OK)
+		return rc;
+	if (!name || strlen(name) >= sizeof seg->name)
+		return fail(err, RW_ERR_INVALID_ARG, "segment name missing or too long");
+	mode_t perm = cfg->perm ? (mode_t)cfg->perm : 0600;
+	int fd = backing == RW_BACKING_SHM
+			 ? shm_open(name, O_RDWR | O_CREAT | O_EXCL, perm)
+			 : open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, perm);
+	if (fd < 0)
+		return errno == EEXIST ? fail(err, RW_ERR_EXISTS, "%s", name)
+				       : fail_sys(err, RW_ERR_IO, name, errno);
+	/* ftruncate zero-fills: every reserved byte and region content starts at zero. */
+	if (ftruncate(fd, (off_t)g.total_size) != 0) {
+		int e = errno;
+		close(fd);
+		backing == RW_BACKING_SHM ? shm_unlink(name) : unlink(name);
+		return fail_sys(err, RW_ERR_IO, "ftruncate", e);
+	}
+	void *base = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int e = errno;
+	close(fd);
+	if (base == MAP_FAILED) {
+		backing == RW_BACKING_SHM ? shm_unlink(name) : unlink(name);
+		return fail_sys(err, RW_ERR_IO, "mmap", e);
+	}
+	g.incarnation = random_nonzero();
+	pid_t pid = getpid();
+	rw_init_image(base, &g, &cfg->type, g.incarnation, (uint32_t)pid,
+		      rw_process_start_time(pid), realtime_ns());
+	fill_segment(seg, base, g.total_size, backing, name, &g);
+	seg->creator = 1;
+	ok(err);
+	return RW_OK;
+}
+
+rw_code rw_create_shm(const char *name, const rw_config *cfg, rw_segment *seg, rw_error *err)
+{
+	return create_common(RW_BACKING_SHM, name, cfg, seg, err);
+}
+
+rw_code rw_create_file(const char *path, const rw_config *cfg, rw_segment *seg, rw_error *err)
+{
+	return create_common(RW_BACKING_FILE, path, cfg, seg, err);
+}
+
+static rw_code attach_common(int backing, const char *name, const rw_event_type *expect,
+			     int64_t timeout_ms, rw_segment *seg, rw_error *err)
+{
+	if (!name || strlen(name) >= sizeof seg->name)
+		return fail(err, RW_ERR_INVALID_ARG, "segment name missing or too long");
+	uint64_t deadline = deadline_after(timeout_ms);
+	for (;;) {
+		int retry = rw_monotonic_ns() < deadline;
+		int fd = backing == RW_BACKING_SHM ? shm_open(name, O_RDWR, 0)
+						   : open(name, O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			if (e == ENOENT && retry) {
+				sleep_ns(1000000);
+				continue;
+			}
+			return e == ENOENT ? fail(err, RW_ERR_NOT_FOUND, "%s", name)
+					   : fail_sys(err, RW_ERR_IO, name, e);
+		}
+		struct stat st;
+		if (fstat(fd, &st) != 0) {
+			int e = errno;
+			close(fd);
+			return fail_sys(err, RW_ERR_IO, "fstat", e);
+		}
+		size_t len = st.st_size > 0 ? (size_t)st.st_size : 0;
+		if (len < RW_HEADER_LEN) {
+			close(fd);
+			if (retry) { /* the creator may not have run ftruncate yet */
+				sleep_ns(1000000);
+				continue;
+			}
+			return rw_validate(NULL, len, expect, NULL, err); /* too small */
+		}
+		void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		int e = errno;
+		close(fd);
+		if (base == MAP_FAILED)
+			return fail_sys(err, RW_ERR_IO, "mmap", e);
+		rw_geometry g;
+		rw_code rc = rw_validate(base, len, expect, &g, err);
+		if (rc == RW_ERR_INITIALIZING && retry) {
+			munmap(base, len);
+			sleep_ns(1000000);
+			continue;
+		}
+		if (rc != RW_OK) {
+			munmap(base, len);
+			return rc;
+		}
+		fill_segment(seg, base, len, backing, name, &g);
+		return RW_OK;
+	}
+}
+
+rw_code rw_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
+		      rw_segment *seg, rw_error *err)
+{
+	return attach_common(RW_BACKING_SHM, name, expect, timeout_ms, seg, err);
+}
+
+rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
+		       rw_segment *seg, rw_error *err)
+{
+	return attach_common(RW_BACKING_FILE, path, expect, timeout_ms, seg, err);
+}
+
+rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
+		       rw_error *err)
+{
+	if (!buf || ((uintptr_t)buf % RW_REGION_ALIGN) != 0)
+		return fail(err, RW_ERR_INVALID_ARG, "memory backing must be 128-aligned");
+	rw_geometry g;
+	rw_code rc = rw_validate(buf, len, expect, &g, err);
+	if (rc != RW_OK)
+		return rc;
+	fill_segment(seg, buf, len, RW_BACKING_MEMORY, NULL, &g);
+	return RW_OK;
+}
+
+void rw_segment_close(rw_segment *seg)
+{
+	if (seg->base && seg->backing != RW_BACKING_MEMORY)
+		munmap(seg->base, seg->map_len);
+	seg->base = NULL;
+	seg->map_len = 0;
+}
+
+int rw_unlink_shm(const char *name)
+{
+	if (shm_unlink(name) == 0 || errno == ENOENT)
+		return 0;
+	return -1;
+}
+
+uint32_t rw_active_count(const rw_segment *seg)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++)
+		if (atomic_load_explicit(&rw_entry_at(seg, i)->state, memory_order_acquire) ==
+		    RW_ENTRY_ACTIVE)
+			n++;
+	return n;
+}
+
+const char *rw_entry_state_name(uint32_t state)
+{
+	switch (state) {
+	case RW_ENTRY_FREE: return "free";
+	case RW_ENTRY_CLAIMING: return "claiming";
+	case RW_ENTRY_ACTIVE: return "active";
+	case RW_ENTRY_CLOSED: return "closed";
+	case RW_ENTRY_EVICTED: return "evicted";
+	default: return "unknown";
+	}
+}
+
+static _Atomic uint64_t *availability_word(const rw_segment *seg, uint64_t seq)
+{
+	return (_Atomic uint64_t *)(void *)(seg->base + seg->g.availability.offset +
+					    (seq & (seg->g.capacity - 1)) * 8);
+}
+
+/* The count a new consumer starts from: published (single) or claimed (multi). */
+static uint64_t producer_count(const rw_segment *seg)
+{
+	return seg->g.mode == RW_MODE_SINGLE
+		       ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
+		       : atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+}
+
+/* ---- Producer (5.3, 5.4) ------------------------------------------------------------------------ */
+
+rw_code rw_producer_init(rw_producer *p, rw_segment *seg)
+{
+	memset(p, 0, sizeof *p);
+	p->seg = seg;
+	p->next = seg->g.mode == RW_MODE_SINGLE
+			  ? atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire)
+			  : 0;
+	p->bound = 0;
+	return RW_OK;
+}
+
+/* Minimum cursor of the active required entries, or end if there is none (5.3 step 1). */
+static uint64_t gating_bound(const rw_segment *seg, uint64_t end)
+{
+	uint64_t bound = end;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE)
+			continue;
+		if (!(e->flags & RW_FLAG_REQUIRED))
+			continue;
+		uint64_t c = atomic_load_explicit(&e->cursor, memory_order_acquire);
+		if (c < bound)
+			bound = c;
+	}
+	return bound;
+}
+
+struct room_wait {
+	rw_producer *p;
+	uint64_t end;
+};
+
+static int room_available(void *arg)
+{
+	struct room_wait *w = arg;
+	w->p->bound = gating_bound(w->p->seg, w->end);
+	return w->end - w->p->seg->g.capacity <= w->p->bound;
+}
+
+/* Waits until end - capacity <= bound. end >= capacity here. */
+static rw_code wait_for_room(rw_producer *p, uint64_t end, uint64_t deadline, rw_error *err)
+{
+	rw_segment *seg = p->seg;
+	struct room_wait w = {p, end};
+	atomic_store_explicit(&seg->hdr->producer_heartbeat_ns, rw_monotonic_ns(),
+			      memory_order_release);
+	rw_code rc = rw_block_until(&seg->wait->producer_waiters, &seg->wait->producer_wake,
+				    room_available, &w, deadline);
+	if (rc != RW_OK)
+		return fail(err, rc, "ring full: sequence %llu waits for consumer cursor %llu",
+			    (unsigned long long)(end - 1), (unsigned long long)p->bound);
+	return RW_OK;
+}
+
+rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err)
+{
+	rw_segment *seg = p->seg;
+	uint64_t cap = seg->g.capacity;
+	if (n == 0 || n > cap)
+		return fail(err, RW_ERR_INVALID_ARG, "batch of %u for capacity %llu", n,
+			    (unsigned long long)cap);
+	uint64_t deadline = deadline_after(timeout_ms);
+	if (seg->g.mode == RW_MODE_SINGLE) {
+		uint64_t end = p->next + n;
+		if (end > RW_MAX_SEQUENCE)
+			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
+				    (unsigned long long)end);
+		if (end > cap && end - cap > p->bound) {
+			p->bound = gating_bound(seg, end);
+			if (end - cap > p->bound) {
+				rw_code rc = wait_for_room(p, end, deadline, err);
+				if (rc != RW_OK)
+					return rc;
+			}
+		}
+		atomic_store_explicit(&seg->cursors->claimed, end, memory_order_release);
+		p->pending_lo = p->next;
+		p->pending_hi = end;
+		*first = p->next;
+		return RW_OK;
+	}
+	for (;;) {
+		uint64_t c = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		uint64_t end = c + n;
+		if (end > RW_MAX_SEQUENCE || end < c)
+			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
+				    (unsigned long long)end);
+		if (end > cap && end - cap > p->bound) {
+			p->bound = gating_bound(seg, end);
+			if (end - cap > p->bound) {
+				rw_code rc = wait_for_room(p, end, deadline, err);
+				if (rc != RW_OK)
+					return rc;
+				continue; /* claimed may have moved meanwhile */
+			}
+		}
+		if (atomic_compare_exchange_weak_explicit(&seg->cursors->claimed, &c, end,
+							  memory_order_acq_rel,
+							  memory_order_acquire)) {
+			p->pending_lo = c;
+			p->pending_hi = end;
+			*first = c;
+			return RW_OK;
+		}
+	}
+}
+
+void rw_commit(rw_producer *p)
+{
+	rw_segment *seg = p->seg;
+	if (seg->g.mode == RW_MODE_SINGLE) {
+		/* 5.3 step 4: release orders the slot writes before the cursor. */
+		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_release);
+		p->next = p->pending_hi;
+	} else {
+		/* 5.4 step 3 */
+		for (uint64_t s = p->pending_lo; s < p->pending_hi; s++)
+			atomic_store_explicit(availability_word(seg, s), s + 1,
+					      memory_order_release);
+	}
+	p->pending_lo = p->pending_hi;
+	/* 5.3 step 5 */
+	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+}
+
+rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
+		   rw_error *err)
+{
+	uint64_t first;
+	rw_code rc = rw_claim(p, n, timeout_ms, &first, err);
+	if (rc != RW_OK)
+		return rc;
+	const uint8_t *src = events;
+	uint32_t es = p->seg->g.event_size;
+	for (uint32_t i = 0; i < n; i++)
+		memcpy(rw_slot(p->seg, first + i), src + (size_t)i * es, es);
+	rw_commit(p);
+	return RW_OK;
+}
+
+void rw_producer_close(rw_producer *p)
+{
+	rw_segment *seg = p->seg;
+	atomic_store_explicit(&seg->hdr->producer_state, RW_PRODUCER_CLOSED, memory_order_release);
+	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+}
+
+/* ---- Consumer (5.5, 5.7) ------------------------------------------------------------------------ */
+
+static uint64_t load_plain_u64(const uint64_t *p) { return *(const volatile uint64_t *)p; }
+
+static int same_name(const rw_entry *e, const char *name, size_t nlen)
+{
+	uint32_t elen = *(const volatile uint32_t *)&e->name_len;
+	if (elen != nlen || elen > RW_MAX_CONSUMER_NAME)
+		return 0;
+	return memcmp(e->name, name, nlen) == 0;
+}
+
+static void write_owner(rw_entry *e, const char *name, size_t nlen, uint32_t flags,
+			uint64_t depends_on)
+{
+	pid_t pid = getpid();
+	e->flags = flags;
+	e->owner_pid = (uint32_t)pid;
+	e->owner_start_time = rw_process_start_time(pid);
+	e->name_len = (uint32_t)nlen;
+	memset(e->name, 0, sizeof e->name);
+	memcpy(e->name, name, nlen);
+	e->depends_on = depends_on;
+	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+}
+
+static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t flags,
+			  uint64_t depends_on)
+{
+	rw_entry *e = rw_entry_at(seg, i);
+	memset(c, 0, sizeof *c);
+	c->seg = seg;
+	c->entry = e;
+	c->index = i;
+	c->flags = flags;
+	c->generation = load_plain_u64(&e->generation);
+	c->depends_on = depends_on;
+	c->next = atomic_load_explicit(&e->cursor, memory_order_acquire);
+	c->lost = atomic_load_explicit(&e->lost, memory_order_acquire);
+}
+
+/* Another live active entry named name, other than skip; -1 if none. */
+static int find_live_duplicate(rw_segment *seg, const char *name, size_t nlen, uint32_t skip,
+			       int *dead_index)
+{
+	*dead_index = -1;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		if (i == skip)
+			continue;
+		rw_entry *e = rw_entry_at(seg, i);
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE)
+			continue;
+		if (!same_name(e, name, nlen))
+			continue;
+		if (rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
+				    load_plain_u64(&e->owner_start_time))) {
+			if (*dead_index < 0)
+				*dead_index = (int)i;
+			continue;
+		}
+		return (int)i;
+	}
+	return -1;
+}
+
+rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
+		    uint64_t depends_on, rw_start start, rw_error *err)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	if (nlen < 1 || nlen > RW_MAX_CONSUMER_NAME)
+		return fail(err, RW_ERR_INVALID_ARG, "consumer name must be 1 to 48 bytes");
+	if (flags & ~(uint32_t)RW_FLAG_REQUIRED)
+		return fail(err, RW_ERR_INVALID_ARG, "unknown flags 0x%x", flags);
+	if (seg->g.registry_capacity < 64 && (depends_on >> seg->g.registry_capacity) != 0)
+		return fail(err, RW_ERR_INVALID_ARG, "depends_on names entries beyond the registry");
+	uint64_t cap = seg->g.capacity;
+
+	/* 5.7 step 5: refuse a live duplicate; take over a dead one. */
+	int dead;
+	int dup = find_live_duplicate(seg, name, nlen, UINT32_MAX, &dead);
+	if (dup >= 0)
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %d", name, dup);
+	if (dead >= 0) {
+		rw_entry *e = rw_entry_at(seg, (uint32_t)dead);
+		uint32_t expect = RW_ENTRY_ACTIVE;
+		if (atomic_compare_exchange_strong_explicit(&e->state, &expect, RW_ENTRY_CLAIMING,
+							    memory_order_acq_rel,
+							    memory_order_acquire)) {
+			e->generation = e->generation + 1;
+			write_owner(e, name, nlen, flags, depends_on);
+			/* cursor kept: resume after the dead owner (at-least-once) */
+			atomic_store_explicit(&e->state, RW_ENTRY_ACTIVE, memory_order_seq_cst);
+			fill_consumer(c, seg, (uint32_t)dead, flags, depends_on);
+			c->taken_over = 1;
+			ok(err);
+			return RW_OK;
+		}
+		/* someone else took it over first: fall through and register anew (the
+		 * post-check below refuses if the name is live again) */
+	}
+
+	/* step 1 */
+	uint32_t idx = UINT32_MAX;
+	for (uint32_t i = 0; i < seg->g.registry_capacity && idx == UINT32_MAX; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (s != RW_ENTRY_FREE && s != RW_ENTRY_CLOSED && s != RW_ENTRY_EVICTED)
+			continue;
+		if (atomic_compare_exchange_strong_explicit(&e->state, &s, RW_ENTRY_CLAIMING,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			idx = i;
+	}
+	if (idx == UINT32_MAX)
+		return fail(err, RW_ERR_REGISTRY_FULL, "%u entries in use",
+			    seg->g.registry_capacity);
+	rw_entry *e = rw_entry_at(seg, idx);
+	/* step 2 */
+	e->generation = e->generation + 1;
+	write_owner(e, name, nlen, flags, depends_on);
+	atomic_store_explicit(&e->lost, 0, memory_order_release);
+	uint64_t provisional = producer_count(seg);
+	atomic_store_explicit(&e->cursor, provisional, memory_order_release);
+	/* step 3 */
+	atomic_store_explicit(&e->state, RW_ENTRY_ACTIVE, memory_order_seq_cst);
+	/* Two registrations of one name racing past the pre-check both become active; each then
+	 * sees the other (seq_cst), and backs off. */
+	dup = find_live_duplicate(seg, name, nlen, idx, &dead);
+	if (dup >= 0) {
+		atomic_store_explicit(&e->state, RW_ENTRY_CLOSED, memory_order_release);
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %d", name, dup);
+	}
+	/* step 4 */
+	uint64_t cursor;
+	if (start == RW_START_LATEST) {
+		cursor = producer_count(seg);
+	} else {
+		uint64_t floor = provisional > cap ? provisional - cap : 0;
+		cursor = provisional;
+		for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+			if (i == idx)
+				continue;
+			rw_entry *o = rw_entry_at(seg, i);
+			if (atomic_load_explicit(&o->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
+			    !(o->flags & RW_FLAG_REQUIRED))
+				continue;
+			uint64_t oc = atomic_load_explicit(&o->cursor, memory_order_acquire);
+			if (oc < cursor)
+				cursor = oc;
+		}
+		if (cursor < floor)
+			cursor = floor;
+	}
+	atomic_store_explicit(&e->cursor, cursor, memory_order_release);
+	fill_consumer(c, seg, idx, flags, depends_on);
+	c->next = cursor;
+	ok(err);
+	return RW_OK;
+}
+
+rw_code rw_check_owner(const rw_consumer *c)
+{
+	if (atomic_load_explicit(&c->entry->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
+	    load_plain_u64(&c->entry->generation) != c->generation)
+		return RW_ERR_EVICTED;
+	return RW_OK;
+}
+
+void rw_heartbeat(rw_consumer *c)
+{
+	atomic_store_explicit(&c->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+}
+
+uint64_t rw_available(rw_consumer *c, uint64_t max)
+{
+	rw_segment *seg = c->seg;
+	uint64_t next = c->next;
+	uint64_t cap_hi = next + max;
+	uint64_t hi;
+	if (seg->g.mode == RW_MODE_SINGLE) {
+		hi = atomic_load_explicit(&seg->cursors->published, memory_order_acquire);
+		if (hi < next)
+			hi = next;
+		if (hi > cap_hi)
+			hi = cap_hi;
+	} else {
+		uint64_t limit = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		if (limit > cap_hi)
+			limit = cap_hi;
+		uint64_t s = next;
+		while (s < limit &&
+		       atomic_load_explicit(availability_word(seg, s), memory_order_acquire) == s + 1)
+			s++;
+		hi = s;
+	}
+	for (uint32_t i = 0; c->depends_on && i < seg->g.registry_capacity && i < 64; i++) {
+		if (!(c->depends_on >> i & 1))
+			continue;
+		uint64_t dc =
+			atomic_load_explicit(&rw_entry_at(seg, i)->cursor, memory_order_acquire);
+		if (dc < hi)
+			hi = dc < next ? next : dc;
+	}
+	return hi;
+}
+
+void rw_release(rw_consumer *c, uint64_t hi)
+{
+	rw_segment *seg = c->seg;
+	c->next = hi;
+	atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
+	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+}
+
+struct data_wait {
+	rw_consumer *c;
+};
+
+static int data_or_news(void *arg)
+{
+	rw_consumer *c = ((struct data_wait *)arg)->c;
+	return rw_available(c, 1) > c->next || rw_check_owner(c) != RW_OK ||
+	       atomic_load_explicit(&c->seg->hdr->producer_state, memory_order_acquire) ==
+		       RW_PRODUCER_CLOSED;
+}
+
+rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
+		   rw_error *err)
+{
+	rw_segment *seg = c->seg;
+	uint64_t cap = seg->g.capacity;
+	uint32_t es = seg->g.event_size;
+	*got = 0;
+	if (max == 0)
+		return fail(err, RW_ERR_INVALID_ARG, "max is 0");
+	uint64_t deadline = deadline_after(timeout_ms);
+	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
+	uint64_t hi;
+	int waited = 0;
+	for (;;) {
+		if (rw_check_owner(c) != RW_OK)
+			return fail(err, RW_ERR_EVICTED, "entry %u was taken from us", c->index);
+		if (!required) {
+			/* An optional consumer that was lapped skips what the producer may already
+			 * be overwriting, and counts it (spec 10). */
+			uint64_t claimed =
+				atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+			if (claimed > cap && c->next < claimed - cap) {
+				uint64_t skip = claimed - cap - c->next;
+				c->lost += skip;
+				atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
+				c->next += skip;
+			}
+		}
+		hi = rw_available(c, max);
+		if (hi > c->next)
+			break;
+		if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
+		    RW_PRODUCER_CLOSED) {
+			/* 5.5 step 4: re-read once */
+			hi = rw_available(c, max);
+			if (hi > c->next)
+				break;
+			return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
+				    (unsigned long long)c->next);
+		}
+		if (rw_monotonic_ns() >= deadline)
+			return fail(err, RW_ERR_TIMEOUT, "no event after sequence %llu",
+				    (unsigned long long)c->next);
+		rw_heartbeat(c);
+		waited = 1;
+		struct data_wait w = {c};
+		rw_block_until(&seg->wait->consumer_waiters, &seg->wait->consumer_wake,
+			       data_or_news, &w, deadline);
+	}
+	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
+		rw_heartbeat(c);
+	uint8_t *dst = out;
+	uint64_t n = hi - c->next;
+	for (uint64_t i = 0; i < n; i++)
+		memcpy(dst + i * es, rw_slot(seg, c->next + i), es);
+	if (!required) {
+		/* Seqlock-style re-check: events whose slot was claimed again while we copied may
+		 * be torn; drop and count them. */
+		atomic_thread_fence(memory_order_acquire);
+		uint64_t claimed = atomic_load_explicit(&seg->cursors->claimed, memory_order_relaxed);
+		if (claimed > cap && c->next < claimed - cap) {
+			uint64_t bad = claimed - cap - c->next;
+			if (bad > n)
+				bad = n;
+			memmove(dst, dst + bad * es, (size_t)((n - bad) * es));
+			n -= bad;
+			c->lost += bad;
+			atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
+		}
+	}
+	rw_release(c, hi);
+	*got = (uint32_t)n;
+	ok(err);
+	return RW_OK;
+}
+
+void rw_deregister(rw_consumer *c)
+{
+	if (rw_check_owner(c) != RW_OK)
+		return;
+	atomic_store_explicit(&c->entry->state, RW_ENTRY_CLOSED, memory_order_release);
+	/* a closed entry no longer gates: let a producer waiting for room re-check */
+	rw_wake_if_waiting(&c->seg->wait->producer_waiters, &c->seg->wait->producer_wake);
+}

@@ -1,0 +1,560 @@
+/*
+ * ringwire.h - C11 implementation of the ringwire segment format 1.0.
+ *
+ * The byte layout is the one of spec/LAYOUT.md; this header is one of the derived copies of it.
+ * Every RW_<TABLE>_<FIELD>_OFFSET / _SIZE constant below mirrors one row of a "### Table: <table>"
+ * of the spec. The Go test checks them against the spec tables, and the C unit test
+ * (test_ringwire.c, test "spec_tables") parses spec/LAYOUT.md and compares them too. The overlay
+ * structs are pinned to the same constants with static_asserts, so struct and table cannot drift.
+ *
+ * Dependencies: libc only (C11 <stdatomic.h>, POSIX shm/mmap). Linux uses futex for blocking
+ * waits; other systems sleep with a bounded backoff (spec 5.6).
+ *
+ * Concurrency: an rw_segment may be shared by the threads of one process once it is created or
+ * attached (its fields are immutable). An rw_producer and an rw_consumer are NOT safe for
+ * concurrent use: each belongs to one thread at a time. Several rw_producers (one per thread or
+ * process) may publish into one multi-producer segment.
+ */
+#ifndef RINGWIRE_H
+#define RINGWIRE_H
+
+#include <assert.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "ringwire: the overlay structs assume a little-endian host (spec 1.1)"
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Format constants (spec sections 3 and 4) ---------------------------------------------- */
+
+#define RW_MAGIC 0x45524957474E4952ULL /* "RINGWIRE" little-endian */
+#define RW_VERSION_MAJOR 1u
+#define RW_VERSION_MINOR 0u
+#define RW_HEADER_LEN 512u
+#define RW_REGION_ALIGN 128u
+#define RW_PAGE 4096u
+#define RW_CURSORS_LEN 256u
+#define RW_WAIT_LEN 256u
+#define RW_ENTRY_LEN 256u
+#define RW_MIN_CAPACITY 2ull
+#define RW_MAX_CAPACITY (1ull << 30)
+#define RW_MAX_EVENT_SIZE 65536u
+#define RW_MAX_ALIGN 4096u
+#define RW_MAX_REGISTRY 64u
+#define RW_MAX_TYPE_NAME 64u
+#define RW_MAX_CONSUMER_NAME 48u
+#define RW_MAX_SEQUENCE (1ull << 63) /* no sequence at or above this is ever claimed (spec 2) */
+
+#define RW_INIT_INITIALIZING 0u
+#define RW_INIT_READY 1u
+#define RW_MODE_SINGLE 1u
+#define RW_MODE_MULTI 2u
+#define RW_PRODUCER_OPEN 1u
+#define RW_PRODUCER_CLOSED 2u
+
+#define RW_ENTRY_FREE 0u
+#define RW_ENTRY_CLAIMING 1u
+#define RW_ENTRY_ACTIVE 2u
+#define RW_ENTRY_CLOSED 3u
+#define RW_ENTRY_EVICTED 4u
+#define RW_FLAG_REQUIRED 1u
+
+/* ---- Table: header (spec section 3). Checked against the spec by the Go test. -------------- */
+#define RW_HEADER_MAGIC_OFFSET 0
+#define RW_HEADER_MAGIC_SIZE 8
+#define RW_HEADER_INIT_STATE_OFFSET 8
+#define RW_HEADER_INIT_STATE_SIZE 4
+#define RW_HEADER_VERSION_MAJOR_OFFSET 12
+#define RW_HEADER_VERSION_MAJOR_SIZE 2
+#define RW_HEADER_VERSION_MINOR_OFFSET 14
+#define RW_HEADER_VERSION_MINOR_SIZE 2
+#define RW_HEADER_HEADER_LEN_OFFSET 16
+#define RW_HEADER_HEADER_LEN_SIZE 4
+#define RW_HEADER_PRODUCER_MODE_OFFSET 20
+#define RW_HEADER_PRODUCER_MODE_SIZE 4
+#define RW_HEADER_TOTAL_SIZE_OFFSET 24
+#define RW_HEADER_TOTAL_SIZE_SIZE 8
+#define RW_HEADER_CAPACITY_OFFSET 32
+#define RW_HEADER_CAPACITY_SIZE 8
+#define RW_HEADER_SLOT_SIZE_OFFSET 40
+#define RW_HEADER_SLOT_SIZE_SIZE 4
+#define RW_HEADER_SLOT_ALIGN_OFFSET 44
+#define RW_HEADER_SLOT_ALIGN_SIZE 4
+#define RW_HEADER_REGISTRY_CAPACITY_OFFSET 48
+#define RW_HEADER_REGISTRY_CAPACITY_SIZE 4
+#define RW_HEADER_REGISTRY_ENTRY_SIZE_OFFSET 52
+#define RW_HEADER_REGISTRY_ENTRY_SIZE_SIZE 4
+#define RW_HEADER_INCARNATION_OFFSET 56
+#define RW_HEADER_INCARNATION_SIZE 8
+#define RW_HEADER_CREATOR_PID_OFFSET 64
+#define RW_HEADER_CREATOR_PID_SIZE 4
+#define RW_HEADER_PRODUCER_STATE_OFFSET 68
+#define RW_HEADER_PRODUCER_STATE_SIZE 4
+#define RW_HEADER_CREATOR_START_TIME_OFFSET 72
+#define RW_HEADER_CREATOR_START_TIME_SIZE 8
+#define RW_HEADER_CREATED_UNIX_NS_OFFSET 80
+#define RW_HEADER_CREATED_UNIX_NS_SIZE 8
+#define RW_HEADER_PRODUCER_HEARTBEAT_NS_OFFSET 88
+#define RW_HEADER_PRODUCER_HEARTBEAT_NS_SIZE 8
+#define RW_HEADER_CURSORS_OFFSET 96
+#define RW_HEADER_CURSORS_SIZE 16
+#define RW_HEADER_WAIT_OFFSET 112
+#define RW_HEADER_WAIT_SIZE 16
+#define RW_HEADER_REGISTRY_OFFSET 128
+#define RW_HEADER_REGISTRY_SIZE 16
+#define RW_HEADER_AVAILABILITY_OFFSET 144
+#define RW_HEADER_AVAILABILITY_SIZE 16
+#define RW_HEADER_SLOTS_OFFSET 160
+#define RW_HEADER_SLOTS_SIZE 16
+#define RW_HEADER_RESERVED0_OFFSET 176
+#define RW_HEADER_RESERVED0_SIZE 16
+#define RW_HEADER_EVENT_SIZE_OFFSET 192
+#define RW_HEADER_EVENT_SIZE_SIZE 4
+#define RW_HEADER_EVENT_ALIGN_OFFSET 196
+#define RW_HEADER_EVENT_ALIGN_SIZE 4
+#define RW_HEADER_TYPE_FINGERPRINT_OFFSET 200
+#define RW_HEADER_TYPE_FINGERPRINT_SIZE 8
+#define RW_HEADER_TYPE_NAME_LEN_OFFSET 208
+#define RW_HEADER_TYPE_NAME_LEN_SIZE 4
+#define RW_HEADER_RESERVED1_OFFSET 212
+#define RW_HEADER_RESERVED1_SIZE 4
+#define RW_HEADER_TYPE_NAME_OFFSET 216
+#define RW_HEADER_TYPE_NAME_SIZE 64
+#define RW_HEADER_RESERVED2_OFFSET 280
+#define RW_HEADER_RESERVED2_SIZE 232
+
+/* ---- Table: cursors (spec 4.1) ---- */
+#define RW_CURSORS_PUBLISHED_OFFSET 0
+#define RW_CURSORS_PUBLISHED_SIZE 8
+#define RW_CURSORS_PAD0_OFFSET 8
+#define RW_CURSORS_PAD0_SIZE 120
+#define RW_CURSORS_CLAIMED_OFFSET 128
+#define RW_CURSORS_CLAIMED_SIZE 8
+#define RW_CURSORS_PAD1_OFFSET 136
+#define RW_CURSORS_PAD1_SIZE 120
+
+/* ---- Table: wait (spec 4.2) ---- */
+#define RW_WAIT_CONSUMER_WAKE_OFFSET 0
+#define RW_WAIT_CONSUMER_WAKE_SIZE 4
+#define RW_WAIT_CONSUMER_WAITERS_OFFSET 4
+#define RW_WAIT_CONSUMER_WAITERS_SIZE 4
+#define RW_WAIT_PAD0_OFFSET 8
+#define RW_WAIT_PAD0_SIZE 120
+#define RW_WAIT_PRODUCER_WAKE_OFFSET 128
+#define RW_WAIT_PRODUCER_WAKE_SIZE 4
+#define RW_WAIT_PRODUCER_WAITERS_OFFSET 132
+#define RW_WAIT_PRODUCER_WAITERS_SIZE 4
+#define RW_WAIT_PAD1_OFFSET 136
+#define RW_WAIT_PAD1_SIZE 120
+
+/* ---- Table: entry (spec 4.3) ---- */
+#define RW_ENTRY_STATE_OFFSET 0
+#define RW_ENTRY_STATE_SIZE 4
+#define RW_ENTRY_FLAGS_OFFSET 4
+#define RW_ENTRY_FLAGS_SIZE 4
+#define RW_ENTRY_GENERATION_OFFSET 8
+#define RW_ENTRY_GENERATION_SIZE 8
+#define RW_ENTRY_OWNER_PID_OFFSET 16
+#define RW_ENTRY_OWNER_PID_SIZE 4
+#define RW_ENTRY_NAME_LEN_OFFSET 20
+#define RW_ENTRY_NAME_LEN_SIZE 4
+#define RW_ENTRY_OWNER_START_TIME_OFFSET 24
+#define RW_ENTRY_OWNER_START_TIME_SIZE 8
+#define RW_ENTRY_HEARTBEAT_NS_OFFSET 32
+#define RW_ENTRY_HEARTBEAT_NS_SIZE 8
+#define RW_ENTRY_DEPENDS_ON_OFFSET 40
+#define RW_ENTRY_DEPENDS_ON_SIZE 8
+#define RW_ENTRY_NAME_OFFSET 48
+#define RW_ENTRY_NAME_SIZE 48
+#define RW_ENTRY_LOST_OFFSET 96
+#define RW_ENTRY_LOST_SIZE 8
+#define RW_ENTRY_RESERVED_OFFSET 104
+#define RW_ENTRY_RESERVED_SIZE 24
+#define RW_ENTRY_CURSOR_OFFSET 128
+#define RW_ENTRY_CURSOR_SIZE 8
+#define RW_ENTRY_PAD_OFFSET 136
+#define RW_ENTRY_PAD_SIZE 120
+
+/* ---- Overlay structs. Each mirrors one spec table; the static_asserts below pin every field
+ * to the table constants. Atomic fields are _Atomic of the same width (lock-free, same size and
+ * alignment as the plain integer on every supported ABI; asserted below). ---------------------- */
+
+typedef struct rw_region {
+	uint64_t offset;
+	uint64_t length;
+} rw_region;
+
+/* Table: header. 512 bytes. */
+typedef struct rw_header {
+	uint64_t magic;
+	_Atomic uint32_t init_state;
+	uint16_t version_major;
+	uint16_t version_minor;
+	uint32_t header_len;
+	uint32_t producer_mode;
+	uint64_t total_size;
+	uint64_t capacity;
+	uint32_t slot_size;
+	uint32_t slot_align;
+	uint32_t registry_capacity;
+	uint32_t registry_entry_size;
+	uint64_t incarnation;
+	uint32_t creator_pid;
+	_Atomic uint32_t producer_state;
+	uint64_t creator_start_time;
+	uint64_t created_unix_ns;
+	_Atomic uint64_t producer_heartbeat_ns;
+	rw_region cursors;
+	rw_region wait;
+	rw_region registry;
+	rw_region availability;
+	rw_region slots;
+	uint8_t reserved0[16]; /* room for one more region */
+	uint32_t event_size;
+	uint32_t event_align;
+	uint64_t type_fingerprint;
+	uint32_t type_name_len;
+	uint32_t reserved1;
+	uint8_t type_name[64];
+	uint8_t reserved2[232]; /* later minors may place fields here */
+} rw_header;
+
+/* Table: cursors. Each word fills the first 8 bytes of its own 128-byte block; the padding keeps
+ * the consumers' reads of `published` off the line the multi producers CAS `claimed` on. */
+typedef struct rw_cursors {
+	_Atomic uint64_t published;
+	uint8_t pad0[120];
+	_Atomic uint64_t claimed;
+	uint8_t pad1[120];
+} rw_cursors;
+
+/* Table: wait. Consumer and producer wait words live in separate 128-byte blocks. */
+typedef struct rw_wait {
+	_Atomic uint32_t consumer_wake;
+	_Atomic uint32_t consumer_waiters;
+	uint8_t pad0[120];
+	_Atomic uint32_t producer_wake;
+	_Atomic uint32_t producer_waiters;
+	uint8_t pad1[120];
+} rw_wait;
+
+/* Table: entry. The first 128 bytes describe the consumer; its cursor is alone in the second
+ * 128 bytes because the producer polls it while the owner stores it. */
+typedef struct rw_entry {
+	_Atomic uint32_t state;
+	uint32_t flags;
+	uint64_t generation;
+	uint32_t owner_pid;
+	uint32_t name_len;
+	uint64_t owner_start_time;
+	_Atomic uint64_t heartbeat_ns;
+	uint64_t depends_on;
+	uint8_t name[48];
+	_Atomic uint64_t lost;
+	uint8_t reserved[24];
+	_Atomic uint64_t cursor;
+	uint8_t pad[120];
+} rw_entry;
+
+#define RW_ASSERT_FIELD(T, TABLE, field, FIELD)                                                    \
+	static_assert(offsetof(T, field) == RW_##TABLE##_##FIELD##_OFFSET,                        \
+		      #T "." #field " offset differs from the spec table");                          \
+	static_assert(sizeof(((T *)0)->field) == RW_##TABLE##_##FIELD##_SIZE,                     \
+		      #T "." #field " size differs from the spec table")
+
+static_assert(sizeof(_Atomic uint32_t) == 4 && _Alignof(_Atomic uint32_t) == 4, "atomic u32");
+static_assert(sizeof(_Atomic uint64_t) == 8 && _Alignof(_Atomic uint64_t) == 8, "atomic u64");
+static_assert(sizeof(rw_header) == RW_HEADER_LEN, "header is 512 bytes");
+static_assert(sizeof(rw_cursors) == RW_CURSORS_LEN, "cursors region is 256 bytes");
+static_assert(sizeof(rw_wait) == RW_WAIT_LEN, "wait region is 256 bytes");
+static_assert(sizeof(rw_entry) == RW_ENTRY_LEN, "registry entry is 256 bytes");
+RW_ASSERT_FIELD(rw_header, HEADER, magic, MAGIC);
+RW_ASSERT_FIELD(rw_header, HEADER, init_state, INIT_STATE);
+RW_ASSERT_FIELD(rw_header, HEADER, version_major, VERSION_MAJOR);
+RW_ASSERT_FIELD(rw_header, HEADER, version_minor, VERSION_MINOR);
+RW_ASSERT_FIELD(rw_header, HEADER, header_len, HEADER_LEN);
+RW_ASSERT_FIELD(rw_header, HEADER, producer_mode, PRODUCER_MODE);
+RW_ASSERT_FIELD(rw_header, HEADER, total_size, TOTAL_SIZE);
+RW_ASSERT_FIELD(rw_header, HEADER, capacity, CAPACITY);
+RW_ASSERT_FIELD(rw_header, HEADER, slot_size, SLOT_SIZE);
+RW_ASSERT_FIELD(rw_header, HEADER, slot_align, SLOT_ALIGN);
+RW_ASSERT_FIELD(rw_header, HEADER, registry_capacity, REGISTRY_CAPACITY);
+RW_ASSERT_FIELD(rw_header, HEADER, registry_entry_size, REGISTRY_ENTRY_SIZE);
+RW_ASSERT_FIELD(rw_header, HEADER, incarnation, INCARNATION);
+RW_ASSERT_FIELD(rw_header, HEADER, creator_pid, CREATOR_PID);
+RW_ASSERT_FIELD(rw_header, HEADER, producer_state, PRODUCER_STATE);
+RW_ASSERT_FIELD(rw_header, HEADER, creator_start_time, CREATOR_START_TIME);
+RW_ASSERT_FIELD(rw_header, HEADER, created_unix_ns, CREATED_UNIX_NS);
+RW_ASSERT_FIELD(rw_header, HEADER, producer_heartbeat_ns, PRODUCER_HEARTBEAT_NS);
+RW_ASSERT_FIELD(rw_header, HEADER, cursors, CURSORS);
+RW_ASSERT_FIELD(rw_header, HEADER, wait, WAIT);
+RW_ASSERT_FIELD(rw_header, HEADER, registry, REGISTRY);
+RW_ASSERT_FIELD(rw_header, HEADER, availability, AVAILABILITY);
+RW_ASSERT_FIELD(rw_header, HEADER, slots, SLOTS);
+RW_ASSERT_FIELD(rw_header, HEADER, reserved0, RESERVED0);
+RW_ASSERT_FIELD(rw_header, HEADER, event_size, EVENT_SIZE);
+RW_ASSERT_FIELD(rw_header, HEADER, event_align, EVENT_ALIGN);
+RW_ASSERT_FIELD(rw_header, HEADER, type_fingerprint, TYPE_FINGERPRINT);
+RW_ASSERT_FIELD(rw_header, HEADER, type_name_len, TYPE_NAME_LEN);
+RW_ASSERT_FIELD(rw_header, HEADER, reserved1, RESERVED1);
+RW_ASSERT_FIELD(rw_header, HEADER, type_name, TYPE_NAME);
+RW_ASSERT_FIELD(rw_header, HEADER, reserved2, RESERVED2);
+RW_ASSERT_FIELD(rw_cursors, CURSORS, published, PUBLISHED);
+RW_ASSERT_FIELD(rw_cursors, CURSORS, pad0, PAD0);
+RW_ASSERT_FIELD(rw_cursors, CURSORS, claimed, CLAIMED);
+RW_ASSERT_FIELD(rw_cursors, CURSORS, pad1, PAD1);
+RW_ASSERT_FIELD(rw_wait, WAIT, consumer_wake, CONSUMER_WAKE);
+RW_ASSERT_FIELD(rw_wait, WAIT, consumer_waiters, CONSUMER_WAITERS);
+RW_ASSERT_FIELD(rw_wait, WAIT, pad0, PAD0);
+RW_ASSERT_FIELD(rw_wait, WAIT, producer_wake, PRODUCER_WAKE);
+RW_ASSERT_FIELD(rw_wait, WAIT, producer_waiters, PRODUCER_WAITERS);
+RW_ASSERT_FIELD(rw_wait, WAIT, pad1, PAD1);
+RW_ASSERT_FIELD(rw_entry, ENTRY, state, STATE);
+RW_ASSERT_FIELD(rw_entry, ENTRY, flags, FLAGS);
+RW_ASSERT_FIELD(rw_entry, ENTRY, generation, GENERATION);
+RW_ASSERT_FIELD(rw_entry, ENTRY, owner_pid, OWNER_PID);
+RW_ASSERT_FIELD(rw_entry, ENTRY, name_len, NAME_LEN);
+RW_ASSERT_FIELD(rw_entry, ENTRY, owner_start_time, OWNER_START_TIME);
+RW_ASSERT_FIELD(rw_entry, ENTRY, heartbeat_ns, HEARTBEAT_NS);
+RW_ASSERT_FIELD(rw_entry, ENTRY, depends_on, DEPENDS_ON);
+RW_ASSERT_FIELD(rw_entry, ENTRY, name, NAME);
+RW_ASSERT_FIELD(rw_entry, ENTRY, lost, LOST);
+RW_ASSERT_FIELD(rw_entry, ENTRY, reserved, RESERVED);
+RW_ASSERT_FIELD(rw_entry, ENTRY, cursor, CURSOR);
+RW_ASSERT_FIELD(rw_entry, ENTRY, pad, PAD);
+
+/* ---- Errors ---------------------------------------------------------------------------------
+ * RW_ERR_TOO_SMALL .. RW_ERR_EVENT_TYPE are the validation errors of spec 5.2, in check order. */
+typedef enum rw_code {
+	RW_OK = 0,
+	RW_ERR_TOO_SMALL,       /* check 1 */
+	RW_ERR_INITIALIZING,    /* check 2 (after the attach deadline) */
+	RW_ERR_BAD_MAGIC,       /* check 3 */
+	RW_ERR_BAD_STATE,       /* check 4 */
+	RW_ERR_VERSION,         /* check 5 */
+	RW_ERR_HEADER_LENGTH,   /* check 6 */
+	RW_ERR_TRUNCATED,       /* check 7 */
+	RW_ERR_CAPACITY,        /* check 8 */
+	RW_ERR_SLOT_GEOMETRY,   /* check 9 */
+	RW_ERR_PRODUCER_MODE,   /* check 10 */
+	RW_ERR_REGISTRY,        /* check 11 */
+	RW_ERR_REGION,          /* check 12 */
+	RW_ERR_EVENT_TYPE,      /* check 13 */
+	RW_ERR_NOT_FOUND,       /* no segment of that name/path (after the attach deadline) */
+	RW_ERR_EXISTS,          /* exclusive create found an existing segment */
+	RW_ERR_REGISTRY_FULL,   /* spec 5.7 step 1 */
+	RW_ERR_DUPLICATE_NAME,  /* spec 5.7 step 5: a live active entry has the name */
+	RW_ERR_EVICTED,         /* our entry's generation or state changed (spec 5.7, last line) */
+	RW_ERR_ENDED,           /* producer closed and every published event was read (spec 5.5 4) */
+	RW_ERR_TIMEOUT,         /* a deadline passed */
+	RW_ERR_OVERFLOW,        /* claiming would reach sequence 2^63 (spec 2) */
+	RW_ERR_WRONG_MODE,      /* operation needs the other producer mode */
+	RW_ERR_INVALID_ARG,     /* bad argument from the caller */
+	RW_ERR_IO,              /* a system call failed; errno is in rw_error.sys_errno */
+	RW_ERR_COUNT_
+} rw_code;
+
+/* Details of a failure. The message names the field, region or versions involved. */
+typedef struct rw_error {
+	rw_code code;
+	int sys_errno;
+	char message[192];
+} rw_error;
+
+/* Short stable identifier (the conformer's JSON "code" where one exists), e.g. "bad_magic". */
+const char *rw_code_name(rw_code code);
+/* One-line human description of a code, e.g. "bad magic". */
+const char *rw_strerror(rw_code code);
+
+/* ---- Hashes, names, process identity --------------------------------------------------------- */
+
+/* FNV-1a 64 (spec 7). */
+uint64_t rw_fnv1a64(const void *data, size_t len);
+/* type_fingerprint of a descriptor string such as "u64:8:8" (spec 7). */
+uint64_t rw_type_fingerprint(const char *descriptor);
+/* Portable segment name of a label (spec 9). out must hold RW_PORTABLE_NAME_MAX bytes; the result
+ * is NUL-terminated. label is label_len bytes (may contain NUL). Returns the name length. */
+#define RW_PORTABLE_NAME_MAX 32
+size_t rw_portable_name(const char *label, size_t label_len, char out[RW_PORTABLE_NAME_MAX]);
+
+/* Start time of a process (spec 8): Linux starttime ticks, macOS microseconds; 0 when unknown. */
+uint64_t rw_process_start_time(pid_t pid);
+/* Whether the process (pid, start_time) is dead (spec 8). */
+int rw_process_dead(uint32_t pid, uint64_t start_time);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t rw_monotonic_ns(void);
+
+/* ---- Geometry and validation ------------------------------------------------------------------ */
+
+/* What an attacher expects of the event type (spec 5.2 check 13). */
+typedef struct rw_event_type {
+	uint32_t event_size;
+	uint32_t event_align;
+	uint64_t fingerprint;
+	const char *name; /* informational type_name, at most 64 bytes; may be NULL */
+} rw_event_type;
+
+/* Parameters of a new segment. */
+typedef struct rw_config {
+	uint64_t capacity;          /* power of two, 2 to 2^30 */
+	uint32_t mode;              /* RW_MODE_SINGLE or RW_MODE_MULTI */
+	uint32_t registry_capacity; /* 1 to 64 */
+	rw_event_type type;
+	unsigned perm; /* file mode of the backing object; 0 means 0600 */
+} rw_config;
+
+/* Validated geometry: copies of the header fields, taken once at validation. Code after
+ * validation uses only these copies, never the header again, so a peer that corrupts the header
+ * later cannot make this process read outside its mapping. */
+typedef struct rw_geometry {
+	uint16_t version_major, version_minor;
+	uint32_t header_len;
+	uint32_t mode;
+	uint64_t total_size;
+	uint64_t capacity;
+	uint32_t slot_size, slot_align;
+	uint32_t event_size, event_align;
+	uint32_t registry_capacity, registry_entry_size;
+	uint64_t type_fingerprint;
+	uint64_t incarnation;
+	rw_region cursors, wait, registry, availability, slots;
+} rw_geometry;
+
+/* Computes the version 1.0 creator placement (spec 4) for cfg. */
+rw_code rw_layout(const rw_config *cfg, rw_geometry *out, rw_error *err);
+
+/* Writes a fresh segment into buf (total_size bytes, zeroed by the caller), following spec 5.1
+ * steps 2 and 3: every field, then init_state = 1 with release ordering. */
+void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, uint64_t incarnation,
+		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns);
+
+/* Validates a mapping of len bytes at base, in the order of spec 5.2. expect NULL skips check 13.
+ * On success fills *out (may be NULL). Never reads outside [base, base+len). */
+rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, rw_geometry *out,
+		    rw_error *err);
+
+/* ---- Segments --------------------------------------------------------------------------------- */
+
+enum { RW_BACKING_SHM = 1, RW_BACKING_FILE = 2, RW_BACKING_MEMORY = 3 };
+
+/* An open segment. Fields are read-only for users. */
+typedef struct rw_segment {
+	uint8_t *base;
+	size_t map_len;
+	int backing;
+	int creator;
+	char name[256];
+	rw_geometry g;
+	rw_header *hdr;
+	rw_cursors *cursors;
+	rw_wait *wait;
+} rw_segment;
+
+/* Creates a POSIX shared-memory segment exclusively (spec 5.1). Fails with RW_ERR_EXISTS if name
+ * exists; call rw_unlink_shm first to replace a stale one. */
+rw_code rw_create_shm(const char *name, const rw_config *cfg, rw_segment *seg, rw_error *err);
+/* Same, backed by a file at path. */
+rw_code rw_create_file(const char *path, const rw_config *cfg, rw_segment *seg, rw_error *err);
+/* Attaches and validates (spec 5.2). While the object does not exist, is shorter than a header,
+ * or init_state is 0, retries (sleeping 1 ms) until timeout_ms has passed, then fails with
+ * RW_ERR_NOT_FOUND, RW_ERR_TOO_SMALL or RW_ERR_INITIALIZING. expect NULL skips check 13. */
+rw_code rw_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
+		      rw_segment *seg, rw_error *err);
+rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
+		       rw_segment *seg, rw_error *err);
+/* Unmaps. Does not unlink. */
+void rw_segment_close(rw_segment *seg);
+/* Wraps caller-owned memory holding a segment image (heap backing, spec 1), after validating it
+ * like an attach (checks 1 to 13; expect NULL skips 13). buf must be at least 128-aligned. */
+rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
+		       rw_error *err);
+/* Removes the name; 0 on success or if it did not exist. */
+int rw_unlink_shm(const char *name);
+
+/* Pointer to the slot of sequence seq. */
+static inline uint8_t *rw_slot(const rw_segment *seg, uint64_t seq)
+{
+	return seg->base + seg->g.slots.offset + (seq & (seg->g.capacity - 1)) * seg->g.slot_size;
+}
+/* Pointer to registry entry i (i < registry_capacity). */
+static inline rw_entry *rw_entry_at(const rw_segment *seg, uint32_t i)
+{
+	return (rw_entry *)(void *)(seg->base + seg->g.registry.offset +
+				    (uint64_t)i * seg->g.registry_entry_size);
+}
+/* Number of registry entries whose state is active. */
+uint32_t rw_active_count(const rw_segment *seg);
+/* Human name of an entry state ("free", "claiming", "active", "closed", "evicted", "unknown"). */
+const char *rw_entry_state_name(uint32_t state);
+
+/* ---- Producer (spec 5.3, 5.4, 5.6) -------------------------------------------------------------
+ * Blocking calls wait for room: they are woken by a consumer moving its cursor (futex on
+ * producer_wake on Linux, a bounded sleep backoff elsewhere); wakeups may be spurious and are
+ * re-checked. timeout_ms < 0 waits forever; 0 does not wait. */
+typedef struct rw_producer {
+	rw_segment *seg;
+	uint64_t next;  /* single: count claimed; multi: unused between calls */
+	uint64_t bound; /* cached gating bound (min required cursor) */
+	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_commit */
+} rw_producer;
+
+rw_code rw_producer_init(rw_producer *p, rw_segment *seg);
+/* Claims n (1..capacity) sequences; *first receives the first. Write the events at
+ * rw_slot(seg, first + i), then call rw_commit. */
+rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err);
+/* Publishes the claim made by the last rw_claim and wakes blocked consumers. */
+void rw_commit(rw_producer *p);
+/* Claims, copies n events of event_size bytes each from events, commits. */
+rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
+		   rw_error *err);
+/* Stores producer_state = 2 and wakes consumers. */
+void rw_producer_close(rw_producer *p);
+
+/* ---- Consumer (spec 5.5, 5.7) ----------------------------------------------------------------- */
+typedef enum rw_start { RW_START_LATEST = 0, RW_START_OLDEST = 1 } rw_start;
+
+typedef struct rw_consumer {
+	rw_segment *seg;
+	rw_entry *entry;
+	uint32_t index;
+	uint32_t flags;
+	uint64_t generation;
+	uint64_t depends_on;
+	uint64_t next;
+	uint64_t lost; /* events this (optional) consumer was lapped over, also in the entry */
+	int taken_over; /* registration took over a dead owner's entry */
+} rw_consumer;
+
+/* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
+ * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME. */
+rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
+		    uint64_t depends_on, rw_start start, rw_error *err);
+/* Waits until at least one event is available (or the stream ended, or the timeout), copies up
+ * to max events into out (max * event_size bytes), releases them (cursor store) and wakes
+ * blocked producers. *got receives the count. Returns RW_ERR_ENDED when the producer closed and
+ * everything was read, RW_ERR_EVICTED when the entry was taken from us, RW_ERR_TIMEOUT.
+ * Woken by a producer's publish (futex on consumer_wake on Linux); wakeups may be spurious. */
+rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
+		   rw_error *err);
+/* Non-blocking: highest available count (spec 5.5 step 1), at most next + max. */
+uint64_t rw_available(rw_consumer *c, uint64_t max);
+/* Releases events below hi (cursor store) and wakes producers (spec 5.5 steps 2 and 3). */
+void rw_release(rw_consumer *c, uint64_t hi);
+/* RW_OK while our entry is still ours, else RW_ERR_EVICTED. */
+rw_code rw_check_owner(const rw_consumer *c);
+/* Stores heartbeat_ns = now. */
+void rw_heartbeat(rw_consumer *c);
+/* Stores state = closed (only if the entry is still ours). */
+void rw_deregister(rw_consumer *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RINGWIRE_H */
