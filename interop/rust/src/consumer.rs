@@ -1,0 +1,392 @@
+//! Registering (spec 5.7) and consuming (spec 5.5).
+
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, Ordering};
+use std::time::Instant;
+
+use crate::atomics::monotonic_ns;
+use crate::error::{Error, Result};
+use crate::event::{Event, EventType};
+use crate::layout as l;
+use crate::process;
+use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
+use crate::wait;
+
+/// Where a new consumer starts reading (spec 5.7 step 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At the current count: only events published from now on.
+    Latest,
+    /// At the lowest cursor of the other active required consumers, if lower (never below
+    /// `count - capacity`).
+    Oldest,
+}
+
+/// How to register a consumer.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// Name, 1 to 48 bytes, unique among active entries.
+    pub name: String,
+    /// A required consumer gates the producer; an optional one can be lapped and lose events.
+    pub required: bool,
+    /// Start position.
+    pub start: Start,
+    /// Bit i set: read behind registry entry i instead of behind the producer alone.
+    pub depends_on: u64,
+}
+
+impl ConsumerOptions {
+    /// A required consumer named `name`, starting at the oldest unconsumed event.
+    pub fn required(name: &str) -> Self {
+        ConsumerOptions {
+            name: name.to_string(),
+            required: true,
+            start: Start::Oldest,
+            depends_on: 0,
+        }
+    }
+}
+
+/// What one [`Consumer::poll`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Polled {
+    /// Events handed to the handler.
+    pub delivered: usize,
+    /// Events lost in this poll because the producer lapped this optional consumer.
+    pub lost: u64,
+    /// The producer closed and every published event has been read.
+    pub ended: bool,
+}
+
+/// A registered consumer of events of type `T`. Not safe for concurrent use (`&mut self`).
+/// Dropping it deregisters (state closed).
+pub struct Consumer<T: Event> {
+    seg: Segment,
+    index: usize,
+    generation: u64,
+    next: u64,
+    required: bool,
+    depends_on: u64,
+    lost: u64,
+    open: bool,
+    buf: Vec<u8>,
+    pending: Vec<T>,
+    _event: PhantomData<T>,
+}
+
+fn write_owner(e: &Entry<'_>, opts: &ConsumerOptions) {
+    let pid = process::current_pid();
+    e.u32(l::ENT_FLAGS).store(
+        if opts.required { l::FLAG_REQUIRED } else { 0 },
+        Ordering::Relaxed,
+    );
+    e.u32(l::ENT_OWNER_PID).store(pid, Ordering::Relaxed);
+    e.u64(l::ENT_OWNER_START_TIME)
+        .store(process::start_time(pid), Ordering::Relaxed);
+    e.write_name(opts.name.as_bytes());
+    e.u64(l::ENT_DEPENDS_ON)
+        .store(opts.depends_on, Ordering::Relaxed);
+    e.u64(l::ENT_HEARTBEAT_NS)
+        .store(monotonic_ns(), Ordering::Release);
+}
+
+impl<T: Event> Consumer<T> {
+    /// Registers a consumer (spec 5.7) after checking the event type (5.2 check 13).
+    ///
+    /// Fails with `DuplicateName` if a live consumer is active under the same name (a dead one's
+    /// entry is taken over, resuming at its cursor), or `RegistryFull`.
+    pub fn register(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
+        check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        let name = opts.name.as_bytes();
+        if name.is_empty() || name.len() > l::MAX_CONSUMER_NAME {
+            return Err(Error::InvalidArgument("consumer name must be 1 to 48 bytes".into()));
+        }
+        let reg = seg.geometry().registry_capacity as usize;
+        if reg < 64 && opts.depends_on >> reg != 0 {
+            return Err(Error::InvalidArgument("depends_on names a missing entry".into()));
+        }
+        // Step 5: a live duplicate refuses; a dead one is taken over.
+        for (i, e) in seg.entries() {
+            if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE || e.name_bytes() != name {
+                continue;
+            }
+            let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Relaxed);
+            let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
+            if !process::is_dead(pid, start) {
+                return Err(Error::DuplicateName);
+            }
+            if e
+                .state()
+                .compare_exchange(
+                    l::ENTRY_ACTIVE,
+                    l::ENTRY_CLAIMING,
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_err()
+            {
+                return Err(Error::DuplicateName);
+            }
+            let generation = e.u64(l::ENT_GENERATION).load(Ordering::Relaxed) + 1;
+            e.u64(l::ENT_GENERATION).store(generation, Ordering::Relaxed);
+            write_owner(&e, opts);
+            e.state().store(l::ENTRY_ACTIVE, Ordering::SeqCst);
+            let next = e.cursor().load(Ordering::Acquire);
+            return Ok(Self::new(seg, i, generation, next, opts));
+        }
+        // Step 1.
+        let (index, e) = seg
+            .entries()
+            .find(|(_, e)| {
+                let s = e.state().load(Ordering::Acquire);
+                matches!(s, l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED)
+                    && e.state()
+                        .compare_exchange(s, l::ENTRY_CLAIMING, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+            })
+            .ok_or(Error::RegistryFull)?;
+        // Step 2.
+        let generation = e.u64(l::ENT_GENERATION).load(Ordering::Relaxed).wrapping_add(1);
+        e.u64(l::ENT_GENERATION).store(generation, Ordering::Relaxed);
+        write_owner(&e, opts);
+        e.u64(l::ENT_LOST).store(0, Ordering::Release);
+        let provisional = seg.count();
+        e.cursor().store(provisional, Ordering::Release);
+        // Step 3.
+        e.state().store(l::ENTRY_ACTIVE, Ordering::SeqCst);
+        // Two racing registrations of one name: both are active now and each scans after its own
+        // store (seq-cst), so at least one sees the other; any that sees one backs off.
+        let dup = seg.entries().any(|(j, o)| {
+            j != index && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE && o.name_bytes() == name
+        });
+        if dup {
+            e.state().store(l::ENTRY_CLOSED, Ordering::SeqCst);
+            return Err(Error::DuplicateName);
+        }
+        // Step 4.
+        let count = seg.count();
+        let cursor = match opts.start {
+            Start::Latest => count,
+            Start::Oldest => {
+                let floor = count.saturating_sub(seg.geometry().capacity);
+                let lowest = seg
+                    .entries()
+                    .filter(|(j, o)| {
+                        *j != index
+                            && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
+                            && o.flags() & l::FLAG_REQUIRED != 0
+                    })
+                    .map(|(_, o)| o.cursor().load(Ordering::SeqCst))
+                    .min()
+                    .unwrap_or(provisional);
+                lowest.min(provisional).max(floor)
+            }
+        };
+        e.cursor().store(cursor, Ordering::SeqCst);
+        Ok(Self::new(seg, index, generation, cursor, opts))
+    }
+
+    fn new(seg: &Segment, index: usize, generation: u64, next: u64, opts: &ConsumerOptions) -> Self {
+        Consumer {
+            seg: seg.clone(),
+            index,
+            generation,
+            next,
+            required: opts.required,
+            depends_on: opts.depends_on,
+            lost: 0,
+            open: true,
+            buf: vec![0u8; seg.geometry().event.size as usize],
+            pending: Vec::new(),
+            _event: PhantomData,
+        }
+    }
+
+    /// Registry index of this consumer's entry.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The count of sequences this consumer has finished with.
+    pub fn cursor(&self) -> u64 {
+        self.next
+    }
+
+    /// Total events lost to lapping (optional consumers only).
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// The segment read.
+    pub fn segment(&self) -> &Segment {
+        &self.seg
+    }
+
+    fn entry(&self) -> Entry<'_> {
+        self.seg.entry(self.index)
+    }
+
+    /// Fails with `Evicted` if the entry is no longer ours (spec 5.7, last paragraph).
+    fn check_owned(&self) -> Result<()> {
+        let e = self.entry();
+        if !self.open
+            || e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE
+            || e.u64(l::ENT_GENERATION).load(Ordering::Relaxed) != self.generation
+        {
+            return Err(Error::Evicted);
+        }
+        Ok(())
+    }
+
+    /// Stores a heartbeat (CLOCK_MONOTONIC ns). `poll` does this on every call.
+    pub fn heartbeat(&self) {
+        self.entry()
+            .u64(l::ENT_HEARTBEAT_NS)
+            .store(monotonic_ns(), Ordering::Release);
+    }
+
+    /// Highest available count, at most `next + max` (5.5 step 1).
+    fn available(&self, max: u64) -> u64 {
+        let seg = &self.seg;
+        let stop = self.next.saturating_add(max);
+        let mut hi = match seg.geometry().mode {
+            ProducerMode::Single => seg.published().load(Ordering::SeqCst).min(stop),
+            ProducerMode::Multi => {
+                let limit = seg.claimed().load(Ordering::SeqCst).min(stop);
+                let mut s = self.next;
+                while s < limit && seg.availability(s).load(Ordering::SeqCst) == s.wrapping_add(1) {
+                    s += 1;
+                }
+                s
+            }
+        };
+        let reg = seg.geometry().registry_capacity as usize;
+        for i in (0..reg).filter(|i| self.depends_on >> i & 1 == 1) {
+            hi = hi.min(seg.entry(i).cursor().load(Ordering::SeqCst));
+        }
+        hi
+    }
+
+    /// Reads the available events, at most `max`, handing each to `handler(event, sequence,
+    /// end_of_batch)`; the last event of the batch has `end_of_batch` true. Then stores the
+    /// cursor (releasing the slots) and wakes a waiting producer. Never blocks.
+    pub fn poll(&mut self, max: usize, mut handler: impl FnMut(T, u64, bool)) -> Result<Polled> {
+        self.check_owned()?;
+        self.heartbeat();
+        let max = max.max(1) as u64;
+        let hi = self.available(max);
+        if hi <= self.next {
+            // 5.5 step 4: closed and nothing new on a second look means the stream ended.
+            let ended = self.seg.producer_closed() && self.available(max) <= self.next;
+            return Ok(Polled {
+                ended,
+                ..Polled::default()
+            });
+        }
+        let mut polled = Polled::default();
+        if self.required {
+            for s in self.next..hi {
+                self.seg.map().copy_out(self.seg.slot_offset(s), &mut self.buf);
+                handler(T::decode(&self.buf), s, s + 1 == hi);
+            }
+            polled.delivered = (hi - self.next) as usize;
+        } else {
+            polled = self.poll_optional(hi, &mut handler);
+        }
+        // 5.5 step 2: event bytes are not read after this store; seq-cst orders it before the
+        // waiters load of step 3.
+        self.entry().cursor().store(hi, Ordering::SeqCst);
+        self.next = hi;
+        wait::wake(self.seg.producer_waiters(), self.seg.producer_wake());
+        Ok(polled)
+    }
+
+    /// An optional consumer does not gate the producer: copy first, then discard any event whose
+    /// slot may have been reused meanwhile, and count it as lost.
+    fn poll_optional(&mut self, hi: u64, handler: &mut impl FnMut(T, u64, bool)) -> Polled {
+        let cap = self.seg.geometry().capacity;
+        let mut from = self.next;
+        let claimed = self.seg.claimed().load(Ordering::SeqCst);
+        from = from.max(claimed.saturating_sub(cap)).min(hi);
+        self.pending.clear();
+        for s in from..hi {
+            self.seg.map().copy_out(self.seg.slot_offset(s), &mut self.buf);
+            self.pending.push(T::decode(&self.buf));
+        }
+        // The copies above must complete before `claimed` is re-read.
+        fence(Ordering::Acquire);
+        let claimed = self.seg.claimed().load(Ordering::SeqCst);
+        let safe_from = from.max(claimed.saturating_sub(cap)).min(hi);
+        let skip = (safe_from - from) as usize;
+        let lost = safe_from - self.next;
+        for (i, ev) in self.pending.drain(..).enumerate().skip(skip) {
+            let s = from + i as u64;
+            handler(ev, s, s + 1 == hi);
+        }
+        if lost > 0 {
+            self.lost += lost;
+            self.entry()
+                .u64(l::ENT_LOST)
+                .store(self.lost, Ordering::Release);
+        }
+        Polled {
+            delivered: (hi - safe_from) as usize,
+            lost,
+            ended: false,
+        }
+    }
+
+    /// Blocks until an event is available, the stream has ended, or `deadline` passes
+    /// (`Timeout`). Woken by producers publishing (futex); re-checks at least every 20 ms;
+    /// wakeups may be spurious, so a following `poll` may still find nothing.
+    pub fn wait(&mut self, deadline: Instant) -> Result<()> {
+        let seg = self.seg.clone();
+        let ready = wait::wait_until(seg.consumer_waiters(), seg.consumer_wake(), deadline, || {
+            self.check_owned()?;
+            Ok(self.available(1) > self.next || seg.producer_closed())
+        })?;
+        if ready {
+            Ok(())
+        } else {
+            self.heartbeat();
+            Err(Error::Timeout)
+        }
+    }
+
+    /// Deregisters: stores `state = closed` if the entry is still ours, and wakes a producer
+    /// waiting on this consumer's cursor.
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner()
+    }
+
+    /// Leaves the entry active without deregistering, as if this process had died (for tests
+    /// and tools). Its cursor keeps gating the producer until the entry is evicted or taken over.
+    pub fn abandon(mut self) {
+        self.open = false;
+    }
+
+    fn close_inner(&mut self) -> Result<()> {
+        let owned = self.check_owned();
+        self.open = false;
+        owned?;
+        self.entry()
+            .state()
+            .compare_exchange(
+                l::ENTRY_ACTIVE,
+                l::ENTRY_CLOSED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .map_err(|_| Error::Evicted)?;
+        wait::wake(self.seg.producer_waiters(), self.seg.producer_wake());
+        Ok(())
+    }
+}
+
+impl<T: Event> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.close_inner();
+        }
+    }
+}

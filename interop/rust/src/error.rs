@@ -1,0 +1,167 @@
+//! The errors of this crate: one variant per validation failure of spec section 5.2, in the
+//! spec's order, then the errors of registering, waiting and I/O.
+
+use std::fmt;
+use std::io;
+
+/// Why an operation on a segment failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// 5.2 check 1: the mapping is shorter than a header.
+    TooSmall { mapping_len: u64 },
+    /// 5.2 check 2: `init_state` stayed 0 until the deadline.
+    Initializing,
+    /// 5.2 check 3: `magic` is not `RINGWIRE`.
+    BadMagic { found: u64 },
+    /// 5.2 check 4: `init_state` is neither 0 nor 1.
+    BadState { found: u32 },
+    /// 5.2 check 5: a major version other than ours.
+    UnsupportedVersion {
+        found_major: u16,
+        found_minor: u16,
+        supported_major: u16,
+        supported_minor: u16,
+    },
+    /// 5.2 check 6.
+    BadHeaderLength { header_len: u32, total_size: u64 },
+    /// 5.2 check 7: the header claims more bytes than are mapped.
+    Truncated { total_size: u64, mapping_len: u64 },
+    /// 5.2 check 8.
+    BadCapacity { capacity: u64 },
+    /// 5.2 check 9; `detail` names the failed condition.
+    BadSlotGeometry { detail: &'static str },
+    /// 5.2 check 10. Also returned when a producer attaches to a single-producer segment.
+    BadProducerMode { mode: u32 },
+    /// 5.2 check 11.
+    BadRegistry { capacity: u32, entry_size: u32 },
+    /// 5.2 check 12; `region` names the region.
+    BadRegion { region: &'static str },
+    /// 5.2 check 13: the segment holds a different event type.
+    WrongEventType {
+        expected_size: u32,
+        expected_align: u32,
+        expected_fingerprint: u64,
+        found_size: u32,
+        found_align: u32,
+        found_fingerprint: u64,
+    },
+    /// No segment of that name or path exists (until the deadline).
+    NotFound,
+    /// Every registry entry is in use.
+    RegistryFull,
+    /// Another live consumer is active under this name.
+    DuplicateName,
+    /// This consumer's entry was evicted or reclaimed.
+    Evicted,
+    /// A bounded wait reached its deadline.
+    Timeout,
+    /// Claiming would reach sequence 2^63 (spec section 2).
+    SequenceExhausted,
+    /// A caller-supplied value is out of range (configuration, names, batch sizes).
+    InvalidArgument(String),
+    /// An operating-system error.
+    Io(io::Error),
+}
+
+impl Error {
+    /// The conformer error code (conformance/PROTOCOL.md) for this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::TooSmall { .. } => "too_small",
+            Error::Initializing => "initializing",
+            Error::BadMagic { .. } => "bad_magic",
+            Error::BadState { .. } => "bad_state",
+            Error::UnsupportedVersion { .. } => "version",
+            Error::BadHeaderLength { .. } => "header_length",
+            Error::Truncated { .. } => "truncated",
+            Error::BadCapacity { .. } => "capacity",
+            Error::BadSlotGeometry { .. } => "slot_geometry",
+            Error::BadProducerMode { .. } => "producer_mode",
+            Error::BadRegistry { .. } => "registry",
+            Error::BadRegion { .. } => "region",
+            Error::WrongEventType { .. } => "event_type",
+            Error::NotFound => "not_found",
+            Error::RegistryFull | Error::DuplicateName => "registry_full",
+            Error::Evicted => "verify",
+            Error::Timeout => "timeout",
+            Error::InvalidArgument(_) => "usage",
+            Error::SequenceExhausted | Error::Io(_) => "io",
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::TooSmall { mapping_len } => {
+                write!(f, "segment too small: {mapping_len} bytes mapped, header needs 512")
+            }
+            Error::Initializing => write!(f, "segment still initializing at the deadline"),
+            Error::BadMagic { found } => write!(f, "bad magic 0x{found:016x}"),
+            Error::BadState { found } => write!(f, "bad init_state {found}"),
+            Error::UnsupportedVersion {
+                found_major,
+                found_minor,
+                supported_major,
+                supported_minor,
+            } => write!(
+                f,
+                "unsupported version {found_major}.{found_minor}, this reader supports {supported_major}.{supported_minor}"
+            ),
+            Error::BadHeaderLength {
+                header_len,
+                total_size,
+            } => write!(f, "bad header length {header_len} (total_size {total_size})"),
+            Error::Truncated {
+                total_size,
+                mapping_len,
+            } => write!(f, "truncated: total_size {total_size} > mapping length {mapping_len}"),
+            Error::BadCapacity { capacity } => write!(f, "bad capacity {capacity}"),
+            Error::BadSlotGeometry { detail } => write!(f, "bad slot geometry: {detail}"),
+            Error::BadProducerMode { mode } => write!(f, "bad producer mode {mode}"),
+            Error::BadRegistry {
+                capacity,
+                entry_size,
+            } => write!(f, "bad registry: capacity {capacity}, entry size {entry_size}"),
+            Error::BadRegion { region } => write!(f, "bad region {region}"),
+            Error::WrongEventType {
+                expected_size,
+                expected_align,
+                expected_fingerprint,
+                found_size,
+                found_align,
+                found_fingerprint,
+            } => write!(
+                f,
+                "wrong event type: expected size {expected_size} align {expected_align} fingerprint 0x{expected_fingerprint:016x}, segment has size {found_size} align {found_align} fingerprint 0x{found_fingerprint:016x}"
+            ),
+            Error::NotFound => write!(f, "segment not found"),
+            Error::RegistryFull => write!(f, "consumer registry full"),
+            Error::DuplicateName => write!(f, "an active consumer already has this name"),
+            Error::Evicted => write!(f, "consumer was evicted"),
+            Error::Timeout => write!(f, "timed out"),
+            Error::SequenceExhausted => write!(f, "sequence space exhausted (2^63)"),
+            Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
+            Error::Io(e) => write!(f, "i/o: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,36 @@
+//! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
+//! bytes follow `spec/LAYOUT.md` (format 1.0) byte for byte, so Go, C and Rust processes can
+//! produce and consume the same ring.
+//!
+//! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
+//! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing.
+//! - [`Consumer`]: registration (5.7) and batched consumption (5.5).
+//! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
+//!
+//! Only `mapping` and `atomics` contain `unsafe`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod atomics;
+mod consumer;
+mod error;
+mod event;
+pub mod golden;
+pub mod layout;
+mod mapping;
+mod naming;
+pub mod process;
+mod producer;
+mod segment;
+mod wait;
+
+pub use atomics::monotonic_ns;
+pub use consumer::{Consumer, ConsumerOptions, Polled, Start};
+pub use error::{Error, Result};
+pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
+pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
+pub use producer::Producer;
+pub use segment::{
+    check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState,
+    Geometry, ProducerMode, Region, Segment,
+};

@@ -1,0 +1,738 @@
+//! Creating, attaching and validating segments (spec 5.1 and 5.2), and the typed view of their
+//! regions that the producer and consumer work through.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::atomics::monotonic_ns;
+use crate::error::{Error, Result};
+use crate::event::EventType;
+use crate::layout::{self as l, Field};
+use crate::mapping::{self, Mapping};
+use crate::process;
+
+/// Producer mode of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerMode {
+    /// One producer (spec 5.3).
+    Single,
+    /// Several producers claiming with compare-and-swap (spec 5.4).
+    Multi,
+}
+
+impl ProducerMode {
+    /// `single` or `multi`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProducerMode::Single => "single",
+            ProducerMode::Multi => "multi",
+        }
+    }
+}
+
+/// Where a segment lives.
+#[derive(Debug, Clone, Copy)]
+pub enum Backing<'a> {
+    /// A POSIX shared-memory object, e.g. `/orders`.
+    Shm(&'a str),
+    /// A memory-mapped file.
+    File(&'a Path),
+    /// Heap memory private to this process.
+    Heap,
+}
+
+/// Parameters of a new segment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Number of slots, a power of two in 2..=2^30.
+    pub capacity: u64,
+    /// Registry entries, 1..=64.
+    pub registry_capacity: u32,
+    /// Producer mode.
+    pub mode: ProducerMode,
+    /// Permission bits of a shared-memory object or file (0600 by default).
+    pub file_mode: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            capacity: 1024,
+            registry_capacity: 8,
+            mode: ProducerMode::Single,
+            file_mode: 0o600,
+        }
+    }
+}
+
+/// A region: offset and length, from the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    /// Byte offset from the start of the segment.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// The validated header of a segment (what 5.2 checks 1 to 12 accepted).
+#[derive(Debug, Clone)]
+pub struct Geometry {
+    /// `version_major`.
+    pub major: u16,
+    /// `version_minor`.
+    pub minor: u16,
+    /// `header_len`.
+    pub header_len: u32,
+    /// `total_size`.
+    pub total_size: u64,
+    /// `capacity`.
+    pub capacity: u64,
+    /// `slot_size`.
+    pub slot_size: u32,
+    /// The stored event type.
+    pub event: EventType,
+    /// `producer_mode`.
+    pub mode: ProducerMode,
+    /// `registry_capacity`.
+    pub registry_capacity: u32,
+    /// `registry_entry_size`.
+    pub registry_entry_size: u32,
+    /// `incarnation`.
+    pub incarnation: u64,
+    /// The cursors region.
+    pub cursors: Region,
+    /// The wait region.
+    pub wait: Region,
+    /// The registry region.
+    pub registry: Region,
+    /// The availability region (empty in single mode).
+    pub availability: Region,
+    /// The slot array.
+    pub slots: Region,
+}
+
+/// A segment mapped into this process and validated. Cloning shares the mapping; safe for
+/// concurrent use (all shared state is accessed atomically).
+#[derive(Clone)]
+pub struct Segment {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    map: Mapping,
+    geo: Geometry,
+}
+
+fn r32(m: &Mapping, f: Field) -> u32 {
+    m.u32_at(f.offset).load(Ordering::Relaxed)
+}
+fn r64(m: &Mapping, f: Field) -> u64 {
+    m.u64_at(f.offset).load(Ordering::Relaxed)
+}
+fn region(m: &Mapping, f: Field) -> Region {
+    Region {
+        offset: m.u64_at(f.offset).load(Ordering::Relaxed),
+        len: m.u64_at(f.offset + 8).load(Ordering::Relaxed),
+    }
+}
+
+fn pow2_upto(v: u32, max: u32) -> bool {
+    v.is_power_of_two() && v <= max
+}
+
+/// Runs checks 1 to 12 of spec 5.2, in order, against `map`. Reads only header bytes until
+/// every check that makes a later read safe has passed; never panics on any byte content.
+pub fn validate(map: &Mapping) -> Result<Geometry> {
+    let mapping_len = map.len() as u64;
+    // 1
+    if map.len() < l::HEADER_LEN {
+        return Err(Error::TooSmall { mapping_len });
+    }
+    // 2: acquire, before any other field.
+    let init = map.u32_at(l::INIT_STATE.offset).load(Ordering::Acquire);
+    if init == l::INIT_INITIALIZING {
+        return Err(Error::Initializing);
+    }
+    // 3
+    let magic = r64(map, l::MAGIC);
+    if magic != l::MAGIC_VALUE {
+        return Err(Error::BadMagic { found: magic });
+    }
+    // 4
+    if init != l::INIT_READY {
+        return Err(Error::BadState { found: init });
+    }
+    // 5: version_major and version_minor share the u32 at offset 12 (little-endian).
+    let versions = map.u32_at(l::VERSION_MAJOR_F.offset).load(Ordering::Relaxed);
+    let (major, minor) = (versions as u16, (versions >> 16) as u16);
+    if major != l::VERSION_MAJOR {
+        return Err(Error::UnsupportedVersion {
+            found_major: major,
+            found_minor: minor,
+            supported_major: l::VERSION_MAJOR,
+            supported_minor: l::VERSION_MINOR,
+        });
+    }
+    // 6
+    let header_len = r32(map, l::HEADER_LEN_F);
+    let total_size = r64(map, l::TOTAL_SIZE);
+    if (header_len as usize) < l::HEADER_LEN
+        || header_len % 8 != 0
+        || u64::from(header_len) > total_size
+    {
+        return Err(Error::BadHeaderLength {
+            header_len,
+            total_size,
+        });
+    }
+    // 7
+    if total_size > mapping_len {
+        return Err(Error::Truncated {
+            total_size,
+            mapping_len,
+        });
+    }
+    // 8
+    let capacity = r64(map, l::CAPACITY);
+    if !capacity.is_power_of_two() || !(2..=1 << 30).contains(&capacity) {
+        return Err(Error::BadCapacity { capacity });
+    }
+    // 9
+    let event_size = r32(map, l::EVENT_SIZE);
+    let event_align = r32(map, l::EVENT_ALIGN);
+    let slot_align = r32(map, l::SLOT_ALIGN);
+    let slot_size = r32(map, l::SLOT_SIZE);
+    let type_name_len = r32(map, l::TYPE_NAME_LEN);
+    let geometry = |detail| Err(Error::BadSlotGeometry { detail });
+    if !(1..=65536).contains(&event_size) {
+        return geometry("event_size not in 1..=65536");
+    }
+    if !pow2_upto(event_align, 4096) {
+        return geometry("event_align not a power of two up to 4096");
+    }
+    if !pow2_upto(slot_align, 4096) {
+        return geometry("slot_align not a power of two up to 4096");
+    }
+    if slot_align != event_align {
+        return geometry("slot_align != event_align");
+    }
+    if u64::from(slot_size) != l::round_up(u64::from(event_size), u64::from(event_align)).unwrap_or(0)
+    {
+        return geometry("slot_size != round_up(event_size, event_align)");
+    }
+    if type_name_len as usize > l::MAX_TYPE_NAME {
+        return geometry("type_name_len > 64");
+    }
+    // 10
+    let mode = match r32(map, l::PRODUCER_MODE) {
+        l::MODE_SINGLE => ProducerMode::Single,
+        l::MODE_MULTI => ProducerMode::Multi,
+        mode => return Err(Error::BadProducerMode { mode }),
+    };
+    // 11
+    let registry_capacity = r32(map, l::REGISTRY_CAPACITY);
+    let registry_entry_size = r32(map, l::REGISTRY_ENTRY_SIZE_F);
+    if !(1..=64).contains(&registry_capacity)
+        || (registry_entry_size as usize) < l::REGISTRY_ENTRY_SIZE
+        || u64::from(registry_entry_size) % l::REGION_ALIGN != 0
+    {
+        return Err(Error::BadRegistry {
+            capacity: registry_capacity,
+            entry_size: registry_entry_size,
+        });
+    }
+    // 12
+    let regions = [
+        ("cursors", region(map, l::REGION_CURSORS)),
+        ("wait", region(map, l::REGION_WAIT)),
+        ("registry", region(map, l::REGION_REGISTRY)),
+        ("availability", region(map, l::REGION_AVAILABILITY)),
+        ("slots", region(map, l::REGION_SLOTS)),
+    ];
+    for (i, &(name, r)) in regions.iter().enumerate() {
+        let end = r.offset.checked_add(r.len);
+        let len_ok = match name {
+            "cursors" => r.len >= l::CURSORS_LEN,
+            "wait" => r.len >= l::WAIT_LEN,
+            "registry" => r.len == u64::from(registry_capacity) * u64::from(registry_entry_size),
+            "availability" => match mode {
+                ProducerMode::Single => r.len == 0,
+                ProducerMode::Multi => r.len == capacity * 8,
+            },
+            _ => r.len == capacity * u64::from(slot_size) && r.offset % u64::from(slot_align) == 0,
+        };
+        let overlaps = regions[..i].iter().any(|&(_, o)| {
+            r.len != 0 && o.len != 0 && r.offset < o.offset + o.len && o.offset < r.offset + r.len
+        });
+        if r.offset % l::REGION_ALIGN != 0
+            || r.offset < u64::from(header_len)
+            || end.is_none_or(|e| e > total_size)
+            || !len_ok
+            || overlaps
+        {
+            return Err(Error::BadRegion { region: name });
+        }
+    }
+    let mut name = vec![0u8; type_name_len as usize];
+    map.copy_out(l::TYPE_NAME.offset, &mut name);
+    Ok(Geometry {
+        major,
+        minor,
+        header_len,
+        total_size,
+        capacity,
+        slot_size,
+        event: EventType {
+            size: event_size,
+            align: event_align,
+            fingerprint: r64(map, l::TYPE_FINGERPRINT),
+            name: String::from_utf8_lossy(&name).into_owned(),
+        },
+        mode,
+        registry_capacity,
+        registry_entry_size,
+        incarnation: r64(map, l::INCARNATION),
+        cursors: regions[0].1,
+        wait: regions[1].1,
+        registry: regions[2].1,
+        availability: regions[3].1,
+        slots: regions[4].1,
+    })
+}
+
+/// Check 13 of spec 5.2.
+pub fn check_event_type(geo: &Geometry, want: &EventType) -> Result<()> {
+    let got = &geo.event;
+    if got.size != want.size || got.align != want.align || got.fingerprint != want.fingerprint {
+        return Err(Error::WrongEventType {
+            expected_size: want.size,
+            expected_align: want.align,
+            expected_fingerprint: want.fingerprint,
+            found_size: got.size,
+            found_align: got.align,
+            found_fingerprint: got.fingerprint,
+        });
+    }
+    Ok(())
+}
+
+fn random_incarnation() -> u64 {
+    let mut b = [0u8; 8];
+    let from_os = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    let mut v = u64::from_le_bytes(b);
+    if from_os.is_err() || v == 0 {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        v = crate::naming::fnv1a64(&[t.to_le_bytes(), u64::from(process::current_pid()).to_le_bytes()].concat());
+    }
+    v.max(1)
+}
+
+/// Region placement of a 1.0 creator (spec section 4).
+struct Placement {
+    registry: Region,
+    availability: Region,
+    slots: Region,
+    total_size: u64,
+}
+
+fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
+    let bad = |s: &str| Err(Error::InvalidArgument(s.to_string()));
+    if !cfg.capacity.is_power_of_two() || !(2..=1 << 30).contains(&cfg.capacity) {
+        return bad("capacity must be a power of two in 2..=2^30");
+    }
+    if !(1..=64).contains(&cfg.registry_capacity) {
+        return bad("registry capacity must be in 1..=64");
+    }
+    if !(1..=65536).contains(&ty.size) || !pow2_upto(ty.align, 4096) || ty.name.len() > 64 {
+        return bad("event type out of range");
+    }
+    let slot_size = l::round_up(u64::from(ty.size), u64::from(ty.align)).unwrap_or(u64::MAX);
+    let registry = Region {
+        offset: l::PLACE_REGISTRY,
+        len: u64::from(cfg.registry_capacity) * l::REGISTRY_ENTRY_SIZE as u64,
+    };
+    let availability = Region {
+        offset: registry.offset + registry.len,
+        len: match cfg.mode {
+            ProducerMode::Single => 0,
+            ProducerMode::Multi => cfg.capacity * 8,
+        },
+    };
+    let slots_at = l::round_up(
+        availability.offset + availability.len,
+        l::REGION_ALIGN.max(u64::from(ty.align)),
+    )
+    .unwrap_or(u64::MAX);
+    let slots = Region {
+        offset: slots_at,
+        len: cfg.capacity * slot_size,
+    };
+    let total_size = l::round_up(slots.offset + slots.len, l::PAGE).unwrap_or(u64::MAX);
+    if usize::try_from(total_size).is_err() {
+        return bad("segment too large");
+    }
+    Ok(Placement {
+        registry,
+        availability,
+        slots,
+        total_size,
+    })
+}
+
+impl Segment {
+    /// Creates a segment (spec 5.1): exclusive creation, sized and zero-filled, every header field
+    /// written, then `init_state = 1` with release ordering as the last write.
+    ///
+    /// Fails with `Io(AlreadyExists)` if the name or path exists; see [`unlink_shm`] to replace a
+    /// stale segment.
+    pub fn create(backing: Backing<'_>, cfg: &Config, ty: &EventType) -> Result<Segment> {
+        let p = place(cfg, ty)?;
+        let len = p.total_size as usize;
+        let map = match backing {
+            Backing::Shm(name) => Mapping::create_shm(name, len, cfg.file_mode)?,
+            Backing::File(path) => Mapping::create_file(path, len, cfg.file_mode)?,
+            Backing::Heap => Mapping::heap(len),
+        };
+        let w32 = |f: Field, v: u32| map.u32_at(f.offset).store(v, Ordering::Relaxed);
+        let w64 = |f: Field, v: u64| map.u64_at(f.offset).store(v, Ordering::Relaxed);
+        let wreg = |f: Field, r: Region| {
+            map.u64_at(f.offset).store(r.offset, Ordering::Relaxed);
+            map.u64_at(f.offset + 8).store(r.len, Ordering::Relaxed);
+        };
+        let pid = process::current_pid();
+        w64(l::MAGIC, l::MAGIC_VALUE);
+        w32(
+            l::VERSION_MAJOR_F,
+            u32::from(l::VERSION_MAJOR) | u32::from(l::VERSION_MINOR) << 16,
+        );
+        w32(l::HEADER_LEN_F, l::HEADER_LEN as u32);
+        w32(
+            l::PRODUCER_MODE,
+            match cfg.mode {
+                ProducerMode::Single => l::MODE_SINGLE,
+                ProducerMode::Multi => l::MODE_MULTI,
+            },
+        );
+        w64(l::TOTAL_SIZE, p.total_size);
+        w64(l::CAPACITY, cfg.capacity);
+        w32(l::SLOT_SIZE, (p.slots.len / cfg.capacity) as u32);
+        w32(l::SLOT_ALIGN, ty.align);
+        w32(l::REGISTRY_CAPACITY, cfg.registry_capacity);
+        w32(l::REGISTRY_ENTRY_SIZE_F, l::REGISTRY_ENTRY_SIZE as u32);
+        w64(l::INCARNATION, random_incarnation());
+        w32(l::CREATOR_PID, pid);
+        w32(l::PRODUCER_STATE, l::PRODUCER_OPEN);
+        w64(l::CREATOR_START_TIME, process::start_time(pid));
+        w64(
+            l::CREATED_UNIX_NS,
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        );
+        w64(l::PRODUCER_HEARTBEAT_NS, monotonic_ns());
+        wreg(
+            l::REGION_CURSORS,
+            Region {
+                offset: l::PLACE_CURSORS,
+                len: l::CURSORS_LEN,
+            },
+        );
+        wreg(
+            l::REGION_WAIT,
+            Region {
+                offset: l::PLACE_WAIT,
+                len: l::WAIT_LEN,
+            },
+        );
+        wreg(l::REGION_REGISTRY, p.registry);
+        wreg(l::REGION_AVAILABILITY, p.availability);
+        wreg(l::REGION_SLOTS, p.slots);
+        w32(l::EVENT_SIZE, ty.size);
+        w32(l::EVENT_ALIGN, ty.align);
+        w64(l::TYPE_FINGERPRINT, ty.fingerprint);
+        w32(l::TYPE_NAME_LEN, ty.name.len() as u32);
+        map.copy_in(l::TYPE_NAME.offset, ty.name.as_bytes());
+        // Last write of initialization; pairs with the acquire load in `validate` check 2.
+        map.u32_at(l::INIT_STATE.offset)
+            .store(l::INIT_READY, Ordering::Release);
+        let geo = validate(&map)?;
+        Ok(Segment {
+            inner: Arc::new(Inner { map, geo }),
+        })
+    }
+
+    /// Attaches to shared-memory object `name`, retrying while it does not exist, is still empty
+    /// (created but not yet sized) or is initializing, until `timeout` has passed. Runs checks 1
+    /// to 12; check 13 is done by the typed producer and consumer.
+    pub fn attach_shm(name: &str, timeout: Duration) -> Result<Segment> {
+        Self::attach_with(timeout, || Mapping::open_shm(name))
+    }
+
+    /// Attaches to the segment in file `path`, as [`Segment::attach_shm`].
+    pub fn attach_path(path: &Path, timeout: Duration) -> Result<Segment> {
+        Self::attach_with(timeout, || Mapping::open_file(path))
+    }
+
+    /// Validates an in-memory copy of a segment image (no retrying).
+    pub fn from_image(bytes: &[u8]) -> Result<Segment> {
+        let map = Mapping::heap_copy(bytes);
+        let geo = validate(&map)?;
+        Ok(Segment {
+            inner: Arc::new(Inner { map, geo }),
+        })
+    }
+
+    fn attach_with(timeout: Duration, open: impl Fn() -> io::Result<Mapping>) -> Result<Segment> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(100);
+        loop {
+            let err = match open() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Error::NotFound,
+                Err(e) => return Err(Error::Io(e)),
+                // Created but not yet sized by the creator: still initializing.
+                Ok(map) if map.len() == 0 => Error::Initializing,
+                Ok(map) => match validate(&map) {
+                    Ok(geo) => {
+                        return Ok(Segment {
+                            inner: Arc::new(Inner { map, geo }),
+                        })
+                    }
+                    Err(Error::Initializing) => Error::Initializing,
+                    Err(e) => return Err(e),
+                },
+            };
+            if Instant::now() >= deadline {
+                return Err(err);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
+    /// The validated header.
+    pub fn geometry(&self) -> &Geometry {
+        &self.inner.geo
+    }
+
+    pub(crate) fn map(&self) -> &Mapping {
+        &self.inner.map
+    }
+
+    /// A copy of the segment's `total_size` bytes.
+    pub fn image(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.inner.geo.total_size as usize];
+        self.inner.map.copy_out(0, &mut v);
+        v
+    }
+
+    fn cur(&self, f: Field) -> &AtomicU64 {
+        self.map().u64_at(self.inner.geo.cursors.offset as usize + f.offset)
+    }
+    fn wait_word(&self, f: Field) -> &AtomicU32 {
+        self.map().u32_at(self.inner.geo.wait.offset as usize + f.offset)
+    }
+    pub(crate) fn published(&self) -> &AtomicU64 {
+        self.cur(l::CUR_PUBLISHED)
+    }
+    pub(crate) fn claimed(&self) -> &AtomicU64 {
+        self.cur(l::CUR_CLAIMED)
+    }
+    pub(crate) fn consumer_wake(&self) -> &AtomicU32 {
+        self.wait_word(l::WAIT_CONSUMER_WAKE)
+    }
+    pub(crate) fn consumer_waiters(&self) -> &AtomicU32 {
+        self.wait_word(l::WAIT_CONSUMER_WAITERS)
+    }
+    pub(crate) fn producer_wake(&self) -> &AtomicU32 {
+        self.wait_word(l::WAIT_PRODUCER_WAKE)
+    }
+    pub(crate) fn producer_waiters(&self) -> &AtomicU32 {
+        self.wait_word(l::WAIT_PRODUCER_WAITERS)
+    }
+    pub(crate) fn producer_state(&self) -> &AtomicU32 {
+        self.map().u32_at(l::PRODUCER_STATE.offset)
+    }
+    pub(crate) fn producer_heartbeat(&self) -> &AtomicU64 {
+        self.map().u64_at(l::PRODUCER_HEARTBEAT_NS.offset)
+    }
+    /// Availability word of slot `s & (capacity - 1)` (multi mode only).
+    pub(crate) fn availability(&self, s: u64) -> &AtomicU64 {
+        let g = &self.inner.geo;
+        self.map()
+            .u64_at((g.availability.offset + (s & (g.capacity - 1)) * 8) as usize)
+    }
+    /// Byte offset of the slot holding sequence `s`.
+    pub(crate) fn slot_offset(&self, s: u64) -> usize {
+        let g = &self.inner.geo;
+        (g.slots.offset + (s & (g.capacity - 1)) * u64::from(g.slot_size)) as usize
+    }
+    /// Registry entry `i` (< registry_capacity).
+    pub(crate) fn entry(&self, i: usize) -> Entry<'_> {
+        let g = &self.inner.geo;
+        assert!(i < g.registry_capacity as usize);
+        Entry {
+            map: self.map(),
+            base: (g.registry.offset + i as u64 * u64::from(g.registry_entry_size)) as usize,
+        }
+    }
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
+        (0..self.inner.geo.registry_capacity as usize).map(move |i| (i, self.entry(i)))
+    }
+
+    /// The count of sequences consumers can see being produced: `published` (single) or
+    /// `claimed` (multi).
+    pub(crate) fn count(&self) -> u64 {
+        match self.inner.geo.mode {
+            ProducerMode::Single => self.published().load(Ordering::SeqCst),
+            ProducerMode::Multi => self.claimed().load(Ordering::SeqCst),
+        }
+    }
+
+    /// Whether the producer has stored `producer_state = 2` (acquire).
+    pub fn producer_closed(&self) -> bool {
+        self.producer_state().load(Ordering::Acquire) == l::PRODUCER_CLOSED
+    }
+
+    /// Number of registry entries currently active.
+    pub fn active_consumers(&self) -> usize {
+        self.entries()
+            .filter(|(_, e)| e.state().load(Ordering::Acquire) == l::ENTRY_ACTIVE)
+            .count()
+    }
+
+    /// Every registry entry that is not free, in index order.
+    pub fn registry(&self) -> Vec<EntryInfo> {
+        self.entries()
+            .filter_map(|(index, e)| {
+                let state = EntryState::from_u32(e.state().load(Ordering::Acquire))?;
+                Some(EntryInfo {
+                    index,
+                    state,
+                    name: e.name(),
+                    required: e.flags() & l::FLAG_REQUIRED != 0,
+                    generation: e.u64(l::ENT_GENERATION).load(Ordering::Relaxed),
+                    cursor: e.cursor().load(Ordering::Acquire),
+                    lost: e.u64(l::ENT_LOST).load(Ordering::Acquire),
+                })
+            })
+            .collect()
+    }
+}
+
+/// Removes shared-memory object `name` (a creator replacing a stale segment MUST do this first).
+pub fn unlink_shm(name: &str) -> Result<()> {
+    match mapping::unlink_shm(name) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
+        r => Ok(r?),
+    }
+}
+
+/// State of a registry entry that is not free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryState {
+    /// Being filled in.
+    Claiming,
+    /// Owned by a live consumer.
+    Active,
+    /// Deregistered.
+    Closed,
+    /// Removed by a producer.
+    Evicted,
+    /// A value the spec does not define (a corrupt entry).
+    Unknown(u32),
+}
+
+impl EntryState {
+    fn from_u32(v: u32) -> Option<EntryState> {
+        Some(match v {
+            l::ENTRY_FREE => return None,
+            l::ENTRY_CLAIMING => EntryState::Claiming,
+            l::ENTRY_ACTIVE => EntryState::Active,
+            l::ENTRY_CLOSED => EntryState::Closed,
+            l::ENTRY_EVICTED => EntryState::Evicted,
+            v => EntryState::Unknown(v),
+        })
+    }
+
+    /// The conformer's name for the state.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Claiming => "claiming",
+            EntryState::Active => "active",
+            EntryState::Closed => "closed",
+            EntryState::Evicted => "evicted",
+            EntryState::Unknown(_) => "unknown",
+        }
+    }
+}
+
+/// A snapshot of one registry entry.
+#[derive(Debug, Clone)]
+pub struct EntryInfo {
+    /// Entry index.
+    pub index: usize,
+    /// State.
+    pub state: EntryState,
+    /// Consumer name (lossy UTF-8).
+    pub name: String,
+    /// `flags` bit 0.
+    pub required: bool,
+    /// `generation`.
+    pub generation: u64,
+    /// `cursor`.
+    pub cursor: u64,
+    /// `lost`.
+    pub lost: u64,
+}
+
+/// View of one registry entry.
+pub(crate) struct Entry<'a> {
+    map: &'a Mapping,
+    base: usize,
+}
+
+impl<'a> Entry<'a> {
+    pub(crate) fn u32(&self, f: Field) -> &'a AtomicU32 {
+        self.map.u32_at(self.base + f.offset)
+    }
+    pub(crate) fn u64(&self, f: Field) -> &'a AtomicU64 {
+        self.map.u64_at(self.base + f.offset)
+    }
+    pub(crate) fn state(&self) -> &'a AtomicU32 {
+        self.u32(l::ENT_STATE)
+    }
+    pub(crate) fn cursor(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_CURSOR)
+    }
+    pub(crate) fn flags(&self) -> u32 {
+        self.u32(l::ENT_FLAGS).load(Ordering::Relaxed)
+    }
+    pub(crate) fn name_bytes(&self) -> Vec<u8> {
+        let n = (self.u32(l::ENT_NAME_LEN).load(Ordering::Relaxed) as usize).min(l::ENT_NAME.size);
+        let mut b = vec![0u8; n];
+        self.map.copy_out(self.base + l::ENT_NAME.offset, &mut b);
+        b
+    }
+    pub(crate) fn name(&self) -> String {
+        String::from_utf8_lossy(&self.name_bytes()).into_owned()
+    }
+    pub(crate) fn write_name(&self, name: &[u8]) {
+        let mut b = [0u8; l::MAX_CONSUMER_NAME];
+        b[..name.len()].copy_from_slice(name);
+        self.map.copy_in(self.base + l::ENT_NAME.offset, &b);
+        self.u32(l::ENT_NAME_LEN)
+            .store(name.len() as u32, Ordering::Relaxed);
+    }
+}
+
+/// Validates a segment image held in memory (checks 1 to 12), e.g. a file read by a tool.
+pub fn validate_image(bytes: &[u8]) -> Result<Geometry> {
+    validate(&Mapping::heap_copy(bytes))
+}
