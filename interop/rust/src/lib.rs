@@ -34,3 +34,6 @@ pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState,
     Geometry, ProducerMode, Region, Segment,
 };
+
+#[cfg(test)]
+mod tests;

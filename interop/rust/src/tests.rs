@@ -1,0 +1,453 @@
+//! Unit tests of creating, validating, publishing and consuming, in one process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::consumer::{Consumer, ConsumerOptions, Start};
+use crate::error::Error;
+use crate::event::{ConformanceEvent, EventType};
+use crate::layout as l;
+use crate::producer::Producer;
+use crate::segment::{self, Backing, Config, ProducerMode, Segment};
+use crate::{golden, mapping::Mapping};
+
+/// A shared-memory name `/rwr-t-<pid>-<n>` that is unlinked when the guard drops, even when the
+/// test fails.
+pub(crate) struct ShmGuard(pub String);
+
+impl ShmGuard {
+    pub(crate) fn new() -> ShmGuard {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        ShmGuard(format!(
+            "/rwr-t-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+}
+
+impl Drop for ShmGuard {
+    fn drop(&mut self) {
+        let _ = segment::unlink_shm(&self.0);
+    }
+}
+
+fn cfg(capacity: u64, registry_capacity: u32, mode: ProducerMode) -> Config {
+    Config {
+        capacity,
+        registry_capacity,
+        mode,
+        ..Config::default()
+    }
+}
+
+fn opts(name: &str, required: bool, start: Start) -> ConsumerOptions {
+    ConsumerOptions {
+        name: name.into(),
+        required,
+        start,
+        depends_on: 0,
+    }
+}
+
+/// xorshift64*: deterministic randomness without a dependency.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn put32(img: &mut [u8], off: usize, v: u32) {
+    img[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn put64(img: &mut [u8], off: usize, v: u64) {
+    img[off..off + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn validate_reports_each_check_in_order() {
+    let good = golden::image("multi-wrapped").unwrap();
+    type Corrupt = fn(&mut Vec<u8>);
+    let cases: &[(&str, Corrupt, &str)] = &[
+        ("1 short", |i| i.truncate(511), "too_small"),
+        ("2 init 0", |i| put32(i, 8, 0), "initializing"),
+        ("3 magic before state", |i| { put64(i, 0, 1); put32(i, 8, 7) }, "bad_magic"),
+        ("4 state", |i| put32(i, 8, 2), "bad_state"),
+        ("5 major", |i| i[12] = 2, "version"),
+        ("6 header_len", |i| put32(i, 16, 500), "header_length"),
+        ("6 header_len > total", |i| put32(i, 16, 8192), "header_length"),
+        ("7 truncated", |i| i.truncate(4095), "truncated"),
+        ("8 capacity", |i| put64(i, 32, 3), "capacity"),
+        ("8 capacity before geometry", |i| { put64(i, 32, 1); put32(i, 192, 0) }, "capacity"),
+        ("9 event size", |i| put32(i, 192, 0), "slot_geometry"),
+        ("9 slot size", |i| put32(i, 40, 72), "slot_geometry"),
+        ("9 align mismatch", |i| put32(i, 44, 16), "slot_geometry"),
+        ("9 type name", |i| put32(i, 208, 65), "slot_geometry"),
+        ("10 mode", |i| put32(i, 20, 3), "producer_mode"),
+        ("11 registry capacity", |i| put32(i, 48, 65), "registry"),
+        ("11 entry size", |i| put32(i, 52, 320), "registry"),
+        ("12 cursors offset", |i| put64(i, 96, 520), "region"),
+        ("12 wait overlap", |i| put64(i, 112, 512), "region"),
+        ("12 slots past end", |i| put64(i, 160, 4096), "region"),
+        ("12 availability length", |i| put64(i, 152, 8), "region"),
+        ("12 registry length", |i| put64(i, 136, 256), "region"),
+    ];
+    assert!(segment::validate_image(&good).is_ok());
+    for (name, corrupt, code) in cases {
+        let mut img = good.clone();
+        corrupt(&mut img);
+        match segment::validate_image(&img) {
+            Ok(_) => panic!("{name}: accepted"),
+            Err(e) => assert_eq!(e.code(), *code, "{name}: {e}"),
+        }
+    }
+    // A later minor is accepted; the error of a wrong major reports both versions.
+    let mut img = good.clone();
+    img[14] = 9;
+    assert_eq!(segment::validate_image(&img).unwrap().minor, 9);
+    img[12] = 3;
+    let msg = segment::validate_image(&img).unwrap_err().to_string();
+    assert!(msg.contains("3.9") && msg.contains("1.0"), "{msg}");
+}
+
+#[test]
+fn wrong_event_type_is_refused() {
+    let p = Producer::<ConformanceEvent>::create(Backing::Heap, &Config::default()).unwrap();
+    let e = Consumer::<u64>::register(p.segment(), &ConsumerOptions::required("c")).err();
+    assert!(matches!(e, Some(Error::WrongEventType { found_size: 64, expected_size: 8, .. })));
+}
+
+/// Random byte flips in valid images: validation and a consumer on top must return Ok or Err,
+/// never panic or touch memory outside the mapping.
+#[test]
+fn corrupt_images_never_panic() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut accepted = 0;
+    for scenario in golden::SCENARIOS {
+        let good = golden::image(scenario).unwrap();
+        for round in 0..400 {
+            let mut img = good.clone();
+            let flips = 1 + rng.next() % 8;
+            for _ in 0..flips {
+                // Mostly the header and registry, where the structure lives.
+                let span = if round % 2 == 0 { 1536 } else { img.len() };
+                let at = (rng.next() as usize) % span;
+                img[at] ^= 1 << (rng.next() % 8);
+            }
+            if round % 50 == 0 {
+                img.truncate((rng.next() as usize) % img.len());
+            }
+            let Ok(seg) = Segment::from_image(&img) else {
+                continue;
+            };
+            accepted += 1;
+            let _ = seg.registry();
+            let _ = seg.active_consumers();
+            if let Ok(mut c) = Consumer::<ConformanceEvent>::register(
+                &seg,
+                &opts("fuzz", round % 3 != 0, Start::Oldest),
+            ) {
+                let _ = c.poll(64, |_, _, _| {});
+                let _ = c.poll(64, |_, _, _| {});
+            }
+            if let Ok(mut p) = Producer::<ConformanceEvent>::attach(&seg) {
+                p.set_timeout(Duration::from_millis(1));
+                let _ = p.publish(&ConformanceEvent::new(0, 0));
+            }
+        }
+    }
+    assert!(accepted > 100, "only {accepted} corrupt images were accepted");
+}
+
+#[test]
+fn golden_images_are_deterministic_and_valid() {
+    for s in golden::SCENARIOS {
+        let a = golden::image(s).unwrap();
+        assert_eq!(a, golden::image(s).unwrap(), "{s}");
+        assert_eq!(a.len() % 4096, 0);
+        let seg = Segment::from_image(&a).unwrap();
+        assert_eq!(seg.geometry().incarnation, 0);
+    }
+    let seg = Segment::from_image(&golden::image("multi-wrapped").unwrap()).unwrap();
+    let r = seg.registry();
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].name.as_str(), r[0].cursor, r[0].required), ("c1", 4, true));
+    assert_eq!((r[1].name.as_str(), r[1].cursor, r[1].required), ("c2", 6, false));
+    assert_eq!(r[1].generation, 1);
+    let words: Vec<u64> = (0..4).map(|s| seg.availability(s).load(Ordering::Relaxed)).collect();
+    assert_eq!(words, [5, 6, 3, 4]);
+    assert_eq!(seg.claimed().load(Ordering::Relaxed), 6);
+    assert_eq!(seg.published().load(Ordering::Relaxed), 0);
+}
+
+/// The committed Go golden files, when present, equal ours after masking.
+#[test]
+fn golden_images_match_testdata_when_present() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/testdata/v1");
+    for s in golden::SCENARIOS {
+        let Ok(mut theirs) = std::fs::read(format!("{dir}/{s}.bin")) else {
+            continue;
+        };
+        golden::mask(&mut theirs);
+        assert!(theirs == golden::image(s).unwrap(), "{s}.bin differs");
+    }
+}
+
+#[test]
+fn shm_create_attach_and_guards() {
+    let g = ShmGuard::new();
+    let mut p =
+        Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &cfg(16, 2, ProducerMode::Single))
+            .unwrap();
+    // Exclusive creation.
+    let again = Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &Config::default());
+    assert!(matches!(again, Err(Error::Io(ref e)) if e.kind() == std::io::ErrorKind::AlreadyExists));
+    let seg = Segment::attach_shm(&g.0, Duration::from_secs(1)).unwrap();
+    assert_ne!(seg.geometry().incarnation, 0);
+    assert_eq!(seg.geometry().incarnation, p.segment().geometry().incarnation);
+    let mut c = Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c1")).unwrap();
+    p.publish(&ConformanceEvent::new(0, 0)).unwrap();
+    let mut got = Vec::new();
+    c.poll(10, |e, s, eob| got.push((e.seq, s, eob))).unwrap();
+    assert_eq!(got, [(0, 0, true)]);
+    p.close();
+    assert!(c.poll(10, |_, _, _| {}).unwrap().ended);
+    drop(c);
+    assert_eq!(seg.registry()[0].state, crate::EntryState::Closed);
+    // Not found, bounded.
+    let t = Instant::now();
+    let missing = ShmGuard::new();
+    assert!(matches!(
+        Segment::attach_shm(&missing.0, Duration::from_millis(30)),
+        Err(Error::NotFound)
+    ));
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn attach_waits_while_initializing() {
+    let g = ShmGuard::new();
+    let p = Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &Config::default()).unwrap();
+    let init = p.segment().map().u32_at(l::INIT_STATE.offset);
+    init.store(0, Ordering::SeqCst);
+    assert!(matches!(
+        Segment::attach_shm(&g.0, Duration::from_millis(20)),
+        Err(Error::Initializing)
+    ));
+    let name = g.0.clone();
+    let waiter = std::thread::spawn(move || Segment::attach_shm(&name, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(30));
+    init.store(1, Ordering::Release);
+    assert!(waiter.join().unwrap().is_ok());
+}
+
+#[test]
+fn file_backed_segment() {
+    let path = std::env::temp_dir().join(format!("rwr-t-{}-file.seg", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _rm = Rm(path.clone());
+    let mut p = Producer::<u64>::create(Backing::File(&path), &cfg(4, 1, ProducerMode::Single)).unwrap();
+    let seg = Segment::attach_path(&path, Duration::from_secs(1)).unwrap();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("f")).unwrap();
+    p.publish_batch(&[7, 8, 9]).unwrap();
+    let mut got = vec![];
+    c.poll(100, |v, _, _| got.push(v)).unwrap();
+    assert_eq!(got, [7, 8, 9]);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), seg.geometry().total_size);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+/// Producer thread and consumer thread through a small ring; checks order, batches and
+/// end_of_batch, in both modes.
+fn run_threads(mode: ProducerMode, producers: u64, per_producer: u64, batch: usize) {
+    let p0 = Producer::<ConformanceEvent>::create(Backing::Heap, &cfg(8, 4, mode)).unwrap();
+    let seg = p0.segment().clone();
+    let mut c = Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut workers = Vec::new();
+    let mut first = Some(p0);
+    for id in 0..producers {
+        let mut p = match first.take() {
+            Some(p) => p,
+            None => Producer::attach(&seg).unwrap(),
+        };
+        workers.push(std::thread::spawn(move || {
+            let evs: Vec<_> = (0..per_producer).map(|k| ConformanceEvent::new(k, id)).collect();
+            for chunk in evs.chunks(batch) {
+                p.publish_batch(chunk).unwrap();
+            }
+            p
+        }));
+    }
+    let total = producers * per_producer;
+    let mut next = vec![0u64; producers as usize];
+    let (mut received, mut last_seq) = (0u64, None::<u64>);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received < total {
+        let mut batch_end_seen = false;
+        let polled = c
+            .poll(5, |e, s, eob| {
+                assert!(e.is_intact());
+                assert_eq!(e.seq, next[e.producer as usize]);
+                next[e.producer as usize] += 1;
+                assert_eq!(s, last_seq.map_or(0, |l| l + 1));
+                last_seq = Some(s);
+                assert!(!batch_end_seen);
+                batch_end_seen = eob;
+            })
+            .unwrap();
+        assert!(polled.delivered == 0 || batch_end_seen);
+        received += polled.delivered as u64;
+        if polled.delivered == 0 {
+            c.wait(deadline).unwrap();
+        }
+    }
+    let producers: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    drop(producers);
+    assert!(c.poll(5, |_, _, _| {}).unwrap().ended);
+}
+
+#[test]
+fn single_producer_wraps_around() {
+    run_threads(ProducerMode::Single, 1, 5000, 3);
+}
+
+#[test]
+fn multi_producer_wraps_around() {
+    run_threads(ProducerMode::Multi, 2, 3000, 2);
+}
+
+#[test]
+fn registration_rules() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")),
+        Err(Error::DuplicateName)
+    ));
+    p.publish_batch(&[1, 2, 3]).unwrap();
+    // Oldest starts at a's cursor (0); latest at the current count (3).
+    let b = Consumer::<u64>::register(&seg, &opts("b", true, Start::Oldest)).unwrap();
+    assert_eq!(b.cursor(), 0);
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")),
+        Err(Error::RegistryFull)
+    ));
+    drop(b);
+    let c = Consumer::<u64>::register(&seg, &opts("c", true, Start::Latest)).unwrap();
+    assert_eq!(c.cursor(), 3);
+    let r = seg.registry();
+    assert_eq!((r[1].name.as_str(), r[1].generation), ("c", 2));
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("")),
+        Err(Error::InvalidArgument(_))
+    ));
+    drop((a, c));
+}
+
+/// A pid no process has (above Linux's largest pid_max).
+const DEAD_PID: u32 = 0x7fff_fff0;
+
+#[test]
+fn dead_required_consumer_is_evicted_and_told() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    p.set_timeout(Duration::from_secs(5));
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("slow")).unwrap();
+    p.publish_batch(&[0, 1, 2, 3]).unwrap();
+    // The owner "dies": the ring is full and only eviction lets the producer on.
+    seg.entry(c.index())
+        .u32(l::ENT_OWNER_PID)
+        .store(DEAD_PID, Ordering::Relaxed);
+    p.publish(&4).unwrap();
+    assert_eq!(seg.registry()[0].state, crate::EntryState::Evicted);
+    assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
+}
+
+#[test]
+fn dead_owner_is_taken_over_at_its_cursor() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    p.publish_batch(&[10, 11, 12]).unwrap();
+    c.poll(1, |_, _, _| {}).unwrap();
+    let idx = c.index();
+    c.abandon();
+    seg.entry(idx).u32(l::ENT_OWNER_PID).store(DEAD_PID, Ordering::Relaxed);
+    let mut t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    assert_eq!((t.index(), t.cursor()), (idx, 1));
+    assert_eq!(seg.registry()[idx].generation, 2);
+    let mut got = vec![];
+    t.poll(10, |v, _, _| got.push(v)).unwrap();
+    assert_eq!(got, [11, 12]);
+}
+
+#[test]
+fn optional_consumer_counts_lost_events() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &opts("opt", false, Start::Latest)).unwrap();
+    p.publish_batch(&(0..10).collect::<Vec<u64>>()).unwrap();
+    let mut got = vec![];
+    let polled = c.poll(100, |v, s, _| got.push((v, s))).unwrap();
+    assert_eq!(polled.lost, 6);
+    assert_eq!(got, [(6, 6), (7, 7), (8, 8), (9, 9)]);
+    assert_eq!(seg.registry()[0].lost, 6);
+}
+
+#[test]
+fn dependent_consumer_reads_behind_its_dependency() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Multi)).unwrap();
+    let seg = p.segment().clone();
+    let mut a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
+    let mut b = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << a.index(),
+            ..ConsumerOptions::required("b")
+        },
+    )
+    .unwrap();
+    p.publish_batch(&[1, 2, 3]).unwrap();
+    assert_eq!(b.poll(10, |_, _, _| {}).unwrap().delivered, 0);
+    assert_eq!(a.poll(2, |_, _, _| {}).unwrap().delivered, 2);
+    assert_eq!(b.poll(10, |_, _, _| {}).unwrap().delivered, 2);
+}
+
+#[test]
+fn producer_refuses_sequence_2_pow_63() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 1, ProducerMode::Multi)).unwrap();
+    p.segment().claimed().store(l::MAX_SEQUENCE - 1, Ordering::SeqCst);
+    p.publish(&1).unwrap();
+    assert!(matches!(p.publish(&2), Err(Error::SequenceExhausted)));
+}
+
+#[test]
+fn full_ring_times_out_without_consumer_progress() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(2, 1, ProducerMode::Single)).unwrap();
+    p.set_timeout(Duration::from_millis(50));
+    let _c = Consumer::<u64>::register(p.segment(), &ConsumerOptions::required("c")).unwrap();
+    p.publish_batch(&[1, 2]).unwrap();
+    assert!(matches!(p.publish(&3), Err(Error::Timeout)));
+}
+
+#[test]
+fn heap_mapping_is_page_aligned() {
+    let m = Mapping::heap(8192);
+    assert_eq!(m.base() as usize % 4096, 0);
+    let ty = EventType::of::<u64>().unwrap();
+    let s = Segment::create(Backing::Heap, &Config::default(), &ty).unwrap();
+    assert_eq!(s.geometry().slots.offset % 128, 0);
+}
