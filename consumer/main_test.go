@@ -1,0 +1,89 @@
+package consumer_test
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/ringwire/ringwire/consumer"
+	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/segment"
+)
+
+// TestMain doubles as the child process of the multi-process tests: with RW_CHILD set, the test
+// binary runs that role instead of the tests.
+func TestMain(m *testing.M) {
+	switch os.Getenv("RW_CHILD") {
+	case "consume":
+		os.Exit(childConsume())
+	case "":
+		os.Exit(testseg.Main(m))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown RW_CHILD role", os.Getenv("RW_CHILD"))
+		os.Exit(2)
+	}
+}
+
+// event is 64 bytes: a sequence, a value derived from it, and a payload the checker recomputes.
+type event struct {
+	Seq     uint64
+	Square  uint64
+	Payload [48]byte
+}
+
+func fill(seq uint64, e *event) {
+	e.Seq = seq
+	e.Square = seq * seq
+	for i := range e.Payload {
+		e.Payload[i] = byte(seq) + byte(i)
+	}
+}
+
+func check(seq uint64, e *event) error {
+	if e.Seq != seq || e.Square != seq*seq {
+		return fmt.Errorf("event %d holds seq %d", seq, e.Seq)
+	}
+	for i := range e.Payload {
+		if e.Payload[i] != byte(seq)+byte(i) {
+			return fmt.Errorf("event %d: payload byte %d corrupt", seq, i)
+		}
+	}
+	return nil
+}
+
+// childConsume attaches to RW_NAME as RW_CONSUMER, reads RW_COUNT events in batches checking
+// each, and prints "ok N" or the first problem. Exit 0 only if every event arrived in order.
+func childConsume() int {
+	name, cname := os.Getenv("RW_NAME"), os.Getenv("RW_CONSUMER")
+	count, _ := strconv.ParseUint(os.Getenv("RW_COUNT"), 10, 64)
+	c, err := consumer.Attach[event](segment.SharedMemory(name), consumer.Options{
+		Name: cname, Start: consumer.StartOldest, Wait: coordination.Yield(),
+		AttachTimeout: 10 * time.Second, ReadTimeout: 20 * time.Second,
+	})
+	if err != nil {
+		fmt.Println("attach:", err)
+		return 1
+	}
+	defer c.Close()
+	var want uint64
+	err = c.Run(func(e *event, seq uint64, _ bool) error {
+		if seq != want {
+			return fmt.Errorf("got sequence %d, want %d", seq, want)
+		}
+		want++
+		return check(seq, e)
+	})
+	if err != nil {
+		fmt.Println("run:", err)
+		return 1
+	}
+	if want != count {
+		fmt.Printf("received %d of %d\n", want, count)
+		return 1
+	}
+	fmt.Println("ok", want)
+	return 0
+}

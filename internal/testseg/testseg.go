@@ -1,0 +1,45 @@
+// Package testseg gives tests unique shared-memory segment names that are removed when the test
+// ends, pass or fail, and a TestMain check that nothing was left behind in /dev/shm.
+package testseg
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+var counter atomic.Uint64
+
+// Prefix is the name prefix of every segment a test of this process creates.
+func Prefix() string { return fmt.Sprintf("/rw-t-%d-", os.Getpid()) }
+
+// Name returns a fresh segment name and removes the segment at the end of t.
+func Name(t testing.TB) string {
+	name := fmt.Sprintf("%s%d", Prefix(), counter.Add(1))
+	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
+	return name
+}
+
+// Leaked lists the segments of this process still in /dev/shm.
+func Leaked() []string {
+	m, _ := filepath.Glob("/dev/shm" + Prefix() + "*")
+	return m
+}
+
+// Main runs the tests and fails the run if any segment of this process was left behind.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if left := Leaked(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "FAIL: tests left shared-memory segments behind: %s\n", strings.Join(left, " "))
+		for _, p := range left {
+			os.Remove(p)
+		}
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
