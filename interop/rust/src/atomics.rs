@@ -15,8 +15,12 @@ compile_error!("ringwire: the segment format is little-endian and this crate map
 impl Mapping {
     fn check(&self, off: usize, size: usize, align: usize) {
         let end = off.checked_add(size).expect("offset overflow");
-        assert!(end <= self.len(), "access {off}+{size} outside mapping of {}", self.len());
-        assert!(off % align == 0, "misaligned access at {off}");
+        assert!(
+            end <= self.len(),
+            "access {off}+{size} outside mapping of {}",
+            self.len()
+        );
+        assert!(off.is_multiple_of(align), "misaligned access at {off}");
     }
 
     /// The `u32` at byte `off`, as an atomic.

@@ -99,11 +99,15 @@ impl<T: Event> Consumer<T> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         let name = opts.name.as_bytes();
         if name.is_empty() || name.len() > l::MAX_CONSUMER_NAME {
-            return Err(Error::InvalidArgument("consumer name must be 1 to 48 bytes".into()));
+            return Err(Error::InvalidArgument(
+                "consumer name must be 1 to 48 bytes".into(),
+            ));
         }
         let reg = seg.geometry().registry_capacity as usize;
         if reg < 64 && opts.depends_on >> reg != 0 {
-            return Err(Error::InvalidArgument("depends_on names a missing entry".into()));
+            return Err(Error::InvalidArgument(
+                "depends_on names a missing entry".into(),
+            ));
         }
         // Step 5: a live duplicate refuses; a dead one is taken over.
         for (i, e) in seg.entries() {
@@ -115,8 +119,7 @@ impl<T: Event> Consumer<T> {
             if !process::is_dead(pid, start) {
                 return Err(Error::DuplicateName);
             }
-            if e
-                .state()
+            if e.state()
                 .compare_exchange(
                     l::ENTRY_ACTIVE,
                     l::ENTRY_CLAIMING,
@@ -128,7 +131,8 @@ impl<T: Event> Consumer<T> {
                 return Err(Error::DuplicateName);
             }
             let generation = e.u64(l::ENT_GENERATION).load(Ordering::Relaxed) + 1;
-            e.u64(l::ENT_GENERATION).store(generation, Ordering::Relaxed);
+            e.u64(l::ENT_GENERATION)
+                .store(generation, Ordering::Relaxed);
             write_owner(&e, opts);
             e.state().store(l::ENTRY_ACTIVE, Ordering::SeqCst);
             let next = e.cursor().load(Ordering::Acquire);
@@ -146,8 +150,12 @@ impl<T: Event> Consumer<T> {
             })
             .ok_or(Error::RegistryFull)?;
         // Step 2.
-        let generation = e.u64(l::ENT_GENERATION).load(Ordering::Relaxed).wrapping_add(1);
-        e.u64(l::ENT_GENERATION).store(generation, Ordering::Relaxed);
+        let generation = e
+            .u64(l::ENT_GENERATION)
+            .load(Ordering::Relaxed)
+            .wrapping_add(1);
+        e.u64(l::ENT_GENERATION)
+            .store(generation, Ordering::Relaxed);
         write_owner(&e, opts);
         e.u64(l::ENT_LOST).store(0, Ordering::Release);
         let provisional = seg.count();
@@ -157,7 +165,9 @@ impl<T: Event> Consumer<T> {
         // Two racing registrations of one name: both are active now and each scans after its own
         // store (seq-cst), so at least one sees the other; any that sees one backs off.
         let dup = seg.entries().any(|(j, o)| {
-            j != index && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE && o.name_bytes() == name
+            j != index
+                && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
+                && o.name_bytes() == name
         });
         if dup {
             e.state().store(l::ENTRY_CLOSED, Ordering::SeqCst);
@@ -186,7 +196,13 @@ impl<T: Event> Consumer<T> {
         Ok(Self::new(seg, index, generation, cursor, opts))
     }
 
-    fn new(seg: &Segment, index: usize, generation: u64, next: u64, opts: &ConsumerOptions) -> Self {
+    fn new(
+        seg: &Segment,
+        index: usize,
+        generation: u64,
+        next: u64,
+        opts: &ConsumerOptions,
+    ) -> Self {
         Consumer {
             seg: seg.clone(),
             index,
@@ -286,7 +302,9 @@ impl<T: Event> Consumer<T> {
         let mut polled = Polled::default();
         if self.required {
             for s in self.next..hi {
-                self.seg.map().copy_out(self.seg.slot_offset(s), &mut self.buf);
+                self.seg
+                    .map()
+                    .copy_out(self.seg.slot_offset(s), &mut self.buf);
                 handler(T::decode(&self.buf), s, s + 1 == hi);
             }
             polled.delivered = (hi - self.next) as usize;
@@ -310,7 +328,9 @@ impl<T: Event> Consumer<T> {
         from = from.max(claimed.saturating_sub(cap)).min(hi);
         self.pending.clear();
         for s in from..hi {
-            self.seg.map().copy_out(self.seg.slot_offset(s), &mut self.buf);
+            self.seg
+                .map()
+                .copy_out(self.seg.slot_offset(s), &mut self.buf);
             self.pending.push(T::decode(&self.buf));
         }
         // The copies above must complete before `claimed` is re-read.
@@ -341,10 +361,15 @@ impl<T: Event> Consumer<T> {
     /// wakeups may be spurious, so a following `poll` may still find nothing.
     pub fn wait(&mut self, deadline: Instant) -> Result<()> {
         let seg = self.seg.clone();
-        let ready = wait::wait_until(seg.consumer_waiters(), seg.consumer_wake(), deadline, || {
-            self.check_owned()?;
-            Ok(self.available(1) > self.next || seg.producer_closed())
-        })?;
+        let ready = wait::wait_until(
+            seg.consumer_waiters(),
+            seg.consumer_wake(),
+            deadline,
+            || {
+                self.check_owned()?;
+                Ok(self.available(1) > self.next || seg.producer_closed())
+            },
+        )?;
         if ready {
             Ok(())
         } else {

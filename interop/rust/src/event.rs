@@ -91,7 +91,10 @@ impl ConformanceEvent {
     pub fn new(k: u64, p: u64) -> Self {
         let mut payload = [0u8; 40];
         for (i, b) in payload.iter_mut().enumerate() {
-            *b = (k.wrapping_mul(31).wrapping_add(p.wrapping_mul(7)).wrapping_add(i as u64)
+            *b = (k
+                .wrapping_mul(31)
+                .wrapping_add(p.wrapping_mul(7))
+                .wrapping_add(i as u64)
                 % 256) as u8;
         }
         let mut e = ConformanceEvent {
@@ -145,8 +148,14 @@ mod tests {
     #[test]
     fn conformance_event_type() {
         let t = EventType::of::<ConformanceEvent>().unwrap();
-        assert_eq!((t.size, t.align, t.fingerprint), (64, 8, 0x8463_538f_6767_97d7));
-        assert_eq!(EventType::of::<u64>().unwrap().fingerprint, 0x43c1_8149_e428_90e2);
+        assert_eq!(
+            (t.size, t.align, t.fingerprint),
+            (64, 8, 0x8463_538f_6767_97d7)
+        );
+        assert_eq!(
+            EventType::of::<u64>().unwrap().fingerprint,
+            0x43c1_8149_e428_90e2
+        );
     }
 
     #[test]

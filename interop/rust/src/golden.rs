@@ -83,7 +83,11 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p.close();
             seg.image()
         }
-        other => return Err(Error::InvalidArgument(format!("unknown scenario {other:?}"))),
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "unknown scenario {other:?}"
+            )))
+        }
     };
     mask(&mut img);
     Ok(img)
@@ -131,7 +135,11 @@ pub fn mask(img: &mut [u8]) {
         else {
             return;
         };
-        for f in [l::ENT_OWNER_PID, l::ENT_OWNER_START_TIME, l::ENT_HEARTBEAT_NS] {
+        for f in [
+            l::ENT_OWNER_PID,
+            l::ENT_OWNER_START_TIME,
+            l::ENT_HEARTBEAT_NS,
+        ] {
             zero(img, at, f);
         }
     }

@@ -279,11 +279,9 @@ mod tests {
 
     #[test]
     fn layout_matches_spec_tables() {
-        let spec = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../spec/LAYOUT.md"
-        ))
-        .expect("read spec/LAYOUT.md");
+        let spec =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/LAYOUT.md"))
+                .expect("read spec/LAYOUT.md");
         assert_eq!(spec_table(&spec, "header"), ours(HEADER_TABLE));
         assert_eq!(spec_table(&spec, "cursors"), ours(CURSORS_TABLE));
         assert_eq!(spec_table(&spec, "wait"), ours(WAIT_TABLE));

@@ -31,8 +31,8 @@ pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
 pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
 pub use producer::Producer;
 pub use segment::{
-    check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState,
-    Geometry, ProducerMode, Region, Segment,
+    check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
+    ProducerMode, Region, Segment,
 };
 
 #[cfg(test)]

@@ -107,7 +107,9 @@ impl Mapping {
     /// `len` (zero-filled) and maps it.
     pub fn create_shm(name: &str, len: usize, mode: u32) -> io::Result<Mapping> {
         let file = shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode)?;
-        let sized = file.set_len(len as u64).and_then(|_| Self::map_file(&file, len));
+        let sized = file
+            .set_len(len as u64)
+            .and_then(|_| Self::map_file(&file, len));
         if sized.is_err() {
             let _ = unlink_shm(name);
         }

@@ -42,7 +42,11 @@ pub fn portable_name(label: &str) -> String {
         return format!("/{t}");
     }
     let hash = format!("{:016x}", fnv1a64(s));
-    let prefix = if t.is_empty() { "rw" } else { &t[..t.len().min(19)] };
+    let prefix = if t.is_empty() {
+        "rw"
+    } else {
+        &t[..t.len().min(19)]
+    };
     format!("/{prefix}-{}", &hash[..10])
 }
 
@@ -62,7 +66,12 @@ mod tests {
         let rows: Vec<(&str, u64)> = spec
             .lines()
             .filter_map(|l| {
-                let c: Vec<&str> = l.trim().trim_matches('|').split('|').map(str::trim).collect();
+                let c: Vec<&str> = l
+                    .trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(str::trim)
+                    .collect();
                 let d = c.first()?.strip_prefix('`')?.strip_suffix('`')?;
                 let h = c.get(1)?.strip_prefix("`0x")?.strip_suffix('`')?;
                 Some((d, u64::from_str_radix(h, 16).ok()?))

@@ -166,7 +166,9 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
         return Err(Error::BadState { found: init });
     }
     // 5: version_major and version_minor share the u32 at offset 12 (little-endian).
-    let versions = map.u32_at(l::VERSION_MAJOR_F.offset).load(Ordering::Relaxed);
+    let versions = map
+        .u32_at(l::VERSION_MAJOR_F.offset)
+        .load(Ordering::Relaxed);
     let (major, minor) = (versions as u16, (versions >> 16) as u16);
     if major != l::VERSION_MAJOR {
         return Err(Error::UnsupportedVersion {
@@ -180,7 +182,7 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
     let header_len = r32(map, l::HEADER_LEN_F);
     let total_size = r64(map, l::TOTAL_SIZE);
     if (header_len as usize) < l::HEADER_LEN
-        || header_len % 8 != 0
+        || !header_len.is_multiple_of(8)
         || u64::from(header_len) > total_size
     {
         return Err(Error::BadHeaderLength {
@@ -219,7 +221,8 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
     if slot_align != event_align {
         return geometry("slot_align != event_align");
     }
-    if u64::from(slot_size) != l::round_up(u64::from(event_size), u64::from(event_align)).unwrap_or(0)
+    if u64::from(slot_size)
+        != l::round_up(u64::from(event_size), u64::from(event_align)).unwrap_or(0)
     {
         return geometry("slot_size != round_up(event_size, event_align)");
     }
@@ -328,7 +331,13 @@ fn random_incarnation() -> u64 {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        v = crate::naming::fnv1a64(&[t.to_le_bytes(), u64::from(process::current_pid()).to_le_bytes()].concat());
+        v = crate::naming::fnv1a64(
+            &[
+                t.to_le_bytes(),
+                u64::from(process::current_pid()).to_le_bytes(),
+            ]
+            .concat(),
+        );
     }
     v.max(1)
 }
@@ -533,10 +542,12 @@ impl Segment {
     }
 
     fn cur(&self, f: Field) -> &AtomicU64 {
-        self.map().u64_at(self.inner.geo.cursors.offset as usize + f.offset)
+        self.map()
+            .u64_at(self.inner.geo.cursors.offset as usize + f.offset)
     }
     fn wait_word(&self, f: Field) -> &AtomicU32 {
-        self.map().u32_at(self.inner.geo.wait.offset as usize + f.offset)
+        self.map()
+            .u32_at(self.inner.geo.wait.offset as usize + f.offset)
     }
     pub(crate) fn published(&self) -> &AtomicU64 {
         self.cur(l::CUR_PUBLISHED)
@@ -593,6 +604,14 @@ impl Segment {
             ProducerMode::Single => self.published().load(Ordering::SeqCst),
             ProducerMode::Multi => self.claimed().load(Ordering::SeqCst),
         }
+    }
+
+    /// `published` and `claimed` (acquire), for tools and tests.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.published().load(Ordering::Acquire),
+            self.claimed().load(Ordering::Acquire),
+        )
     }
 
     /// Whether the producer has stored `producer_state = 2` (acquire).

@@ -75,14 +75,32 @@ fn validate_reports_each_check_in_order() {
     let cases: &[(&str, Corrupt, &str)] = &[
         ("1 short", |i| i.truncate(511), "too_small"),
         ("2 init 0", |i| put32(i, 8, 0), "initializing"),
-        ("3 magic before state", |i| { put64(i, 0, 1); put32(i, 8, 7) }, "bad_magic"),
+        (
+            "3 magic before state",
+            |i| {
+                put64(i, 0, 1);
+                put32(i, 8, 7)
+            },
+            "bad_magic",
+        ),
         ("4 state", |i| put32(i, 8, 2), "bad_state"),
         ("5 major", |i| i[12] = 2, "version"),
         ("6 header_len", |i| put32(i, 16, 500), "header_length"),
-        ("6 header_len > total", |i| put32(i, 16, 8192), "header_length"),
+        (
+            "6 header_len > total",
+            |i| put32(i, 16, 8192),
+            "header_length",
+        ),
         ("7 truncated", |i| i.truncate(4095), "truncated"),
         ("8 capacity", |i| put64(i, 32, 3), "capacity"),
-        ("8 capacity before geometry", |i| { put64(i, 32, 1); put32(i, 192, 0) }, "capacity"),
+        (
+            "8 capacity before geometry",
+            |i| {
+                put64(i, 32, 1);
+                put32(i, 192, 0)
+            },
+            "capacity",
+        ),
         ("9 event size", |i| put32(i, 192, 0), "slot_geometry"),
         ("9 slot size", |i| put32(i, 40, 72), "slot_geometry"),
         ("9 align mismatch", |i| put32(i, 44, 16), "slot_geometry"),
@@ -118,7 +136,14 @@ fn validate_reports_each_check_in_order() {
 fn wrong_event_type_is_refused() {
     let p = Producer::<ConformanceEvent>::create(Backing::Heap, &Config::default()).unwrap();
     let e = Consumer::<u64>::register(p.segment(), &ConsumerOptions::required("c")).err();
-    assert!(matches!(e, Some(Error::WrongEventType { found_size: 64, expected_size: 8, .. })));
+    assert!(matches!(
+        e,
+        Some(Error::WrongEventType {
+            found_size: 64,
+            expected_size: 8,
+            ..
+        })
+    ));
 }
 
 /// Random byte flips in valid images: validation and a consumer on top must return Ok or Err,
@@ -160,7 +185,10 @@ fn corrupt_images_never_panic() {
             }
         }
     }
-    assert!(accepted > 100, "only {accepted} corrupt images were accepted");
+    assert!(
+        accepted > 100,
+        "only {accepted} corrupt images were accepted"
+    );
 }
 
 #[test]
@@ -175,10 +203,18 @@ fn golden_images_are_deterministic_and_valid() {
     let seg = Segment::from_image(&golden::image("multi-wrapped").unwrap()).unwrap();
     let r = seg.registry();
     assert_eq!(r.len(), 2);
-    assert_eq!((r[0].name.as_str(), r[0].cursor, r[0].required), ("c1", 4, true));
-    assert_eq!((r[1].name.as_str(), r[1].cursor, r[1].required), ("c2", 6, false));
+    assert_eq!(
+        (r[0].name.as_str(), r[0].cursor, r[0].required),
+        ("c1", 4, true)
+    );
+    assert_eq!(
+        (r[1].name.as_str(), r[1].cursor, r[1].required),
+        ("c2", 6, false)
+    );
     assert_eq!(r[1].generation, 1);
-    let words: Vec<u64> = (0..4).map(|s| seg.availability(s).load(Ordering::Relaxed)).collect();
+    let words: Vec<u64> = (0..4)
+        .map(|s| seg.availability(s).load(Ordering::Relaxed))
+        .collect();
     assert_eq!(words, [5, 6, 3, 4]);
     assert_eq!(seg.claimed().load(Ordering::Relaxed), 6);
     assert_eq!(seg.published().load(Ordering::Relaxed), 0);
@@ -205,11 +241,17 @@ fn shm_create_attach_and_guards() {
             .unwrap();
     // Exclusive creation.
     let again = Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &Config::default());
-    assert!(matches!(again, Err(Error::Io(ref e)) if e.kind() == std::io::ErrorKind::AlreadyExists));
+    assert!(
+        matches!(again, Err(Error::Io(ref e)) if e.kind() == std::io::ErrorKind::AlreadyExists)
+    );
     let seg = Segment::attach_shm(&g.0, Duration::from_secs(1)).unwrap();
     assert_ne!(seg.geometry().incarnation, 0);
-    assert_eq!(seg.geometry().incarnation, p.segment().geometry().incarnation);
-    let mut c = Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c1")).unwrap();
+    assert_eq!(
+        seg.geometry().incarnation,
+        p.segment().geometry().incarnation
+    );
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c1")).unwrap();
     p.publish(&ConformanceEvent::new(0, 0)).unwrap();
     let mut got = Vec::new();
     c.poll(10, |e, s, eob| got.push((e.seq, s, eob))).unwrap();
@@ -256,7 +298,8 @@ fn file_backed_segment() {
         }
     }
     let _rm = Rm(path.clone());
-    let mut p = Producer::<u64>::create(Backing::File(&path), &cfg(4, 1, ProducerMode::Single)).unwrap();
+    let mut p =
+        Producer::<u64>::create(Backing::File(&path), &cfg(4, 1, ProducerMode::Single)).unwrap();
     let seg = Segment::attach_path(&path, Duration::from_secs(1)).unwrap();
     let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("f")).unwrap();
     p.publish_batch(&[7, 8, 9]).unwrap();
@@ -274,7 +317,8 @@ fn file_backed_segment() {
 fn run_threads(mode: ProducerMode, producers: u64, per_producer: u64, batch: usize) {
     let p0 = Producer::<ConformanceEvent>::create(Backing::Heap, &cfg(8, 4, mode)).unwrap();
     let seg = p0.segment().clone();
-    let mut c = Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
     let mut workers = Vec::new();
     let mut first = Some(p0);
     for id in 0..producers {
@@ -283,7 +327,9 @@ fn run_threads(mode: ProducerMode, producers: u64, per_producer: u64, batch: usi
             None => Producer::attach(&seg).unwrap(),
         };
         workers.push(std::thread::spawn(move || {
-            let evs: Vec<_> = (0..per_producer).map(|k| ConformanceEvent::new(k, id)).collect();
+            let evs: Vec<_> = (0..per_producer)
+                .map(|k| ConformanceEvent::new(k, id))
+                .collect();
             for chunk in evs.chunks(batch) {
                 p.publish_batch(chunk).unwrap();
             }
@@ -385,7 +431,9 @@ fn dead_owner_is_taken_over_at_its_cursor() {
     c.poll(1, |_, _, _| {}).unwrap();
     let idx = c.index();
     c.abandon();
-    seg.entry(idx).u32(l::ENT_OWNER_PID).store(DEAD_PID, Ordering::Relaxed);
+    seg.entry(idx)
+        .u32(l::ENT_OWNER_PID)
+        .store(DEAD_PID, Ordering::Relaxed);
     let mut t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
     assert_eq!((t.index(), t.cursor()), (idx, 1));
     assert_eq!(seg.registry()[idx].generation, 2);
@@ -429,7 +477,9 @@ fn dependent_consumer_reads_behind_its_dependency() {
 #[test]
 fn producer_refuses_sequence_2_pow_63() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 1, ProducerMode::Multi)).unwrap();
-    p.segment().claimed().store(l::MAX_SEQUENCE - 1, Ordering::SeqCst);
+    p.segment()
+        .claimed()
+        .store(l::MAX_SEQUENCE - 1, Ordering::SeqCst);
     p.publish(&1).unwrap();
     assert!(matches!(p.publish(&2), Err(Error::SequenceExhausted)));
 }

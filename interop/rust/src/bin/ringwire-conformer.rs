@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use ringwire::{
-    golden, portable_name, unlink_shm, validate_image, Backing, ConformanceEvent, Config, Consumer,
-    ConsumerOptions, Error, ProducerMode, Producer, Segment,
+    golden, portable_name, unlink_shm, validate_image, Backing, Config, ConformanceEvent, Consumer,
+    ConsumerOptions, Error, Producer, ProducerMode, Segment,
 };
 
 /// A failure to report: its error line and exit code.
@@ -148,7 +148,10 @@ fn registry_line(seg: &Segment) -> String {
             )
         })
         .collect();
-    format!("{{\"event\":\"registry\",\"entries\":[{}]}}", entries.join(","))
+    format!(
+        "{{\"event\":\"registry\",\"entries\":[{}]}}",
+        entries.join(",")
+    )
 }
 
 fn produce(args: &[String]) -> Out {
@@ -176,7 +179,11 @@ fn produce(args: &[String]) -> Out {
     let mode = match f.values.get("mode").map(String::as_str) {
         None | Some("single") => ProducerMode::Single,
         Some("multi") => ProducerMode::Multi,
-        Some(m) => return Err(Fail::usage(format!("--mode must be single or multi, not {m:?}"))),
+        Some(m) => {
+            return Err(Fail::usage(format!(
+                "--mode must be single or multi, not {m:?}"
+            )))
+        }
     };
     let attach = f.has("attach");
 
@@ -202,7 +209,15 @@ fn produce(args: &[String]) -> Out {
     };
     producer.set_timeout(timeout);
     let seg = producer.segment().clone();
-    let result = publish_all(&mut producer, &seg, want_consumers, count, producer_id, batch, timeout);
+    let result = publish_all(
+        &mut producer,
+        &seg,
+        want_consumers,
+        count,
+        producer_id,
+        batch,
+        timeout,
+    );
     if attach {
         drop(producer);
         return result;
@@ -293,11 +308,12 @@ fn consume(args: &[String]) -> Out {
 
     let seg = Segment::attach_shm(name, timeout)?;
     let mut consumer =
-        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required(cname))
-            .map_err(|e| match e {
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required(cname)).map_err(
+            |e| match e {
                 Error::InvalidArgument(m) => Fail::usage(m),
                 e => e.into(),
-            })?;
+            },
+        )?;
     let mut checker = Checker {
         next: vec![0; producers as usize],
         failure: None,
@@ -305,7 +321,11 @@ fn consume(args: &[String]) -> Out {
     let mut received = 0u64;
     let mut stop: Option<Fail> = None;
     while received < count && checker.failure.is_none() {
-        let max = if batch { (count - received) as usize } else { 1 };
+        let max = if batch {
+            (count - received) as usize
+        } else {
+            1
+        };
         let polled = match consumer.poll(max, |ev, seq, _end_of_batch| checker.check(&ev, seq)) {
             Ok(p) => p,
             Err(e) => {
@@ -390,9 +410,9 @@ fn golden_cmd(args: &[String]) -> Out {
 }
 
 fn run(args: &[String]) -> Out {
-    let (cmd, rest) = args
-        .split_first()
-        .ok_or_else(|| Fail::usage("usage: ringwire-conformer produce|consume|validate|golden|name ..."))?;
+    let (cmd, rest) = args.split_first().ok_or_else(|| {
+        Fail::usage("usage: ringwire-conformer produce|consume|validate|golden|name ...")
+    })?;
     match cmd.as_str() {
         "produce" => produce(rest),
         "consume" => consume(rest),
