@@ -132,12 +132,18 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 	return (*T)(c.v.Slot(c.next)), c.next, nil
 }
 
-// Release ends the lease of the event returned by TryNext and marks it consumed.
+// Release ends the lease of the event returned by TryNext and marks it consumed. For an optional
+// consumer, which does not hold the producer back, a *LappedError means the producer overwrote
+// the leased slot while it was held: what was read from it must be discarded.
 func (c *Consumer[T]) Release() error {
 	if !c.leased {
 		return ErrNotLeased
 	}
 	c.leased = false
+	if c.opt && c.lapped(c.next) {
+		// The producer may have rewritten the slot during the lease: the event read is void.
+		return c.skipLapped(c.next)
+	}
 	c.commit(c.next + 1)
 	return nil
 }
