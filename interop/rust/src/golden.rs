@@ -79,9 +79,8 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p.publish_batch(&events(0..3))?;
             drain(&mut c1, 3)?;
             c1.close()?;
-            let seg = p.segment().clone();
             p.close();
-            seg.image()
+            p.segment().image()
         }
         other => {
             return Err(Error::InvalidArgument(format!(

@@ -110,8 +110,14 @@ impl<T: Event> Producer<T> {
             .unwrap_or(end)
     }
 
-    /// Marks active required entries whose owner process is dead as evicted.
-    fn evict_dead(seg: &Segment) {
+    /// Marks active entries whose owner process is dead (spec section 8) as evicted, so they
+    /// stop gating; returns how many. Done automatically while waiting for room.
+    pub fn evict_dead_consumers(&self) -> usize {
+        Self::evict_dead(&self.seg)
+    }
+
+    fn evict_dead(seg: &Segment) -> usize {
+        let mut evicted = 0;
         for (_, e) in seg.entries() {
             if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE {
                 continue;
@@ -119,14 +125,16 @@ impl<T: Event> Producer<T> {
             let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Relaxed);
             let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
             if process::is_dead(pid, start) {
-                let _ = e.state().compare_exchange(
+                let won = e.state().compare_exchange(
                     l::ENTRY_ACTIVE,
                     l::ENTRY_EVICTED,
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 );
+                evicted += usize::from(won.is_ok());
             }
         }
+        evicted
     }
 
     /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6).
@@ -223,9 +231,9 @@ impl<T: Event> Producer<T> {
         Ok(())
     }
 
-    /// Closes the producer. The creator stores `producer_state = 2` (release) and wakes
+    /// Closes the producer; later publishes fail. The creator stores `producer_state = 2` (release) and wakes
     /// consumers; an attached multi-mode producer only detaches.
-    pub fn close(mut self) {
+    pub fn close(&mut self) {
         self.close_inner();
     }
 

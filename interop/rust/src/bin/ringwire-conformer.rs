@@ -223,7 +223,15 @@ fn produce(args: &[String]) -> Out {
         return result;
     }
     producer.close();
-    let drained = wait_for(Instant::now() + timeout, || seg.active_consumers() == 0);
+    // Consumers that died after the last event would never deregister: evict them meanwhile.
+    let mut last_scan = Instant::now();
+    let drained = wait_for(Instant::now() + timeout, || {
+        if last_scan.elapsed() >= Duration::from_millis(100) {
+            last_scan = Instant::now();
+            producer.evict_dead_consumers();
+        }
+        seg.active_consumers() == 0
+    });
     println!("{}", registry_line(&seg));
     let _ = unlink_shm(name);
     result?;
