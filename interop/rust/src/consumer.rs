@@ -130,7 +130,10 @@ impl<T: Event> Consumer<T> {
             {
                 return Err(Error::DuplicateName);
             }
-            let generation = e.u64(l::ENT_GENERATION).load(Ordering::Relaxed) + 1;
+            let generation = e
+                .u64(l::ENT_GENERATION)
+                .load(Ordering::Relaxed)
+                .wrapping_add(1);
             e.u64(l::ENT_GENERATION)
                 .store(generation, Ordering::Relaxed);
             write_owner(&e, opts);

@@ -188,10 +188,10 @@ impl<T: Event> Producer<T> {
     }
 
     fn publish_single(&mut self, events: &[T]) -> Result<()> {
-        let end = self.next + events.len() as u64;
-        if end > l::MAX_SEQUENCE {
-            return Err(Error::SequenceExhausted);
-        }
+        let end = match self.next.checked_add(events.len() as u64) {
+            Some(end) if end <= l::MAX_SEQUENCE => end,
+            _ => return Err(Error::SequenceExhausted),
+        };
         self.wait_for_room(end)?;
         self.seg.claimed().store(end, Ordering::Release);
         let first = self.next;
@@ -207,10 +207,10 @@ impl<T: Event> Producer<T> {
         let n = events.len() as u64;
         let first = loop {
             let c = self.seg.claimed().load(Ordering::SeqCst);
-            let end = c + n;
-            if end > l::MAX_SEQUENCE {
-                return Err(Error::SequenceExhausted);
-            }
+            let end = match c.checked_add(n) {
+                Some(end) if end <= l::MAX_SEQUENCE => end,
+                _ => return Err(Error::SequenceExhausted),
+            };
             self.wait_for_room(end)?;
             if self
                 .seg

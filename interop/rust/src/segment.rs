@@ -267,14 +267,16 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
             },
             _ => r.len == capacity * u64::from(slot_size) && r.offset % u64::from(slot_align) == 0,
         };
-        let overlaps = regions[..i].iter().any(|&(_, o)| {
-            r.len != 0 && o.len != 0 && r.offset < o.offset + o.len && o.offset < r.offset + r.len
-        });
+        // Earlier regions passed these checks, so their ends do not overflow.
+        let overlaps = |end: u64| {
+            regions[..i].iter().any(|&(_, o)| {
+                r.len != 0 && o.len != 0 && r.offset < o.offset + o.len && o.offset < end
+            })
+        };
         if r.offset % l::REGION_ALIGN != 0
             || r.offset < u64::from(header_len)
-            || end.is_none_or(|e| e > total_size)
+            || end.is_none_or(|e| e > total_size || overlaps(e))
             || !len_ok
-            || overlaps
         {
             return Err(Error::BadRegion { region: name });
         }

@@ -154,7 +154,7 @@ fn corrupt_images_never_panic() {
     let mut accepted = 0;
     for scenario in golden::SCENARIOS {
         let good = golden::image(scenario).unwrap();
-        for round in 0..400 {
+        for round in 0..1000 {
             let mut img = good.clone();
             let flips = 1 + rng.next() % 8;
             for _ in 0..flips {
@@ -162,6 +162,40 @@ fn corrupt_images_never_panic() {
                 let span = if round % 2 == 0 { 1536 } else { img.len() };
                 let at = (rng.next() as usize) % span;
                 img[at] ^= 1 << (rng.next() % 8);
+            }
+            if round % 4 == 1 {
+                // A whole word of a field that arithmetic depends on set to an extreme value.
+                const WORDS: &[usize] = &[
+                    24,
+                    32,
+                    96,
+                    104,
+                    112,
+                    120,
+                    128,
+                    136,
+                    144,
+                    152,
+                    160,
+                    168,
+                    512,
+                    640,
+                    1024 + 8,
+                    1024 + 128,
+                    1024 + 40,
+                    1280 + 8,
+                    1280 + 128,
+                ];
+                let at = WORDS[(rng.next() as usize) % WORDS.len()];
+                let v = match rng.next() % 4 {
+                    0 => u64::MAX,
+                    1 => u64::MAX - (rng.next() % 64),
+                    2 => 1 << 63,
+                    _ => rng.next(),
+                };
+                if at + 8 <= img.len() {
+                    put64(&mut img, at, v);
+                }
             }
             if round % 50 == 0 {
                 img.truncate((rng.next() as usize) % img.len());
