@@ -328,6 +328,8 @@ static int cmd_produce(int argc, char **argv)
 		deadline = rw_monotonic_ns() + timeout * 1000000ull;
 		int timed_out = 0;
 		while (rw_active_count(&seg) > 0) {
+			if (rw_evict_dead(&seg) > 0)
+				continue;
 			if (rw_monotonic_ns() >= deadline) {
 				timed_out = 1;
 				break;

@@ -964,6 +964,10 @@ void rw_commit(rw_producer *p)
 			atomic_store_explicit(availability_word(seg, s), s + 1,
 					      memory_order_release);
 	}
+	/* a sign of life every 1024 sequences, without a clock read per event */
+	if ((p->pending_lo >> 10) != (p->pending_hi >> 10))
+		atomic_store_explicit(&seg->hdr->producer_heartbeat_ns, rw_monotonic_ns(),
+				      memory_order_release);
 	p->pending_lo = p->pending_hi;
 	/* 5.3 step 5 */
 	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
@@ -1300,4 +1304,24 @@ void rw_deregister(rw_consumer *c)
 	atomic_store_explicit(&c->entry->state, RW_ENTRY_CLOSED, memory_order_release);
 	/* a closed entry no longer gates: let a producer waiting for room re-check */
 	rw_wake_if_waiting(&c->seg->wait->producer_waiters, &c->seg->wait->producer_wake);
+}
+
+uint32_t rw_evict_dead(rw_segment *seg)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (s != RW_ENTRY_ACTIVE ||
+		    !rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
+				     load_plain_u64(&e->owner_start_time)))
+			continue;
+		if (atomic_compare_exchange_strong_explicit(&e->state, &s, RW_ENTRY_EVICTED,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			n++;
+	}
+	if (n)
+		rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	return n;
 }

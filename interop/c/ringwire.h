@@ -516,6 +516,11 @@ rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeo
 		   rw_error *err);
 /* Stores producer_state = 2 and wakes consumers. */
 void rw_producer_close(rw_producer *p);
+/* Marks every active entry whose owner is dead (spec 8) evicted; returns how many. A dead
+ * required consumer gates the producer until it is taken over (spec 5.7 step 5) or evicted;
+ * evicting it gives up that takeover, so callers do it only when no takeover is expected (the
+ * conformer does it while draining after close). */
+uint32_t rw_evict_dead(rw_segment *seg);
 
 /* ---- Consumer (spec 5.5, 5.7) ----------------------------------------------------------------- */
 typedef enum rw_start { RW_START_LATEST = 0, RW_START_OLDEST = 1 } rw_start;

@@ -1006,6 +1006,12 @@ static void test_takeover(void)
 	CHECK_RC(rw_register(&dup, &seg, "alive", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
 		 err);
 	rw_deregister(&dup);
+	/* a dead owner's active entry can be evicted instead of taken over */
+	struct crash_arg again = {name, "crashy2", -1};
+	CHECK(reap(spawn(child_register_and_die, &again)) == 128 + SIGKILL, "second crash");
+	CHECK(rw_active_count(&seg) == 2, "anchor and the dead crashy2 active");
+	CHECK(rw_evict_dead(&seg) == 1, "one dead owner evicted");
+	CHECK(rw_active_count(&seg) == 1, "only the anchor left");
 	rw_deregister(&anchor);
 	rw_segment_close(&seg);
 	shm_unlink(name);
