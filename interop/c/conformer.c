@@ -98,10 +98,7 @@ static const char *proto_code(rw_code rc)
 {
 	switch (rc) {
 	case RW_ERR_EXISTS: return "io";
-	case RW_ERR_DUPLICATE_NAME: return "registry";
-	case RW_ERR_EVICTED: return "registry";
 	case RW_ERR_ENDED: return "verify";
-	case RW_ERR_OVERFLOW: return "io";
 	case RW_ERR_WRONG_MODE: return "producer_mode";
 	case RW_ERR_INVALID_ARG: return "usage";
 	default: return rw_code_name(rc);
@@ -113,8 +110,7 @@ static int exit_for(rw_code rc)
 	switch (rc) {
 	case RW_OK: return EXIT_OK;
 	case RW_ERR_IO:
-	case RW_ERR_EXISTS:
-	case RW_ERR_OVERFLOW: return EXIT_IO;
+	case RW_ERR_EXISTS: return EXIT_IO;
 	case RW_ERR_INVALID_ARG: return EXIT_USAGE;
 	case RW_ERR_ENDED: return EXIT_VERIFY;
 	default: return EXIT_SEGMENT;

@@ -4,8 +4,9 @@
  * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
  * the spec tables give. The wait/wake handshake of 5.6 is a store-then-load on both sides (the
  * waker stores its cursor then loads the waiters word; the waiter increments the waiters word then
- * re-loads the cursor); release/acquire alone does not order a store before a later load, so each
- * side puts a seq_cst fence between the two (see rw_wake_if_waiting and rw_block_until).
+ * re-loads the cursor). `published` and `cursor` are stored seq-cst as the spec requires; the
+ * availability words (5.4) and producer_state are only release stores, so rw_wake_if_waiting and
+ * rw_block_until also put a seq_cst fence between the store and the load.
  */
 #define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
 #include "ringwire.h"
@@ -56,7 +57,7 @@ static const char *const code_names[RW_ERR_COUNT_] = {
 	[RW_ERR_EVICTED] = "evicted",
 	[RW_ERR_ENDED] = "ended",
 	[RW_ERR_TIMEOUT] = "timeout",
-	[RW_ERR_OVERFLOW] = "overflow",
+	[RW_ERR_OVERFLOW] = "exhausted",
 	[RW_ERR_WRONG_MODE] = "wrong_mode",
 	[RW_ERR_INVALID_ARG] = "invalid_argument",
 	[RW_ERR_IO] = "io",
@@ -84,7 +85,7 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_EVICTED] = "consumer evicted",
 	[RW_ERR_ENDED] = "stream ended",
 	[RW_ERR_TIMEOUT] = "timeout",
-	[RW_ERR_OVERFLOW] = "sequence would reach 2^63",
+	[RW_ERR_OVERFLOW] = "sequence space exhausted (2^63)",
 	[RW_ERR_WRONG_MODE] = "wrong producer mode for this operation",
 	[RW_ERR_INVALID_ARG] = "invalid argument",
 	[RW_ERR_IO] = "i/o error",
@@ -955,8 +956,9 @@ void rw_commit(rw_producer *p)
 {
 	rw_segment *seg = p->seg;
 	if (seg->g.mode == RW_MODE_SINGLE) {
-		/* 5.3 step 4: release orders the slot writes before the cursor. */
-		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_release);
+		/* 5.3 step 4: seq-cst (a release for the slot writes, and ordered before the
+		 * waiters load of step 5). */
+		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_seq_cst);
 		p->next = p->pending_hi;
 	} else {
 		/* 5.4 step 3 */
@@ -1205,7 +1207,8 @@ void rw_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
-	atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
+	/* 5.5 step 2: seq-cst, ordered before the waiters load of step 3 */
+	atomic_store_explicit(&c->entry->cursor, hi, memory_order_seq_cst);
 	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
 }
 

@@ -354,7 +354,7 @@ typedef enum rw_code {
 	RW_ERR_EVICTED,         /* our entry's generation or state changed (spec 5.7, last line) */
 	RW_ERR_ENDED,           /* producer closed and every published event was read (spec 5.5 4) */
 	RW_ERR_TIMEOUT,         /* a deadline passed */
-	RW_ERR_OVERFLOW,        /* claiming would reach sequence 2^63 (spec 2) */
+	RW_ERR_OVERFLOW,        /* sequence space exhausted: a claim would reach 2^63 (spec 2) */
 	RW_ERR_WRONG_MODE,      /* operation needs the other producer mode */
 	RW_ERR_INVALID_ARG,     /* bad argument from the caller */
 	RW_ERR_IO,              /* a system call failed; errno is in rw_error.sys_errno */

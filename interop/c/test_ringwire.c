@@ -875,6 +875,7 @@ static void test_overflow(void)
 		CHECK_RC(rw_publish(&p, ev, 2, 0, &err), RW_OK, err);
 		CHECK(atomic_load(&seg.cursors->claimed) == RW_MAX_SEQUENCE, "claimed up to 2^63");
 		CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_ERR_OVERFLOW, err);
+		CHECK(strcmp(rw_code_name(RW_ERR_OVERFLOW), "exhausted") == 0, "protocol code");
 		rw_segment_close(&seg);
 		free(img);
 	}
