@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/segment"
+)
+
+func runInspect(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: ringwire inspect [--watch] NAME\n       ringwire inspect [--watch] --file PATH\n\n")
+		fs.PrintDefaults()
+	}
+	file := fs.String("file", "", "inspect the file-backed segment at `PATH` instead of a shared-memory object")
+	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
+	interval := fs.Duration("interval", time.Second, "refresh interval of --watch")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	var b segment.Backing
+	switch {
+	case *file != "" && len(pos) == 0:
+		b = segment.File(*file)
+	case *file == "" && len(pos) == 1:
+		b = shmBacking(pos[0])
+	default:
+		fs.Usage()
+		return exitUsage
+	}
+	if !*watch {
+		return inspectOnce(b, stdout, stderr)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clear := isTerminal(stdout)
+	for {
+		var out, errs bytes.Buffer
+		inspectOnce(b, &out, &errs)
+		if clear {
+			fmt.Fprint(stdout, "\033[H\033[2J")
+		} else {
+			fmt.Fprintf(stdout, "--- %s\n", time.Now().Format(time.TimeOnly))
+		}
+		stdout.Write(out.Bytes())
+		stdout.Write(errs.Bytes()) // during --watch a missing segment is a state to show, not the end
+		if clear {
+			fmt.Fprintf(stdout, "\nrefreshing every %v; Ctrl-C to stop\n", *interval)
+		}
+		select {
+		case <-ctx.Done():
+			return exitOK
+		case <-time.After(*interval):
+		}
+	}
+}
+
+// shmBacking accepts a shared-memory name with or without its leading slash.
+func shmBacking(name string) segment.Backing {
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	return segment.SharedMemory(name)
+}
+
+// parseInterleaved parses fs's flags wherever they appear among the positional arguments
+// ("inspect /orders --watch" as well as "inspect --watch /orders") and returns the positional
+// ones.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// inspectOnce prints one snapshot of the segment at b, or an error explaining why it cannot.
+func inspectOnce(b segment.Backing, stdout, stderr io.Writer) int {
+	seg, err := segment.Attach(b, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(b, err))
+		return exitFailure
+	}
+	defer seg.Release()
+	var out bytes.Buffer
+	writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
+	stdout.Write(out.Bytes())
+	return exitOK
+}
+
+// explain turns an attach error into a message for people, keeping the sentinel's own text.
+func explain(b segment.Backing, err error) string {
+	switch {
+	case errors.Is(err, segment.ErrNotFound):
+		if b.Kind() == segment.KindSharedMemory {
+			return fmt.Sprintf("%s: segment not found (no shared-memory object of that name; \"ringwire list\" shows the ringwire segments)", b.Name())
+		}
+		return fmt.Sprintf("%s: segment not found (no such file)", b.Name())
+	case errors.Is(err, segment.ErrBadName):
+		return err.Error()
+	case errors.Is(err, layout.ErrInitializing):
+		return fmt.Sprintf("%s: %v (its creator has not finished writing the header; try again)", b.Name(), layout.ErrInitializing)
+	case errors.Is(err, layout.ErrTooSmall):
+		return fmt.Sprintf("%s: not a ringwire segment: %v", b.Name(), layout.ErrTooSmall)
+	case errors.Is(err, layout.ErrBadMagic):
+		return fmt.Sprintf("%s: %v", b.Name(), layout.ErrBadMagic)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Sprintf("%s: permission denied (inspect maps the segment read-write, like every peer)", b.Name())
+	}
+	return fmt.Sprintf("%s: invalid segment: %v", b.Name(), err)
+}
+
+// writeSnapshot prints the header and the registry entries that are not free. wall and mono are
+// the current wall-clock time and CLOCK_MONOTONIC reading.
+func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Time, mono uint64) {
+	h := v.Header()
+	c := v.Cursors()
+	multi := h.ProducerMode == layout.MultiProducer
+	published, claimed := c.Published.Load(), c.Claimed.Load()
+	count := published // what a consumer's lag is measured against (spec 5.5 step 1)
+	if multi {
+		count = claimed
+	}
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
+	row("segment", "%s (%d bytes)", b, h.TotalSize)
+	row("format", "%d.%d, header %d bytes", h.VersionMajor, h.VersionMinor, h.HeaderLen)
+	row("mode", "%s producer", layout.ModeName(h.ProducerMode))
+	row("capacity", "%d slots of %d bytes", h.Capacity, h.SlotSize)
+	row("event", "%d bytes, align %d", h.EventSize, h.EventAlign)
+	row("type", "%q, fingerprint %#016x", h.TypeNameString(), h.TypeFingerprint)
+	row("incarnation", "%#016x", h.Incarnation)
+	row("creator", "pid %d (%s)", h.CreatorPID, aliveString(h.CreatorPID, h.CreatorStartTime))
+	created := time.Unix(0, int64(h.CreatedUnixNs))
+	row("created", "%s (%s ago)", created.Format("2006-01-02 15:04:05.000 MST"), roundAge(wall.Sub(created)))
+	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load()), age(mono, h.ProducerHeartbeatNs.Load()))
+	if multi {
+		row("published", "- (unused in multi-producer mode)")
+	} else {
+		row("published", "%d", published)
+	}
+	row("claimed", "%d", claimed)
+	used, active := 0, 0
+	for i := 0; i < v.Entries(); i++ {
+		switch v.Entry(i).State.Load() {
+		case layout.EntryFree:
+		case layout.EntryActive:
+			active++
+			used++
+		default:
+			used++
+		}
+	}
+	row("registry", "%d of %d entries used, %d active", used, v.Entries(), active)
+	tw.Flush()
+	if used == 0 {
+		fmt.Fprintln(w, "\nno consumers have registered")
+		return
+	}
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST")
+	for i := 0; i < v.Entries(); i++ {
+		e := v.Entry(i)
+		st := e.State.Load()
+		if st == layout.EntryFree {
+			continue
+		}
+		kind := "optional"
+		if e.Required() {
+			kind = "required"
+		}
+		if e.DependsOn != 0 {
+			kind += ", after " + indices(e.DependsOn)
+		}
+		cur := e.Cursor.Load()
+		lag := "-" // a closed or evicted entry no longer follows the producer
+		if st == layout.EntryActive && count >= cur {
+			lag = fmt.Sprint(count - cur)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
+			e.OwnerPID, aliveString(e.OwnerPID, e.OwnerStartTime), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load())
+	}
+	tw.Flush()
+}
+
+func aliveString(pid uint32, start uint64) string {
+	if pid == 0 {
+		return "unknown"
+	}
+	if sys.Alive(pid, start) {
+		return "alive"
+	}
+	return "dead"
+}
+
+func producerState(s uint32) string {
+	switch s {
+	case layout.ProducerOpen:
+		return "open"
+	case layout.ProducerClosed:
+		return "closed (no more events)"
+	}
+	return fmt.Sprintf("unknown state %d", s)
+}
+
+// age formats how long ago a CLOCK_MONOTONIC timestamp was.
+func age(now, then uint64) string {
+	switch {
+	case then == 0:
+		return "never"
+	case then > now:
+		return "-" // written by a clock we cannot compare with (another host?)
+	}
+	return roundAge(time.Duration(now-then)) + " ago"
+}
+
+func roundAge(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// indices lists the set bits of a depends_on mask as "#0,#3".
+func indices(mask uint64) string {
+	var s []string
+	for i := 0; i < 64; i++ {
+		if mask&(1<<i) != 0 {
+			s = append(s, fmt.Sprintf("#%d", i))
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+// printable quotes a name from another process if it holds anything but plain visible ASCII, so
+// that it cannot break the table or the terminal.
+func printable(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return fmt.Sprintf("%q", s)
+		}
+	}
+	return s
+}
