@@ -298,7 +298,7 @@ func Attach(b Backing, timeout time.Duration) (*Segment, error) {
 			return nil, err
 		}
 		if !time.Now().Before(deadline) {
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrNotFound) || timeout <= 0 {
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w after %v: %w", ErrTimeout, timeout, err)

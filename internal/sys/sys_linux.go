@@ -32,6 +32,17 @@ func ProcessStartTime(pid int) (uint64, error) {
 	return parseStatStartTime(b)
 }
 
+// zombie reports whether pid has exited and waits to be reaped: kill(pid, 0) still succeeds on
+// it, but it will never run again.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] == 'Z'
+}
+
 func parseStatStartTime(b []byte) (uint64, error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {

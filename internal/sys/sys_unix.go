@@ -54,9 +54,10 @@ func ProcessExists(pid int) bool {
 }
 
 // Alive reports whether the process that had pid and startTime (0 = unknown) is still running:
-// false when no process has the pid or when the process that has it started at another time.
+// false when no process has the pid, when it has exited and awaits reaping (a zombie), or when
+// the process that has it started at another time.
 func Alive(pid uint32, startTime uint64) bool {
-	if !ProcessExists(int(pid)) {
+	if !ProcessExists(int(pid)) || zombie(int(pid)) {
 		return false
 	}
 	if startTime == 0 {
