@@ -13,6 +13,7 @@ import (
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/segment"
 )
 
@@ -29,7 +30,24 @@ var (
 	ErrLeased        = errors.New("a leased event has not been released")
 	ErrNotLeased     = errors.New("no leased event to release")
 	ErrLapped        = errors.New("optional consumer was lapped by the producer")
+	ErrGap           = errors.New("sequence passed over: its producer died before publishing it")
+	ErrPoisoned      = layout.ErrPoisoned // errors carry a *layout.PoisonedError with the record
 )
+
+// GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
+// 5.8). They are passed over, never delivered as events; reading continues after them.
+// errors.Is(err, ErrGap) is true.
+type GapError struct {
+	Seq   uint64 // the first sequence passed over
+	Count uint64 // consecutive sequences passed over
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("%d sequence(s) from %d passed over: their producer died before publishing them", e.Count, e.Seq)
+}
+
+// Unwrap makes errors.Is(err, ErrGap) true.
+func (e *GapError) Unwrap() error { return ErrGap }
 
 // LappedError reports how many events an optional consumer lost because the producer overwrote
 // them before they were read. errors.Is(err, ErrLapped) is true. Reading may continue: the
@@ -67,6 +85,14 @@ type Options struct {
 	Wait          coordination.Strategy // how to wait for events; default Yield
 	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
 	ReadTimeout   time.Duration         // longest wait for an event; 0 waits forever
+	// StallTimeout is how long a required consumer of a multi-producer ring waits at a claimed
+	// but unpublished sequence before it checks whether the claiming producer died, and if so
+	// passes over its claim (spec 5.8); 0 means 1s.
+	StallTimeout time.Duration
+
+	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
+	// on; if nil, Run returns the loss as its error.
+	OnLoss func(error)
 }
 
 // Handler receives events in sequence order. endOfBatch is true on the last event of the run
@@ -86,9 +112,12 @@ type Consumer[T any] struct {
 	gen     uint64
 	multi   bool
 	opt     bool // optional: may be lapped, so every read is verified after copying
+	gapsIn  bool // multi mode: the last availability scan found a gap below avail
 
 	strategy coordination.Strategy
 	timeout  time.Duration
+	onLoss   func(error)
+	stall    time.Duration
 
 	next    uint64 // private copy of the cursor
 	avail   uint64 // highest available count seen so far
@@ -133,12 +162,15 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	if o.Wait == nil {
 		o.Wait = coordination.Yield()
 	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = time.Second
+	}
 	if err := seg.Acquire(); err != nil {
 		return nil, err
 	}
 	c := &Consumer[T]{
 		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
-		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, strategy: o.Wait, timeout: o.ReadTimeout,
+		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
 	if err := c.register(o); err != nil {
 		seg.Release()
@@ -150,7 +182,7 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 // count is the producer side's count: published (single) or claimed (multi).
 func (c *Consumer[T]) count() uint64 {
 	if c.multi {
-		return c.cursors.Claimed.Load()
+		return c.cursors.Claimed.Load() & layout.CountMask
 	}
 	return c.cursors.Published.Load()
 }
@@ -249,15 +281,31 @@ func (c *Consumer[T]) available() uint64 {
 	if !c.multi {
 		return c.cursors.Published.Load()
 	}
-	limit := c.cursors.Claimed.Load()
+	limit := c.cursors.Claimed.Load() & layout.CountMask
 	s := c.avail
 	if s < c.next {
 		s = c.next
 	}
-	for s < limit && c.v.Availability(s).Load() == s+1 {
+	for s < limit {
+		w := c.v.Availability(s).Load()
+		if w != s+1 {
+			if w != (s+1)|layout.AvailGap {
+				break
+			}
+			c.gapsIn = true
+		}
 		s++
 	}
 	return s
+}
+
+// ended reports whether the stream is over: the producer closed it and everything was read.
+func (c *Consumer[T]) ended() bool {
+	if c.hdr.ProducerState.Load() != layout.ProducerClosed {
+		return false
+	}
+	c.avail = c.available()
+	return c.avail == c.next && (!c.multi || c.next == c.count())
 }
 
 // check reports eviction or closure of this consumer's registration (cold path).
@@ -281,15 +329,28 @@ func (c *Consumer[T]) waitFor() error {
 		return err
 	}
 	c.entry.HeartbeatNs.Store(sys.Monotonic())
-	ended := false
+	ended, poisoned := false, false
+	checkDead := c.multi && !c.opt
+	var stuckSince time.Time
 	ready := func() bool {
 		if c.avail = c.available(); c.avail > c.next {
 			return true
 		}
-		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
-			if c.avail = c.available(); c.avail == c.next {
-				ended = true
+		if checkDead && c.next < c.count() {
+			// A claimed sequence is not published: maybe its producer died (spec 5.8).
+			if stuckSince.IsZero() {
+				stuckSince = time.Now()
+			} else if time.Since(stuckSince) >= c.stall && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
+				c.avail = c.available()
+				return true
 			}
+		}
+		if c.hdr.PoisonState.Load() != layout.PoisonNone {
+			poisoned = true
+			return true
+		}
+		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
+			ended = c.ended()
 			return true
 		}
 		return false
@@ -304,10 +365,16 @@ func (c *Consumer[T]) waitFor() error {
 		}
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
+	if c.avail > c.next {
+		return c.check()
+	}
+	if poisoned {
+		return c.v.PoisonErr()
+	}
 	if ended {
 		return ErrEndOfStream
 	}
-	return c.check()
+	return c.waitFor() // closed, but claimed events are still being published
 }
 
 // commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
@@ -323,13 +390,13 @@ func (c *Consumer[T]) commit(to uint64) {
 // lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
 // producers have claimed a count that puts s's slot in reuse (spec section 10).
 func (c *Consumer[T]) lapped(s uint64) bool {
-	return c.cursors.Claimed.Load() > s+c.v.Capacity()
+	return c.cursors.Claimed.Load()&layout.CountMask > s+c.v.Capacity()
 }
 
 // skipLapped moves an optional consumer that fell a ring behind to the oldest sequence that is
 // safe to read again, counts the loss and reports it.
 func (c *Consumer[T]) skipLapped(from uint64) error {
-	to := c.cursors.Claimed.Load()
+	to := c.count()
 	if c.avail < to {
 		to = c.avail
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
@@ -19,6 +20,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv("RW_CHILD") {
 	case "consume":
 		os.Exit(childConsume())
+	case "claim-and-hang":
+		os.Exit(childClaimAndHang())
 	case "":
 		os.Exit(testseg.Main(m))
 	default:
@@ -85,5 +88,27 @@ func childConsume() int {
 		return 1
 	}
 	fmt.Println("ok", want)
+	return 0
+}
+
+// childClaimAndHang joins the multi-producer ring RW_NAME, publishes one event, claims RW_COUNT
+// more without publishing them, says "claimed", and hangs until it is killed: a producer that
+// dies between claim and publish.
+func childClaimAndHang() int {
+	count, _ := strconv.Atoi(os.Getenv("RW_COUNT"))
+	p, err := producer.Attach[event](segment.SharedMemory(os.Getenv("RW_NAME")), 5*time.Second, producer.Options{})
+	if err == nil {
+		err = p.Publish(func(e *event) { fill(0, e) })
+	}
+	if err != nil {
+		fmt.Println("child:", err)
+		return 1
+	}
+	if _, err := p.Claim(count); err != nil {
+		fmt.Println("claim:", err)
+		return 1
+	}
+	fmt.Println("claimed")
+	time.Sleep(time.Minute)
 	return 0
 }

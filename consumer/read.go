@@ -1,6 +1,10 @@
 package consumer
 
-import "github.com/ringwire/ringwire/layout"
+import (
+	"errors"
+
+	"github.com/ringwire/ringwire/layout"
+)
 
 // Process waits for at least one event (see Options.Wait and ReadTimeout), then hands up to max
 // available events (all of them if max <= 0) to h as one batch, and stores the cursor once. It
@@ -41,6 +45,14 @@ func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
 	if max > 0 && hi-start > uint64(max) {
 		hi = start + uint64(max)
 	}
+	if c.gapsIn {
+		if g := c.firstGap(start, hi); g < hi {
+			hi = g // deliver what precedes the gap, then report it
+		}
+		if start == hi {
+			return 0, c.passGaps()
+		}
+	}
 	for s := start; s < hi; s++ {
 		if err := h((*T)(c.v.Slot(s)), s, s == hi-1); err != nil {
 			c.commit(s)
@@ -75,13 +87,43 @@ func (c *Consumer[T]) runOptional(h Handler[T], max int) (int, error) {
 	return int(hi - start), nil
 }
 
+// firstGap returns the first sequence in [from, to) that was passed over, or to.
+func (c *Consumer[T]) firstGap(from, to uint64) uint64 {
+	for s := from; s < to; s++ {
+		if c.v.Availability(s).Load() == (s+1)|layout.AvailGap {
+			return s
+		}
+	}
+	return to
+}
+
+// passGaps moves past the run of gaps at c.next, counts it and reports it.
+func (c *Consumer[T]) passGaps() error {
+	from, s := c.next, c.next
+	for s < c.avail && c.v.Availability(s).Load() == (s+1)|layout.AvailGap {
+		s++
+	}
+	if s == c.avail || c.firstGap(s, c.avail) == c.avail {
+		c.gapsIn = false
+	}
+	c.entry.GapsSeen.Add(s - from)
+	c.commit(s)
+	return &GapError{Seq: from, Count: s - from}
+}
+
 // Run handles events with h until the producer closes and every event was read (then it returns
-// nil), h returns an error, or a wait fails.
+// nil), h returns an error, or a wait fails. Lost events (a *GapError, or a *LappedError for an
+// optional consumer) end Run with that error unless Options.OnLoss is set, in which case OnLoss
+// is told and Run goes on; either way the consumer has already moved past them.
 func (c *Consumer[T]) Run(h Handler[T]) error {
 	for {
 		if _, err := c.Process(h, 0); err != nil {
 			if err == ErrEndOfStream {
 				return nil
+			}
+			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped)) {
+				c.onLoss(err) // also counted in the registry entry; reading goes on
+				continue
 			}
 			return err
 		}
@@ -99,6 +141,9 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 		}
 	}
 	s := c.next
+	if c.gapsIn && c.firstGap(s, s+1) == s {
+		return 0, c.passGaps()
+	}
 	*dst = *(*T)(c.v.Slot(s))
 	if c.opt && c.lapped(s) {
 		return 0, c.skipLapped(s)
@@ -127,6 +172,9 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 	}
 	if c.opt && c.lapped(c.next) {
 		return nil, 0, c.skipLapped(c.next)
+	}
+	if c.gapsIn && c.firstGap(c.next, c.next+1) == c.next {
+		return nil, 0, c.passGaps()
 	}
 	c.leased = true
 	return (*T)(c.v.Slot(c.next)), c.next, nil

@@ -11,6 +11,8 @@ var (
 	_ [CursorsLen - unsafe.Sizeof(Cursors{})]byte
 	_ [unsafe.Sizeof(Wait{}) - WaitLen]byte
 	_ [WaitLen - unsafe.Sizeof(Wait{})]byte
+	_ [unsafe.Sizeof(ProducerEntry{}) - ProducerSize]byte
+	_ [ProducerSize - unsafe.Sizeof(ProducerEntry{})]byte
 	_ [unsafe.Sizeof(Entry{}) - EntrySize]byte
 	_ [EntrySize - unsafe.Sizeof(Entry{})]byte
 

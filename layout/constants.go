@@ -21,6 +21,9 @@ const (
 	TypeNameMax  = 64
 	NameMax      = 48 // longest consumer name
 	MaxRegistry  = 64 // depends_on is a 64-bit mask of entry indices
+	ProducerSize = 128
+	MaxProducers = 64
+	PoisonMax    = 64
 	MinCapacity  = 2
 	MaxCapacity  = 1 << 30
 	MaxEventSize = 65536
@@ -52,6 +55,32 @@ const (
 	EntryActive   uint32 = 2
 	EntryClosed   uint32 = 3
 	EntryEvicted  uint32 = 4
+)
+
+// Flag bits of the cursors' claimed word and of availability words (spec 4.1, 4.5).
+const (
+	ClaimedClosed uint64 = 1 << 62 // claimed: the stream is closed to claims
+	CountMask     uint64 = ClaimedClosed - 1
+	AvailGap      uint64 = 1 << 63 // availability: the sequence was passed over
+	MaxSequence   uint64 = 1 << 62 // first count a producer refuses to reach
+)
+
+// Values of producer entry state.
+const (
+	ProducerFree   uint32 = 0
+	ProducerActive uint32 = 1
+	ProducerLeft   uint32 = 2 // closed: detached
+	ProducerDead   uint32 = 3 // its claims were passed over
+)
+
+// Values of header.poison_state and poison_phase.
+const (
+	PoisonNone      uint32 = 0
+	PoisonRecording uint32 = 1
+	PoisonRecorded  uint32 = 2
+
+	PhasePublish uint32 = 1
+	PhaseHandler uint32 = 2
 )
 
 // Bits of entry.flags.

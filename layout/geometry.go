@@ -10,6 +10,7 @@ type Config struct {
 	Capacity         uint64 // slots, a power of two from 2 to 2^30
 	RegistryCapacity uint32 // consumer entries, 1 to 64
 	Mode             uint32 // SingleProducer or MultiProducer
+	Producers        uint32 // producer registry entries: 1 in single mode, 1 to 64 in multi mode (0 = 1 or 8)
 	Event            EventType
 }
 
@@ -21,6 +22,7 @@ type Plan struct {
 	Cursors      Region
 	Wait         Region
 	Registry     Region
+	Producers    Region
 	Availability Region
 	Slots        Region
 	TotalSize    uint64
@@ -35,6 +37,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: registry capacity %d is not from 1 to %d", ErrInvalidConfig, c.RegistryCapacity, MaxRegistry)
 	case c.Mode != SingleProducer && c.Mode != MultiProducer:
 		return fmt.Errorf("%w: producer mode %d", ErrInvalidConfig, c.Mode)
+	case c.Mode == SingleProducer && c.producers() != 1, c.producers() > MaxProducers:
+		return fmt.Errorf("%w: %d producer entries (single mode has 1, multi mode up to %d)", ErrInvalidConfig, c.producers(), MaxProducers)
 	case c.Event.Size < 1 || c.Event.Size > MaxEventSize:
 		return fmt.Errorf("%w: event size %d is not from 1 to %d", ErrInvalidConfig, c.Event.Size, MaxEventSize)
 	case c.Event.Align < 1 || c.Event.Align > MaxAlign || !isPow2(uint64(c.Event.Align)):
@@ -61,6 +65,7 @@ func PlanFor(c Config) (Plan, error) {
 	p.Cursors = next(CursorsLen, BlockSize)
 	p.Wait = next(WaitLen, BlockSize)
 	p.Registry = next(uint64(c.RegistryCapacity)*EntrySize, BlockSize)
+	p.Producers = next(uint64(c.producers())*ProducerSize, BlockSize)
 	if c.Mode == MultiProducer {
 		p.Availability = next(c.Capacity*AvailWord, BlockSize)
 	} else {
@@ -69,6 +74,17 @@ func PlanFor(c Config) (Plan, error) {
 	p.Slots = next(c.Capacity*uint64(p.SlotSize), max(BlockSize, uint64(p.SlotAlign)))
 	p.TotalSize = alignUp(off, PageSize)
 	return p, nil
+}
+
+// producers returns the producer registry size, applying the default.
+func (c Config) producers() uint32 {
+	if c.Producers != 0 {
+		return c.Producers
+	}
+	if c.Mode == MultiProducer {
+		return 8
+	}
+	return 1
 }
 
 func isPow2(v uint64) bool { return v != 0 && v&(v-1) == 0 }

@@ -38,14 +38,23 @@ type Header struct {
 	Registry            Region            `spec:"registry"`
 	Availability        Region            `spec:"availability"`
 	Slots               Region            `spec:"slots"`
-	Reserved0           [16]byte          `spec:"reserved0"`
+	Producers           Region            `spec:"producers"`
 	EventSize           uint32            `spec:"event_size"`
 	EventAlign          uint32            `spec:"event_align"`
 	TypeFingerprint     uint64            `spec:"type_fingerprint"`
 	TypeNameLen         uint32            `spec:"type_name_len"`
-	Reserved1           uint32            `spec:"reserved1"`
+	ProducerCapacity    uint32            `spec:"producer_capacity"`
 	TypeName            [TypeNameMax]byte `spec:"type_name"`
-	Reserved2           [232]byte         `spec:"reserved2"`
+	PoisonState         atomic.Uint32     `spec:"poison_state"`
+	PoisonPhase         uint32            `spec:"poison_phase"`
+	PoisonSeq           uint64            `spec:"poison_seq"`
+	PoisonPID           uint32            `spec:"poison_pid"`
+	PoisonStage         uint32            `spec:"poison_stage"`
+	PoisonMessageLen    uint32            `spec:"poison_message_len"`
+	Reserved1           uint32            `spec:"reserved1"`
+	PoisonMessage       [PoisonMax]byte   `spec:"poison_message"`
+	Gaps                atomic.Uint64     `spec:"gaps"`
+	Reserved2           [128]byte         `spec:"reserved2"`
 }
 
 // TypeNameString returns the type name, clamped to the field.
@@ -94,7 +103,8 @@ type Entry struct {
 	DependsOn      uint64        `spec:"depends_on"`
 	Name           [NameMax]byte `spec:"name"`
 	Lost           atomic.Uint64 `spec:"lost"`
-	Reserved       [24]byte      `spec:"reserved"`
+	GapsSeen       atomic.Uint64 `spec:"gaps_seen"`
+	Reserved       [16]byte      `spec:"reserved"`
 	Cursor         atomic.Uint64 `spec:"cursor"`
 	Pad            [120]byte     `spec:"pad"`
 }
@@ -110,3 +120,25 @@ func (e *Entry) NameString() string {
 
 // Required reports whether the entry gates the producer.
 func (e *Entry) Required() bool { return e.Flags&FlagRequired != 0 }
+
+// ProducerEntry mirrors "Table: producer": one producer's registration and, in multi mode, the
+// range it is claiming, so peers can pass over the claims of a producer that died (spec 5.8).
+type ProducerEntry struct {
+	State          atomic.Uint32 `spec:"state"`
+	OwnerPID       uint32        `spec:"owner_pid"`
+	OwnerStartTime uint64        `spec:"owner_start_time"`
+	HeartbeatNs    atomic.Uint64 `spec:"heartbeat_ns"`
+	Generation     uint64        `spec:"generation"`
+	IntentStart    atomic.Uint64 `spec:"intent_start"`
+	IntentEnd      atomic.Uint64 `spec:"intent_end"`
+	Reserved       [80]byte      `spec:"reserved"`
+}
+
+// PoisonMessageString returns the poison message, clamped to the field.
+func (h *Header) PoisonMessageString() string {
+	n := h.PoisonMessageLen
+	if n > PoisonMax {
+		n = PoisonMax
+	}
+	return string(h.PoisonMessage[:n])
+}

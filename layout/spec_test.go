@@ -107,6 +107,7 @@ func TestSpec_TablesMatchOverlays(t *testing.T) {
 		{"cursors", reflect.TypeOf(Cursors{}), CursorsLen},
 		{"wait", reflect.TypeOf(Wait{}), WaitLen},
 		{"entry", reflect.TypeOf(Entry{}), EntrySize},
+		{"producer", reflect.TypeOf(ProducerEntry{}), ProducerSize},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec, ok := tables[tc.name]

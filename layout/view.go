@@ -28,6 +28,8 @@ type View struct {
 	entries  uint32
 	entrySz  uintptr
 	avail    unsafe.Pointer // nil in single-producer mode
+	prods    unsafe.Pointer
+	nprods   uint32
 	slots    unsafe.Pointer
 	slotSize uintptr
 	mask     uint64
@@ -66,12 +68,20 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	h.CreatedUnixNs = id.CreatedUnixNs
 	h.ProducerHeartbeatNs.Store(id.HeartbeatNs)
 	h.Cursors, h.Wait, h.Registry, h.Availability, h.Slots = p.Cursors, p.Wait, p.Registry, p.Availability, p.Slots
+	h.Producers, h.ProducerCapacity = p.Producers, c.producers()
 	h.EventSize, h.EventAlign = c.Event.Size, c.Event.Align
 	h.TypeFingerprint = c.Event.Fingerprint
 	h.TypeNameLen = uint32(copy(h.TypeName[:], c.Event.Name))
 	h.ProducerState.Store(ProducerOpen)
+	v := newView(mem, h)
+	// The creator is producer 0 (spec 5.4).
+	pe := v.Producer(0)
+	pe.Generation = 1
+	pe.OwnerPID, pe.OwnerStartTime = id.PID, id.StartTime
+	pe.HeartbeatNs.Store(id.HeartbeatNs)
+	pe.State.Store(ProducerActive)
 	h.InitState.Store(InitReady) // last: attachers acquire-load it before anything else
-	return newView(mem, h), nil
+	return v, nil
 }
 
 // Open validates mem as a segment (spec section 5.2, checks 1 to 12) and returns a View of it.
@@ -116,6 +126,9 @@ func Open(mem []byte) (*View, error) {
 	if h.ProducerMode != SingleProducer && h.ProducerMode != MultiProducer {
 		return nil, fmt.Errorf("%w: %d", ErrProducerMode, h.ProducerMode)
 	}
+	if h.ProducerCapacity < 1 || h.ProducerCapacity > MaxProducers || h.ProducerMode == SingleProducer && h.ProducerCapacity != 1 {
+		return nil, fmt.Errorf("%w: %d producer entries in %s mode", ErrProducerMode, h.ProducerCapacity, ModeName(h.ProducerMode))
+	}
 	if h.RegistryCapacity < 1 || h.RegistryCapacity > MaxRegistry || h.RegistryEntrySize < EntrySize || h.RegistryEntrySize%BlockSize != 0 {
 		return nil, fmt.Errorf("%w: %d entries of %d bytes", ErrRegistry, h.RegistryCapacity, h.RegistryEntrySize)
 	}
@@ -156,6 +169,7 @@ func checkRegions(h *Header) error {
 		{"cursors", h.Cursors, CursorsLen, true},
 		{"wait", h.Wait, WaitLen, true},
 		{"registry", h.Registry, uint64(h.RegistryCapacity) * uint64(h.RegistryEntrySize), false},
+		{"producers", h.Producers, uint64(h.ProducerCapacity) * ProducerSize, false},
 		{"availability", h.Availability, availLen, false},
 		{"slots", h.Slots, h.Capacity * uint64(h.SlotSize), false},
 	}
@@ -197,6 +211,8 @@ func newView(mem []byte, h *Header) *View {
 		entries:  h.RegistryCapacity,
 		entrySz:  uintptr(h.RegistryEntrySize),
 		slots:    unsafe.Add(base, h.Slots.Offset),
+		prods:    unsafe.Add(base, h.Producers.Offset),
+		nprods:   h.ProducerCapacity,
 		slotSize: uintptr(h.SlotSize),
 		capacity: h.Capacity,
 		mask:     h.Capacity - 1,
@@ -249,6 +265,17 @@ func (v *View) Entry(i int) *Entry {
 		panic(fmt.Sprintf("layout: registry entry %d out of range [0,%d)", i, v.entries))
 	}
 	return (*Entry)(unsafe.Add(v.registry, uintptr(i)*v.entrySz))
+}
+
+// Producers returns the number of producer registry entries.
+func (v *View) Producers() int { return int(v.nprods) }
+
+// Producer returns producer entry i, which must be below Producers.
+func (v *View) Producer(i int) *ProducerEntry {
+	if uint(i) >= uint(v.nprods) {
+		panic(fmt.Sprintf("layout: producer entry %d out of range [0,%d)", i, v.nprods))
+	}
+	return (*ProducerEntry)(unsafe.Add(v.prods, uintptr(i)*ProducerSize))
 }
 
 // Slot returns the address of the slot that holds sequence seq.

@@ -35,14 +35,16 @@ func TestPlanFor_Regions(t *testing.T) {
 	require.Equal(t, Region{512, 256}, p.Cursors)
 	require.Equal(t, Region{768, 256}, p.Wait)
 	require.Equal(t, Region{1024, 4 * 256}, p.Registry)
-	require.Equal(t, Region{2048, 8 * 8}, p.Availability)
-	require.Equal(t, Region{2176, 8 * 64}, p.Slots)
+	require.Equal(t, Region{2048, 8 * 128}, p.Producers)
+	require.Equal(t, Region{3072, 8 * 8}, p.Availability)
+	require.Equal(t, Region{3200, 8 * 64}, p.Slots)
 	require.Equal(t, uint64(4096), p.TotalSize)
 
 	p, err = PlanFor(testConfig(SingleProducer))
 	require.NoError(t, err)
-	require.Equal(t, Region{2048, 0}, p.Availability)
-	require.Equal(t, Region{2048, 8 * 64}, p.Slots)
+	require.Equal(t, Region{2048, 128}, p.Producers)
+	require.Equal(t, Region{2176, 0}, p.Availability)
+	require.Equal(t, Region{2176, 8 * 64}, p.Slots)
 }
 
 func TestOpen_AcceptsWhatInitWrites(t *testing.T) {
@@ -108,8 +110,13 @@ func TestOpen_CorruptFields(t *testing.T) {
 		{name: "registry overflows", mutate: put64(128, ^uint64(0)-127), want: ErrRegion},
 		{name: "availability in single mode", mutate: put64(152, 64), want: ErrRegion},
 		{name: "slots past end", mutate: put64(160, 4096), want: ErrRegion},
+		{name: "availability offset unaligned", mutate: put64(144, 2180), want: ErrRegion},
 		{name: "regions overlap", mutate: put64(112, 512), want: ErrRegion},
 		{name: "multi without availability", mutate: put32(20, MultiProducer), want: ErrRegion},
+		{name: "producer capacity in single mode", mutate: put32(212, 2), want: ErrProducerMode},
+		{name: "producer capacity zero", mutate: put32(212, 0), want: ErrProducerMode},
+		{name: "producers length", mutate: put64(184, 256), want: ErrRegion},
+		{name: "producers overlap registry", mutate: put64(176, 1024), want: ErrRegion},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +176,9 @@ func FuzzOpen(f *testing.F) {
 		}
 		inside(unsafe.Pointer(v.Cursors()), CursorsLen)
 		inside(unsafe.Pointer(v.Wait()), WaitLen)
+		for i := 0; i < v.Producers(); i++ {
+			inside(unsafe.Pointer(v.Producer(i)), ProducerSize)
+		}
 		for i := 0; i < v.Entries(); i++ {
 			inside(unsafe.Pointer(v.Entry(i)), EntrySize)
 			_ = v.Entry(i).NameString()
@@ -181,4 +191,16 @@ func FuzzOpen(f *testing.F) {
 		}
 		_ = v.Header().TypeNameString()
 	})
+}
+
+func TestPoison_FirstFailureWins(t *testing.T) {
+	v, err := Open(newImage(t, testConfig(MultiProducer)))
+	require.NoError(t, err)
+	_, poisoned := v.Poisoned()
+	require.False(t, poisoned)
+	require.True(t, v.Poison(Poison{Phase: PhasePublish, Seq: 7, PID: 9, Stage: 1, Message: "fill panicked"}))
+	require.False(t, v.Poison(Poison{Phase: PhaseHandler, Seq: 8}))
+	p, poisoned := v.Poisoned()
+	require.True(t, poisoned)
+	require.Equal(t, Poison{Phase: PhasePublish, Seq: 7, PID: 9, Stage: 1, Message: "fill panicked"}, p)
 }

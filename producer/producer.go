@@ -24,11 +24,11 @@ var (
 	ErrClaimOutstanding = errors.New("a claim is outstanding")
 	ErrNoClaim          = errors.New("no outstanding claim to commit")
 	ErrWrongMode        = errors.New("segment has the other producer mode")
-	ErrExhausted        = errors.New("sequence space exhausted (2^63)")
-)
+	ErrExhausted        = errors.New("sequence space exhausted (2^62)")
+	ErrPoisoned         = layout.ErrPoisoned // the ring is poisoned; errors carry a *layout.PoisonedError
 
-// maxSequence is the first count a producer refuses to reach (spec section 2).
-const maxSequence = 1 << 63
+	ErrProducersFull = errors.New("producer registry full")
+)
 
 // Mode is the producer mode recorded in the segment.
 type Mode uint32
@@ -40,13 +40,17 @@ const (
 
 // Options configure a producer. The zero value is usable.
 type Options struct {
-	Capacity uint64 // slots, a power of two; 0 means 1024
-	Registry uint32 // consumer registry entries, 1 to 64; 0 means 16
-	Mode     Mode   // Single (default) or Multi
-	TypeName string // recorded in the header; default the Go type's name
+	Capacity  uint64 // slots, a power of two; 0 means 1024
+	Registry  uint32 // consumer registry entries, 1 to 64; 0 means 16
+	Mode      Mode   // Single (default) or Multi
+	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
+	TypeName  string // recorded in the header; default the Go type's name
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
+	// CloseTimeout bounds how long the creator of a Multi ring waits in Close for claimed events
+	// to be published; 0 means 5s.
+	CloseTimeout time.Duration
 
 	Perm         os.FileMode // of the shared-memory object or file; 0 means 0600
 	Replace      bool        // replace an existing segment of the same name
@@ -82,6 +86,10 @@ type Producer[T any] struct {
 	cap     uint64
 	multi   bool
 	creator bool
+	pe      *layout.ProducerEntry // this producer's registry entry
+	pidx    int
+
+	closeTimeout time.Duration
 
 	strategy coordination.Strategy
 	timeout  time.Duration
@@ -92,6 +100,7 @@ type Producer[T any] struct {
 	bound   uint64
 	pending int // events claimed by Claim and not yet committed
 	closed  bool
+	failed  bool // this producer poisoned the ring
 }
 
 // New creates a segment for events of type T at b and returns its producer.
@@ -102,13 +111,14 @@ func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
 		return nil, err
 	}
 	seg, err := segment.Create(b, layout.Config{
-		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Event: et,
+		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers, Event: et,
 	}, segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale})
 	if err != nil {
 		return nil, err
 	}
 	p := newProducer[T](seg, o)
 	p.creator = true
+	p.pe, p.pidx = p.v.Producer(0), 0 // layout.Init registered the creator as producer 0
 	return p, nil
 }
 
@@ -141,7 +151,33 @@ func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 	if err := seg.Acquire(); err != nil {
 		return nil, err
 	}
-	return newProducer[T](seg, o), nil
+	p := newProducer[T](seg, o)
+	if err := p.register(); err != nil {
+		seg.Release()
+		return nil, fmt.Errorf("join %s: %w", seg.Backing(), err)
+	}
+	return p, nil
+}
+
+// register takes a producer registry entry (spec 5.4).
+func (p *Producer[T]) register() error {
+	pid := os.Getpid()
+	start, _ := sys.ProcessStartTime(pid)
+	for i := 0; i < p.v.Producers(); i++ {
+		e := p.v.Producer(i)
+		s := e.State.Load()
+		if s == layout.ProducerActive || !e.State.CompareAndSwap(s, layout.ProducerActive) {
+			continue
+		}
+		e.Generation++
+		e.IntentEnd.Store(0)
+		e.OwnerStartTime = start
+		e.OwnerPID = uint32(pid)
+		e.HeartbeatNs.Store(sys.Monotonic())
+		p.pe, p.pidx = e, i
+		return nil
+	}
+	return ErrProducersFull
 }
 
 func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
@@ -149,7 +185,10 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	p := &Producer[T]{
 		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		cap: v.Capacity(), mask: v.Capacity() - 1, multi: v.Mode() == layout.MultiProducer,
-		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep,
+		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep, closeTimeout: o.CloseTimeout,
+	}
+	if p.closeTimeout == 0 {
+		p.closeTimeout = 5 * time.Second
 	}
 	if !p.multi {
 		p.next = p.cursors.Published.Load()
@@ -179,9 +218,27 @@ func (p *Producer[T]) Capacity() uint64 { return p.cap }
 // Published returns how many events have been published (multi mode: claimed).
 func (p *Producer[T]) Published() uint64 {
 	if p.multi {
-		return p.cursors.Claimed.Load()
+		return p.cursors.Claimed.Load() & layout.CountMask
 	}
 	return p.next
+}
+
+// Poisoned returns the failure record if the ring is poisoned.
+func (p *Producer[T]) Poisoned() (layout.Poison, bool) { return p.v.Poisoned() }
+
+func (p *Producer[T]) poisonErr() error {
+	return p.v.PoisonErr()
+}
+
+// poison records that this producer failed between claim and publish at seq, then wakes every
+// waiter so that it sees the record (spec 5.9).
+func (p *Producer[T]) poison(seq uint64, cause any) {
+	p.failed = true
+	p.v.Poison(layout.Poison{Phase: layout.PhasePublish, Seq: seq, PID: uint32(os.Getpid()),
+		Stage: uint32(p.pidx), Message: fmt.Sprint(cause)})
+	p.pe.IntentEnd.Store(0)
+	coordination.Notify(&p.wait.Consumer)
+	coordination.Notify(&p.wait.Producer)
 }
 
 // gatingMin returns the lowest cursor of every active required consumer, or fallback when there
@@ -225,6 +282,9 @@ func (p *Producer[T]) Close() error {
 	}
 	p.closed = true
 	var errs []error
+	if p.multi && p.creator {
+		errs = append(errs, p.closeClaims())
+	}
 	if p.creator {
 		p.hdr.ProducerState.Store(layout.ProducerClosed)
 		coordination.Notify(&p.wait.Consumer)
@@ -234,8 +294,41 @@ func (p *Producer[T]) Close() error {
 			}
 		}
 	}
+	if !p.creator {
+		p.pe.State.Store(layout.ProducerLeft)
+	}
 	errs = append(errs, p.seg.Release())
 	return errors.Join(errs...)
+}
+
+// closeClaims ends a Multi stream (spec 5.4): it closes the claimed count to further claims,
+// then waits until every claimed sequence is published, passed over or poisoned, up to
+// CloseTimeout.
+func (p *Producer[T]) closeClaims() error {
+	var count uint64
+	for {
+		w := p.cursors.Claimed.Load()
+		if p.cursors.Claimed.CompareAndSwap(w, w|layout.ClaimedClosed) {
+			count = w & layout.CountMask
+			break
+		}
+	}
+	done := func() bool {
+		if _, poisoned := p.v.Poisoned(); poisoned {
+			return true
+		}
+		for s := count - min(count, p.cap); s < count; s++ {
+			if p.v.Availability(s).Load()&layout.CountMask < s+1 {
+				return false
+			}
+		}
+		return true
+	}
+	err := coordination.Sleep(10*time.Microsecond, time.Millisecond).Wait(done, &p.wait.Producer, time.Now().Add(p.closeTimeout))
+	if err != nil {
+		return fmt.Errorf("close: claimed events still unpublished after %v: %w", p.closeTimeout, err)
+	}
+	return nil
 }
 
 // Heartbeat records that the producer is alive (header producer_heartbeat_ns).

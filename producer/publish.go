@@ -4,16 +4,19 @@ import (
 	"fmt"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/layout"
 )
 
 // Publish claims one slot, waiting while the ring is full (up to Options.Timeout), lets fill write
-// the event in place, and publishes it. fill must not retain the pointer.
+// the event in place, and publishes it. fill must not retain the pointer. If fill panics, the
+// claimed slot is never published: the ring is poisoned with a record of the panic (see
+// Poisoned) and the panic continues.
 func (p *Producer[T]) Publish(fill func(ev *T)) error {
 	seq, err := p.claim(1, true)
 	if err != nil {
 		return err
 	}
-	fill((*T)(p.v.Slot(seq)))
+	p.fillOne(seq, fill)
 	p.publish(seq, 1)
 	return nil
 }
@@ -24,9 +27,21 @@ func (p *Producer[T]) TryPublish(fill func(ev *T)) error {
 	if err != nil {
 		return err
 	}
-	fill((*T)(p.v.Slot(seq)))
+	p.fillOne(seq, fill)
 	p.publish(seq, 1)
 	return nil
+}
+
+func (p *Producer[T]) fillOne(seq uint64, fill func(ev *T)) {
+	ok := false
+	defer func() {
+		if !ok {
+			p.poison(seq, recover())
+			panic(fmt.Sprintf("producer: fill panicked at sequence %d; ring poisoned", seq))
+		}
+	}()
+	fill((*T)(p.v.Slot(seq)))
+	ok = true
 }
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
@@ -37,9 +52,17 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	if err != nil {
 		return err
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			p.poison(seq, recover())
+			panic(fmt.Sprintf("producer: fill panicked in the batch at sequence %d; ring poisoned", seq))
+		}
+	}()
 	for i := 0; i < n; i++ {
 		fill(i, (*T)(p.v.Slot(seq+uint64(i))))
 	}
+	ok = true
 	p.publish(seq, n)
 	return nil
 }
@@ -95,6 +118,9 @@ func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
 	if p.closed {
 		return 0, ErrClosed
 	}
+	if p.failed {
+		return 0, p.poisonErr()
+	}
 	if n <= 0 || uint64(n) > p.cap {
 		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
 	}
@@ -103,7 +129,7 @@ func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
 	}
 	start := p.next
 	end := start + uint64(n)
-	if end >= maxSequence {
+	if end >= layout.MaxSequence {
 		return 0, ErrExhausted
 	}
 	if end > p.bound {
@@ -117,11 +143,19 @@ func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
 
 // waitRoom refreshes the gating bound until end fits (Single mode).
 func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
+	if err := p.poisonErr(); err != nil {
+		return err
+	}
+	poisoned := false
 	fits := func() bool {
 		p.bound = p.gatingMin(p.next) + p.cap
+		if p.hdr.PoisonState.Load() != layout.PoisonNone {
+			poisoned = true
+			return true
+		}
 		return end <= p.bound
 	}
-	if fits() {
+	if fits() && !poisoned {
 		return nil
 	}
 	if !wait {
@@ -130,15 +164,25 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 	if err := p.strategy.Wait(fits, &p.wait.Producer, p.deadline()); err != nil {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
+	if poisoned {
+		return p.poisonErr()
+	}
 	return nil
 }
 
 func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 	var deadline = p.deadline()
 	for {
-		c := p.cursors.Claimed.Load()
+		w := p.cursors.Claimed.Load()
+		if w&layout.ClaimedClosed != 0 {
+			return 0, fmt.Errorf("%w: the stream was ended by its creator", ErrClosed)
+		}
+		if err := p.poisonErr(); err != nil {
+			return 0, err
+		}
+		c := w
 		end := c + n
-		if end >= maxSequence {
+		if end >= layout.MaxSequence {
 			return 0, ErrExhausted
 		}
 		if end > p.gatingMin(c)+p.cap {
@@ -146,14 +190,21 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 				return 0, fmt.Errorf("%w: %d more slots needed", ErrFull, end-(p.gatingMin(c)+p.cap))
 			}
 			fits := func() bool {
-				c = p.cursors.Claimed.Load()
-				return c+n <= p.gatingMin(c)+p.cap
+				w := p.cursors.Claimed.Load()
+				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone {
+					return true // reported at the top of the loop
+				}
+				return w+n <= p.gatingMin(w)+p.cap
 			}
 			if err := p.strategy.Wait(fits, &p.wait.Producer, deadline); err != nil {
 				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
 			}
 			continue
 		}
+		// Spec 5.4 step 2: announce the claim before making it, so that peers can pass it over
+		// if this process dies before publishing.
+		p.pe.IntentStart.Store(c)
+		p.pe.IntentEnd.Store(end)
 		if p.cursors.Claimed.CompareAndSwap(c, end) {
 			return c, nil
 		}
@@ -167,6 +218,7 @@ func (p *Producer[T]) publish(start uint64, n int) {
 		for s := start; s < end; s++ {
 			p.v.Availability(s).Store(s + 1)
 		}
+		p.pe.IntentEnd.Store(0)
 	} else {
 		p.next = end
 		p.cursors.Published.Store(end)
