@@ -149,6 +149,9 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		return nil, fmt.Errorf("%w: %q must be 1 to %d bytes", ErrBadName, o.Name, layout.NameMax)
 	}
 	et, err := layout.TypeOf[T]()
+	if errors.Is(err, layout.ErrNotRepresented) && seg.Backing().Kind() == segment.KindHeap {
+		et, err = layout.LocalTypeOf[T](), nil // a Go-typed heap ring (see producer.New)
+	}
 	if err != nil {
 		return nil, err
 	}

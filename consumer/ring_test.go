@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -450,4 +451,43 @@ func TestProducer_Close_RemovesNameUnlessKept(t *testing.T) {
 	require.ErrorIs(t, err, consumer.ErrEndOfStream)
 	require.NoError(t, c.Close())
 	require.NoError(t, segment.Remove(segment.SharedMemory(name)))
+}
+
+// TestRing_HeapEventsWithGoPointers carries strings and slices through a heap ring while the
+// garbage collector runs: the slots are a Go slice it scans.
+func TestRing_HeapEventsWithGoPointers(t *testing.T) {
+	type msg struct {
+		Text string
+		Tags []string
+		N    *int
+	}
+	p, err := producer.New[msg](segment.Heap(), producer.Options{Capacity: 16})
+	require.NoError(t, err)
+	c := attach(t, p, consumer.Options{Name: "gc"})
+	done := make(chan error, 1)
+	go func() {
+		var i int
+		done <- c.Run(func(m *msg, seq uint64, _ bool) error {
+			if m.Text != fmt.Sprint("event ", seq) || len(m.Tags) != 2 || *m.N != int(seq) {
+				return fmt.Errorf("event %d corrupt: %+v", seq, m)
+			}
+			i++
+			return nil
+		})
+	}()
+	for i := 0; i < 5000; i++ {
+		n := i
+		require.NoError(t, p.Publish(func(m *msg) {
+			*m = msg{Text: fmt.Sprint("event ", i), Tags: []string{"a", fmt.Sprint(i)}, N: &n}
+		}))
+		if i%500 == 0 {
+			runtime.GC()
+		}
+	}
+	require.NoError(t, p.Close())
+	require.NoError(t, <-done)
+	require.NoError(t, c.Close())
+
+	_, err = producer.New[msg](segment.SharedMemory(testseg.Name(t)), producer.Options{})
+	require.ErrorIs(t, err, layout.ErrNotRepresented, "pointers never go into shared memory")
 }

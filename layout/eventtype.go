@@ -46,6 +46,21 @@ func Describe(t reflect.Type) (EventType, error) {
 	return EventType{Name: name, Descriptor: d, Size: uint32(t.Size()), Align: uint32(t.Align()), Fingerprint: Fingerprint(d)}, nil
 }
 
+// LocalTypeOf describes any Go type T for a ring that never leaves this process (a heap
+// backing): T may hold Go pointers, strings and slices, because its slots are an ordinary Go
+// slice the garbage collector scans. The descriptor is "go:" and the Go type's name, so such a
+// ring can never be mistaken for a shared one.
+func LocalTypeOf[T any]() EventType {
+	t := reflect.TypeFor[T]()
+	d := fmt.Sprintf("go:%s:%d:%d", t.String(), t.Size(), t.Align())
+	name := t.String()
+	if len(name) > TypeNameMax {
+		name = name[:TypeNameMax]
+	}
+	size := max(uint32(t.Size()), 1)
+	return EventType{Name: name, Descriptor: d, Size: size, Align: uint32(t.Align()), Fingerprint: Fingerprint(d)}
+}
+
 func describe(b *strings.Builder, t reflect.Type, path string) error {
 	switch t.Kind() {
 	case reflect.Uint8:

@@ -11,7 +11,11 @@ type Config struct {
 	RegistryCapacity uint32 // consumer entries, 1 to 64
 	Mode             uint32 // SingleProducer or MultiProducer
 	Producers        uint32 // producer registry entries: 1 in single mode, 1 to 64 in multi mode (0 = 1 or 8)
-	Event            EventType
+	// ExternalSlots, for heap segments only, keeps the slot array outside the segment's bytes
+	// (in a Go slice the caller hands to View.UseSlots): the memory given to Init then needs to
+	// reach only the start of the slots region.
+	ExternalSlots bool
+	Event         EventType
 }
 
 // Plan is where every region of a segment with a given Config goes (spec section 4), computed

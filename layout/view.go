@@ -47,8 +47,12 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	if uint64(len(mem)) < p.TotalSize {
-		return nil, fmt.Errorf("%w: %d bytes given, %d needed", ErrInvalidConfig, len(mem), p.TotalSize)
+	need := p.TotalSize
+	if c.ExternalSlots {
+		need = p.Slots.Offset
+	}
+	if uint64(len(mem)) < need {
+		return nil, fmt.Errorf("%w: %d bytes given, %d needed", ErrInvalidConfig, len(mem), need)
 	}
 	if uintptr(unsafe.Pointer(&mem[0]))%BlockSize != 0 {
 		return nil, fmt.Errorf("%w: memory is not %d-byte aligned", ErrInvalidConfig, BlockSize)
@@ -282,6 +286,11 @@ func (v *View) Producer(i int) *ProducerEntry {
 func (v *View) Slot(seq uint64) unsafe.Pointer {
 	return unsafe.Add(v.slots, uintptr(seq&v.mask)*v.slotSize)
 }
+
+// UseSlots makes the view read and write slots at base instead of inside the segment: the first
+// element of a Go slice of capacity events of slot size bytes each, for a heap segment created
+// with Config.ExternalSlots. The view keeps base reachable for the garbage collector.
+func (v *View) UseSlots(base unsafe.Pointer) { v.slots = base }
 
 // SlotSize returns the distance between consecutive slots.
 func (v *View) SlotSize() uintptr { return v.slotSize }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
@@ -106,13 +107,18 @@ type Producer[T any] struct {
 // New creates a segment for events of type T at b and returns its producer.
 func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
 	o.defaults()
-	et, err := eventType[T](o.TypeName)
+	et, local, err := eventType[T](o.TypeName, b.Kind() == segment.KindHeap)
 	if err != nil {
 		return nil, err
 	}
+	co := segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale}
+	if local {
+		co.HeapSlots = func(n uint64) unsafe.Pointer { return unsafe.Pointer(&make([]T, n)[0]) }
+	}
 	seg, err := segment.Create(b, layout.Config{
-		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers, Event: et,
-	}, segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale})
+		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers,
+		Event: et, ExternalSlots: local,
+	}, co)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +144,7 @@ func Attach[T any](b segment.Backing, timeout time.Duration, o Options) (*Produc
 // segment stays mapped until the producer's Close.
 func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 	o.defaults()
-	et, err := eventType[T](o.TypeName)
+	et, _, err := eventType[T](o.TypeName, seg.Backing().Kind() == segment.KindHeap)
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +203,21 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	return p
 }
 
-func eventType[T any](name string) (layout.EventType, error) {
-	et, err := layout.TypeOf[T]()
+// eventType describes T for the segment. On the heap, a T that cannot be shared between
+// processes (it holds Go pointers) is still allowed: local reports that its slots must then be a
+// Go slice the garbage collector scans.
+func eventType[T any](name string, heap bool) (et layout.EventType, local bool, err error) {
+	et, err = layout.TypeOf[T]()
+	if errors.Is(err, layout.ErrNotRepresented) && heap {
+		et, local, err = layout.LocalTypeOf[T](), true, nil
+	}
 	if err != nil {
-		return et, err
+		return et, false, err
 	}
 	if name != "" {
 		et.Name = name
 	}
-	return et, nil
+	return et, local, nil
 }
 
 // Segment returns the producer's segment, through which in-process consumers attach to a heap

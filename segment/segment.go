@@ -113,6 +113,10 @@ type CreateOptions struct {
 	// ReclaimStale removes an existing segment whose creator process is dead; a live one is
 	// still refused with ErrExists.
 	ReclaimStale bool
+	// HeapSlots, for a heap backing with layout.Config.ExternalSlots, allocates the slot array
+	// (typically a Go slice of capacity events, so that events may hold Go pointers) and returns
+	// its first element.
+	HeapSlots func(capacity uint64) unsafe.Pointer
 }
 
 // Segment is a mapped ring segment. It is safe for concurrent use; it counts its users (Acquire,
@@ -177,14 +181,27 @@ func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
 		return nil, err
 	}
 	if b.kind == KindHeap {
-		raw := make([]byte, plan.TotalSize+layout.BlockSize)
+		size := plan.TotalSize
+		if c.ExternalSlots {
+			if o.HeapSlots == nil {
+				return nil, fmt.Errorf("%w: external slots without an allocator", layout.ErrInvalidConfig)
+			}
+			size = plan.Slots.Offset
+		}
+		raw := make([]byte, size+layout.BlockSize)
 		pad := (layout.BlockSize - uintptr(unsafe.Pointer(&raw[0]))%layout.BlockSize) % layout.BlockSize
-		mem := raw[pad : pad+uintptr(plan.TotalSize)]
+		mem := raw[pad : pad+uintptr(size)]
 		v, err := layout.Init(mem, c, id)
 		if err != nil {
 			return nil, err
 		}
+		if c.ExternalSlots {
+			v.UseSlots(o.HeapSlots(c.Capacity))
+		}
 		return &Segment{view: v, backing: b, heap: raw, refs: 1}, nil
+	}
+	if c.ExternalSlots {
+		return nil, fmt.Errorf("%w: external slots need a heap backing", layout.ErrInvalidConfig)
 	}
 	path, err := b.path()
 	if err != nil {
