@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringwire/ringwire/coordination"
@@ -32,6 +33,8 @@ var (
 	ErrLapped        = errors.New("optional consumer was lapped by the producer")
 	ErrGap           = errors.New("sequence passed over: its producer died before publishing it")
 	ErrPoisoned      = layout.ErrPoisoned // errors carry a *layout.PoisonedError with the record
+	ErrHalted        = errors.New("consumer halted")
+	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
 )
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
@@ -90,6 +93,17 @@ type Options struct {
 	// passes over its claim (spec 5.8); 0 means 1s.
 	StallTimeout time.Duration
 
+	// After names the consumers this one reads behind (spec 4.3 depends_on): it sees a sequence
+	// only once every one of them has finished with it. They must be registered already. Empty
+	// means it reads behind the producer.
+	After []string
+	// Pool makes this consumer a worker of a work-pool stage: each sequence goes to one worker
+	// of the pool only (in-process; see Pool). Process then handles one event per call.
+	Pool *Pool
+	// Halt, if set, stops every wait of this consumer with ErrHalted once it becomes true (the
+	// setter must also wake blocked waiters, e.g. with coordination.WakeAll).
+	Halt *atomic.Bool
+
 	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
 	// on; if nil, Run returns the loss as its error.
 	OnLoss func(error)
@@ -118,6 +132,9 @@ type Consumer[T any] struct {
 	timeout  time.Duration
 	onLoss   func(error)
 	stall    time.Duration
+	halt     *atomic.Bool
+	deps     []*layout.Entry // entries this consumer reads behind
+	pool     *Pool           // non-nil for a work-pool worker
 
 	next    uint64 // private copy of the cursor
 	avail   uint64 // highest available count seen so far
@@ -173,7 +190,7 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	}
 	c := &Consumer[T]{
 		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
-		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, strategy: o.Wait, timeout: o.ReadTimeout,
+		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
 	if err := c.register(o); err != nil {
 		seg.Release()
@@ -198,6 +215,15 @@ func (c *Consumer[T]) register(o Options) error {
 			return ErrDuplicateName
 		}
 	}
+	var deps uint64
+	for _, name := range o.After {
+		j := c.findActive(name)
+		if j < 0 {
+			return fmt.Errorf("%w: %q", ErrUnknownStage, name)
+		}
+		deps |= 1 << uint(j)
+		c.deps = append(c.deps, c.v.Entry(j))
+	}
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
 	for i := 0; i < c.v.Entries(); i++ {
@@ -219,7 +245,7 @@ func (c *Consumer[T]) register(o Options) error {
 		e.OwnerStartTime = start
 		e.Name = [layout.NameMax]byte{}
 		e.NameLen = uint32(copy(e.Name[:], o.Name))
-		e.DependsOn = 0
+		e.DependsOn = deps
 		e.HeartbeatNs.Store(sys.Monotonic())
 		e.Lost.Store(0)
 		provisional := c.count()
@@ -232,6 +258,10 @@ func (c *Consumer[T]) register(o Options) error {
 		cur := now
 		if o.Start == StartOldest {
 			cur = c.oldest(i, now)
+		}
+		for _, d := range c.deps {
+			// A stage reading behind others starts where the slowest of them is.
+			cur = min(cur, d.Cursor.Load())
 		}
 		e.Cursor.Store(cur)
 		c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
@@ -247,6 +277,17 @@ func (c *Consumer[T]) register(o Options) error {
 		return nil
 	}
 	return ErrRegistryFull
+}
+
+// findActive returns the index of the active entry named name, or -1.
+func (c *Consumer[T]) findActive(name string) int {
+	for j := 0; j < c.v.Entries(); j++ {
+		e := c.v.Entry(j)
+		if e.State.Load() == layout.EntryActive && e.NameString() == name {
+			return j
+		}
+	}
+	return -1
 }
 
 // oldest returns the lowest cursor of the other active required entries, if below now and not
@@ -281,6 +322,15 @@ func (c *Consumer[T]) Lag() uint64 { return c.available() - c.next }
 
 // available returns the highest count that may be read (spec 5.5 step 1).
 func (c *Consumer[T]) available() uint64 {
+	hi := c.producerAvailable()
+	for _, d := range c.deps {
+		hi = min(hi, d.Cursor.Load())
+	}
+	return hi
+}
+
+// producerAvailable is the highest count the producers have published contiguously.
+func (c *Consumer[T]) producerAvailable() uint64 {
 	if !c.multi {
 		return c.cursors.Published.Load()
 	}
@@ -308,7 +358,7 @@ func (c *Consumer[T]) ended() bool {
 		return false
 	}
 	c.avail = c.available()
-	return c.avail == c.next && (!c.multi || c.next == c.count())
+	return c.avail <= c.next && c.next >= c.count()
 }
 
 // check reports eviction or closure of this consumer's registration (cold path).
@@ -332,7 +382,7 @@ func (c *Consumer[T]) waitFor() error {
 		return err
 	}
 	c.entry.HeartbeatNs.Store(sys.Monotonic())
-	ended, poisoned := false, false
+	ended, poisoned, halted := false, false, false
 	checkDead := c.multi && !c.opt
 	var stuckSince time.Time
 	ready := func() bool {
@@ -350,6 +400,10 @@ func (c *Consumer[T]) waitFor() error {
 		}
 		if c.hdr.PoisonState.Load() != layout.PoisonNone {
 			poisoned = true
+			return true
+		}
+		if c.halt != nil && c.halt.Load() {
+			halted = true
 			return true
 		}
 		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
@@ -373,6 +427,9 @@ func (c *Consumer[T]) waitFor() error {
 	}
 	if poisoned {
 		return c.v.PoisonErr()
+	}
+	if halted {
+		return ErrHalted
 	}
 	if ended {
 		return ErrEndOfStream

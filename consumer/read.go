@@ -14,6 +14,9 @@ func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
+	if c.pool != nil {
+		return c.processPooled(h)
+	}
 	if c.avail <= c.next {
 		if err := c.waitFor(); err != nil {
 			return 0, err

@@ -170,3 +170,13 @@ func Notify(w *layout.WaitWord) {
 		_ = sys.FutexWake((*uint32)(unsafe.Pointer(&w.Wake)))
 	}
 }
+
+// WakeAll wakes every waiter of the segment, producers and consumers, whether or not they
+// announced themselves: used when something they must notice happened (the ring was poisoned or
+// halted) rather than a cursor move.
+func WakeAll(w *layout.Wait) {
+	for _, ww := range []*layout.WaitWord{&w.Consumer, &w.Producer} {
+		ww.Wake.Add(1)
+		_ = sys.FutexWake((*uint32)(unsafe.Pointer(&ww.Wake)))
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -29,7 +30,24 @@ var (
 	ErrPoisoned         = layout.ErrPoisoned // the ring is poisoned; errors carry a *layout.PoisonedError
 
 	ErrProducersFull = errors.New("producer registry full")
+	ErrContended     = errors.New("claim contended by other producers")
+	ErrHalted        = errors.New("producer halted")
 )
+
+// FullError is the transient error of a try-publish on a full ring: it says how many more slots
+// the claim needed. errors.Is(err, ErrFull) is true.
+type FullError struct{ Missing uint64 }
+
+func (e *FullError) Error() string { return fmt.Sprintf("ring full: %d more slots needed", e.Missing) }
+
+// Unwrap makes errors.Is(err, ErrFull) true.
+func (e *FullError) Unwrap() error { return ErrFull }
+
+// Temporary reports whether retrying err later may succeed: true for a full or contended ring,
+// false for terminal errors (closed, halted, poisoned, a batch larger than the ring).
+func Temporary(err error) bool {
+	return errors.Is(err, ErrFull) || errors.Is(err, ErrContended) || errors.Is(err, ErrTimeout)
+}
 
 // Mode is the producer mode recorded in the segment.
 type Mode uint32
@@ -49,6 +67,9 @@ type Options struct {
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
+	// Halt, if set, makes every wait for room fail with ErrHalted once it becomes true (the setter
+	// must also wake blocked waiters, e.g. with coordination.WakeAll).
+	Halt *atomic.Bool
 	// CloseTimeout bounds how long the creator of a Multi ring waits in Close for claimed events
 	// to be published; 0 means 5s.
 	CloseTimeout time.Duration
@@ -91,6 +112,8 @@ type Producer[T any] struct {
 	pidx    int
 
 	closeTimeout time.Duration
+	halt         *atomic.Bool
+	intents      bool // announce claims (shared backings; a heap ring dies with its only process)
 
 	strategy coordination.Strategy
 	timeout  time.Duration
@@ -191,7 +214,8 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	p := &Producer[T]{
 		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		cap: v.Capacity(), mask: v.Capacity() - 1, multi: v.Mode() == layout.MultiProducer,
-		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep, closeTimeout: o.CloseTimeout,
+		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep, closeTimeout: o.CloseTimeout, halt: o.Halt,
+		intents: seg.Backing().Kind() != segment.KindHeap,
 	}
 	if p.closeTimeout == 0 {
 		p.closeTimeout = 5 * time.Second
@@ -249,8 +273,7 @@ func (p *Producer[T]) poison(seq uint64, cause any) {
 	p.v.Poison(layout.Poison{Phase: layout.PhasePublish, Seq: seq, PID: uint32(os.Getpid()),
 		Stage: uint32(p.pidx), Message: fmt.Sprint(cause)})
 	p.pe.IntentEnd.Store(0)
-	coordination.Notify(&p.wait.Consumer)
-	coordination.Notify(&p.wait.Producer)
+	coordination.WakeAll(p.wait)
 }
 
 // gatingMin returns the lowest cursor of every active required consumer, or fallback when there

@@ -153,13 +153,16 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 			poisoned = true
 			return true
 		}
+		if p.halt != nil && p.halt.Load() {
+			return true
+		}
 		return end <= p.bound
 	}
 	if fits() && !poisoned {
 		return nil
 	}
 	if !wait {
-		return fmt.Errorf("%w: %d more slots needed", ErrFull, end-p.bound)
+		return &FullError{Missing: end - p.bound}
 	}
 	if err := p.strategy.Wait(fits, &p.wait.Producer, p.deadline()); err != nil {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
@@ -167,12 +170,18 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 	if poisoned {
 		return p.poisonErr()
 	}
+	if end > p.bound {
+		return ErrHalted
+	}
 	return nil
 }
 
 func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 	var deadline = p.deadline()
-	for {
+	for tries := 1; ; tries++ {
+		if p.halt != nil && p.halt.Load() {
+			return 0, ErrHalted
+		}
 		w := p.cursors.Claimed.Load()
 		if w&layout.ClaimedClosed != 0 {
 			return 0, fmt.Errorf("%w: the stream was ended by its creator", ErrClosed)
@@ -187,11 +196,12 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		}
 		if end > p.gatingMin(c)+p.cap {
 			if !wait {
-				return 0, fmt.Errorf("%w: %d more slots needed", ErrFull, end-(p.gatingMin(c)+p.cap))
+				return 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
 			}
 			fits := func() bool {
 				w := p.cursors.Claimed.Load()
-				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone {
+				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone ||
+					p.halt != nil && p.halt.Load() {
 					return true // reported at the top of the loop
 				}
 				return w+n <= p.gatingMin(w)+p.cap
@@ -203,10 +213,15 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		}
 		// Spec 5.4 step 2: announce the claim before making it, so that peers can pass it over
 		// if this process dies before publishing.
-		p.pe.IntentStart.Store(c)
-		p.pe.IntentEnd.Store(end)
+		if p.intents {
+			p.pe.IntentStart.Store(c)
+			p.pe.IntentEnd.Store(end)
+		}
 		if p.cursors.Claimed.CompareAndSwap(c, end) {
 			return c, nil
+		}
+		if !wait && tries >= 4 {
+			return 0, ErrContended
 		}
 	}
 }
@@ -218,7 +233,9 @@ func (p *Producer[T]) publish(start uint64, n int) {
 		for s := start; s < end; s++ {
 			p.v.Availability(s).Store(s + 1)
 		}
-		p.pe.IntentEnd.Store(0)
+		if p.intents {
+			p.pe.IntentEnd.Store(0)
+		}
 	} else {
 		p.next = end
 		p.cursors.Published.Store(end)
