@@ -442,6 +442,7 @@ func (c *Consumer[T]) commit(to uint64) {
 	c.next = to
 	c.entry.Cursor.Store(to)
 	coordination.Notify(&c.wait.Producer)
+	coordination.Notify(&c.wait.Consumer) // stages reading behind this one wait there (spec 5.5)
 	if c.batches++; c.batches%1024 == 0 {
 		c.entry.HeartbeatNs.Store(sys.Monotonic())
 	}

@@ -1,6 +1,10 @@
 package consumer
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/ringwire/ringwire/coordination"
+)
 
 // Pool deals the sequences of one stage out to its workers: each sequence goes to exactly one
 // consumer of the pool, for handlers too slow to keep up alone. Each worker is a registered
@@ -26,6 +30,8 @@ func (c *Consumer[T]) processPooled(h Handler[T]) (int, error) {
 	s := c.pool.next.Add(1) - 1
 	c.next, c.avail = s, 0
 	c.entry.Cursor.Store(s) // finished with everything of ours below s
+	coordination.Notify(&c.wait.Producer)
+	coordination.Notify(&c.wait.Consumer)
 	if err := c.waitFor(); err != nil {
 		return 0, err
 	}

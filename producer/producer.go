@@ -123,7 +123,7 @@ type Producer[T any] struct {
 	next    uint64
 	bound   uint64
 	pending int // events claimed by Claim and not yet committed
-	closed  bool
+	closed  atomic.Bool
 	failed  bool // this producer poisoned the ring
 }
 
@@ -312,10 +312,9 @@ func (p *Producer[T]) deadline() time.Time {
 // every waiter, unmaps the segment and, if this producer created it and Keep was not set,
 // removes its name. A Multi producer that attached only detaches.
 func (p *Producer[T]) Close() error {
-	if p.closed {
+	if p.closed.Swap(true) {
 		return ErrClosed
 	}
-	p.closed = true
 	var errs []error
 	if p.multi && p.creator {
 		errs = append(errs, p.closeClaims())

@@ -115,7 +115,7 @@ func (c Claim[T]) At(i int) *T {
 
 // claim reserves n sequences and returns the first (spec 5.3 steps 1-2, 5.4 step 1).
 func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
-	if p.closed {
+	if p.closed.Load() {
 		return 0, ErrClosed
 	}
 	if p.failed {
