@@ -22,6 +22,12 @@ func TestMain(m *testing.M) {
 		os.Exit(childConsume())
 	case "claim-and-hang":
 		os.Exit(childClaimAndHang())
+	case "mp-produce":
+		os.Exit(childMultiProduce())
+	case "stage":
+		os.Exit(childStage())
+	case "idle-blocking":
+		os.Exit(childIdleBlocking())
 	case "":
 		os.Exit(testseg.Main(m))
 	default:
