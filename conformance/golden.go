@@ -9,43 +9,105 @@ import (
 )
 
 // Scenarios lists the golden scenarios of PROTOCOL.md ("Golden scenarios"), in table order.
-var Scenarios = []string{"empty", "single-wrapped", "multi-wrapped", "closed"}
+var Scenarios = []string{"empty", "single-wrapped", "multi-wrapped", "closed", "multi-gap", "poisoned"}
 
-// entrySpec is one registry entry of a scenario.
-type entrySpec struct {
-	index    int
-	name     string
-	state    uint32
-	required bool
-	gen      uint64
-	cursor   uint64
-}
-
-// scenario is one row of the golden table.
+// scenario is one row of the golden table: the geometry, then what happened to the segment.
 type scenario struct {
-	mode     uint32
-	capacity uint64
-	registry uint32
-	events   uint64 // events k = 0..events-1 of producer 0 are published
-	closed   bool   // producer_state 2
-	entries  []entrySpec
+	mode      uint32
+	capacity  uint64
+	registry  uint32
+	producers uint32 // producer registry entries; 0 means the protocol's default (1 single, 8 multi)
+	build     func(g *golden)
 }
 
 // The table of PROTOCOL.md. Where it leaves a field unsaid, the value is what a real run leaves
-// there: an entry that was registered once has generation 1 (multi-wrapped's c1), depends_on 0,
-// lost 0.
+// there: an entry that was registered once has generation 1, depends_on 0, lost 0; a slot no
+// event was written to is zero.
 var scenarios = map[string]scenario{
-	"empty": {mode: layout.SingleProducer, capacity: 8, registry: 4},
-	"single-wrapped": {mode: layout.SingleProducer, capacity: 8, registry: 4, events: 10, entries: []entrySpec{
-		{index: 0, name: "c1", state: layout.EntryActive, required: true, gen: 1, cursor: 5},
+	"empty": {mode: layout.SingleProducer, capacity: 8, registry: 4, build: func(*golden) {}},
+	"single-wrapped": {mode: layout.SingleProducer, capacity: 8, registry: 4, build: func(g *golden) {
+		g.publishSingle(10)
+		g.entry(0, "c1", layout.EntryActive, true, 5)
 	}},
-	"multi-wrapped": {mode: layout.MultiProducer, capacity: 4, registry: 2, events: 6, entries: []entrySpec{
-		{index: 0, name: "c1", state: layout.EntryActive, required: true, gen: 1, cursor: 4},
-		{index: 1, name: "c2", state: layout.EntryClosed, required: false, gen: 1, cursor: 6},
+	"multi-wrapped": {mode: layout.MultiProducer, capacity: 4, registry: 2, build: func(g *golden) {
+		for k := uint64(0); k < 6; k++ {
+			g.publishMulti(k, k)
+		}
+		g.entry(0, "c1", layout.EntryActive, true, 4)
+		g.entry(1, "c2", layout.EntryClosed, false, 6)
 	}},
-	"closed": {mode: layout.SingleProducer, capacity: 16, registry: 2, events: 3, closed: true, entries: []entrySpec{
-		{index: 0, name: "c1", state: layout.EntryClosed, required: true, gen: 1, cursor: 3},
+	"closed": {mode: layout.SingleProducer, capacity: 16, registry: 2, build: func(g *golden) {
+		g.publishSingle(3)
+		g.entry(0, "c1", layout.EntryClosed, true, 3)
+		g.v.Header().ProducerState.Store(layout.ProducerClosed)
 	}},
+	"multi-gap": {mode: layout.MultiProducer, capacity: 8, registry: 2, producers: 2, build: func(g *golden) {
+		g.publishMulti(0, 0)
+		g.publishMulti(1, 1)
+		// Producer entry 1 announced and made the claim of sequences 2..4 (spec 5.4 steps 2-3),
+		// died before writing them, and a consumer passed them over (spec 5.8).
+		pe := g.v.Producer(1)
+		pe.Generation = 1
+		pe.IntentStart.Store(2)
+		pe.IntentEnd.Store(5)
+		pe.State.Store(layout.ProducerActive)
+		g.v.Cursors().Claimed.Store(5)
+		pe.State.Store(layout.ProducerDead)
+		for s := uint64(2); s < 5; s++ {
+			g.v.Availability(s).Store((s + 1) | layout.AvailGap)
+		}
+		g.v.Header().Gaps.Store(3)
+		g.publishMulti(5, 2)
+		e := g.entry(0, "c1", layout.EntryActive, true, 6)
+		e.GapsSeen.Store(3)
+	}},
+	"poisoned": {mode: layout.SingleProducer, capacity: 8, registry: 2, build: func(g *golden) {
+		g.publishSingle(2)
+		// Sequence 2 was claimed (spec 5.3 step 2), its fill failed, and the producer poisoned
+		// the ring (spec 5.4, 5.9) instead of publishing it.
+		g.v.Cursors().Claimed.Store(3)
+		g.v.Poison(layout.Poison{Phase: layout.PhasePublish, Seq: 2, Stage: 0, Message: "fill panicked"})
+	}},
+}
+
+// golden builds a scenario's image through the layout's typed view.
+type golden struct{ v *layout.View }
+
+// publishSingle publishes events k = 0..n-1 of producer 0 as a single-mode producer does, one
+// event per claim (spec 5.3).
+func (g *golden) publishSingle(n uint64) {
+	c := g.v.Cursors()
+	for k := uint64(0); k < n; k++ {
+		c.Claimed.Store(k + 1)
+		Fill((*Event)(g.v.Slot(k)), k, 0)
+		c.Published.Store(k + 1)
+	}
+}
+
+// publishMulti publishes event k of producer 0 as sequence seq, one event per claim, as the
+// creator (producer entry 0) of a multi-mode ring does (spec 5.4): so its intent_start is left
+// at the sequence of its last event and its intent_end at 0.
+func (g *golden) publishMulti(seq, k uint64) {
+	pe := g.v.Producer(0)
+	pe.IntentStart.Store(seq)
+	pe.IntentEnd.Store(seq + 1)
+	g.v.Cursors().Claimed.Store(seq + 1)
+	Fill((*Event)(g.v.Slot(seq)), k, 0)
+	g.v.Availability(seq).Store(seq + 1)
+	pe.IntentEnd.Store(0)
+}
+
+// entry registers consumer entry i once (generation 1) with the given state and cursor.
+func (g *golden) entry(i int, name string, state uint32, required bool, cursor uint64) *layout.Entry {
+	e := g.v.Entry(i)
+	e.Generation = 1
+	if required {
+		e.Flags = layout.FlagRequired
+	}
+	e.NameLen = uint32(copy(e.Name[:], name))
+	e.Cursor.Store(cursor)
+	e.State.Store(state)
+	return e
 }
 
 // Golden returns the segment image of a golden scenario: total_size bytes with every masked field
@@ -59,47 +121,26 @@ func Golden(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := layout.Config{Capacity: sc.capacity, RegistryCapacity: sc.registry, Mode: sc.mode, Event: et}
+	cfg := layout.Config{Capacity: sc.capacity, RegistryCapacity: sc.registry, Mode: sc.mode, Producers: sc.producers, Event: et}
 	plan, err := layout.PlanFor(cfg)
 	if err != nil {
 		return nil, err
 	}
 	mem := alignedBytes(int(plan.TotalSize))
-	// The zero Identity leaves incarnation, creator_pid, creator_start_time, created_unix_ns and
-	// producer_heartbeat_ns at zero: exactly the masked header fields.
+	// The zero Identity leaves incarnation, creator_pid, creator_start_time, created_unix_ns,
+	// producer_heartbeat_ns and producer entry 0's owner fields at zero: masked fields.
 	v, err := layout.Init(mem, cfg, layout.Identity{})
 	if err != nil {
 		return nil, err
 	}
-	for k := uint64(0); k < sc.events; k++ {
-		Fill((*Event)(v.Slot(k)), k, 0)
-		if sc.mode == layout.MultiProducer {
-			v.Availability(k).Store(k + 1) // spec 5.4 step 3
-		}
-	}
-	v.Cursors().Claimed.Store(sc.events)
-	if sc.mode == layout.SingleProducer {
-		v.Cursors().Published.Store(sc.events)
-	}
-	for _, es := range sc.entries {
-		e := v.Entry(es.index)
-		e.Generation = es.gen
-		if es.required {
-			e.Flags = layout.FlagRequired
-		}
-		e.NameLen = uint32(copy(e.Name[:], es.name))
-		e.Cursor.Store(es.cursor)
-		e.State.Store(es.state)
-	}
-	if sc.closed {
-		v.Header().ProducerState.Store(layout.ProducerClosed)
-	}
+	sc.build(&golden{v: v})
 	return mem, nil
 }
 
-// Masked fields: offsets and lengths within the header (spec "Table: header") and within each
-// registry entry ("Table: entry") that differ between runs and are zeroed before comparing images
-// (PROTOCOL.md, "Golden scenarios").
+// Masked fields: offsets and lengths within the header (spec "Table: header"), within each
+// consumer registry entry ("Table: entry") and within each producer entry ("Table: producer")
+// that differ between runs and are zeroed before comparing images (PROTOCOL.md, "Golden
+// scenarios").
 var (
 	maskedHeader = [][2]uintptr{
 		{unsafe.Offsetof(layout.Header{}.Incarnation), 8},
@@ -107,16 +148,23 @@ var (
 		{unsafe.Offsetof(layout.Header{}.CreatorStartTime), 8},
 		{unsafe.Offsetof(layout.Header{}.CreatedUnixNs), 8},
 		{unsafe.Offsetof(layout.Header{}.ProducerHeartbeatNs), 8},
+		{unsafe.Offsetof(layout.Header{}.PoisonPID), 4},
 	}
 	maskedEntry = [][2]uintptr{
 		{unsafe.Offsetof(layout.Entry{}.OwnerPID), 4},
 		{unsafe.Offsetof(layout.Entry{}.OwnerStartTime), 8},
 		{unsafe.Offsetof(layout.Entry{}.HeartbeatNs), 8},
 	}
+	maskedProducer = [][2]uintptr{
+		{unsafe.Offsetof(layout.ProducerEntry{}.OwnerPID), 4},
+		{unsafe.Offsetof(layout.ProducerEntry{}.OwnerStartTime), 8},
+		{unsafe.Offsetof(layout.ProducerEntry{}.HeartbeatNs), 8},
+	}
 )
 
-// Mask zeroes the masked fields of a segment image in place. It locates the registry through the
-// header's own fields and touches nothing outside img, whatever img holds.
+// Mask zeroes the masked fields of a segment image in place. It locates the consumer and
+// producer registries through the header's own fields and touches nothing outside img, whatever
+// img holds.
 func Mask(img []byte) {
 	zero := func(off, n uint64) {
 		if off <= uint64(len(img)) && n <= uint64(len(img))-off {
@@ -130,15 +178,26 @@ func Mask(img []byte) {
 		return
 	}
 	le := binary.LittleEndian
-	regOff := le.Uint64(img[unsafe.Offsetof(layout.Header{}.Registry):])
-	entries := uint64(le.Uint32(img[unsafe.Offsetof(layout.Header{}.RegistryCapacity):]))
-	entrySize := uint64(le.Uint32(img[unsafe.Offsetof(layout.Header{}.RegistryEntrySize):]))
-	if entries > layout.MaxRegistry || entrySize < layout.EntrySize || entrySize > 1<<20 {
-		return
+	u32 := func(off uintptr) uint64 { return uint64(le.Uint32(img[off:])) }
+	u64 := func(off uintptr) uint64 { return le.Uint64(img[off:]) }
+
+	regOff := u64(unsafe.Offsetof(layout.Header{}.Registry))
+	entries := u32(unsafe.Offsetof(layout.Header{}.RegistryCapacity))
+	entrySize := u32(unsafe.Offsetof(layout.Header{}.RegistryEntrySize))
+	if entries <= layout.MaxRegistry && entrySize >= layout.EntrySize && entrySize <= 1<<20 {
+		for i := uint64(0); i < entries; i++ {
+			for _, f := range maskedEntry {
+				zero(regOff+i*entrySize+uint64(f[0]), uint64(f[1]))
+			}
+		}
 	}
-	for i := uint64(0); i < entries; i++ {
-		for _, f := range maskedEntry {
-			zero(regOff+i*entrySize+uint64(f[0]), uint64(f[1]))
+	prodOff := u64(unsafe.Offsetof(layout.Header{}.Producers))
+	producers := u32(unsafe.Offsetof(layout.Header{}.ProducerCapacity))
+	if producers <= layout.MaxProducers && prodOff <= uint64(len(img)) {
+		for i := uint64(0); i < producers; i++ {
+			for _, f := range maskedProducer {
+				zero(prodOff+i*layout.ProducerSize+uint64(f[0]), uint64(f[1]))
+			}
 		}
 	}
 }

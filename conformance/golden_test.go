@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ringwire/ringwire/conformance"
 	"github.com/ringwire/ringwire/layout"
 )
@@ -17,52 +19,32 @@ const goldenDir = "testdata/v1"
 func readGolden(t *testing.T, scenario string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(goldenDir, scenario+".bin"))
-	if err != nil {
-		t.Fatalf("read golden %s: %v (regenerate with: go run ./cmd/conformer golden %s %s/%s.bin)",
-			scenario, err, scenario, goldenDir, scenario)
-	}
+	require.NoError(t, err, "read golden %s (regenerate with: go run ./cmd/conformer golden %s %s/%s.bin)",
+		scenario, scenario, goldenDir, scenario)
 	return b
 }
 
 func TestEvent_TypeOf_MatchesSpecFingerprint(t *testing.T) {
 	et, err := conformance.EventType()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const descriptor = "struct{u64@0,u64@8,u64@16,[40]u8@24}:64:8"
-	if et.Descriptor != descriptor {
-		t.Errorf("descriptor %q, spec says %q", et.Descriptor, descriptor)
-	}
-	if et.Fingerprint != 0x8463538f676797d7 {
-		t.Errorf("fingerprint %#016x, spec says 0x8463538f676797d7", et.Fingerprint)
-	}
-	if et.Size != 64 || et.Align != 8 {
-		t.Errorf("size %d align %d, want 64 and 8", et.Size, et.Align)
-	}
-	if et.Name != "ringwire.conformance.v1" {
-		t.Errorf("type name %q", et.Name)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "struct{u64@0,u64@8,u64@16,[40]u8@24}:64:8", et.Descriptor)
+	require.Equal(t, uint64(0x8463538f676797d7), et.Fingerprint)
+	require.Equal(t, uint32(64), et.Size)
+	require.Equal(t, uint32(8), et.Align)
+	require.Equal(t, "ringwire.conformance.v1", et.Name)
 }
 
 func TestEvent_Fill_PassesCheck(t *testing.T) {
 	var ev conformance.Event
 	conformance.Fill(&ev, 12345, 1)
-	if err := conformance.Check(&ev, 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := conformance.Check(&ev, 1); err == nil {
-		t.Error("producer 1 accepted when only producer 0 exists")
-	}
+	require.NoError(t, conformance.Check(&ev, 2))
+	require.Error(t, conformance.Check(&ev, 1), "producer 1 accepted when only producer 0 exists")
 	bad := ev
 	bad.Payload[39]++
-	if err := conformance.Check(&bad, 2); err == nil {
-		t.Error("corrupt payload accepted")
-	}
+	require.Error(t, conformance.Check(&bad, 2), "corrupt payload accepted")
 	bad = ev
 	bad.Checksum ^= 1
-	if err := conformance.Check(&bad, 2); err == nil {
-		t.Error("corrupt checksum accepted")
-	}
+	require.Error(t, conformance.Check(&bad, 2), "corrupt checksum accepted")
 }
 
 func TestTracker_Observe_RejectsGapsAndRepeats(t *testing.T) {
@@ -90,107 +72,240 @@ func TestTracker_Observe_RejectsGapsAndRepeats(t *testing.T) {
 					break
 				}
 			}
-			if (err == nil) != tt.ok {
-				t.Fatalf("err = %v, want ok = %v", err, tt.ok)
+			if tt.ok {
+				require.NoError(t, err)
+			} else {
+				require.Error(t, err)
 			}
 		})
 	}
 }
 
-// TestGolden_Files_ReproducedAndValid checks that the committed images are exactly what the Go
-// conformer writes (conformance.Golden is its `golden` subcommand) and that layout.Open accepts
-// each with the scenario's geometry.
-func TestGolden_Files_ReproducedAndValid(t *testing.T) {
-	want := map[string]struct {
-		mode             uint32
-		capacity         uint64
-		registry         uint32
-		published        uint64
-		claimed          uint64
-		producerState    uint32
-		entries, cursors []uint64 // states and cursors of the leading entries
-	}{
-		"empty":          {layout.SingleProducer, 8, 4, 0, 0, layout.ProducerOpen, nil, nil},
-		"single-wrapped": {layout.SingleProducer, 8, 4, 10, 10, layout.ProducerOpen, []uint64{2}, []uint64{5}},
-		"multi-wrapped":  {layout.MultiProducer, 4, 2, 0, 6, layout.ProducerOpen, []uint64{2, 3}, []uint64{4, 6}},
-		"closed":         {layout.SingleProducer, 16, 2, 3, 3, layout.ProducerClosed, []uint64{3}, []uint64{3}},
+// goldenWant is what the Golden scenarios table of PROTOCOL.md says about a scenario, checked
+// through layout's typed view.
+type goldenWant struct {
+	mode          uint32
+	capacity      uint64
+	registry      uint32
+	producers     int
+	published     uint64
+	claimed       uint64
+	producerState uint32
+	entries       []wantEntry
+	// events maps every sequence still in the ring to the k of the producer-0 event its slot
+	// holds; every other slot is zero.
+	events map[uint64]uint64
+	// avail lists every availability word (multi mode).
+	avail []uint64
+	gaps  uint64
+	// prods lists the leading producer entries: state, generation, intent_start, intent_end.
+	prods  [][4]uint64
+	poison *layout.Poison
+}
+
+type wantEntry struct {
+	name     string
+	state    uint32
+	required bool
+	cursor   uint64
+	gapsSeen uint64
+}
+
+// seqs maps sequences from..to-1 to k = s - shift.
+func seqs(from, to, shift uint64) map[uint64]uint64 {
+	m := map[uint64]uint64{}
+	for s := from; s < to; s++ {
+		m[s] = s - shift
 	}
+	return m
+}
+
+var goldenWants = map[string]goldenWant{
+	"empty": {mode: layout.SingleProducer, capacity: 8, registry: 4, producers: 1, producerState: layout.ProducerOpen,
+		prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}}},
+	"single-wrapped": {mode: layout.SingleProducer, capacity: 8, registry: 4, producers: 1, published: 10, claimed: 10,
+		producerState: layout.ProducerOpen, entries: []wantEntry{{"c1", layout.EntryActive, true, 5, 0}},
+		events: seqs(2, 10, 0), prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}}},
+	"multi-wrapped": {mode: layout.MultiProducer, capacity: 4, registry: 2, producers: 8, claimed: 6,
+		producerState: layout.ProducerOpen,
+		entries:       []wantEntry{{"c1", layout.EntryActive, true, 4, 0}, {"c2", layout.EntryClosed, false, 6, 0}},
+		events:        seqs(2, 6, 0), avail: []uint64{5, 6, 3, 4},
+		prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 5, 0}, {0, 0, 0, 0}}},
+	"closed": {mode: layout.SingleProducer, capacity: 16, registry: 2, producers: 1, published: 3, claimed: 3,
+		producerState: layout.ProducerClosed, entries: []wantEntry{{"c1", layout.EntryClosed, true, 3, 0}},
+		events: seqs(0, 3, 0), prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}}},
+	"multi-gap": {mode: layout.MultiProducer, capacity: 8, registry: 2, producers: 2, claimed: 6,
+		producerState: layout.ProducerOpen, entries: []wantEntry{{"c1", layout.EntryActive, true, 6, 3}},
+		events: map[uint64]uint64{0: 0, 1: 1, 5: 2},
+		avail:  []uint64{1, 2, 3 | layout.AvailGap, 4 | layout.AvailGap, 5 | layout.AvailGap, 6, 0, 0}, gaps: 3,
+		prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 5, 0}, {uint64(layout.ProducerDead), 1, 2, 5}}},
+	"poisoned": {mode: layout.SingleProducer, capacity: 8, registry: 2, producers: 1, published: 2, claimed: 3,
+		producerState: layout.ProducerOpen, events: seqs(0, 2, 0),
+		prods:  [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}},
+		poison: &layout.Poison{Phase: layout.PhasePublish, Seq: 2, Stage: 0, Message: "fill panicked"}},
+}
+
+// TestGolden_Files_ReproducedAndValid checks that the committed images are exactly what the Go
+// conformer writes (conformance.Golden is its `golden` subcommand), that layout.Open accepts each,
+// and that each holds what PROTOCOL.md's table says.
+func TestGolden_Files_ReproducedAndValid(t *testing.T) {
+	require.Len(t, goldenWants, len(conformance.Scenarios))
 	for _, sc := range conformance.Scenarios {
 		t.Run(sc, func(t *testing.T) {
+			w, ok := goldenWants[sc]
+			require.True(t, ok, "no expectations for scenario %s", sc)
 			file := readGolden(t, sc)
 			img, err := conformance.Golden(sc)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(img, file) {
-				t.Fatalf("conformer image differs from %s/%s.bin at byte %d", goldenDir, sc, firstDiff(img, file))
-			}
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(img, file), "conformer image differs from %s/%s.bin at byte %d",
+				goldenDir, sc, firstDiff(img, file))
+
 			v, err := layout.Open(conformance.Aligned(file))
-			if err != nil {
-				t.Fatalf("layout.Open: %v", err)
-			}
-			et, _ := conformance.EventType()
-			if err := v.CheckEventType(et); err != nil {
-				t.Fatal(err)
-			}
-			w, h := want[sc], v.Header()
-			if h.ProducerMode != w.mode || h.Capacity != w.capacity || h.RegistryCapacity != w.registry ||
-				h.ProducerState.Load() != w.producerState || h.TotalSize != uint64(len(file)) {
-				t.Errorf("header: mode %d capacity %d registry %d state %d total %d", h.ProducerMode, h.Capacity,
-					h.RegistryCapacity, h.ProducerState.Load(), h.TotalSize)
-			}
-			if p, c := v.Cursors().Published.Load(), v.Cursors().Claimed.Load(); p != w.published || c != w.claimed {
-				t.Errorf("published %d claimed %d, want %d and %d", p, c, w.published, w.claimed)
-			}
-			for i, st := range w.entries {
+			require.NoError(t, err, "layout.Open")
+			et, err := conformance.EventType()
+			require.NoError(t, err)
+			require.NoError(t, v.CheckEventType(et))
+
+			h := v.Header()
+			require.Equal(t, w.mode, h.ProducerMode, "producer_mode")
+			require.Equal(t, w.capacity, h.Capacity, "capacity")
+			require.Equal(t, w.registry, h.RegistryCapacity, "registry_capacity")
+			require.Equal(t, w.producers, v.Producers(), "producer_capacity")
+			require.Equal(t, w.producerState, h.ProducerState.Load(), "producer_state")
+			require.Equal(t, uint64(len(file)), h.TotalSize, "total_size")
+			require.Equal(t, w.published, v.Cursors().Published.Load(), "published")
+			require.Equal(t, w.claimed, v.Cursors().Claimed.Load(), "claimed")
+			require.Equal(t, w.gaps, h.Gaps.Load(), "gaps")
+
+			for i := 0; i < v.Entries(); i++ {
 				e := v.Entry(i)
-				if uint64(e.State.Load()) != st || e.Cursor.Load() != w.cursors[i] || e.Generation != 1 {
-					t.Errorf("entry %d: state %d cursor %d generation %d", i, e.State.Load(), e.Cursor.Load(), e.Generation)
+				if i >= len(w.entries) {
+					require.Equal(t, layout.EntryFree, e.State.Load(), "entry %d", i)
+					continue
+				}
+				we := w.entries[i]
+				require.Equal(t, we.name, e.NameString(), "entry %d name", i)
+				require.Equal(t, we.state, e.State.Load(), "entry %d state", i)
+				require.Equal(t, we.required, e.Required(), "entry %d required", i)
+				require.Equal(t, we.cursor, e.Cursor.Load(), "entry %d cursor", i)
+				require.Equal(t, we.gapsSeen, e.GapsSeen.Load(), "entry %d gaps_seen", i)
+				require.Equal(t, uint64(1), e.Generation, "entry %d generation", i)
+			}
+			for i := 0; i < v.Producers(); i++ {
+				pe := v.Producer(i)
+				got := [4]uint64{uint64(pe.State.Load()), pe.Generation, pe.IntentStart.Load(), pe.IntentEnd.Load()}
+				want := [4]uint64{}
+				if i < len(w.prods) {
+					want = w.prods[i]
+				}
+				require.Equal(t, want, got, "producer entry %d: state, generation, intent_start, intent_end", i)
+			}
+			if w.mode == layout.MultiProducer {
+				require.Len(t, w.avail, int(w.capacity))
+				for s, want := range w.avail {
+					require.Equal(t, want, v.Availability(uint64(s)).Load(), "availability word %d", s)
 				}
 			}
-			// Every published event still in the ring is intact: the newest capacity of them.
-			for k := w.claimed - min(w.claimed, w.capacity); k < w.claimed; k++ {
-				ev := (*conformance.Event)(v.Slot(k))
-				if err := conformance.Check(ev, 1); err != nil || ev.Seq != k {
-					t.Errorf("slot of event %d holds event %d: %v", k, ev.Seq, err)
+			written := map[uint64]bool{} // slots some event reached
+			for seq, k := range w.events {
+				ev := (*conformance.Event)(v.Slot(seq))
+				require.NoError(t, conformance.Check(ev, 1), "slot of sequence %d", seq)
+				require.Equal(t, k, ev.Seq, "slot of sequence %d", seq)
+				written[seq%w.capacity] = true
+			}
+			for s := uint64(0); s < w.capacity; s++ {
+				if !written[s] {
+					require.Equal(t, conformance.Event{}, *(*conformance.Event)(v.Slot(s)), "slot %d should be zero", s)
 				}
+			}
+			rec, poisoned := v.Poisoned()
+			require.Equal(t, w.poison != nil, poisoned, "poisoned")
+			if w.poison != nil {
+				require.Equal(t, *w.poison, rec)
 			}
 		})
 	}
 }
 
 func TestGolden_UnknownScenario(t *testing.T) {
-	if _, err := conformance.Golden("nope"); err == nil {
-		t.Fatal("unknown scenario accepted")
+	_, err := conformance.Golden("nope")
+	require.Error(t, err)
+}
+
+// TestGolden_Corrupt_Rejected flips real bytes of real golden images and expects the sentinel of
+// the first check (spec 5.2) that fails.
+func TestGolden_Corrupt_Rejected(t *testing.T) {
+	for _, tc := range corruptions {
+		t.Run(tc.name, func(t *testing.T) {
+			img := tc.mutate(readGolden(t, tc.scenario))
+			_, err := layout.Open(conformance.Aligned(img))
+			require.ErrorIs(t, err, tc.err)
+		})
 	}
 }
 
-// TestMask_ZeroesOnlyMaskedFields fills every masked field of a golden image and checks that Mask
+// corruption is one way to break a golden image, with the protocol's error code and the layout
+// sentinel it must be rejected with.
+type corruption struct {
+	name, scenario, code string
+	err                  error
+	mutate               func([]byte) []byte
+}
+
+var corruptions = []corruption{
+	{"too_small", "empty", "too_small", layout.ErrTooSmall, func(b []byte) []byte { return b[:100] }},
+	{"initializing", "empty", "initializing", layout.ErrInitializing, func(b []byte) []byte { b[8] = 0; return b }},
+	{"bad_magic", "empty", "bad_magic", layout.ErrBadMagic, func(b []byte) []byte { b[0] ^= 0xff; return b }},
+	{"bad_state", "empty", "bad_state", layout.ErrBadState, func(b []byte) []byte { b[8] = 7; return b }},
+	{"version", "empty", "version", layout.ErrVersion, func(b []byte) []byte { b[12] = 2; return b }},
+	{"truncated", "empty", "truncated", layout.ErrTruncated, func(b []byte) []byte { return b[:len(b)-layout.BlockSize] }},
+	{"capacity", "empty", "capacity", layout.ErrCapacity, func(b []byte) []byte { b[32] = 3; return b }},
+	{"slot_geometry", "empty", "slot_geometry", layout.ErrSlotGeometry, func(b []byte) []byte { b[40] = 72; return b }},
+	{"producer_mode", "empty", "producer_mode", layout.ErrProducerMode, func(b []byte) []byte { b[20] = 3; return b }},
+	// Single mode with two producer entries (spec 5.2 check 10).
+	{"producer_capacity", "empty", "producer_mode", layout.ErrProducerMode, func(b []byte) []byte { b[212] = 2; return b }},
+	{"multi_producer_capacity", "multi-gap", "producer_mode", layout.ErrProducerMode, func(b []byte) []byte { b[212] = 65; return b }},
+	{"registry", "empty", "registry", layout.ErrRegistry, func(b []byte) []byte { b[48] = 0; return b }},
+	// cursors at 576, not a multiple of 128.
+	{"region", "empty", "region", layout.ErrRegion, func(b []byte) []byte { b[96] = 0x40; return b }},
+	// producers region one entry short of producer_capacity x 128.
+	{"producers_region", "multi-gap", "region", layout.ErrRegion, func(b []byte) []byte { b[184] = 128; return b }},
+}
+
+// TestMask_ZeroesOnlyMaskedFields fills every masked field of golden images and checks that Mask
 // restores the image, and that nothing else is touched.
 func TestMask_ZeroesOnlyMaskedFields(t *testing.T) {
-	file := readGolden(t, "multi-wrapped")
-	img := conformance.Aligned(file)
-	v, err := layout.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := v.Header()
-	h.Incarnation, h.CreatorPID, h.CreatorStartTime, h.CreatedUnixNs = 1, 2, 3, 4
-	h.ProducerHeartbeatNs.Store(5)
-	for i := 0; i < v.Entries(); i++ {
-		e := v.Entry(i)
-		e.OwnerPID, e.OwnerStartTime = 6, 7
-		e.HeartbeatNs.Store(8)
-	}
-	conformance.Mask(img)
-	if !bytes.Equal(img, file) {
-		t.Fatalf("masked image differs at byte %d", firstDiff(img, file))
-	}
-	// Unmasked fields survive Mask.
-	v.Cursors().Claimed.Store(99)
-	conformance.Mask(img)
-	if v.Cursors().Claimed.Load() != 99 {
-		t.Fatal("Mask cleared claimed")
+	for _, sc := range []string{"multi-wrapped", "multi-gap", "poisoned"} {
+		t.Run(sc, func(t *testing.T) {
+			file := readGolden(t, sc)
+			img := conformance.Aligned(file)
+			v, err := layout.Open(img)
+			require.NoError(t, err)
+			h := v.Header()
+			h.Incarnation, h.CreatorPID, h.CreatorStartTime, h.CreatedUnixNs, h.PoisonPID = 1, 2, 3, 4, 9
+			h.ProducerHeartbeatNs.Store(5)
+			for i := 0; i < v.Entries(); i++ {
+				e := v.Entry(i)
+				e.OwnerPID, e.OwnerStartTime = 6, 7
+				e.HeartbeatNs.Store(8)
+			}
+			for i := 0; i < v.Producers(); i++ {
+				pe := v.Producer(i)
+				pe.OwnerPID, pe.OwnerStartTime = 10, 11
+				pe.HeartbeatNs.Store(12)
+			}
+			conformance.Mask(img)
+			require.True(t, bytes.Equal(img, file), "masked image differs at byte %d", firstDiff(img, file))
+
+			// Unmasked fields survive Mask.
+			v.Cursors().Claimed.Store(99)
+			v.Producer(0).IntentStart.Store(98)
+			h.PoisonSeq = 97
+			conformance.Mask(img)
+			require.Equal(t, uint64(99), v.Cursors().Claimed.Load(), "Mask cleared claimed")
+			require.Equal(t, uint64(98), v.Producer(0).IntentStart.Load(), "Mask cleared intent_start")
+			require.Equal(t, uint64(97), h.PoisonSeq, "Mask cleared poison_seq")
+		})
 	}
 }
 
@@ -223,7 +338,5 @@ func firstDiff(a, b []byte) int {
 }
 
 func TestFingerprint_ConstantMatchesSpec(t *testing.T) {
-	if conformance.Fingerprint != layout.Fingerprint("struct{u64@0,u64@8,u64@16,[40]u8@24}:64:8") {
-		t.Fatalf("conformance.Fingerprint %#016x", conformance.Fingerprint)
-	}
+	require.Equal(t, layout.Fingerprint("struct{u64@0,u64@8,u64@16,[40]u8@24}:64:8"), conformance.Fingerprint)
 }

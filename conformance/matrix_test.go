@@ -8,6 +8,9 @@ package conformance_test
 //   - multi/<a>+<b>-><cons>/...    a multi-producer ring created by a, joined by b, both
 //                                  publishing one after the other (sequential) and at once
 //                                  (concurrent);
+//   - crash/go+go-><cons>          a Go multi-producer ring whose attached producer is killed
+//                                  with SIGKILL between claim and publish: the consumer passes
+//                                  over its claim as gaps (spec 5.8) and reads everything else;
 //   - golden/<lang>/...            validate, write and reject the golden images;
 //   - naming/<lang>                naming/testdata/portable.tsv.
 //
@@ -32,11 +35,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ringwire/ringwire/conformance"
-	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -79,9 +84,7 @@ func need(t *testing.T, ims ...*impl) {
 // in the order Go, C, Rust.
 func buildAll(t *testing.T) []*impl {
 	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dir := t.TempDir()
 	builders := []func() *impl{
 		func() *impl { return buildGo(root, dir) },
@@ -196,10 +199,32 @@ func segName(t *testing.T) string {
 type proc struct {
 	label    string
 	cmd      *exec.Cmd
-	out, err bytes.Buffer
+	out, err syncBuffer
 	code     int
 	waited   bool
 }
+
+// syncBuffer is a bytes.Buffer that the test may read while the process is still writing to it.
+// Safe for concurrent use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes returns a copy of what was written so far.
+func (b *syncBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+func (b *syncBuffer) String() string { return string(b.Bytes()) }
 
 // start runs a conformer under ctx; its output is logged if the test fails.
 func start(t *testing.T, ctx context.Context, label, bin string, args ...string) *proc {
@@ -208,9 +233,7 @@ func start(t *testing.T, ctx context.Context, label, bin string, args ...string)
 	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
 	p.cmd.WaitDelay = time.Second
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", label, err)
-	}
+	require.NoError(t, p.cmd.Start(), "start %s", label)
 	t.Cleanup(func() {
 		if !p.waited {
 			p.cmd.Process.Kill()
@@ -246,31 +269,33 @@ func (p *proc) wait() int {
 // line is one JSON output line.
 type line map[string]any
 
-// lines parses the process's standard output; a line that is not a JSON object fails the test.
+// lines parses the process's standard output so far; a line that is not a JSON object with an
+// "event" member fails the test. A last line without its newline yet is left out.
 func (p *proc) lines(t *testing.T) []line {
 	t.Helper()
 	var out []line
-	sc := bufio.NewScanner(bytes.NewReader(p.out.Bytes()))
+	raw := p.out.Bytes()
+	if i := bytes.LastIndexByte(raw, '\n'); i >= 0 {
+		raw = raw[:i+1]
+	} else {
+		raw = nil
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
 	for sc.Scan() {
 		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
 			continue
 		}
 		var l line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			t.Errorf("%s: output line %q is not a JSON object: %v", p.label, sc.Text(), err)
-			continue
-		}
-		if _, ok := l["event"].(string); !ok {
-			t.Errorf("%s: output line %q has no \"event\" member", p.label, sc.Text())
-		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &l), "%s: output line %q is not a JSON object", p.label, sc.Text())
+		_, ok := l["event"].(string)
+		require.True(t, ok, "%s: output line %q has no \"event\" member", p.label, sc.Text())
 		out = append(out, l)
 	}
 	return out
 }
 
-// event returns the process's only line of the given event, failing the test if there is not
-// exactly one.
-func (p *proc) event(t *testing.T, event string) line {
+// find returns the process's lines of the given event so far.
+func (p *proc) find(t *testing.T, event string) []line {
 	t.Helper()
 	var found []line
 	for _, l := range p.lines(t) {
@@ -278,9 +303,15 @@ func (p *proc) event(t *testing.T, event string) line {
 			found = append(found, l)
 		}
 	}
-	if len(found) != 1 {
-		t.Fatalf("%s: %d %q lines, want 1", p.label, len(found), event)
-	}
+	return found
+}
+
+// event returns the process's only line of the given event, failing the test if there is not
+// exactly one.
+func (p *proc) event(t *testing.T, event string) line {
+	t.Helper()
+	found := p.find(t, event)
+	require.Len(t, found, 1, "%s: %q lines", p.label, event)
 	return found[0]
 }
 
@@ -296,71 +327,50 @@ func num(l line, key string) (uint64, bool) {
 // expectExit fails the test unless p exits with code.
 func expectExit(t *testing.T, p *proc, code int) {
 	t.Helper()
-	if got := p.wait(); got != code {
-		t.Errorf("%s exited %d, want %d", p.label, got, code)
-	}
+	require.Equal(t, code, p.wait(), "exit code of %s", p.label)
 }
 
-// checkDone checks a consumer's done line.
-func checkDone(t *testing.T, p *proc, name string, count, producers uint64) {
+// checkDone checks a consumer's done line and returns it. The optional gaps member, where the
+// consumer prints it, must be gaps.
+func checkDone(t *testing.T, p *proc, name string, count, producers, gaps uint64) line {
 	t.Helper()
 	expectExit(t, p, 0)
 	d := p.event(t, "done")
 	r, _ := num(d, "received")
 	k, _ := num(d, "producers")
-	if d["consumer"] != name || r != count || k != producers || d["ok"] != true {
-		t.Errorf("%s: done line %v, want consumer %q received %d producers %d ok true", p.label, d, name, count, producers)
+	require.Equal(t, name, d["consumer"], "%s: done line %v", p.label, d)
+	require.Equal(t, count, r, "%s: done line %v: received", p.label, d)
+	require.Equal(t, producers, k, "%s: done line %v: producers", p.label, d)
+	require.Equal(t, true, d["ok"], "%s: done line %v: ok", p.label, d)
+	if _, present := d["gaps"]; present {
+		n, ok := num(d, "gaps")
+		require.True(t, ok, "%s: done line %v: gaps is not a count", p.label, d)
+		require.Equal(t, gaps, n, "%s: done line %v: gaps", p.label, d)
 	}
+	return d
 }
 
 // checkRegistry checks the creating producer's registry line: exactly the entries in want (name ->
-// cursor), all closed; names in ignore may also appear, closed, with any cursor. With reused, an
-// entry of want may be missing because a later registration took it over once it was closed.
-func checkRegistry(t *testing.T, p *proc, want map[string]uint64, reused bool, ignore ...string) {
+// cursor), all closed.
+func checkRegistry(t *testing.T, p *proc, want map[string]uint64) {
 	t.Helper()
 	expectExit(t, p, 0)
 	r := p.event(t, "registry")
 	entries, ok := r["entries"].([]any)
-	if !ok {
-		t.Fatalf("%s: registry line %v has no entries array", p.label, r)
-	}
-	seen := map[string]bool{}
+	require.True(t, ok, "%s: registry line %v has no entries array", p.label, r)
+	got := map[string]uint64{}
 	last := -1
 	for _, raw := range entries {
 		e, _ := raw.(map[string]any)
 		name, _ := e["name"].(string)
 		idx, _ := num(e, "index")
 		cur, _ := num(e, "cursor")
-		if int(idx) <= last {
-			t.Errorf("%s: registry entries not in index order: %v", p.label, entries)
-		}
+		require.Greater(t, int(idx), last, "%s: registry entries not in index order: %v", p.label, entries)
 		last = int(idx)
-		if e["state"] != "closed" {
-			t.Errorf("%s: entry %v is not closed", p.label, e)
-		}
-		if want, ok := want[name]; ok {
-			if cur != want {
-				t.Errorf("%s: entry %q cursor %d, want %d", p.label, name, cur, want)
-			}
-			seen[name] = true
-		} else if !contains(ignore, name) {
-			t.Errorf("%s: unexpected registry entry %v", p.label, e)
-		}
+		require.Equal(t, "closed", e["state"], "%s: entry %v", p.label, e)
+		got[name] = cur
 	}
-	for name := range want {
-		if !seen[name] && !reused {
-			t.Errorf("%s: registry has no entry %q: %v", p.label, name, entries)
-		}
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	require.Equal(t, want, got, "%s: registry entries (name -> cursor): %v", p.label, entries)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -402,6 +412,13 @@ func TestMatrix(t *testing.T) {
 			}
 		}
 	}
+	goImpl := impls[0]
+	for _, cons := range impls {
+		t.Run("crash/go+go->"+cons.lang, func(t *testing.T) {
+			need(t, goImpl, cons)
+			runCrash(t, goImpl, cons)
+		})
+	}
 	for _, im := range impls {
 		t.Run("golden/"+im.lang, func(t *testing.T) {
 			need(t, im)
@@ -430,8 +447,8 @@ func runSPSC(t *testing.T, prod, cons *impl) {
 		"--capacity", itoa(matrixCapacity), "--wait-consumers", "1", "--timeout-ms", conformerMs)
 	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
 		"--count", n, "--timeout-ms", conformerMs)
-	checkDone(t, c, "c1", matrixEvents, 1)
-	checkRegistry(t, p, map[string]uint64{"c1": matrixEvents}, false)
+	checkDone(t, c, "c1", matrixEvents, 1, 0)
+	checkRegistry(t, p, map[string]uint64{"c1": matrixEvents})
 }
 
 // runBroadcast: one producer publishing in batches to a Go, a C and a Rust consumer at once. A
@@ -470,114 +487,131 @@ func runBroadcast(t *testing.T, prod *impl, impls []*impl) {
 		want[cname] = matrixEvents
 	}
 	for i, c := range cs {
-		checkDone(t, c, "c"+itoa(uint64(i+1)), matrixEvents, 1)
+		checkDone(t, c, "c"+itoa(uint64(i+1)), matrixEvents, 1, 0)
 	}
-	checkRegistry(t, p, want, false)
+	checkRegistry(t, p, want)
 }
 
-// The multi-producer scenarios need care. PROTOCOL.md has the creator store producer_state = 2
-// once its own events are out, and a consumer that has read everything published then ends the
-// stream; nothing in the protocol makes the creator wait for the producers that attached. So the
-// creator must not finish publishing before the others have. The test orders them through the
-// creator's --wait-consumers 2 while the other producers wait for 1: the consumer under test
-// releases those, and once they have exited the test registers an optional consumer of its own,
-// "gate" entries, which release the creator (see openGate).
+// The multi-producer scenarios rely on --wait-producers 1 (PROTOCOL.md, produce): the creator
+// publishes its own events as producer 0, then waits until the attached producer has registered
+// and left before it ends the stream, so the consumer sees the end only after both streams.
 
-// runMultiSequential: a creates a multi-producer ring and publishes as producer 0, b attaches and
-// publishes as producer 1, and one consumer reads both streams. b publishes first, then a.
+// runMultiSequential: a creates a multi-producer ring and publishes as producer 0; once it has
+// claimed all its events (the test watches the segment), b attaches and publishes as producer 1.
+// One consumer reads both streams, in batches.
 func runMultiSequential(t *testing.T, a, b, cons *impl) {
 	ctx, name := scenarioContext(t), segName(t)
 	n := itoa(matrixEvents)
 	creator := start(t, ctx, a.lang+" creator (producer 0)", a.bin, "produce", "--name", name, "--count", n,
-		"--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "8", "--wait-consumers", "2",
-		"--timeout-ms", conformerMs)
+		"--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "8", "--wait-consumers", "1",
+		"--wait-producers", "1", "--timeout-ms", conformerMs)
+	v := watch(t, name)
 	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
 		"--count", itoa(2*matrixEvents), "--producers", "2", "--batch", "--timeout-ms", conformerMs)
+	waitUntil(t, ctx, creator, "the creator claimed its events", func() bool {
+		return v.Cursors().Claimed.Load()&layout.CountMask >= matrixEvents
+	})
 	attacher := start(t, ctx, b.lang+" attacher (producer 1)", b.bin, "produce", "--name", name, "--count", n,
-		"--attach", "--producer", "1", "--batch", "3", "--wait-consumers", "1", "--timeout-ms", conformerMs)
+		"--attach", "--producer", "1", "--batch", "3", "--timeout-ms", conformerMs)
 	expectExit(t, attacher, 0)
-	if t.Failed() {
-		return
-	}
-	// The creator has published once claimed passes what the attacher published.
-	// The consumer is still active (it waits for the creator's events): one gate makes two.
-	openGate(ctx, t, name, creator, 1, func(v *layout.View) bool { return v.Cursors().Claimed.Load() > matrixEvents })
-	checkDone(t, c, "c1", 2*matrixEvents, 2)
-	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents}, false, "gate1")
+	checkDone(t, c, "c1", 2*matrixEvents, 2, 0)
+	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents})
+	require.Equal(t, layout.ProducerLeft, v.Producer(1).State.Load(), "the attacher's producer entry")
 }
 
-// runMultiConcurrent: a creates a multi-producer ring and publishes nothing; a (producer 0) and b
-// (producer 1) attach and publish at the same time, contending for the claimed cursor; one
-// consumer reads both streams.
+// runMultiConcurrent: a creates a multi-producer ring and publishes as producer 0 while b attaches
+// and publishes as producer 1 at the same time, contending for the claimed cursor; one consumer
+// reads both streams, one event at a time.
 func runMultiConcurrent(t *testing.T, a, b, cons *impl) {
 	ctx, name := scenarioContext(t), segName(t)
 	n := itoa(matrixEvents)
-	creator := start(t, ctx, a.lang+" creator", a.bin, "produce", "--name", name, "--count", "0",
-		"--capacity", itoa(matrixCapacity), "--mode", "multi", "--wait-consumers", "2", "--timeout-ms", conformerMs)
+	creator := start(t, ctx, a.lang+" creator (producer 0)", a.bin, "produce", "--name", name, "--count", n,
+		"--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "5", "--wait-consumers", "1",
+		"--wait-producers", "1", "--timeout-ms", conformerMs)
 	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
 		"--count", itoa(2*matrixEvents), "--producers", "2", "--timeout-ms", conformerMs)
-	p0 := start(t, ctx, a.lang+" attacher (producer 0)", a.bin, "produce", "--name", name, "--count", n,
-		"--attach", "--producer", "0", "--batch", "5", "--wait-consumers", "1", "--timeout-ms", conformerMs)
-	p1 := start(t, ctx, b.lang+" attacher (producer 1)", b.bin, "produce", "--name", name, "--count", n,
+	attacher := start(t, ctx, b.lang+" attacher (producer 1)", b.bin, "produce", "--name", name, "--count", n,
 		"--attach", "--producer", "1", "--batch", "2", "--wait-consumers", "1", "--timeout-ms", conformerMs)
-	expectExit(t, p0, 0)
-	expectExit(t, p1, 0)
-	if t.Failed() {
-		return
-	}
-	// The consumer may already have read everything and left, so two gates make two. The creator
-	// has nothing to publish: it closes as soon as it sees them.
-	openGate(ctx, t, name, creator, 2, func(v *layout.View) bool {
-		return v.Header().ProducerState.Load() == layout.ProducerClosed
-	})
-	checkDone(t, c, "c1", 2*matrixEvents, 2)
-	// When the consumer finished before the gates came, a gate may have reused its closed entry.
-	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents}, true, "gate1", "gate2")
+	expectExit(t, attacher, 0)
+	checkDone(t, c, "c1", 2*matrixEvents, 2, 0)
+	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents})
 }
 
-// openGate registers gates optional consumers of its own ("gate1", ...), which make the creator's
-// --wait-consumers 2 hold, keeps them until passed reports that the creator is past its wait (or
-// the creator exited, or ctx ended), then deregisters them. It waits for the creator to exit.
-func openGate(ctx context.Context, t *testing.T, name string, creator *proc, gates int, passed func(*layout.View) bool) {
+// Crash scenario sizes: the attacher publishes crashBefore events, then claims crashClaim more and
+// is killed; the creator publishes crashEvents after that claim.
+const (
+	crashBefore = 10
+	crashClaim  = 5
+	crashEvents = 500
+)
+
+// runCrash: spec 5.8 across processes. A Go creator makes a multi-producer ring and holds back
+// its own events (the Go conformer's hidden --wait-claimed) until a Go attacher has published
+// crashBefore events as producer 1 and claimed crashClaim more (hidden --hang-after-claim). The
+// test kills the attacher with SIGKILL, so sequences crashBefore..crashBefore+crashClaim-1 are
+// claimed and will never be published; the creator's events follow them. The consumer under test
+// must wait at the first of them, find that their producer is dead, pass them over as gaps and
+// read every other event. The test checks the outcome in the segment itself (it keeps a mapping),
+// and the done line's optional gaps member where the consumer prints it.
+func runCrash(t *testing.T, goImpl, cons *impl) {
+	ctx, name := scenarioContext(t), segName(t)
+	creator := start(t, ctx, "go creator (producer 0)", goImpl.bin, "produce", "--name", name,
+		"--count", itoa(crashEvents), "--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "4",
+		"--wait-consumers", "1", "--wait-claimed", itoa(crashBefore+crashClaim), "--wait-producers", "1",
+		"--timeout-ms", conformerMs)
+	v := watch(t, name)
+	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
+		"--count", itoa(crashBefore+crashEvents), "--producers", "2", "--timeout-ms", conformerMs)
+	victim := start(t, ctx, "go attacher (producer 1, killed)", goImpl.bin, "produce", "--name", name,
+		"--attach", "--producer", "1", "--count", itoa(crashBefore), "--wait-consumers", "1",
+		"--hang-after-claim", itoa(crashClaim), "--timeout-ms", conformerMs)
+
+	waitUntil(t, ctx, victim, "the attacher's claimed line", func() bool { return len(victim.find(t, "claimed")) > 0 })
+	claimed := victim.event(t, "claimed")
+	seq, _ := num(claimed, "seq")
+	count, _ := num(claimed, "count")
+	require.Equal(t, uint64(crashBefore), seq, "claimed line %v", claimed)
+	require.Equal(t, uint64(crashClaim), count, "claimed line %v", claimed)
+	require.NoError(t, victim.cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, victim.wait(), "the attacher should die of SIGKILL")
+
+	d := checkDone(t, c, "c1", crashBefore+crashEvents, 2, crashClaim)
+	checkRegistry(t, creator, map[string]uint64{"c1": crashBefore + crashClaim + crashEvents})
+
+	require.Equal(t, uint64(crashClaim), v.Header().Gaps.Load(), "header gaps")
+	require.Equal(t, layout.ProducerDead, v.Producer(1).State.Load(), "the killed producer's entry")
+	var entry *layout.Entry
+	for i := 0; i < v.Entries(); i++ {
+		if e := v.Entry(i); e.NameString() == "c1" {
+			entry = e
+		}
+	}
+	require.NotNil(t, entry, "no registry entry c1")
+	require.Equal(t, uint64(crashClaim), entry.GapsSeen.Load(), "c1's gaps_seen")
+	if _, present := d["gaps"]; !present {
+		t.Logf("the %s consumer's done line has no gaps member (optional): %v", cons.lang, d)
+	}
+}
+
+// watch maps the segment a creator is making, waiting for it, without registering in it, and
+// keeps the mapping (which outlives the creator's unlink) until the test ends.
+func watch(t *testing.T, name string) *layout.View {
 	t.Helper()
-	var open []*consumer.Consumer[conformance.Event]
-	defer func() {
-		for _, g := range open {
-			if err := g.Close(); err != nil {
-				t.Errorf("close a gate consumer: %v", err)
-			}
-		}
-	}()
-	for i := 1; i <= gates; i++ {
-		g, err := consumer.Attach[conformance.Event](segment.SharedMemory(name), consumer.Options{
-			Name: "gate" + strconv.Itoa(i), Optional: true, Start: consumer.StartLatest,
-			TypeName: conformance.TypeName, AttachTimeout: 5 * time.Second,
-		})
-		if err != nil {
-			t.Fatalf("register a gate consumer: %v", err)
-		}
-		open = append(open, g)
+	seg, err := segment.Attach(segment.SharedMemory(name), 5*time.Second)
+	require.NoError(t, err, "map the segment %s", name)
+	t.Cleanup(func() { seg.Release() })
+	return seg.View()
+}
+
+// waitUntil polls cond every millisecond; it fails the test if ctx ends or p prints an error
+// line first.
+func waitUntil(t *testing.T, ctx context.Context, p *proc, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		require.NoError(t, ctx.Err(), "waiting for %s", what)
+		require.Empty(t, p.find(t, "error"), "%s failed while waiting for %s", p.label, what)
+		time.Sleep(time.Millisecond)
 	}
-	v := open[0].Segment().View()
-	exited := make(chan struct{})
-	go func() { creator.wait(); close(exited) }() // creator.wait is called from here only, until exited
-wait:
-	for !passed(v) {
-		select {
-		case <-exited:
-			break wait
-		case <-ctx.Done():
-			break wait
-		case <-time.After(time.Millisecond):
-		}
-	}
-	for _, g := range open {
-		if err := g.Close(); err != nil {
-			t.Errorf("close a gate consumer: %v", err)
-		}
-	}
-	open = nil
-	<-exited
 }
 
 // runGolden: the conformer accepts every golden image, writes every scenario byte for byte (after
@@ -587,9 +621,7 @@ func runGolden(t *testing.T, im *impl) {
 	for _, sc := range conformance.Scenarios {
 		file := readGolden(t, sc)
 		v, err := layout.Open(conformance.Aligned(file))
-		if err != nil {
-			t.Fatalf("%s: %v", sc, err)
-		}
+		require.NoError(t, err, sc)
 		h := v.Header()
 		t.Run("validate/"+sc, func(t *testing.T) {
 			ctx := scenarioContext(t)
@@ -599,13 +631,11 @@ func runGolden(t *testing.T, im *impl) {
 			want := map[string]uint64{"major": uint64(h.VersionMajor), "minor": uint64(h.VersionMinor),
 				"capacity": h.Capacity, "slot_size": uint64(h.SlotSize), "registry": uint64(h.RegistryCapacity)}
 			for k, w := range want {
-				if got, ok := num(l, k); !ok || got != w {
-					t.Errorf("valid line %v: %s should be %d", l, k, w)
-				}
+				got, ok := num(l, k)
+				require.True(t, ok, "valid line %v: no %s", l, k)
+				require.Equal(t, w, got, "valid line %v: %s", l, k)
 			}
-			if l["mode"] != layout.ModeName(h.ProducerMode) {
-				t.Errorf("valid line %v: mode should be %q", l, layout.ModeName(h.ProducerMode))
-			}
+			require.Equal(t, layout.ModeName(h.ProducerMode), l["mode"], "valid line %v: mode", l)
 		})
 		t.Run("write/"+sc, func(t *testing.T) {
 			ctx := scenarioContext(t)
@@ -613,49 +643,27 @@ func runGolden(t *testing.T, im *impl) {
 			p := start(t, ctx, im.lang+" golden", im.bin, "golden", sc, out)
 			expectExit(t, p, 0)
 			got, err := os.ReadFile(out)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			want := append([]byte(nil), file...)
 			conformance.Mask(got)
 			conformance.Mask(want)
 			if !bytes.Equal(got, want) {
 				i := firstDiff(got, want)
-				t.Errorf("%s image differs from %s/%s.bin (masked): %d bytes vs %d, first difference at byte %d (%s)",
+				require.Failf(t, "image differs", "%s image differs from %s/%s.bin (masked): %d bytes vs %d, first difference at byte %d (%s)",
 					im.lang, goldenDir, sc, len(got), len(want), i, describeOffset(v, i))
 			}
 		})
 	}
 
-	empty := readGolden(t, "empty")
-	corrupt := []struct {
-		name, code string
-		mutate     func([]byte) []byte
-	}{
-		{"too_small", "too_small", func(b []byte) []byte { return b[:100] }},
-		{"initializing", "initializing", func(b []byte) []byte { b[8] = 0; return b }},
-		{"bad_magic", "bad_magic", func(b []byte) []byte { b[0] ^= 0xff; return b }},
-		{"bad_state", "bad_state", func(b []byte) []byte { b[8] = 7; return b }},
-		{"version", "version", func(b []byte) []byte { b[12] = 2; return b }},
-		{"truncated", "truncated", func(b []byte) []byte { return b[:len(b)-layout.BlockSize] }},
-		{"capacity", "capacity", func(b []byte) []byte { b[32] = 3; return b }},
-		{"slot_geometry", "slot_geometry", func(b []byte) []byte { b[40] = 72; return b }},
-		{"producer_mode", "producer_mode", func(b []byte) []byte { b[20] = 3; return b }},
-		{"registry", "registry", func(b []byte) []byte { b[48] = 0; return b }},
-		{"region", "region", func(b []byte) []byte { b[96] = 0x40; return b }}, // cursors at 576, not a multiple of 128
-	}
-	for _, tc := range corrupt {
+	for _, tc := range corruptions {
 		t.Run("reject/"+tc.name, func(t *testing.T) {
 			ctx := scenarioContext(t)
 			path := filepath.Join(dir, "corrupt-"+tc.name+".bin")
-			if err := os.WriteFile(path, tc.mutate(append([]byte(nil), empty...)), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, os.WriteFile(path, tc.mutate(readGolden(t, tc.scenario)), 0o644))
 			p := start(t, ctx, im.lang+" validate", im.bin, "validate", path)
 			expectExit(t, p, 3)
-			if l := p.event(t, "error"); l["code"] != tc.code {
-				t.Errorf("error line %v, want code %q", l, tc.code)
-			}
+			l := p.event(t, "error")
+			require.Equal(t, tc.code, l["code"], "error line %v", l)
 		})
 	}
 }
@@ -667,7 +675,8 @@ func describeOffset(v *layout.View, i int) string {
 	regions := []struct {
 		name string
 		r    layout.Region
-	}{{"cursors", h.Cursors}, {"wait", h.Wait}, {"registry", h.Registry}, {"availability", h.Availability}, {"slots", h.Slots}}
+	}{{"cursors", h.Cursors}, {"wait", h.Wait}, {"registry", h.Registry}, {"producers", h.Producers},
+		{"availability", h.Availability}, {"slots", h.Slots}}
 	if off < uint64(h.HeaderLen) {
 		return fmt.Sprintf("header byte %d", off)
 	}
@@ -682,27 +691,19 @@ func describeOffset(v *layout.View, i int) string {
 // runNaming: `name LABEL` prints exactly the name naming/testdata/portable.tsv gives.
 func runNaming(t *testing.T, im *impl) {
 	raw, err := os.ReadFile(filepath.Join("..", "naming", "testdata", "portable.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	rows := 0
 	for _, row := range strings.Split(string(raw), "\n") {
 		if row == "" || strings.HasPrefix(row, "#") {
 			continue
 		}
 		label, want, ok := strings.Cut(row, "\t")
-		if !ok {
-			t.Fatalf("portable.tsv row %q has no tab", row)
-		}
+		require.True(t, ok, "portable.tsv row %q has no tab", row)
 		rows++
 		ctx := scenarioContext(t)
 		p := start(t, ctx, im.lang+" name", im.bin, "name", label)
 		expectExit(t, p, 0)
-		if got := p.out.String(); got != want+"\n" {
-			t.Errorf("name %q printed %q, want %q", label, got, want+"\n")
-		}
+		require.Equal(t, want+"\n", p.out.String(), "name %q", label)
 	}
-	if rows == 0 {
-		t.Fatal("portable.tsv has no vectors")
-	}
+	require.NotZero(t, rows, "portable.tsv has no vectors")
 }

@@ -66,14 +66,13 @@ func consume(args []string) error {
 	if err != nil {
 		return classify(err)
 	}
-	tr := conformance.NewTracker(a.producers)
-	var received uint64
-	readErr := func() error {
-		if a.batch {
-			return readBatches(c, tr, a.count, &received, deadline)
-		}
-		return readOne(c, tr, a.count, &received, deadline)
-	}()
+	r := &reader{c: c, tr: conformance.NewTracker(a.producers), count: a.count, deadline: deadline}
+	var readErr error
+	if a.batch {
+		readErr = r.readBatches()
+	} else {
+		readErr = r.readOne()
+	}
 	closeErr := c.Close() // deregisters: the entry becomes closed
 	if readErr == nil && closeErr != nil {
 		readErr = classify(closeErr)
@@ -86,8 +85,9 @@ func consume(args []string) error {
 		Consumer  string `json:"consumer"`
 		Received  uint64 `json:"received"`
 		Producers uint64 `json:"producers"`
+		Gaps      uint64 `json:"gaps"`
 		OK        bool   `json:"ok"`
-	}{"done", a.consumer, received, a.producers, readErr == nil})
+	}{"done", a.consumer, r.received, a.producers, r.gaps, readErr == nil})
 	if readErr != nil {
 		return silent{readErr}
 	}
@@ -99,18 +99,42 @@ type silent struct{ error }
 
 func (s silent) Unwrap() error { return s.error }
 
+// reader reads count events and checks them. Sequences passed over as gaps (spec 5.8) are
+// counted, not events: reading goes on after them.
+type reader struct {
+	c        *consumer.Consumer[conformance.Event]
+	tr       *conformance.Tracker
+	count    uint64
+	deadline time.Time
+	received uint64
+	gaps     uint64
+}
+
+// gap counts err if it reports passed-over sequences.
+func (r *reader) gap(err error) bool {
+	var g *consumer.GapError
+	if errors.As(err, &g) {
+		r.gaps += g.Count
+		return true
+	}
+	return false
+}
+
 // readOne reads events one at a time with Read.
-func readOne(c *consumer.Consumer[conformance.Event], tr *conformance.Tracker, count uint64, received *uint64, deadline time.Time) error {
+func (r *reader) readOne() error {
 	var ev conformance.Event
-	for *received < count {
-		if !time.Now().Before(deadline) {
-			return timedOut(*received, count)
+	for r.received < r.count {
+		if !time.Now().Before(r.deadline) {
+			return timedOut(r.received, r.count)
 		}
-		if _, err := c.Read(&ev); err != nil {
-			return readFailure(err, *received, count)
+		if _, err := r.c.Read(&ev); err != nil {
+			if r.gap(err) {
+				continue
+			}
+			return readFailure(err, r.received, r.count)
 		}
-		*received++
-		if err := tr.Observe(&ev); err != nil {
+		r.received++
+		if err := r.tr.Observe(&ev); err != nil {
 			return fail("verify", exitVerify, err)
 		}
 	}
@@ -119,26 +143,29 @@ func readOne(c *consumer.Consumer[conformance.Event], tr *conformance.Tracker, c
 
 // readBatches reads every available event at once with Process, never more than are still
 // expected.
-func readBatches(c *consumer.Consumer[conformance.Event], tr *conformance.Tracker, count uint64, received *uint64, deadline time.Time) error {
+func (r *reader) readBatches() error {
 	var bad error
 	h := func(ev *conformance.Event, _ uint64, _ bool) error {
-		if err := tr.Observe(ev); err != nil {
+		if err := r.tr.Observe(ev); err != nil {
 			bad = err
 			return err
 		}
-		*received++
+		r.received++
 		return nil
 	}
-	for *received < count {
-		if !time.Now().Before(deadline) {
-			return timedOut(*received, count)
+	for r.received < r.count {
+		if !time.Now().Before(r.deadline) {
+			return timedOut(r.received, r.count)
 		}
-		if _, err := c.Process(h, int(min(count-*received, 1<<30))); err != nil {
+		if _, err := r.c.Process(h, int(min(r.count-r.received, 1<<30))); err != nil {
 			if bad != nil {
-				*received++ // the bad event was read too
+				r.received++ // the bad event was read too
 				return fail("verify", exitVerify, bad)
 			}
-			return readFailure(err, *received, count)
+			if r.gap(err) {
+				continue
+			}
+			return readFailure(err, r.received, r.count)
 		}
 	}
 	return nil

@@ -38,10 +38,12 @@ var codes = []struct {
 	{layout.ErrRegion, "region", exitSegment},
 	{layout.ErrEventType, "event_type", exitSegment},
 	{consumer.ErrRegistryFull, "registry_full", exitSegment},
-	// The protocol has no code for these two; "registry" is the nearest: the registration was
-	// refused or lost.
-	{consumer.ErrDuplicateName, "registry", exitSegment},
-	{consumer.ErrEvicted, "registry", exitSegment},
+	{producer.ErrProducersFull, "registry_full", exitSegment}, // the producer registry (spec 5.4)
+	{consumer.ErrDuplicateName, "duplicate_name", exitSegment},
+	{consumer.ErrEvicted, "evicted", exitSegment},
+	{producer.ErrExhausted, "exhausted", exitSegment},
+	// A poisoned ring (spec 5.9) is terminal for everyone: a segment error, like an invalid one.
+	{layout.ErrPoisoned, "poisoned", exitSegment},
 	{layout.ErrInvalidConfig, "usage", exitUsage},
 	{segment.ErrBadName, "usage", exitUsage},
 	{consumer.ErrBadName, "usage", exitUsage},

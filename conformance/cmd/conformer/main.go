@@ -3,7 +3,7 @@
 // those of conformance/PROTOCOL.md:
 //
 //	conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
-//	                  [--attach] [--batch B] [--wait-consumers K] [--timeout-ms T]
+//	                  [--attach] [--batch B] [--wait-consumers K] [--wait-producers J] [--timeout-ms T]
 //	conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T] [--batch]
 //	conformer validate FILE
 //	conformer golden SCENARIO FILE
@@ -11,6 +11,13 @@
 //
 // NAME is a POSIX shared-memory name used as given ("/orders"); `conformer name` turns a label
 // into one.
+//
+// Two produce flags are this conformer's own, for the crash scenario of matrix_test.go, and not
+// part of the protocol: --wait-claimed X waits, before publishing, until the claimed count is at
+// least X; --hang-after-claim B (multi mode), after publishing, claims B more sequences, prints
+// {"event":"claimed","seq":S,"count":B} and sleeps without publishing them until it is killed
+// (or exits after --timeout-ms, still without publishing). The consume done line also carries
+// the optional "gaps" member: sequences passed over because their producer died (spec 5.8).
 package main
 
 import (
@@ -49,7 +56,8 @@ func usagef(format string, a ...any) error {
 
 const usageText = `usage:
   conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
-                    [--attach] [--batch B] [--wait-consumers K] [--timeout-ms T]
+                    [--attach] [--batch B] [--wait-consumers K] [--wait-producers J]
+                    [--timeout-ms T]
   conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T] [--batch]
   conformer validate FILE
   conformer golden SCENARIO FILE

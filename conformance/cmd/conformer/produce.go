@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/ringwire/ringwire/conformance"
@@ -29,13 +30,20 @@ type produceArgs struct {
 	attach        bool
 	batch         uint64
 	waitConsumers uint64
+	waitProducers uint64
 	timeout       time.Duration
+
+	// Hidden flags, for the Go conformer only (the crash scenario of matrix_test.go); not part
+	// of PROTOCOL.md.
+	waitClaimed    uint64 // --wait-claimed X: before publishing, wait until the claimed count is at least X
+	hangAfterClaim uint64 // --hang-after-claim B: after publishing, claim B more, print a claimed line, hang
 }
 
 func parseProduce(args []string) (produceArgs, error) {
 	var a produceArgs
 	fs, err := parseFlags(args,
-		[]string{"name", "count", "producer", "capacity", "mode", "batch", "wait-consumers", "timeout-ms"},
+		[]string{"name", "count", "producer", "capacity", "mode", "batch", "wait-consumers", "wait-producers",
+			"timeout-ms", "wait-claimed", "hang-after-claim"},
 		[]string{"attach"})
 	if err != nil {
 		return a, err
@@ -70,6 +78,18 @@ func parseProduce(args []string) (produceArgs, error) {
 	if a.waitConsumers, err = fs.uint("wait-consumers", 0, false); err != nil {
 		return a, err
 	}
+	if a.waitProducers, err = fs.uint("wait-producers", 0, false); err != nil {
+		return a, err
+	}
+	if a.waitClaimed, err = fs.uint("wait-claimed", 0, false); err != nil {
+		return a, err
+	}
+	if a.hangAfterClaim, err = fs.uint("hang-after-claim", 0, false); err != nil {
+		return a, err
+	}
+	if a.hangAfterClaim != 0 && a.mode != producer.Multi && !a.attach {
+		return a, usagef("--hang-after-claim needs a multi-producer ring")
+	}
 	ms, err := fs.uint("timeout-ms", 20000, false)
 	if err != nil {
 		return a, err
@@ -85,14 +105,18 @@ func produce(args []string) error {
 	}
 	b := segment.SharedMemory(a.name)
 	opts := producer.Options{
-		Capacity: a.capacity,
-		Registry: 8,
-		Mode:     a.mode,
-		TypeName: conformance.TypeName,
-		Wait:     waitStrategy,
-		Timeout:  a.timeout,
-		Replace:  true, // "replacing a stale one of the same name"
-		Keep:     true, // the name is removed below, after the registry line
+		Capacity:     a.capacity,
+		Registry:     8,
+		Mode:         a.mode,
+		TypeName:     conformance.TypeName,
+		Wait:         waitStrategy,
+		Timeout:      a.timeout,
+		CloseTimeout: a.timeout, // the end of a multi stream waits for every claimed sequence
+		Replace:      true,      // "replacing a stale one of the same name"
+		Keep:         true,      // the name is removed below, after the registry line
+	}
+	if a.mode == producer.Multi {
+		opts.Producers = 8 // PROTOCOL.md: producer registry capacity 8 in multi mode
 	}
 	var p *producer.Producer[conformance.Event]
 	if a.attach {
@@ -116,6 +140,11 @@ func produce(args []string) error {
 	if err := waitActive(v, func(n uint64) bool { return n >= a.waitConsumers }, a.timeout); err != nil {
 		return closeErr(fmt.Errorf("waiting for %d consumers: %w", a.waitConsumers, err))
 	}
+	if a.waitClaimed != 0 {
+		if err := poll(a.timeout, func() bool { return v.Cursors().Claimed.Load()&layout.CountMask >= a.waitClaimed }); err != nil {
+			return closeErr(fmt.Errorf("waiting for the claimed count to reach %d: %w", a.waitClaimed, err))
+		}
+	}
 	batch := min(a.batch, v.Capacity())
 	for k := uint64(0); k < a.count; {
 		n := min(batch, a.count-k)
@@ -128,24 +157,83 @@ func produce(args []string) error {
 		}
 		k += n
 	}
+	if a.hangAfterClaim != 0 {
+		return hang(p, a)
+	}
 	if a.attach {
-		return classify(p.Close()) // an attached producer only detaches
+		return classify(p.Close()) // an attached producer only detaches: its entry becomes closed
 	}
 
-	// Spec 5.3: a producer that closes stores producer_state = 2, then wakes the consumers.
-	v.Header().ProducerState.Store(layout.ProducerClosed)
-	coordination.Notify(&v.Wait().Consumer)
+	if a.mode == producer.Multi {
+		if err := poll(a.timeout, func() bool { return leftProducers(v) >= a.waitProducers }); err != nil {
+			return closeErr(fmt.Errorf("waiting for %d attached producers to leave (%d did): %w", a.waitProducers, leftProducers(v), err))
+		}
+	}
+	// Close ends the stream (multi mode: closes claimed to claims and waits until every claimed
+	// sequence is published or a gap, spec 5.4), stores producer_state = 2 and wakes the
+	// consumers (spec 5.3). It also unmaps the producer's reference, so this process keeps one
+	// of its own for the registry line.
+	seg := p.Segment()
+	if err := seg.Acquire(); err != nil {
+		return closeErr(err)
+	}
+	closed := p.Close()
 	drained := waitActive(v, func(n uint64) bool { return n == 0 }, a.timeout)
 	emitRegistry(v)
 	removeErr := segment.Remove(b)
-	closed := p.Close()
-	if drained != nil {
+	releaseErr := seg.Release()
+	switch {
+	case closed != nil:
+		return classify(closed)
+	case drained != nil:
 		return fail("timeout", exitSegment, fmt.Errorf("waiting for the consumers to deregister: %w", drained))
-	}
-	if removeErr != nil {
+	case removeErr != nil:
 		return classify(removeErr)
 	}
-	return classify(closed)
+	return classify(releaseErr)
+}
+
+// hang is --hang-after-claim B: claim B sequences as the next events of this producer, announce
+// the claim on standard output, and never publish it. The test kills the process with SIGKILL,
+// leaving a dead producer's claim for the consumers to pass over (spec 5.8). If nobody kills it,
+// it exits after the timeout, still without publishing (which leaves the same state).
+func hang(p *producer.Producer[conformance.Event], a produceArgs) error {
+	c, err := p.Claim(int(a.hangAfterClaim))
+	if err != nil {
+		return classify(fmt.Errorf("claiming %d events to hang on: %w", a.hangAfterClaim, err))
+	}
+	emit(struct {
+		Event string `json:"event"`
+		Seq   uint64 `json:"seq"`
+		Count int    `json:"count"`
+	}{"claimed", c.Seq(0), c.Len()})
+	time.Sleep(a.timeout)
+	os.Exit(exitSegment) // as if killed: no Close, the producer entry stays active
+	return nil
+}
+
+// leftProducers counts the producer entries other than the creator's (1..) that are closed or
+// dead: attached producers that registered and left again.
+func leftProducers(v *layout.View) uint64 {
+	var n uint64
+	for i := 1; i < v.Producers(); i++ {
+		if s := v.Producer(i).State.Load(); s == layout.ProducerLeft || s == layout.ProducerDead {
+			n++
+		}
+	}
+	return n
+}
+
+// poll calls ok every pollEvery until it returns true, or timeout passes.
+func poll(timeout time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("%w after %v", coordination.ErrTimeout, timeout)
+		}
+		time.Sleep(pollEvery)
+	}
+	return nil
 }
 
 // activeEntries counts the registry entries whose state is active.
