@@ -2,7 +2,8 @@
  * conformer.c - the C implementation's conformer (conformance/PROTOCOL.md).
  *
  *   conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
- *                     [--attach] [--batch B] [--wait-consumers K] [--timeout-ms T]
+ *                     [--attach] [--batch B] [--wait-consumers K] [--wait-producers J]
+ *                     [--timeout-ms T]
  *   conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T]
  *                     [--batch]
  *   conformer validate FILE
@@ -20,7 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +104,8 @@ static const char *proto_code(rw_code rc)
 	case RW_ERR_ENDED: return "verify";
 	case RW_ERR_WRONG_MODE: return "producer_mode";
 	case RW_ERR_INVALID_ARG: return "usage";
+	case RW_ERR_PRODUCERS_FULL: return "registry_full";
+	case RW_ERR_GAP: return "verify";
 	default: return rw_code_name(rc);
 	}
 }
@@ -112,7 +117,8 @@ static int exit_for(rw_code rc)
 	case RW_ERR_IO:
 	case RW_ERR_EXISTS: return EXIT_IO;
 	case RW_ERR_INVALID_ARG: return EXIT_USAGE;
-	case RW_ERR_ENDED: return EXIT_VERIFY;
+	case RW_ERR_ENDED:
+	case RW_ERR_GAP: return EXIT_VERIFY;
 	default: return EXIT_SEGMENT;
 	}
 }
@@ -229,11 +235,25 @@ static void print_registry(const rw_segment *seg)
 
 /* ---- produce --------------------------------------------------------------------------------- */
 
+/* Producer entries 1.. that an attached producer registered and left (closed or dead). */
+static uint32_t producers_left(const rw_segment *seg)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 1; i < seg->g.producer_capacity; i++) {
+		uint32_t s = atomic_load_explicit(&rw_producer_entry_at(seg, i)->state,
+						  memory_order_acquire);
+		if (s == RW_PRODUCER_ENTRY_CLOSED || s == RW_PRODUCER_ENTRY_DEAD)
+			n++;
+	}
+	return n;
+}
+
 static int cmd_produce(int argc, char **argv)
 {
 	flag fl[] = {{"--name", 0, 0},     {"--count", 0, 0},          {"--producer", 0, 0},
 		     {"--capacity", 0, 0}, {"--mode", 0, 0},           {"--attach", 1, 0},
-		     {"--batch", 0, 0},    {"--wait-consumers", 0, 0}, {"--timeout-ms", 0, 0}};
+		     {"--batch", 0, 0},    {"--wait-consumers", 0, 0}, {"--timeout-ms", 0, 0},
+		     {"--wait-producers", 0, 0}};
 	int rc = parse_flags(argc, argv, fl, (int)(sizeof fl / sizeof fl[0]));
 	if (rc)
 		return rc;
@@ -242,13 +262,14 @@ static int cmd_produce(int argc, char **argv)
 		return usage("produce needs --name%s", NULL);
 	if (!fl[1].value)
 		return usage("produce needs --count%s", NULL);
-	uint64_t count, producer, capacity, batch, wait_k, timeout;
+	uint64_t count, producer, capacity, batch, wait_k, wait_j, timeout;
 	if ((rc = flag_u64(&fl[1], 0, 0, RW_MAX_SEQUENCE, &count)) ||
 	    (rc = flag_u64(&fl[2], 0, 0, UINT64_MAX, &producer)) ||
 	    (rc = flag_u64(&fl[3], 1024, 2, RW_MAX_CAPACITY, &capacity)) ||
 	    (rc = flag_u64(&fl[6], 1, 1, UINT32_MAX, &batch)) ||
 	    (rc = flag_u64(&fl[7], 0, 0, RW_MAX_REGISTRY, &wait_k)) ||
-	    (rc = flag_u64(&fl[8], DEFAULT_TIMEOUT_MS, 0, INT64_MAX / 1000000, &timeout)))
+	    (rc = flag_u64(&fl[8], DEFAULT_TIMEOUT_MS, 0, INT64_MAX / 1000000, &timeout)) ||
+	    (rc = flag_u64(&fl[9], 0, 0, RW_MAX_PRODUCERS, &wait_j)))
 		return rc;
 	if (capacity & (capacity - 1))
 		return usage("--capacity must be a power of two%s", NULL);
@@ -286,6 +307,13 @@ static int cmd_produce(int argc, char **argv)
 			return report(c, &err);
 	}
 	int status = EXIT_OK;
+	rw_producer p;
+	c = rw_producer_init(&p, &seg, &err); /* attached: takes a producer entry (5.4) */
+	if (c != RW_OK) {
+		status = report(c, &err);
+		p.closed = 1; /* nothing to detach */
+		goto out;
+	}
 
 	/* wait for K active consumers */
 	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
@@ -301,8 +329,6 @@ static int cmd_produce(int argc, char **argv)
 		sleep_ms(1);
 	}
 
-	rw_producer p;
-	rw_producer_init(&p, &seg);
 	if (batch > seg.g.capacity)
 		batch = seg.g.capacity;
 	for (uint64_t k = 0; k < count;) {
@@ -320,7 +346,23 @@ static int cmd_produce(int argc, char **argv)
 	}
 
 	if (!attach) {
-		rw_producer_close(&p);
+		/* multi mode: wait for J attached producers to have registered and left */
+		deadline = rw_monotonic_ns() + timeout * 1000000ull;
+		while (seg.g.mode == RW_MODE_MULTI && producers_left(&seg) < wait_j) {
+			if (rw_monotonic_ns() >= deadline) {
+				char msg[128];
+				snprintf(msg, sizeof msg, "%u of %llu attached producers left",
+					 producers_left(&seg), (unsigned long long)wait_j);
+				print_error("timeout", msg);
+				status = EXIT_SEGMENT;
+				break;
+			}
+			sleep_ms(1);
+		}
+		/* end the stream (multi: closed bit, then every claim published or a gap) */
+		c = rw_producer_close(&p, (int64_t)timeout, &err);
+		if (c != RW_OK)
+			status = report(c, &err);
 		deadline = rw_monotonic_ns() + timeout * 1000000ull;
 		int timed_out = 0;
 		while (rw_active_count(&seg) > 0) {
@@ -339,7 +381,9 @@ static int cmd_produce(int argc, char **argv)
 		}
 	}
 out:
-	if (!attach)
+	if (attach)
+		rw_producer_close(&p, 0, NULL); /* detach: the entry becomes closed */
+	else
 		rw_unlink_shm(name);
 	rw_segment_close(&seg);
 	return status;
@@ -409,6 +453,19 @@ static int cmd_consume(int argc, char **argv)
 				status = EXIT_VERIFY;
 			print_error("verify", failure);
 			break;
+		}
+		if (c == RW_ERR_GAP) {
+			/* a producer died mid-claim (spec 5.8): its events are lost, which fails
+			 * verification; keep reading so the stream still drains */
+			if (!failure[0]) {
+				snprintf(failure, sizeof failure,
+					 "%llu sequence(s) from %llu passed over as gaps",
+					 (unsigned long long)con.gap_count,
+					 (unsigned long long)con.gap_seq);
+				print_error("verify", failure);
+			}
+			status = EXIT_VERIFY;
+			continue;
 		}
 		if (c != RW_OK) {
 			status = report(c, &err);
@@ -535,8 +592,15 @@ static void mask_image(rw_segment *seg)
 	h->creator_start_time = 0;
 	h->created_unix_ns = 0;
 	atomic_store_explicit(&h->producer_heartbeat_ns, 0, memory_order_relaxed);
+	h->poison_pid = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		rw_entry *e = rw_entry_at(seg, i);
+		e->owner_pid = 0;
+		e->owner_start_time = 0;
+		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
+	}
+	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
 		e->owner_pid = 0;
 		e->owner_start_time = 0;
 		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
@@ -566,13 +630,55 @@ static int golden_consume(rw_consumer *c, uint64_t n)
 	return 0;
 }
 
-/* Builds scenario into a fresh heap image by running the real protocol, then masks it. The image
- * is returned in *out (total_size bytes, 4096-aligned). Returns 0, or -1 for an unknown scenario,
- * -2 if the protocol misbehaved. */
+/* multi-gap: a forked producer takes producer entry 1 of the shared image, claims 3 sequences
+ * and dies before publishing them (spec 5.8's "dies between step 3 and step 5"). */
+static int golden_dead_claim(void *buf, size_t len)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		rw_segment s2;
+		rw_producer q;
+		uint64_t first;
+		if (rw_open_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
+		    rw_producer_init(&q, &s2, NULL) != RW_OK || q.index != 1 ||
+		    rw_claim(&q, 3, 0, &first, NULL) != RW_OK || first != 2)
+			_exit(1);
+		_exit(0); /* dies holding the claim */
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
+
+/* c1 passes over the dead claim at its cursor: one RW_ERR_GAP of count 3. */
+static int golden_pass_gap(rw_consumer *c)
+{
+	uint8_t ev[CONF_EVENT_SIZE];
+	uint32_t got;
+	c->stall_timeout_ms = 0;
+	rw_code rc = rw_consume(c, ev, 1, &got, 0, NULL);
+	return rc == RW_ERR_GAP && c->gap_seq == 2 && c->gap_count == 3 ? 0 : -1;
+}
+
+static int fill_fails(void *arg, void *event, uint64_t seq, uint32_t index, const char **why)
+{
+	(void)arg, (void)event, (void)seq, (void)index;
+	*why = "fill panicked";
+	return 1;
+}
+
+/* Builds scenario into a fresh shared anonymous mapping (a forked producer can write into it)
+ * by running the real protocol, then masks it. The image is returned in *out (total_size bytes;
+ * release it with munmap) and *len. Returns 0, or -1 for an unknown scenario, -2 if the
+ * protocol misbehaved. */
 static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 {
 	rw_config cfg = {.type = conf_type};
-	enum { EMPTY, SINGLE_WRAPPED, MULTI_WRAPPED, CLOSED } which;
+	enum { EMPTY, SINGLE_WRAPPED, MULTI_WRAPPED, CLOSED, MULTI_GAP, POISONED } which;
 	if (strcmp(scenario, "empty") == 0) {
 		which = EMPTY;
 		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 4;
@@ -585,23 +691,28 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	} else if (strcmp(scenario, "closed") == 0) {
 		which = CLOSED;
 		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 16, cfg.registry_capacity = 2;
+	} else if (strcmp(scenario, "multi-gap") == 0) {
+		which = MULTI_GAP;
+		cfg.mode = RW_MODE_MULTI, cfg.capacity = 8, cfg.registry_capacity = 2;
+		cfg.producer_capacity = 2;
+	} else if (strcmp(scenario, "poisoned") == 0) {
+		which = POISONED;
+		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 2;
 	} else {
 		return -1;
 	}
 	rw_geometry g;
 	if (rw_layout(&cfg, &g, NULL) != RW_OK)
 		return -2;
-	void *buf;
-	if (posix_memalign(&buf, RW_PAGE, g.total_size) != 0)
+	void *buf = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			 -1, 0);
+	if (buf == MAP_FAILED)
 		return -2;
-	memset(buf, 0, g.total_size);
-	rw_init_image(buf, &g, &conf_type, 0, 0, 0, 0);
 	rw_segment seg;
 	rw_producer p;
 	rw_consumer c1, c2;
-	int bad = rw_open_memory(buf, g.total_size, &conf_type, &seg, NULL) != RW_OK;
-	if (!bad)
-		rw_producer_init(&p, &seg);
+	int bad = rw_create_memory(buf, g.total_size, &cfg, &seg, NULL) != RW_OK ||
+		  rw_producer_init(&p, &seg, NULL) != RW_OK;
 	switch (bad ? -1 : (int)which) {
 	case EMPTY:
 		break;
@@ -623,14 +734,24 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 		      golden_publish(&p, 0, 3) || golden_consume(&c1, 3);
 		if (!bad) {
 			rw_deregister(&c1);
-			rw_producer_close(&p);
+			bad = rw_producer_close(&p, 0, NULL) != RW_OK;
 		}
+		break;
+	case MULTI_GAP:
+		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		      golden_publish(&p, 0, 2) || golden_consume(&c1, 2) ||
+		      golden_dead_claim(buf, g.total_size) || golden_pass_gap(&c1) ||
+		      golden_publish(&p, 2, 3) || golden_consume(&c1, 1);
+		break;
+	case POISONED:
+		bad = golden_publish(&p, 0, 2) ||
+		      rw_publish_fill(&p, 1, fill_fails, NULL, 0, NULL) != RW_ERR_POISONED;
 		break;
 	default:
 		bad = 1;
 	}
 	if (bad) {
-		free(buf);
+		munmap(buf, g.total_size);
 		return -2;
 	}
 	mask_image(&seg);
@@ -647,7 +768,8 @@ static int cmd_golden(int argc, char **argv)
 	size_t len = 0;
 	int r = golden_image(argv[0], &img, &len);
 	if (r == -1)
-		return usage("unknown scenario %s (empty, single-wrapped, multi-wrapped, closed)",
+		return usage("unknown scenario %s (empty, single-wrapped, multi-wrapped, closed, "
+			     "multi-gap, poisoned)",
 			     argv[0]);
 	if (r != 0) {
 		print_error("io", "building the scenario failed");
@@ -666,7 +788,7 @@ static int cmd_golden(int argc, char **argv)
 	int e = errno;
 	if (fd >= 0 && close(fd) != 0 && done == len)
 		done = 0;
-	free(img);
+	munmap(img, len);
 	if (done != len) {
 		char msg[256];
 		snprintf(msg, sizeof msg, "%s: %s", argv[1], strerror(e));

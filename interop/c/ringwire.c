@@ -4,9 +4,11 @@
  * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
  * the spec tables give. The wait/wake handshake of 5.6 is a store-then-load on both sides (the
  * waker stores its cursor then loads the waiters word; the waiter increments the waiters word then
- * re-loads the cursor). `published` and `cursor` are stored seq-cst as the spec requires; the
- * availability words (5.4) and producer_state are only release stores, so rw_wake_if_waiting and
- * rw_block_until also put a seq_cst fence between the store and the load.
+ * re-loads the cursor). `published`, `cursor` and `producer_state` are stored seq-cst as the
+ * spec requires; the availability words (5.4) and poison_state are release stores, so
+ * rw_wake_if_waiting and rw_block_until also put a seq_cst fence between the store and the load.
+ * Multi-mode intents (intent_start, intent_end) are seq-cst stores before the seq-cst CAS on
+ * claimed; 5.8 loads the intents and then the claimed count, seq-cst.
  */
 #define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
 #include "ringwire.h"
@@ -61,6 +63,10 @@ static const char *const code_names[RW_ERR_COUNT_] = {
 	[RW_ERR_WRONG_MODE] = "wrong_mode",
 	[RW_ERR_INVALID_ARG] = "invalid_argument",
 	[RW_ERR_IO] = "io",
+	[RW_ERR_PRODUCERS_FULL] = "producer_registry_full",
+	[RW_ERR_CLOSED] = "closed",
+	[RW_ERR_POISONED] = "poisoned",
+	[RW_ERR_GAP] = "gap",
 };
 
 static const char *const code_texts[RW_ERR_COUNT_] = {
@@ -85,10 +91,14 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_EVICTED] = "consumer evicted",
 	[RW_ERR_ENDED] = "stream ended",
 	[RW_ERR_TIMEOUT] = "timeout",
-	[RW_ERR_OVERFLOW] = "sequence space exhausted (2^63)",
+	[RW_ERR_OVERFLOW] = "sequence space exhausted (2^62)",
 	[RW_ERR_WRONG_MODE] = "wrong producer mode for this operation",
 	[RW_ERR_INVALID_ARG] = "invalid argument",
 	[RW_ERR_IO] = "i/o error",
+	[RW_ERR_PRODUCERS_FULL] = "producer registry full",
+	[RW_ERR_CLOSED] = "closed",
+	[RW_ERR_POISONED] = "poisoned",
+	[RW_ERR_GAP] = "sequences passed over as gaps",
 };
 
 const char *rw_code_name(rw_code code)
@@ -421,6 +431,12 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 			    t->event_align);
 	if (cfg->mode != RW_MODE_SINGLE && cfg->mode != RW_MODE_MULTI)
 		return fail(err, RW_ERR_PRODUCER_MODE, "mode %u", cfg->mode);
+	uint32_t producers = cfg->producer_capacity;
+	if (producers == 0)
+		producers = cfg->mode == RW_MODE_MULTI ? RW_DEFAULT_MULTI_PRODUCERS : 1;
+	if (producers > RW_MAX_PRODUCERS || (cfg->mode == RW_MODE_SINGLE && producers != 1))
+		return fail(err, RW_ERR_PRODUCER_MODE,
+			    "%u producer entries (single mode has 1, multi mode 1 to 64)", producers);
 	if (cfg->registry_capacity < 1 || cfg->registry_capacity > RW_MAX_REGISTRY)
 		return fail(err, RW_ERR_REGISTRY, "registry capacity %u", cfg->registry_capacity);
 
@@ -436,6 +452,7 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 	g->slot_size = (uint32_t)round_up(t->event_size, t->event_align);
 	g->registry_capacity = cfg->registry_capacity;
 	g->registry_entry_size = RW_ENTRY_LEN;
+	g->producer_capacity = producers;
 	g->type_fingerprint = t->fingerprint;
 	/* Placement of a version 1.0 creator (spec 4, table "regions"), computed cumulatively. */
 	uint64_t off = RW_HEADER_LEN;
@@ -445,6 +462,8 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 	off += RW_WAIT_LEN;
 	g->registry = (rw_region){off, (uint64_t)cfg->registry_capacity * RW_ENTRY_LEN};
 	off += g->registry.length;
+	g->producers = (rw_region){off, (uint64_t)producers * RW_PRODUCER_ENTRY_LEN};
+	off += g->producers.length;
 	g->availability = (rw_region){off, cfg->mode == RW_MODE_MULTI ? cfg->capacity * 8 : 0};
 	off += g->availability.length;
 	off = round_up(off, g->slot_align > RW_REGION_ALIGN ? g->slot_align : RW_REGION_ALIGN);
@@ -485,6 +504,8 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 	h->registry = g->registry;
 	h->availability = g->availability;
 	h->slots = g->slots;
+	h->producers = g->producers;
+	h->producer_capacity = g->producer_capacity;
 	h->event_size = g->event_size;
 	h->event_align = g->event_align;
 	h->type_fingerprint = g->type_fingerprint;
@@ -494,6 +515,15 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 	h->type_name_len = (uint32_t)nlen;
 	if (nlen)
 		memcpy(h->type_name, type->name, nlen);
+	/* 5.4: the creator takes producer entry 0 before it publishes init_state. */
+	rw_producer_entry *pe = (rw_producer_entry *)(void *)((uint8_t *)buf + g->producers.offset);
+	pe->generation = 1;
+	pe->owner_pid = creator_pid;
+	pe->owner_start_time = creator_start_time;
+	atomic_store_explicit(&pe->heartbeat_ns, created_unix_ns ? rw_monotonic_ns() : 0,
+			      memory_order_relaxed);
+	atomic_store_explicit(&pe->intent_end, 0, memory_order_relaxed);
+	atomic_store_explicit(&pe->state, RW_PRODUCER_ENTRY_ACTIVE, memory_order_relaxed);
 	/* 5.1 step 3: the last write of initialization. */
 	atomic_store_explicit(&h->init_state, RW_INIT_READY, memory_order_release);
 }
@@ -586,6 +616,11 @@ rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, r
 	g.mode = h->producer_mode;
 	if (g.mode != RW_MODE_SINGLE && g.mode != RW_MODE_MULTI)
 		return fail(err, RW_ERR_PRODUCER_MODE, "producer_mode %u", g.mode);
+	g.producer_capacity = h->producer_capacity;
+	if (g.producer_capacity < 1 || g.producer_capacity > RW_MAX_PRODUCERS ||
+	    (g.mode == RW_MODE_SINGLE && g.producer_capacity != 1))
+		return fail(err, RW_ERR_PRODUCER_MODE, "producer_capacity %u in %s mode",
+			    g.producer_capacity, g.mode == RW_MODE_SINGLE ? "single" : "multi");
 	/* 11 */
 	g.registry_capacity = h->registry_capacity;
 	g.registry_entry_size = h->registry_entry_size;
@@ -597,26 +632,29 @@ rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, r
 	g.cursors = h->cursors;
 	g.wait = h->wait;
 	g.registry = h->registry;
+	g.producers = h->producers;
 	g.availability = h->availability;
 	g.slots = h->slots;
+	enum { N_REGIONS = 6 };
 	struct {
 		const char *name;
 		const rw_region *r;
 		uint64_t want;
 		int exact;
-	} regions[5] = {
+	} regions[N_REGIONS] = {
 		{"cursors", &g.cursors, RW_CURSORS_LEN, 0},
 		{"wait", &g.wait, RW_WAIT_LEN, 0},
 		{"registry", &g.registry, (uint64_t)g.registry_capacity * g.registry_entry_size, 1},
+		{"producers", &g.producers, (uint64_t)g.producer_capacity * RW_PRODUCER_ENTRY_LEN, 1},
 		{"availability", &g.availability, g.mode == RW_MODE_MULTI ? g.capacity * 8 : 0, 1},
 		{"slots", &g.slots, g.capacity * g.slot_size, 1},
 	};
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < N_REGIONS; i++)
 		if (region_bad(regions[i].name, regions[i].r, &g, regions[i].want, regions[i].exact,
 			       err))
 			return RW_ERR_REGION;
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++) {
+	for (int i = 0; i < N_REGIONS; i++)
+		for (int j = i + 1; j < N_REGIONS; j++) {
 			const rw_region *a = regions[i].r, *b = regions[j].r;
 			if (a->length == 0 || b->length == 0)
 				continue;
@@ -778,6 +816,29 @@ rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t ti
 	return attach_common(RW_BACKING_FILE, path, expect, timeout_ms, seg, err);
 }
 
+rw_code rw_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment *seg,
+			 rw_error *err)
+{
+	rw_geometry g;
+	rw_code rc = rw_layout(cfg, &g, err);
+	if (rc != RW_OK)
+		return rc;
+	if (!buf || ((uintptr_t)buf % RW_REGION_ALIGN) != 0)
+		return fail(err, RW_ERR_INVALID_ARG, "memory backing must be 128-aligned");
+	if (len < g.total_size)
+		return fail(err, RW_ERR_INVALID_ARG, "memory of %zu bytes, segment needs %llu", len,
+			    (unsigned long long)g.total_size);
+	memset(buf, 0, g.total_size);
+	g.incarnation = random_nonzero();
+	pid_t pid = getpid();
+	rw_init_image(buf, &g, &cfg->type, g.incarnation, (uint32_t)pid, rw_process_start_time(pid),
+		      realtime_ns());
+	fill_segment(seg, buf, g.total_size, RW_BACKING_MEMORY, NULL, &g);
+	seg->creator = 1;
+	ok(err);
+	return RW_OK;
+}
+
 rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
 		       rw_error *err)
 {
@@ -828,10 +889,28 @@ const char *rw_entry_state_name(uint32_t state)
 	}
 }
 
-static _Atomic uint64_t *availability_word(const rw_segment *seg, uint64_t seq)
+const char *rw_producer_state_name(uint32_t state)
 {
-	return (_Atomic uint64_t *)(void *)(seg->base + seg->g.availability.offset +
-					    (seq & (seg->g.capacity - 1)) * 8);
+	switch (state) {
+	case RW_PRODUCER_ENTRY_FREE: return "free";
+	case RW_PRODUCER_ENTRY_ACTIVE: return "active";
+	case RW_PRODUCER_ENTRY_CLOSED: return "closed";
+	case RW_PRODUCER_ENTRY_DEAD: return "dead";
+	default: return "unknown";
+	}
+}
+
+int rw_is_gap(const rw_segment *seg, uint64_t seq)
+{
+	return seg->g.mode == RW_MODE_MULTI &&
+	       atomic_load_explicit(rw_availability_word(seg, seq), memory_order_acquire) ==
+		       ((seq + 1) | RW_AVAIL_GAP);
+}
+
+/* The claimed count, without the closed bit (4.1). */
+static uint64_t claimed_count(const rw_segment *seg)
+{
+	return atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire) & RW_COUNT_MASK;
 }
 
 /* The count a new consumer starts from: published (single) or claimed (multi). */
@@ -839,26 +918,237 @@ static uint64_t producer_count(const rw_segment *seg)
 {
 	return seg->g.mode == RW_MODE_SINGLE
 		       ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
-		       : atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		       : claimed_count(seg);
+}
+
+/* ---- Poisoning (5.9) ----------------------------------------------------------------------------- */
+
+/* 5.9 "blocked waiters are woken (bump both wake words)", read as the waker side of 5.6 on both
+ * wait words: bump and wake each one whose waiters count is nonzero. Every blocked waiter counted
+ * itself before re-checking its condition, and every condition here includes poison_state, so
+ * none is missed (README "Spec readings" 20; the Go golden image `poisoned` has both wake words
+ * 0, which an unconditional bump would not give). */
+static void wake_everyone(rw_segment *seg)
+{
+	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+}
+
+/* Length of msg cut to at most max bytes without splitting a UTF-8 sequence. */
+static size_t utf8_cut(const char *msg, size_t max)
+{
+	size_t n = strlen(msg);
+	if (n <= max)
+		return n;
+	n = max;
+	while (n > 0 && ((uint8_t)msg[n] & 0xC0) == 0x80) /* msg[n] continues a sequence */
+		n--;
+	return n;
+}
+
+int rw_poison_ring(rw_segment *seg, const rw_poison *rec)
+{
+	rw_header *h = seg->hdr;
+	uint32_t expect = RW_POISON_NONE;
+	if (!atomic_compare_exchange_strong_explicit(&h->poison_state, &expect, RW_POISON_RECORDING,
+						     memory_order_acq_rel, memory_order_acquire))
+		return 0; /* later failures are not recorded */
+	h->poison_phase = rec->phase;
+	h->poison_seq = rec->seq;
+	h->poison_pid = rec->pid ? rec->pid : (uint32_t)getpid();
+	h->poison_stage = rec->stage;
+	size_t n = utf8_cut(rec->message, RW_MAX_POISON_MESSAGE);
+	memset(h->poison_message, 0, sizeof h->poison_message);
+	memcpy(h->poison_message, rec->message, n);
+	h->poison_message_len = (uint32_t)n;
+	atomic_store_explicit(&h->poison_state, RW_POISON_RECORDED, memory_order_release);
+	wake_everyone(seg);
+	return 1;
+}
+
+int rw_poisoned(const rw_segment *seg, rw_poison *out)
+{
+	rw_header *h = seg->hdr;
+	uint32_t st = atomic_load_explicit(&h->poison_state, memory_order_acquire);
+	if (st == RW_POISON_NONE)
+		return 0;
+	for (int i = 0; st == RW_POISON_RECORDING && i < 1000; i++) {
+		sleep_ns(1000);
+		st = atomic_load_explicit(&h->poison_state, memory_order_acquire);
+	}
+	if (out) {
+		memset(out, 0, sizeof *out);
+		out->phase = *(volatile uint32_t *)&h->poison_phase;
+		out->seq = *(volatile uint64_t *)&h->poison_seq;
+		out->pid = *(volatile uint32_t *)&h->poison_pid;
+		out->stage = *(volatile uint32_t *)&h->poison_stage;
+		uint32_t n = *(volatile uint32_t *)&h->poison_message_len;
+		if (n > RW_MAX_POISON_MESSAGE)
+			n = RW_MAX_POISON_MESSAGE;
+		memcpy(out->message, h->poison_message, n);
+		out->message[n] = 0;
+	}
+	return 1;
+}
+
+static int poison_pending(const rw_segment *seg)
+{
+	return atomic_load_explicit(&seg->hdr->poison_state, memory_order_acquire) != RW_POISON_NONE;
+}
+
+static rw_code fail_poisoned(const rw_segment *seg, rw_error *err)
+{
+	rw_poison r;
+	rw_poisoned(seg, &r);
+	return fail(err, RW_ERR_POISONED, "%s failed at sequence %llu (pid %u, stage %u): %s",
+		    r.phase == RW_PHASE_PUBLISH ? "publish"
+		    : r.phase == RW_PHASE_HANDLER ? "handler"
+						  : "unknown phase",
+		    (unsigned long long)r.seq, r.pid, r.stage, r.message);
+}
+
+/* ---- Passing over a dead producer's claims (5.8) ----------------------------------------------- */
+
+/* Whether a producer entry's owner is dead. An entry whose owner_pid is still 0 is being filled
+ * in, so it is not dead (5.8 step 1). */
+static int producer_owner_dead(const rw_producer_entry *e)
+{
+	uint32_t pid = *(const volatile uint32_t *)&e->owner_pid;
+	if (pid == 0)
+		return 0;
+	return rw_process_dead(pid, *(const volatile uint64_t *)&e->owner_start_time);
+}
+
+/* Whether an active producer entry other than skip, whose owner is alive, announces a claim
+ * covering t. */
+static int live_intent_covers(rw_segment *seg, uint64_t t, uint32_t skip)
+{
+	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
+		if (i == skip)
+			continue;
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_PRODUCER_ENTRY_ACTIVE)
+			continue;
+		uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
+		uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+		if (end != 0 && start <= t && t < end && !producer_owner_dead(e))
+			return 1;
+	}
+	return 0;
+}
+
+uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s)
+{
+	if (seg->g.mode != RW_MODE_MULTI)
+		return 0;
+	/* step 1 */
+	uint32_t dead = UINT32_MAX;
+	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
+		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_PRODUCER_ENTRY_ACTIVE)
+			continue;
+		uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
+		uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+		if (end == 0 || s < start || s >= end)
+			continue;
+		if (!producer_owner_dead(e))
+			return 0; /* a live producer holds s: it is still writing it */
+		if (dead == UINT32_MAX)
+			dead = i;
+	}
+	if (dead == UINT32_MAX)
+		return 0;
+	/* step 2: only the winner goes on */
+	rw_producer_entry *e = rw_producer_entry_at(seg, dead);
+	uint32_t active = RW_PRODUCER_ENTRY_ACTIVE;
+	if (!atomic_compare_exchange_strong_explicit(&e->state, &active, RW_PRODUCER_ENTRY_DEAD,
+						     memory_order_acq_rel, memory_order_acquire))
+		return 0;
+	/* step 3. The claimed count is loaded after the intents: a sequence at or above it was
+	 * never claimed (the intent was announced but the CAS never happened), and a sequence that
+	 * a live producer announced is its own (announced before its CAS), so neither is marked. */
+	uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
+	uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+	uint64_t count =
+		atomic_load_explicit(&seg->cursors->claimed, memory_order_seq_cst) & RW_COUNT_MASK;
+	if (end > count)
+		end = count;
+	uint64_t marked = 0;
+	for (uint64_t t = s > start ? s : start; t < end; t++) {
+		_Atomic uint64_t *a = rw_availability_word(seg, t);
+		uint64_t w = atomic_load_explicit(a, memory_order_acquire);
+		if (w == t + 1 || live_intent_covers(seg, t, dead))
+			continue;
+		if (atomic_compare_exchange_strong_explicit(a, &w, (t + 1) | RW_AVAIL_GAP,
+							    memory_order_acq_rel,
+							    memory_order_acquire))
+			marked++;
+	}
+	if (marked) {
+		atomic_fetch_add_explicit(&seg->hdr->gaps, marked, memory_order_acq_rel);
+		/* wake consumers that wait at these sequences */
+		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	}
+	return marked;
 }
 
 /* ---- Producer (5.3, 5.4) ------------------------------------------------------------------------ */
 
-rw_code rw_producer_init(rw_producer *p, rw_segment *seg)
+/* Takes a free, closed or dead producer entry (5.4). */
+static rw_code take_producer_entry(rw_segment *seg, uint32_t *index, rw_error *err)
+{
+	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
+		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (s != RW_PRODUCER_ENTRY_FREE && s != RW_PRODUCER_ENTRY_CLOSED &&
+		    s != RW_PRODUCER_ENTRY_DEAD)
+			continue;
+		if (!atomic_compare_exchange_strong_explicit(&e->state, &s, RW_PRODUCER_ENTRY_ACTIVE,
+							     memory_order_acq_rel,
+							     memory_order_acquire))
+			continue;
+		/* owner_pid 0 while being filled in: peers do not take the entry for dead */
+		e->owner_pid = 0;
+		atomic_store_explicit(&e->intent_end, 0, memory_order_seq_cst);
+		e->generation = e->generation + 1;
+		pid_t pid = getpid();
+		e->owner_start_time = rw_process_start_time(pid);
+		atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+		*(volatile uint32_t *)&e->owner_pid = (uint32_t)pid;
+		*index = i;
+		return RW_OK;
+	}
+	return fail(err, RW_ERR_PRODUCERS_FULL, "%u producer entries in use",
+		    seg->g.producer_capacity);
+}
+
+rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 {
 	memset(p, 0, sizeof *p);
 	p->seg = seg;
+	uint32_t index = 0;
+	if (seg->creator) {
+		p->creator = 1; /* rw_init_image registered the creator as entry 0 */
+	} else {
+		rw_code rc = take_producer_entry(seg, &index, err);
+		if (rc != RW_OK)
+			return rc;
+	}
+	p->index = index;
+	p->entry = rw_producer_entry_at(seg, index);
 	p->next = seg->g.mode == RW_MODE_SINGLE
 			  ? atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire)
 			  : 0;
 	p->bound = 0;
+	ok(err);
 	return RW_OK;
 }
 
-/* Minimum cursor of the active required entries, or end if there is none (5.3 step 1). */
-static uint64_t gating_bound(const rw_segment *seg, uint64_t end)
+/* Minimum cursor of the active required entries, or fallback (the count the producer had
+ * published when it computed the bound) if there is none (5.3 step 1). */
+static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback)
 {
-	uint64_t bound = end;
+	uint64_t bound = UINT64_MAX;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		rw_entry *e = rw_entry_at(seg, i);
 		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE)
@@ -869,33 +1159,58 @@ static uint64_t gating_bound(const rw_segment *seg, uint64_t end)
 		if (c < bound)
 			bound = c;
 	}
-	return bound;
+	return bound == UINT64_MAX ? fallback : bound;
 }
 
 struct room_wait {
 	rw_producer *p;
-	uint64_t end;
+	uint64_t start, end;
 };
 
 static int room_available(void *arg)
 {
 	struct room_wait *w = arg;
-	w->p->bound = gating_bound(w->p->seg, w->end);
-	return w->end - w->p->seg->g.capacity <= w->p->bound;
+	w->p->bound = gating_bound(w->p->seg, w->start);
+	return w->end - w->p->seg->g.capacity <= w->p->bound || poison_pending(w->p->seg);
 }
 
-/* Waits until end - capacity <= bound. end >= capacity here. */
-static rw_code wait_for_room(rw_producer *p, uint64_t end, uint64_t deadline, rw_error *err)
+/* Waits until end - capacity <= bound, or the ring is poisoned. end >= capacity here. */
+static rw_code wait_for_room(rw_producer *p, uint64_t start, uint64_t end, uint64_t deadline,
+			     rw_error *err)
 {
 	rw_segment *seg = p->seg;
-	struct room_wait w = {p, end};
+	struct room_wait w = {p, start, end};
 	atomic_store_explicit(&seg->hdr->producer_heartbeat_ns, rw_monotonic_ns(),
 			      memory_order_release);
+	atomic_store_explicit(&p->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 	rw_code rc = rw_block_until(&seg->wait->producer_waiters, &seg->wait->producer_wake,
 				    room_available, &w, deadline);
 	if (rc != RW_OK)
 		return fail(err, rc, "ring full: sequence %llu waits for consumer cursor %llu",
 			    (unsigned long long)(end - 1), (unsigned long long)p->bound);
+	return RW_OK;
+}
+
+/* 5.3 step 1 / 5.4 step 1: recomputes the bound if [start, end) does not fit the cached one,
+ * waits while full, and (whenever the bound is recomputed) stops on a poisoned ring. */
+static rw_code ensure_room(rw_producer *p, uint64_t start, uint64_t end, uint64_t deadline,
+			   int *waited, rw_error *err)
+{
+	uint64_t cap = p->seg->g.capacity;
+	*waited = 0;
+	if (end <= cap || end - cap <= p->bound)
+		return RW_OK;
+	p->bound = gating_bound(p->seg, start);
+	if (poison_pending(p->seg))
+		return fail_poisoned(p->seg, err);
+	if (end - cap <= p->bound)
+		return RW_OK;
+	*waited = 1;
+	rw_code rc = wait_for_room(p, start, end, deadline, err);
+	if (rc != RW_OK)
+		return rc;
+	if (poison_pending(p->seg))
+		return fail_poisoned(p->seg, err);
 	return RW_OK;
 }
 
@@ -906,73 +1221,124 @@ rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first
 	if (n == 0 || n > cap)
 		return fail(err, RW_ERR_INVALID_ARG, "batch of %u for capacity %llu", n,
 			    (unsigned long long)cap);
+	if (p->closed)
+		return fail(err, RW_ERR_CLOSED, "this producer was closed");
+	/* One acquire load of a header line that is written only on poisoning: cheap enough to do
+	 * on every claim, not only when the bound is recomputed (5.3 step 1). */
+	if (p->failed || poison_pending(seg))
+		return fail_poisoned(seg, err);
 	uint64_t deadline = deadline_after(timeout_ms);
+	int waited;
 	if (seg->g.mode == RW_MODE_SINGLE) {
 		uint64_t end = p->next + n;
-		if (end > RW_MAX_SEQUENCE)
+		if (end >= RW_MAX_SEQUENCE) /* a count of 2^62 would read as the closed bit */
 			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
 				    (unsigned long long)end);
-		if (end > cap && end - cap > p->bound) {
-			p->bound = gating_bound(seg, end);
-			if (end - cap > p->bound) {
-				rw_code rc = wait_for_room(p, end, deadline, err);
-				if (rc != RW_OK)
-					return rc;
-			}
-		}
+		rw_code rc = ensure_room(p, p->next, end, deadline, &waited, err);
+		if (rc != RW_OK)
+			return rc;
 		atomic_store_explicit(&seg->cursors->claimed, end, memory_order_release);
 		p->pending_lo = p->next;
 		p->pending_hi = end;
 		*first = p->next;
 		return RW_OK;
 	}
+	rw_producer_entry *pe = p->entry;
 	for (;;) {
-		uint64_t c = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		/* 5.4 step 1 */
+		uint64_t w = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		if (w & RW_CLAIMED_CLOSED) {
+			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+			return fail(err, RW_ERR_CLOSED, "the creator ended the stream at %llu",
+				    (unsigned long long)(w & RW_COUNT_MASK));
+		}
+		if (poison_pending(seg)) {
+			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+			return fail_poisoned(seg, err);
+		}
+		uint64_t c = w;
 		uint64_t end = c + n;
-		if (end > RW_MAX_SEQUENCE || end < c)
+		if (end >= RW_MAX_SEQUENCE) {
+			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
 			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
 				    (unsigned long long)end);
-		if (end > cap && end - cap > p->bound) {
-			p->bound = gating_bound(seg, end);
-			if (end - cap > p->bound) {
-				rw_code rc = wait_for_room(p, end, deadline, err);
-				if (rc != RW_OK)
-					return rc;
-				continue; /* claimed may have moved meanwhile */
-			}
 		}
+		rw_code rc = ensure_room(p, c, end, deadline, &waited, err);
+		if (rc != RW_OK) {
+			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+			return rc;
+		}
+		if (waited)
+			continue; /* claimed may have moved meanwhile */
+		/* step 2: announce the claim before making it */
+		atomic_store_explicit(&pe->intent_start, c, memory_order_seq_cst);
+		atomic_store_explicit(&pe->intent_end, end, memory_order_seq_cst);
+		/* step 3 */
 		if (atomic_compare_exchange_weak_explicit(&seg->cursors->claimed, &c, end,
-							  memory_order_acq_rel,
+							  memory_order_seq_cst,
 							  memory_order_acquire)) {
-			p->pending_lo = c;
+			p->pending_lo = w;
 			p->pending_hi = end;
-			*first = c;
+			*first = w;
 			return RW_OK;
 		}
+	}
+}
+
+static void heartbeat_every_1024(rw_producer *p)
+{
+	/* a sign of life every 1024 sequences, without a clock read per event */
+	if ((p->pending_lo >> 10) != (p->pending_hi >> 10)) {
+		uint64_t now = rw_monotonic_ns();
+		atomic_store_explicit(&p->seg->hdr->producer_heartbeat_ns, now,
+				      memory_order_release);
+		atomic_store_explicit(&p->entry->heartbeat_ns, now, memory_order_release);
 	}
 }
 
 void rw_commit(rw_producer *p)
 {
 	rw_segment *seg = p->seg;
+	if (p->pending_lo == p->pending_hi)
+		return;
 	if (seg->g.mode == RW_MODE_SINGLE) {
 		/* 5.3 step 4: seq-cst (a release for the slot writes, and ordered before the
 		 * waiters load of step 5). */
 		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_seq_cst);
 		p->next = p->pending_hi;
 	} else {
-		/* 5.4 step 3 */
+		/* 5.4 step 5 (the seq-cst fence in rw_wake_if_waiting orders the last store before
+		 * the waiters load of step 7) */
 		for (uint64_t s = p->pending_lo; s < p->pending_hi; s++)
-			atomic_store_explicit(availability_word(seg, s), s + 1,
+			atomic_store_explicit(rw_availability_word(seg, s), s + 1,
 					      memory_order_release);
+		/* step 6 */
+		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
 	}
-	/* a sign of life every 1024 sequences, without a clock read per event */
-	if ((p->pending_lo >> 10) != (p->pending_hi >> 10))
-		atomic_store_explicit(&seg->hdr->producer_heartbeat_ns, rw_monotonic_ns(),
-				      memory_order_release);
+	heartbeat_every_1024(p);
 	p->pending_lo = p->pending_hi;
-	/* 5.3 step 5 */
+	/* 5.3 step 5 / 5.4 step 7 */
 	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+}
+
+void rw_abort_claim(rw_producer *p, const char *message)
+{
+	rw_segment *seg = p->seg;
+	if (p->pending_lo == p->pending_hi)
+		return;
+	rw_poison rec = {.phase = RW_PHASE_PUBLISH,
+			 .seq = p->pending_lo,
+			 .pid = (uint32_t)getpid(),
+			 .stage = p->index};
+	const char *msg = message ? message : "fill failed";
+	size_t n = utf8_cut(msg, RW_MAX_POISON_MESSAGE);
+	memcpy(rec.message, msg, n);
+	rec.message[n] = 0;
+	p->failed = 1;
+	rw_poison_ring(seg, &rec); /* wakes everyone */
+	if (seg->g.mode == RW_MODE_MULTI)
+		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
+	p->pending_lo = p->pending_hi;
 }
 
 rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
@@ -990,11 +1356,93 @@ rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeo
 	return RW_OK;
 }
 
-void rw_producer_close(rw_producer *p)
+rw_code rw_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, int64_t timeout_ms,
+			rw_error *err)
+{
+	uint64_t first;
+	rw_code rc = rw_claim(p, n, timeout_ms, &first, err);
+	if (rc != RW_OK)
+		return rc;
+	for (uint32_t i = 0; i < n; i++) {
+		const char *why = NULL;
+		if (fill(arg, rw_slot(p->seg, first + i), first + i, i, &why) != 0) {
+			rw_abort_claim(p, why);
+			return fail_poisoned(p->seg, err);
+		}
+	}
+	rw_commit(p);
+	return RW_OK;
+}
+
+struct claims_done {
+	rw_segment *seg;
+	uint64_t count;
+};
+
+/* Every sequence below count is published or a gap (the word, gap bit removed, is at least
+ * s + 1), or the ring is poisoned. */
+static int claims_settled(void *arg)
+{
+	struct claims_done *d = arg;
+	if (poison_pending(d->seg))
+		return 1;
+	uint64_t cap = d->seg->g.capacity;
+	for (uint64_t s = d->count > cap ? d->count - cap : 0; s < d->count; s++) {
+		uint64_t w = atomic_load_explicit(rw_availability_word(d->seg, s),
+						  memory_order_acquire);
+		if ((w & ~RW_AVAIL_GAP) < s + 1)
+			return 0;
+	}
+	return 1;
+}
+
+rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 {
 	rw_segment *seg = p->seg;
-	atomic_store_explicit(&seg->hdr->producer_state, RW_PRODUCER_CLOSED, memory_order_release);
+	if (p->closed) {
+		ok(err);
+		return RW_OK;
+	}
+	p->closed = 1;
+	if (!p->creator) {
+		/* an attached producer detaches (5.4) */
+		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
+		atomic_store_explicit(&p->entry->state, RW_PRODUCER_ENTRY_CLOSED,
+				      memory_order_release);
+		ok(err);
+		return RW_OK;
+	}
+	rw_code rc = RW_OK;
+	if (seg->g.mode == RW_MODE_MULTI) {
+		/* 5.4: close claimed to claims, then wait for every claimed sequence */
+		uint64_t w = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		while (!atomic_compare_exchange_weak_explicit(&seg->cursors->claimed, &w,
+							      w | RW_CLAIMED_CLOSED,
+							      memory_order_seq_cst,
+							      memory_order_acquire)) {
+		}
+		struct claims_done d = {seg, w & RW_COUNT_MASK};
+		uint64_t deadline = deadline_after(timeout_ms);
+		uint64_t backoff = 10000;
+		while (!claims_settled(&d)) {
+			uint64_t now = rw_monotonic_ns();
+			if (now >= deadline) {
+				rc = fail(err, RW_ERR_TIMEOUT,
+					  "claimed sequences below %llu still unpublished",
+					  (unsigned long long)d.count);
+				break;
+			}
+			sleep_ns(backoff < deadline - now ? backoff : deadline - now);
+			if (backoff < 1000000)
+				backoff *= 2;
+		}
+	}
+	/* 5.3 close: seq-cst store, then step 5 */
+	atomic_store_explicit(&seg->hdr->producer_state, RW_PRODUCER_CLOSED, memory_order_seq_cst);
 	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	if (rc == RW_OK)
+		ok(err);
+	return rc;
 }
 
 /* ---- Consumer (5.5, 5.7) ------------------------------------------------------------------------ */
@@ -1036,6 +1484,8 @@ static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t 
 	c->depends_on = depends_on;
 	c->next = atomic_load_explicit(&e->cursor, memory_order_acquire);
 	c->lost = atomic_load_explicit(&e->lost, memory_order_acquire);
+	c->gaps_seen = atomic_load_explicit(&e->gaps_seen, memory_order_acquire);
+	c->stall_timeout_ms = 1000;
 }
 
 /* Another live active entry named name, other than skip; -1 if none. */
@@ -1118,6 +1568,7 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 	e->generation = e->generation + 1;
 	write_owner(e, name, nlen, flags, depends_on);
 	atomic_store_explicit(&e->lost, 0, memory_order_release);
+	atomic_store_explicit(&e->gaps_seen, 0, memory_order_release); /* see README reading 18 */
 	uint64_t provisional = producer_count(seg);
 	atomic_store_explicit(&e->cursor, provisional, memory_order_release);
 	/* step 3 */
@@ -1183,13 +1634,17 @@ uint64_t rw_available(rw_consumer *c, uint64_t max)
 		if (hi > cap_hi)
 			hi = cap_hi;
 	} else {
-		uint64_t limit = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+		uint64_t limit = claimed_count(seg);
 		if (limit > cap_hi)
 			limit = cap_hi;
 		uint64_t s = next;
-		while (s < limit &&
-		       atomic_load_explicit(availability_word(seg, s), memory_order_acquire) == s + 1)
+		while (s < limit) {
+			uint64_t w =
+				atomic_load_explicit(rw_availability_word(seg, s), memory_order_acquire);
+			if (w != s + 1 && w != ((s + 1) | RW_AVAIL_GAP))
+				break;
 			s++;
+		}
 		hi = s;
 	}
 	for (uint32_t i = 0; c->depends_on && i < seg->g.registry_capacity && i < 64; i++) {
@@ -1220,9 +1675,30 @@ static int data_or_news(void *arg)
 {
 	rw_consumer *c = ((struct data_wait *)arg)->c;
 	return rw_available(c, 1) > c->next || rw_check_owner(c) != RW_OK ||
+	       poison_pending(c->seg) ||
 	       atomic_load_explicit(&c->seg->hdr->producer_state, memory_order_acquire) ==
 		       RW_PRODUCER_CLOSED;
 }
+
+/* Passes over the whole run of gaps at c->next (max bounds events, not gaps): counts it,
+ * releases it, reports it. */
+static rw_code pass_gaps(rw_consumer *c, rw_error *err)
+{
+	uint64_t hi = rw_available(c, c->seg->g.capacity);
+	uint64_t from = c->next, s = from;
+	while (s < hi && rw_is_gap(c->seg, s))
+		s++;
+	c->gaps_seen += s - from;
+	atomic_store_explicit(&c->entry->gaps_seen, c->gaps_seen, memory_order_release);
+	c->gap_seq = from;
+	c->gap_count = s - from;
+	rw_release(c, s);
+	return fail(err, RW_ERR_GAP,
+		    "%llu sequence(s) from %llu passed over: their producer died before publishing",
+		    (unsigned long long)(s - from), (unsigned long long)from);
+}
+
+#define RW_STALL_RECHECK_NS 10000000ull /* re-run 5.8 every 10 ms once stalled */
 
 rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err)
@@ -1235,6 +1711,10 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		return fail(err, RW_ERR_INVALID_ARG, "max is 0");
 	uint64_t deadline = deadline_after(timeout_ms);
 	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
+	int multi = seg->g.mode == RW_MODE_MULTI;
+	/* 5.8: only required consumers gate the producers, so only they may pass over claims */
+	int check_dead = multi && required && c->stall_timeout_ms >= 0;
+	uint64_t stuck_at = UINT64_MAX, check_at = 0;
 	uint64_t hi;
 	int waited = 0;
 	for (;;) {
@@ -1243,8 +1723,7 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		if (!required) {
 			/* An optional consumer that was lapped skips what the producer may already
 			 * be overwriting, and counts it (spec 10). */
-			uint64_t claimed =
-				atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
+			uint64_t claimed = claimed_count(seg);
 			if (claimed > cap && c->next < claimed - cap) {
 				uint64_t skip = claimed - cap - c->next;
 				c->lost += skip;
@@ -1255,26 +1734,60 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		hi = rw_available(c, max);
 		if (hi > c->next)
 			break;
-		if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
-		    RW_PRODUCER_CLOSED) {
-			/* 5.5 step 4: re-read once */
+		/* 5.5 step 4: nothing available */
+		if (poison_pending(seg)) {
 			hi = rw_available(c, max);
 			if (hi > c->next)
 				break;
-			return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
-				    (unsigned long long)c->next);
+			return fail_poisoned(seg, err);
 		}
-		if (rw_monotonic_ns() >= deadline)
+		if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
+		    RW_PRODUCER_CLOSED) {
+			/* re-read once; in multi mode the stream ends only when everything
+			 * claimed was read (the creator waited for it, 5.4) */
+			hi = rw_available(c, max);
+			if (hi > c->next)
+				break;
+			if (!multi || c->next >= claimed_count(seg))
+				return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
+					    (unsigned long long)c->next);
+		}
+		uint64_t now = rw_monotonic_ns();
+		uint64_t wake_at = deadline;
+		if (check_dead && c->next < claimed_count(seg)) {
+			/* 5.8: a claimed sequence is not published; maybe its producer died */
+			if (stuck_at != c->next) {
+				stuck_at = c->next;
+				check_at = now + (uint64_t)c->stall_timeout_ms * 1000000ull;
+			}
+			if (now >= check_at) {
+				if (rw_pass_over_dead_claims(seg, c->next) > 0)
+					continue;
+				check_at = now + RW_STALL_RECHECK_NS;
+			}
+			if (check_at < wake_at)
+				wake_at = check_at;
+		}
+		if (now >= deadline)
 			return fail(err, RW_ERR_TIMEOUT, "no event after sequence %llu",
 				    (unsigned long long)c->next);
 		rw_heartbeat(c);
 		waited = 1;
 		struct data_wait w = {c};
 		rw_block_until(&seg->wait->consumer_waiters, &seg->wait->consumer_wake,
-			       data_or_news, &w, deadline);
+			       data_or_news, &w, wake_at);
 	}
 	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
 		rw_heartbeat(c);
+	if (multi) {
+		/* 5.5 step 2: gaps are passed over, counted and reported, never copied */
+		uint64_t g = c->next;
+		while (g < hi && !rw_is_gap(seg, g))
+			g++;
+		if (g == c->next)
+			return pass_gaps(c, err);
+		hi = g;
+	}
 	uint8_t *dst = out;
 	uint64_t n = hi - c->next;
 	for (uint64_t i = 0; i < n; i++)
@@ -1283,7 +1796,8 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		/* Seqlock-style re-check: events whose slot was claimed again while we copied may
 		 * be torn; drop and count them. */
 		atomic_thread_fence(memory_order_acquire);
-		uint64_t claimed = atomic_load_explicit(&seg->cursors->claimed, memory_order_relaxed);
+		uint64_t claimed = atomic_load_explicit(&seg->cursors->claimed, memory_order_relaxed) &
+				   RW_COUNT_MASK;
 		if (claimed > cap && c->next < claimed - cap) {
 			uint64_t bad = claimed - cap - c->next;
 			if (bad > n)

@@ -50,7 +50,14 @@ extern "C" {
 #define RW_MAX_REGISTRY 64u
 #define RW_MAX_TYPE_NAME 64u
 #define RW_MAX_CONSUMER_NAME 48u
-#define RW_MAX_SEQUENCE (1ull << 63) /* no sequence at or above this is ever claimed (spec 2) */
+#define RW_MAX_PRODUCERS 64u
+#define RW_PRODUCER_ENTRY_LEN 128u
+#define RW_DEFAULT_MULTI_PRODUCERS 8u
+#define RW_MAX_POISON_MESSAGE 64u
+#define RW_MAX_SEQUENCE (1ull << 62) /* counts stay below this: claims end at most 2^62 - 1 (spec 2, 4.1) */
+#define RW_CLAIMED_CLOSED (1ull << 62)          /* claimed bit 62: closed to claims (4.1) */
+#define RW_COUNT_MASK 0x3FFFFFFFFFFFFFFFull    /* claimed & this = the claimed count (4.1) */
+#define RW_AVAIL_GAP (1ull << 63)              /* availability bit 63: passed over (4.5) */
 
 #define RW_INIT_INITIALIZING 0u
 #define RW_INIT_READY 1u
@@ -65,6 +72,19 @@ extern "C" {
 #define RW_ENTRY_CLOSED 3u
 #define RW_ENTRY_EVICTED 4u
 #define RW_FLAG_REQUIRED 1u
+
+/* Producer entry states (Table: producer). */
+#define RW_PRODUCER_ENTRY_FREE 0u
+#define RW_PRODUCER_ENTRY_ACTIVE 1u
+#define RW_PRODUCER_ENTRY_CLOSED 2u
+#define RW_PRODUCER_ENTRY_DEAD 3u
+
+/* poison_state and poison_phase (spec 5.9). */
+#define RW_POISON_NONE 0u
+#define RW_POISON_RECORDING 1u
+#define RW_POISON_RECORDED 2u
+#define RW_PHASE_PUBLISH 1u
+#define RW_PHASE_HANDLER 2u
 
 /* ---- Table: header (spec section 3). Checked against the spec by the Go test. -------------- */
 #define RW_HEADER_MAGIC_OFFSET 0
@@ -113,8 +133,8 @@ extern "C" {
 #define RW_HEADER_AVAILABILITY_SIZE 16
 #define RW_HEADER_SLOTS_OFFSET 160
 #define RW_HEADER_SLOTS_SIZE 16
-#define RW_HEADER_RESERVED0_OFFSET 176
-#define RW_HEADER_RESERVED0_SIZE 16
+#define RW_HEADER_PRODUCERS_OFFSET 176
+#define RW_HEADER_PRODUCERS_SIZE 16
 #define RW_HEADER_EVENT_SIZE_OFFSET 192
 #define RW_HEADER_EVENT_SIZE_SIZE 4
 #define RW_HEADER_EVENT_ALIGN_OFFSET 196
@@ -123,12 +143,30 @@ extern "C" {
 #define RW_HEADER_TYPE_FINGERPRINT_SIZE 8
 #define RW_HEADER_TYPE_NAME_LEN_OFFSET 208
 #define RW_HEADER_TYPE_NAME_LEN_SIZE 4
-#define RW_HEADER_RESERVED1_OFFSET 212
-#define RW_HEADER_RESERVED1_SIZE 4
+#define RW_HEADER_PRODUCER_CAPACITY_OFFSET 212
+#define RW_HEADER_PRODUCER_CAPACITY_SIZE 4
 #define RW_HEADER_TYPE_NAME_OFFSET 216
 #define RW_HEADER_TYPE_NAME_SIZE 64
-#define RW_HEADER_RESERVED2_OFFSET 280
-#define RW_HEADER_RESERVED2_SIZE 232
+#define RW_HEADER_POISON_STATE_OFFSET 280
+#define RW_HEADER_POISON_STATE_SIZE 4
+#define RW_HEADER_POISON_PHASE_OFFSET 284
+#define RW_HEADER_POISON_PHASE_SIZE 4
+#define RW_HEADER_POISON_SEQ_OFFSET 288
+#define RW_HEADER_POISON_SEQ_SIZE 8
+#define RW_HEADER_POISON_PID_OFFSET 296
+#define RW_HEADER_POISON_PID_SIZE 4
+#define RW_HEADER_POISON_STAGE_OFFSET 300
+#define RW_HEADER_POISON_STAGE_SIZE 4
+#define RW_HEADER_POISON_MESSAGE_LEN_OFFSET 304
+#define RW_HEADER_POISON_MESSAGE_LEN_SIZE 4
+#define RW_HEADER_RESERVED1_OFFSET 308
+#define RW_HEADER_RESERVED1_SIZE 4
+#define RW_HEADER_POISON_MESSAGE_OFFSET 312
+#define RW_HEADER_POISON_MESSAGE_SIZE 64
+#define RW_HEADER_GAPS_OFFSET 376
+#define RW_HEADER_GAPS_SIZE 8
+#define RW_HEADER_RESERVED2_OFFSET 384
+#define RW_HEADER_RESERVED2_SIZE 128
 
 /* ---- Table: cursors (spec 4.1) ---- */
 #define RW_CURSORS_PUBLISHED_OFFSET 0
@@ -175,12 +213,32 @@ extern "C" {
 #define RW_ENTRY_NAME_SIZE 48
 #define RW_ENTRY_LOST_OFFSET 96
 #define RW_ENTRY_LOST_SIZE 8
-#define RW_ENTRY_RESERVED_OFFSET 104
-#define RW_ENTRY_RESERVED_SIZE 24
+#define RW_ENTRY_GAPS_SEEN_OFFSET 104
+#define RW_ENTRY_GAPS_SEEN_SIZE 8
+#define RW_ENTRY_RESERVED_OFFSET 112
+#define RW_ENTRY_RESERVED_SIZE 16
 #define RW_ENTRY_CURSOR_OFFSET 128
 #define RW_ENTRY_CURSOR_SIZE 8
 #define RW_ENTRY_PAD_OFFSET 136
 #define RW_ENTRY_PAD_SIZE 120
+
+/* ---- Table: producer (spec 4.4) ---- */
+#define RW_PRODUCER_STATE_OFFSET 0
+#define RW_PRODUCER_STATE_SIZE 4
+#define RW_PRODUCER_OWNER_PID_OFFSET 4
+#define RW_PRODUCER_OWNER_PID_SIZE 4
+#define RW_PRODUCER_OWNER_START_TIME_OFFSET 8
+#define RW_PRODUCER_OWNER_START_TIME_SIZE 8
+#define RW_PRODUCER_HEARTBEAT_NS_OFFSET 16
+#define RW_PRODUCER_HEARTBEAT_NS_SIZE 8
+#define RW_PRODUCER_GENERATION_OFFSET 24
+#define RW_PRODUCER_GENERATION_SIZE 8
+#define RW_PRODUCER_INTENT_START_OFFSET 32
+#define RW_PRODUCER_INTENT_START_SIZE 8
+#define RW_PRODUCER_INTENT_END_OFFSET 40
+#define RW_PRODUCER_INTENT_END_SIZE 8
+#define RW_PRODUCER_RESERVED_OFFSET 48
+#define RW_PRODUCER_RESERVED_SIZE 80
 
 /* ---- Overlay structs. Each mirrors one spec table; the static_asserts below pin every field
  * to the table constants. Atomic fields are _Atomic of the same width (lock-free, same size and
@@ -216,14 +274,25 @@ typedef struct rw_header {
 	rw_region registry;
 	rw_region availability;
 	rw_region slots;
-	uint8_t reserved0[16]; /* room for one more region */
+	rw_region producers;
 	uint32_t event_size;
 	uint32_t event_align;
 	uint64_t type_fingerprint;
 	uint32_t type_name_len;
-	uint32_t reserved1;
+	uint32_t producer_capacity;
 	uint8_t type_name[64];
-	uint8_t reserved2[232]; /* later minors may place fields here */
+	/* The poison record (spec 5.9): poison_state is the CAS'd lock, the rest is written only by
+	 * the CAS winner before it stores poison_state = 2. */
+	_Atomic uint32_t poison_state;
+	uint32_t poison_phase;
+	uint64_t poison_seq;
+	uint32_t poison_pid;
+	uint32_t poison_stage;
+	uint32_t poison_message_len;
+	uint32_t reserved1;
+	uint8_t poison_message[64];
+	_Atomic uint64_t gaps; /* sequences passed over (5.8), atomic add by any peer */
+	uint8_t reserved2[128]; /* later minors may place fields here */
 } rw_header;
 
 /* Table: cursors. Each word fills the first 8 bytes of its own 128-byte block; the padding keeps
@@ -258,10 +327,24 @@ typedef struct rw_entry {
 	uint64_t depends_on;
 	uint8_t name[48];
 	_Atomic uint64_t lost;
-	uint8_t reserved[24];
+	_Atomic uint64_t gaps_seen;
+	uint8_t reserved[16];
 	_Atomic uint64_t cursor;
 	uint8_t pad[120];
 } rw_entry;
+
+/* Table: producer. 128 bytes: a whole cache-line pair per producer, so one producer's intent
+ * stores (every claim in multi mode) never share a line with another's. */
+typedef struct rw_producer_entry {
+	_Atomic uint32_t state;
+	uint32_t owner_pid;
+	uint64_t owner_start_time;
+	_Atomic uint64_t heartbeat_ns;
+	uint64_t generation;
+	_Atomic uint64_t intent_start;
+	_Atomic uint64_t intent_end;
+	uint8_t reserved[80];
+} rw_producer_entry;
 
 #define RW_ASSERT_FIELD(T, TABLE, field, FIELD)                                                    \
 	static_assert(offsetof(T, field) == RW_##TABLE##_##FIELD##_OFFSET,                        \
@@ -275,6 +358,7 @@ static_assert(sizeof(rw_header) == RW_HEADER_LEN, "header is 512 bytes");
 static_assert(sizeof(rw_cursors) == RW_CURSORS_LEN, "cursors region is 256 bytes");
 static_assert(sizeof(rw_wait) == RW_WAIT_LEN, "wait region is 256 bytes");
 static_assert(sizeof(rw_entry) == RW_ENTRY_LEN, "registry entry is 256 bytes");
+static_assert(sizeof(rw_producer_entry) == RW_PRODUCER_ENTRY_LEN, "producer entry is 128 bytes");
 RW_ASSERT_FIELD(rw_header, HEADER, magic, MAGIC);
 RW_ASSERT_FIELD(rw_header, HEADER, init_state, INIT_STATE);
 RW_ASSERT_FIELD(rw_header, HEADER, version_major, VERSION_MAJOR);
@@ -298,13 +382,22 @@ RW_ASSERT_FIELD(rw_header, HEADER, wait, WAIT);
 RW_ASSERT_FIELD(rw_header, HEADER, registry, REGISTRY);
 RW_ASSERT_FIELD(rw_header, HEADER, availability, AVAILABILITY);
 RW_ASSERT_FIELD(rw_header, HEADER, slots, SLOTS);
-RW_ASSERT_FIELD(rw_header, HEADER, reserved0, RESERVED0);
+RW_ASSERT_FIELD(rw_header, HEADER, producers, PRODUCERS);
 RW_ASSERT_FIELD(rw_header, HEADER, event_size, EVENT_SIZE);
 RW_ASSERT_FIELD(rw_header, HEADER, event_align, EVENT_ALIGN);
 RW_ASSERT_FIELD(rw_header, HEADER, type_fingerprint, TYPE_FINGERPRINT);
 RW_ASSERT_FIELD(rw_header, HEADER, type_name_len, TYPE_NAME_LEN);
-RW_ASSERT_FIELD(rw_header, HEADER, reserved1, RESERVED1);
+RW_ASSERT_FIELD(rw_header, HEADER, producer_capacity, PRODUCER_CAPACITY);
 RW_ASSERT_FIELD(rw_header, HEADER, type_name, TYPE_NAME);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_state, POISON_STATE);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_phase, POISON_PHASE);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_seq, POISON_SEQ);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_pid, POISON_PID);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_stage, POISON_STAGE);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_message_len, POISON_MESSAGE_LEN);
+RW_ASSERT_FIELD(rw_header, HEADER, reserved1, RESERVED1);
+RW_ASSERT_FIELD(rw_header, HEADER, poison_message, POISON_MESSAGE);
+RW_ASSERT_FIELD(rw_header, HEADER, gaps, GAPS);
 RW_ASSERT_FIELD(rw_header, HEADER, reserved2, RESERVED2);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, published, PUBLISHED);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, pad0, PAD0);
@@ -326,9 +419,18 @@ RW_ASSERT_FIELD(rw_entry, ENTRY, heartbeat_ns, HEARTBEAT_NS);
 RW_ASSERT_FIELD(rw_entry, ENTRY, depends_on, DEPENDS_ON);
 RW_ASSERT_FIELD(rw_entry, ENTRY, name, NAME);
 RW_ASSERT_FIELD(rw_entry, ENTRY, lost, LOST);
+RW_ASSERT_FIELD(rw_entry, ENTRY, gaps_seen, GAPS_SEEN);
 RW_ASSERT_FIELD(rw_entry, ENTRY, reserved, RESERVED);
 RW_ASSERT_FIELD(rw_entry, ENTRY, cursor, CURSOR);
 RW_ASSERT_FIELD(rw_entry, ENTRY, pad, PAD);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, state, STATE);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, owner_pid, OWNER_PID);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, owner_start_time, OWNER_START_TIME);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, heartbeat_ns, HEARTBEAT_NS);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, generation, GENERATION);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_start, INTENT_START);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_end, INTENT_END);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, reserved, RESERVED);
 
 /* ---- Errors ---------------------------------------------------------------------------------
  * RW_ERR_TOO_SMALL .. RW_ERR_EVENT_TYPE are the validation errors of spec 5.2, in check order. */
@@ -354,10 +456,14 @@ typedef enum rw_code {
 	RW_ERR_EVICTED,         /* our entry's generation or state changed (spec 5.7, last line) */
 	RW_ERR_ENDED,           /* producer closed and every published event was read (spec 5.5 4) */
 	RW_ERR_TIMEOUT,         /* a deadline passed */
-	RW_ERR_OVERFLOW,        /* sequence space exhausted: a claim would reach 2^63 (spec 2) */
+	RW_ERR_OVERFLOW,        /* sequence space exhausted: a claim would pass 2^62 (spec 2) */
 	RW_ERR_WRONG_MODE,      /* operation needs the other producer mode */
 	RW_ERR_INVALID_ARG,     /* bad argument from the caller */
 	RW_ERR_IO,              /* a system call failed; errno is in rw_error.sys_errno */
+	RW_ERR_PRODUCERS_FULL,  /* no free, closed or dead producer entry (spec 5.4) */
+	RW_ERR_CLOSED,          /* multi mode: claimed is closed to claims (spec 4.1, 5.4) */
+	RW_ERR_POISONED,        /* the ring is poisoned (spec 5.9); the message has the record */
+	RW_ERR_GAP,             /* sequences were passed over (spec 5.8); see rw_consumer.gap_* */
 	RW_ERR_COUNT_
 } rw_code;
 
@@ -406,6 +512,8 @@ typedef struct rw_config {
 	uint64_t capacity;          /* power of two, 2 to 2^30 */
 	uint32_t mode;              /* RW_MODE_SINGLE or RW_MODE_MULTI */
 	uint32_t registry_capacity; /* 1 to 64 */
+	uint32_t producer_capacity; /* producer entries: 1 in single mode, 1 to 64 in multi mode;
+				     * 0 means 1 (single) or 8 (multi) */
 	rw_event_type type;
 	unsigned perm; /* file mode of the backing object; 0 means 0600 */
 } rw_config;
@@ -422,16 +530,18 @@ typedef struct rw_geometry {
 	uint32_t slot_size, slot_align;
 	uint32_t event_size, event_align;
 	uint32_t registry_capacity, registry_entry_size;
+	uint32_t producer_capacity;
 	uint64_t type_fingerprint;
 	uint64_t incarnation;
-	rw_region cursors, wait, registry, availability, slots;
+	rw_region cursors, wait, registry, producers, availability, slots;
 } rw_geometry;
 
 /* Computes the version 1.0 creator placement (spec 4) for cfg. */
 rw_code rw_layout(const rw_config *cfg, rw_geometry *out, rw_error *err);
 
 /* Writes a fresh segment into buf (total_size bytes, zeroed by the caller), following spec 5.1
- * steps 2 and 3: every field, then init_state = 1 with release ordering. */
+ * steps 2 and 3: every field, producer entry 0 taken by the creator (creator_pid, generation 1,
+ * spec 5.4), then init_state = 1 with release ordering. */
 void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, uint64_t incarnation,
 		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns);
 
@@ -471,8 +581,14 @@ rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t ti
 		       rw_segment *seg, rw_error *err);
 /* Unmaps. Does not unlink. */
 void rw_segment_close(rw_segment *seg);
+/* Creates a segment in caller-owned memory (heap backing, spec 1): lays it out for cfg, zeroes and
+ * initializes the first total_size bytes of buf (len must be at least that; buf at least
+ * 128-aligned) and opens it as its creator, so rw_producer_init uses producer entry 0. */
+rw_code rw_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment *seg,
+			 rw_error *err);
 /* Wraps caller-owned memory holding a segment image (heap backing, spec 1), after validating it
- * like an attach (checks 1 to 13; expect NULL skips 13). buf must be at least 128-aligned. */
+ * like an attach (checks 1 to 13; expect NULL skips 13). buf must be at least 128-aligned. The
+ * segment is opened as an attacher (a producer on it takes a producer entry of its own). */
 rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
 		       rw_error *err);
 /* Removes the name; 0 on success or if it did not exist. */
@@ -489,33 +605,107 @@ static inline rw_entry *rw_entry_at(const rw_segment *seg, uint32_t i)
 	return (rw_entry *)(void *)(seg->base + seg->g.registry.offset +
 				    (uint64_t)i * seg->g.registry_entry_size);
 }
+/* Pointer to producer entry i (i < producer_capacity). */
+static inline rw_producer_entry *rw_producer_entry_at(const rw_segment *seg, uint32_t i)
+{
+	return (rw_producer_entry *)(void *)(seg->base + seg->g.producers.offset +
+					     (uint64_t)i * RW_PRODUCER_ENTRY_LEN);
+}
+/* Pointer to the availability word of sequence seq (multi mode only). */
+static inline _Atomic uint64_t *rw_availability_word(const rw_segment *seg, uint64_t seq)
+{
+	return (_Atomic uint64_t *)(void *)(seg->base + seg->g.availability.offset +
+					    (seq & (seg->g.capacity - 1)) * 8);
+}
+/* Whether sequence seq was passed over as a gap (multi mode, spec 4.5): its slot holds no event. */
+int rw_is_gap(const rw_segment *seg, uint64_t seq);
 /* Number of registry entries whose state is active. */
 uint32_t rw_active_count(const rw_segment *seg);
 /* Human name of an entry state ("free", "claiming", "active", "closed", "evicted", "unknown"). */
 const char *rw_entry_state_name(uint32_t state);
+/* Human name of a producer entry state ("free", "active", "closed", "dead", "unknown"). */
+const char *rw_producer_state_name(uint32_t state);
+
+/* ---- Poisoning (spec 5.9) ---------------------------------------------------------------------- */
+
+/* A poison record. message is NUL-terminated (at most 64 bytes of UTF-8 before the NUL). */
+typedef struct rw_poison {
+	uint32_t phase; /* RW_PHASE_PUBLISH or RW_PHASE_HANDLER */
+	uint64_t seq;   /* first sequence that will never be delivered */
+	uint32_t pid;
+	uint32_t stage; /* producer entry index (publish) or consumer entry index (handler) */
+	char message[RW_MAX_POISON_MESSAGE + 1];
+} rw_poison;
+
+/* Records rec as the ring's poison unless one is recorded already (only the first failure is
+ * kept; rec->pid 0 means this process), then wakes every blocked waiter (both wake words).
+ * Returns 1 if this call recorded it. The message is cut to 64 bytes at a UTF-8 boundary. */
+int rw_poison_ring(rw_segment *seg, const rw_poison *rec);
+/* 0 if the ring is not poisoned; else 1 and *out (may be NULL) receives the record. A record
+ * still being written (state 1) is waited for up to about 1 ms, then returned as it stands. */
+int rw_poisoned(const rw_segment *seg, rw_poison *out);
+
+/* ---- Passing over a dead producer's claims (spec 5.8) ------------------------------------------ */
+
+/* For a consumer stuck at sequence s of a multi-producer ring: if an active producer entry whose
+ * owner is dead (spec 8) announced a claim covering s, and no live active entry covers s, marks
+ * that entry dead and turns the unpublished sequences of its claim from s on into gaps (adding
+ * them to the header's gaps). Returns how many sequences this call marked (0: nothing to do, or
+ * a peer won the entry first). Sequences at or above the claimed count, or covered by the intent
+ * of a live producer, are never marked (see README "Spec readings"). Safe for concurrent use. */
+uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s);
 
 /* ---- Producer (spec 5.3, 5.4, 5.6) -------------------------------------------------------------
  * Blocking calls wait for room: they are woken by a consumer moving its cursor (futex on
- * producer_wake on Linux, a bounded sleep backoff elsewhere); wakeups may be spurious and are
- * re-checked. timeout_ms < 0 waits forever; 0 does not wait. */
+ * producer_wake on Linux, a bounded sleep backoff elsewhere) or by a poisoning; wakeups may be
+ * spurious and are re-checked. timeout_ms < 0 waits forever; 0 does not wait. */
 typedef struct rw_producer {
 	rw_segment *seg;
+	rw_producer_entry *entry; /* this producer's entry in the producer registry */
+	uint32_t index;           /* its index */
+	int creator;              /* uses the creator's entry 0; ends the stream on close */
+	int closed;               /* rw_producer_close was called */
+	int failed;               /* this producer poisoned the ring */
 	uint64_t next;  /* single: count claimed; multi: unused between calls */
 	uint64_t bound; /* cached gating bound (min required cursor) */
 	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_commit */
 } rw_producer;
 
-rw_code rw_producer_init(rw_producer *p, rw_segment *seg);
+/* Prepares a producer on seg. The creator of seg (rw_create_*) uses producer entry 0, which
+ * creation registered; anyone else takes a free, closed or dead producer entry by CAS (spec 5.4),
+ * failing with RW_ERR_PRODUCERS_FULL when there is none (single mode has only the creator's). */
+rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err);
 /* Claims n (1..capacity) sequences; *first receives the first. Write the events at
- * rw_slot(seg, first + i), then call rw_commit. */
+ * rw_slot(seg, first + i), then call rw_commit, or rw_abort_claim if writing them failed.
+ * Multi mode: announces the claim in the producer entry (intent) before the CAS on claimed.
+ * Fails with RW_ERR_POISONED (the message has the record), RW_ERR_CLOSED (multi: the creator
+ * ended the stream), RW_ERR_OVERFLOW, RW_ERR_TIMEOUT. */
 rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err);
 /* Publishes the claim made by the last rw_claim and wakes blocked consumers. */
 void rw_commit(rw_producer *p);
+/* Gives up the claim made by the last rw_claim without publishing it: poisons the ring (phase 1,
+ * poison_seq = the claim's first sequence, stage = this producer's entry index, spec 5.4 and
+ * 5.9) with message (NULL: "fill failed"). Later claims of this producer fail with
+ * RW_ERR_POISONED. */
+void rw_abort_claim(rw_producer *p, const char *message);
 /* Claims, copies n events of event_size bytes each from events, commits. */
 rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
 		   rw_error *err);
-/* Stores producer_state = 2 and wakes consumers. */
-void rw_producer_close(rw_producer *p);
+/* Writes one event in place. Returns 0 on success; nonzero means it failed, and may set *why to
+ * a message for the poison record. */
+typedef int (*rw_fill_fn)(void *arg, void *event, uint64_t seq, uint32_t index, const char **why);
+/* Claims n sequences and calls fill for each; if every fill succeeds, commits. If one fails, the
+ * claim is never published: the ring is poisoned instead (rw_abort_claim) and RW_ERR_POISONED is
+ * returned. */
+rw_code rw_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, int64_t timeout_ms,
+			rw_error *err);
+/* Ends this producer. An attached producer detaches (its entry becomes closed). The creator ends
+ * the stream: in multi mode it first sets the closed bit of claimed and waits (sleep backoff,
+ * 10 us doubling to 1 ms, up to timeout_ms) until every claimed sequence is published or a gap,
+ * or the ring is poisoned (spec 5.4); then stores producer_state = 2 and wakes consumers. Returns
+ * RW_ERR_TIMEOUT if claimed sequences were still unpublished at the timeout (the stream is ended
+ * anyway). */
+rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err);
 /* Marks every active entry whose owner is dead (spec 8) evicted; returns how many. A dead
  * required consumer gates the producer until it is taken over (spec 5.7 step 5) or evicted;
  * evicting it gives up that takeover, so callers do it only when no takeover is expected (the
@@ -534,6 +724,12 @@ typedef struct rw_consumer {
 	uint64_t depends_on;
 	uint64_t next;
 	uint64_t lost; /* events this (optional) consumer was lapped over, also in the entry */
+	uint64_t gaps_seen; /* gaps passed over (spec 5.8), also in the entry */
+	uint64_t gap_seq, gap_count; /* the gaps reported by the last RW_ERR_GAP */
+	/* Multi mode, required consumers: how long to wait at a claimed but unpublished sequence
+	 * before checking whether its producer died (spec 5.8). rw_register sets 1000; set it
+	 * afterwards to change it; < 0 never checks. */
+	int64_t stall_timeout_ms;
 	int taken_over; /* registration took over a dead owner's entry */
 } rw_consumer;
 
@@ -544,11 +740,19 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
  * to max events into out (max * event_size bytes), releases them (cursor store) and wakes
  * blocked producers. *got receives the count. Returns RW_ERR_ENDED when the producer closed and
- * everything was read, RW_ERR_EVICTED when the entry was taken from us, RW_ERR_TIMEOUT.
- * Woken by a producer's publish (futex on consumer_wake on Linux); wakeups may be spurious. */
+ * everything was read (multi mode: everything claimed), RW_ERR_POISONED when the ring is
+ * poisoned and nothing more is available (the message has the record), RW_ERR_EVICTED when the
+ * entry was taken from us, RW_ERR_TIMEOUT. Gaps (multi mode, spec 5.8) are never copied: events
+ * before a gap are returned first; a call that starts at a gap passes over the whole run of
+ * gaps, counts it in gaps_seen, releases it and returns RW_ERR_GAP with gap_seq and gap_count
+ * set (*got = 0); reading may go on. A required multi-mode consumer waiting at a claimed but
+ * unpublished sequence for stall_timeout_ms runs rw_pass_over_dead_claims, then re-checks every
+ * 10 ms. Woken by a producer's publish or a poisoning (futex on consumer_wake on Linux);
+ * wakeups may be spurious. */
 rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err);
-/* Non-blocking: highest available count (spec 5.5 step 1), at most next + max. */
+/* Non-blocking: highest available count (spec 5.5 step 1), at most next + max. In multi mode
+ * gaps count as available: check rw_is_gap before reading a slot. */
 uint64_t rw_available(rw_consumer *c, uint64_t max);
 /* Releases events below hi (cursor store) and wakes producers (spec 5.5 steps 2 and 3). */
 void rw_release(rw_consumer *c, uint64_t hi);
