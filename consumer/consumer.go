@@ -35,6 +35,7 @@ var (
 	ErrPoisoned      = layout.ErrPoisoned // errors carry a *layout.PoisonedError with the record
 	ErrHalted        = errors.New("consumer halted")
 	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
+	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
 )
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
@@ -104,6 +105,11 @@ type Options struct {
 	// setter must also wake blocked waiters, e.g. with coordination.WakeAll).
 	Halt *atomic.Bool
 
+	// Reattach, when the segment's name comes to hold a new incarnation (its producer restarted
+	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
+	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting.
+	Reattach bool
+
 	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
 	// on; if nil, Run returns the loss as its error.
 	OnLoss func(error)
@@ -116,6 +122,7 @@ type Handler[T any] func(ev *T, seq uint64, endOfBatch bool) error
 
 // Consumer reads events of type T. It is not safe for concurrent use: one goroutine reads.
 type Consumer[T any] struct {
+	opts    Options
 	seg     *segment.Segment
 	v       *layout.View
 	hdr     *layout.Header
@@ -136,11 +143,13 @@ type Consumer[T any] struct {
 	deps     []*layout.Entry // entries this consumer reads behind
 	pool     *Pool           // non-nil for a work-pool worker
 
-	next    uint64 // private copy of the cursor
-	avail   uint64 // highest available count seen so far
-	leased  bool
-	batches uint64
-	closed  bool
+	resumed     bool
+	pendingLoss error  // reported by the first read: events lost while an evicted predecessor was away
+	next        uint64 // private copy of the cursor
+	avail       uint64 // highest available count seen so far
+	leased      bool
+	batches     uint64
+	closed      bool
 }
 
 // Attach maps the segment at b (waiting up to Options.AttachTimeout for it to exist and finish
@@ -189,7 +198,8 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		return nil, err
 	}
 	c := &Consumer[T]{
-		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
+		opts: o,
+		seg:  seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
 	if err := c.register(o); err != nil {
@@ -209,12 +219,6 @@ func (c *Consumer[T]) count() uint64 {
 
 // register claims a registry entry (spec 5.7).
 func (c *Consumer[T]) register(o Options) error {
-	for i := 0; i < c.v.Entries(); i++ {
-		e := c.v.Entry(i)
-		if e.State.Load() == layout.EntryActive && e.NameString() == o.Name {
-			return ErrDuplicateName
-		}
-	}
 	var deps uint64
 	for _, name := range o.After {
 		j := c.findActive(name)
@@ -224,8 +228,38 @@ func (c *Consumer[T]) register(o Options) error {
 		deps |= 1 << uint(j)
 		c.deps = append(c.deps, c.v.Entry(j))
 	}
-	pid := os.Getpid()
-	start, _ := sys.ProcessStartTime(pid)
+	// Spec 5.7 step 5: an active entry of this name belongs to a live consumer (refused) or to a
+	// dead one, which this consumer takes over and resumes: nothing lost. An evicted entry of this
+	// name is taken over too, and what was lost since the eviction is reported.
+	for i := 0; i < c.v.Entries(); i++ {
+		e := c.v.Entry(i)
+		if e.NameString() != o.Name {
+			continue
+		}
+		switch e.State.Load() {
+		case layout.EntryActive:
+			if !liveness.ConsumerDead(e) || !e.State.CompareAndSwap(layout.EntryActive, layout.EntryClaiming) {
+				return ErrDuplicateName
+			}
+			c.own(e, o, deps)
+			c.resumed = true
+			cur := e.Cursor.Load()
+			e.State.Store(layout.EntryActive)
+			c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+			return nil
+		case layout.EntryEvicted:
+			if e.State.CompareAndSwap(layout.EntryEvicted, layout.EntryClaiming) {
+				was := e.Cursor.Load()
+				c.start(i, e, o, deps, StartLatest)
+				if c.next > was {
+					e.Lost.Add(c.next - was)
+					c.pendingLoss = &LappedError{Lost: c.next - was, At: was}
+				}
+				c.resumed = true
+				return c.raced(i, o.Name)
+			}
+		}
+	}
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
 		s := e.State.Load()
@@ -235,49 +269,70 @@ func (c *Consumer[T]) register(o Options) error {
 		if !e.State.CompareAndSwap(s, layout.EntryClaiming) {
 			continue
 		}
-		e.Generation++
-		var flags uint32
-		if !o.Optional {
-			flags |= layout.FlagRequired
-		}
-		e.Flags = flags
-		e.OwnerPID = uint32(pid)
-		e.OwnerStartTime = start
-		e.Name = [layout.NameMax]byte{}
-		e.NameLen = uint32(copy(e.Name[:], o.Name))
-		e.DependsOn = deps
-		e.HeartbeatNs.Store(sys.Monotonic())
 		e.Lost.Store(0)
-		provisional := c.count()
-		e.Cursor.Store(provisional)
-		e.State.Store(layout.EntryActive)
-
-		// A producer that scanned before the store above may still publish up to its old bound,
-		// which is at most today's count + capacity: starting at today's count is safe.
-		now := c.count()
-		cur := now
-		if o.Start == StartOldest {
-			cur = c.oldest(i, now)
-		}
-		for _, d := range c.deps {
-			// A stage reading behind others starts where the slowest of them is.
-			cur = min(cur, d.Cursor.Load())
-		}
-		e.Cursor.Store(cur)
-		c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
-
-		// Two consumers racing to register the same name: the lower index wins.
-		for j := 0; j < c.v.Entries(); j++ {
-			o2 := c.v.Entry(j)
-			if j != i && o2.State.Load() == layout.EntryActive && o2.NameString() == o.Name && j < i {
-				e.State.Store(layout.EntryClosed)
-				return ErrDuplicateName
-			}
-		}
-		return nil
+		e.GapsSeen.Store(0)
+		c.start(i, e, o, deps, o.Start)
+		return c.raced(i, o.Name)
 	}
 	return ErrRegistryFull
 }
+
+// own writes the owner fields of an entry this consumer has just claimed (spec 5.7 step 2).
+func (c *Consumer[T]) own(e *layout.Entry, o Options, deps uint64) {
+	pid := os.Getpid()
+	start, _ := sys.ProcessStartTime(pid)
+	e.Generation++
+	var flags uint32
+	if !o.Optional {
+		flags |= layout.FlagRequired
+	}
+	e.Flags = flags
+	e.OwnerPID = uint32(pid)
+	e.OwnerStartTime = start
+	e.Name = [layout.NameMax]byte{}
+	e.NameLen = uint32(copy(e.Name[:], o.Name))
+	e.DependsOn = deps
+	e.HeartbeatNs.Store(sys.Monotonic())
+}
+
+// raced undoes a registration that lost a race with another consumer registering the same name
+// at the same time: the lower entry index wins.
+func (c *Consumer[T]) raced(i int, name string) error {
+	for j := 0; j < i; j++ {
+		o2 := c.v.Entry(j)
+		if o2.State.Load() == layout.EntryActive && o2.NameString() == name {
+			c.entry.State.Store(layout.EntryClosed)
+			return ErrDuplicateName
+		}
+	}
+	return nil
+}
+
+// start activates a claimed entry and chooses where it starts reading (spec 5.7 steps 2-4).
+func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from Start) {
+	c.own(e, o, deps)
+	provisional := c.count()
+	e.Cursor.Store(provisional)
+	e.State.Store(layout.EntryActive)
+
+	// A producer that scanned before the store above may still publish up to its old bound,
+	// which is at most today's count + capacity: starting at today's count is safe.
+	now := c.count()
+	cur := now
+	if from == StartOldest {
+		cur = c.oldest(i, now)
+	}
+	for _, d := range c.deps {
+		// A stage reading behind others starts where the slowest of them is.
+		cur = min(cur, d.Cursor.Load())
+	}
+	e.Cursor.Store(cur)
+	c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+}
+
+// Resumed reports whether this consumer took over the registration of a dead (or evicted)
+// consumer of the same name and continues from its cursor rather than from Options.Start.
+func (c *Consumer[T]) Resumed() bool { return c.resumed }
 
 // findActive returns the index of the active entry named name, or -1.
 func (c *Consumer[T]) findActive(name string) int {
@@ -382,7 +437,8 @@ func (c *Consumer[T]) waitFor() error {
 		return err
 	}
 	c.entry.HeartbeatNs.Store(sys.Monotonic())
-	ended, poisoned, halted := false, false, false
+	ended, poisoned, halted, replaced := false, false, false, false
+	nextNameCheck := time.Now().Add(nameCheckEvery)
 	checkDead := c.multi && !c.opt
 	var stuckSince time.Time
 	ready := func() bool {
@@ -405,6 +461,13 @@ func (c *Consumer[T]) waitFor() error {
 		if c.halt != nil && c.halt.Load() {
 			halted = true
 			return true
+		}
+		if now := time.Now(); now.After(nextNameCheck) {
+			nextNameCheck = now.Add(nameCheckEvery)
+			if r, _ := c.seg.Replaced(); r {
+				replaced = true
+				return true
+			}
 		}
 		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
 			ended = c.ended()
@@ -431,10 +494,33 @@ func (c *Consumer[T]) waitFor() error {
 	if halted {
 		return ErrHalted
 	}
+	if replaced {
+		return c.replaced()
+	}
 	if ended {
 		return ErrEndOfStream
 	}
 	return c.waitFor() // closed, but claimed events are still being published
+}
+
+// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced.
+const nameCheckEvery = 100 * time.Millisecond
+
+// replaced handles a segment whose name now holds a new incarnation.
+func (c *Consumer[T]) replaced() error {
+	if !c.opts.Reattach {
+		return fmt.Errorf("%w: %s", ErrReplaced, c.seg.Backing())
+	}
+	o := c.opts
+	o.Start = StartOldest
+	nc, err := Attach[T](c.seg.Backing(), o)
+	if err != nil {
+		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
+	}
+	old := *c
+	*c = *nc
+	old.Close()
+	return c.waitFor()
 }
 
 // commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).

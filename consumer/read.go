@@ -14,6 +14,9 @@ func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
+	if err := c.preRead(); err != nil {
+		return 0, err
+	}
 	if c.pool != nil {
 		return c.processPooled(h)
 	}
@@ -30,8 +33,8 @@ func (c *Consumer[T]) Poll(h Handler[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
-	if c.closed {
-		return 0, ErrClosed
+	if err := c.preRead(); err != nil {
+		return 0, err
 	}
 	c.avail = c.available()
 	if c.avail <= c.next {
@@ -90,6 +93,22 @@ func (c *Consumer[T]) runOptional(h Handler[T], max int) (int, error) {
 	return int(hi - start), nil
 }
 
+// preRead runs before every read: it reports a loss left pending by registration once, and
+// refuses to read for a consumer that was closed, evicted or taken over (spec 5.7), so that a
+// consumer removed from the registry never reads slots the producer may already be reusing
+// beyond the batch in progress.
+func (c *Consumer[T]) preRead() error {
+	if c.pendingLoss != nil {
+		err := c.pendingLoss
+		c.pendingLoss = nil
+		return err
+	}
+	if c.closed || c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+		return c.check()
+	}
+	return nil
+}
+
 // firstGap returns the first sequence in [from, to) that was passed over, or to.
 func (c *Consumer[T]) firstGap(from, to uint64) uint64 {
 	for s := from; s < to; s++ {
@@ -138,6 +157,9 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
+	if err := c.preRead(); err != nil {
+		return 0, err
+	}
 	if c.avail <= c.next {
 		if err := c.waitFor(); err != nil {
 			return 0, err
@@ -161,8 +183,8 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 	if c.leased {
 		return nil, 0, ErrLeased
 	}
-	if c.closed {
-		return nil, 0, ErrClosed
+	if err := c.preRead(); err != nil {
+		return nil, 0, err
 	}
 	if c.avail <= c.next {
 		c.avail = c.available()

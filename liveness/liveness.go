@@ -50,8 +50,12 @@ func PassOverDeadClaims(v *layout.View, s uint64) uint64 {
 		return 0
 	}
 	start, end := dead.IntentStart.Load(), dead.IntentEnd.Load()
+	claimed := v.Cursors().Claimed.Load() & layout.CountMask
 	var marked uint64
-	for t := max(s, start); t < end; t++ {
+	for t := max(s, start); t < min(end, claimed); t++ {
+		if liveIntentCovers(v, t) {
+			continue // the dead producer's claim failed: this is a live producer's
+		}
 		a := v.Availability(t)
 		w := a.Load()
 		if w != t+1 && a.CompareAndSwap(w, (t+1)|layout.AvailGap) {
@@ -60,4 +64,18 @@ func PassOverDeadClaims(v *layout.View, s uint64) uint64 {
 	}
 	v.Header().Gaps.Add(marked)
 	return marked
+}
+
+// liveIntentCovers reports whether an active producer that is alive announced a claim covering t.
+func liveIntentCovers(v *layout.View, t uint64) bool {
+	for i := 0; i < v.Producers(); i++ {
+		e := v.Producer(i)
+		if e.State.Load() != layout.ProducerActive {
+			continue
+		}
+		if end := e.IntentEnd.Load(); end != 0 && e.IntentStart.Load() <= t && t < end && !ProducerDead(e) {
+			return true
+		}
+	}
+	return false
 }

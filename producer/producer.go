@@ -14,6 +14,7 @@ import (
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/segment"
 )
 
@@ -67,6 +68,9 @@ type Options struct {
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
+	// Liveness says what to do, while waiting for room, about required consumers that are dead
+	// or stalled: wait for them (the zero value), fail the publish naming them, or evict them.
+	Liveness liveness.Policy
 	// Halt, if set, makes every wait for room fail with ErrHalted once it becomes true (the setter
 	// must also wake blocked waiters, e.g. with coordination.WakeAll).
 	Halt *atomic.Bool
@@ -113,7 +117,8 @@ type Producer[T any] struct {
 
 	closeTimeout time.Duration
 	halt         *atomic.Bool
-	intents      bool // announce claims (shared backings; a heap ring dies with its only process)
+	watcher      *liveness.Watcher // nil when the policy only waits
+	intents      bool              // announce claims (shared backings; a heap ring dies with its only process)
 
 	strategy coordination.Strategy
 	timeout  time.Duration
@@ -219,6 +224,9 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	}
 	if p.closeTimeout == 0 {
 		p.closeTimeout = 5 * time.Second
+	}
+	if o.Liveness.Enabled() {
+		p.watcher = liveness.NewWatcher(o.Liveness)
 	}
 	if !p.multi {
 		p.next = p.cursors.Published.Load()

@@ -147,6 +147,7 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 		return err
 	}
 	poisoned := false
+	var stalled error
 	fits := func() bool {
 		p.bound = p.gatingMin(p.next) + p.cap
 		if p.hdr.PoisonState.Load() != layout.PoisonNone {
@@ -155,6 +156,11 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 		}
 		if p.halt != nil && p.halt.Load() {
 			return true
+		}
+		if end > p.bound && p.watcher != nil {
+			if _, stalled = p.watcher.Check(p.v, p.next, end); stalled != nil {
+				return true
+			}
 		}
 		return end <= p.bound
 	}
@@ -169,6 +175,9 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 	}
 	if poisoned {
 		return p.poisonErr()
+	}
+	if stalled != nil {
+		return stalled
 	}
 	if end > p.bound {
 		return ErrHalted
@@ -198,16 +207,26 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 			if !wait {
 				return 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
 			}
+			var stalled error
 			fits := func() bool {
 				w := p.cursors.Claimed.Load()
 				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone ||
 					p.halt != nil && p.halt.Load() {
 					return true // reported at the top of the loop
 				}
-				return w+n <= p.gatingMin(w)+p.cap
+				if w+n <= p.gatingMin(w)+p.cap {
+					return true
+				}
+				if p.watcher != nil {
+					_, stalled = p.watcher.Check(p.v, w, w+n)
+				}
+				return stalled != nil
 			}
 			if err := p.strategy.Wait(fits, &p.wait.Producer, deadline); err != nil {
 				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
+			}
+			if stalled != nil {
+				return 0, stalled
 			}
 			continue
 		}

@@ -377,3 +377,36 @@ func newIdentity() (layout.Identity, error) {
 		HeartbeatNs:   sys.Monotonic(),
 	}, nil
 }
+
+// Incarnation returns the segment's incarnation id, new each time a segment is created.
+func (s *Segment) Incarnation() uint64 { return s.view.Header().Incarnation }
+
+// Replaced reports whether the name this segment was attached by now holds another incarnation
+// (a producer restarted over it): the mapping this Segment holds is then no longer the one
+// producers publish into. A removed name is ErrNotFound; a heap segment is never replaced.
+func (s *Segment) Replaced() (bool, error) {
+	if s.backing.kind == KindHeap {
+		return false, nil
+	}
+	path, err := s.backing.path()
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("%s: %w", s.backing, ErrNotFound)
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	buf := make([]byte, layout.HeaderLen)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return true, nil // shorter than a header: something else, being created
+	}
+	h, ok := layout.RawHeader(buf)
+	if !ok {
+		return true, nil
+	}
+	return h.Incarnation != s.Incarnation(), nil
+}
