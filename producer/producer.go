@@ -68,6 +68,10 @@ type Options struct {
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
+	// Await holds New until the given consumers have attached (coordination modes): at least
+	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
+	// New fails with coordination.ErrAwaitTimeout, removing the segment, when they do not come.
+	Await Await
 	// Liveness says what to do, while waiting for room, about required consumers that are dead
 	// or stalled: wait for them (the zero value), fail the publish naming them, or evict them.
 	Liveness liveness.Policy
@@ -153,6 +157,12 @@ func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
 	p := newProducer[T](seg, o)
 	p.creator = true
 	p.pe, p.pidx = p.v.Producer(0), 0 // layout.Init registered the creator as producer 0
+	if o.Await.Consumers > 0 || len(o.Await.Names) > 0 {
+		if err := p.AwaitConsumers(o.Await); err != nil {
+			p.Close()
+			return nil, err
+		}
+	}
 	return p, nil
 }
 
@@ -297,6 +307,22 @@ func (p *Producer[T]) gatingMin(fallback uint64) uint64 {
 		}
 	}
 	return m
+}
+
+// Await says which consumers to wait for before publishing.
+type Await struct {
+	Consumers int           // at least this many active consumers
+	Names     []string      // and every one of these
+	Timeout   time.Duration // 0 waits forever
+}
+
+// AwaitConsumers waits until the consumers a describes are active in the ring.
+func (p *Producer[T]) AwaitConsumers(a Await) error {
+	var deadline time.Time
+	if a.Timeout > 0 {
+		deadline = time.Now().Add(a.Timeout)
+	}
+	return coordination.AwaitConsumers(p.v, a.Consumers, a.Names, deadline)
 }
 
 // Remaining returns how many events could be published now without waiting.

@@ -1,8 +1,13 @@
 package segment
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/ringwire/ringwire/internal/sys"
@@ -73,4 +78,46 @@ func InfoOf(b Backing, v *layout.View) Info {
 		}
 	}
 	return info
+}
+
+// List returns the shared-memory backings whose name starts with prefix ("/" or "" for all) and
+// whose first bytes are ringwire's magic. It reads 8 bytes of each candidate and maps nothing.
+// Listing needs Linux; elsewhere it reports sys.ErrUnsupported.
+func List(prefix string) ([]Backing, error) {
+	if prefix != "" && prefix[0] != '/' {
+		prefix = "/" + prefix
+	}
+	names, err := sys.ShmNames()
+	if err != nil {
+		return nil, fmt.Errorf("list shared memory: %w", err)
+	}
+	sort.Strings(names)
+	var out []Backing
+	for _, n := range names {
+		if !strings.HasPrefix(n, prefix) {
+			continue
+		}
+		b := SharedMemory(n)
+		path, err := b.path()
+		if err != nil {
+			continue
+		}
+		if ok, _ := hasMagic(path); ok {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+func hasMagic(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	var b [8]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false, nil
+	}
+	return binary.LittleEndian.Uint64(b[:]) == layout.Magic, nil
 }

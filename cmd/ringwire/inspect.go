@@ -148,7 +148,8 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	h := v.Header()
 	c := v.Cursors()
 	multi := h.ProducerMode == layout.MultiProducer
-	published, claimed := c.Published.Load(), c.Claimed.Load()
+	published, claimedWord := c.Published.Load(), c.Claimed.Load()
+	claimed := claimedWord & layout.CountMask
 	count := published // what a consumer's lag is measured against (spec 5.5 step 1)
 	if multi {
 		count = claimed
@@ -172,7 +173,30 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	} else {
 		row("published", "%d", published)
 	}
-	row("claimed", "%d", claimed)
+	if claimedWord&layout.ClaimedClosed != 0 {
+		row("claimed", "%d (closed to further claims)", claimed)
+	} else {
+		row("claimed", "%d", claimed)
+	}
+	if g := h.Gaps.Load(); g != 0 {
+		row("gaps", "%d sequences passed over (a producer died mid-claim)", g)
+	}
+	if rec, poisoned := v.Poisoned(); poisoned {
+		row("POISONED", "%s failed at sequence %d (pid %d, stage %d): %s", layout.PhaseName(rec.Phase), rec.Seq, rec.PID, rec.Stage, printable(rec.Message))
+	}
+	for i := 0; i < v.Producers(); i++ {
+		pe := v.Producer(i)
+		st := pe.State.Load()
+		if st == layout.ProducerFree || (!multi && i == 0) {
+			continue
+		}
+		intent := "none"
+		if end := pe.IntentEnd.Load(); end != 0 {
+			intent = fmt.Sprintf("[%d, %d)", pe.IntentStart.Load(), end)
+		}
+		row(fmt.Sprintf("producer %d", i), "%s, pid %d (%s), claim in progress %s, heartbeat %s",
+			[]string{"free", "active", "closed", "dead"}[min(st, 3)], pe.OwnerPID, aliveString(pe.OwnerPID, pe.OwnerStartTime), intent, age(mono, pe.HeartbeatNs.Load()))
+	}
 	used, active := 0, 0
 	for i := 0; i < v.Entries(); i++ {
 		switch v.Entry(i).State.Load() {
@@ -193,7 +217,7 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST")
+	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST\tGAPS")
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
 		st := e.State.Load()
@@ -212,8 +236,8 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 		if st == layout.EntryActive && count >= cur {
 			lag = fmt.Sprint(count - cur)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
-			e.OwnerPID, aliveString(e.OwnerPID, e.OwnerStartTime), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load())
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
+			e.OwnerPID, aliveString(e.OwnerPID, e.OwnerStartTime), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
 	}
 	tw.Flush()
 }

@@ -1,110 +1,117 @@
 package main
 
 import (
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
-	"github.com/ringwire/ringwire/segment"
 )
 
-// shmDir is where Linux keeps POSIX shared-memory objects.
-const shmDir = "/dev/shm"
-
-func runList(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+// listPrefix parses the optional PREFIX argument of list and clean.
+func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: ringwire list [PREFIX]\n\nlists the ringwire segments in /dev/shm whose name starts with PREFIX\n")
+	fs.Usage = func() { fmt.Fprint(stderr, help) }
+	if extra != nil {
+		extra(fs)
 	}
 	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return exitUsage
-	}
-	if len(pos) > 1 {
-		fs.Usage()
-		return exitUsage
+	if err != nil || len(pos) > 1 {
+		if err == nil {
+			fs.Usage()
+		}
+		return "", false
 	}
 	prefix := "/"
 	if len(pos) == 1 {
 		prefix = shmBacking(pos[0]).Name()
 	}
-	entries, err := os.ReadDir(shmDir)
-	if errors.Is(err, os.ErrNotExist) {
-		fmt.Fprintf(stderr, "ringwire list: this system has no %s; listing shared memory needs Linux\n", shmDir)
+	return prefix, true
+}
+
+func runList(args []string, stdout, stderr io.Writer) int {
+	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers\n", args, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	infos, err := coordination.Discover(prefix)
+	if errors.Is(err, sys.ErrUnsupported) {
+		fmt.Fprintf(stderr, "ringwire list: %v: listing shared memory needs Linux\n", err)
 		return exitFailure
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "ringwire list: %v\n", err)
 		return exitFailure
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-
+	if len(infos) == 0 {
+		fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", prefix)
+		return exitOK
+	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	found, unreadable := 0, 0
-	for _, de := range entries {
-		name := "/" + de.Name()
-		if !de.Type().IsRegular() || !strings.HasPrefix(name, prefix) {
-			continue
+	fmt.Fprintln(tw, "NAME\tCREATOR\tMODE\tCAPACITY\tPUBLISHED\tPRODUCER\tCONSUMERS\tSTALE")
+	for _, s := range infos {
+		stale := "no"
+		if s.Stale() {
+			stale = "yes"
 		}
-		ok, err := hasMagic(shmDir + name)
-		if err != nil {
-			unreadable++
-			continue
-		}
-		if !ok {
-			continue
-		}
-		if found == 0 {
-			fmt.Fprintln(tw, "NAME\tCREATOR\tMODE\tCAPACITY\tPUBLISHED\tCONSUMERS\tPRODUCER")
-		}
-		found++
-		info, err := segment.Stat(segment.SharedMemory(name))
-		if err != nil {
-			problem := err.Error()
-			if errors.Is(err, layout.ErrInitializing) {
+		if s.Err != nil {
+			problem := s.Err.Error()
+			if errors.Is(s.Err, layout.ErrInitializing) {
 				problem = "initializing"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t%s\n", name, creatorString(info.CreatorPID, info.CreatorAlive), problem)
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%s\t\t%s\n", s.Backing.Name(), creatorString(s.CreatorPID, s.CreatorAlive), problem, stale)
 			continue
 		}
 		state := "open"
-		if info.Closed {
+		if s.Closed {
 			state = "closed"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", name, creatorString(info.CreatorPID, info.CreatorAlive),
-			info.Mode, info.Capacity, info.Published, info.ActiveUsers, state)
+		var cs []string
+		for _, c := range s.Consumers {
+			if c.State == "active" {
+				cs = append(cs, fmt.Sprintf("%s@%d", c.Name, c.Cursor))
+			}
+		}
+		consumers := strings.Join(cs, " ")
+		if consumers == "" {
+			consumers = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Backing.Name(), creatorString(s.CreatorPID, s.CreatorAlive),
+			s.Mode, s.Capacity, s.Published, state, consumers, stale)
 	}
 	tw.Flush()
-	if found == 0 {
-		fmt.Fprintf(stdout, "no ringwire segments in %s whose name starts with %s\n", shmDir, prefix)
-	}
-	if unreadable > 0 {
-		fmt.Fprintf(stderr, "ringwire list: %d objects matching %s could not be read (permission denied?)\n", unreadable, prefix)
-	}
 	return exitOK
 }
 
-// hasMagic reports whether the file starts with the ringwire magic. It reads 8 bytes rather
-// than mapping, so that listing never maps other programs' shared memory.
-func hasMagic(path string) (bool, error) {
-	f, err := os.Open(path)
+func runClean(args []string, stdout, stderr io.Writer) int {
+	var dry bool
+	prefix, ok := listPrefix("clean", "usage: ringwire clean [--dry-run] [PREFIX]\n\nremoves the ringwire segments whose creator is dead and that no live producer or consumer uses; never a live one\n",
+		args, stderr, func(fs *flag.FlagSet) { fs.BoolVar(&dry, "dry-run", false, "only list what would be removed") })
+	if !ok {
+		return exitUsage
+	}
+	removed, err := coordination.RemoveStale(prefix, dry)
+	verb := "removed"
+	if dry {
+		verb = "would remove"
+	}
+	for _, n := range removed {
+		fmt.Fprintf(stdout, "%s %s\n", verb, n)
+	}
+	if len(removed) == 0 {
+		fmt.Fprintf(stdout, "no stale ringwire segments whose name starts with %s\n", prefix)
+	}
 	if err != nil {
-		return false, err
+		fmt.Fprintf(stderr, "ringwire clean: %v\n", err)
+		return exitFailure
 	}
-	defer f.Close()
-	var b [8]byte
-	if _, err := io.ReadFull(f, b[:]); err != nil {
-		return false, nil // shorter than a magic: not a segment (or one being created)
-	}
-	return binary.LittleEndian.Uint64(b[:]) == layout.Magic, nil
+	return exitOK
 }
 
 func creatorString(pid uint32, alive bool) string {

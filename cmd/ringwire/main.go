@@ -4,6 +4,7 @@
 //	ringwire demo [-n 20000000] [-batch 256] [-capacity 65536] [-wait yield] [-name /x]
 //	ringwire inspect [--watch] NAME | --file PATH
 //	ringwire list [PREFIX]
+//	ringwire clean [--dry-run] [PREFIX]
 //
 // demo starts one producer and two consumer processes (this binary, re-executed with the hidden
 // subcommands demo-producer and demo-consumer) over a POSIX shared-memory segment, shows their
@@ -34,7 +35,9 @@ const usage = `usage:
   ringwire demo [flags]              run a producer and two consumers in separate processes
   ringwire inspect [flags] NAME      print a segment's header and consumers (NAME like /orders)
   ringwire inspect --file PATH       the same for a file-backed segment
-  ringwire list [PREFIX]             list the ringwire segments in /dev/shm
+  ringwire list [PREFIX]             list the ringwire segments in /dev/shm, with their peers
+  ringwire clean [--dry-run] [PREFIX]
+                                     remove stale segments (creator dead, no live peer)
 
 Run "ringwire COMMAND -h" for the flags of a command.
 `
@@ -54,6 +57,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runInspect(rest, stdout, stderr)
 	case "list":
 		return runList(rest, stdout, stderr)
+	case "clean":
+		return runClean(rest, stdout, stderr)
 	case roleProducer:
 		return runDemoProducer(rest, stdout, stderr)
 	case roleConsumer:

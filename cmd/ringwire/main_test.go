@@ -253,10 +253,10 @@ func TestInspect_Segment_ShowsConsumer(t *testing.T) {
 			row = strings.Fields(line)
 		}
 	}
-	// IDX NAME STATE KIND PID (alive) CURSOR LAG HEARTBEAT ago LOST
+	// IDX NAME STATE KIND PID (alive) CURSOR LAG HEARTBEAT ago LOST GAPS
 	want := []string{"0", "inspect-probe", "active", "required", strconv.Itoa(os.Getpid()), "(alive)", "4", "6"}
-	if len(row) != 11 || !equal(row[:8], want) || row[10] != "0" {
-		t.Errorf("registry row %q, want %q followed by a heartbeat age and lost 0:\n%s", row, want, out)
+	if len(row) != 12 || !equal(row[:8], want) || row[10] != "0" || row[11] != "0" {
+		t.Errorf("registry row %q, want %q followed by a heartbeat age, lost 0 and gaps 0:\n%s", row, want, out)
 	}
 }
 
@@ -322,7 +322,7 @@ func TestList_Prefix_FindsSegment(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("list exited with %d: %s", code, errOut)
 	}
-	want := []string{name, strconv.Itoa(os.Getpid()), "(alive)", "single", "128", "3", "0", "open"}
+	want := []string{name, strconv.Itoa(os.Getpid()), "(alive)", "single", "128", "3", "open", "-", "no"}
 	var row []string
 	for _, line := range strings.Split(out, "\n") {
 		if f := strings.Fields(line); len(f) > 0 && f[0] == name {
@@ -401,5 +401,50 @@ func TestGroup(t *testing.T) {
 		if got := group(v); got != want {
 			t.Errorf("group(%d) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestClean_RemovesOnlyStale gives one segment a creator that really died (a killed child) and
+// leaves another with a live creator: clean removes the first only.
+func TestClean_RemovesOnlyStale(t *testing.T) {
+	live := testName(t, "clean-live")
+	p, err := producer.New[Event](segment.SharedMemory(live), producer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+
+	stale := testName(t, "clean-stale")
+	q, err := producer.New[Event](segment.SharedMemory(stale), producer.Options{Keep: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("sleep", "10")
+	if err := dead.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h := q.Segment().View().Header()
+	h.CreatorPID, h.CreatorStartTime = uint32(dead.Process.Pid), 0
+	q.Segment().View().Producer(0).OwnerPID = uint32(dead.Process.Pid)
+	dead.Process.Kill()
+	dead.Wait()
+	q.Close() // Keep: the name stays, as after a crash
+
+	code, out, errOut := runHere("clean", "--dry-run", "/rw-cmd-t-clean")
+	if code != exitOK || !strings.Contains(out, "would remove "+stale) || strings.Contains(out, live) {
+		t.Fatalf("dry run: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat("/dev/shm" + stale); err != nil {
+		t.Fatal("a dry run removed the segment")
+	}
+	code, out, errOut = runHere("clean", "/rw-cmd-t-clean")
+	if code != exitOK || !strings.Contains(out, "removed "+stale) {
+		t.Fatalf("clean: exit %d, %q %q", code, out, errOut)
+	}
+	if _, err := os.Stat("/dev/shm" + stale); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the stale segment is still there")
+	}
+	if _, err := os.Stat("/dev/shm" + live); err != nil {
+		t.Error("clean removed a live segment")
 	}
 }

@@ -44,3 +44,6 @@ func OSYield() { time.Sleep(0); runtime.Gosched() }
 
 // zombie is false here: exited processes are detected through kill(pid, 0) and the start time.
 func zombie(pid int) bool { return false }
+
+// ShmNames reports ErrUnsupported: macOS offers no way to list POSIX shared-memory objects.
+func ShmNames() ([]string, error) { return nil, ErrUnsupported }

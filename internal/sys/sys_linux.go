@@ -124,3 +124,18 @@ const (
 // OSYield gives up the CPU to another runnable thread of any process (sched_yield), which is what
 // a waiter needs when more threads spin than there are cores.
 func OSYield() { _, _, _ = unix.Syscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
+// ShmNames lists the POSIX shared-memory object names ("/x") of this host.
+func ShmNames() ([]string, error) {
+	entries, err := os.ReadDir(shmDir)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, "/"+e.Name())
+		}
+	}
+	return names, nil
+}
