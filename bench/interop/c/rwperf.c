@@ -1,0 +1,212 @@
+/* rwperf: produce or consume N 64-byte events over a named ringwire segment, for the
+ * cross-language throughput benchmarks of bench/crosslang.go.
+ *
+ *   rwperf produce --name /NAME --events N [--batch B] [--capacity C] [--cpu K]
+ *   rwperf consume --name /NAME --events N [--cpu K]
+ *
+ * The event is bench.Event64 of the Go benchmarks: descriptor struct{u64@0,[56]u8@8}:64:8, the
+ * sequence in the first 8 bytes (little-endian on every supported host). The producer creates the
+ * segment (single-producer mode), waits until one consumer is registered, then writes only the
+ * sequence word of each event; the consumer checks that event s holds s. Both busy-spin on the
+ * ring's cursors (the library's own waits yield and block; a benchmark beside Go's BusySpin must
+ * not), so rw_claim and rw_available never wait here.
+ *
+ * Each prints one JSON line: {"lang":"c","role":..., "events":N, "start_ns":..., "end_ns":...,
+ * "seconds":...} with CLOCK_MONOTONIC times, so the harness can take the consumer's end minus the
+ * producer's start. Exit status 1 on any failure (including a wrong sequence), 64 on bad flags. */
+#define _GNU_SOURCE
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringwire.h"
+
+#define DESCRIPTOR "struct{u64@0,[56]u8@8}:64:8"
+
+static void pin(int cpu)
+{
+	if (cpu < 0)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set) != 0)
+		perror("rwperf: sched_setaffinity");
+}
+
+static void die(const char *what, const rw_error *err)
+{
+	fprintf(stderr, "rwperf: %s: %s\n", what, err->message[0] ? err->message : rw_strerror(err->code));
+	exit(1);
+}
+
+static void report(const char *role, uint64_t n, uint64_t start, uint64_t end, uint32_t batch)
+{
+	printf("{\"lang\":\"c\",\"role\":\"%s\",\"events\":%llu,\"batch\":%u,\"start_ns\":%llu,"
+	       "\"end_ns\":%llu,\"seconds\":%.9f}\n",
+	       role, (unsigned long long)n, batch, (unsigned long long)start, (unsigned long long)end,
+	       (double)(end - start) / 1e9);
+	fflush(stdout);
+}
+
+static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capacity)
+{
+	rw_error err = {0};
+	rw_config cfg = {
+		.capacity = capacity,
+		.mode = RW_MODE_SINGLE,
+		.registry_capacity = 4,
+		.type = {.event_size = 64, .event_align = 8,
+			 .fingerprint = rw_type_fingerprint(DESCRIPTOR), .name = "bench.Event64"},
+	};
+	rw_segment seg;
+	if (rw_create_shm(name, &cfg, &seg, &err) != RW_OK)
+		die("create", &err);
+	rw_producer p;
+	if (rw_producer_init(&p, &seg, &err) != RW_OK)
+		die("producer", &err);
+	/* Wait for the consumer: it starts at the latest event. */
+	uint64_t deadline = rw_monotonic_ns() + 10000000000ull;
+	while (rw_active_count(&seg) == 0) {
+		if (rw_monotonic_ns() > deadline) {
+			fprintf(stderr, "rwperf: no consumer registered\n");
+			rw_unlink_shm(name);
+			return 1;
+		}
+		sched_yield();
+	}
+	rw_entry *cons = NULL;
+	for (uint32_t i = 0; i < seg.g.registry_capacity; i++)
+		if (atomic_load(&rw_entry_at(&seg, i)->state) == RW_ENTRY_ACTIVE)
+			cons = rw_entry_at(&seg, i);
+	uint64_t bound = 0;
+	uint64_t start = rw_monotonic_ns();
+	for (uint64_t i = 0; i < n;) {
+		uint32_t k = (uint32_t)(n - i < batch ? n - i : batch);
+		while (i + k > bound + capacity) /* busy-spin for room */
+			bound = atomic_load_explicit(&cons->cursor, memory_order_acquire);
+		uint64_t first;
+		if (rw_claim(&p, k, -1, &first, &err) != RW_OK)
+			die("claim", &err);
+		for (uint32_t j = 0; j < k; j++) {
+			uint64_t s = first + j;
+			memcpy(rw_slot(&seg, s), &s, 8);
+		}
+		rw_commit(&p);
+		i += k;
+	}
+	uint64_t end = rw_monotonic_ns();
+	if (rw_producer_close(&p, 5000, &err) != RW_OK)
+		die("close", &err);
+	report("producer", n, start, end, batch);
+	/* The harness removes the name after the consumer has finished; unlinking here is safe too
+	 * (the consumer keeps its mapping) and leaves nothing behind if the harness dies. */
+	rw_segment_close(&seg);
+	rw_unlink_shm(name);
+	return 0;
+}
+
+static int consume(const char *name, uint64_t n)
+{
+	rw_error err = {0};
+	rw_event_type want = {.event_size = 64, .event_align = 8,
+			      .fingerprint = rw_type_fingerprint(DESCRIPTOR)};
+	rw_segment seg;
+	if (rw_attach_shm(name, &want, 10000, &seg, &err) != RW_OK)
+		die("attach", &err);
+	rw_consumer c;
+	if (rw_register(&c, &seg, "bench", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err) != RW_OK)
+		die("register", &err);
+	uint64_t start = 0, next = c.next;
+	uint64_t base = next;
+	while (next < base + n) {
+		uint64_t hi;
+		while ((hi = rw_available(&c, UINT64_MAX / 2)) <= next) /* busy-spin for events */
+			;
+		if (start == 0)
+			start = rw_monotonic_ns();
+		for (uint64_t s = next; s < hi; s++) {
+			uint64_t v;
+			memcpy(&v, rw_slot(&seg, s), 8);
+			if (v != s) {
+				fprintf(stderr, "rwperf: event %llu holds %llu\n", (unsigned long long)s,
+					(unsigned long long)v);
+				rw_deregister(&c);
+				rw_segment_close(&seg);
+				return 1;
+			}
+		}
+		rw_release(&c, hi);
+		next = hi;
+	}
+	uint64_t end = rw_monotonic_ns();
+	report("consumer", n, start, end, 0);
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	return 0;
+}
+
+static uint64_t num(const char *s)
+{
+	char buf[64];
+	size_t j = 0;
+	for (; *s && j + 1 < sizeof buf; s++)
+		if (*s != '_')
+			buf[j++] = *s;
+	buf[j] = 0;
+	char *end;
+	unsigned long long v = strtoull(buf, &end, 10);
+	if (*end || j == 0) {
+		fprintf(stderr, "rwperf: bad number %s\n", s);
+		exit(64);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: rwperf produce|consume --name /NAME --events N [--batch B] "
+				"[--capacity C] [--cpu K]\n");
+		return 64;
+	}
+	const char *role = argv[1], *name = NULL;
+	uint64_t n = 1000000, capacity = 4096;
+	uint32_t batch = 64;
+	int cpu = -1;
+	for (int i = 2; i < argc; i++) {
+		const char *f = argv[i];
+		if (i + 1 >= argc) {
+			fprintf(stderr, "rwperf: %s needs a value\n", f);
+			return 64;
+		}
+		const char *v = argv[++i];
+		if (!strcmp(f, "--name"))
+			name = v;
+		else if (!strcmp(f, "--events"))
+			n = num(v);
+		else if (!strcmp(f, "--batch"))
+			batch = (uint32_t)num(v);
+		else if (!strcmp(f, "--capacity"))
+			capacity = num(v);
+		else if (!strcmp(f, "--cpu"))
+			cpu = (int)num(v);
+		else {
+			fprintf(stderr, "rwperf: unknown flag %s\n", f);
+			return 64;
+		}
+	}
+	if (!name || batch == 0 || batch > capacity || n == 0) {
+		fprintf(stderr, "rwperf: need --name, 1 <= batch <= capacity, events > 0\n");
+		return 64;
+	}
+	pin(cpu);
+	if (!strcmp(role, "produce"))
+		return produce(name, n, batch, capacity);
+	if (!strcmp(role, "consume"))
+		return consume(name, n);
+	fprintf(stderr, "rwperf: unknown role %s\n", role);
+	return 64;
+}
