@@ -2,10 +2,10 @@ module github.com/ringwire/ringwire
 
 go 1.26.8
 
-require golang.org/x/sys v0.49.0
-
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.1.2 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	github.com/HdrHistogram/hdrhistogram-go v1.1.2
+	github.com/stretchr/testify v1.12.1
+	golang.org/x/sys v0.49.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

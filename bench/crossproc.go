@@ -1,90 +1,348 @@
 package bench
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
-	"github.com/ringwire/ringwire/naming"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// ChildEnv names the environment variable that turns a binary using this package into the
-// consumer process of CrossProcessSPSC. Call MaybeChild first thing in main or TestMain.
+// ChildEnv names the environment variable that turns a binary using this package into one role of
+// a multi-process scenario (its value is a JSON Role). Call MaybeChild first thing in main or
+// TestMain.
 const ChildEnv = "RINGWIRE_BENCH_CHILD"
 
-// MaybeChild runs the consumer role and exits if this process was started as one.
+// Role is what a re-executed child process does.
+type Role struct {
+	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume
+	Name     string `json:"name"` // segment name (ping/pong: the ping->pong ring)
+	Back     string `json:"back,omitempty"`
+	Events   int    `json:"events"`
+	Warmup   int    `json:"warmup,omitempty"`
+	Batch    int    `json:"batch,omitempty"`
+	Capacity int    `json:"capacity,omitempty"`
+	CPU      int    `json:"cpu"`
+	Wait     string `json:"wait,omitempty"`
+	GapUs    int    `json:"gap_us,omitempty"`
+}
+
+// Lang is the implementation of one side of a cross-process scenario.
+type Lang string
+
+// The languages of the cross-process matrix.
+const (
+	Go   Lang = "go"
+	C    Lang = "c"
+	Rust Lang = "rust"
+)
+
+// Tools says where the programs of the cross-process scenarios are: Self is a binary that calls
+// MaybeChild (the rwbench command or the test binary), CPerf and RustPerf the rwperf programs of
+// bench/interop (empty: not available).
+type Tools struct {
+	Self     string
+	SelfArgs []string // e.g. -test.run=^$ for a test binary
+	CPerf    string
+	RustPerf string
+}
+
+// MaybeChild runs a child role and exits if this process was started as one.
 func MaybeChild() {
 	spec := os.Getenv(ChildEnv)
 	if spec == "" {
 		return
 	}
-	name, countStr, _ := strings.Cut(spec, ",")
-	n, _ := strconv.Atoi(countStr)
-	defer Pin(1)()
-	c, err := consumer.Attach[Event64](segment.SharedMemory(name), consumer.Options{
-		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
-	})
+	var r Role
+	err := json.Unmarshal([]byte(spec), &r)
 	if err == nil {
-		err = Drain(c, n)
-		c.Close()
+		err = runRole(r)
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "bench consumer:", err)
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", r.Role, err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-// CrossProcessSPSC moves n events from this process to a consumer process (this binary
-// re-executed, pinned to CPU 1) over POSIX shared memory, and returns the time from the first
-// publish to the consumer's exit.
-func CrossProcessSPSC(n, capacity, batch int) (time.Duration, error) {
-	name := naming.Portable(fmt.Sprintf("rw-bench-%d-%d", os.Getpid(), time.Now().UnixNano()))
-	p, err := producer.New[Event64](segment.SharedMemory(name), producer.Options{Capacity: uint64(capacity), Wait: coordination.BusySpin()})
+func runRole(r Role) error {
+	defer Pin(r.CPU)()
+	switch r.Role {
+	case "produce":
+		return goProduce(r)
+	case "consume":
+		return goConsume(r)
+	case "ping":
+		return ping(r)
+	case "pong":
+		return pong(r)
+	case "wake-produce":
+		return wakeProduce(r)
+	case "wake-consume":
+		return wakeConsume(r)
+	}
+	return fmt.Errorf("unknown role %q", r.Role)
+}
+
+// timing is the JSON line every throughput role prints (as bench/interop's rwperf programs do).
+type timing struct {
+	Lang    string  `json:"lang"`
+	Role    string  `json:"role"`
+	Events  int     `json:"events"`
+	Batch   int     `json:"batch"`
+	StartNs uint64  `json:"start_ns"`
+	EndNs   uint64  `json:"end_ns"`
+	Seconds float64 `json:"seconds"`
+}
+
+func printJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Printf("%s\n", b)
+	return err
+}
+
+// waitForConsumer waits until a consumer is registered in v: consumers start at the latest event,
+// so a producer that published first would run ahead of them.
+func waitForConsumer(v *layout.View, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		for i := 0; i < v.Entries(); i++ {
+			if v.Entry(i).State.Load() == layout.EntryActive {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no consumer registered")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+func goProduce(r Role) error {
+	p, err := producer.New[Event64](segment.SharedMemory(r.Name), producer.Options{
+		Capacity: uint64(r.Capacity), Wait: coordination.BusySpin(), Registry: 4,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := waitForConsumer(p.Segment().View(), 10*time.Second); err != nil {
+		return err
+	}
+	start := sys.Monotonic()
+	if err := Produce(p, r.Events, r.Batch); err != nil {
+		return err
+	}
+	end := sys.Monotonic()
+	if err := p.Close(); err != nil {
+		return err
+	}
+	return printJSON(timing{"go", "producer", r.Events, r.Batch, start, end, float64(end-start) / 1e9})
+}
+
+func goConsume(r Role) error {
+	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Name), consumer.Options{
+		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var start uint64
+	var want uint64
+	err = c.Run(func(e *Event64, _ uint64, _ bool) error {
+		if want == 0 {
+			start = sys.Monotonic()
+		}
+		if e.Seq != want {
+			return fmt.Errorf("got event %d, want %d", e.Seq, want)
+		}
+		want++
+		return nil
+	})
+	end := sys.Monotonic()
+	if err != nil {
+		return err
+	}
+	if want != uint64(r.Events) {
+		return fmt.Errorf("received %d of %d events", want, r.Events)
+	}
+	return printJSON(timing{"go", "consumer", r.Events, 0, start, end, float64(end-start) / 1e9})
+}
+
+var segCounter atomic.Uint64
+
+// SegmentPrefix is the name prefix of every segment this process's scenarios create:
+// /rw-bench-<pid>-.
+func SegmentPrefix() string { return fmt.Sprintf("/rw-bench-%d-", os.Getpid()) }
+
+// newName returns a fresh segment name and the function that removes it (whether or not it still
+// exists).
+func newName() (string, func()) {
+	name := fmt.Sprintf("%s%d", SegmentPrefix(), segCounter.Add(1))
+	return name, func() { _ = segment.Remove(segment.SharedMemory(name)) }
+}
+
+// RemoveLeftovers removes every segment of this process still in /dev/shm (for signal handlers
+// and deferred clean-up) and returns their names.
+func RemoveLeftovers() []string {
+	m, _ := filepath.Glob("/dev/shm" + SegmentPrefix() + "*")
+	for _, p := range m {
+		os.Remove(p)
+	}
+	return m
+}
+
+// command builds the process of one role in lang.
+func (t Tools) command(ctx context.Context, lang Lang, r Role) (*exec.Cmd, error) {
+	var cmd *exec.Cmd
+	switch lang {
+	case Go:
+		spec, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.CommandContext(ctx, t.Self, t.SelfArgs...)
+		cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
+	case C, Rust:
+		bin := t.CPerf
+		if lang == Rust {
+			bin = t.RustPerf
+		}
+		if bin == "" {
+			return nil, fmt.Errorf("%w: no %s rwperf program", ErrSkipped, lang)
+		}
+		role := map[string]string{"produce": "produce", "consume": "consume"}[r.Role]
+		args := []string{role, "--name", r.Name, "--events", fmt.Sprint(r.Events), "--cpu", fmt.Sprint(r.CPU)}
+		if role == "produce" {
+			args = append(args, "--batch", fmt.Sprint(r.Batch), "--capacity", fmt.Sprint(r.Capacity))
+		}
+		cmd = exec.CommandContext(ctx, bin, args...)
+	default:
+		return nil, fmt.Errorf("unknown language %q", lang)
+	}
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd, nil
+}
+
+// ErrSkipped marks a scenario that could not run for want of a tool; the report shows it as
+// skipped with the error's text.
+var ErrSkipped = errors.New("skipped")
+
+// runPair starts the consumer role, then the producer role, waits for both (killing both if either
+// fails or the timeout passes) and returns the stdout of each.
+func (t Tools) runPair(cons, prod Lang, cr, pr Role, timeout time.Duration) (consOut, prodOut []byte, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cc, err := t.command(ctx, cons, cr)
+	if err != nil {
+		return nil, nil, err
+	}
+	pc, err := t.command(ctx, prod, pr)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cb, pb bytes.Buffer
+	cc.Stdout, pc.Stdout = &cb, &pb
+	if err := cc.Start(); err != nil {
+		return nil, nil, err
+	}
+	if err := pc.Start(); err != nil {
+		cc.Process.Kill()
+		cc.Wait()
+		return nil, nil, err
+	}
+	errc := make(chan error, 2)
+	go func() {
+		if err := cc.Wait(); err != nil {
+			errc <- fmt.Errorf("%s %s: %w", cons, cr.Role, err)
+			return
+		}
+		errc <- nil
+	}()
+	go func() {
+		if err := pc.Wait(); err != nil {
+			errc <- fmt.Errorf("%s %s: %w", prod, pr.Role, err)
+			return
+		}
+		errc <- nil
+	}()
+	var first error
+	for i := 0; i < 2; i++ {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel() // kills the other
+		}
+	}
+	if ctx.Err() == context.DeadlineExceeded && first != nil {
+		first = fmt.Errorf("timed out after %v: %w", timeout, first)
+	}
+	return cb.Bytes(), pb.Bytes(), first
+}
+
+func lastJSON(out []byte, v any) error {
+	var line []byte
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if b := bytes.TrimSpace(sc.Bytes()); len(b) > 0 && b[0] == '{' {
+			line = append(line[:0], b...)
+		}
+	}
+	if line == nil {
+		return fmt.Errorf("no JSON line in output %q", out)
+	}
+	return json.Unmarshal(line, v)
+}
+
+// CrossProcess moves n 64-byte events from a producer process in prod to a consumer process in
+// cons over a fresh POSIX shared-memory segment (producer pinned to CPU 0, consumer to CPU 1, both
+// busy-spinning), and returns the time from the producer's first publish to the consumer's last
+// event, both read from CLOCK_MONOTONIC, which every process shares.
+func (t Tools) CrossProcess(prod, cons Lang, n, capacity, batch int) (time.Duration, error) {
+	name, remove := newName()
+	defer remove()
+	pr := Role{Role: "produce", Name: name, Events: n, Batch: max(batch, 1), Capacity: capacity, CPU: 0}
+	cr := Role{Role: "consume", Name: name, Events: n, CPU: 1}
+	co, po, err := t.runPair(cons, prod, cr, pr, 60*time.Second)
 	if err != nil {
 		return 0, err
 	}
-	defer p.Close()
+	var ct, pt timing
+	if err := lastJSON(co, &ct); err != nil {
+		return 0, fmt.Errorf("%s consumer: %w", cons, err)
+	}
+	if err := lastJSON(po, &pt); err != nil {
+		return 0, fmt.Errorf("%s producer: %w", prod, err)
+	}
+	if ct.EndNs <= pt.StartNs {
+		return 0, fmt.Errorf("consumer ended (%d) before the producer started (%d)", ct.EndNs, pt.StartNs)
+	}
+	return time.Duration(ct.EndNs - pt.StartNs), nil
+}
+
+// CrossProcessSPSC is CrossProcess from Go to Go with the test binary or rwbench as the children.
+func CrossProcessSPSC(n, capacity, batch int) (time.Duration, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, err
 	}
-	cmd := exec.Command(self, "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%d", ChildEnv, name, n))
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	defer cmd.Process.Kill()
-	v := p.Segment().View()
-	deadline := time.Now().Add(10 * time.Second)
-	for v.Entry(0).State.Load() != layout.EntryActive {
-		if time.Now().After(deadline) {
-			return 0, errors.New("bench consumer did not attach")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	unpin := Pin(0)
-	start := time.Now()
-	perr := Produce(p, n, batch)
-	p.Close()
-	werr := cmd.Wait()
-	d := time.Since(start)
-	unpin()
-	if perr != nil {
-		return 0, perr
-	}
-	if werr != nil {
-		return 0, fmt.Errorf("bench consumer: %w", werr)
-	}
-	return d, nil
+	return Tools{Self: self, SelfArgs: []string{"-test.run=^$"}}.CrossProcess(Go, Go, n, capacity, batch)
 }
