@@ -1,8 +1,9 @@
-//! Registering (spec 5.7) and consuming (spec 5.5).
+//! Registering (spec 5.7) and consuming (spec 5.5), passing over gaps (5.8) and stopping at a
+//! poisoned ring (5.9).
 
 use std::marker::PhantomData;
 use std::sync::atomic::{fence, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::atomics::monotonic_ns;
 use crate::error::{Error, Result};
@@ -33,7 +34,13 @@ pub struct ConsumerOptions {
     pub start: Start,
     /// Bit i set: read behind registry entry i instead of behind the producer alone.
     pub depends_on: u64,
+    /// Multi mode, required consumers: how long to wait at a claimed but unpublished sequence
+    /// before looking for a dead producer's claim to pass over (spec 5.8). Default 1 s.
+    pub stall_timeout: Duration,
 }
+
+/// Default [`ConsumerOptions::stall_timeout`].
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl ConsumerOptions {
     /// A required consumer named `name`, starting at the oldest unconsumed event.
@@ -43,6 +50,27 @@ impl ConsumerOptions {
             required: true,
             start: Start::Oldest,
             depends_on: 0,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// What a consumer is handed for one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item<T> {
+    /// A published event.
+    Event(T),
+    /// A sequence passed over as a gap (spec 5.8): a dead producer's claim that was never
+    /// published. Its slot holds no event.
+    Gap,
+}
+
+impl<T> Item<T> {
+    /// The event, or `None` for a gap.
+    pub fn event(self) -> Option<T> {
+        match self {
+            Item::Event(t) => Some(t),
+            Item::Gap => None,
         }
     }
 }
@@ -50,8 +78,10 @@ impl ConsumerOptions {
 /// What one [`Consumer::poll`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Polled {
-    /// Events handed to the handler.
+    /// Events handed to the handler (gaps not included).
     pub delivered: usize,
+    /// Gaps handed to the handler (multi mode, spec 5.8).
+    pub gaps: u64,
     /// Events lost in this poll because the producer lapped this optional consumer.
     pub lost: u64,
     /// The producer closed and every published event has been read.
@@ -68,9 +98,13 @@ pub struct Consumer<T: Event> {
     required: bool,
     depends_on: u64,
     lost: u64,
+    gaps_seen: u64,
+    stall: Duration,
+    /// The sequence this consumer is waiting at in multi mode, and since when.
+    stuck: Option<(u64, Instant)>,
     open: bool,
     buf: Vec<u8>,
-    pending: Vec<T>,
+    pending: Vec<Item<T>>,
     _event: PhantomData<T>,
 }
 
@@ -161,6 +195,7 @@ impl<T: Event> Consumer<T> {
             .store(generation, Ordering::Relaxed);
         write_owner(&e, opts);
         e.u64(l::ENT_LOST).store(0, Ordering::Release);
+        e.u64(l::ENT_GAPS_SEEN).store(0, Ordering::Release);
         let provisional = seg.count();
         e.cursor().store(provisional, Ordering::Release);
         // Step 3.
@@ -214,6 +249,9 @@ impl<T: Event> Consumer<T> {
             required: opts.required,
             depends_on: opts.depends_on,
             lost: 0,
+            gaps_seen: 0,
+            stall: opts.stall_timeout,
+            stuck: None,
             open: true,
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
@@ -234,6 +272,11 @@ impl<T: Event> Consumer<T> {
     /// Total events lost to lapping (optional consumers only).
     pub fn lost(&self) -> u64 {
         self.lost
+    }
+
+    /// Total gaps this consumer passed over (its entry's `gaps_seen`).
+    pub fn gaps_seen(&self) -> u64 {
+        self.gaps_seen
     }
 
     /// The segment read.
@@ -271,9 +314,11 @@ impl<T: Event> Consumer<T> {
         let mut hi = match seg.geometry().mode {
             ProducerMode::Single => seg.published().load(Ordering::SeqCst).min(stop),
             ProducerMode::Multi => {
-                let limit = seg.claimed().load(Ordering::SeqCst).min(stop);
+                let limit = (seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK).min(stop);
                 let mut s = self.next;
-                while s < limit && seg.availability(s).load(Ordering::SeqCst) == s.wrapping_add(1) {
+                while s < limit
+                    && seg.availability(s).load(Ordering::SeqCst) & !l::AVAIL_GAP == s + 1
+                {
                     s += 1;
                 }
                 s
@@ -286,15 +331,71 @@ impl<T: Event> Consumer<T> {
         hi
     }
 
-    /// Reads the available events, at most `max`, handing each to `handler(event, sequence,
-    /// end_of_batch)`; the last event of the batch has `end_of_batch` true. Then stores the
-    /// cursor (releasing the slots) and wakes a waiting producer. Never blocks.
-    pub fn poll(&mut self, max: usize, mut handler: impl FnMut(T, u64, bool)) -> Result<Polled> {
+    /// Whether sequence `s` was passed over as a gap (multi mode; acquire).
+    fn is_gap(&self, s: u64) -> bool {
+        self.seg.geometry().mode == ProducerMode::Multi
+            && self.seg.availability(s).load(Ordering::Acquire) == (s + 1) | l::AVAIL_GAP
+    }
+
+    /// Multi mode, required consumers: while the count says sequence `next` is claimed but it is
+    /// not published, remembers since when; past the stall timeout, runs the dead-claim recovery
+    /// of spec 5.8. Returns whether it marked any gap (then `next` may be available).
+    fn recover_stall(&mut self) -> bool {
+        let seg = &self.seg;
+        if seg.geometry().mode != ProducerMode::Multi
+            || !self.required
+            || self.depends_on != 0
+            || self.next >= seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK
+        {
+            self.stuck = None;
+            return false;
+        }
+        let now = Instant::now();
+        match self.stuck {
+            Some((s, since)) if s == self.next => {
+                if now.duration_since(since) < self.stall {
+                    return false;
+                }
+            }
+            _ => {
+                self.stuck = Some((self.next, now));
+                if !self.stall.is_zero() {
+                    return false;
+                }
+            }
+        }
+        if seg.pass_over_dead_claims(self.next) == 0 {
+            return false;
+        }
+        // Other consumers waiting at the same sequence can go on too.
+        wait::wake(seg.consumer_waiters(), seg.consumer_wake());
+        true
+    }
+
+    /// Reads what is available, at most `max` sequences, handing each to `handler(item,
+    /// sequence, end_of_batch)`: an [`Item::Event`], or an [`Item::Gap`] for a sequence passed
+    /// over (spec 5.8; counted in `gaps_seen`). The last item of the batch has `end_of_batch`
+    /// true. Then stores the cursor (releasing the slots) and wakes a waiting producer. Never
+    /// blocks.
+    ///
+    /// With nothing available: `Polled::ended` if the producer closed (5.5 step 4), or
+    /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first. A required
+    /// consumer of a multi-mode ring stuck at a claimed sequence for longer than its stall
+    /// timeout passes over a dead producer's claim here (5.8).
+    pub fn poll(
+        &mut self,
+        max: usize,
+        mut handler: impl FnMut(Item<T>, u64, bool),
+    ) -> Result<Polled> {
         self.check_owned()?;
         self.heartbeat();
         let max = max.max(1) as u64;
-        let hi = self.available(max);
+        let mut hi = self.available(max);
+        if hi <= self.next && self.recover_stall() {
+            hi = self.available(max);
+        }
         if hi <= self.next {
+            self.seg.check_poison()?;
             // 5.5 step 4: closed and nothing new on a second look means the stream ended.
             let ended = self.seg.producer_closed() && self.available(max) <= self.next;
             return Ok(Polled {
@@ -302,17 +403,30 @@ impl<T: Event> Consumer<T> {
                 ..Polled::default()
             });
         }
+        self.stuck = None;
         let mut polled = Polled::default();
         if self.required {
             for s in self.next..hi {
-                self.seg
-                    .map()
-                    .copy_out(self.seg.slot_offset(s), &mut self.buf);
-                handler(T::decode(&self.buf), s, s + 1 == hi);
+                let item = if self.is_gap(s) {
+                    polled.gaps += 1;
+                    Item::Gap
+                } else {
+                    self.seg
+                        .map()
+                        .copy_out(self.seg.slot_offset(s), &mut self.buf);
+                    polled.delivered += 1;
+                    Item::Event(T::decode(&self.buf))
+                };
+                handler(item, s, s + 1 == hi);
             }
-            polled.delivered = (hi - self.next) as usize;
         } else {
             polled = self.poll_optional(hi, &mut handler);
+        }
+        if polled.gaps > 0 {
+            self.gaps_seen += polled.gaps;
+            self.entry()
+                .u64(l::ENT_GAPS_SEEN)
+                .store(self.gaps_seen, Ordering::Release);
         }
         // 5.5 step 2: event bytes are not read after this store; seq-cst orders it before the
         // waiters load of step 3.
@@ -324,27 +438,35 @@ impl<T: Event> Consumer<T> {
 
     /// An optional consumer does not gate the producer: copy first, then discard any event whose
     /// slot may have been reused meanwhile, and count it as lost.
-    fn poll_optional(&mut self, hi: u64, handler: &mut impl FnMut(T, u64, bool)) -> Polled {
+    fn poll_optional(&mut self, hi: u64, handler: &mut impl FnMut(Item<T>, u64, bool)) -> Polled {
         let cap = self.seg.geometry().capacity;
         let mut from = self.next;
-        let claimed = self.seg.claimed().load(Ordering::SeqCst);
+        let claimed = self.seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK;
         from = from.max(claimed.saturating_sub(cap)).min(hi);
         self.pending.clear();
         for s in from..hi {
-            self.seg
-                .map()
-                .copy_out(self.seg.slot_offset(s), &mut self.buf);
-            self.pending.push(T::decode(&self.buf));
+            // A word of a later round is not a gap mark; such a sequence is discarded below.
+            let item = if self.is_gap(s) {
+                Item::Gap
+            } else {
+                self.seg
+                    .map()
+                    .copy_out(self.seg.slot_offset(s), &mut self.buf);
+                Item::Event(T::decode(&self.buf))
+            };
+            self.pending.push(item);
         }
         // The copies above must complete before `claimed` is re-read.
         fence(Ordering::Acquire);
-        let claimed = self.seg.claimed().load(Ordering::SeqCst);
+        let claimed = self.seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK;
         let safe_from = from.max(claimed.saturating_sub(cap)).min(hi);
         let skip = (safe_from - from) as usize;
         let lost = safe_from - self.next;
-        for (i, ev) in self.pending.drain(..).enumerate().skip(skip) {
+        let mut gaps = 0;
+        for (i, item) in self.pending.drain(..).enumerate().skip(skip) {
             let s = from + i as u64;
-            handler(ev, s, s + 1 == hi);
+            gaps += u64::from(matches!(item, Item::Gap));
+            handler(item, s, s + 1 == hi);
         }
         if lost > 0 {
             self.lost += lost;
@@ -353,15 +475,18 @@ impl<T: Event> Consumer<T> {
                 .store(self.lost, Ordering::Release);
         }
         Polled {
-            delivered: (hi - safe_from) as usize,
+            delivered: (hi - safe_from - gaps) as usize,
+            gaps,
             lost,
             ended: false,
         }
     }
 
-    /// Blocks until an event is available, the stream has ended, or `deadline` passes
-    /// (`Timeout`). Woken by producers publishing (futex); re-checks at least every 20 ms;
-    /// wakeups may be spurious, so a following `poll` may still find nothing.
+    /// Blocks until something is available (an event or a gap), the stream has ended, the ring
+    /// is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing and by
+    /// poisoning (futex); re-checks at least every 20 ms, running the stall recovery of spec 5.8
+    /// (see [`Consumer::poll`]); wakeups may be spurious, so a following `poll` may still find
+    /// nothing.
     pub fn wait(&mut self, deadline: Instant) -> Result<()> {
         let seg = self.seg.clone();
         let ready = wait::wait_until(
@@ -370,7 +495,10 @@ impl<T: Event> Consumer<T> {
             deadline,
             || {
                 self.check_owned()?;
-                Ok(self.available(1) > self.next || seg.producer_closed())
+                Ok(self.available(1) > self.next
+                    || seg.producer_closed()
+                    || seg.is_poisoned()
+                    || self.recover_stall())
             },
         )?;
         if ready {

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::io;
 
+use crate::poison::Poison;
+
 /// Why an operation on a segment failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -32,7 +34,7 @@ pub enum Error {
     /// 5.2 check 9; `detail` names the failed condition.
     BadSlotGeometry { detail: &'static str },
     /// 5.2 check 10. Also returned when a producer attaches to a single-producer segment.
-    BadProducerMode { mode: u32 },
+    BadProducerMode { mode: u32, producer_capacity: u32 },
     /// 5.2 check 11.
     BadRegistry { capacity: u32, entry_size: u32 },
     /// 5.2 check 12; `region` names the region.
@@ -48,16 +50,23 @@ pub enum Error {
     },
     /// No segment of that name or path exists (until the deadline).
     NotFound,
-    /// Every registry entry is in use.
+    /// Every consumer registry entry is in use.
     RegistryFull,
+    /// Every producer registry entry is active (spec 5.4: "producer registry full").
+    ProducerRegistryFull,
     /// Another live consumer is active under this name.
     DuplicateName,
     /// This consumer's entry was evicted or reclaimed.
     Evicted,
     /// A bounded wait reached its deadline.
     Timeout,
-    /// Claiming would reach sequence 2^63 (spec section 2).
+    /// Claiming would reach sequence 2^62 (spec section 2).
     SequenceExhausted,
+    /// The creator closed a multi-producer ring to claims (`claimed` bit 62, spec 5.4 step 1).
+    Closed,
+    /// The ring is poisoned (spec 5.9); carries the record. Terminal for every producer and
+    /// consumer.
+    Poisoned(Poison),
     /// A caller-supplied value is out of range (configuration, names, batch sizes).
     InvalidArgument(String),
     /// An operating-system error.
@@ -82,11 +91,14 @@ impl Error {
             Error::BadRegion { .. } => "region",
             Error::WrongEventType { .. } => "event_type",
             Error::NotFound => "not_found",
-            Error::RegistryFull | Error::DuplicateName => "registry_full",
-            Error::Evicted => "verify",
+            Error::RegistryFull | Error::ProducerRegistryFull => "registry_full",
+            Error::DuplicateName => "duplicate_name",
+            Error::Evicted => "evicted",
             Error::Timeout => "timeout",
+            Error::SequenceExhausted => "exhausted",
+            Error::Poisoned(_) => "poisoned",
             Error::InvalidArgument(_) => "usage",
-            Error::SequenceExhausted | Error::Io(_) => "io",
+            Error::Closed | Error::Io(_) => "io",
         }
     }
 }
@@ -119,7 +131,13 @@ impl fmt::Display for Error {
             } => write!(f, "truncated: total_size {total_size} > mapping length {mapping_len}"),
             Error::BadCapacity { capacity } => write!(f, "bad capacity {capacity}"),
             Error::BadSlotGeometry { detail } => write!(f, "bad slot geometry: {detail}"),
-            Error::BadProducerMode { mode } => write!(f, "bad producer mode {mode}"),
+            Error::BadProducerMode {
+                mode,
+                producer_capacity,
+            } => write!(
+                f,
+                "bad producer mode {mode} (producer capacity {producer_capacity})"
+            ),
             Error::BadRegistry {
                 capacity,
                 entry_size,
@@ -138,10 +156,13 @@ impl fmt::Display for Error {
             ),
             Error::NotFound => write!(f, "segment not found"),
             Error::RegistryFull => write!(f, "consumer registry full"),
+            Error::ProducerRegistryFull => write!(f, "producer registry full"),
             Error::DuplicateName => write!(f, "an active consumer already has this name"),
             Error::Evicted => write!(f, "consumer was evicted"),
             Error::Timeout => write!(f, "timed out"),
-            Error::SequenceExhausted => write!(f, "sequence space exhausted (2^63)"),
+            Error::SequenceExhausted => write!(f, "sequence space exhausted (2^62)"),
+            Error::Closed => write!(f, "ring closed to claims"),
+            Error::Poisoned(p) => write!(f, "ring poisoned: {p}"),
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::Io(e) => write!(f, "i/o: {e}"),
         }

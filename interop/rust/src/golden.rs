@@ -1,15 +1,28 @@
 //! Golden segment images of the conformance scenarios (conformance/PROTOCOL.md), built through
 //! the real producer and consumer protocols on a heap segment, then masked.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
 use crate::consumer::{Consumer, ConsumerOptions, Start};
 use crate::error::{Error, Result};
 use crate::event::ConformanceEvent;
 use crate::layout::{self as l, Field};
-use crate::producer::Producer;
+use crate::producer::{Producer, FILL_PANICKED};
 use crate::segment::{Backing, Config, ProducerMode};
 
 /// The scenario names, in the protocol's order.
-pub const SCENARIOS: &[&str] = &["empty", "single-wrapped", "multi-wrapped", "closed"];
+pub const SCENARIOS: &[&str] = &[
+    "empty",
+    "single-wrapped",
+    "multi-wrapped",
+    "closed",
+    "multi-gap",
+    "poisoned",
+];
+
+/// A pid no process has (above Linux's largest pid_max): marks a producer as dead. Masked.
+const DEAD_PID: u32 = 0x7fff_fff0;
 
 fn events(range: std::ops::Range<u64>) -> Vec<ConformanceEvent> {
     range.map(|k| ConformanceEvent::new(k, 0)).collect()
@@ -24,17 +37,28 @@ fn config(capacity: u64, registry_capacity: u32, mode: ProducerMode) -> Config {
     }
 }
 
+/// Publishes events k of producer 0, one claim each (PROTOCOL.md: "The creator publishes one
+/// event per claim"), so a multi-mode creator's `intent_start` ends at its last sequence.
+fn publish_each(p: &mut Producer<ConformanceEvent>, ks: std::ops::Range<u64>) -> Result<()> {
+    for k in ks {
+        p.publish(&ConformanceEvent::new(k, 0))?;
+    }
+    Ok(())
+}
+
 fn opts(name: &str, required: bool) -> ConsumerOptions {
     ConsumerOptions {
         name: name.into(),
         required,
         start: Start::Latest,
         depends_on: 0,
+        stall_timeout: Duration::ZERO,
     }
 }
 
 fn drain(c: &mut Consumer<ConformanceEvent>, n: usize) -> Result<()> {
-    let got = c.poll(n, |_, _, _| {})?.delivered;
+    let p = c.poll(n, |_, _, _| {})?;
+    let got = p.delivered + p.gaps as usize;
     if got != n {
         return Err(Error::InvalidArgument(format!("golden: read {got} of {n}")));
     }
@@ -64,10 +88,10 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             let mut p = Producer::create(Backing::Heap, &config(4, 2, ProducerMode::Multi))?;
             let mut c1 = Consumer::register(p.segment(), &opts("c1", true))?;
             let mut c2 = Consumer::register(p.segment(), &opts("c2", false))?;
-            p.publish_batch(&events(0..4))?;
+            publish_each(&mut p, 0..4)?;
             drain(&mut c1, 4)?;
             drain(&mut c2, 4)?;
-            p.publish_batch(&events(4..6))?;
+            publish_each(&mut p, 4..6)?;
             drain(&mut c2, 2)?;
             c2.close()?;
             c1.abandon();
@@ -79,7 +103,45 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p.publish_batch(&events(0..3))?;
             drain(&mut c1, 3)?;
             c1.close()?;
-            p.close();
+            p.close()?;
+            p.segment().image()
+        }
+        "multi-gap" => {
+            let cfg = Config {
+                producer_capacity: 2,
+                ..config(8, 2, ProducerMode::Multi)
+            };
+            let mut p = Producer::create(Backing::Heap, &cfg)?;
+            let seg = p.segment().clone();
+            let mut c1 = Consumer::register(&seg, &opts("c1", true))?;
+            publish_each(&mut p, 0..2)?;
+            // Producer entry 1 claims sequences 2..4 and dies before publishing them.
+            let p1 = Producer::<ConformanceEvent>::attach(&seg)?;
+            let dead = p1.index();
+            p1.claim_and_abandon(3)?;
+            seg.producer_entry(dead)
+                .u32(l::PRD_OWNER_PID)
+                .store(DEAD_PID, Ordering::Relaxed);
+            drain(&mut c1, 2)?;
+            // c1 (stall timeout 0) passes the claim over (spec 5.8) and reads the gaps.
+            drain(&mut c1, 3)?;
+            publish_each(&mut p, 2..3)?;
+            drain(&mut c1, 1)?;
+            c1.abandon();
+            seg.image()
+        }
+        "poisoned" => {
+            let mut p = Producer::create(Backing::Heap, &config(8, 2, ProducerMode::Single))?;
+            p.publish_batch(&events(0..2))?;
+            // resume_unwind unwinds like a panic without running the panic hook (no stderr).
+            let failed = p.try_publish_with(1, |_, _| -> std::result::Result<_, &str> {
+                std::panic::resume_unwind(Box::new(FILL_PANICKED))
+            });
+            if !matches!(failed, Err(Error::Poisoned(_))) {
+                return Err(Error::InvalidArgument(format!(
+                    "golden: fill failure gave {failed:?}"
+                )));
+            }
             p.segment().image()
         }
         other => {
@@ -107,9 +169,9 @@ fn get_u32(img: &[u8], off: usize) -> Option<u32> {
 }
 
 /// Zeroes the fields a golden comparison ignores: incarnation, creator pid and start time,
-/// creation time, producer heartbeat, and in every registry entry the owner pid, owner start
-/// time and heartbeat. Entries are located through the image's own header; entries outside the
-/// image are skipped.
+/// creation time, producer heartbeat, poison pid, and in every consumer and producer registry
+/// entry the owner pid, owner start time and heartbeat. Entries are located through the image's
+/// own header; entries outside the image are skipped.
 pub fn mask(img: &mut [u8]) {
     for f in [
         l::INCARNATION,
@@ -117,8 +179,29 @@ pub fn mask(img: &mut [u8]) {
         l::CREATOR_START_TIME,
         l::CREATED_UNIX_NS,
         l::PRODUCER_HEARTBEAT_NS,
+        l::POISON_PID,
     ] {
         zero(img, 0, f);
+    }
+    if let (Some(at), Some(n)) = (
+        get_u64(img, l::REGION_PRODUCERS.offset),
+        get_u32(img, l::PRODUCER_CAPACITY.offset),
+    ) {
+        for i in 0..u64::from(n.min(l::MAX_PRODUCERS)) {
+            let Some(at) = at
+                .checked_add(i * l::PRODUCER_ENTRY_SIZE as u64)
+                .and_then(|a| usize::try_from(a).ok())
+            else {
+                break;
+            };
+            for f in [
+                l::PRD_OWNER_PID,
+                l::PRD_OWNER_START_TIME,
+                l::PRD_HEARTBEAT_NS,
+            ] {
+                zero(img, at, f);
+            }
+        }
     }
     let (Some(reg), Some(n), Some(size)) = (
         get_u64(img, l::REGION_REGISTRY.offset),

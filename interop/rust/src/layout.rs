@@ -1,11 +1,11 @@
 //! Byte layout of a format 1.0 segment: the only module that knows offsets.
 //!
 //! Every constant mirrors one row of a table in `spec/LAYOUT.md` ("### Table: header",
-//! "cursors", "wait", "entry"). The unit test at the bottom parses those tables from the spec and
+//! "cursors", "wait", "entry", "producer"). The unit test at the bottom parses those tables from the spec and
 //! compares them with the constants, so the spec and this file cannot drift apart.
 //!
-//! Offsets of the header are relative to the start of the segment; offsets of the cursors, wait
-//! and entry blocks are relative to the start of their region (or entry). Regions themselves are
+//! Offsets of the header are relative to the start of the segment; offsets of the cursors, wait,
+//! entry and producer blocks are relative to the start of their region (or entry). Regions themselves are
 //! located through the header at run time, never through the placement constants below, except by
 //! a creator placing them.
 
@@ -67,8 +67,45 @@ pub const FLAG_REQUIRED: u32 = 1;
 pub const MAX_CONSUMER_NAME: usize = 48;
 /// Largest `type_name_len`.
 pub const MAX_TYPE_NAME: usize = 64;
-/// A producer refuses to claim a sequence at or above this (spec section 2).
-pub const MAX_SEQUENCE: u64 = 1 << 63;
+/// A producer refuses to claim a sequence at or above this (spec section 2). A count (the end
+/// of a claim) must also fit the 62 count bits of `claimed`, so the largest count a producer
+/// stores is `MAX_SEQUENCE - 1` and the last sequence it claims is `MAX_SEQUENCE - 2`: a count
+/// of 2^62 would read as the closed bit.
+pub const MAX_SEQUENCE: u64 = 1 << 62;
+/// `claimed` bit 62: closed to claims (multi mode, spec 4.1).
+pub const CLAIMED_CLOSED: u64 = 1 << 62;
+/// Mask of the count in `claimed` (bits 0-61, spec 4.1).
+pub const COUNT_MASK: u64 = (1 << 62) - 1;
+/// Availability word bit 63: the sequence was passed over as a gap (spec 4.5, 5.8).
+pub const AVAIL_GAP: u64 = 1 << 63;
+
+/// Producer entry states (spec 4.4, "Table: producer").
+pub const PRODUCER_FREE: u32 = 0;
+/// Owned by a live (or not yet detected dead) producer.
+pub const PRODUCER_ACTIVE: u32 = 1;
+/// The owner detached.
+pub const PRODUCER_ENTRY_CLOSED: u32 = 2;
+/// The owner died and its claims were passed over (spec 5.8).
+pub const PRODUCER_DEAD: u32 = 3;
+/// Size of one producer registry entry.
+pub const PRODUCER_ENTRY_SIZE: usize = 128;
+/// Largest `producer_capacity` (multi mode).
+pub const MAX_PRODUCERS: u32 = 64;
+/// `producer_capacity` a creator uses in multi mode unless configured otherwise.
+pub const DEFAULT_MULTI_PRODUCERS: u32 = 8;
+
+/// `poison_state` values (spec 5.9).
+pub const POISON_NONE: u32 = 0;
+/// The winner of the poison CAS is writing the record.
+pub const POISON_RECORDING: u32 = 1;
+/// The record is complete.
+pub const POISON_RECORDED: u32 = 2;
+/// `poison_phase`: a producer failed between claim and publish.
+pub const PHASE_PUBLISH: u32 = 1;
+/// `poison_phase`: a pipeline stage's handler failed.
+pub const PHASE_HANDLER: u32 = 2;
+/// Largest `poison_message_len`.
+pub const MAX_POISON_MESSAGE: usize = 64;
 
 // ---- Table: header (offsets from the start of the segment) ----
 pub const MAGIC: Field = f(0, 8);
@@ -94,14 +131,23 @@ pub const REGION_WAIT: Field = f(112, 16);
 pub const REGION_REGISTRY: Field = f(128, 16);
 pub const REGION_AVAILABILITY: Field = f(144, 16);
 pub const REGION_SLOTS: Field = f(160, 16);
-pub const RESERVED0: Field = f(176, 16);
+pub const REGION_PRODUCERS: Field = f(176, 16);
 pub const EVENT_SIZE: Field = f(192, 4);
 pub const EVENT_ALIGN: Field = f(196, 4);
 pub const TYPE_FINGERPRINT: Field = f(200, 8);
 pub const TYPE_NAME_LEN: Field = f(208, 4);
-pub const RESERVED1: Field = f(212, 4);
+pub const PRODUCER_CAPACITY: Field = f(212, 4);
 pub const TYPE_NAME: Field = f(216, 64);
-pub const RESERVED2: Field = f(280, 232);
+pub const POISON_STATE: Field = f(280, 4);
+pub const POISON_PHASE: Field = f(284, 4);
+pub const POISON_SEQ: Field = f(288, 8);
+pub const POISON_PID: Field = f(296, 4);
+pub const POISON_STAGE: Field = f(300, 4);
+pub const POISON_MESSAGE_LEN: Field = f(304, 4);
+pub const RESERVED1: Field = f(308, 4);
+pub const POISON_MESSAGE: Field = f(312, 64);
+pub const GAPS: Field = f(376, 8);
+pub const RESERVED2: Field = f(384, 128);
 
 /// The header table in spec order, for the drift test and for tools.
 pub const HEADER_TABLE: &[(&str, Field)] = &[
@@ -128,13 +174,22 @@ pub const HEADER_TABLE: &[(&str, Field)] = &[
     ("registry", REGION_REGISTRY),
     ("availability", REGION_AVAILABILITY),
     ("slots", REGION_SLOTS),
-    ("reserved0", RESERVED0),
+    ("producers", REGION_PRODUCERS),
     ("event_size", EVENT_SIZE),
     ("event_align", EVENT_ALIGN),
     ("type_fingerprint", TYPE_FINGERPRINT),
     ("type_name_len", TYPE_NAME_LEN),
-    ("reserved1", RESERVED1),
+    ("producer_capacity", PRODUCER_CAPACITY),
     ("type_name", TYPE_NAME),
+    ("poison_state", POISON_STATE),
+    ("poison_phase", POISON_PHASE),
+    ("poison_seq", POISON_SEQ),
+    ("poison_pid", POISON_PID),
+    ("poison_stage", POISON_STAGE),
+    ("poison_message_len", POISON_MESSAGE_LEN),
+    ("reserved1", RESERVED1),
+    ("poison_message", POISON_MESSAGE),
+    ("gaps", GAPS),
     ("reserved2", RESERVED2),
 ];
 
@@ -185,7 +240,8 @@ pub const ENT_HEARTBEAT_NS: Field = f(32, 8);
 pub const ENT_DEPENDS_ON: Field = f(40, 8);
 pub const ENT_NAME: Field = f(48, 48);
 pub const ENT_LOST: Field = f(96, 8);
-pub const ENT_RESERVED: Field = f(104, 24);
+pub const ENT_GAPS_SEEN: Field = f(104, 8);
+pub const ENT_RESERVED: Field = f(112, 16);
 pub const ENT_CURSOR: Field = f(128, 8);
 pub const ENT_PAD: Field = f(136, 120);
 
@@ -201,9 +257,32 @@ pub const ENTRY_TABLE: &[(&str, Field)] = &[
     ("depends_on", ENT_DEPENDS_ON),
     ("name", ENT_NAME),
     ("lost", ENT_LOST),
+    ("gaps_seen", ENT_GAPS_SEEN),
     ("reserved", ENT_RESERVED),
     ("cursor", ENT_CURSOR),
     ("pad", ENT_PAD),
+];
+
+// ---- Table: producer (offsets from the start of a producer registry entry) ----
+pub const PRD_STATE: Field = f(0, 4);
+pub const PRD_OWNER_PID: Field = f(4, 4);
+pub const PRD_OWNER_START_TIME: Field = f(8, 8);
+pub const PRD_HEARTBEAT_NS: Field = f(16, 8);
+pub const PRD_GENERATION: Field = f(24, 8);
+pub const PRD_INTENT_START: Field = f(32, 8);
+pub const PRD_INTENT_END: Field = f(40, 8);
+pub const PRD_RESERVED: Field = f(48, 80);
+
+/// The producer table in spec order.
+pub const PRODUCER_TABLE: &[(&str, Field)] = &[
+    ("state", PRD_STATE),
+    ("owner_pid", PRD_OWNER_PID),
+    ("owner_start_time", PRD_OWNER_START_TIME),
+    ("heartbeat_ns", PRD_HEARTBEAT_NS),
+    ("generation", PRD_GENERATION),
+    ("intent_start", PRD_INTENT_START),
+    ("intent_end", PRD_INTENT_END),
+    ("reserved", PRD_RESERVED),
 ];
 
 // ---- Placement by a 1.0 creator (spec section 4, second table) ----
@@ -231,6 +310,10 @@ const _: () = assert!(tiles(HEADER_TABLE, HEADER_LEN));
 const _: () = assert!(tiles(CURSORS_TABLE, CURSORS_LEN as usize));
 const _: () = assert!(tiles(WAIT_TABLE, WAIT_LEN as usize));
 const _: () = assert!(tiles(ENTRY_TABLE, REGISTRY_ENTRY_SIZE));
+const _: () = assert!(tiles(PRODUCER_TABLE, PRODUCER_ENTRY_SIZE));
+const _: () = assert!((PRODUCER_ENTRY_SIZE as u64).is_multiple_of(REGION_ALIGN));
+const _: () = assert!(CLAIMED_CLOSED & COUNT_MASK == 0 && AVAIL_GAP & COUNT_MASK == 0);
+const _: () = assert!(POISON_MESSAGE.size == MAX_POISON_MESSAGE);
 const _: () = assert!(PLACE_WAIT == PLACE_CURSORS + CURSORS_LEN);
 const _: () = assert!(PLACE_REGISTRY == PLACE_WAIT + WAIT_LEN);
 
@@ -286,6 +369,11 @@ mod tests {
         assert_eq!(spec_table(&spec, "cursors"), ours(CURSORS_TABLE));
         assert_eq!(spec_table(&spec, "wait"), ours(WAIT_TABLE));
         assert_eq!(spec_table(&spec, "entry"), ours(ENTRY_TABLE));
+        assert_eq!(spec_table(&spec, "producer"), ours(PRODUCER_TABLE));
+        assert!(spec.contains("(CLOSED, `0x4000000000000000`)"));
+        assert_eq!(CLAIMED_CLOSED, 0x4000_0000_0000_0000);
+        assert!(spec.contains("`0x3FFFFFFFFFFFFFFF`"));
+        assert_eq!(COUNT_MASK, 0x3FFF_FFFF_FFFF_FFFF);
         assert!(spec.contains("**Format version 1.0.**"));
         assert!(spec.contains(&format!("`0x{MAGIC_VALUE:016X}`, the bytes `RINGWIRE`")));
         assert_eq!(&MAGIC_VALUE.to_le_bytes(), b"RINGWIRE");

@@ -4,7 +4,9 @@
 //!
 //! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
 //! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing.
-//! - [`Consumer`]: registration (5.7) and batched consumption (5.5).
+//! - [`Consumer`]: registration (5.7) and batched consumption (5.5), passing over a dead
+//!   producer's claims as gaps (5.8).
+//! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
 //!
 //! Only `mapping` and `atomics` contain `unsafe`.
@@ -19,20 +21,23 @@ pub mod golden;
 pub mod layout;
 mod mapping;
 mod naming;
+mod poison;
 pub mod process;
 mod producer;
+mod recovery;
 mod segment;
 mod wait;
 
 pub use atomics::monotonic_ns;
-pub use consumer::{Consumer, ConsumerOptions, Polled, Start};
+pub use consumer::{Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
 pub use error::{Error, Result};
 pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
 pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
-pub use producer::Producer;
+pub use poison::{Poison, PoisonPhase};
+pub use producer::{Producer, FILL_PANICKED};
 pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
-    ProducerMode, Region, Segment,
+    ProducerInfo, ProducerMode, ProducerState, Region, Segment,
 };
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
-//! Publishing events: single-producer (spec 5.3) and multi-producer (spec 5.4).
+//! Publishing events: single-producer (spec 5.3) and multi-producer (spec 5.4), the producer
+//! registry (4.4), ending a multi-producer stream (5.4) and poisoning on a failed fill (5.9).
 
+use std::fmt::Display;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -8,22 +11,30 @@ use crate::atomics::monotonic_ns;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
 use crate::layout as l;
+use crate::poison::{Poison, PoisonPhase};
 use crate::process;
-use crate::segment::{check_event_type, Backing, Config, ProducerMode, Segment};
+use crate::segment::{check_event_type, Backing, Config, Entry, ProducerMode, Segment};
 use crate::wait;
 
 /// How often a producer waiting for room looks for dead consumers to evict.
 const EVICT_SCAN: Duration = Duration::from_millis(100);
 
+/// Poison message of a fill closure that panicked (the golden `poisoned` scenario's).
+pub const FILL_PANICKED: &str = "fill panicked";
+
 /// A producer of events of type `T`. Not safe for concurrent use (`&mut self`); in multi mode
-/// use one `Producer` per thread or process.
+/// use one `Producer` per thread or process, each with its own producer registry entry.
 pub struct Producer<T: Event> {
     seg: Segment,
+    /// Index of this producer's entry in the producer registry (the creator's is 0).
+    index: usize,
+    /// Generation of that entry when this producer took it.
+    generation: u64,
     /// Single mode: private `next` (the count claimed so far).
     next: u64,
     /// Cached gating bound (minimum cursor of the active required consumers).
     bound: u64,
-    /// The creator closes the segment (`producer_state = 2`) on close or drop.
+    /// The creator ends the stream (`producer_state = 2`) on close or drop.
     creator: bool,
     closed: bool,
     timeout: Duration,
@@ -32,29 +43,63 @@ pub struct Producer<T: Event> {
 }
 
 impl<T: Event> Producer<T> {
-    /// Creates a segment for `T` (spec 5.1) and returns its producer (the creator).
+    /// Creates a segment for `T` (spec 5.1) and returns its producer (the creator, producer
+    /// entry 0).
     pub fn create(backing: Backing<'_>, cfg: &Config) -> Result<Self> {
         let seg = Segment::create(backing, cfg, &EventType::of::<T>()?)?;
-        Ok(Self::new(seg, true))
+        Ok(Self::new(seg, 0, 1, true))
     }
 
-    /// Joins an existing multi-producer segment as one more producer. Checks the event type
-    /// (spec 5.2 check 13); a single-producer segment is refused with `BadProducerMode`.
+    /// Joins an existing multi-producer segment as one more producer: checks the event type
+    /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4). A single-producer
+    /// segment is refused with `BadProducerMode`; no free, closed or dead entry with
+    /// `ProducerRegistryFull`.
     pub fn attach(seg: &Segment) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         if seg.geometry().mode != ProducerMode::Multi {
             return Err(Error::BadProducerMode {
                 mode: l::MODE_SINGLE,
+                producer_capacity: seg.geometry().producer_capacity,
             });
         }
-        Ok(Self::new(seg.clone(), false))
+        let (index, e) = seg
+            .producer_entries()
+            .find(|(_, e)| {
+                let st = e.u32(l::PRD_STATE).load(Ordering::Acquire);
+                matches!(
+                    st,
+                    l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD
+                ) && e
+                    .u32(l::PRD_STATE)
+                    .compare_exchange(st, l::PRODUCER_ACTIVE, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            })
+            .ok_or(Error::ProducerRegistryFull)?;
+        // owner_pid 0 while being filled in (peers treat it as alive), and no claim held.
+        let pid = process::current_pid();
+        e.u32(l::PRD_OWNER_PID).store(0, Ordering::SeqCst);
+        e.u64(l::PRD_INTENT_END).store(0, Ordering::SeqCst);
+        let generation = e
+            .u64(l::PRD_GENERATION)
+            .load(Ordering::Relaxed)
+            .wrapping_add(1);
+        e.u64(l::PRD_GENERATION)
+            .store(generation, Ordering::Relaxed);
+        e.u64(l::PRD_OWNER_START_TIME)
+            .store(process::start_time(pid), Ordering::Relaxed);
+        e.u64(l::PRD_HEARTBEAT_NS)
+            .store(monotonic_ns(), Ordering::Release);
+        e.u32(l::PRD_OWNER_PID).store(pid, Ordering::Release);
+        Ok(Self::new(seg.clone(), index, generation, false))
     }
 
-    fn new(seg: Segment, creator: bool) -> Self {
-        let next = seg.claimed().load(Ordering::Acquire);
+    fn new(seg: Segment, index: usize, generation: u64, creator: bool) -> Self {
+        let next = seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
         let size = seg.geometry().event.size as usize;
         Producer {
             seg,
+            index,
+            generation,
             next,
             bound: 0,
             creator,
@@ -70,7 +115,17 @@ impl<T: Event> Producer<T> {
         &self.seg
     }
 
-    /// How long one publish call may wait for room before failing with `Timeout` (default 20 s).
+    /// Index of this producer's entry in the producer registry.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    fn entry(&self) -> Entry<'_> {
+        self.seg.producer_entry(self.index)
+    }
+
+    /// How long one publish call may wait for room, and `close` for outstanding claims, before
+    /// failing with `Timeout` (default 20 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
     }
@@ -80,22 +135,86 @@ impl<T: Event> Producer<T> {
         self.publish_batch(std::slice::from_ref(event))
     }
 
-    /// Publishes `events` in order, in chunks of at most `capacity`. Blocks while the ring is
+    /// Publishes `events` in order, in claims of at most `capacity`. Blocks while the ring is
     /// full: woken by consumers moving their cursors (futex), re-checking at least every 20 ms,
     /// evicting required consumers whose owner process is dead; fails with `Timeout` when one
-    /// chunk found no room for the configured timeout.
+    /// claim found no room for the configured timeout, `Poisoned` once the ring is poisoned,
+    /// `Closed` once the creator closed a multi-producer ring.
     pub fn publish_batch(&mut self, events: &[T]) -> Result<()> {
+        let cap = self.seg.geometry().capacity as usize;
+        for chunk in events.chunks(cap) {
+            self.try_publish_with(chunk.len(), |_, i| Ok::<T, &str>(chunk[i]))?;
+        }
+        Ok(())
+    }
+
+    /// Claims `n` sequences (1 to `capacity`) and fills them in order with `fill(sequence,
+    /// index_in_claim)`, then publishes them, waiting for room as [`Producer::publish_batch`].
+    ///
+    /// If `fill` returns an error or panics (the panic is caught), nothing of the claim is
+    /// published: the ring is poisoned (spec 5.4, 5.9) with phase publish, `poison_seq` the first
+    /// sequence of the claim, stage this producer's entry index and the error's text (or
+    /// `fill panicked`) as message, and `Poisoned` is returned with the ring's record (an earlier
+    /// poisoner's, if there was one).
+    pub fn try_publish_with<E: Display>(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(u64, usize) -> std::result::Result<T, E>,
+    ) -> Result<()> {
         if self.closed {
             return Err(Error::InvalidArgument("producer is closed".into()));
         }
-        let cap = self.seg.geometry().capacity as usize;
-        for chunk in events.chunks(cap) {
-            match self.seg.geometry().mode {
-                ProducerMode::Single => self.publish_single(chunk)?,
-                ProducerMode::Multi => self.publish_multi(chunk)?,
-            }
+        let cap = self.seg.geometry().capacity;
+        if n == 0 || n as u64 > cap {
+            return Err(Error::InvalidArgument(format!(
+                "a claim must be 1 to {cap} events"
+            )));
         }
-        Ok(())
+        let first = match self.seg.geometry().mode {
+            ProducerMode::Single => self.claim_single(n as u64)?,
+            ProducerMode::Multi => self.claim_multi(n as u64)?,
+        };
+        // Between claim and publish: a failure here must poison, never publish.
+        let seg = &self.seg;
+        let buf = &mut self.buf;
+        let filled = catch_unwind(AssertUnwindSafe(|| {
+            for i in 0..n {
+                let s = first + i as u64;
+                fill(s, i).map_err(|e| e.to_string())?.encode(buf);
+                seg.map().copy_in(seg.slot_offset(s), buf);
+            }
+            Ok::<(), String>(())
+        }));
+        let message = match filled {
+            Ok(Ok(())) => {
+                self.publish_claimed(first, n as u64);
+                return Ok(());
+            }
+            Ok(Err(m)) => m,
+            Err(_) => FILL_PANICKED.to_string(),
+        };
+        self.seg.poison(&Poison {
+            phase: PoisonPhase::Publish,
+            seq: first,
+            pid: process::current_pid(),
+            stage: self.index as u32,
+            message,
+        });
+        self.seg.check_poison()?;
+        unreachable!("the ring was just poisoned")
+    }
+
+    /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
+    /// and publish would; this producer is forgotten without detaching. For tests and tools.
+    #[doc(hidden)]
+    pub fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
+        let first = match self.seg.geometry().mode {
+            ProducerMode::Single => self.claim_single(n as u64)?,
+            ProducerMode::Multi => self.claim_multi(n as u64)?,
+        };
+        // Drop then does nothing: the entry stays active, holding the claim.
+        self.closed = true;
+        Ok(first)
     }
 
     /// Minimum cursor of every active required entry, or `end` if there is none (5.3 step 1).
@@ -137,12 +256,14 @@ impl<T: Event> Producer<T> {
         evicted
     }
 
-    /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6).
+    /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6). Every recompute of
+    /// the bound also loads `poison_state` and fails with `Poisoned` if it is set.
     fn wait_for_room(&mut self, end: u64) -> Result<()> {
         let cap = self.seg.geometry().capacity;
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
+        self.seg.check_poison()?;
         self.bound = Self::gating_bound(&self.seg, end);
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
@@ -155,6 +276,7 @@ impl<T: Event> Producer<T> {
             seg.producer_wake(),
             Instant::now() + self.timeout,
             || {
+                seg.check_poison()?;
                 if last_scan.elapsed() >= EVICT_SCAN {
                     last_scan = Instant::now();
                     Self::evict_dead(seg);
@@ -171,88 +293,140 @@ impl<T: Event> Producer<T> {
         }
     }
 
-    fn write_slots(&mut self, first: u64, events: &[T]) {
-        for (i, ev) in events.iter().enumerate() {
-            ev.encode(&mut self.buf);
-            let off = self.seg.slot_offset(first + i as u64);
-            self.seg.map().copy_in(off, &self.buf);
-        }
-    }
-
-    fn after_publish(&self) {
-        self.seg
-            .producer_heartbeat()
-            .store(monotonic_ns(), Ordering::Release);
-        // 5.3 step 5; the publishing store before this was seq-cst.
-        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
-    }
-
-    fn publish_single(&mut self, events: &[T]) -> Result<()> {
-        let end = match self.next.checked_add(events.len() as u64) {
-            Some(end) if end <= l::MAX_SEQUENCE => end,
+    /// 5.3 steps 1 and 2: returns the first sequence of the claim.
+    fn claim_single(&mut self, n: u64) -> Result<u64> {
+        let end = match self.next.checked_add(n) {
+            Some(end) if end < l::MAX_SEQUENCE => end,
             _ => return Err(Error::SequenceExhausted),
         };
+        self.seg.check_poison()?;
         self.wait_for_room(end)?;
         self.seg.claimed().store(end, Ordering::Release);
-        let first = self.next;
-        self.write_slots(first, events);
-        // Releases the slot writes above; seq-cst so it is ordered before the waiters load.
-        self.seg.published().store(end, Ordering::SeqCst);
-        self.after_publish();
-        self.next = end;
-        Ok(())
+        Ok(std::mem::replace(&mut self.next, end))
     }
 
-    fn publish_multi(&mut self, events: &[T]) -> Result<()> {
-        let n = events.len() as u64;
-        let first = loop {
-            let c = self.seg.claimed().load(Ordering::SeqCst);
+    /// 5.4 steps 1 to 3: returns the first sequence of the claim.
+    fn claim_multi(&mut self, n: u64) -> Result<u64> {
+        loop {
+            // Step 1.
+            let w = self.seg.claimed().load(Ordering::SeqCst);
+            if w & l::CLAIMED_CLOSED != 0 {
+                return Err(Error::Closed);
+            }
+            self.seg.check_poison()?;
+            let c = w;
             let end = match c.checked_add(n) {
-                Some(end) if end <= l::MAX_SEQUENCE => end,
+                Some(end) if end < l::MAX_SEQUENCE => end,
                 _ => return Err(Error::SequenceExhausted),
             };
             self.wait_for_room(end)?;
+            // Step 2: announce the claim before making it, so that peers can pass it over if
+            // this process dies before publishing (5.8).
+            let e = self.entry();
+            e.u64(l::PRD_INTENT_START).store(c, Ordering::SeqCst);
+            e.u64(l::PRD_INTENT_END).store(end, Ordering::SeqCst);
+            // Step 3.
             if self
                 .seg
                 .claimed()
                 .compare_exchange(c, end, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                break c;
+                return Ok(c);
             }
-        };
-        self.write_slots(first, events);
-        for s in first..first + n {
-            // Releases the slot write of `s`; seq-cst for the last one's order before the
-            // waiters load of 5.3 step 5.
-            self.seg.availability(s).store(s + 1, Ordering::SeqCst);
+            // Not in the spec: withdraw the intent, which now covers another producer's claim.
+            e.u64(l::PRD_INTENT_END).store(0, Ordering::SeqCst);
         }
-        self.after_publish();
-        Ok(())
     }
 
-    /// Closes the producer; later publishes fail. The creator stores `producer_state = 2` (release) and wakes
-    /// consumers; an attached multi-mode producer only detaches.
-    pub fn close(&mut self) {
-        self.close_inner();
+    /// Publishes the filled claim `first..first + n` (5.3 steps 4-5, 5.4 steps 5-7).
+    fn publish_claimed(&mut self, first: u64, n: u64) {
+        let end = first + n;
+        match self.seg.geometry().mode {
+            // Releases the slot writes; seq-cst so it is ordered before the waiters load.
+            ProducerMode::Single => self.seg.published().store(end, Ordering::SeqCst),
+            ProducerMode::Multi => {
+                for s in first..end {
+                    // Releases the slot write of `s`; seq-cst for the last one's order before
+                    // the waiters load of 5.3 step 5.
+                    self.seg.availability(s).store(s + 1, Ordering::SeqCst);
+                }
+                self.entry()
+                    .u64(l::PRD_INTENT_END)
+                    .store(0, Ordering::SeqCst);
+            }
+        }
+        let now = monotonic_ns();
+        self.seg.producer_heartbeat().store(now, Ordering::Release);
+        self.entry()
+            .u64(l::PRD_HEARTBEAT_NS)
+            .store(now, Ordering::Release);
+        // 5.3 step 5.
+        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
     }
 
-    fn close_inner(&mut self) {
+    /// Closes the producer; later publishes fail.
+    ///
+    /// - An attached multi-mode producer detaches: its entry becomes closed.
+    /// - The creator of a single-mode ring stores `producer_state = 2` and wakes consumers.
+    /// - The creator of a multi-mode ring ends the stream (spec 5.4): sets the closed bit of
+    ///   `claimed`, so every later claim fails with `Closed`, waits until every claimed sequence
+    ///   is published or a gap (woken by publishes, re-checking every 20 ms, for up to the
+    ///   producer's timeout), then stores `producer_state = 2`. At the timeout it still stores
+    ///   it and returns `Timeout`.
+    pub fn close(&mut self) -> Result<()> {
         if self.closed {
-            return;
+            return Ok(());
         }
         self.closed = true;
-        if self.creator {
-            self.seg
-                .producer_state()
-                .store(l::PRODUCER_CLOSED, Ordering::SeqCst);
-            wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
+        if !self.creator {
+            let _ = self.entry().u32(l::PRD_STATE).compare_exchange(
+                l::PRODUCER_ACTIVE,
+                l::PRODUCER_ENTRY_CLOSED,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            return Ok(());
         }
+        let mut result = Ok(());
+        if self.seg.geometry().mode == ProducerMode::Multi {
+            let count = self
+                .seg
+                .claimed()
+                .fetch_or(l::CLAIMED_CLOSED, Ordering::SeqCst)
+                & l::COUNT_MASK;
+            let seg = &self.seg;
+            let from = count.saturating_sub(seg.geometry().capacity);
+            let complete = wait::wait_until(
+                seg.consumer_waiters(),
+                seg.consumer_wake(),
+                Instant::now() + self.timeout,
+                || {
+                    Ok((from..count).all(|s| {
+                        let w = seg.availability(s).load(Ordering::SeqCst);
+                        w & !l::AVAIL_GAP == s + 1
+                    }) || seg.is_poisoned())
+                },
+            );
+            if !matches!(complete, Ok(true)) {
+                result = Err(Error::Timeout);
+            }
+        }
+        self.seg
+            .producer_state()
+            .store(l::PRODUCER_CLOSED, Ordering::SeqCst);
+        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
+        result
+    }
+
+    /// Generation of this producer's registry entry.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 }
 
 impl<T: Event> Drop for Producer<T> {
     fn drop(&mut self) {
-        self.close_inner();
+        let _ = self.close();
     }
 }

@@ -53,6 +53,9 @@ pub struct Config {
     pub registry_capacity: u32,
     /// Producer mode.
     pub mode: ProducerMode,
+    /// Producer registry entries (spec 4.4): 0 for the default (1 in single mode, 8 in multi
+    /// mode); single mode allows only 1, multi mode 1 to 64.
+    pub producer_capacity: u32,
     /// Permission bits of a shared-memory object or file (0600 by default).
     pub file_mode: u32,
 }
@@ -63,6 +66,7 @@ impl Default for Config {
             capacity: 1024,
             registry_capacity: 8,
             mode: ProducerMode::Single,
+            producer_capacity: 0,
             file_mode: 0o600,
         }
     }
@@ -100,6 +104,8 @@ pub struct Geometry {
     pub registry_capacity: u32,
     /// `registry_entry_size`.
     pub registry_entry_size: u32,
+    /// `producer_capacity`.
+    pub producer_capacity: u32,
     /// `incarnation`.
     pub incarnation: u64,
     /// The cursors region.
@@ -108,6 +114,8 @@ pub struct Geometry {
     pub wait: Region,
     /// The registry region.
     pub registry: Region,
+    /// The producer registry region.
+    pub producers: Region,
     /// The availability region (empty in single mode).
     pub availability: Region,
     /// The slot array.
@@ -230,10 +238,16 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
         return geometry("type_name_len > 64");
     }
     // 10
+    let producer_capacity = r32(map, l::PRODUCER_CAPACITY);
     let mode = match r32(map, l::PRODUCER_MODE) {
-        l::MODE_SINGLE => ProducerMode::Single,
-        l::MODE_MULTI => ProducerMode::Multi,
-        mode => return Err(Error::BadProducerMode { mode }),
+        l::MODE_SINGLE if producer_capacity == 1 => ProducerMode::Single,
+        l::MODE_MULTI if (1..=l::MAX_PRODUCERS).contains(&producer_capacity) => ProducerMode::Multi,
+        mode => {
+            return Err(Error::BadProducerMode {
+                mode,
+                producer_capacity,
+            })
+        }
     };
     // 11
     let registry_capacity = r32(map, l::REGISTRY_CAPACITY);
@@ -247,13 +261,14 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
             entry_size: registry_entry_size,
         });
     }
-    // 12
+    // 12, in header order.
     let regions = [
         ("cursors", region(map, l::REGION_CURSORS)),
         ("wait", region(map, l::REGION_WAIT)),
         ("registry", region(map, l::REGION_REGISTRY)),
         ("availability", region(map, l::REGION_AVAILABILITY)),
         ("slots", region(map, l::REGION_SLOTS)),
+        ("producers", region(map, l::REGION_PRODUCERS)),
     ];
     for (i, &(name, r)) in regions.iter().enumerate() {
         let end = r.offset.checked_add(r.len);
@@ -265,6 +280,7 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
                 ProducerMode::Single => r.len == 0,
                 ProducerMode::Multi => r.len == capacity * 8,
             },
+            "producers" => r.len == u64::from(producer_capacity) * l::PRODUCER_ENTRY_SIZE as u64,
             _ => r.len == capacity * u64::from(slot_size) && r.offset % u64::from(slot_align) == 0,
         };
         // Earlier regions passed these checks, so their ends do not overflow.
@@ -299,12 +315,14 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
         mode,
         registry_capacity,
         registry_entry_size,
+        producer_capacity,
         incarnation: r64(map, l::INCARNATION),
         cursors: regions[0].1,
         wait: regions[1].1,
         registry: regions[2].1,
         availability: regions[3].1,
         slots: regions[4].1,
+        producers: regions[5].1,
     })
 }
 
@@ -347,6 +365,8 @@ fn random_incarnation() -> u64 {
 /// Region placement of a 1.0 creator (spec section 4).
 struct Placement {
     registry: Region,
+    producer_capacity: u32,
+    producers: Region,
     availability: Region,
     slots: Region,
     total_size: u64,
@@ -360,6 +380,12 @@ fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
     if !(1..=64).contains(&cfg.registry_capacity) {
         return bad("registry capacity must be in 1..=64");
     }
+    let producer_capacity = match (cfg.mode, cfg.producer_capacity) {
+        (ProducerMode::Single, 0 | 1) => 1,
+        (ProducerMode::Multi, 0) => l::DEFAULT_MULTI_PRODUCERS,
+        (ProducerMode::Multi, n) if n <= l::MAX_PRODUCERS => n,
+        _ => return bad("producer capacity must be 1 in single mode and 1..=64 in multi mode"),
+    };
     if !(1..=65536).contains(&ty.size) || !pow2_upto(ty.align, 4096) || ty.name.len() > 64 {
         return bad("event type out of range");
     }
@@ -368,8 +394,12 @@ fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
         offset: l::PLACE_REGISTRY,
         len: u64::from(cfg.registry_capacity) * l::REGISTRY_ENTRY_SIZE as u64,
     };
-    let availability = Region {
+    let producers = Region {
         offset: registry.offset + registry.len,
+        len: u64::from(producer_capacity) * l::PRODUCER_ENTRY_SIZE as u64,
+    };
+    let availability = Region {
+        offset: producers.offset + producers.len,
         len: match cfg.mode {
             ProducerMode::Single => 0,
             ProducerMode::Multi => cfg.capacity * 8,
@@ -390,6 +420,8 @@ fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
     }
     Ok(Placement {
         registry,
+        producer_capacity,
+        producers,
         availability,
         slots,
         total_size,
@@ -398,7 +430,9 @@ fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
 
 impl Segment {
     /// Creates a segment (spec 5.1): exclusive creation, sized and zero-filled, every header field
-    /// written, then `init_state = 1` with release ordering as the last write.
+    /// written, the creator registered as producer entry 0 (spec 5.4: active, generation 1, its
+    /// pid, start time and heartbeat), then `init_state = 1` with release ordering as the last
+    /// write.
     ///
     /// Fails with `Io(AlreadyExists)` if the name or path exists; see [`unlink_shm`] to replace a
     /// stale segment.
@@ -465,11 +499,25 @@ impl Segment {
         wreg(l::REGION_REGISTRY, p.registry);
         wreg(l::REGION_AVAILABILITY, p.availability);
         wreg(l::REGION_SLOTS, p.slots);
+        wreg(l::REGION_PRODUCERS, p.producers);
+        w32(l::PRODUCER_CAPACITY, p.producer_capacity);
         w32(l::EVENT_SIZE, ty.size);
         w32(l::EVENT_ALIGN, ty.align);
         w64(l::TYPE_FINGERPRINT, ty.fingerprint);
         w32(l::TYPE_NAME_LEN, ty.name.len() as u32);
         map.copy_in(l::TYPE_NAME.offset, ty.name.as_bytes());
+        // The creator takes producer entry 0 before it publishes `init_state` (spec 5.4).
+        let e0 = p.producers.offset as usize;
+        map.u64_at(e0 + l::PRD_GENERATION.offset)
+            .store(1, Ordering::Relaxed);
+        map.u64_at(e0 + l::PRD_OWNER_START_TIME.offset)
+            .store(process::start_time(pid), Ordering::Relaxed);
+        map.u64_at(e0 + l::PRD_HEARTBEAT_NS.offset)
+            .store(monotonic_ns(), Ordering::Relaxed);
+        map.u32_at(e0 + l::PRD_OWNER_PID.offset)
+            .store(pid, Ordering::Relaxed);
+        map.u32_at(e0 + l::PRD_STATE.offset)
+            .store(l::PRODUCER_ACTIVE, Ordering::Relaxed);
         // Last write of initialization; pairs with the acquire load in `validate` check 2.
         map.u32_at(l::INIT_STATE.offset)
             .store(l::INIT_READY, Ordering::Release);
@@ -598,22 +646,71 @@ impl Segment {
     pub(crate) fn entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
         (0..self.inner.geo.registry_capacity as usize).map(move |i| (i, self.entry(i)))
     }
+    /// Producer registry entry `i` (< producer_capacity).
+    pub(crate) fn producer_entry(&self, i: usize) -> Entry<'_> {
+        let g = &self.inner.geo;
+        assert!(i < g.producer_capacity as usize);
+        Entry {
+            map: self.map(),
+            base: (g.producers.offset + (i * l::PRODUCER_ENTRY_SIZE) as u64) as usize,
+        }
+    }
+    pub(crate) fn producer_entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
+        (0..self.inner.geo.producer_capacity as usize).map(move |i| (i, self.producer_entry(i)))
+    }
+    /// The header's `gaps` counter.
+    pub(crate) fn gaps_word(&self) -> &AtomicU64 {
+        self.map().u64_at(l::GAPS.offset)
+    }
 
     /// The count of sequences consumers can see being produced: `published` (single) or
-    /// `claimed` (multi).
+    /// `claimed` masked to its count bits (multi).
     pub(crate) fn count(&self) -> u64 {
         match self.inner.geo.mode {
             ProducerMode::Single => self.published().load(Ordering::SeqCst),
-            ProducerMode::Multi => self.claimed().load(Ordering::SeqCst),
+            ProducerMode::Multi => self.claimed().load(Ordering::SeqCst) & l::COUNT_MASK,
         }
     }
 
-    /// `published` and `claimed` (acquire), for tools and tests.
+    /// `published` and the count of `claimed` (bits 0-61; acquire), for tools and tests.
     pub fn counts(&self) -> (u64, u64) {
         (
             self.published().load(Ordering::Acquire),
-            self.claimed().load(Ordering::Acquire),
+            self.claimed().load(Ordering::Acquire) & l::COUNT_MASK,
         )
+    }
+
+    /// Whether `claimed` has the closed-to-claims bit (multi mode, spec 4.1).
+    pub fn claims_closed(&self) -> bool {
+        self.claimed().load(Ordering::Acquire) & l::CLAIMED_CLOSED != 0
+    }
+
+    /// The header's `gaps`: sequences passed over as gaps by any peer (spec 5.8).
+    pub fn gaps(&self) -> u64 {
+        self.gaps_word().load(Ordering::Acquire)
+    }
+
+    /// Every producer registry entry that is not free, in index order.
+    pub fn producer_registry(&self) -> Vec<ProducerInfo> {
+        self.producer_entries()
+            .filter_map(|(index, e)| {
+                let state = match e.u32(l::PRD_STATE).load(Ordering::Acquire) {
+                    l::PRODUCER_FREE => return None,
+                    l::PRODUCER_ACTIVE => ProducerState::Active,
+                    l::PRODUCER_ENTRY_CLOSED => ProducerState::Closed,
+                    l::PRODUCER_DEAD => ProducerState::Dead,
+                    v => ProducerState::Unknown(v),
+                };
+                Some(ProducerInfo {
+                    index,
+                    state,
+                    owner_pid: e.u32(l::PRD_OWNER_PID).load(Ordering::Relaxed),
+                    generation: e.u64(l::PRD_GENERATION).load(Ordering::Relaxed),
+                    intent_start: e.u64(l::PRD_INTENT_START).load(Ordering::SeqCst),
+                    intent_end: e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst),
+                })
+            })
+            .collect()
     }
 
     /// Whether the producer has stored `producer_state = 2` (acquire).
@@ -641,6 +738,7 @@ impl Segment {
                     generation: e.u64(l::ENT_GENERATION).load(Ordering::Relaxed),
                     cursor: e.cursor().load(Ordering::Acquire),
                     lost: e.u64(l::ENT_LOST).load(Ordering::Acquire),
+                    gaps_seen: e.u64(l::ENT_GAPS_SEEN).load(Ordering::Acquire),
                 })
             })
             .collect()
@@ -711,9 +809,41 @@ pub struct EntryInfo {
     pub cursor: u64,
     /// `lost`.
     pub lost: u64,
+    /// `gaps_seen`.
+    pub gaps_seen: u64,
 }
 
-/// View of one registry entry.
+/// State of a producer registry entry that is not free (spec 4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProducerState {
+    /// Owned by a live (or not yet detected dead) producer.
+    Active,
+    /// The owner detached.
+    Closed,
+    /// The owner died; its claims were passed over.
+    Dead,
+    /// A value the spec does not define.
+    Unknown(u32),
+}
+
+/// A snapshot of one producer registry entry.
+#[derive(Debug, Clone)]
+pub struct ProducerInfo {
+    /// Entry index.
+    pub index: usize,
+    /// State.
+    pub state: ProducerState,
+    /// `owner_pid`.
+    pub owner_pid: u32,
+    /// `generation`.
+    pub generation: u64,
+    /// `intent_start`.
+    pub intent_start: u64,
+    /// `intent_end` (0 when the owner holds no claim).
+    pub intent_end: u64,
+}
+
+/// View of one consumer or producer registry entry (the field constants say which).
 pub(crate) struct Entry<'a> {
     map: &'a Mapping,
     base: usize,

@@ -47,6 +47,7 @@ fn opts(name: &str, required: bool, start: Start) -> ConsumerOptions {
         required,
         start,
         depends_on: 0,
+        stall_timeout: crate::DEFAULT_STALL_TIMEOUT,
     }
 }
 
@@ -106,6 +107,16 @@ fn validate_reports_each_check_in_order() {
         ("9 align mismatch", |i| put32(i, 44, 16), "slot_geometry"),
         ("9 type name", |i| put32(i, 208, 65), "slot_geometry"),
         ("10 mode", |i| put32(i, 20, 3), "producer_mode"),
+        (
+            "10 producer capacity 0",
+            |i| put32(i, 212, 0),
+            "producer_mode",
+        ),
+        (
+            "10 producer capacity 65",
+            |i| put32(i, 212, 65),
+            "producer_mode",
+        ),
         ("11 registry capacity", |i| put32(i, 48, 65), "registry"),
         ("11 entry size", |i| put32(i, 52, 320), "registry"),
         ("12 cursors offset", |i| put64(i, 96, 520), "region"),
@@ -113,6 +124,9 @@ fn validate_reports_each_check_in_order() {
         ("12 slots past end", |i| put64(i, 160, 4096), "region"),
         ("12 availability length", |i| put64(i, 152, 8), "region"),
         ("12 registry length", |i| put64(i, 136, 256), "region"),
+        ("12 producers length", |i| put64(i, 184, 128), "region"),
+        ("12 producers overlap", |i| put64(i, 176, 1024), "region"),
+        ("12 producers offset", |i| put64(i, 176, 1600), "region"),
     ];
     assert!(segment::validate_image(&good).is_ok());
     for (name, corrupt, code) in cases {
@@ -288,9 +302,10 @@ fn shm_create_attach_and_guards() {
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c1")).unwrap();
     p.publish(&ConformanceEvent::new(0, 0)).unwrap();
     let mut got = Vec::new();
-    c.poll(10, |e, s, eob| got.push((e.seq, s, eob))).unwrap();
+    c.poll(10, |e, s, eob| got.push((e.event().unwrap().seq, s, eob)))
+        .unwrap();
     assert_eq!(got, [(0, 0, true)]);
-    p.close();
+    p.close().unwrap();
     assert!(c.poll(10, |_, _, _| {}).unwrap().ended);
     drop(c);
     assert_eq!(seg.registry()[0].state, crate::EntryState::Closed);
@@ -338,7 +353,7 @@ fn file_backed_segment() {
     let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("f")).unwrap();
     p.publish_batch(&[7, 8, 9]).unwrap();
     let mut got = vec![];
-    c.poll(100, |v, _, _| got.push(v)).unwrap();
+    c.poll(100, |v, _, _| got.push(v.event().unwrap())).unwrap();
     assert_eq!(got, [7, 8, 9]);
     let meta = std::fs::metadata(&path).unwrap();
     assert_eq!(meta.len(), seg.geometry().total_size);
@@ -378,6 +393,7 @@ fn run_threads(mode: ProducerMode, producers: u64, per_producer: u64, batch: usi
         let mut batch_end_seen = false;
         let polled = c
             .poll(5, |e, s, eob| {
+                let e = e.event().expect("no gaps without a dead producer");
                 assert!(e.is_intact());
                 assert_eq!(e.seq, next[e.producer as usize]);
                 next[e.producer as usize] += 1;
@@ -472,7 +488,7 @@ fn dead_owner_is_taken_over_at_its_cursor() {
     assert_eq!((t.index(), t.cursor()), (idx, 1));
     assert_eq!(seg.registry()[idx].generation, 2);
     let mut got = vec![];
-    t.poll(10, |v, _, _| got.push(v)).unwrap();
+    t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
     assert_eq!(got, [11, 12]);
 }
 
@@ -483,7 +499,9 @@ fn optional_consumer_counts_lost_events() {
     let mut c = Consumer::<u64>::register(&seg, &opts("opt", false, Start::Latest)).unwrap();
     p.publish_batch(&(0..10).collect::<Vec<u64>>()).unwrap();
     let mut got = vec![];
-    let polled = c.poll(100, |v, s, _| got.push((v, s))).unwrap();
+    let polled = c
+        .poll(100, |v, s, _| got.push((v.event().unwrap(), s)))
+        .unwrap();
     assert_eq!(polled.lost, 6);
     assert_eq!(got, [(6, 6), (7, 7), (8, 8), (9, 9)]);
     assert_eq!(seg.registry()[0].lost, 6);
@@ -509,13 +527,16 @@ fn dependent_consumer_reads_behind_its_dependency() {
 }
 
 #[test]
-fn producer_refuses_sequence_2_pow_63() {
+fn producer_refuses_counts_reaching_2_pow_62() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 1, ProducerMode::Multi)).unwrap();
-    p.segment()
-        .claimed()
-        .store(l::MAX_SEQUENCE - 1, Ordering::SeqCst);
+    p.set_timeout(Duration::from_millis(10)); // close waits for the skipped sequences
+    let seg = p.segment().clone();
+    seg.claimed().store(l::MAX_SEQUENCE - 2, Ordering::SeqCst);
     p.publish(&1).unwrap();
+    assert_eq!(seg.counts().1, l::MAX_SEQUENCE - 1);
     assert!(matches!(p.publish(&2), Err(Error::SequenceExhausted)));
+    // A count of 2^62 would read as the closed bit.
+    assert!(!seg.claims_closed());
 }
 
 #[test]
@@ -534,4 +555,257 @@ fn heap_mapping_is_page_aligned() {
     let ty = EventType::of::<u64>().unwrap();
     let s = Segment::create(Backing::Heap, &Config::default(), &ty).unwrap();
     assert_eq!(s.geometry().slots.offset % 128, 0);
+}
+
+fn multi_cfg(capacity: u64, producers: u32) -> Config {
+    Config {
+        producer_capacity: producers,
+        ..cfg(capacity, 2, ProducerMode::Multi)
+    }
+}
+
+#[test]
+fn creator_and_attached_producers_take_entries() {
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    assert_eq!(seg.geometry().producer_capacity, 2);
+    let r = seg.producer_registry();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].index, r[0].state, r[0].generation),
+        (0, crate::ProducerState::Active, 1)
+    );
+    assert_eq!(r[0].owner_pid, std::process::id());
+    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!((a.index(), a.generation()), (1, 1));
+    assert!(matches!(
+        Producer::<u64>::attach(&seg),
+        Err(Error::ProducerRegistryFull)
+    ));
+    a.close().unwrap();
+    assert_eq!(
+        seg.producer_registry()[1].state,
+        crate::ProducerState::Closed
+    );
+    let b = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!((b.index(), b.generation()), (1, 2));
+    // Single mode: one entry, and no attaching.
+    let s = Producer::<u64>::create(Backing::Heap, &cfg(8, 1, ProducerMode::Single)).unwrap();
+    assert_eq!(s.segment().geometry().producer_capacity, 1);
+    assert!(matches!(
+        Producer::<u64>::attach(s.segment()),
+        Err(Error::BadProducerMode { .. })
+    ));
+    let bad = Config {
+        producer_capacity: 2,
+        ..cfg(8, 1, ProducerMode::Single)
+    };
+    assert!(matches!(
+        Producer::<u64>::create(Backing::Heap, &bad),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn multi_claims_write_intent_and_clear_it_after_publishing() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    p.set_timeout(Duration::from_millis(10)); // close waits for the abandoned claim
+    let seg = p.segment().clone();
+    p.publish_batch(&[1, 2, 3]).unwrap();
+    let e = seg.producer_entry(0);
+    assert_eq!(e.u64(l::PRD_INTENT_START).load(Ordering::SeqCst), 0);
+    assert_eq!(e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst), 0);
+    let a = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!(a.claim_and_abandon(2).unwrap(), 3);
+    let r = seg.producer_registry();
+    assert_eq!((r[1].intent_start, r[1].intent_end), (3, 5));
+    assert_eq!(r[1].state, crate::ProducerState::Active);
+}
+
+#[test]
+fn closed_bit_refuses_claims_and_consumers_still_finish() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    a.publish_batch(&[10, 11]).unwrap();
+    p.publish(&1).unwrap();
+    p.close().unwrap();
+    assert!(seg.claims_closed());
+    assert_eq!(seg.counts(), (0, 3));
+    assert!(seg.producer_closed());
+    assert!(matches!(a.publish(&12), Err(Error::Closed)));
+    let mut got = vec![];
+    let polled = c.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
+    assert_eq!((polled.delivered, got), (3, vec![10, 11, 1]));
+    assert!(c.poll(10, |_, _, _| {}).unwrap().ended);
+    // A consumer registering now starts at the masked count.
+    drop(c);
+    let late = Consumer::<u64>::register(&seg, &opts("late", true, Start::Latest)).unwrap();
+    assert_eq!(late.cursor(), 3);
+}
+
+#[test]
+fn close_waits_for_every_claim_then_times_out() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let a = Producer::<u64>::attach(&seg).unwrap();
+    a.claim_and_abandon(1).unwrap();
+    p.set_timeout(Duration::from_millis(50));
+    assert!(matches!(p.close(), Err(Error::Timeout)));
+    assert!(seg.producer_closed() && seg.claims_closed());
+}
+
+fn poll_all<T: crate::Event>(c: &mut Consumer<T>) -> Vec<(crate::Item<T>, u64)> {
+    let mut got = vec![];
+    c.poll(64, |i, s, _| got.push((i, s))).unwrap();
+    got
+}
+
+#[test]
+fn consumer_passes_over_a_dead_producers_claim() {
+    use crate::Item;
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            stall_timeout: Duration::from_millis(30),
+            ..ConsumerOptions::required("c")
+        },
+    )
+    .unwrap();
+    p.publish(&100).unwrap();
+    let a = Producer::<u64>::attach(&seg).unwrap();
+    a.claim_and_abandon(2).unwrap();
+    p.publish(&103).unwrap();
+    assert_eq!(poll_all(&mut c), [(Item::Event(100), 0)]);
+    // The claimer is alive (it is this process): waiting does not pass it over.
+    let t = Instant::now() + Duration::from_millis(100);
+    assert!(matches!(c.wait(t), Err(Error::Timeout)));
+    assert_eq!(poll_all(&mut c), []);
+    // Its owner dies: after the stall timeout the claim becomes two gaps.
+    seg.producer_entry(1)
+        .u32(l::PRD_OWNER_PID)
+        .store(DEAD_PID, Ordering::Relaxed);
+    c.wait(Instant::now() + Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        poll_all(&mut c),
+        [(Item::Gap, 1), (Item::Gap, 2), (Item::Event(103), 3)]
+    );
+    assert_eq!((c.gaps_seen(), seg.gaps()), (2, 2));
+    assert_eq!(seg.registry()[0].gaps_seen, 2);
+    assert_eq!(seg.producer_registry()[1].state, crate::ProducerState::Dead);
+    assert_eq!(seg.availability(1).load(Ordering::SeqCst), 2 | l::AVAIL_GAP);
+    // The dead entry can be taken again; the creator's close completes over the gaps.
+    let b = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!((b.index(), b.generation()), (1, 2));
+    drop(b);
+    p.close().unwrap();
+    assert!(c.poll(64, |_, _, _| {}).unwrap().ended);
+}
+
+#[test]
+fn failed_fill_poisons_the_ring() {
+    use crate::{Item, PoisonPhase};
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    p.publish_batch(&[1, 2]).unwrap();
+    let err = p
+        .try_publish_with(2, |s, _| if s == 3 { Err("disk full") } else { Ok(s) })
+        .unwrap_err();
+    let Error::Poisoned(rec) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (rec.phase, rec.seq, rec.stage, rec.pid, rec.message.as_str()),
+        (PoisonPhase::Publish, 2, 0, std::process::id(), "disk full")
+    );
+    assert_eq!(seg.counts(), (2, 4));
+    // Consumers read what was published, then stop with the record.
+    assert_eq!(poll_all(&mut c), [(Item::Event(1), 0), (Item::Event(2), 1)]);
+    match c.poll(8, |_, _, _| {}) {
+        Err(Error::Poisoned(r)) => assert_eq!(r, rec),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.wait(Instant::now() + Duration::from_secs(1)),
+        Ok(())
+    ));
+    // Producers refuse; a later failure is not recorded.
+    assert!(matches!(p.publish(&3), Err(Error::Poisoned(_))));
+    assert!(!seg.poison(&crate::Poison {
+        phase: PoisonPhase::Handler,
+        seq: 9,
+        pid: 1,
+        stage: 1,
+        message: "later".into(),
+    }));
+    assert_eq!(seg.poison_record(), Some(rec));
+}
+
+#[test]
+fn panicking_fill_in_multi_mode_poisons_with_its_entry() {
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    let err = a
+        .try_publish_with(1, |_, _| -> Result<u64, &str> { panic!("bug in fill") })
+        .unwrap_err();
+    let Error::Poisoned(rec) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(
+        (rec.seq, rec.stage, rec.message.as_str()),
+        (0, 1, crate::FILL_PANICKED)
+    );
+    assert_eq!(seg.availability(0).load(Ordering::SeqCst), 0);
+    // A long message is cut to 64 bytes at a character boundary.
+    let q = Producer::<u64>::create(Backing::Heap, &cfg(2, 1, ProducerMode::Single)).unwrap();
+    q.segment().poison(&crate::Poison {
+        phase: crate::PoisonPhase::Handler,
+        seq: 0,
+        pid: 0,
+        stage: 0,
+        message: "é".repeat(40),
+    });
+    assert_eq!(q.segment().poison_record().unwrap().message, "é".repeat(32));
+}
+
+#[test]
+fn golden_gap_and_poison_scenarios() {
+    let seg = Segment::from_image(&golden::image("multi-gap").unwrap()).unwrap();
+    assert_eq!(seg.geometry().producer_capacity, 2);
+    assert_eq!((seg.gaps(), seg.counts()), (3, (0, 6)));
+    let words: Vec<u64> = (0..6)
+        .map(|s| seg.availability(s).load(Ordering::Relaxed))
+        .collect();
+    let g = l::AVAIL_GAP;
+    assert_eq!(words, [1, 2, 3 | g, 4 | g, 5 | g, 6]);
+    let r = seg.producer_registry();
+    assert_eq!(
+        (r[0].state, r[0].intent_start, r[0].intent_end),
+        (crate::ProducerState::Active, 5, 0)
+    );
+    assert_eq!(
+        (
+            r[1].state,
+            r[1].generation,
+            r[1].intent_start,
+            r[1].intent_end
+        ),
+        (crate::ProducerState::Dead, 1, 2, 5)
+    );
+    assert_eq!(
+        (seg.registry()[0].cursor, seg.registry()[0].gaps_seen),
+        (6, 3)
+    );
+    let seg = Segment::from_image(&golden::image("poisoned").unwrap()).unwrap();
+    assert_eq!(seg.counts(), (2, 3));
+    let rec = seg.poison_record().unwrap();
+    assert_eq!(
+        (rec.phase, rec.seq, rec.stage, rec.pid, rec.message.as_str()),
+        (crate::PoisonPhase::Publish, 2, 0, 0, "fill panicked")
+    );
 }

@@ -5,7 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringwire::{ConformanceEvent, Consumer, ConsumerOptions, EntryState, Segment};
+use ringwire::{
+    Backing, Config, ConformanceEvent, Consumer, ConsumerOptions, EntryState, Producer,
+    ProducerState, Segment,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
 
@@ -87,8 +90,12 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 fn done_line(consumer: &str, n: u64, producers: u64) -> String {
+    done_gaps(consumer, n, producers, 0)
+}
+
+fn done_gaps(consumer: &str, n: u64, producers: u64, gaps: u64) -> String {
     format!(
-        "{{\"event\":\"done\",\"consumer\":\"{consumer}\",\"received\":{n},\"producers\":{producers},\"ok\":true}}"
+        "{{\"event\":\"done\",\"consumer\":\"{consumer}\",\"received\":{n},\"producers\":{producers},\"gaps\":{gaps},\"ok\":true}}"
     )
 }
 
@@ -143,12 +150,10 @@ fn single_producer_process_two_consumer_processes_wrap_around() {
 }
 
 #[test]
-fn two_producer_processes_multi_mode() {
+fn three_producer_processes_multi_mode() {
     let shm = Shm::new();
-    // The creator closes the segment after its own events: the protocol has no count of attached
-    // producers, so a consumer would see the stream end while attached producers still publish.
-    // The two attached producers therefore contend with each other first (CAS on `claimed`
-    // across processes) and the creator, held back by `--wait-consumers 2`, publishes after them.
+    // The creator publishes once the consumer is there, then waits for both attached producers
+    // to detach and ends the stream with the closed bit of `claimed` (PROTOCOL.md, produce).
     let creator = Proc::spawn(&[
         "produce",
         "--name",
@@ -160,6 +165,8 @@ fn two_producer_processes_multi_mode() {
         "--capacity",
         "32",
         "--wait-consumers",
+        "1",
+        "--wait-producers",
         "2",
     ]);
     let seg = wait_for_segment(&shm.0);
@@ -176,54 +183,175 @@ fn two_producer_processes_multi_mode() {
         "--batch",
     ]);
     wait_until("consumer registers", || seg.active_consumers() == 1);
-    let p1 = Proc::spawn(&[
-        "produce",
-        "--name",
-        &shm.0,
-        "--count",
-        "8000",
-        "--producer",
-        "1",
-        "--attach",
-        "--wait-consumers",
-        "1",
-    ]);
-    let p2 = Proc::spawn(&[
-        "produce",
-        "--name",
-        &shm.0,
-        "--count",
-        "8000",
-        "--producer",
-        "2",
-        "--attach",
-        "--batch",
-        "4",
-        "--wait-consumers",
-        "1",
-    ]);
+    let attached = |id: &str, batch: &str| {
+        Proc::spawn(&[
+            "produce",
+            "--name",
+            &shm.0,
+            "--count",
+            "8000",
+            "--producer",
+            id,
+            "--attach",
+            "--batch",
+            batch,
+        ])
+    };
+    let (p1, p2) = (attached("1", "1"), attached("2", "4"));
     assert_eq!(p1.finish(), (0, vec![]));
     assert_eq!(p2.finish(), (0, vec![]));
-    // An optional consumer never gates the producers; it only releases the creator.
+    assert_eq!(consumer.finish(), (0, vec![done_line("m", 21000, 3)]));
+    let (code, out) = creator.finish();
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(
+        out,
+        ["{\"event\":\"registry\",\"entries\":[{\"index\":0,\"name\":\"m\",\"state\":\"closed\",\"cursor\":21000}]}"]
+    );
+    assert!(seg.claims_closed());
+    assert_eq!(seg.counts().1, 21000);
+    let states: Vec<_> = seg.producer_registry().iter().map(|p| p.state).collect();
+    assert_eq!(
+        states,
+        [
+            ProducerState::Active,
+            ProducerState::Closed,
+            ProducerState::Closed
+        ]
+    );
+}
+
+/// Re-exec target: attaches a producer (id 1) to $RWR_CHILD_PRODUCER_SHM, publishes k = 0..2,
+/// then claims two more sequences and hangs inside the fill until killed. A no-op in a normal
+/// test run.
+#[test]
+fn child_producer_that_hangs_mid_claim() {
+    let Ok(name) = std::env::var("RWR_CHILD_PRODUCER_SHM") else {
+        return;
+    };
+    let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
+    let mut p = Producer::<ConformanceEvent>::attach(&seg).unwrap();
+    for k in 0..3 {
+        p.publish(&ConformanceEvent::new(k, 1)).unwrap();
+    }
+    let _ = p.try_publish_with(2, |_, _| -> Result<ConformanceEvent, &str> {
+        std::thread::sleep(Duration::from_secs(60));
+        Err("not killed")
+    });
+}
+
+#[test]
+fn consumer_passes_over_the_claim_of_a_producer_killed_mid_claim() {
+    let shm = Shm::new();
+    let creator = Proc::spawn(&[
+        "produce",
+        "--name",
+        &shm.0,
+        "--count",
+        "5",
+        "--mode",
+        "multi",
+        "--capacity",
+        "16",
+        "--wait-consumers",
+        "2",
+        "--wait-producers",
+        "1",
+    ]);
+    let seg = wait_for_segment(&shm.0);
+    let consumer = Proc::spawn(&[
+        "consume",
+        "--name",
+        &shm.0,
+        "--consumer",
+        "c",
+        "--count",
+        "8",
+        "--producers",
+        "2",
+    ]);
+    wait_until("consumer registers", || seg.active_consumers() == 1);
+    let mut victim = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_producer_that_hangs_mid_claim",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RWR_CHILD_PRODUCER_SHM", &shm.0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its claim of sequences 3 and 4 is made (claimed = 5) and announced, never published.
+    wait_until("victim claims", || {
+        seg.counts().1 == 5
+            && seg
+                .producer_registry()
+                .iter()
+                .any(|p| p.index == 1 && (p.intent_start, p.intent_end) == (3, 5))
+    });
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    // Only now may the creator publish: a second (optional) consumer releases it.
     let starter = Consumer::<ConformanceEvent>::register(
         &seg,
         &ConsumerOptions {
-            name: "starter".into(),
             required: false,
             start: ringwire::Start::Latest,
-            depends_on: 0,
+            ..ConsumerOptions::required("starter")
         },
     )
     .unwrap();
-    assert_eq!(consumer.finish(), (0, vec![done_line("m", 21000, 3)]));
+    assert_eq!(consumer.finish(), (0, vec![done_gaps("c", 8, 2, 2)]));
     drop(starter);
     let (code, out) = creator.finish();
     assert_eq!(code, 0, "{out:?}");
-    assert_eq!(out.len(), 1);
     assert!(
-        out[0].contains("{\"index\":0,\"name\":\"m\",\"state\":\"closed\",\"cursor\":21000}"),
+        out[0].contains("\"name\":\"c\",\"state\":\"closed\",\"cursor\":10}"),
         "{out:?}"
     );
+    assert_eq!(seg.gaps(), 2);
+    let dead = &seg.producer_registry()[1];
+    assert_eq!(
+        (dead.state, dead.intent_start, dead.intent_end),
+        (ProducerState::Dead, 3, 5)
+    );
+}
+
+#[test]
+fn consumer_process_stops_at_a_poisoned_ring() {
+    let shm = Shm::new();
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&shm.0),
+        &Config {
+            capacity: 8,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let consumer = Proc::spawn(&[
+        "consume",
+        "--name",
+        &shm.0,
+        "--consumer",
+        "c",
+        "--count",
+        "5",
+    ]);
+    let seg = p.segment().clone();
+    wait_until("consumer registers", || seg.active_consumers() == 1);
+    p.publish_batch(&[ConformanceEvent::new(0, 0), ConformanceEvent::new(1, 0)])
+        .unwrap();
+    let failed = p.try_publish_with(1, |_, _| -> Result<ConformanceEvent, &str> {
+        Err("sensor offline")
+    });
+    assert!(matches!(failed, Err(ringwire::Error::Poisoned(_))));
+    let (code, out) = consumer.finish();
+    assert_eq!(code, 3, "{out:?}");
+    assert!(
+        out[0].starts_with("{\"event\":\"error\",\"code\":\"poisoned\""),
+        "{out:?}"
+    );
+    assert!(out[0].contains("sensor offline"), "{out:?}");
 }
 
 /// Re-exec target: registers a required consumer on $RWR_CHILD_SHM and hangs until killed.
@@ -301,6 +429,8 @@ fn conformer_contract() {
         ("single-wrapped", 8, "single", 4),
         ("multi-wrapped", 4, "multi", 2),
         ("closed", 16, "single", 2),
+        ("multi-gap", 8, "multi", 2),
+        ("poisoned", 8, "single", 2),
     ];
     for (s, cap, mode, reg) in want {
         let f = dir.join(format!("{s}.bin"));
@@ -393,7 +523,7 @@ fn consumer_fails_verification_when_stream_ends_early() {
     assert_eq!(code, 1, "{out:?}");
     assert_eq!(
         out[0],
-        "{\"event\":\"done\",\"consumer\":\"c\",\"received\":10,\"producers\":1,\"ok\":false}"
+        "{\"event\":\"done\",\"consumer\":\"c\",\"received\":10,\"producers\":1,\"gaps\":0,\"ok\":false}"
     );
     assert!(out[1].contains("\"code\":\"verify\""));
     assert_eq!(producer.finish().0, 0);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use ringwire::{
     golden, portable_name, unlink_shm, validate_image, Backing, Config, ConformanceEvent, Consumer,
-    ConsumerOptions, Error, Producer, ProducerMode, Segment,
+    ConsumerOptions, Error, Item, Producer, ProducerMode, ProducerState, Segment,
 };
 
 /// A failure to report: its error line and exit code.
@@ -165,6 +165,7 @@ fn produce(args: &[String]) -> Out {
             "mode",
             "batch",
             "wait-consumers",
+            "wait-producers",
             "timeout-ms",
         ],
         &["attach"],
@@ -175,6 +176,7 @@ fn produce(args: &[String]) -> Out {
     let capacity = f.num("capacity", Some(1024))?;
     let batch = f.num("batch", Some(1))?.max(1);
     let want_consumers = f.num("wait-consumers", Some(0))? as usize;
+    let want_producers = f.num("wait-producers", Some(0))? as usize;
     let timeout = Duration::from_millis(f.num("timeout-ms", Some(20000))?);
     let mode = match f.values.get("mode").map(String::as_str) {
         None | Some("single") => ProducerMode::Single,
@@ -219,10 +221,34 @@ fn produce(args: &[String]) -> Out {
         timeout,
     );
     if attach {
+        // Detaches: the producer entry becomes closed.
         drop(producer);
         return result;
     }
-    producer.close();
+    // Multi mode: attached producers (entries 1..) that registered and left again.
+    let result = result.and_then(|()| {
+        if mode != ProducerMode::Multi || want_producers == 0 {
+            return Ok(());
+        }
+        let left = || {
+            seg.producer_registry()
+                .iter()
+                .filter(|p| {
+                    p.index > 0 && matches!(p.state, ProducerState::Closed | ProducerState::Dead)
+                })
+                .count()
+        };
+        if wait_for(Instant::now() + timeout, || left() >= want_producers) {
+            Ok(())
+        } else {
+            Err(Fail {
+                code: "timeout",
+                message: format!("fewer than {want_producers} attached producers left"),
+            })
+        }
+    });
+    // Ends the stream; in multi mode first closes `claimed` and waits for every claim.
+    let result = result.and(producer.close().map_err(Fail::from));
     // Consumers that died after the last event would never deregister: evict them meanwhile.
     let mut last_scan = Instant::now();
     let drained = wait_for(Instant::now() + timeout, || {
@@ -276,14 +302,20 @@ fn publish_all(
 /// Per-producer sequence check of the conformance stream.
 struct Checker {
     next: Vec<u64>,
+    /// Sequences passed over as gaps (spec 5.8); not events, not counted as received.
+    gaps: u64,
     failure: Option<String>,
 }
 
 impl Checker {
-    fn check(&mut self, ev: &ConformanceEvent, seq: u64) {
+    fn check(&mut self, item: &Item<ConformanceEvent>, seq: u64) {
         if self.failure.is_some() {
             return;
         }
+        let Item::Event(ev) = item else {
+            self.gaps += 1;
+            return;
+        };
         let p = ev.producer;
         if p >= self.next.len() as u64 {
             self.failure = Some(format!("sequence {seq}: unknown producer {p}"));
@@ -324,6 +356,7 @@ fn consume(args: &[String]) -> Out {
         )?;
     let mut checker = Checker {
         next: vec![0; producers as usize],
+        gaps: 0,
         failure: None,
     };
     let mut received = 0u64;
@@ -334,7 +367,8 @@ fn consume(args: &[String]) -> Out {
         } else {
             1
         };
-        let polled = match consumer.poll(max, |ev, seq, _end_of_batch| checker.check(&ev, seq)) {
+        let polled = match consumer.poll(max, |item, seq, _end_of_batch| checker.check(&item, seq))
+        {
             Ok(p) => p,
             Err(e) => {
                 stop = Some(e.into());
@@ -342,7 +376,7 @@ fn consume(args: &[String]) -> Out {
             }
         };
         received += polled.delivered as u64;
-        if polled.delivered > 0 {
+        if polled.delivered > 0 || polled.gaps > 0 {
             continue;
         }
         if polled.ended {
@@ -365,8 +399,9 @@ fn consume(args: &[String]) -> Out {
     }
     let ok = checker.failure.is_none();
     println!(
-        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"ok\":{ok}}}",
-        json_str(cname)
+        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"gaps\":{},\"ok\":{ok}}}",
+        json_str(cname),
+        checker.gaps
     );
     match checker.failure {
         None => Ok(()),
