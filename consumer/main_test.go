@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 		os.Exit(childStage())
 	case "idle-blocking":
 		os.Exit(childIdleBlocking())
+	case "resume-consume":
+		os.Exit(childResumeConsume())
+	case "mp-forever":
+		os.Exit(childProduceForever())
 	case "":
 		os.Exit(testseg.Main(m))
 	default:

@@ -207,14 +207,25 @@ func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 func (p *Producer[T]) register() error {
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
+	settled := p.gatingMin(p.cursors.Claimed.Load() & layout.CountMask)
 	for i := 0; i < p.v.Producers(); i++ {
 		e := p.v.Producer(i)
 		s := e.State.Load()
-		if s == layout.ProducerActive || !e.State.CompareAndSwap(s, layout.ProducerActive) {
+		if s == layout.ProducerActive {
+			// An entry whose owner died outside a claim, or whose claim every required consumer
+			// has already passed, is reclaimed (spec 5.4); one that died mid-claim keeps its
+			// intent until a consumer passes the claim over (5.8).
+			if end := e.IntentEnd.Load(); end > settled || !liveness.ProducerDead(e) || !e.State.CompareAndSwap(s, layout.ProducerDead) {
+				continue
+			}
+			s = layout.ProducerDead
+		}
+		if !e.State.CompareAndSwap(s, layout.ProducerActive) {
 			continue
 		}
-		e.Generation++
 		e.IntentEnd.Store(0)
+		e.OwnerPID = 0 // no peer may pair the previous owner's pid with the new owner's state
+		e.Generation++
 		e.OwnerStartTime = start
 		e.OwnerPID = uint32(pid)
 		e.HeartbeatNs.Store(sys.Monotonic())

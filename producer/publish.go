@@ -239,6 +239,9 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		if p.cursors.Claimed.CompareAndSwap(c, end) {
 			return c, nil
 		}
+		if p.intents {
+			p.pe.IntentEnd.Store(0) // not ours after all: never leave an intent over others' claims
+		}
 		if !wait && tries >= 4 {
 			return 0, ErrContended
 		}
