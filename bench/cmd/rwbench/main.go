@@ -1,16 +1,18 @@
-// Command rwbench measures ringwire's throughput beside its baselines in one run and prints a
-// table. Every figure is the median of -runs runs; every ratio compares figures of this run.
+// Command rwbench runs ringwire's benchmark suite beside its baselines in one run, prints the
+// tables and writes bench/results: latest.csv, latest.md, throughput.svg, latency.svg and
+// machine.txt. Every figure is the median of -runs runs; every ratio compares figures of this run.
 //
-//	go run ./bench/cmd/rwbench            # quick set
-//	go run ./bench/cmd/rwbench -n 50000000 -runs 5
+//	go run ./bench/cmd/rwbench         # quick set (under 2 minutes on 2 cores)
+//	go run ./bench/cmd/rwbench -full   # the full matrix
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"runtime"
-	"sort"
+	"os/signal"
+	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/ringwire/ringwire/bench"
@@ -18,41 +20,52 @@ import (
 
 func main() {
 	bench.MaybeChild()
-	n := flag.Int("n", 20_000_000, "events per run")
-	runs := flag.Int("runs", 3, "runs per scenario; the median is reported")
-	capacity := flag.Int("capacity", 4096, "ring capacity (slots)")
+	full := flag.Bool("full", false, "run the full matrix (event sizes, capacities, C->C batch 1, longer runs)")
+	runs := flag.Int("runs", 3, "runs per figure; the median is reported")
+	events := flag.Int("n", 0, "events per cross-process run (0: 5M quick, 20M full)")
+	rust := flag.Bool("rust", true, "build and run the Rust programs (quick: only if cargo builds within 20s)")
+	out := flag.String("out", "", "directory for the results (default bench/results in the repository)")
 	flag.Parse()
 
-	fmt.Printf("ringwire throughput, 64-byte events, %d events x %d runs, capacity %d, %s/%s, %d CPUs\n\n",
-		*n, *runs, *capacity, runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	type row struct {
-		name string
-		run  func() (time.Duration, error)
-	}
-	rows := []row{
-		{"SPSC/in-process/chan", func() (time.Duration, error) { return bench.Channel(*n, *capacity) }},
-		{"SPSC/in-process/batch=1", func() (time.Duration, error) { return bench.InProcessSPSC(*n, *capacity, 1) }},
-		{"SPSC/in-process/batch=64", func() (time.Duration, error) { return bench.InProcessSPSC(*n, *capacity, 64) }},
-		{"SPSC/cross-process/batch=1", func() (time.Duration, error) { return bench.CrossProcessSPSC(*n, *capacity, 1) }},
-		{"SPSC/cross-process/batch=64", func() (time.Duration, error) { return bench.CrossProcessSPSC(*n, *capacity, 64) }},
-	}
-	rate := map[string]float64{}
-	fmt.Printf("%-30s %14s\n", "scenario", "Mevents/s")
-	for _, r := range rows {
-		var rates []float64
-		for i := 0; i < *runs; i++ {
-			d, err := r.run()
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "%s: %v\n", r.name, err)
-				os.Exit(1)
-			}
-			rates = append(rates, float64(*n)/d.Seconds()/1e6)
+	// Segments of this run are /rw-bench-<pid>-N: remove them on a signal too.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		s := <-sig
+		bench.RemoveLeftovers()
+		fmt.Fprintf(os.Stderr, "rwbench: %v\n", s)
+		os.Exit(1)
+	}()
+
+	o := bench.Options{Full: *full, Runs: *runs, Events: *events, Log: os.Stderr}
+	if *rust {
+		o.RustLimit = 20 * time.Second
+		if *full {
+			o.RustLimit = 10 * time.Minute
 		}
-		sort.Float64s(rates)
-		rate[r.name] = rates[len(rates)/2]
-		fmt.Printf("%-30s %14.1f\n", r.name, rate[r.name])
 	}
-	ch := rate["SPSC/in-process/chan"]
-	fmt.Printf("\nin-process batch=64 / chan:  %.1fx\n", rate["SPSC/in-process/batch=64"]/ch)
-	fmt.Printf("in-process batch=1 / chan:   %.1fx\n", rate["SPSC/in-process/batch=1"]/ch)
+	res, err := bench.Run(o)
+	if err != nil {
+		bench.RemoveLeftovers()
+		fmt.Fprintln(os.Stderr, "rwbench:", err)
+		os.Exit(1)
+	}
+	res.WriteText(os.Stdout)
+	dir := *out
+	if dir == "" {
+		root, err := bench.Root()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rwbench:", err)
+			os.Exit(1)
+		}
+		dir = filepath.Join(root, "bench/results")
+	}
+	if err := res.WriteFiles(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "rwbench:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("wrote %s/{latest.csv,latest.md,throughput.svg,latency.svg,machine.txt}\n", dir)
+	if left := bench.RemoveLeftovers(); len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "rwbench: removed leftover segments %v\n", left)
+	}
 }

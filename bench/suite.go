@@ -1,0 +1,496 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Options configure a run of the suite.
+type Options struct {
+	Full      bool          // the full matrix; else the quick set
+	Runs      int           // runs per figure (median reported); 0 means 3
+	Target    time.Duration // length of one in-process run; 0 means 60 ms (quick) or 120 ms (full)
+	Events    int           // events per cross-process run; 0 means 5M (quick) or 20M (full)
+	RustLimit time.Duration // longest Rust build; 0 skips the Rust scenarios
+	Log       io.Writer     // progress lines
+}
+
+// Row is one line of the results.
+type Row struct {
+	Group     string // in-process, cross-process, rust-baseline, latency
+	Scenario  string // SPSC, MPSC, ..., Go->C, ping-pong, wake-up
+	Impl      string // ringwire, chan, c-shmring, c-pingpong, rust-disruptor, crossbeam-channel
+	EventSize int
+	Capacity  int
+	Batch     int
+	Wait      string
+	Threads   int
+	Events    int // per run (latency: samples)
+	Runs      int
+	Mevs      float64  // throughput, million events per second (median)
+	Lat       *Latency // latency rows (median of each figure)
+	Baseline  string   // what Ratio compares with
+	Ratio     float64  // throughput: this / baseline; latency: p50 / baseline p50
+	Note      string   // why it was skipped, or how it was made
+}
+
+// Skipped reports whether the row holds no figure.
+func (r Row) Skipped() bool { return r.Mevs == 0 && r.Lat == nil }
+
+// Target is one of the goals the README states, checked against this run.
+type Target struct {
+	What  string
+	Want  string
+	Ratio float64 // 0: not measured
+	Met   bool
+	Note  string
+}
+
+// Results are everything a run produced.
+type Results struct {
+	Machine  Machine
+	Mode     string
+	Started  time.Time
+	Elapsed  time.Duration
+	Rows     []Row
+	Targets  []Target
+	Built    []string
+	Settings string
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianRate runs f runs times with n events and returns the median rate in Mevents/s.
+func medianRate(runs, n int, f func(n int) (time.Duration, error)) (float64, error) {
+	var rates []float64
+	for i := 0; i < runs; i++ {
+		d, err := f(n)
+		if err != nil {
+			return 0, err
+		}
+		rates = append(rates, float64(n)/d.Seconds()/1e6)
+	}
+	return median(rates), nil
+}
+
+// calibrate runs f once small (also a warm-up) and returns the event count for a run of about
+// target.
+func calibrate(target time.Duration, f func(n int) (time.Duration, error)) (int, error) {
+	const n0 = 20_000
+	d, err := f(n0)
+	if err != nil {
+		return 0, err
+	}
+	n := int(float64(n0) * target.Seconds() / max(d.Seconds(), 1e-6))
+	n = min(max(n, n0), 100_000_000)
+	return n &^ 127, nil
+}
+
+// Run runs the quick or full suite and returns its results.
+func Run(o Options) (*Results, error) {
+	if o.Runs <= 0 {
+		o.Runs = 3
+	}
+	if o.Target <= 0 {
+		o.Target = 60 * time.Millisecond
+		if o.Full {
+			o.Target = 120 * time.Millisecond
+		}
+	}
+	if o.Events <= 0 {
+		o.Events = 5_000_000
+		if o.Full {
+			o.Events = 20_000_000
+		}
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	res := &Results{Machine: ReadMachine(), Mode: "quick", Started: time.Now()}
+	if o.Full {
+		res.Mode = "full"
+	}
+	defer RemoveLeftovers()
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(o.Log, "building baselines and interop programs...\n")
+	progs := Prepare(root, o.RustLimit)
+	res.Built = progs.Built
+	res.Settings = fmt.Sprintf("%s run, median of %d runs, in-process runs of about %v (event count calibrated per scenario), cross-process runs of %d events, GOMAXPROCS %d (raised to the thread count for shapes of more than %d threads)",
+		res.Mode, o.Runs, o.Target, o.Events, runtime.GOMAXPROCS(0), runtime.NumCPU())
+
+	res.Rows = append(res.Rows, inProcessRows(o)...)
+	res.Rows = append(res.Rows, crossProcessRows(o, progs)...)
+	res.Rows = append(res.Rows, rustRows(o, progs)...)
+	res.Rows = append(res.Rows, latencyRows(o, progs)...)
+	res.Targets = targets(res.Rows)
+	res.Elapsed = time.Since(res.Started)
+	return res, nil
+}
+
+func logRow(o Options, r Row) {
+	switch {
+	case r.Lat != nil:
+		fmt.Fprintf(o.Log, "  %-14s %-18s %-10s p50 %8.0f ns  p99 %8.0f ns\n", r.Scenario, r.Impl, r.Wait, r.Lat.P50, r.Lat.P99)
+	case r.Mevs > 0:
+		fmt.Fprintf(o.Log, "  %-14s %-18s ev=%-4d cap=%-5d batch=%-3d %-9s %8.1f Mev/s\n", r.Scenario, r.Impl, r.EventSize, r.Capacity, r.Batch, r.Wait, r.Mevs)
+	default:
+		fmt.Fprintf(o.Log, "  %-14s %-18s skipped: %s\n", r.Scenario, r.Impl, r.Note)
+	}
+}
+
+func inProcessRows(o Options) []Row {
+	sizes, caps := []int{64}, []int{4096, 64}
+	if o.Full {
+		sizes, caps = EventSizes, []int{64, 256, 1024, 4096, 16384, 65536}
+	}
+	fmt.Fprintf(o.Log, "in-process throughput (%d shapes x %d sizes x %d capacities x batch 1/64, and channels)\n", len(Shapes), len(sizes), len(caps))
+	var rows []Row
+	for _, shape := range Shapes {
+		for _, size := range sizes {
+			for _, capacity := range caps {
+				base := Row{Group: "in-process", Scenario: string(shape), EventSize: size, Capacity: capacity, Threads: shape.Threads(), Runs: o.Runs}
+				ch := base
+				ch.Impl, ch.Batch, ch.Wait = "chan", 1, "-"
+				cfg := Config{Shape: shape, EventSize: size, Capacity: capacity, Batch: 1}
+				f := func(n int) (time.Duration, error) { return ChannelShape(cfg, n) }
+				n, err := calibrate(o.Target, f)
+				if err == nil {
+					ch.Events = n
+					ch.Mevs, err = medianRate(o.Runs, n, f)
+				}
+				if err != nil {
+					ch.Note = err.Error()
+				}
+				logRow(o, ch)
+				rows = append(rows, ch)
+				for _, batch := range []int{1, 64} {
+					r := base
+					r.Impl, r.Batch, r.Wait = "ringwire", batch, DefaultWait(shape)
+					cfg := Config{Shape: shape, EventSize: size, Capacity: capacity, Batch: batch, Wait: r.Wait}
+					f := func(n int) (time.Duration, error) { return InProcess(cfg, n) }
+					n, err := calibrate(o.Target, f)
+					if err == nil {
+						r.Events = n
+						r.Mevs, err = medianRate(o.Runs, n, f)
+					}
+					if err != nil {
+						r.Note = err.Error()
+					}
+					if ch.Mevs > 0 && r.Mevs > 0 {
+						r.Baseline, r.Ratio = "chan", r.Mevs/ch.Mevs
+					}
+					logRow(o, r)
+					rows = append(rows, r)
+				}
+			}
+		}
+	}
+	return rows
+}
+
+func skipRow(r Row, why string) Row {
+	r.Note = why
+	return r
+}
+
+func crossProcessRows(o Options, p Programs) []Row {
+	fmt.Fprintf(o.Log, "cross-process throughput, 64-byte events, capacity 4096, producer on CPU 0, consumer on CPU 1, busy-spin\n")
+	var rows []Row
+	// The C minimal ring: the ceiling for this machine.
+	shm := Row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+	if p.ShmRingBin == "" {
+		shm = skipRow(shm, p.Missing["c-shmring"])
+	} else if rates, err := jsonRates(p.ShmRingBin, "--runs", fmt.Sprint(o.Runs), "--events", fmt.Sprint(o.Events)); err != nil {
+		shm.Note = err.Error()
+	} else {
+		shm.Mevs = median(rates["c-shmring"])
+	}
+	logRow(o, shm)
+	rows = append(rows, shm)
+	pairs := []struct {
+		prod, cons Lang
+		batch      int
+	}{{Go, Go, 64}, {Go, Go, 1}, {C, C, 64}, {Go, C, 64}, {C, Go, 64}, {Go, Rust, 64}, {Rust, Go, 64}}
+	if o.Full {
+		pairs = append(pairs, struct {
+			prod, cons Lang
+			batch      int
+		}{C, C, 1})
+	}
+	var cc float64
+	for _, pc := range pairs {
+		r := Row{Group: "cross-process", Scenario: langName(pc.prod) + "->" + langName(pc.cons), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: pc.batch, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+		if pc.batch == 1 {
+			r.Events = o.Events / 4
+		}
+		missing := ""
+		for _, l := range []Lang{pc.prod, pc.cons} {
+			if why, ok := p.Missing[string(l)]; ok && l != Go {
+				missing = why
+			}
+		}
+		if missing != "" {
+			r = skipRow(r, missing)
+		} else {
+			rate, err := medianRate(o.Runs, r.Events, func(n int) (time.Duration, error) {
+				return p.CrossProcess(pc.prod, pc.cons, n, 4096, pc.batch)
+			})
+			if err != nil {
+				r.Note = err.Error()
+			}
+			r.Mevs = rate
+		}
+		if r.Mevs > 0 && shm.Mevs > 0 {
+			r.Baseline, r.Ratio = "c-shmring", r.Mevs/shm.Mevs
+		}
+		if pc.prod == C && pc.cons == C && pc.batch == 64 {
+			cc = r.Mevs
+		}
+		logRow(o, r)
+		rows = append(rows, r)
+	}
+	// Go->Go against C->C, the same library protocol in C.
+	for i := range rows {
+		if rows[i].Scenario == "Go->Go" && rows[i].Batch == 64 && rows[i].Mevs > 0 && cc > 0 {
+			rows = append(rows, Row{Group: "cross-process", Scenario: "Go->Go vs C->C", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2,
+				Events: rows[i].Events, Runs: o.Runs, Mevs: rows[i].Mevs, Baseline: "C->C ringwire", Ratio: rows[i].Mevs / cc})
+		}
+	}
+	return rows
+}
+
+func langName(l Lang) string {
+	switch l {
+	case Go:
+		return "Go"
+	case C:
+		return "C"
+	}
+	return "Rust"
+}
+
+// jsonRates runs a baseline program and collects events_per_sec (in millions) per baseline name
+// from its JSON lines; an error line becomes the error.
+func jsonRates(bin string, args ...string) (map[string][]float64, error) {
+	cmd := exec.Command(bin, args...)
+	out, err := cmd.Output()
+	rates := map[string][]float64{}
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		var v struct {
+			Baseline string  `json:"baseline"`
+			Rate     float64 `json:"events_per_sec"`
+			Error    string  `json:"error"`
+		}
+		if json.Unmarshal([]byte(line), &v) != nil || v.Baseline == "" {
+			continue
+		}
+		if v.Error != "" {
+			errs = append(errs, v.Baseline+": "+v.Error)
+			continue
+		}
+		rates[v.Baseline] = append(rates[v.Baseline], v.Rate/1e6)
+	}
+	if len(rates) == 0 {
+		if err == nil {
+			err = errors.New("no results")
+		}
+		return nil, fmt.Errorf("%s: %v %s", bin, err, strings.Join(errs, "; "))
+	}
+	return rates, nil
+}
+
+func rustRows(o Options, p Programs) []Row {
+	fmt.Fprintf(o.Log, "Rust in-process baselines (SPSC, 64-byte events, capacity 4096, pinned, busy-spin)\n")
+	var rows []Row
+	var rates map[string][]float64
+	var err error
+	if p.RustBaselines != "" {
+		rates, err = jsonRates(p.RustBaselines, "--runs", fmt.Sprint(o.Runs), "--events", fmt.Sprint(o.Events))
+	}
+	for _, name := range []string{"rust-disruptor", "crossbeam-channel"} {
+		r := Row{Group: "rust-baseline", Scenario: "SPSC", Impl: name, EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+		if name == "crossbeam-channel" {
+			r.Batch = 1
+		}
+		switch {
+		case p.RustBaselines == "":
+			r.Note = p.Missing["rust-baselines"]
+		case err != nil:
+			r.Note = err.Error()
+		case len(rates[name]) == 0:
+			r.Note = "no result from rust-baselines"
+		default:
+			r.Mevs = median(rates[name])
+		}
+		logRow(o, r)
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+func latencyRows(o Options, p Programs) []Row {
+	samples, wakes := 200_000, 1000
+	if o.Full {
+		samples, wakes = 1_000_000, 5000
+	}
+	fmt.Fprintf(o.Log, "latency: ping-pong between two pinned processes, one-way = round trip / 2\n")
+	var rows []Row
+	bare := Row{Group: "latency", Scenario: "ping-pong", Impl: "c-pingpong", EventSize: 8, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs, Note: "one cache line, no ring"}
+	if p.PingPongBin == "" {
+		bare = skipRow(bare, p.Missing["c-pingpong"])
+	} else if ls, err := cPingPong(p.PingPongBin, samples, o.Runs); err != nil {
+		bare.Note = err.Error()
+	} else {
+		l := medianLatency(ls)
+		bare.Lat = &l
+	}
+	logRow(o, bare)
+	rows = append(rows, bare)
+	for _, wait := range []string{"busy-spin", "yield", "blocking"} {
+		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: wait, Threads: 2, Events: samples, Runs: o.Runs}
+		if wait == "blocking" {
+			r.Events = samples / 4
+		}
+		var ls []Latency
+		var err error
+		for i := 0; i < o.Runs && err == nil; i++ {
+			var l Latency
+			l, err = p.PingPong(wait, r.Events, r.Events/10)
+			ls = append(ls, l)
+		}
+		if err != nil {
+			r.Note = err.Error()
+		} else {
+			l := medianLatency(ls)
+			r.Lat = &l
+			if bare.Lat != nil {
+				r.Baseline, r.Ratio = "c-pingpong p50", l.P50/bare.Lat.P50
+			}
+		}
+		logRow(o, r)
+		rows = append(rows, r)
+	}
+	r := Row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
+		Note: "publish to the sleeping consumer's return, one event every 300us"}
+	var ls []Latency
+	var err error
+	for i := 0; i < o.Runs && err == nil; i++ {
+		var l Latency
+		l, err = p.WakeUp(wakes, 300*time.Microsecond)
+		ls = append(ls, l)
+	}
+	if err != nil {
+		r.Note = err.Error()
+	} else {
+		l := medianLatency(ls)
+		r.Lat = &l
+	}
+	logRow(o, r)
+	rows = append(rows, r)
+	return rows
+}
+
+func medianLatency(ls []Latency) Latency {
+	pick := func(f func(Latency) float64) float64 {
+		var xs []float64
+		for _, l := range ls {
+			xs = append(xs, f(l))
+		}
+		return median(xs)
+	}
+	return Latency{
+		Samples: ls[0].Samples,
+		P50:     pick(func(l Latency) float64 { return l.P50 }),
+		P99:     pick(func(l Latency) float64 { return l.P99 }),
+		P999:    pick(func(l Latency) float64 { return l.P999 }),
+		Max:     pick(func(l Latency) float64 { return l.Max }),
+		Mean:    pick(func(l Latency) float64 { return l.Mean }),
+	}
+}
+
+func cPingPong(bin string, samples, runs int) ([]Latency, error) {
+	out, err := exec.Command(bin, "--runs", fmt.Sprint(runs), "--samples", fmt.Sprint(samples)).Output()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", bin, err)
+	}
+	var ls []Latency
+	for _, line := range strings.Split(string(out), "\n") {
+		var l Latency
+		if json.Unmarshal([]byte(line), &l) == nil && l.Samples > 0 {
+			ls = append(ls, l)
+		}
+	}
+	if len(ls) == 0 {
+		return nil, fmt.Errorf("%s: no results", bin)
+	}
+	return ls, nil
+}
+
+func find(rows []Row, f func(Row) bool) (Row, bool) {
+	for _, r := range rows {
+		if f(r) {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// targets checks the goals of the README against this run's ratios.
+func targets(rows []Row) []Target {
+	var ts []Target
+	add := func(what, want string, goal float64, lower bool, r Row, ok bool) {
+		t := Target{What: what, Want: want}
+		switch {
+		case !ok || r.Ratio == 0:
+			t.Note = "not measured"
+			if ok && r.Note != "" {
+				t.Note = r.Note
+			}
+		case lower:
+			t.Ratio, t.Met = r.Ratio, r.Ratio <= goal
+		default:
+			t.Ratio, t.Met = r.Ratio, r.Ratio >= goal
+		}
+		ts = append(ts, t)
+	}
+	r, ok := find(rows, func(r Row) bool { return r.Scenario == "Go->Go" && r.Batch == 64 })
+	add("Go->Go cross-process, batch 64 / C minimal ring (c-shmring)", ">= 0.8x", 0.8, false, r, ok)
+	r, ok = find(rows, func(r Row) bool { return r.Scenario == "Go->Go vs C->C" })
+	add("Go->Go / C->C (ringwire C library), batch 64", ">= 0.8x", 0.8, false, r, ok)
+	for _, b := range []int{64, 1} {
+		r, ok = find(rows, func(r Row) bool {
+			return r.Group == "in-process" && r.Scenario == "SPSC" && r.Impl == "ringwire" && r.EventSize == 64 && r.Capacity == 4096 && r.Batch == b
+		})
+		add(fmt.Sprintf("in-process SPSC, batch %d / channel (64 B, capacity 4096)", b), ">= 4x", 4, false, r, ok)
+	}
+	for _, b := range []int{64, 1} {
+		r, ok = find(rows, func(r Row) bool {
+			return r.Group == "in-process" && r.Scenario == "MPSC" && r.Impl == "ringwire" && r.EventSize == 64 && r.Capacity == 4096 && r.Batch == b
+		})
+		add(fmt.Sprintf("MPSC 2 producers, batch %d / 2-sender channel (64 B, capacity 4096)", b), ">= 3x", 3, false, r, ok)
+	}
+	r, ok = find(rows, func(r Row) bool { return r.Scenario == "ping-pong" && r.Impl == "ringwire" && r.Wait == "busy-spin" })
+	add("ping-pong busy-spin p50 / bare cache-line ping-pong p50", "<= 1.5x", 1.5, true, r, ok)
+	return ts
+}
