@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
@@ -238,14 +239,20 @@ func (c *Consumer[T]) register(o Options) error {
 		}
 		switch e.State.Load() {
 		case layout.EntryActive:
-			if !liveness.ConsumerDead(e) || !e.State.CompareAndSwap(layout.EntryActive, layout.EntryClaiming) {
+			// The entry stays active (gating the producer) throughout: a taker that dies midway
+			// leaves it to the next one. Ownership passes by a compare-and-swap of generation.
+			gen := atomicGeneration(e)
+			if !liveness.ConsumerDead(e) || !gen.CompareAndSwap(e.Generation, e.Generation+1) {
 				return ErrDuplicateName
 			}
-			c.own(e, o, deps)
+			mine := gen.Load()
+			c.own(e, o, deps, false)
+			if gen.Load() != mine {
+				return ErrDuplicateName // another taker won meanwhile
+			}
 			c.resumed = true
 			cur := e.Cursor.Load()
-			e.State.Store(layout.EntryActive)
-			c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+			c.entry, c.index, c.gen, c.next, c.avail = e, i, mine, cur, cur
 			return nil
 		case layout.EntryEvicted:
 			if e.State.CompareAndSwap(layout.EntryEvicted, layout.EntryClaiming) {
@@ -277,11 +284,20 @@ func (c *Consumer[T]) register(o Options) error {
 	return ErrRegistryFull
 }
 
-// own writes the owner fields of an entry this consumer has just claimed (spec 5.7 step 2).
-func (c *Consumer[T]) own(e *layout.Entry, o Options, deps uint64) {
+// atomicGeneration views an entry's generation as an atomic word: takers of a dead consumer's
+// entry compare-and-swap it (spec 5.7 step 5).
+func atomicGeneration(e *layout.Entry) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Pointer(&e.Generation))
+}
+
+// own writes the owner fields of an entry this consumer has just claimed (spec 5.7 step 2);
+// bump says whether to increment the generation (a takeover already did).
+func (c *Consumer[T]) own(e *layout.Entry, o Options, deps uint64, bump bool) {
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
-	e.Generation++
+	if bump {
+		atomicGeneration(e).Add(1)
+	}
 	var flags uint32
 	if !o.Optional {
 		flags |= layout.FlagRequired
@@ -310,7 +326,7 @@ func (c *Consumer[T]) raced(i int, name string) error {
 
 // start activates a claimed entry and chooses where it starts reading (spec 5.7 steps 2-4).
 func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from Start) {
-	c.own(e, o, deps)
+	c.own(e, o, deps, true)
 	provisional := c.count()
 	e.Cursor.Store(provisional)
 	e.State.Store(layout.EntryActive)

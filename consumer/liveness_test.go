@@ -396,14 +396,21 @@ func TestConsumer_ReplacedSegment(t *testing.T) {
 			require.NoError(t, err)
 			defer c.Close()
 			first := c.Segment().Incarnation()
+			// The first producer "crashes" (never closes its stream); a new one replaces the
+			// segment.
+			defer p1.Close()
 			p2, err := producer.New[event](segment.SharedMemory(name), producer.Options{Replace: true})
 			require.NoError(t, err)
 			defer p2.Close()
-			p1.Close()
+			published := make(chan struct{})
 			go func() {
-				waitActiveQuiet(p2.Segment().View(), 1, 5*time.Second)
-				p2.Publish(func(e *event) { fill(0, e) })
+				defer close(published)
+				if reattach {
+					waitActiveQuiet(p2.Segment().View(), 1, 5*time.Second)
+					p2.Publish(func(e *event) { fill(0, e) })
+				}
 			}()
+			defer func() { <-published }()
 			var ev event
 			seq, err := c.Read(&ev)
 			if !reattach {
@@ -465,10 +472,21 @@ func TestAttach_RefusedClearly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run a child as another user")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// A copy of this test binary that the other user may run.
+	dir, err := os.MkdirTemp("", "rw-other-user-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	exe := dir + "/child.test"
+	require.NoError(t, os.WriteFile(exe, bin, 0o755))
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "RW_CHILD=consume", "RW_NAME="+name, "RW_CONSUMER=intruder", "RW_COUNT=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
-	require.Error(t, err)
-	require.Contains(t, string(out), "permission denied", string(out))
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "the child ran and failed: %s", out)
+	require.Contains(t, string(out), "attach: attach shm:"+name+": open /dev/shm"+name+": permission denied", string(out))
 }
