@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"errors"
+	"unsafe"
 
 	"github.com/ringwire/ringwire/layout"
 )
@@ -131,6 +132,60 @@ func (c *Consumer[T]) passGaps() error {
 	c.entry.GapsSeen.Add(s - from)
 	c.commit(s)
 	return &GapError{Seq: from, Count: s - from}
+}
+
+// BatchHandler receives a run of consecutive events as a slice that aliases the ring: events[i]
+// has sequence first+i. The slice is valid only during the call. A non-nil error stops the
+// batch: none of its events count as consumed.
+type BatchHandler[T any] func(events []T, first uint64) error
+
+// ProcessSlices is Process for handlers that take whole runs: it waits for events as Process
+// does and hands over up to max of them (all available if max <= 0) as one or two slices (two
+// when the run wraps around the end of the ring), storing the cursor once. It is the fastest way
+// to consume: no call per event. An optional consumer gets copies, checked against laps.
+func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
+	if c.leased {
+		return 0, ErrLeased
+	}
+	if c.opt || c.pool != nil {
+		// Per-event paths; still one call of h per event run they deliver.
+		var one [1]T
+		return c.Process(func(ev *T, seq uint64, _ bool) error {
+			one[0] = *ev
+			return h(one[:], seq)
+		}, max)
+	}
+	if err := c.preRead(); err != nil {
+		return 0, err
+	}
+	if c.avail <= c.next {
+		if err := c.waitFor(); err != nil {
+			return 0, err
+		}
+	}
+	start, hi := c.next, c.avail
+	if max > 0 && hi-start > uint64(max) {
+		hi = start + uint64(max)
+	}
+	if c.gapsIn {
+		if g := c.firstGap(start, hi); g < hi {
+			hi = g
+		}
+		if start == hi {
+			return 0, c.passGaps()
+		}
+	}
+	capa := c.v.Capacity()
+	for s := start; s < hi; {
+		n := min(hi-s, capa-(s&(capa-1)))
+		if err := h(unsafe.Slice((*T)(c.v.Slot(s)), n), s); err != nil {
+			c.commit(s)
+			return int(s - start), err
+		}
+		s += n
+	}
+	c.commit(hi)
+	return int(hi - start), nil
 }
 
 // Run handles events with h until the producer closes and every event was read (then it returns

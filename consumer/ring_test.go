@@ -491,3 +491,43 @@ func TestRing_HeapEventsWithGoPointers(t *testing.T) {
 	_, err = producer.New[msg](segment.SharedMemory(testseg.Name(t)), producer.Options{})
 	require.ErrorIs(t, err, layout.ErrNotRepresented, "pointers never go into shared memory")
 }
+
+func TestRing_SlicesAcrossTheWrap(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "slices"})
+	defer c.Close()
+	var next uint64
+	for round := 0; round < 50; round++ {
+		n := 1 + round%8
+		cl, err := p.Claim(n)
+		require.NoError(t, err)
+		a, b := cl.Slices()
+		require.Equal(t, n, len(a)+len(b))
+		for i := range a {
+			fill(cl.Seq(i), &a[i])
+		}
+		for i := range b {
+			fill(cl.Seq(len(a)+i), &b[i])
+		}
+		require.NoError(t, p.Commit(cl))
+		calls := 0
+		got, err := c.ProcessSlices(func(evs []event, first uint64) error {
+			calls++
+			for i := range evs {
+				if err := check(first+uint64(i), &evs[i]); err != nil {
+					return err
+				}
+			}
+			if first != next {
+				return fmt.Errorf("run starts at %d, want %d", first, next)
+			}
+			next += uint64(len(evs))
+			return nil
+		}, 0)
+		require.NoError(t, err)
+		require.Equal(t, n, got)
+		require.Equal(t, 1+min(1, len(b)), calls, "one call per contiguous run")
+	}
+}
