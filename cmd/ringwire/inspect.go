@@ -23,15 +23,36 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: ringwire inspect [--watch] NAME\n       ringwire inspect [--watch] --file PATH\n\n")
+		fmt.Fprint(stderr, "usage: ringwire inspect [--watch] NAME\n       ringwire inspect [--watch] --file PATH\n       ringwire inspect --prefix PREFIX   (every segment whose name starts with PREFIX)\n\n")
 		fs.PrintDefaults()
 	}
 	file := fs.String("file", "", "inspect the file-backed segment at `PATH` instead of a shared-memory object")
 	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
+	prefix := fs.String("prefix", "", "inspect every segment whose name starts with `PREFIX` (discovery)")
 	interval := fs.Duration("interval", time.Second, "refresh interval of --watch")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
+	}
+	if *prefix != "" && *file == "" && len(pos) == 0 && !*watch {
+		bs, err := segment.List(shmBacking(*prefix).Name())
+		if err != nil {
+			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
+			return exitFailure
+		}
+		if len(bs) == 0 {
+			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
+		}
+		code := exitOK
+		for i, b := range bs {
+			if i > 0 {
+				fmt.Fprintln(stdout)
+			}
+			if c := inspectOnce(b, stdout, stderr); c != exitOK {
+				code = c
+			}
+		}
+		return code
 	}
 	var b segment.Backing
 	switch {

@@ -448,3 +448,30 @@ func TestClean_RemovesOnlyStale(t *testing.T) {
 		t.Error("clean removed a live segment")
 	}
 }
+
+func TestInspect_Prefix_DescribesEverySegment(t *testing.T) {
+	var names []string
+	for _, n := range []string{"disc-a", "disc-b"} {
+		name := testName(t, n)
+		p, err := producer.New[Event](segment.SharedMemory(name), producer.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		c, err := consumer.Attach[Event](segment.SharedMemory(name), consumer.Options{Name: "reader-" + n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		names = append(names, name)
+	}
+	code, out, errOut := runHere("inspect", "--prefix", "/rw-cmd-t-disc-")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"shm:" + names[0], "shm:" + names[1], "reader-disc-a", "reader-disc-b"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
