@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/ringwire/ringwire/consumer"
@@ -239,7 +238,7 @@ func (t Tools) command(ctx context.Context, lang Lang, r Role) (*exec.Cmd, error
 		return nil, fmt.Errorf("unknown language %q", lang)
 	}
 	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	return cmd, nil
 }
 
