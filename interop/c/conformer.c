@@ -436,7 +436,7 @@ static int cmd_consume(int argc, char **argv)
 		print_error("io", "out of memory");
 		return EXIT_IO;
 	}
-	uint64_t received = 0;
+	uint64_t received = 0, gaps = 0;
 	char failure[256] = "";
 	int status = EXIT_OK;
 	while (received < count) {
@@ -446,25 +446,23 @@ static int cmd_consume(int argc, char **argv)
 		uint32_t got;
 		c = rw_consume(&con, buf, want, &got, left, &err);
 		if (c == RW_ERR_ENDED) {
+			/* every sequence up to the end was read or passed over: that accounts for
+			 * all N when the N counted the passed-over ones too */
+			if (received + gaps >= count)
+				break;
 			snprintf(failure, sizeof failure,
-				 "producer closed after %llu of %llu events",
-				 (unsigned long long)received, (unsigned long long)count);
+				 "producer closed after %llu of %llu events (%llu gaps)",
+				 (unsigned long long)received, (unsigned long long)count,
+				 (unsigned long long)gaps);
 			if (status == EXIT_OK || status == EXIT_VERIFY)
 				status = EXIT_VERIFY;
 			print_error("verify", failure);
 			break;
 		}
 		if (c == RW_ERR_GAP) {
-			/* a producer died mid-claim (spec 5.8): its events are lost, which fails
-			 * verification; keep reading so the stream still drains */
-			if (!failure[0]) {
-				snprintf(failure, sizeof failure,
-					 "%llu sequence(s) from %llu passed over as gaps",
-					 (unsigned long long)con.gap_count,
-					 (unsigned long long)con.gap_seq);
-				print_error("verify", failure);
-			}
-			status = EXIT_VERIFY;
+			/* a producer died mid-claim (spec 5.8): its claim is counted, not received,
+			 * and is no failure (PROTOCOL.md, exit codes); reading goes on */
+			gaps += con.gap_count;
 			continue;
 		}
 		if (c != RW_OK) {
@@ -512,8 +510,9 @@ static int cmd_consume(int argc, char **argv)
 	rw_deregister(&con);
 	printf("{\"event\":\"done\",\"consumer\":");
 	json_str(cname, strlen(cname));
-	printf(",\"received\":%llu,\"producers\":%llu,\"ok\":%s}\n", (unsigned long long)received,
-	       (unsigned long long)producers, status == EXIT_OK ? "true" : "false");
+	printf(",\"received\":%llu,\"producers\":%llu,\"gaps\":%llu,\"ok\":%s}\n",
+	       (unsigned long long)received, (unsigned long long)producers,
+	       (unsigned long long)gaps, status == EXIT_OK ? "true" : "false");
 	fflush(stdout);
 	free(expect);
 	free(buf);

@@ -1094,12 +1094,29 @@ uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s)
 
 /* ---- Producer (5.3, 5.4) ------------------------------------------------------------------------ */
 
-/* Takes a free, closed or dead producer entry (5.4). */
+static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback);
+
+/* Takes a free, closed or dead producer entry (5.4). An active entry whose owner is dead is
+ * reclaimed (CAS active -> dead, then dead -> active) when its intent_end is 0 (it died outside
+ * a claim) or at most the lowest cursor of the active required consumers (every sequence it may
+ * have claimed was read or passed over); any other is left to the recovery of 5.8. With no
+ * required consumer the bound is the claimed count, loaded first: a required consumer that
+ * registers later starts at or above it (5.7 step 4), so it can never wait at such a claim. */
 static rw_code take_producer_entry(rw_segment *seg, uint32_t *index, rw_error *err)
 {
+	uint64_t settled = gating_bound(seg, claimed_count(seg));
 	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
 		rw_producer_entry *e = rw_producer_entry_at(seg, i);
 		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
+		if (s == RW_PRODUCER_ENTRY_ACTIVE) {
+			uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+			if (end > settled || !producer_owner_dead(e) ||
+			    !atomic_compare_exchange_strong_explicit(
+				    &e->state, &s, RW_PRODUCER_ENTRY_DEAD, memory_order_acq_rel,
+				    memory_order_acquire))
+				continue;
+			s = RW_PRODUCER_ENTRY_DEAD;
+		}
 		if (s != RW_PRODUCER_ENTRY_FREE && s != RW_PRODUCER_ENTRY_CLOSED &&
 		    s != RW_PRODUCER_ENTRY_DEAD)
 			continue;
@@ -1282,6 +1299,9 @@ rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first
 			*first = w;
 			return RW_OK;
 		}
+		/* the range is someone else's now: withdraw the intent before retrying (5.4
+		 * step 3), so that 5.8 never reads it as ours */
+		atomic_store_explicit(&pe->intent_end, 0, memory_order_seq_cst);
 	}
 }
 
@@ -1457,18 +1477,27 @@ static int same_name(const rw_entry *e, const char *name, size_t nlen)
 	return memcmp(e->name, name, nlen) == 0;
 }
 
+/* The owner fields a takeover rewrites (5.7 step 5). The start time goes before the pid: a peer
+ * that reads the two halfway sees the dead pid (still dead), never our pid with the dead owner's
+ * start time (which would read as a reused pid, so dead). */
+static void write_owner_fields(rw_entry *e, uint32_t flags, uint64_t depends_on)
+{
+	pid_t pid = getpid();
+	*(volatile uint64_t *)&e->owner_start_time = rw_process_start_time(pid);
+	*(volatile uint32_t *)&e->owner_pid = (uint32_t)pid;
+	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+	*(volatile uint32_t *)&e->flags = flags;
+	*(volatile uint64_t *)&e->depends_on = depends_on;
+}
+
+/* Every owner field of a fresh registration (5.7 step 2), name included. */
 static void write_owner(rw_entry *e, const char *name, size_t nlen, uint32_t flags,
 			uint64_t depends_on)
 {
-	pid_t pid = getpid();
-	e->flags = flags;
-	e->owner_pid = (uint32_t)pid;
-	e->owner_start_time = rw_process_start_time(pid);
 	e->name_len = (uint32_t)nlen;
 	memset(e->name, 0, sizeof e->name);
 	memcpy(e->name, name, nlen);
-	e->depends_on = depends_on;
-	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+	write_owner_fields(e, flags, depends_on);
 }
 
 static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t flags,
@@ -1480,12 +1509,51 @@ static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t 
 	c->entry = e;
 	c->index = i;
 	c->flags = flags;
-	c->generation = load_plain_u64(&e->generation);
+	c->generation = atomic_load_explicit(&e->generation, memory_order_seq_cst);
 	c->depends_on = depends_on;
 	c->next = atomic_load_explicit(&e->cursor, memory_order_acquire);
 	c->lost = atomic_load_explicit(&e->lost, memory_order_acquire);
 	c->gaps_seen = atomic_load_explicit(&e->gaps_seen, memory_order_acquire);
 	c->stall_timeout_ms = 1000;
+}
+
+void (*rw_takeover_hook)(rw_entry *e, int step);
+
+/* 5.7 step 5: takes over entry i, active with a dead owner named name, without it ever leaving
+ * the active state (so it never stops gating, even if we die midway). RW_ERR_NOT_FOUND if the
+ * entry is no longer active under that name (the caller registers anew); RW_ERR_DUPLICATE_NAME if
+ * its owner is alive or another taker won. */
+static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, const char *name,
+			 size_t nlen, uint32_t flags, uint64_t depends_on, rw_error *err)
+{
+	rw_entry *e = rw_entry_at(seg, i);
+	uint64_t g = atomic_load_explicit(&e->generation, memory_order_seq_cst);
+	if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
+	    !same_name(e, name, nlen))
+		return RW_ERR_NOT_FOUND;
+	/* g first, then the owner (the spec's order): a taker that won before our load has bumped
+	 * g already, and we see either its pid (alive: refused) or still the dead one (then our
+	 * CAS to g + 2 makes that taker fail its re-load) */
+	if (!rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
+			     load_plain_u64(&e->owner_start_time)))
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %u", name, i);
+	if (!atomic_compare_exchange_strong_explicit(&e->generation, &g, g + 1,
+						     memory_order_seq_cst, memory_order_seq_cst))
+		return fail(err, RW_ERR_DUPLICATE_NAME,
+			    "\"%s\": another registration took entry %u over first", name, i);
+	if (rw_takeover_hook)
+		rw_takeover_hook(e, 1);
+	write_owner_fields(e, flags, depends_on); /* name and cursor kept */
+	if (rw_takeover_hook)
+		rw_takeover_hook(e, 2);
+	if (atomic_load_explicit(&e->generation, memory_order_seq_cst) != g + 1)
+		return fail(err, RW_ERR_DUPLICATE_NAME,
+			    "\"%s\": another registration took entry %u over meanwhile", name, i);
+	fill_consumer(c, seg, i, flags, depends_on);
+	c->generation = g + 1;
+	c->taken_over = 1; /* resumes at the dead owner's cursor (at-least-once) */
+	ok(err);
+	return RW_OK;
 }
 
 /* Another live active entry named name, other than skip; -1 if none. */
@@ -1530,22 +1598,11 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 	if (dup >= 0)
 		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %d", name, dup);
 	if (dead >= 0) {
-		rw_entry *e = rw_entry_at(seg, (uint32_t)dead);
-		uint32_t expect = RW_ENTRY_ACTIVE;
-		if (atomic_compare_exchange_strong_explicit(&e->state, &expect, RW_ENTRY_CLAIMING,
-							    memory_order_acq_rel,
-							    memory_order_acquire)) {
-			e->generation = e->generation + 1;
-			write_owner(e, name, nlen, flags, depends_on);
-			/* cursor kept: resume after the dead owner (at-least-once) */
-			atomic_store_explicit(&e->state, RW_ENTRY_ACTIVE, memory_order_seq_cst);
-			fill_consumer(c, seg, (uint32_t)dead, flags, depends_on);
-			c->taken_over = 1;
-			ok(err);
-			return RW_OK;
-		}
-		/* someone else took it over first: fall through and register anew (the
-		 * post-check below refuses if the name is live again) */
+		rw_code rc = take_over(c, seg, (uint32_t)dead, name, nlen, flags, depends_on, err);
+		if (rc != RW_ERR_NOT_FOUND)
+			return rc;
+		/* evicted or closed meanwhile: register anew (the post-check below refuses if the
+		 * name is live again) */
 	}
 
 	/* step 1 */
@@ -1565,7 +1622,7 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 			    seg->g.registry_capacity);
 	rw_entry *e = rw_entry_at(seg, idx);
 	/* step 2 */
-	e->generation = e->generation + 1;
+	atomic_fetch_add_explicit(&e->generation, 1, memory_order_seq_cst);
 	write_owner(e, name, nlen, flags, depends_on);
 	atomic_store_explicit(&e->lost, 0, memory_order_release);
 	atomic_store_explicit(&e->gaps_seen, 0, memory_order_release); /* see README reading 18 */
@@ -1611,7 +1668,7 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 rw_code rw_check_owner(const rw_consumer *c)
 {
 	if (atomic_load_explicit(&c->entry->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
-	    load_plain_u64(&c->entry->generation) != c->generation)
+	    atomic_load_explicit(&c->entry->generation, memory_order_seq_cst) != c->generation)
 		return RW_ERR_EVICTED;
 	return RW_OK;
 }
@@ -1662,9 +1719,12 @@ void rw_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
-	/* 5.5 step 2: seq-cst, ordered before the waiters load of step 3 */
+	/* 5.5 step 2: seq-cst, ordered before the waiters loads of step 3 */
 	atomic_store_explicit(&c->entry->cursor, hi, memory_order_seq_cst);
+	/* step 3: producers wait for room on the producer word; consumers that read behind this
+	 * one (depends_on) wait on the consumer word. Each word is bumped only if it has waiters. */
 	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 }
 
 struct data_wait {

@@ -319,7 +319,7 @@ typedef struct rw_wait {
 typedef struct rw_entry {
 	_Atomic uint32_t state;
 	uint32_t flags;
-	uint64_t generation;
+	_Atomic uint64_t generation; /* atomic: takers of a dead owner's entry CAS it (5.7 step 5) */
 	uint32_t owner_pid;
 	uint32_t name_len;
 	uint64_t owner_start_time;
@@ -734,7 +734,12 @@ typedef struct rw_consumer {
 } rw_consumer;
 
 /* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
- * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME. */
+ * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME. If an active
+ * entry has the name and its owner is dead, takes that entry over (5.7 step 5): the entry stays
+ * active throughout, ownership passes by a CAS of its generation from g to g + 1, the owner
+ * fields (not name or cursor) are rewritten, and the registration is refused with
+ * RW_ERR_DUPLICATE_NAME if the generation is no longer g + 1 afterwards (another taker won).
+ * start is ignored for a takeover: reading resumes at the dead owner's cursor. */
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err);
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
@@ -754,7 +759,9 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 /* Non-blocking: highest available count (spec 5.5 step 1), at most next + max. In multi mode
  * gaps count as available: check rw_is_gap before reading a slot. */
 uint64_t rw_available(rw_consumer *c, uint64_t max);
-/* Releases events below hi (cursor store) and wakes producers (spec 5.5 steps 2 and 3). */
+/* Releases events below hi (cursor store) and wakes waiters on both wait words, as needed
+ * (spec 5.5 steps 2 and 3): producers waiting for room and consumers that read behind this one
+ * (depends_on). */
 void rw_release(rw_consumer *c, uint64_t hi);
 /* RW_OK while our entry is still ours, else RW_ERR_EVICTED. */
 rw_code rw_check_owner(const rw_consumer *c);
@@ -762,6 +769,12 @@ rw_code rw_check_owner(const rw_consumer *c);
 void rw_heartbeat(rw_consumer *c);
 /* Stores state = closed (only if the entry is still ours). */
 void rw_deregister(rw_consumer *c);
+
+/* Test hook, NULL outside tests; not safe to change while another thread registers. A takeover
+ * (5.7 step 5) calls it with step 1 right after winning the generation CAS and with step 2 after
+ * rewriting the owner fields, before re-loading the generation: the tests kill a taker midway or
+ * play a second taker there. */
+extern void (*rw_takeover_hook)(rw_entry *e, int step);
 
 #ifdef __cplusplus
 }

@@ -882,8 +882,25 @@ static void test_gating_and_end(void)
 	/* dep reads behind req */
 	uint32_t got;
 	CHECK(rw_available(&dep, 100) == 0, "dep sees nothing before req moves");
+	/* 5.5 step 3: a cursor store wakes both words as needed. A waiter on each word (a producer
+	 * waiting for room, dep waiting behind req) is played by its waiters count. */
+	atomic_store(&seg.wait->producer_waiters, 1);
+	atomic_store(&seg.wait->consumer_waiters, 1);
+	uint32_t pw = atomic_load(&seg.wait->producer_wake);
+	uint32_t cw = atomic_load(&seg.wait->consumer_wake);
 	CHECK_RC(rw_consume(&req, ev, 5, &got, 0, &err), RW_OK, err);
 	CHECK(got == 5, "req got %u", got);
+	CHECK(atomic_load(&seg.wait->producer_wake) == pw + 1 &&
+		      atomic_load(&seg.wait->consumer_wake) == cw + 1,
+	      "req's cursor store bumped both wake words");
+	atomic_store(&seg.wait->producer_waiters, 0);
+	atomic_store(&seg.wait->consumer_waiters, 0);
+	pw = atomic_load(&seg.wait->producer_wake);
+	cw = atomic_load(&seg.wait->consumer_wake);
+	rw_release(&req, req.next);
+	CHECK(atomic_load(&seg.wait->producer_wake) == pw &&
+		      atomic_load(&seg.wait->consumer_wake) == cw,
+	      "no waiters: no bump");
 	CHECK(rw_available(&dep, 100) == 5, "dep sees req's cursor");
 	CHECK_RC(rw_consume(&dep, ev, 8, &got, 0, &err), RW_OK, err);
 	CHECK(got == 5 && ev_check(ev + 4 * EV_SIZE, 4, 0) == 0, "dep got %u", got);
@@ -1010,6 +1027,67 @@ static int child_register_and_die(void *argp)
 	return 14;
 }
 
+/* A taker of a dead owner's entry that is killed at a step of its takeover (rw_takeover_hook):
+ * 1 right after its generation CAS, 2 after rewriting the owner fields. */
+struct taker_arg {
+	const char *name;
+	const char *consumer;
+	int step;
+};
+
+static int kill_step;
+
+static void kill_at_step(rw_entry *e, int step)
+{
+	(void)e;
+	if (step == kill_step)
+		raise(SIGKILL);
+}
+
+static int child_take_over_and_die(void *argp)
+{
+	struct taker_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 20;
+	kill_step = a->step;
+	rw_takeover_hook = kill_at_step;
+	rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL);
+	return 21; /* never reached the step */
+}
+
+/* Plays a second taker that wins while we rewrite the owner fields. */
+static void race_at_step2(rw_entry *e, int step)
+{
+	if (step == 2)
+		atomic_fetch_add(&e->generation, 1);
+}
+
+static int exit_at_once(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* The pid of a process that has exited and been reaped. */
+static uint32_t dead_pid(void)
+{
+	pid_t pid = spawn(exit_at_once, NULL);
+	CHECK(reap(pid) == 0, "short-lived child");
+	return (uint32_t)pid;
+}
+
+static rw_entry *entry_named(rw_segment *seg, const char *name)
+{
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		if (e->name_len == strlen(name) && memcmp(e->name, name, e->name_len) == 0)
+			return e;
+	}
+	return NULL;
+}
+
 static void test_takeover(void)
 {
 	rw_error err;
@@ -1071,6 +1149,60 @@ static void test_takeover(void)
 	CHECK(rw_active_count(&seg) == 2, "anchor and the dead crashy2 active");
 	CHECK(rw_evict_dead(&seg) == 1, "one dead owner evicted");
 	CHECK(rw_active_count(&seg) == 1, "only the anchor left");
+
+	/* A taker killed midway (after its generation CAS; after rewriting the owner fields)
+	 * leaves the entry active, gating, with its cursor, and takeable. */
+	struct crash_arg mid = {name, "midway", -1};
+	CHECK(reap(spawn(child_register_and_die, &mid)) == 128 + SIGKILL, "midway's owner died");
+	rw_entry *m = entry_named(&seg, "midway");
+	CHECK(m != NULL, "midway's entry");
+	if (!m)
+		goto out;
+	uint64_t g0 = atomic_load(&m->generation), mc = atomic_load(&m->cursor);
+	CHECK(mc == 2, "midway read 2 (cursor %llu)", (unsigned long long)mc);
+	for (int step = 1; step <= 2; step++) {
+		struct taker_arg ta = {name, "midway", step};
+		pid_t t = spawn(child_take_over_and_die, &ta);
+		CHECK(reap(t) == 128 + SIGKILL, "taker killed at step %d", step);
+		CHECK(atomic_load(&m->state) == RW_ENTRY_ACTIVE &&
+			      atomic_load(&m->generation) == g0 + (uint64_t)step &&
+			      atomic_load(&m->cursor) == mc && m->name_len == 6 && memcmp(m->name, "midway", 6) == 0,
+		      "after a taker killed at step %d: active, generation %llu, cursor %llu",
+		      step, (unsigned long long)atomic_load(&m->generation),
+		      (unsigned long long)atomic_load(&m->cursor));
+		if (step == 2)
+			CHECK(m->owner_pid == (uint32_t)t, "the killed taker's pid was written");
+	}
+	/* still gating: with the anchor moved on to 4, the entry's cursor 2 holds the producer */
+	rw_release(&anchor, 4);
+	for (int k = 0; k < 4; k++)
+		ev_make(ev + k * EV_SIZE, (uint64_t)(4 + k), 0);
+	CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+	CHECK_RC(rw_publish(&p, ev, 3, 0, &err), RW_ERR_TIMEOUT, err);
+	rw_consumer mt;
+	CHECK_RC(rw_register(&mt, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_OK, err);
+	CHECK(mt.taken_over && mt.next == mc && mt.generation == g0 + 3 &&
+		      atomic_load(&m->generation) == g0 + 3 && m->owner_pid == (uint32_t)getpid(),
+	      "taken over after two killed takers: next %llu generation %llu",
+	      (unsigned long long)mt.next, (unsigned long long)mt.generation);
+	CHECK_RC(rw_consume(&mt, ev, 4, &got, 0, &err), RW_OK, err);
+	CHECK(got == 4 && ev_check(ev, 2, 0) == 0 && ev_check(ev + 3 * EV_SIZE, 5, 0) == 0,
+	      "resumes at the cursor the killed takers kept");
+	/* A taker that finds the generation moved after rewriting the owner fields lost to
+	 * another taker, and refuses; the owner it displaced finds itself evicted. */
+	m->owner_pid = dead_pid(); /* mt "dies" */
+	rw_takeover_hook = race_at_step2;
+	rw_consumer lost;
+	CHECK_RC(rw_register(&lost, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+		 RW_ERR_DUPLICATE_NAME, err);
+	rw_takeover_hook = NULL;
+	CHECK(atomic_load(&m->state) == RW_ENTRY_ACTIVE && atomic_load(&m->generation) == g0 + 5,
+	      "the winner's generation stands");
+	CHECK(rw_check_owner(&mt) == RW_ERR_EVICTED, "the displaced owner is evicted");
+	m->owner_pid = dead_pid(); /* the winner "dies" too: clean up */
+	CHECK(rw_evict_dead(&seg) == 1, "evicted");
+out:
 	rw_deregister(&anchor);
 	rw_segment_close(&seg);
 	shm_unlink(name);
@@ -1292,9 +1424,11 @@ static void test_producer_registry(void)
 		      p0->owner_pid == (uint32_t)getpid() && atomic_load(&p0->heartbeat_ns) != 0 &&
 		      seg.hdr->producer_capacity == 3 && seg.hdr->producers.length == 384,
 	      "the creator registered as producer entry 0 before init_state");
-	rw_producer cr, a, b, full;
+	rw_producer cr, a, b, full, late;
 	CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
 	CHECK(cr.creator && cr.index == 0, "the creator uses entry 0");
+	rw_consumer r; /* a required consumer at 0: the bound for reclaiming entries below */
+	CHECK_RC(rw_register(&r, &seg, "r", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
 	/* attachers take entries by CAS */
 	rw_segment att;
 	CHECK_RC(rw_open_memory(img, seg.g.total_size, &ev_type, &att, &err), RW_OK, err);
@@ -1322,6 +1456,42 @@ static void test_producer_registry(void)
 	CHECK_RC(rw_claim(&a, 1, 0, &first, &err), RW_ERR_CLOSED, err);
 	CHECK_RC(rw_producer_init(&full, &att, &err), RW_OK, err);
 	CHECK(full.index == 1 && pa->generation == 2, "closed entry reused, generation 2");
+
+	/* 5.4: an active entry whose owner is dead is reclaimed only if it died outside a claim
+	 * (intent_end 0) or its claim is at or below the lowest required cursor */
+	CHECK_RC(rw_producer_init(&late, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	rw_producer_entry *pb = rw_producer_entry_at(&seg, 2);
+	pb->owner_pid = dead_pid();
+	pb->owner_start_time = 0;
+	atomic_store(&pb->intent_start, 0);
+	atomic_store(&pb->intent_end, 3);
+	CHECK_RC(rw_producer_init(&late, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	CHECK(atomic_load(&pb->state) == RW_PRODUCER_ENTRY_ACTIVE && pb->generation == 1,
+	      "a dead owner's claim ahead of the required cursor 0 is left to 5.8");
+	uint32_t got;
+	uint8_t ev[EV_SIZE * 3];
+	CHECK_RC(rw_consume(&r, ev, 3, &got, 0, &err), RW_OK, err);
+	CHECK(got == 3, "r read the claim");
+	CHECK_RC(rw_producer_init(&late, &att, &err), RW_OK, err);
+	CHECK(late.index == 2 && atomic_load(&pb->state) == RW_PRODUCER_ENTRY_ACTIVE &&
+		      pb->generation == 2 && pb->owner_pid == (uint32_t)getpid() &&
+		      atomic_load(&pb->intent_end) == 0,
+	      "reclaimed once r passed the claim: index %u generation %llu", late.index,
+	      (unsigned long long)pb->generation);
+	pa->owner_pid = dead_pid(); /* full "dies" outside a claim */
+	atomic_store(&pa->intent_start, 3);
+	atomic_store(&pa->intent_end, 0);
+	rw_producer late2;
+	CHECK_RC(rw_producer_init(&late2, &att, &err), RW_OK, err);
+	CHECK(late2.index == 1 && pa->generation == 3, "died outside a claim: reclaimed at once");
+	/* with no required consumer the bound is the claimed count (3) */
+	rw_deregister(&r);
+	pa->owner_pid = dead_pid();
+	atomic_store(&pa->intent_end, 5);
+	CHECK_RC(rw_producer_init(&full, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	atomic_store(&pa->intent_end, 3);
+	CHECK_RC(rw_producer_init(&full, &att, &err), RW_OK, err);
+	CHECK(full.index == 1 && pa->generation == 4, "no required consumer: claimed count bounds");
 	free(img);
 
 	/* single mode has only the creator's entry */
@@ -1540,6 +1710,7 @@ static void test_gap_after_kill(void)
 	rw_segment seg;
 	const char *name = shm_name("gap");
 	rw_config cfg = config(16, RW_MODE_MULTI, 2);
+	cfg.producer_capacity = 2;
 	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
 	rw_producer cr;
 	CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
@@ -1581,6 +1752,14 @@ static void test_gap_after_kill(void)
 	CHECK(reap(child) == 128 + SIGKILL, "child killed");
 	close(sv[0]);
 	close(sv[1]);
+	/* its entry stays active with its intent (c is at 3, the intent ends at 8): not reclaimed */
+	rw_segment att;
+	rw_producer again;
+	CHECK_RC(rw_attach_shm(name, &ev_type, 0, &att, &err), RW_OK, err);
+	CHECK_RC(rw_producer_init(&again, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	CHECK(atomic_load(&pe->state) == RW_PRODUCER_ENTRY_ACTIVE &&
+		      atomic_load(&pe->intent_end) == 8,
+	      "a producer dead mid-claim keeps its entry");
 	/* the creator publishes after the dead claim */
 	ev_make(ev, 1, 0);
 	ev_make(ev + EV_SIZE, 2, 0);
@@ -1607,9 +1786,6 @@ static void test_gap_after_kill(void)
 	CHECK(got == 2 && ev_check(ev, 1, 0) == 0 && ev_check(ev + EV_SIZE, 2, 0) == 0,
 	      "events after the gap");
 	/* the dead entry is reusable; the creator's close does not wait for the gaps */
-	rw_segment att;
-	rw_producer again;
-	CHECK_RC(rw_attach_shm(name, &ev_type, 0, &att, &err), RW_OK, err);
 	CHECK_RC(rw_producer_init(&again, &att, &err), RW_OK, err);
 	CHECK(again.index == 1 && pe->generation == 3, "dead entry taken again");
 	rw_producer_close(&again, 0, NULL);
@@ -1864,7 +2040,7 @@ static void test_conformer_end_to_end(void)
 	size_t len;
 	char *o = read_all(cout, &len);
 	CHECK(o && strcmp(o, "{\"event\":\"done\",\"consumer\":\"c1\",\"received\":20000,"
-			     "\"producers\":1,\"ok\":true}\n") == 0,
+			     "\"producers\":1,\"gaps\":0,\"ok\":true}\n") == 0,
 	      "consumer printed %s", o ? o : "");
 	free(o);
 	o = read_all(pout, &len);
@@ -1901,7 +2077,7 @@ static void test_conformer_end_to_end(void)
 	st = reap(creator);
 	CHECK(st == 0, "multi creator exit status %d", st);
 	o = read_all(cout, &len);
-	CHECK(o && strstr(o, "\"received\":7000,\"producers\":2,\"ok\":true"),
+	CHECK(o && strstr(o, "\"received\":7000,\"producers\":2,\"gaps\":0,\"ok\":true"),
 	      "multi consumer printed %s", o ? o : "");
 	free(o);
 	o = read_all(pout, &len);
