@@ -37,8 +37,21 @@ func Produce(p *producer.Producer[Event64], n, batch int) error {
 	}
 	for i := 0; i < n; i += batch {
 		k := min(batch, n-i)
-		base := uint64(i)
-		if err := p.PublishBatch(k, func(j int, e *Event64) { e.Seq = base + uint64(j) }); err != nil {
+		cl, err := p.Claim(k)
+		if err != nil {
+			return err
+		}
+		a, b := cl.Slices()
+		s := uint64(i)
+		for j := range a {
+			a[j].Seq = s
+			s++
+		}
+		for j := range b {
+			b[j].Seq = s
+			s++
+		}
+		if err := p.Commit(cl); err != nil {
 			return err
 		}
 	}

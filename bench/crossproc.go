@@ -166,16 +166,26 @@ func goConsume(r Role) error {
 	defer c.Close()
 	var start uint64
 	var want uint64
-	err = c.Run(func(e *Event64, _ uint64, _ bool) error {
-		if want == 0 {
-			start = sys.Monotonic()
+	for {
+		_, err = c.ProcessSlices(func(evs []Event64, _ uint64) error {
+			if want == 0 {
+				start = sys.Monotonic()
+			}
+			for i := range evs {
+				if evs[i].Seq != want {
+					return fmt.Errorf("got event %d, want %d", evs[i].Seq, want)
+				}
+				want++
+			}
+			return nil
+		}, 0)
+		if err != nil {
+			break
 		}
-		if e.Seq != want {
-			return fmt.Errorf("got event %d, want %d", e.Seq, want)
-		}
-		want++
-		return nil
-	})
+	}
+	if errors.Is(err, consumer.ErrEndOfStream) {
+		err = nil
+	}
 	end := sys.Monotonic()
 	if err != nil {
 		return err

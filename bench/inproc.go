@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -234,10 +235,7 @@ func ringShape[E any](cfg Config, n int) (time.Duration, error) {
 			defer wg.Done()
 			defer threadSetup(threads, np+i)()
 			var k checker
-			err := c.Run(func(e *E, _ uint64, _ bool) error {
-				k.see(*seqOf(e))
-				return nil
-			})
+			err := consumeAll(c, cfg.Batch, k.see)
 			if err == nil {
 				err = k.done(per, np)
 			}
@@ -283,12 +281,50 @@ func publishN[E any](p *producer.Producer[E], n, batch int, base uint64) error {
 	}
 	for i := 0; i < n; i += batch {
 		k := min(batch, n-i)
-		b := base + uint64(i)
-		if err := p.PublishBatch(k, func(j int, e *E) { *seqOf(e) = b + uint64(j) }); err != nil {
+		cl, err := p.Claim(k)
+		if err != nil {
+			return err
+		}
+		first, second := cl.Slices()
+		s := base + uint64(i)
+		for j := range first {
+			*seqOf(&first[j]) = s
+			s++
+		}
+		for j := range second {
+			*seqOf(&second[j]) = s
+			s++
+		}
+		if err := p.Commit(cl); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// consumeAll reads until the end of the stream, whole runs at a time when batching (no call per
+// event), one event per handler call otherwise.
+func consumeAll[E any](c *consumer.Consumer[E], batch int, see func(uint64)) error {
+	if batch <= 1 {
+		return c.Run(func(e *E, _ uint64, _ bool) error {
+			see(*seqOf(e))
+			return nil
+		})
+	}
+	for {
+		_, err := c.ProcessSlices(func(evs []E, _ uint64) error {
+			for i := range evs {
+				see(*seqOf(&evs[i]))
+			}
+			return nil
+		}, 0)
+		if errors.Is(err, consumer.ErrEndOfStream) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func chanShape[E any](cfg Config, n int) (time.Duration, error) {

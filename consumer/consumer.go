@@ -145,9 +145,12 @@ type Consumer[T any] struct {
 	pool     *Pool           // non-nil for a work-pool worker
 
 	resumed     bool
-	pendingLoss error  // reported by the first read: events lost while an evicted predecessor was away
-	next        uint64 // private copy of the cursor
-	avail       uint64 // highest available count seen so far
+	pendingLoss error // reported by the first read: events lost while an evicted predecessor was away
+	w           waitState
+	readyFn     func() bool // c.ready, bound once so that waiting allocates nothing
+	parks       bool        // the strategy sleeps between polls
+	next        uint64      // private copy of the cursor
+	avail       uint64      // highest available count seen so far
 	leased      bool
 	batches     uint64
 	closed      bool
@@ -203,6 +206,8 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		seg:  seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
+	c.readyFn = c.ready
+	c.parks = coordination.Parks(o.Wait)
 	if err := c.register(o); err != nil {
 		seg.Release()
 		return nil, fmt.Errorf("attach %s as %q: %w", seg.Backing(), o.Name, err)
@@ -452,50 +457,12 @@ func (c *Consumer[T]) waitFor() error {
 	if err := c.check(); err != nil {
 		return err
 	}
-	c.entry.HeartbeatNs.Store(sys.Monotonic())
-	ended, poisoned, halted, replaced := false, false, false, false
-	nextNameCheck := time.Now().Add(nameCheckEvery)
-	checkDead := c.multi && !c.opt
-	var stuckSince time.Time
-	ready := func() bool {
-		if c.avail = c.available(); c.avail > c.next {
-			return true
-		}
-		if checkDead && c.next < c.count() {
-			// A claimed sequence is not published: maybe its producer died (spec 5.8).
-			if stuckSince.IsZero() {
-				stuckSince = time.Now()
-			} else if time.Since(stuckSince) >= c.stall && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
-				c.avail = c.available()
-				return true
-			}
-		}
-		if c.hdr.PoisonState.Load() != layout.PoisonNone {
-			poisoned = true
-			return true
-		}
-		if c.halt != nil && c.halt.Load() {
-			halted = true
-			return true
-		}
-		if now := time.Now(); now.After(nextNameCheck) {
-			nextNameCheck = now.Add(nameCheckEvery)
-			if r, _ := c.seg.Replaced(); r {
-				replaced = true
-				return true
-			}
-		}
-		if c.hdr.ProducerState.Load() == layout.ProducerClosed {
-			ended = c.ended()
-			return true
-		}
-		return false
-	}
+	c.w = waitState{}
 	var deadline time.Time
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout)
 	}
-	if err := c.strategy.Wait(ready, &c.wait.Consumer, deadline); err != nil {
+	if err := c.strategy.Wait(c.readyFn, &c.wait.Consumer, deadline); err != nil {
 		if err := c.check(); err != nil {
 			return err
 		}
@@ -504,19 +471,77 @@ func (c *Consumer[T]) waitFor() error {
 	if c.avail > c.next {
 		return c.check()
 	}
-	if poisoned {
+	switch {
+	case c.w.poisoned:
 		return c.v.PoisonErr()
-	}
-	if halted {
+	case c.w.halted:
 		return ErrHalted
-	}
-	if replaced {
+	case c.w.replaced:
 		return c.replaced()
-	}
-	if ended {
+	case c.w.ended:
 		return ErrEndOfStream
 	}
 	return c.waitFor() // closed, but claimed events are still being published
+}
+
+// waitState is what ready found while a consumer waited. It lives in the Consumer so that a wait
+// allocates nothing.
+type waitState struct {
+	ended, poisoned, halted, replaced bool
+	polls                             uint64
+	stuckSince, nextNameCheck         time.Time
+}
+
+// ready is the condition a waiting consumer polls: an event is available, or something ended
+// the wait. The cheap checks run on every poll; the ones that read the clock or touch the file
+// system (heartbeat, a dead producer's claim, a replaced segment) every 64 polls of a spinning
+// strategy and on every poll of a parking one.
+func (c *Consumer[T]) ready() bool {
+	if c.avail = c.available(); c.avail > c.next {
+		return true
+	}
+	if c.hdr.PoisonState.Load() != layout.PoisonNone {
+		c.w.poisoned = true
+		return true
+	}
+	if c.halt != nil && c.halt.Load() {
+		c.w.halted = true
+		return true
+	}
+	if c.hdr.ProducerState.Load() == layout.ProducerClosed {
+		c.w.ended = c.ended()
+		return true
+	}
+	if c.w.polls++; c.parks || c.w.polls%64 == 0 {
+		return c.slowChecks()
+	}
+	return false
+}
+
+func (c *Consumer[T]) slowChecks() bool {
+	now := time.Now()
+	if c.w.nextNameCheck.IsZero() {
+		c.entry.HeartbeatNs.Store(sys.Monotonic())
+		c.w.nextNameCheck = now.Add(nameCheckEvery)
+	}
+	if c.multi && !c.opt && c.next < c.count() {
+		// A claimed sequence is not published: maybe its producer died (spec 5.8).
+		if c.w.stuckSince.IsZero() {
+			c.w.stuckSince = now
+		} else if now.Sub(c.w.stuckSince) >= c.stall && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
+			c.avail = c.available()
+			return true
+		}
+	}
+	if now.After(c.w.nextNameCheck) {
+		c.w.nextNameCheck = now.Add(nameCheckEvery)
+		c.entry.HeartbeatNs.Store(sys.Monotonic())
+		if r, _ := c.seg.Replaced(); r {
+			c.w.replaced = true
+			return true
+		}
+	}
+	return false
 }
 
 // nameCheckEvery is how often a waiting consumer checks that its segment was not replaced.
@@ -535,6 +560,7 @@ func (c *Consumer[T]) replaced() error {
 	}
 	old := *c
 	*c = *nc
+	c.readyFn = c.ready // bound to nc by New; c is the consumer from now on
 	old.Close()
 	return c.waitFor()
 }

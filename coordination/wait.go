@@ -4,6 +4,7 @@ package coordination
 
 import (
 	"errors"
+	"runtime"
 	"time"
 	"unsafe"
 
@@ -68,6 +69,9 @@ func (yield) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) err
 			return nil
 		}
 		if i > spinsBeforeYield {
+			// Both: another goroutine of this process may need this P (more goroutines than
+			// GOMAXPROCS), and another process may need this core.
+			runtime.Gosched()
 			sys.OSYield()
 		}
 		if i%checkEvery == 0 && expired(deadline) {
@@ -179,4 +183,14 @@ func WakeAll(w *layout.Wait) {
 		ww.Wake.Add(1)
 		_ = sys.FutexWake((*uint32)(unsafe.Pointer(&ww.Wake)))
 	}
+}
+
+// Parks reports whether s sleeps between checks (Sleep, Blocking), so that a waiter may afford
+// costlier checks on each of them.
+func Parks(s Strategy) bool {
+	switch s.(type) {
+	case sleep, blocking:
+		return true
+	}
+	return false
 }
