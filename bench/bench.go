@@ -24,39 +24,9 @@ func Pin(cpu int) func() {
 	return sys.Unpin
 }
 
-// Produce publishes n events in batches of batch (1 = Publish one at a time).
-func Produce(p *producer.Producer[Event64], n, batch int) error {
-	if batch <= 1 {
-		for i := 0; i < n; i++ {
-			seq := uint64(i)
-			if err := p.Publish(func(e *Event64) { e.Seq = seq }); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	for i := 0; i < n; i += batch {
-		k := min(batch, n-i)
-		cl, err := p.Claim(k)
-		if err != nil {
-			return err
-		}
-		a, b := cl.Slices()
-		s := uint64(i)
-		for j := range a {
-			a[j].Seq = s
-			s++
-		}
-		for j := range b {
-			b[j].Seq = s
-			s++
-		}
-		if err := p.Commit(cl); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// Produce publishes n events numbered from 0, one at a time (batch 1) or in claims of batch
+// written as slices.
+func Produce(p *producer.Producer[Event64], n, batch int) error { return publishN(p, n, batch, 0) }
 
 // Drain consumes until the end of the stream and checks that n events arrived in order.
 func Drain(c *consumer.Consumer[Event64], n int) error {
