@@ -108,20 +108,55 @@ pub struct Consumer<T: Event> {
     _event: PhantomData<T>,
 }
 
-fn write_owner(e: &Entry<'_>, opts: &ConsumerOptions) {
+/// Writes the owner fields of an entry this process has just won (spec 5.7 step 2, or step 5
+/// without the name). The start time is stored before the pid (release, paired with the acquire
+/// load in [`owner_dead`]), so a peer that sees the new pid also sees its start time and never
+/// judges a live taker dead.
+fn write_owner(e: &Entry<'_>, opts: &ConsumerOptions, name: bool) {
     let pid = process::current_pid();
     e.u32(l::ENT_FLAGS).store(
         if opts.required { l::FLAG_REQUIRED } else { 0 },
         Ordering::Relaxed,
     );
-    e.u32(l::ENT_OWNER_PID).store(pid, Ordering::Relaxed);
     e.u64(l::ENT_OWNER_START_TIME)
         .store(process::start_time(pid), Ordering::Relaxed);
-    e.write_name(opts.name.as_bytes());
+    e.u32(l::ENT_OWNER_PID).store(pid, Ordering::Release);
+    if name {
+        e.write_name(opts.name.as_bytes());
+    }
     e.u64(l::ENT_DEPENDS_ON)
         .store(opts.depends_on, Ordering::Relaxed);
     e.u64(l::ENT_HEARTBEAT_NS)
         .store(monotonic_ns(), Ordering::Release);
+}
+
+/// Whether the owner process of a consumer entry is dead (spec section 8).
+pub(crate) fn owner_dead(e: &Entry<'_>) -> bool {
+    let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Acquire);
+    let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
+    process::is_dead(pid, start)
+}
+
+/// Spec 5.7 step 5, up to the re-load: takes over the active entry `e` named `name` if its
+/// owner is dead, without the entry ever leaving the active state (it keeps gating the producer
+/// even if this process dies midway). Ownership passes by the compare-and-swap of `generation`
+/// from `g` (read before the liveness check) to `g + 1`; the winner rewrites the owner fields,
+/// keeping `name`, `cursor`, `lost` and `gaps_seen`. Returns `g + 1`, or `DuplicateName` if the
+/// owner is alive or another taker won the compare-and-swap.
+fn begin_takeover(e: &Entry<'_>, opts: &ConsumerOptions) -> Result<u64> {
+    let gen = e.u64(l::ENT_GENERATION);
+    let g = gen.load(Ordering::SeqCst);
+    if e.state().load(Ordering::SeqCst) != l::ENTRY_ACTIVE
+        || e.name_bytes() != opts.name.as_bytes()
+        || !owner_dead(e)
+        || gen
+            .compare_exchange(g, g.wrapping_add(1), Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+    {
+        return Err(Error::DuplicateName);
+    }
+    write_owner(e, opts, false);
+    Ok(g.wrapping_add(1))
 }
 
 impl<T: Event> Consumer<T> {
@@ -148,32 +183,18 @@ impl<T: Event> Consumer<T> {
             if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE || e.name_bytes() != name {
                 continue;
             }
-            let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Relaxed);
-            let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
-            if !process::is_dead(pid, start) {
+            let mine = begin_takeover(&e, opts)?;
+            // A taker that read `g + 1` before our owner fields were visible judged the old
+            // (dead) owner and may have won the next CAS meanwhile: the re-load decides. An
+            // entry evicted meanwhile is not ours either.
+            if e.u64(l::ENT_GENERATION).load(Ordering::SeqCst) != mine {
                 return Err(Error::DuplicateName);
             }
-            if e.state()
-                .compare_exchange(
-                    l::ENTRY_ACTIVE,
-                    l::ENTRY_CLAIMING,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
-                .is_err()
-            {
-                return Err(Error::DuplicateName);
+            if e.state().load(Ordering::SeqCst) != l::ENTRY_ACTIVE {
+                return Err(Error::Evicted);
             }
-            let generation = e
-                .u64(l::ENT_GENERATION)
-                .load(Ordering::Relaxed)
-                .wrapping_add(1);
-            e.u64(l::ENT_GENERATION)
-                .store(generation, Ordering::Relaxed);
-            write_owner(&e, opts);
-            e.state().store(l::ENTRY_ACTIVE, Ordering::SeqCst);
             let next = e.cursor().load(Ordering::Acquire);
-            return Ok(Self::new(seg, i, generation, next, opts));
+            return Ok(Self::new(seg, i, mine, next, opts));
         }
         // Step 1.
         let (index, e) = seg
@@ -193,7 +214,7 @@ impl<T: Event> Consumer<T> {
             .wrapping_add(1);
         e.u64(l::ENT_GENERATION)
             .store(generation, Ordering::Relaxed);
-        write_owner(&e, opts);
+        write_owner(&e, opts, true);
         e.u64(l::ENT_LOST).store(0, Ordering::Release);
         e.u64(l::ENT_GAPS_SEEN).store(0, Ordering::Release);
         let provisional = seg.count();
@@ -234,6 +255,21 @@ impl<T: Event> Consumer<T> {
         Ok(Self::new(seg, index, generation, cursor, opts))
     }
 
+    /// Does the first half of a takeover (spec 5.7 step 5: the compare-and-swap of
+    /// `generation` and the owner fields) of the active entry named `opts.name`, and stops there,
+    /// as a taker killed midway would; returns the new generation. For tests and tools.
+    #[doc(hidden)]
+    pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u64> {
+        let name = opts.name.as_bytes();
+        let (_, e) = seg
+            .entries()
+            .find(|(_, e)| {
+                e.state().load(Ordering::Acquire) == l::ENTRY_ACTIVE && e.name_bytes() == name
+            })
+            .ok_or(Error::NotFound)?;
+        begin_takeover(&e, opts)
+    }
+
     fn new(
         seg: &Segment,
         index: usize,
@@ -248,8 +284,12 @@ impl<T: Event> Consumer<T> {
             next,
             required: opts.required,
             depends_on: opts.depends_on,
-            lost: 0,
-            gaps_seen: 0,
+            // Zero for a fresh registration; a takeover carries the dead owner's counts on.
+            lost: seg.entry(index).u64(l::ENT_LOST).load(Ordering::Acquire),
+            gaps_seen: seg
+                .entry(index)
+                .u64(l::ENT_GAPS_SEEN)
+                .load(Ordering::Acquire),
             stall: opts.stall_timeout,
             stuck: None,
             open: true,
@@ -432,7 +472,10 @@ impl<T: Event> Consumer<T> {
         // waiters load of step 3.
         self.entry().cursor().store(hi, Ordering::SeqCst);
         self.next = hi;
+        // 5.5 step 3: producers wait for room on the producer word, consumers that read behind
+        // this one (`depends_on`) on the consumer word.
         wait::wake(self.seg.producer_waiters(), self.seg.producer_wake());
+        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
         Ok(polled)
     }
 

@@ -98,7 +98,8 @@ impl Error {
             Error::SequenceExhausted => "exhausted",
             Error::Poisoned(_) => "poisoned",
             Error::InvalidArgument(_) => "usage",
-            Error::Closed | Error::Io(_) => "io",
+            Error::Closed => "closed",
+            Error::Io(_) => "io",
         }
     }
 }

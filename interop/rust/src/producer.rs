@@ -62,15 +62,32 @@ impl<T: Event> Producer<T> {
                 producer_capacity: seg.geometry().producer_capacity,
             });
         }
+        let settled = Self::settled(seg);
         let (index, e) = seg
             .producer_entries()
             .find(|(_, e)| {
-                let st = e.u32(l::PRD_STATE).load(Ordering::Acquire);
+                let state = e.u32(l::PRD_STATE);
+                let mut st = state.load(Ordering::Acquire);
+                // An active entry whose owner died outside a claim, or whose whole claim the
+                // required consumers have read or passed over, is reclaimed by way of dead;
+                // one that died mid-claim is left to the recovery of 5.8.
+                if st == l::PRODUCER_ACTIVE
+                    && Self::reclaimable(e, settled)
+                    && state
+                        .compare_exchange(
+                            l::PRODUCER_ACTIVE,
+                            l::PRODUCER_DEAD,
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        )
+                        .is_ok()
+                {
+                    st = l::PRODUCER_DEAD;
+                }
                 matches!(
                     st,
                     l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD
-                ) && e
-                    .u32(l::PRD_STATE)
+                ) && state
                     .compare_exchange(st, l::PRODUCER_ACTIVE, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok()
             })
@@ -91,6 +108,30 @@ impl<T: Event> Producer<T> {
             .store(monotonic_ns(), Ordering::Release);
         e.u32(l::PRD_OWNER_PID).store(pid, Ordering::Release);
         Ok(Self::new(seg.clone(), index, generation, false))
+    }
+
+    /// The lowest cursor of the active required consumers, or `None` if there is none: the
+    /// count below which every sequence was read or passed over (spec 5.4, reclaiming).
+    fn settled(seg: &Segment) -> Option<u64> {
+        seg.entries()
+            .filter(|(_, e)| {
+                e.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
+                    && e.flags() & l::FLAG_REQUIRED != 0
+            })
+            .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
+            .min()
+    }
+
+    /// Whether an active producer entry may be reclaimed (spec 5.4): its owner is dead (an
+    /// entry being filled in, `owner_pid` 0, counts as alive) and it holds no claim
+    /// (`intent_end` 0), or its claim ends at or below `settled`. With no active required
+    /// consumer nothing is settled: only an entry without a claim is reclaimed, so a claim that
+    /// a consumer registering later must pass over keeps its intent.
+    fn reclaimable(e: &Entry<'_>, settled: Option<u64>) -> bool {
+        let pid = e.u32(l::PRD_OWNER_PID).load(Ordering::Acquire);
+        let start = e.u64(l::PRD_OWNER_START_TIME).load(Ordering::Relaxed);
+        let end = e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst);
+        process::is_dead(pid, start) && (end == 0 || settled.is_some_and(|c| end <= c))
     }
 
     fn new(seg: Segment, index: usize, generation: u64, creator: bool) -> Self {
@@ -217,6 +258,13 @@ impl<T: Event> Producer<T> {
         Ok(first)
     }
 
+    /// Forgets this producer without detaching, as if its process had died outside a claim:
+    /// its entry stays active. For tests and tools.
+    #[doc(hidden)]
+    pub fn abandon(mut self) {
+        self.closed = true;
+    }
+
     /// Minimum cursor of every active required entry, or `end` if there is none (5.3 step 1).
     fn gating_bound(seg: &Segment, end: u64) -> u64 {
         seg.entries()
@@ -241,9 +289,7 @@ impl<T: Event> Producer<T> {
             if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE {
                 continue;
             }
-            let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Relaxed);
-            let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
-            if process::is_dead(pid, start) {
+            if crate::consumer::owner_dead(&e) {
                 let won = e.state().compare_exchange(
                     l::ENTRY_ACTIVE,
                     l::ENTRY_EVICTED,

@@ -472,6 +472,9 @@ fn dead_required_consumer_is_evicted_and_told() {
     assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
 }
 
+/// Another pid no process has.
+const DEAD_PID_2: u32 = 0x7fff_ffe0;
+
 #[test]
 fn dead_owner_is_taken_over_at_its_cursor() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
@@ -480,16 +483,80 @@ fn dead_owner_is_taken_over_at_its_cursor() {
     p.publish_batch(&[10, 11, 12]).unwrap();
     c.poll(1, |_, _, _| {}).unwrap();
     let idx = c.index();
-    c.abandon();
     seg.entry(idx)
         .u32(l::ENT_OWNER_PID)
         .store(DEAD_PID, Ordering::Relaxed);
     let mut t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
     assert_eq!((t.index(), t.cursor()), (idx, 1));
-    assert_eq!(seg.registry()[idx].generation, 2);
+    let r = &seg.registry()[idx];
+    assert_eq!(
+        (r.state, r.generation, r.name.as_str()),
+        (crate::EntryState::Active, 2, "w")
+    );
+    // The old owner finds the generation changed.
+    assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
+    c.abandon();
     let mut got = vec![];
     t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
     assert_eq!(got, [11, 12]);
+}
+
+#[test]
+fn takeover_killed_midway_leaves_the_entry_active_and_takeable() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    p.set_timeout(Duration::from_millis(30));
+    let seg = p.segment().clone();
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    let idx = c.index();
+    c.abandon();
+    p.publish_batch(&[1, 2, 3, 4]).unwrap();
+    let entry = seg.entry(idx);
+    entry
+        .u32(l::ENT_OWNER_PID)
+        .store(DEAD_PID, Ordering::Relaxed);
+    // A live taker that has done the generation CAS and written its owner fields is not
+    // judged dead: the name stays taken.
+    let opts = ConsumerOptions::required("w");
+    assert_eq!(Consumer::<u64>::begin_takeover(&seg, &opts).unwrap(), 2);
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &opts),
+        Err(Error::DuplicateName)
+    ));
+    // That taker dies midway: the entry never left the active state and still gates.
+    entry
+        .u32(l::ENT_OWNER_PID)
+        .store(DEAD_PID_2, Ordering::Relaxed);
+    let r = &seg.registry()[idx];
+    assert_eq!(
+        (r.state, r.required, r.generation, r.cursor),
+        (crate::EntryState::Active, true, 2, 0)
+    );
+    assert_eq!(seg.counts(), (4, 4));
+    // (Only this scan, not the producer's periodic eviction, is exercised: its timeout is
+    // shorter than the eviction interval.)
+    assert!(matches!(p.publish(&5), Err(Error::Timeout)));
+    // The next taker takes it over at the same cursor.
+    let mut t = Consumer::<u64>::register(&seg, &opts).unwrap();
+    assert_eq!((t.index(), t.cursor()), (idx, 0));
+    assert_eq!(seg.registry()[idx].generation, 3);
+    let mut got = vec![];
+    t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
+    assert_eq!(got, [1, 2, 3, 4]);
+    p.publish(&5).unwrap();
+}
+
+#[test]
+fn cursor_store_wakes_dependants_on_the_consumer_word() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
+    p.publish(&1).unwrap();
+    // A dependant of `a` blocked on the consumer word (spec 5.5 step 3).
+    seg.consumer_waiters().fetch_add(1, Ordering::SeqCst);
+    let before = seg.consumer_wake().load(Ordering::SeqCst);
+    assert_eq!(a.poll(8, |_, _, _| {}).unwrap().delivered, 1);
+    assert_ne!(seg.consumer_wake().load(Ordering::SeqCst), before);
+    seg.consumer_waiters().fetch_sub(1, Ordering::SeqCst);
 }
 
 #[test]
@@ -703,6 +770,55 @@ fn consumer_passes_over_a_dead_producers_claim() {
     drop(b);
     p.close().unwrap();
     assert!(c.poll(64, |_, _, _| {}).unwrap().ended);
+}
+
+#[test]
+fn dead_producer_entries_are_reclaimed_only_when_settled() {
+    let dead = |seg: &Segment| {
+        seg.producer_entry(1)
+            .u32(l::PRD_OWNER_PID)
+            .store(DEAD_PID, Ordering::SeqCst)
+    };
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    p.set_timeout(Duration::from_millis(10)); // close waits for the abandoned claim
+    let seg = p.segment().clone();
+    // Died outside a claim: reclaimed (active -> dead -> active, generation + 1).
+    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    a.publish(&1).unwrap();
+    a.abandon();
+    dead(&seg);
+    let b = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!((b.index(), b.generation()), (1, 2));
+    // Died mid-claim with no required consumer: nothing is settled, the claim keeps its intent.
+    b.claim_and_abandon(1).unwrap();
+    dead(&seg);
+    assert!(matches!(
+        Producer::<u64>::attach(&seg),
+        Err(Error::ProducerRegistryFull)
+    ));
+    let r = &seg.producer_registry()[1];
+    assert_eq!((r.state, r.intent_end), (crate::ProducerState::Active, 2));
+    drop(p);
+
+    // A required consumer below the claim's end: left to 5.8 until the consumer is past it.
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &opts("c", true, Start::Oldest)).unwrap();
+    let first = Producer::<u64>::attach(&seg)
+        .unwrap()
+        .claim_and_abandon(1)
+        .unwrap();
+    dead(&seg);
+    assert!(matches!(
+        Producer::<u64>::attach(&seg),
+        Err(Error::ProducerRegistryFull)
+    ));
+    // (The claim was published just before the owner died, with its intent still set.)
+    seg.availability(first).store(first + 1, Ordering::SeqCst);
+    assert_eq!(c.poll(8, |_, _, _| {}).unwrap().delivered, 1);
+    let d = Producer::<u64>::attach(&seg).unwrap();
+    assert_eq!((d.index(), d.generation()), (1, 2));
+    assert_eq!(seg.producer_registry()[1].intent_end, 0);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Cross-process tests: the built conformer runs as real producer and consumer processes.
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -366,6 +366,102 @@ fn child_consumer_that_hangs() {
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")).unwrap();
     std::thread::sleep(Duration::from_secs(60));
     drop(c);
+}
+
+/// Re-exec target: does the first half of a takeover of the dead consumer "victim" on
+/// $RWR_CHILD_TAKER_SHM (the generation CAS and the owner fields, spec 5.7 step 5), prints the
+/// new generation and hangs until killed. A no-op in a normal test run.
+#[test]
+fn child_taker_that_stops_midway() {
+    let Ok(name) = std::env::var("RWR_CHILD_TAKER_SHM") else {
+        return;
+    };
+    let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
+    let g =
+        Consumer::<ConformanceEvent>::begin_takeover(&seg, &ConsumerOptions::required("victim"))
+            .unwrap();
+    // On its own line: libtest has already printed "test ... " without a newline.
+    println!("\ntaken {g}");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+fn reexec(test: &str, var: &str, shm: &str) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(var, shm)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
+    let shm = Shm::new();
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&shm.0),
+        &Config {
+            capacity: 4,
+            registry_capacity: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    let victim_entry = || {
+        seg.registry()
+            .into_iter()
+            .find(|e| e.name == "victim")
+            .expect("entry victim")
+    };
+    // The owner registers and is killed with SIGKILL (and reaped, so its pid is gone).
+    let mut owner = reexec("child_consumer_that_hangs", "RWR_CHILD_SHM", &shm.0);
+    wait_until("owner registers", || {
+        seg.registry()
+            .iter()
+            .any(|e| e.name == "victim" && e.state == EntryState::Active)
+    });
+    owner.kill().unwrap();
+    owner.wait().unwrap();
+    for k in 0..3 {
+        p.publish(&ConformanceEvent::new(k, 0)).unwrap();
+    }
+    // A taker wins the generation CAS, writes its owner fields and is killed there.
+    let mut taker = reexec(
+        "child_taker_that_stops_midway",
+        "RWR_CHILD_TAKER_SHM",
+        &shm.0,
+    );
+    let out = BufReader::new(taker.stdout.take().unwrap());
+    let taken = out
+        .lines()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("taken "))
+        .expect("the taker's line");
+    assert_eq!(taken, "taken 2");
+    // While the taker lives the name is taken.
+    assert!(matches!(
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")),
+        Err(ringwire::Error::DuplicateName)
+    ));
+    taker.kill().unwrap();
+    taker.wait().unwrap();
+    // The entry never left the active state: it still gates the producer at its cursor.
+    let e = victim_entry();
+    assert_eq!(
+        (e.state, e.required, e.generation, e.cursor),
+        (EntryState::Active, true, 2, 0)
+    );
+    // The next taker resumes at the cursor, and gets every event.
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")).unwrap();
+    assert_eq!((c.index(), c.cursor()), (e.index, 0));
+    assert_eq!(victim_entry().generation, 3);
+    let mut got = vec![];
+    c.poll(8, |item, _, _| got.push(item.event().unwrap().seq))
+        .unwrap();
+    assert_eq!(got, [0, 1, 2]);
+    c.close().unwrap();
+    p.close().unwrap();
 }
 
 #[test]
