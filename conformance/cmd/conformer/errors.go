@@ -44,6 +44,7 @@ var codes = []struct {
 	{producer.ErrExhausted, "exhausted", exitSegment},
 	// A poisoned ring (spec 5.9) is terminal for everyone: a segment error, like an invalid one.
 	{layout.ErrPoisoned, "poisoned", exitSegment},
+	{producer.ErrClosed, "closed", exitSegment}, // a claim after the creator ended the stream
 	{layout.ErrInvalidConfig, "usage", exitUsage},
 	{segment.ErrBadName, "usage", exitUsage},
 	{consumer.ErrBadName, "usage", exitUsage},
