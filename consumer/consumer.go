@@ -13,6 +13,7 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/liveness"
@@ -147,10 +148,11 @@ type Consumer[T any] struct {
 	resumed     bool
 	pendingLoss error // reported by the first read: events lost while an evicted predecessor was away
 	w           waitState
-	readyFn     func() bool // c.ready, bound once so that waiting allocates nothing
-	parks       bool        // the strategy sleeps between polls
-	next        uint64      // private copy of the cursor
-	avail       uint64      // highest available count seen so far
+	readyFn     func() bool           // c.ready, bound once so that waiting allocates nothing
+	blocker     *coordination.Blocker // in the consumer_blockers count while it may block (spec 5.6)
+	parks       bool                  // the strategy sleeps between polls
+	next        uint64                // private copy of the cursor
+	avail       uint64                // highest available count seen so far
 	leased      bool
 	batches     uint64
 	closed      bool
@@ -208,7 +210,9 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	}
 	c.readyFn = c.ready
 	c.parks = coordination.Parks(o.Wait)
+	c.blocker = coordination.NewBlocker(o.Wait, &c.hdr.ConsumerBlockers)
 	if err := c.register(o); err != nil {
+		c.blocker.Release()
 		seg.Release()
 		return nil, fmt.Errorf("attach %s as %q: %w", seg.Backing(), o.Name, err)
 	}
@@ -462,7 +466,7 @@ func (c *Consumer[T]) waitFor() error {
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout)
 	}
-	if err := c.strategy.Wait(c.readyFn, &c.wait.Consumer, deadline); err != nil {
+	if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
 		if err := c.check(); err != nil {
 			return err
 		}
@@ -568,9 +572,18 @@ func (c *Consumer[T]) replaced() error {
 // commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
 func (c *Consumer[T]) commit(to uint64) {
 	c.next = to
-	c.entry.Cursor.Store(to)
-	coordination.Notify(&c.wait.Producer)
-	coordination.Notify(&c.wait.Consumer) // stages reading behind this one wait there (spec 5.5)
+	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
+	if pb == 0 && cb == 0 {
+		order.StoreRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
+	} else {
+		c.entry.Cursor.Store(to)
+		if pb != 0 {
+			coordination.Notify(&c.wait.Producer)
+		}
+		if cb != 0 {
+			coordination.Notify(&c.wait.Consumer) // stages reading behind this one wait there
+		}
+	}
 	if c.batches++; c.batches%1024 == 0 {
 		c.entry.HeartbeatNs.Store(sys.Monotonic())
 	}
@@ -607,5 +620,6 @@ func (c *Consumer[T]) Close() error {
 		c.entry.State.Store(layout.EntryClosed)
 	}
 	coordination.Notify(&c.wait.Producer)
+	c.blocker.Release()
 	return c.seg.Release()
 }

@@ -135,8 +135,8 @@ func TestCrash_ConsumerKill9ResumesLosingNothing(t *testing.T) {
 			time.Sleep(time.Duration(5+rng.IntN(40)) * time.Millisecond)
 			cmd.Process.Signal(syscall.SIGKILL)
 		}
+		in := <-got // read to the end first: Wait closes the pipe and would drop unread output
 		cmd.Wait()
-		in := <-got
 		runs = append(runs, in)
 		if in.done >= 0 {
 			break

@@ -5,6 +5,7 @@ package coordination
 import (
 	"errors"
 	"runtime"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -193,4 +194,59 @@ func Parks(s Strategy) bool {
 		return true
 	}
 	return false
+}
+
+// BlocksInKernel reports whether s may sleep in the kernel on a wait word (Blocking, where a
+// futex exists). Such a waiter must be counted in the segment's blockers count (spec 5.6), so
+// that wakers do the wake handshake for it; see Blocker.
+func BlocksInKernel(s Strategy) bool {
+	_, ok := s.(blocking)
+	return ok && sys.HasFutex
+}
+
+// Blocker is one peer's registration in a blockers count of spec 5.6. A nil *Blocker (from a
+// strategy that never blocks in the kernel) does nothing. Safe for concurrent use.
+type Blocker struct {
+	count    *atomic.Uint32
+	since    time.Time
+	released atomic.Bool
+}
+
+// earlyPhase is how long after registering a blocker bounds its kernel waits to earlySlice.
+const (
+	earlyPhase = 100 * time.Millisecond
+	earlySlice = time.Millisecond
+)
+
+// NewBlocker adds a peer using s to count if s blocks in the kernel, and returns its
+// registration (nil if s never blocks there).
+func NewBlocker(s Strategy, count *atomic.Uint32) *Blocker {
+	if !BlocksInKernel(s) {
+		return nil
+	}
+	count.Add(1)
+	return &Blocker{count: count, since: time.Now()}
+}
+
+// Release removes the registration; later calls do nothing.
+func (b *Blocker) Release() {
+	if b != nil && b.released.CompareAndSwap(false, true) {
+		b.count.Add(^uint32(0))
+	}
+}
+
+// Wait is s.Wait for a peer registered as b: during the first 100 ms after the registration it
+// waits in slices of at most 1 ms, so that a wake skipped by a waker that had not yet seen the
+// registration costs at most that (spec 5.6).
+func (b *Blocker) Wait(s Strategy, ready func() bool, w *layout.WaitWord, deadline time.Time) error {
+	for b != nil && time.Since(b.since) < earlyPhase {
+		slice := time.Now().Add(earlySlice)
+		if !deadline.IsZero() && deadline.Before(slice) {
+			return s.Wait(ready, w, deadline)
+		}
+		if err := s.Wait(ready, w, slice); err != ErrTimeout {
+			return err
+		}
+	}
+	return s.Wait(ready, w, deadline)
 }

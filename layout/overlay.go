@@ -54,7 +54,9 @@ type Header struct {
 	Reserved1           uint32            `spec:"reserved1"`
 	PoisonMessage       [PoisonMax]byte   `spec:"poison_message"`
 	Gaps                atomic.Uint64     `spec:"gaps"`
-	Reserved2           [128]byte         `spec:"reserved2"`
+	ConsumerBlockers    atomic.Uint32     `spec:"consumer_blockers"`
+	ProducerBlockers    atomic.Uint32     `spec:"producer_blockers"`
+	Reserved2           [120]byte         `spec:"reserved2"`
 }
 
 // TypeNameString returns the type name, clamped to the field.

@@ -120,6 +120,7 @@ type Producer[T any] struct {
 	pidx    int
 
 	closeTimeout time.Duration
+	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
 	watcher      *liveness.Watcher // nil when the policy only waits
 	intents      bool              // announce claims (shared backings; a heap ring dies with its only process)
@@ -249,6 +250,7 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	if o.Liveness.Enabled() {
 		p.watcher = liveness.NewWatcher(o.Liveness)
 	}
+	p.blocker = coordination.NewBlocker(o.Wait, &p.hdr.ProducerBlockers)
 	if !p.multi {
 		p.next = p.cursors.Published.Load()
 		p.bound = p.next // forces a gating scan on the first publish
@@ -376,6 +378,7 @@ func (p *Producer[T]) Close() error {
 	if !p.creator {
 		p.pe.State.Store(layout.ProducerLeft)
 	}
+	p.blocker.Release()
 	errs = append(errs, p.seg.Release())
 	return errors.Join(errs...)
 }

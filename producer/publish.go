@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/layout"
 )
 
@@ -151,7 +152,7 @@ func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
 			return 0, err
 		}
 	}
-	p.cursors.Claimed.Store(end)
+	order.StoreRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
 	return start, nil
 }
 
@@ -184,7 +185,7 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 	if !wait {
 		return &FullError{Missing: end - p.bound}
 	}
-	if err := p.strategy.Wait(fits, &p.wait.Producer, p.deadline()); err != nil {
+	if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
 	}
 	if poisoned {
@@ -236,7 +237,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 				}
 				return stalled != nil
 			}
-			if err := p.strategy.Wait(fits, &p.wait.Producer, deadline); err != nil {
+			if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, deadline); err != nil {
 				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
 			}
 			if stalled != nil {
@@ -247,8 +248,9 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		// Spec 5.4 step 2: announce the claim before making it, so that peers can pass it over
 		// if this process dies before publishing.
 		if p.intents {
-			p.pe.IntentStart.Store(c)
-			p.pe.IntentEnd.Store(end)
+			// Release stores: the compare-and-swap below is a full barrier after them.
+			order.StoreRelease(&p.pe.IntentStart, c)
+			order.StoreRelease(&p.pe.IntentEnd, end)
 		}
 		if p.cursors.Claimed.CompareAndSwap(c, end) {
 			return c, nil
@@ -262,19 +264,31 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 	}
 }
 
-// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 3-4).
+// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 5-7). While
+// no consumer may block in the kernel, release stores suffice and nobody needs waking; otherwise
+// the last store is sequentially consistent, ordered before the load of the waiters word.
 func (p *Producer[T]) publish(start uint64, n int) {
 	end := start + uint64(n)
+	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
 		for s := start; s < end; s++ {
-			p.v.Availability(s).Store(s + 1)
+			order.StoreRelease(p.v.Availability(s), s+1)
+		}
+		if blockers {
+			p.v.Availability(end - 1).Store(end) // the fence of 5.4 step 5
 		}
 		if p.intents {
-			p.pe.IntentEnd.Store(0)
+			order.StoreRelease(&p.pe.IntentEnd, 0)
 		}
 	} else {
 		p.next = end
-		p.cursors.Published.Store(end)
+		if blockers {
+			p.cursors.Published.Store(end)
+		} else {
+			order.StoreRelease(&p.cursors.Published, end)
+		}
 	}
-	coordination.Notify(&p.wait.Consumer)
+	if blockers {
+		coordination.Notify(&p.wait.Consumer)
+	}
 }
