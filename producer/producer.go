@@ -120,6 +120,7 @@ type Producer[T any] struct {
 	pidx    int
 
 	closeTimeout time.Duration
+	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
 	watcher      *liveness.Watcher // nil when the policy only waits

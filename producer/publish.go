@@ -218,7 +218,12 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		if end >= layout.MaxSequence {
 			return 0, ErrExhausted
 		}
-		if end > p.gatingMin(c)+p.cap {
+		// The cached bound (shared by the goroutines of a heap ring) saves a registry scan per
+		// claim; any bound once computed stays safe, as cursors only grow (spec 5.3 step 1).
+		if end > p.mbound.Load() {
+			p.mbound.Store(p.gatingMin(c) + p.cap)
+		}
+		if end > p.mbound.Load() {
 			if !wait {
 				return 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
 			}
