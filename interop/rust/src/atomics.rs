@@ -49,6 +49,35 @@ impl Mapping {
         unsafe { std::ptr::copy_nonoverlapping(self.base().add(off), dst.as_mut_ptr(), dst.len()) }
     }
 
+    /// The `len` bytes at `off`, borrowed in place (zero-copy read).
+    ///
+    /// Protocol contract (as for `copy_in`): callers only borrow slot bytes that no peer writes
+    /// while the borrow lives: a required consumer's slots below the published count and at or
+    /// above its stored cursor, which no producer reuses until the cursor moves past them.
+    pub(crate) fn bytes(&self, off: usize, len: usize) -> &[u8] {
+        self.check(off, len, 1);
+        // SAFETY: the range is inside the live mapping (checked) and `u8` has no invalid values.
+        // By the ring protocol (see above) no peer writes these bytes while the slice lives, and
+        // this crate never hands out a `&mut` to them at the same time (a producer only borrows
+        // slots of its own claim, which no consumer may read before it is published).
+        unsafe { std::slice::from_raw_parts(self.base().add(off), len) }
+    }
+
+    /// The `len` bytes at `off`, borrowed mutably in place (zero-copy write).
+    ///
+    /// Protocol contract: callers only borrow the slots of their own claim, between claim and
+    /// publish, and hold at most one such borrow at a time.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) fn bytes_mut(&self, off: usize, len: usize) -> &mut [u8] {
+        self.check(off, len, 1);
+        // SAFETY: the range is inside the live mapping (checked); the mapping is raw shared
+        // memory, not the referent of any Rust reference, and the ring protocol gives the
+        // claiming producer exclusive use of these bytes until it publishes them; the caller
+        // holds one borrow at a time. An optional consumer that was lapped may copy these
+        // bytes concurrently (as with `copy_in`); it detects that and discards the copy.
+        unsafe { std::slice::from_raw_parts_mut(self.base().add(off), len) }
+    }
+
     /// Copies `src` into the mapping at `off`.
     pub(crate) fn copy_in(&self, off: usize, src: &[u8]) {
         self.check(off, src.len(), 1);

@@ -11,7 +11,7 @@ use crate::event::{Event, EventType};
 use crate::layout as l;
 use crate::process;
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
-use crate::wait;
+use crate::wait::{self, Blocker, WaitMode};
 
 /// Where a new consumer starts reading (spec 5.7 step 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,11 @@ pub struct ConsumerOptions {
     /// Multi mode, required consumers: how long to wait at a claimed but unpublished sequence
     /// before looking for a dead producer's claim to pass over (spec 5.8). Default 1 s.
     pub stall_timeout: Duration,
+    /// How [`Consumer::wait`] waits. [`WaitMode::Block`] (the default) counts this consumer in
+    /// the header's `consumer_blockers` from registration to close or drop (spec 5.6), which
+    /// makes every producer and dependency do the seq-cst wake handshake;
+    /// [`WaitMode::Spin`] never blocks in the kernel and leaves the count alone.
+    pub wait: WaitMode,
 }
 
 /// Default [`ConsumerOptions::stall_timeout`].
@@ -51,6 +56,7 @@ impl ConsumerOptions {
             start: Start::Oldest,
             depends_on: 0,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            wait: WaitMode::Block,
         }
     }
 }
@@ -89,7 +95,7 @@ pub struct Polled {
 }
 
 /// A registered consumer of events of type `T`. Not safe for concurrent use (`&mut self`).
-/// Dropping it deregisters (state closed).
+/// Dropping it deregisters (state closed) and leaves `consumer_blockers` (if it had joined it).
 pub struct Consumer<T: Event> {
     seg: Segment,
     index: usize,
@@ -103,6 +109,8 @@ pub struct Consumer<T: Event> {
     /// The sequence this consumer is waiting at in multi mode, and since when.
     stuck: Option<(u64, Instant)>,
     open: bool,
+    /// Registration in `consumer_blockers` ([`WaitMode::Block`] on Linux), until close or drop.
+    blocker: Option<Blocker>,
     buf: Vec<u8>,
     pending: Vec<Item<T>>,
     _event: PhantomData<T>,
@@ -293,6 +301,10 @@ impl<T: Event> Consumer<T> {
             stall: opts.stall_timeout,
             stuck: None,
             open: true,
+            // Spec 5.6: counted before it can ever block in the kernel. Without a futex a
+            // waiter only sleeps, so it needs no wake and is not counted.
+            blocker: (opts.wait == WaitMode::Block && cfg!(target_os = "linux"))
+                .then(|| Blocker::register(seg.consumer_blockers())),
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
             _event: PhantomData,
@@ -427,6 +439,96 @@ impl<T: Event> Consumer<T> {
         max: usize,
         mut handler: impl FnMut(Item<T>, u64, bool),
     ) -> Result<Polled> {
+        let Some((_, hi)) = self.poll_range(max)? else {
+            return Ok(Polled {
+                ended: self.ended_now(),
+                ..Polled::default()
+            });
+        };
+        let mut polled = Polled::default();
+        if self.required {
+            for s in self.next..hi {
+                let item = if self.is_gap(s) {
+                    polled.gaps += 1;
+                    Item::Gap
+                } else {
+                    polled.delivered += 1;
+                    // A required consumer gates the producer: the slot is stable until the
+                    // cursor store below, so it is decoded in place.
+                    Item::Event(T::decode(self.slot_bytes(s)))
+                };
+                handler(item, s, s + 1 == hi);
+            }
+        } else {
+            polled = self.poll_optional(hi, &mut handler);
+        }
+        self.release_to(hi, polled.gaps);
+        Ok(polled)
+    }
+
+    /// The event bytes of sequence `s`, in place.
+    fn slot_bytes(&self, s: u64) -> &[u8] {
+        let size = self.seg.geometry().event.size as usize;
+        self.seg.map().bytes(self.seg.slot_offset(s), size)
+    }
+
+    /// 5.5 steps 2 (end) and 3: counts `gaps` in `gaps_seen`, stores `cursor = hi` and wakes.
+    fn release_to(&mut self, hi: u64, gaps: u64) {
+        if gaps > 0 {
+            self.gaps_seen += gaps;
+            self.entry()
+                .u64(l::ENT_GAPS_SEEN)
+                .store(self.gaps_seen, Ordering::Release);
+        }
+        // 5.5 step 2: event bytes are not read after this store. While nobody blocks in the
+        // kernel it is a release store and the handshake is skipped (spec 5.6); otherwise it is
+        // seq-cst, ordered before the waiters loads of step 3.
+        let pb = self.seg.producer_blockers().load(Ordering::Acquire);
+        let cb = self.seg.consumer_blockers().load(Ordering::Acquire);
+        self.entry().cursor().store(hi, wait::store_order(pb | cb));
+        self.next = hi;
+        // 5.5 step 3: producers wait for room on the producer word, consumers that read behind
+        // this one (`depends_on`) on the consumer word.
+        wait::wake_if(pb, self.seg.producer_waiters(), self.seg.producer_wake());
+        wait::wake_if(cb, self.seg.consumer_waiters(), self.seg.consumer_wake());
+    }
+
+    /// Zero-copy batch read: claims what is available, at most `max` sequences (at least 1),
+    /// and lends it in place as a [`Batch`]. Nothing is copied or decoded unless asked for;
+    /// dropping (or [`Batch::release`]) the batch stores the cursor past it and wakes as
+    /// [`Consumer::poll`] does. Never blocks.
+    ///
+    /// An empty batch means nothing is available: [`Batch::ended`] tells whether the stream
+    /// ended; a poisoned ring is `Err(Poisoned)`, as in `poll`. Only a required consumer may read
+    /// in place (an optional one can be lapped while it reads): `InvalidArgument` otherwise.
+    pub fn read(&mut self, max: usize) -> Result<Batch<'_, T>> {
+        if !self.required {
+            return Err(Error::InvalidArgument(
+                "zero-copy reads need a required consumer".into(),
+            ));
+        }
+        let p = self.poll_range(max)?;
+        let (first, end, ended) = match p {
+            Some((first, end)) => (first, end, false),
+            None => (self.next, self.next, self.ended_now()),
+        };
+        let gaps = if self.seg.geometry().mode == ProducerMode::Multi {
+            (first..end).filter(|&s| self.is_gap(s)).count() as u64
+        } else {
+            0
+        };
+        Ok(Batch {
+            consumer: self,
+            first,
+            end,
+            gaps,
+            ended,
+        })
+    }
+
+    /// The start of `poll`: ownership, heartbeat, 5.5 step 1 with the stall recovery of 5.8.
+    /// `Some(next..hi)` if something is available; `None` (after checking poison) if not.
+    fn poll_range(&mut self, max: usize) -> Result<Option<(u64, u64)>> {
         self.check_owned()?;
         self.heartbeat();
         let max = max.max(1) as u64;
@@ -436,47 +538,15 @@ impl<T: Event> Consumer<T> {
         }
         if hi <= self.next {
             self.seg.check_poison()?;
-            // 5.5 step 4: closed and nothing new on a second look means the stream ended.
-            let ended = self.seg.producer_closed() && self.available(max) <= self.next;
-            return Ok(Polled {
-                ended,
-                ..Polled::default()
-            });
+            return Ok(None);
         }
         self.stuck = None;
-        let mut polled = Polled::default();
-        if self.required {
-            for s in self.next..hi {
-                let item = if self.is_gap(s) {
-                    polled.gaps += 1;
-                    Item::Gap
-                } else {
-                    self.seg
-                        .map()
-                        .copy_out(self.seg.slot_offset(s), &mut self.buf);
-                    polled.delivered += 1;
-                    Item::Event(T::decode(&self.buf))
-                };
-                handler(item, s, s + 1 == hi);
-            }
-        } else {
-            polled = self.poll_optional(hi, &mut handler);
-        }
-        if polled.gaps > 0 {
-            self.gaps_seen += polled.gaps;
-            self.entry()
-                .u64(l::ENT_GAPS_SEEN)
-                .store(self.gaps_seen, Ordering::Release);
-        }
-        // 5.5 step 2: event bytes are not read after this store; seq-cst orders it before the
-        // waiters load of step 3.
-        self.entry().cursor().store(hi, Ordering::SeqCst);
-        self.next = hi;
-        // 5.5 step 3: producers wait for room on the producer word, consumers that read behind
-        // this one (`depends_on`) on the consumer word.
-        wait::wake(self.seg.producer_waiters(), self.seg.producer_wake());
-        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
-        Ok(polled)
+        Ok(Some((self.next, hi)))
+    }
+
+    /// 5.5 step 4, with nothing available: closed and nothing new on a second look.
+    fn ended_now(&self) -> bool {
+        self.seg.producer_closed() && self.available(1) <= self.next
     }
 
     /// An optional consumer does not gate the producer: copy first, then discard any event whose
@@ -532,9 +602,12 @@ impl<T: Event> Consumer<T> {
     /// nothing.
     pub fn wait(&mut self, deadline: Instant) -> Result<()> {
         let seg = self.seg.clone();
+        // Lent out for the wait (the closure borrows `self`), put back before returning.
+        let blocker = self.blocker.take();
         let ready = wait::wait_until(
             seg.consumer_waiters(),
             seg.consumer_wake(),
+            blocker.as_ref(),
             deadline,
             || {
                 self.check_owned()?;
@@ -543,8 +616,9 @@ impl<T: Event> Consumer<T> {
                     || seg.is_poisoned()
                     || self.recover_stall())
             },
-        )?;
-        if ready {
+        );
+        self.blocker = blocker;
+        if ready? {
             Ok(())
         } else {
             self.heartbeat();
@@ -560,13 +634,21 @@ impl<T: Event> Consumer<T> {
 
     /// Leaves the entry active without deregistering, as if this process had died (for tests
     /// and tools). Its cursor keeps gating the producer until the entry is evicted or taken over.
+    /// Its registration in `consumer_blockers` is left behind too, as a crashed process leaves
+    /// it (spec 5.6: that only costs wakers their fast path).
     pub fn abandon(mut self) {
         self.open = false;
+        if let Some(b) = self.blocker.as_mut() {
+            b.leak();
+        }
     }
 
     fn close_inner(&mut self) -> Result<()> {
         let owned = self.check_owned();
         self.open = false;
+        if let Some(b) = self.blocker.as_mut() {
+            b.release(self.seg.consumer_blockers());
+        }
         owned?;
         self.entry()
             .state()
@@ -586,6 +668,85 @@ impl<T: Event> Drop for Consumer<T> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.close_inner();
+        }
+        if let Some(b) = self.blocker.as_mut() {
+            b.release(self.seg.consumer_blockers());
+        }
+    }
+}
+
+/// Sequences `first..end` lent in place by [`Consumer::read`] (zero-copy). Borrows the consumer
+/// mutably, so nothing else reads or moves its cursor meanwhile; the slots stay valid (the
+/// producer is gated) until the batch is dropped or [`Batch::release`]d, which stores the
+/// cursor at `end` and wakes waiters (spec 5.5 steps 2-3). Not safe for concurrent use.
+pub struct Batch<'a, T: Event> {
+    consumer: &'a mut Consumer<T>,
+    first: u64,
+    end: u64,
+    gaps: u64,
+    ended: bool,
+}
+
+impl<T: Event> Batch<'_, T> {
+    /// First sequence of the batch.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// One past the last sequence of the batch (the cursor after release).
+    pub fn end(&self) -> u64 {
+        self.end
+    }
+
+    /// Number of sequences (events and gaps).
+    pub fn len(&self) -> usize {
+        (self.end - self.first) as usize
+    }
+
+    /// Whether nothing was available.
+    pub fn is_empty(&self) -> bool {
+        self.end == self.first
+    }
+
+    /// Gaps in the batch (multi mode, spec 5.8); counted in `gaps_seen` on release.
+    pub fn gaps(&self) -> u64 {
+        self.gaps
+    }
+
+    /// With an empty batch: the producer closed and every published event has been read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// The event bytes of sequence `s` in place (`event_size` bytes, little-endian as the
+    /// descriptor says), or `None` for a gap. Panics if `s` is outside the batch.
+    pub fn bytes(&self, s: u64) -> Option<&[u8]> {
+        assert!(
+            (self.first..self.end).contains(&s),
+            "sequence {s} outside batch"
+        );
+        (self.gaps == 0 || !self.consumer.is_gap(s)).then(|| self.consumer.slot_bytes(s))
+    }
+
+    /// Sequence `s` decoded, or [`Item::Gap`]. Panics if `s` is outside the batch.
+    pub fn get(&self, s: u64) -> Item<T> {
+        self.bytes(s)
+            .map_or(Item::Gap, |b| Item::Event(T::decode(b)))
+    }
+
+    /// Every sequence of the batch with its item, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Item<T>)> + '_ {
+        (self.first..self.end).map(|s| (s, self.get(s)))
+    }
+
+    /// Releases the slots now: stores the cursor at [`Batch::end`] and wakes (same as drop).
+    pub fn release(self) {}
+}
+
+impl<T: Event> Drop for Batch<'_, T> {
+    fn drop(&mut self) {
+        if self.end > self.first {
+            self.consumer.release_to(self.end, self.gaps);
         }
     }
 }

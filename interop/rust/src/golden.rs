@@ -10,6 +10,7 @@ use crate::event::ConformanceEvent;
 use crate::layout::{self as l, Field};
 use crate::producer::{Producer, FILL_PANICKED};
 use crate::segment::{Backing, Config, ProducerMode};
+use crate::wait::WaitMode;
 
 /// The scenario names, in the protocol's order.
 pub const SCENARIOS: &[&str] = &[
@@ -53,7 +54,16 @@ fn opts(name: &str, required: bool) -> ConsumerOptions {
         start: Start::Latest,
         depends_on: 0,
         stall_timeout: Duration::ZERO,
+        // Golden images have both blockers counts 0 (peers that never block in the kernel).
+        wait: WaitMode::Spin,
     }
+}
+
+/// A creator that never blocks in the kernel, so the image's `producer_blockers` stays 0.
+fn create(cfg: &Config) -> Result<Producer<ConformanceEvent>> {
+    let mut p = Producer::create(Backing::Heap, cfg)?;
+    p.set_wait(WaitMode::Spin);
+    Ok(p)
 }
 
 fn drain(c: &mut Consumer<ConformanceEvent>, n: usize) -> Result<()> {
@@ -69,14 +79,11 @@ fn drain(c: &mut Consumer<ConformanceEvent>, n: usize) -> Result<()> {
 pub fn image(scenario: &str) -> Result<Vec<u8>> {
     let mut img = match scenario {
         "empty" => {
-            let p = Producer::<ConformanceEvent>::create(
-                Backing::Heap,
-                &config(8, 4, ProducerMode::Single),
-            )?;
+            let p = create(&config(8, 4, ProducerMode::Single))?;
             p.segment().image()
         }
         "single-wrapped" => {
-            let mut p = Producer::create(Backing::Heap, &config(8, 4, ProducerMode::Single))?;
+            let mut p = create(&config(8, 4, ProducerMode::Single))?;
             let mut c1 = Consumer::register(p.segment(), &opts("c1", true))?;
             p.publish_batch(&events(0..5))?;
             drain(&mut c1, 5)?;
@@ -85,7 +92,7 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p.segment().image()
         }
         "multi-wrapped" => {
-            let mut p = Producer::create(Backing::Heap, &config(4, 2, ProducerMode::Multi))?;
+            let mut p = create(&config(4, 2, ProducerMode::Multi))?;
             let mut c1 = Consumer::register(p.segment(), &opts("c1", true))?;
             let mut c2 = Consumer::register(p.segment(), &opts("c2", false))?;
             publish_each(&mut p, 0..4)?;
@@ -98,7 +105,7 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p.segment().image()
         }
         "closed" => {
-            let mut p = Producer::create(Backing::Heap, &config(16, 2, ProducerMode::Single))?;
+            let mut p = create(&config(16, 2, ProducerMode::Single))?;
             let mut c1 = Consumer::register(p.segment(), &opts("c1", true))?;
             p.publish_batch(&events(0..3))?;
             drain(&mut c1, 3)?;
@@ -111,12 +118,13 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
                 producer_capacity: 2,
                 ..config(8, 2, ProducerMode::Multi)
             };
-            let mut p = Producer::create(Backing::Heap, &cfg)?;
+            let mut p = create(&cfg)?;
             let seg = p.segment().clone();
             let mut c1 = Consumer::register(&seg, &opts("c1", true))?;
             publish_each(&mut p, 0..2)?;
             // Producer entry 1 claims sequences 2..4 and dies before publishing them.
-            let p1 = Producer::<ConformanceEvent>::attach(&seg)?;
+            let mut p1 = Producer::<ConformanceEvent>::attach(&seg)?;
+            p1.set_wait(WaitMode::Spin);
             let dead = p1.index();
             p1.claim_and_abandon(3)?;
             seg.producer_entry(dead)
@@ -131,7 +139,7 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             seg.image()
         }
         "poisoned" => {
-            let mut p = Producer::create(Backing::Heap, &config(8, 2, ProducerMode::Single))?;
+            let mut p = create(&config(8, 2, ProducerMode::Single))?;
             p.publish_batch(&events(0..2))?;
             // resume_unwind unwinds like a panic without running the panic hook (no stderr).
             let failed = p.try_publish_with(1, |_, _| -> std::result::Result<_, &str> {

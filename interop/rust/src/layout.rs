@@ -147,7 +147,11 @@ pub const POISON_MESSAGE_LEN: Field = f(304, 4);
 pub const RESERVED1: Field = f(308, 4);
 pub const POISON_MESSAGE: Field = f(312, 64);
 pub const GAPS: Field = f(376, 8);
-pub const RESERVED2: Field = f(384, 128);
+/// Peers that may block in the kernel on the consumer wait word (spec 5.6).
+pub const CONSUMER_BLOCKERS: Field = f(384, 4);
+/// Peers that may block in the kernel on the producer wait word (spec 5.6).
+pub const PRODUCER_BLOCKERS: Field = f(388, 4);
+pub const RESERVED2: Field = f(392, 120);
 
 /// The header table in spec order, for the drift test and for tools.
 pub const HEADER_TABLE: &[(&str, Field)] = &[
@@ -190,6 +194,8 @@ pub const HEADER_TABLE: &[(&str, Field)] = &[
     ("reserved1", RESERVED1),
     ("poison_message", POISON_MESSAGE),
     ("gaps", GAPS),
+    ("consumer_blockers", CONSUMER_BLOCKERS),
+    ("producer_blockers", PRODUCER_BLOCKERS),
     ("reserved2", RESERVED2),
 ];
 

@@ -29,16 +29,17 @@ mod segment;
 mod wait;
 
 pub use atomics::monotonic_ns;
-pub use consumer::{Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
+pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
 pub use error::{Error, Result};
 pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
 pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
 pub use poison::{Poison, PoisonPhase};
-pub use producer::{Producer, FILL_PANICKED};
+pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED};
 pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
     ProducerInfo, ProducerMode, ProducerState, Region, Segment,
 };
+pub use wait::WaitMode;
 
 #[cfg(test)]
 mod tests;

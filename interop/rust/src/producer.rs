@@ -14,7 +14,7 @@ use crate::layout as l;
 use crate::poison::{Poison, PoisonPhase};
 use crate::process;
 use crate::segment::{check_event_type, Backing, Config, Entry, ProducerMode, Segment};
-use crate::wait;
+use crate::wait::{self, Blocker, WaitMode};
 
 /// How often a producer waiting for room looks for dead consumers to evict.
 const EVICT_SCAN: Duration = Duration::from_millis(100);
@@ -38,8 +38,14 @@ pub struct Producer<T: Event> {
     creator: bool,
     closed: bool,
     timeout: Duration,
-    buf: Vec<u8>,
+    /// Registration in `producer_blockers` ([`WaitMode::Block`] on Linux), until close or drop.
+    blocker: Option<Blocker>,
     _event: PhantomData<T>,
+}
+
+/// Whether a waiter in `mode` may block in the kernel (spec 5.6): only with a futex.
+fn blocks(mode: WaitMode) -> bool {
+    mode == WaitMode::Block && cfg!(target_os = "linux")
 }
 
 impl<T: Event> Producer<T> {
@@ -136,7 +142,8 @@ impl<T: Event> Producer<T> {
 
     fn new(seg: Segment, index: usize, generation: u64, creator: bool) -> Self {
         let next = seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
-        let size = seg.geometry().event.size as usize;
+        // Spec 5.6: counted before it can ever block waiting for room.
+        let blocker = blocks(WaitMode::Block).then(|| Blocker::register(seg.producer_blockers()));
         Producer {
             seg,
             index,
@@ -146,7 +153,7 @@ impl<T: Event> Producer<T> {
             creator,
             closed: false,
             timeout: Duration::from_secs(20),
-            buf: vec![0u8; size],
+            blocker,
             _event: PhantomData,
         }
     }
@@ -169,6 +176,24 @@ impl<T: Event> Producer<T> {
     /// failing with `Timeout` (default 20 s).
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.timeout = timeout;
+    }
+
+    /// How this producer waits for room (and the creator of a multi-mode ring for outstanding
+    /// claims when it closes). A new producer uses [`WaitMode::Block`] and is counted in
+    /// `producer_blockers` (spec 5.6), so every consumer's cursor store is seq-cst with the
+    /// wake handshake; [`WaitMode::Spin`] leaves the count (consumers then take the release
+    /// fast path while no other producer blocks) and never blocks in the kernel.
+    pub fn set_wait(&mut self, mode: WaitMode) {
+        match (&mut self.blocker, blocks(mode)) {
+            (Some(b), false) => {
+                b.release(self.seg.producer_blockers());
+                self.blocker = None;
+            }
+            (None, true) if !self.closed => {
+                self.blocker = Some(Blocker::register(self.seg.producer_blockers()));
+            }
+            _ => {}
+        }
     }
 
     /// Publishes one event. Blocks while the ring is full (see [`Producer::publish_batch`]).
@@ -217,12 +242,13 @@ impl<T: Event> Producer<T> {
         };
         // Between claim and publish: a failure here must poison, never publish.
         let seg = &self.seg;
-        let buf = &mut self.buf;
+        let size = seg.geometry().event.size as usize;
         let filled = catch_unwind(AssertUnwindSafe(|| {
             for i in 0..n {
                 let s = first + i as u64;
-                fill(s, i).map_err(|e| e.to_string())?.encode(buf);
-                seg.map().copy_in(seg.slot_offset(s), buf);
+                let event = fill(s, i).map_err(|e| e.to_string())?;
+                // Encoded in place: the claim gives this producer the slot until it publishes.
+                event.encode(seg.map().bytes_mut(seg.slot_offset(s), size));
             }
             Ok::<(), String>(())
         }));
@@ -234,6 +260,14 @@ impl<T: Event> Producer<T> {
             Ok(Err(m)) => m,
             Err(_) => FILL_PANICKED.to_string(),
         };
+        self.poison_claim(first, message);
+        self.seg.check_poison()?;
+        unreachable!("the ring was just poisoned")
+    }
+
+    /// Poisons the ring for the failed claim starting at `first` (spec 5.4, 5.9; a no-op if it
+    /// was poisoned before).
+    fn poison_claim(&self, first: u64, message: String) {
         self.seg.poison(&Poison {
             phase: PoisonPhase::Publish,
             seq: first,
@@ -241,8 +275,33 @@ impl<T: Event> Producer<T> {
             stage: self.index as u32,
             message,
         });
-        self.seg.check_poison()?;
-        unreachable!("the ring was just poisoned")
+    }
+
+    /// Zero-copy publishing: claims `n` sequences (1 to `capacity`), waiting for room as
+    /// [`Producer::publish_batch`], and lends their slots in place as a [`Claim`] to be written
+    /// and then [`Claim::publish`]ed. A claim dropped without publishing (an early return, a
+    /// panic) poisons the ring, as a failed fill does (spec 5.4: slots that were not written are
+    /// never published).
+    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>> {
+        if self.closed {
+            return Err(Error::InvalidArgument("producer is closed".into()));
+        }
+        let cap = self.seg.geometry().capacity;
+        if n == 0 || n as u64 > cap {
+            return Err(Error::InvalidArgument(format!(
+                "a claim must be 1 to {cap} events"
+            )));
+        }
+        let first = match self.seg.geometry().mode {
+            ProducerMode::Single => self.claim_single(n as u64)?,
+            ProducerMode::Multi => self.claim_multi(n as u64)?,
+        };
+        Ok(Claim {
+            producer: self,
+            first,
+            n: n as u64,
+            done: false,
+        })
     }
 
     /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
@@ -253,8 +312,12 @@ impl<T: Event> Producer<T> {
             ProducerMode::Single => self.claim_single(n as u64)?,
             ProducerMode::Multi => self.claim_multi(n as u64)?,
         };
-        // Drop then does nothing: the entry stays active, holding the claim.
+        // Drop then does nothing: the entry stays active, holding the claim, and the blockers
+        // count keeps this producer, as after a crash.
         self.closed = true;
+        if let Some(b) = self.blocker.as_mut() {
+            b.leak();
+        }
         Ok(first)
     }
 
@@ -263,6 +326,9 @@ impl<T: Event> Producer<T> {
     #[doc(hidden)]
     pub fn abandon(mut self) {
         self.closed = true;
+        if let Some(b) = self.blocker.as_mut() {
+            b.leak();
+        }
     }
 
     /// Minimum cursor of every active required entry, or `end` if there is none (5.3 step 1).
@@ -320,6 +386,7 @@ impl<T: Event> Producer<T> {
         let ok = wait::wait_until(
             seg.producer_waiters(),
             seg.producer_wake(),
+            self.blocker.as_ref(),
             Instant::now() + self.timeout,
             || {
                 seg.check_poison()?;
@@ -388,18 +455,28 @@ impl<T: Event> Producer<T> {
     /// Publishes the filled claim `first..first + n` (5.3 steps 4-5, 5.4 steps 5-7).
     fn publish_claimed(&mut self, first: u64, n: u64) {
         let end = first + n;
+        // 5.3 step 4: while no consumer may block in the kernel, the publishing store is a
+        // release store and the wake of step 5 is skipped (spec 5.6); otherwise it is seq-cst,
+        // ordered before the waiters load.
+        let cb = self.seg.consumer_blockers().load(Ordering::Acquire);
         match self.seg.geometry().mode {
-            // Releases the slot writes; seq-cst so it is ordered before the waiters load.
-            ProducerMode::Single => self.seg.published().store(end, Ordering::SeqCst),
+            // Releases the slot writes.
+            ProducerMode::Single => self.seg.published().store(end, wait::store_order(cb)),
             ProducerMode::Multi => {
                 for s in first..end {
-                    // Releases the slot write of `s`; seq-cst for the last one's order before
-                    // the waiters load of 5.3 step 5.
-                    self.seg.availability(s).store(s + 1, Ordering::SeqCst);
+                    // 5.4 step 5: releases the slot write of `s`; the last one seq-cst if
+                    // someone may block, for its order before the waiters load.
+                    let order = if s + 1 == end {
+                        wait::store_order(cb)
+                    } else {
+                        Ordering::Release
+                    };
+                    self.seg.availability(s).store(s + 1, order);
                 }
+                // 5.4 step 6.
                 self.entry()
                     .u64(l::PRD_INTENT_END)
-                    .store(0, Ordering::SeqCst);
+                    .store(0, Ordering::Release);
             }
         }
         let now = monotonic_ns();
@@ -408,7 +485,7 @@ impl<T: Event> Producer<T> {
             .u64(l::PRD_HEARTBEAT_NS)
             .store(now, Ordering::Release);
         // 5.3 step 5.
-        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
+        wait::wake_if(cb, self.seg.consumer_waiters(), self.seg.consumer_wake());
     }
 
     /// Closes the producer; later publishes fail.
@@ -425,6 +502,15 @@ impl<T: Event> Producer<T> {
             return Ok(());
         }
         self.closed = true;
+        let wait_mode = if self.blocker.is_some() {
+            WaitMode::Block
+        } else {
+            WaitMode::Spin
+        };
+        if let Some(b) = self.blocker.as_mut() {
+            b.release(self.seg.producer_blockers());
+        }
+        self.blocker = None;
         if !self.creator {
             let _ = self.entry().u32(l::PRD_STATE).compare_exchange(
                 l::PRODUCER_ACTIVE,
@@ -443,9 +529,13 @@ impl<T: Event> Producer<T> {
                 & l::COUNT_MASK;
             let seg = &self.seg;
             let from = count.saturating_sub(seg.geometry().capacity);
+            // This wait is on the consumer word (woken by publishes): counted in
+            // `consumer_blockers` for its duration (spec 5.6), so publishers wake it.
+            let mut blocker = blocks(wait_mode).then(|| Blocker::register(seg.consumer_blockers()));
             let complete = wait::wait_until(
                 seg.consumer_waiters(),
                 seg.consumer_wake(),
+                blocker.as_ref(),
                 Instant::now() + self.timeout,
                 || {
                     Ok((from..count).all(|s| {
@@ -454,6 +544,9 @@ impl<T: Event> Producer<T> {
                     }) || seg.is_poisoned())
                 },
             );
+            if let Some(b) = blocker.as_mut() {
+                b.release(seg.consumer_blockers());
+            }
             if !matches!(complete, Ok(true)) {
                 result = Err(Error::Timeout);
             }
@@ -474,5 +567,70 @@ impl<T: Event> Producer<T> {
 impl<T: Event> Drop for Producer<T> {
     fn drop(&mut self) {
         let _ = self.close();
+        if let Some(b) = self.blocker.as_mut() {
+            b.release(self.seg.producer_blockers());
+        }
     }
 }
+
+/// Sequences `first..first + len` claimed by [`Producer::claim`], lent in place for writing
+/// (zero-copy). Borrows the producer mutably; no consumer reads the slots before
+/// [`Claim::publish`]. Dropping it unpublished poisons the ring. Not safe for concurrent use.
+pub struct Claim<'a, T: Event> {
+    producer: &'a mut Producer<T>,
+    first: u64,
+    n: u64,
+    done: bool,
+}
+
+impl<T: Event> Claim<'_, T> {
+    /// First sequence of the claim.
+    pub fn first(&self) -> u64 {
+        self.first
+    }
+
+    /// Number of sequences claimed.
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    /// Always false: a claim holds at least one sequence.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The slot of the `i`-th sequence of the claim (`event_size` bytes), to write the event's
+    /// little-endian bytes into. Panics if `i >= len()`. Slots are not zeroed: they hold what an
+    /// earlier round left.
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        assert!((i as u64) < self.n, "index {i} outside claim of {}", self.n);
+        let seg = &self.producer.seg;
+        let size = seg.geometry().event.size as usize;
+        seg.map()
+            .bytes_mut(seg.slot_offset(self.first + i as u64), size)
+    }
+
+    /// Encodes `event` into the `i`-th slot in place. Panics if `i >= len()`.
+    pub fn write(&mut self, i: usize, event: &T) {
+        event.encode(self.slot_mut(i));
+    }
+
+    /// Publishes the claim (spec 5.3 steps 4-5, 5.4 steps 5-7). Every slot must have been
+    /// written: the bytes are published as they are.
+    pub fn publish(mut self) {
+        self.done = true;
+        self.producer.publish_claimed(self.first, self.n);
+    }
+}
+
+impl<T: Event> Drop for Claim<'_, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.producer
+                .poison_claim(self.first, CLAIM_DROPPED.to_string());
+        }
+    }
+}
+
+/// Poison message of a [`Claim`] dropped without being published.
+pub const CLAIM_DROPPED: &str = "claim dropped unpublished";

@@ -617,6 +617,14 @@ impl Segment {
     pub(crate) fn producer_waiters(&self) -> &AtomicU32 {
         self.wait_word(l::WAIT_PRODUCER_WAITERS)
     }
+    /// The header's `consumer_blockers` count (spec 5.6).
+    pub(crate) fn consumer_blockers(&self) -> &AtomicU32 {
+        self.map().u32_at(l::CONSUMER_BLOCKERS.offset)
+    }
+    /// The header's `producer_blockers` count (spec 5.6).
+    pub(crate) fn producer_blockers(&self) -> &AtomicU32 {
+        self.map().u32_at(l::PRODUCER_BLOCKERS.offset)
+    }
     pub(crate) fn producer_state(&self) -> &AtomicU32 {
         self.map().u32_at(l::PRODUCER_STATE.offset)
     }
@@ -678,6 +686,23 @@ impl Segment {
             self.published().load(Ordering::Acquire),
             self.claimed().load(Ordering::Acquire) & l::COUNT_MASK,
         )
+    }
+
+    /// The header's `consumer_blockers` and `producer_blockers` (acquire, spec 5.6): how many
+    /// peers may block in the kernel on each wait word.
+    pub fn blockers(&self) -> (u32, u32) {
+        (
+            self.consumer_blockers().load(Ordering::Acquire),
+            self.producer_blockers().load(Ordering::Acquire),
+        )
+    }
+
+    /// The `cursor` of registry entry `index` (one acquire load; no snapshot of the rest of the
+    /// entry, whatever its state), or `None` if `index` is not below `registry_capacity`. Cheap
+    /// enough to call per batch, e.g. to measure how far behind the producer a consumer is.
+    pub fn consumer_cursor(&self, index: usize) -> Option<u64> {
+        (index < self.inner.geo.registry_capacity as usize)
+            .then(|| self.entry(index).cursor().load(Ordering::Acquire))
     }
 
     /// Whether `claimed` has the closed-to-claims bit (multi mode, spec 4.1).
