@@ -606,6 +606,15 @@ static void mask_image(rw_segment *seg)
 	}
 }
 
+/* Registers a golden consumer (start oldest) that only polls: not counted in consumer_blockers. */
+static int golden_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags)
+{
+	if (rw_register(c, seg, name, flags, 0, RW_START_OLDEST, NULL) != RW_OK)
+		return -1;
+	rw_consumer_poll_only(c);
+	return 0;
+}
+
 static int golden_publish(rw_producer *p, uint64_t from, uint64_t to)
 {
 	for (uint64_t k = from; k < to; k++) {
@@ -643,6 +652,7 @@ static int golden_dead_claim(void *buf, size_t len)
 		uint64_t first;
 		if (rw_open_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
 		    rw_producer_init(&q, &s2, NULL) != RW_OK || q.index != 1 ||
+		    (rw_producer_poll_only(&q), 0) ||
 		    rw_claim(&q, 3, 0, &first, NULL) != RW_OK || first != 2)
 			_exit(1);
 		_exit(0); /* dies holding the claim */
@@ -712,24 +722,28 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	rw_consumer c1, c2;
 	int bad = rw_create_memory(buf, g.total_size, &cfg, &seg, NULL) != RW_OK ||
 		  rw_producer_init(&p, &seg, NULL) != RW_OK;
+	/* Golden peers never wait (timeouts 0): none of them counts as a blocker (spec 5.6), so
+	 * both blockers counts stay 0, as in the Go images. */
+	if (!bad)
+		rw_producer_poll_only(&p);
 	switch (bad ? -1 : (int)which) {
 	case EMPTY:
 		break;
 	case SINGLE_WRAPPED:
-		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
 		      golden_publish(&p, 0, 5) || golden_consume(&c1, 5) ||
 		      golden_publish(&p, 5, 10);
 		break;
 	case MULTI_WRAPPED:
-		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
-		      rw_register(&c2, &seg, "c2", 0, 0, RW_START_OLDEST, NULL) ||
+		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_register(&c2, &seg, "c2", 0) ||
 		      golden_publish(&p, 0, 4) || golden_consume(&c1, 4) ||
 		      golden_consume(&c2, 4) || golden_publish(&p, 4, 6) || golden_consume(&c2, 2);
 		if (!bad)
 			rw_deregister(&c2);
 		break;
 	case CLOSED:
-		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
 		      golden_publish(&p, 0, 3) || golden_consume(&c1, 3);
 		if (!bad) {
 			rw_deregister(&c1);
@@ -737,7 +751,7 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 		}
 		break;
 	case MULTI_GAP:
-		bad = rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) ||
+		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
 		      golden_publish(&p, 0, 2) || golden_consume(&c1, 2) ||
 		      golden_dead_claim(buf, g.total_size) || golden_pass_gap(&c1) ||
 		      golden_publish(&p, 2, 3) || golden_consume(&c1, 1);

@@ -4,11 +4,14 @@
  * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
  * the spec tables give. The wait/wake handshake of 5.6 is a store-then-load on both sides (the
  * waker stores its cursor then loads the waiters word; the waiter increments the waiters word then
- * re-loads the cursor). `published`, `cursor` and `producer_state` are stored seq-cst as the
- * spec requires; the availability words (5.4) and poison_state are release stores, so
- * rw_wake_if_waiting and rw_block_until also put a seq_cst fence between the store and the load.
- * Multi-mode intents (intent_start, intent_end) are seq-cst stores before the seq-cst CAS on
- * claimed; 5.8 loads the intents and then the claimed count, seq-cst.
+ * re-loads the cursor). Peers that may block in futex are counted in the header's
+ * consumer_blockers / producer_blockers (5.6). rw_commit and rw_release load those counts
+ * (acquire) first: while a count is 0 they store `published` / `cursor` with a release store and
+ * skip that handshake; otherwise the store is seq-cst. The availability words (5.4) and
+ * poison_state are release stores, so rw_wake_if_waiting and rw_block_until also put a seq_cst
+ * fence between the store and the load. Multi-mode intents (intent_start, intent_end) are
+ * seq-cst stores before the seq-cst CAS on claimed; 5.8 loads the intents and then the claimed
+ * count, seq-cst.
  */
 #define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
 #include "ringwire.h"
@@ -347,7 +350,10 @@ static void futex_wake_all(_Atomic uint32_t *word)
 #endif
 
 /* Waker side (5.3 step 5 / 5.5 step 3). The caller has just stored its cursor; the fence orders
- * that store before the load of the waiters word (pairs with the fence in rw_block_until). */
+ * that store before the load of the waiters word (pairs with the fence in rw_block_until). Callers
+ * on the hot paths (rw_commit, rw_release) call it only when the matching blockers count was
+ * nonzero (5.6); the rare ones (close, poisoning, passing over gaps, deregistering, evicting)
+ * always do the handshake, which the spec allows. */
 static void rw_wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *wake)
 {
 	atomic_thread_fence(memory_order_seq_cst);
@@ -359,15 +365,44 @@ static void rw_wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *wake
 	}
 }
 
+/* 5.6: a peer that may block in the kernel is counted in a header blockers count from its start
+ * to its end. Only Linux blocks in the kernel (futex); elsewhere nothing is counted. Returns the
+ * monotonic time of the increment (never 0), or 0 when nothing was counted. */
+static uint64_t blocker_add(_Atomic uint32_t *count)
+{
+#ifdef __linux__
+	atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
+	uint64_t now = rw_monotonic_ns();
+	return now ? now : 1;
+#else
+	(void)count;
+	return 0;
+#endif
+}
+
+/* Undoes blocker_add once; *since becomes 0 (later calls do nothing). */
+static void blocker_release(_Atomic uint32_t *count, uint64_t *since)
+{
+	if (*since == 0)
+		return;
+	*since = 0;
+	atomic_fetch_sub_explicit(count, 1, memory_order_seq_cst);
+}
+
 typedef int (*rw_cond)(void *arg);
 
-#define RW_WAIT_SLICE_NS 20000000ull /* re-check at least every 20 ms even without a wake */
+#define RW_WAIT_SLICE_NS 20000000ull  /* re-check at least every 20 ms even without a wake */
+#define RW_EARLY_PHASE_NS 100000000ull /* 5.6: for 100 ms after the blockers increment ... */
+#define RW_EARLY_SLICE_NS 1000000ull   /* ... every kernel wait is at most 1 ms */
 
 /* Waits until cond(arg) is true or the monotonic deadline passes (UINT64_MAX: never). Yields a
- * few times first, then blocks per 5.6: futex on Linux (woken by a wake-word bump; spurious
- * wakeups are re-checked), bounded sleep backoff (1 us doubling to 1 ms) elsewhere. */
+ * few times first. A waiter counted in a blockers count (blocker_since != 0, from blocker_add)
+ * then blocks per 5.6 in futex (woken by a wake-word bump; spurious wakeups are re-checked), each
+ * wait at most 20 ms, and at most 1 ms during the first 100 ms after blocker_since: a waker that
+ * read the count as 0 just before the increment skips the wake, and costs at most that. Any other
+ * waiter (not counted, or no futex) sleeps with a bounded backoff, 1 us doubling to 1 ms. */
 static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake, rw_cond cond,
-			      void *arg, uint64_t deadline)
+			      void *arg, uint64_t deadline, uint64_t blocker_since)
 {
 	if (cond(arg))
 		return RW_OK;
@@ -376,32 +411,37 @@ static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake,
 		if (cond(arg))
 			return RW_OK;
 	}
-#ifndef __linux__
 	uint64_t backoff = 1000;
-#endif
 	for (;;) {
 		uint64_t now = rw_monotonic_ns();
 		if (now >= deadline)
 			return RW_ERR_TIMEOUT;
 		uint64_t slice = deadline - now;
-		if (slice > RW_WAIT_SLICE_NS)
-			slice = RW_WAIT_SLICE_NS;
-		atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst); /* step 1 */
-		atomic_thread_fence(memory_order_seq_cst);
-		uint32_t w = atomic_load_explicit(wake, memory_order_seq_cst); /* step 2 */
-		if (cond(arg)) {                                                /* step 3 */
-			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
-			return RW_OK;
-		}
 #ifdef __linux__
-		futex_wait(wake, w, slice); /* step 4 */
+		if (blocker_since != 0) {
+			uint64_t cap = now - blocker_since < RW_EARLY_PHASE_NS ? RW_EARLY_SLICE_NS
+									     : RW_WAIT_SLICE_NS;
+			if (slice > cap)
+				slice = cap;
+			atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst); /* step 1 */
+			atomic_thread_fence(memory_order_seq_cst);
+			uint32_t w = atomic_load_explicit(wake, memory_order_seq_cst); /* step 2 */
+			if (cond(arg)) {                                                /* step 3 */
+				atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+				return RW_OK;
+			}
+			futex_wait(wake, w, slice); /* step 4 */
+			atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+			if (cond(arg))
+				return RW_OK;
+			continue;
+		}
 #else
-		(void)w;
+		(void)waiters, (void)wake, (void)blocker_since;
+#endif
 		sleep_ns(backoff < slice ? backoff : slice);
 		if (backoff < 1000000)
 			backoff *= 2;
-#endif
-		atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
 		if (cond(arg))
 			return RW_OK;
 	}
@@ -1157,8 +1197,15 @@ rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 			  ? atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire)
 			  : 0;
 	p->bound = 0;
+	/* 5.6: waiting for room may block in futex; counted until rw_producer_close */
+	p->blocker_since_ns = blocker_add(&seg->hdr->producer_blockers);
 	ok(err);
 	return RW_OK;
+}
+
+void rw_producer_poll_only(rw_producer *p)
+{
+	blocker_release(&p->seg->hdr->producer_blockers, &p->blocker_since_ns);
 }
 
 /* Minimum cursor of the active required entries, or fallback (the count the producer had
@@ -1201,7 +1248,7 @@ static rw_code wait_for_room(rw_producer *p, uint64_t start, uint64_t end, uint6
 			      memory_order_release);
 	atomic_store_explicit(&p->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 	rw_code rc = rw_block_until(&seg->wait->producer_waiters, &seg->wait->producer_wake,
-				    room_available, &w, deadline);
+				    room_available, &w, deadline, p->blocker_since_ns);
 	if (rc != RW_OK)
 		return fail(err, rc, "ring full: sequence %llu waits for consumer cursor %llu",
 			    (unsigned long long)(end - 1), (unsigned long long)p->bound);
@@ -1321,14 +1368,18 @@ void rw_commit(rw_producer *p)
 	rw_segment *seg = p->seg;
 	if (p->pending_lo == p->pending_hi)
 		return;
+	/* 5.3 step 4 / 5.4 step 5: while no consumer may block in the kernel, release stores
+	 * (the slot writes visible before them) and no waiters handshake */
+	uint32_t blockers =
+		atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_acquire);
 	if (seg->g.mode == RW_MODE_SINGLE) {
-		/* 5.3 step 4: seq-cst (a release for the slot writes, and ordered before the
-		 * waiters load of step 5). */
-		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_seq_cst);
+		/* seq-cst when someone may block: ordered before the waiters load of step 5 */
+		atomic_store_explicit(&seg->cursors->published, p->pending_hi,
+				      blockers ? memory_order_seq_cst : memory_order_release);
 		p->next = p->pending_hi;
 	} else {
-		/* 5.4 step 5 (the seq-cst fence in rw_wake_if_waiting orders the last store before
-		 * the waiters load of step 7) */
+		/* when someone may block, the seq-cst fence at the top of rw_wake_if_waiting
+		 * orders the last store before the waiters load of step 7 */
 		for (uint64_t s = p->pending_lo; s < p->pending_hi; s++)
 			atomic_store_explicit(rw_availability_word(seg, s), s + 1,
 					      memory_order_release);
@@ -1337,8 +1388,9 @@ void rw_commit(rw_producer *p)
 	}
 	heartbeat_every_1024(p);
 	p->pending_lo = p->pending_hi;
-	/* 5.3 step 5 / 5.4 step 7 */
-	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	/* 5.3 step 5 / 5.4 step 7: only if consumer_blockers was not 0 */
+	if (blockers)
+		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 }
 
 void rw_abort_claim(rw_producer *p, const char *message)
@@ -1424,6 +1476,7 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 		return RW_OK;
 	}
 	p->closed = 1;
+	blocker_release(&seg->hdr->producer_blockers, &p->blocker_since_ns);
 	if (!p->creator) {
 		/* an attached producer detaches (5.4) */
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
@@ -1515,6 +1568,8 @@ static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t 
 	c->lost = atomic_load_explicit(&e->lost, memory_order_acquire);
 	c->gaps_seen = atomic_load_explicit(&e->gaps_seen, memory_order_acquire);
 	c->stall_timeout_ms = 1000;
+	/* 5.6: rw_consume may block in futex; counted until rw_deregister */
+	c->blocker_since_ns = blocker_add(&seg->hdr->consumer_blockers);
 }
 
 void (*rw_takeover_hook)(rw_entry *e, int step);
@@ -1719,12 +1774,19 @@ void rw_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
-	/* 5.5 step 2: seq-cst, ordered before the waiters loads of step 3 */
-	atomic_store_explicit(&c->entry->cursor, hi, memory_order_seq_cst);
+	/* 5.5 step 2: a release store while nobody may block in the kernel, else seq-cst (ordered
+	 * before the waiters loads of step 3) */
+	uint32_t pb = atomic_load_explicit(&seg->hdr->producer_blockers, memory_order_acquire);
+	uint32_t cb = atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_acquire);
+	atomic_store_explicit(&c->entry->cursor, hi,
+			      pb | cb ? memory_order_seq_cst : memory_order_release);
 	/* step 3: producers wait for room on the producer word; consumers that read behind this
-	 * one (depends_on) wait on the consumer word. Each word is bumped only if it has waiters. */
-	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
-	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	 * one (depends_on) wait on the consumer word. Each handshake only if its blockers count
+	 * was not 0; each word is bumped only if it has waiters. */
+	if (pb)
+		rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	if (cb)
+		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 }
 
 struct data_wait {
@@ -1835,7 +1897,7 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		waited = 1;
 		struct data_wait w = {c};
 		rw_block_until(&seg->wait->consumer_waiters, &seg->wait->consumer_wake,
-			       data_or_news, &w, wake_at);
+			       data_or_news, &w, wake_at, c->blocker_since_ns);
 	}
 	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
 		rw_heartbeat(c);
@@ -1874,8 +1936,15 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 	return RW_OK;
 }
 
+void rw_consumer_poll_only(rw_consumer *c)
+{
+	blocker_release(&c->seg->hdr->consumer_blockers, &c->blocker_since_ns);
+}
+
 void rw_deregister(rw_consumer *c)
 {
+	/* 5.6: leaves the blockers count whether or not the entry is still ours */
+	blocker_release(&c->seg->hdr->consumer_blockers, &c->blocker_since_ns);
 	if (rw_check_owner(c) != RW_OK)
 		return;
 	atomic_store_explicit(&c->entry->state, RW_ENTRY_CLOSED, memory_order_release);

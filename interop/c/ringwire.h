@@ -165,8 +165,12 @@ extern "C" {
 #define RW_HEADER_POISON_MESSAGE_SIZE 64
 #define RW_HEADER_GAPS_OFFSET 376
 #define RW_HEADER_GAPS_SIZE 8
-#define RW_HEADER_RESERVED2_OFFSET 384
-#define RW_HEADER_RESERVED2_SIZE 128
+#define RW_HEADER_CONSUMER_BLOCKERS_OFFSET 384
+#define RW_HEADER_CONSUMER_BLOCKERS_SIZE 4
+#define RW_HEADER_PRODUCER_BLOCKERS_OFFSET 388
+#define RW_HEADER_PRODUCER_BLOCKERS_SIZE 4
+#define RW_HEADER_RESERVED2_OFFSET 392
+#define RW_HEADER_RESERVED2_SIZE 120
 
 /* ---- Table: cursors (spec 4.1) ---- */
 #define RW_CURSORS_PUBLISHED_OFFSET 0
@@ -292,7 +296,12 @@ typedef struct rw_header {
 	uint32_t reserved1;
 	uint8_t poison_message[64];
 	_Atomic uint64_t gaps; /* sequences passed over (5.8), atomic add by any peer */
-	uint8_t reserved2[128]; /* later minors may place fields here */
+	/* Peers that may block in the kernel (futex) on the consumer / producer wait word (5.6):
+	 * seq-cst add of 1 when such a peer starts, of -1 when it leaves; wakers load them
+	 * (acquire) and, while 0, store with release ordering and skip the waiters handshake. */
+	_Atomic uint32_t consumer_blockers;
+	_Atomic uint32_t producer_blockers;
+	uint8_t reserved2[120]; /* later minors may place fields here */
 } rw_header;
 
 /* Table: cursors. Each word fills the first 8 bytes of its own 128-byte block; the padding keeps
@@ -398,6 +407,8 @@ RW_ASSERT_FIELD(rw_header, HEADER, poison_message_len, POISON_MESSAGE_LEN);
 RW_ASSERT_FIELD(rw_header, HEADER, reserved1, RESERVED1);
 RW_ASSERT_FIELD(rw_header, HEADER, poison_message, POISON_MESSAGE);
 RW_ASSERT_FIELD(rw_header, HEADER, gaps, GAPS);
+RW_ASSERT_FIELD(rw_header, HEADER, consumer_blockers, CONSUMER_BLOCKERS);
+RW_ASSERT_FIELD(rw_header, HEADER, producer_blockers, PRODUCER_BLOCKERS);
 RW_ASSERT_FIELD(rw_header, HEADER, reserved2, RESERVED2);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, published, PUBLISHED);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, pad0, PAD0);
@@ -669,19 +680,32 @@ typedef struct rw_producer {
 	uint64_t next;  /* single: count claimed; multi: unused between calls */
 	uint64_t bound; /* cached gating bound (min required cursor) */
 	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_commit */
+	/* Monotonic ns when this producer added itself to the header's producer_blockers (spec
+	 * 5.6); 0 while not counted (closed, rw_producer_poll_only, or no futex). */
+	uint64_t blocker_since_ns;
 } rw_producer;
 
 /* Prepares a producer on seg. The creator of seg (rw_create_*) uses producer entry 0, which
  * creation registered; anyone else takes a free, closed or dead producer entry by CAS (spec 5.4),
- * failing with RW_ERR_PRODUCERS_FULL when there is none (single mode has only the creator's). */
+ * failing with RW_ERR_PRODUCERS_FULL when there is none (single mode has only the creator's).
+ * On Linux the producer may block in futex while waiting for room, so it adds 1 to the header's
+ * producer_blockers (spec 5.6) until rw_producer_close (or rw_producer_poll_only). For 100 ms
+ * after that its futex waits last at most 1 ms each. */
 rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err);
+/* Gives up p's place in producer_blockers: its later waits for room sleep with a bounded backoff
+ * (1 us doubling to 1 ms) instead of blocking in futex, and consumers skip waking it. For a
+ * producer that spins or never waits; not safe concurrently with a wait of p. */
+void rw_producer_poll_only(rw_producer *p);
 /* Claims n (1..capacity) sequences; *first receives the first. Write the events at
  * rw_slot(seg, first + i), then call rw_commit, or rw_abort_claim if writing them failed.
  * Multi mode: announces the claim in the producer entry (intent) before the CAS on claimed.
  * Fails with RW_ERR_POISONED (the message has the record), RW_ERR_CLOSED (multi: the creator
  * ended the stream), RW_ERR_OVERFLOW, RW_ERR_TIMEOUT. */
 rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err);
-/* Publishes the claim made by the last rw_claim and wakes blocked consumers. */
+/* Publishes the claim made by the last rw_claim and wakes blocked consumers. While the header's
+ * consumer_blockers is 0, publishes with release stores and wakes nobody (spec 5.3 steps 4-5,
+ * 5.4 steps 5-7); otherwise the store is seq-cst (multi: followed by a seq-cst fence) and then
+ * the waiters handshake of 5.6. */
 void rw_commit(rw_producer *p);
 /* Gives up the claim made by the last rw_claim without publishing it: poisons the ring (phase 1,
  * poison_seq = the claim's first sequence, stage = this producer's entry index, spec 5.4 and
@@ -731,6 +755,9 @@ typedef struct rw_consumer {
 	 * afterwards to change it; < 0 never checks. */
 	int64_t stall_timeout_ms;
 	int taken_over; /* registration took over a dead owner's entry */
+	/* Monotonic ns when this consumer added itself to the header's consumer_blockers (spec
+	 * 5.6); 0 while not counted (deregistered, rw_consumer_poll_only, or no futex). */
+	uint64_t blocker_since_ns;
 } rw_consumer;
 
 /* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
@@ -739,7 +766,10 @@ typedef struct rw_consumer {
  * active throughout, ownership passes by a CAS of its generation from g to g + 1, the owner
  * fields (not name or cursor) are rewritten, and the registration is refused with
  * RW_ERR_DUPLICATE_NAME if the generation is no longer g + 1 afterwards (another taker won).
- * start is ignored for a takeover: reading resumes at the dead owner's cursor. */
+ * start is ignored for a takeover: reading resumes at the dead owner's cursor.
+ * On Linux a registered consumer may block in futex (rw_consume), so it adds 1 to the header's
+ * consumer_blockers (spec 5.6) until rw_deregister (or rw_consumer_poll_only); for 100 ms after
+ * that its futex waits last at most 1 ms each. */
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err);
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
@@ -761,14 +791,20 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 uint64_t rw_available(rw_consumer *c, uint64_t max);
 /* Releases events below hi (cursor store) and wakes waiters on both wait words, as needed
  * (spec 5.5 steps 2 and 3): producers waiting for room and consumers that read behind this one
- * (depends_on). */
+ * (depends_on). While both blockers counts are 0 the store is a release store and nobody is
+ * woken; otherwise it is seq-cst and each word whose count is nonzero gets the handshake. */
 void rw_release(rw_consumer *c, uint64_t hi);
 /* RW_OK while our entry is still ours, else RW_ERR_EVICTED. */
 rw_code rw_check_owner(const rw_consumer *c);
 /* Stores heartbeat_ns = now. */
 void rw_heartbeat(rw_consumer *c);
-/* Stores state = closed (only if the entry is still ours). */
+/* Leaves consumer_blockers (always, once), then stores state = closed (only if the entry is still
+ * ours). */
 void rw_deregister(rw_consumer *c);
+/* Gives up c's place in consumer_blockers: its later waits sleep with a bounded backoff (1 us
+ * doubling to 1 ms) instead of blocking in futex, and producers skip waking it. For a consumer
+ * that spins or only polls (timeout 0); not safe concurrently with a wait of c. */
+void rw_consumer_poll_only(rw_consumer *c);
 
 /* Test hook, NULL outside tests; not safe to change while another thread registers. A takeover
  * (5.7 step 5) calls it with step 1 right after winning the generation CAS and with step 2 after

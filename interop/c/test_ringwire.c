@@ -294,6 +294,8 @@ static const struct layout_const layout_consts[] = {
 	LC(HEADER, "header", RESERVED1, reserved1),
 	LC(HEADER, "header", POISON_MESSAGE, poison_message),
 	LC(HEADER, "header", GAPS, gaps),
+	LC(HEADER, "header", CONSUMER_BLOCKERS, consumer_blockers),
+	LC(HEADER, "header", PRODUCER_BLOCKERS, producer_blockers),
 	LC(HEADER, "header", RESERVED2, reserved2),
 	LC(CURSORS, "cursors", PUBLISHED, published),
 	LC(CURSORS, "cursors", PAD0, pad0),
@@ -2126,6 +2128,178 @@ static void test_conformer_end_to_end(void)
 	free(o);
 }
 
+/* ---- blockers counts (spec 5.6) --------------------------------------------------------------- */
+
+#ifdef __linux__
+#define KERNEL_BLOCKS 1u /* a futex exists: waiting peers count themselves */
+#else
+#define KERNEL_BLOCKS 0u /* sleep backoff only: nobody is counted */
+#endif
+
+static uint32_t cblockers(const rw_segment *seg) { return atomic_load(&seg->hdr->consumer_blockers); }
+static uint32_t pblockers(const rw_segment *seg) { return atomic_load(&seg->hdr->producer_blockers); }
+
+/* A consumer that blocks in futex in another process: registers (start latest), reports its
+ * consumer_blockers count through the pipe, waits up to 10 s for one event, checks it, and
+ * deregisters. */
+static int child_wait_event(void *name)
+{
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 60;
+	if (rw_register(&c, &seg, "sleeper", RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 61;
+	if (c.blocker_since_ns == 0 && KERNEL_BLOCKS)
+		return 62;
+	uint8_t ev[EV_SIZE];
+	uint32_t got = 0;
+	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, NULL); /* blocks in futex */
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	if (rc != RW_OK || got != 1)
+		return 63;
+	return ev_check(ev, 0, 0) == 0 ? 0 : 64;
+}
+
+static void test_blockers(void)
+{
+	rw_error err;
+	uint8_t ev[EV_SIZE * 4];
+	uint32_t got;
+	/* registration: a consumer on rw_register, a producer on rw_producer_init; each leaves
+	 * exactly once (rw_deregister, rw_consumer_poll_only, rw_producer_close) */
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0, "fresh segment: counts 0");
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	CHECK(pblockers(&seg) == KERNEL_BLOCKS && cblockers(&seg) == 0,
+	      "producer counted: producer_blockers %u", pblockers(&seg));
+	rw_consumer c1, c2, c3;
+	CHECK_RC(rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_register(&c2, &seg, "c2", 0, 0, RW_START_OLDEST, &err), RW_OK, err);
+	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS, "two consumers counted: %u", cblockers(&seg));
+	CHECK_RC(rw_register(&c3, &seg, "c1", 0, 0, RW_START_OLDEST, &err), RW_ERR_DUPLICATE_NAME,
+		 err);
+	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS, "a refused registration is not counted");
+	rw_deregister(&c2);
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "deregistered: %u", cblockers(&seg));
+	rw_deregister(&c2);
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "a second deregister does not subtract again");
+	/* an evicted consumer still leaves the count when it closes */
+	atomic_store(&rw_entry_at(&seg, c1.index)->state, RW_ENTRY_EVICTED);
+	rw_deregister(&c1);
+	CHECK(cblockers(&seg) == 0 && atomic_load(&rw_entry_at(&seg, c1.index)->state) ==
+					      RW_ENTRY_EVICTED,
+	      "evicted consumer left the count (%u), entry untouched", cblockers(&seg));
+
+	/* 5.3 steps 4-5: with consumer_blockers 0 a publish does no handshake, even with a
+	 * waiter played by the waiters count; with a counted consumer it bumps the wake word */
+	atomic_store(&seg.wait->consumer_waiters, 1);
+	uint32_t cw = atomic_load(&seg.wait->consumer_wake);
+	ev_make(ev, 0, 0);
+	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
+	CHECK(atomic_load(&seg.wait->consumer_wake) == cw, "no blockers: consumer_wake unchanged");
+	CHECK(atomic_load(&seg.cursors->published) == 1, "published by the release store");
+	CHECK_RC(rw_register(&c2, &seg, "c2", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	ev_make(ev, 1, 0);
+	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
+	CHECK(atomic_load(&seg.wait->consumer_wake) == cw + KERNEL_BLOCKS,
+	      "a counted consumer: consumer_wake bumped (%u -> %u)", cw,
+	      atomic_load(&seg.wait->consumer_wake));
+	ev_make(ev, 2, 0);
+	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
+	atomic_store(&seg.wait->consumer_waiters, 0);
+
+	/* 5.5 steps 2-3: a cursor store does each handshake only if its count is not 0 */
+	atomic_store(&seg.wait->producer_waiters, 1);
+	atomic_store(&seg.wait->consumer_waiters, 1);
+	rw_consumer_poll_only(&c2);
+	rw_consumer_poll_only(&c2);
+	CHECK(cblockers(&seg) == 0 && c2.blocker_since_ns == 0, "poll only: not counted, once");
+	rw_producer_poll_only(&p);
+	CHECK(pblockers(&seg) == 0, "producer poll only: not counted");
+	uint32_t pw = atomic_load(&seg.wait->producer_wake);
+	cw = atomic_load(&seg.wait->consumer_wake);
+	CHECK_RC(rw_consume(&c2, ev, 1, &got, 0, &err), RW_OK, err);
+	/* c2 started at 1 ("oldest" with no other required consumer, README reading 1) */
+	CHECK(got == 1 && atomic_load(&rw_entry_at(&seg, c2.index)->cursor) == 2 &&
+		      atomic_load(&seg.wait->producer_wake) == pw &&
+		      atomic_load(&seg.wait->consumer_wake) == cw,
+	      "no blockers: cursor stored, neither wake word bumped");
+	atomic_fetch_add(&seg.hdr->producer_blockers, 1); /* a producer of another process */
+	CHECK_RC(rw_consume(&c2, ev, 1, &got, 0, &err), RW_OK, err);
+	CHECK(got == 1 && atomic_load(&seg.wait->producer_wake) == pw + 1 &&
+		      atomic_load(&seg.wait->consumer_wake) == cw,
+	      "producer_blockers 1: only producer_wake bumped");
+	atomic_fetch_sub(&seg.hdr->producer_blockers, 1);
+	atomic_store(&seg.wait->producer_waiters, 0);
+	atomic_store(&seg.wait->consumer_waiters, 0);
+	/* a poll-only consumer still waits (sleep backoff) and sees a later publish */
+	CHECK_RC(rw_consume(&c2, ev, 1, &got, 20, &err), RW_ERR_TIMEOUT, err);
+	rw_deregister(&c2);
+	rw_producer_close(&p, 0, NULL);
+	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0, "all left: counts 0");
+	rw_segment_close(&seg);
+	free(img);
+
+	/* multi mode: availability stores without a handshake while nobody is counted */
+	rw_config mc = config(8, RW_MODE_MULTI, 2);
+	img = heap_segment(&mc, &seg);
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	atomic_store(&seg.wait->consumer_waiters, 1);
+	cw = atomic_load(&seg.wait->consumer_wake);
+	for (int k = 0; k < 2; k++)
+		ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+	CHECK_RC(rw_publish(&p, ev, 2, 0, &err), RW_OK, err);
+	CHECK(atomic_load(&seg.wait->consumer_wake) == cw &&
+		      atomic_load(rw_availability_word(&seg, 1)) == 2,
+	      "multi, no blockers: published, consumer_wake unchanged");
+	CHECK_RC(rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_publish(&p, ev, 2, 0, &err), RW_OK, err);
+	CHECK(atomic_load(&seg.wait->consumer_wake) == cw + KERNEL_BLOCKS,
+	      "multi, a counted consumer: consumer_wake bumped");
+	atomic_store(&seg.wait->consumer_waiters, 0);
+	rw_deregister(&c1);
+	rw_producer_close(&p, 0, NULL);
+	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0, "multi: counts 0 after close");
+	rw_segment_close(&seg);
+	free(img);
+
+	/* cross-process: a consumer blocked in futex in a forked process is counted, and a
+	 * producer's publish wakes it through the handshake */
+	const char *name = shm_name("blockers");
+	rw_config sc = config(8, RW_MODE_SINGLE, 2);
+	CHECK_RC(rw_create_shm(name, &sc, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	pid_t child = spawn(child_wait_event, (void *)name);
+	CHECK(wait_active(&seg, 1, 5000), "sleeper registered");
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "sleeper counted in consumer_blockers: %u",
+	      cblockers(&seg));
+	for (int i = 0; i < 5000 && atomic_load(&seg.wait->consumer_waiters) == 0; i++)
+		sleep_ms(1);
+	CHECK(atomic_load(&seg.wait->consumer_waiters) == 1, "sleeper is waiting");
+	cw = atomic_load(&seg.wait->consumer_wake);
+	ev_make(ev, 0, 0);
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
+	int st = reap(child);
+	CHECK(st == 0, "sleeper got the event (status %d)", st);
+	CHECK(rw_monotonic_ns() - t0 < 1000000000ull, "woken promptly");
+	CHECK(atomic_load(&seg.wait->consumer_wake) != cw || !KERNEL_BLOCKS,
+	      "the publish bumped consumer_wake");
+	CHECK(cblockers(&seg) == 0, "sleeper left consumer_blockers on close: %u", cblockers(&seg));
+	rw_producer_close(&p, 0, NULL);
+	CHECK(pblockers(&seg) == 0, "producer left producer_blockers");
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
 int main(void)
 {
 	parent_pid = getpid();
@@ -2158,6 +2332,7 @@ int main(void)
 		{"closed_bit", test_closed_bit},
 		{"poisoning", test_poisoning},
 		{"gap_after_kill", test_gap_after_kill},
+		{"blockers", test_blockers},
 		{"golden", test_golden},
 		{"conformer_end_to_end", test_conformer_end_to_end},
 	};
