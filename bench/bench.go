@@ -25,8 +25,34 @@ func Pin(cpu int) func() {
 }
 
 // Produce publishes n events numbered from 0, one at a time (batch 1) or in claims of batch
-// written as slices.
-func Produce(p *producer.Producer[Event64], n, batch int) error { return publishN(p, n, batch, 0) }
+// written as slices. It is publishN written out for Event64: in the generic version the
+// sequence store goes through a call per event (GC-shape stenciling), which costs a third of the
+// cross-process throughput.
+func Produce(p *producer.Producer[Event64], n, batch int) error {
+	if batch <= 1 {
+		return publishN(p, n, batch, 0)
+	}
+	for i := 0; i < n; i += batch {
+		cl, err := p.Claim(min(batch, n-i))
+		if err != nil {
+			return err
+		}
+		first, second := cl.Slices()
+		s := uint64(i)
+		for j := range first {
+			first[j].Seq = s
+			s++
+		}
+		for j := range second {
+			second[j].Seq = s
+			s++
+		}
+		if err := p.Commit(cl); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Drain consumes until the end of the stream and checks that n events arrived in order.
 func Drain(c *consumer.Consumer[Event64], n int) error {
