@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync/atomic"
 	"time"
 
@@ -80,6 +81,14 @@ func MaybeChild() {
 
 func runRole(r Role) error {
 	defer Pin(r.CPU)()
+	if path := os.Getenv("RINGWIRE_BENCH_PROFILE"); path != "" {
+		// A CPU profile of this role, for looking into a figure: RINGWIRE_BENCH_PROFILE=/tmp/x
+		// writes /tmp/x.produce, /tmp/x.consume, ...
+		if f, err := os.Create(path + "." + r.Role); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	switch r.Role {
 	case "produce":
 		return goProduce(r)
