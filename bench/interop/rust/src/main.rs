@@ -82,6 +82,8 @@ fn produce(name: &str, n: u64, batch: u64, capacity: u64) {
     };
     let mut p: Producer<Event64> =
         Producer::create(Backing::Shm(name), &cfg).unwrap_or_else(|e| fail("create", e));
+    // It busy-spins: not a blocker, so wakers may take the release-store fast path (spec 5.6).
+    p.set_wait(ringwire::WaitMode::Spin);
     let seg: Segment = p.segment().clone();
     let deadline = monotonic_ns() + 10_000_000_000;
     while seg.active_consumers() == 0 {
@@ -123,6 +125,7 @@ fn consume(name: &str, n: u64) {
     let seg = Segment::attach_shm(name, Duration::from_secs(10)).unwrap_or_else(|e| fail("attach", e));
     let mut opts = ConsumerOptions::required("bench");
     opts.start = Start::Latest;
+    opts.wait = ringwire::WaitMode::Spin;
     let mut c: Consumer<Event64> =
         Consumer::register(&seg, &opts).unwrap_or_else(|e| fail("register", e));
     let mut start = 0u64;
