@@ -1,0 +1,67 @@
+package coordination_test
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/layout"
+)
+
+func TestStrategies_WaitUntilReadyOrDeadline(t *testing.T) {
+	for _, s := range []coordination.Strategy{coordination.BusySpin(), coordination.Yield(),
+		coordination.Sleep(time.Microsecond, time.Millisecond), coordination.Blocking()} {
+		t.Run(s.String(), func(t *testing.T) {
+			var w layout.WaitWord
+			var flag atomic.Bool
+			go func() {
+				time.Sleep(5 * time.Millisecond)
+				flag.Store(true)
+				w.Wake.Add(1) // as coordination.Notify does when a waiter announced itself
+				coordination.Notify(&w)
+			}()
+			require.NoError(t, s.Wait(flag.Load, &w, time.Now().Add(5*time.Second)))
+			require.Zero(t, w.Waiters.Load(), "a waiter leaves the waiters count as it found it")
+			err := s.Wait(func() bool { return false }, &w, time.Now().Add(2*time.Millisecond))
+			require.ErrorIs(t, err, coordination.ErrTimeout)
+		})
+	}
+}
+
+func TestBlocker_CountsOnlyKernelBlockers(t *testing.T) {
+	var count atomic.Uint32
+	require.Nil(t, coordination.NewBlocker(coordination.BusySpin(), &count))
+	require.Nil(t, coordination.NewBlocker(coordination.Sleep(time.Microsecond, time.Millisecond), &count))
+	b := coordination.NewBlocker(coordination.Blocking(), &count)
+	require.NotNil(t, b)
+	require.Equal(t, uint32(1), count.Load())
+	b.Release()
+	b.Release()
+	require.Zero(t, count.Load(), "Release is idempotent")
+	var nilBlocker *coordination.Blocker
+	nilBlocker.Release()
+	require.True(t, coordination.Parks(coordination.Blocking()))
+	require.False(t, coordination.Parks(coordination.Yield()))
+}
+
+func TestAwaitConsumers_TimesOutNamingTheMissing(t *testing.T) {
+	et, _ := layout.TypeOf[uint64]()
+	p, err := layout.PlanFor(layout.Config{Capacity: 8, RegistryCapacity: 2, Mode: layout.SingleProducer, Event: et})
+	require.NoError(t, err)
+	mem := make([]byte, p.TotalSize+128)
+	for uintptrOf(mem)%128 != 0 {
+		mem = mem[1:]
+	}
+	v, err := layout.Init(mem[:p.TotalSize], layout.Config{Capacity: 8, RegistryCapacity: 2, Mode: layout.SingleProducer, Event: et}, layout.Identity{Incarnation: 1})
+	require.NoError(t, err)
+	e := v.Entry(0)
+	e.NameLen = uint32(copy(e.Name[:], "audit"))
+	e.State.Store(layout.EntryActive)
+	require.NoError(t, coordination.AwaitConsumers(v, 1, []string{"audit"}, time.Now().Add(time.Second)))
+	err = coordination.AwaitConsumers(v, 1, []string{"audit", "risk"}, time.Now().Add(5*time.Millisecond))
+	require.ErrorIs(t, err, coordination.ErrAwaitTimeout)
+	require.Contains(t, err.Error(), "risk")
+}
