@@ -94,7 +94,7 @@ func runDemoProducer(args []string, stdout, stderr io.Writer) int {
 	if *consumers != "" {
 		want = strings.Split(*consumers, ",")
 	}
-	if err := awaitConsumers(p.Segment().View(), want, *register); err != nil {
+	if err := p.AwaitConsumers(producer.Await{Names: want, Timeout: *register}); err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFailure
 	}
@@ -122,32 +122,6 @@ func runDemoProducer(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return writeJSON(stdout, stderr, producerReport{Published: done, Seconds: elapsed.Seconds()})
-}
-
-// awaitConsumers polls the registry until every named consumer has an active entry. It sleeps
-// between polls: nothing is published yet, so there is no hurry worth a core.
-func awaitConsumers(v *layout.View, names []string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		missing := missingConsumers(v, names)
-		if len(missing) == 0 {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("consumers %s did not register within %v", strings.Join(missing, ", "), timeout)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func missingConsumers(v *layout.View, names []string) []string {
-	var missing []string
-	for _, name := range names {
-		if findEntry(v, name) == nil {
-			missing = append(missing, name)
-		}
-	}
-	return missing
 }
 
 // findEntry returns the active registry entry named name, or nil.
