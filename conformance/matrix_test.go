@@ -431,6 +431,35 @@ func TestMatrix(t *testing.T) {
 			runNaming(t, im)
 		})
 	}
+
+	// The C conformer built with -fsanitize=address,undefined, against Go on both sides: any
+	// out-of-bounds access, use after unmap or undefined behaviour aborts it, failing the run.
+	asan := buildCSanitized(impls[1])
+	t.Run("build/"+asan.lang, func(t *testing.T) { need(t, asan) })
+	t.Run("go->c-asan/spsc", func(t *testing.T) { need(t, goImpl, asan); runSPSC(t, goImpl, asan) })
+	t.Run("c-asan->go/spsc", func(t *testing.T) { need(t, asan, goImpl); runSPSC(t, asan, goImpl) })
+	t.Run("multi/c-asan+go->c-asan", func(t *testing.T) {
+		need(t, asan, goImpl)
+		runMultiConcurrent(t, asan, goImpl, asan)
+	})
+	t.Run("crash/go+go->c-asan", func(t *testing.T) { need(t, goImpl, asan); runCrash(t, goImpl, asan) })
+	t.Run("golden/c-asan", func(t *testing.T) { need(t, asan); runGolden(t, asan) })
+}
+
+// buildCSanitized builds interop/c's conformer with AddressSanitizer and UBSan (make target
+// build/asan/conformer), once the plain C build worked.
+func buildCSanitized(c *impl) *impl {
+	im := &impl{lang: "c-asan", fatal: c.fatal}
+	if !c.ok() {
+		im.reason = "the C conformer itself is unavailable: " + c.reason
+		return im
+	}
+	src := filepath.Join(filepath.Dir(filepath.Dir(c.bin)))
+	if out, err := runBuild(src, nil, "make", "build/asan/conformer"); err != nil {
+		im.reason = fmt.Sprintf("make build/asan/conformer failed: %v\n%s", err, out)
+		return im
+	}
+	return executable(im, filepath.Join(src, "build", "asan", "conformer"))
 }
 
 func scenarioContext(t *testing.T) context.Context {
