@@ -37,14 +37,14 @@ func TestPlanFor_Regions(t *testing.T) {
 	require.Equal(t, Region{1024, 4 * 256}, p.Registry)
 	require.Equal(t, Region{2048, 8 * 128}, p.Producers)
 	require.Equal(t, Region{3072, 8 * 8}, p.Availability)
-	require.Equal(t, Region{3200, 8 * 64}, p.Slots)
-	require.Equal(t, uint64(4096), p.TotalSize)
+	require.Equal(t, Region{4096, 8 * 64}, p.Slots)
+	require.Equal(t, uint64(8192), p.TotalSize)
 
 	p, err = PlanFor(testConfig(SingleProducer))
 	require.NoError(t, err)
 	require.Equal(t, Region{2048, 128}, p.Producers)
 	require.Equal(t, Region{2176, 0}, p.Availability)
-	require.Equal(t, Region{2176, 8 * 64}, p.Slots)
+	require.Equal(t, Region{4096, 8 * 64}, p.Slots)
 }
 
 func TestOpen_AcceptsWhatInitWrites(t *testing.T) {
@@ -109,7 +109,7 @@ func TestOpen_CorruptFields(t *testing.T) {
 		{name: "registry length", mutate: put64(136, 256), want: ErrRegion},
 		{name: "registry overflows", mutate: put64(128, ^uint64(0)-127), want: ErrRegion},
 		{name: "availability in single mode", mutate: put64(152, 64), want: ErrRegion},
-		{name: "slots past end", mutate: put64(160, 4096), want: ErrRegion},
+		{name: "slots past end", mutate: put64(160, 8192), want: ErrRegion},
 		{name: "availability offset unaligned", mutate: put64(144, 2180), want: ErrRegion},
 		{name: "regions overlap", mutate: put64(112, 512), want: ErrRegion},
 		{name: "multi without availability", mutate: put32(20, MultiProducer), want: ErrRegion},
@@ -146,7 +146,7 @@ func TestOpen_VersionErrorNamesBothVersions(t *testing.T) {
 
 func TestOpen_RegionErrorNamesRegion(t *testing.T) {
 	mem := newImage(t, testConfig(SingleProducer))
-	binary.LittleEndian.PutUint64(mem[160:], 4096)
+	binary.LittleEndian.PutUint64(mem[160:], 8192)
 	_, err := Open(mem)
 	var re *RegionError
 	require.ErrorAs(t, err, &re)
