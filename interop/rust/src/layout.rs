@@ -36,6 +36,8 @@ pub const REGISTRY_ENTRY_SIZE: usize = 256;
 pub const PAGE: u64 = 4096;
 /// Regions start at multiples of this (a cache-line pair).
 pub const REGION_ALIGN: u64 = 128;
+/// A 1.0 creator starts the slot array at a multiple of this (or of `slot_align`, if larger).
+pub const SLOTS_ALIGN: u64 = PAGE;
 
 /// `init_state` values.
 pub const INIT_INITIALIZING: u32 = 0;

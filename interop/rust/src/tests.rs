@@ -91,10 +91,10 @@ fn validate_reports_each_check_in_order() {
         ("6 header_len", |i| put32(i, 16, 500), "header_length"),
         (
             "6 header_len > total",
-            |i| put32(i, 16, 8192),
+            |i| put32(i, 16, 8192 + 8),
             "header_length",
         ),
-        ("7 truncated", |i| i.truncate(4095), "truncated"),
+        ("7 truncated", |i| i.truncate(8191), "truncated"),
         ("8 capacity", |i| put64(i, 32, 3), "capacity"),
         (
             "8 capacity before geometry",
@@ -123,7 +123,7 @@ fn validate_reports_each_check_in_order() {
         ("11 entry size", |i| put32(i, 52, 320), "registry"),
         ("12 cursors offset", |i| put64(i, 96, 520), "region"),
         ("12 wait overlap", |i| put64(i, 112, 512), "region"),
-        ("12 slots past end", |i| put64(i, 160, 4096), "region"),
+        ("12 slots past end", |i| put64(i, 160, 8192 - 128), "region"),
         ("12 availability length", |i| put64(i, 152, 8), "region"),
         ("12 registry length", |i| put64(i, 136, 256), "region"),
         ("12 producers length", |i| put64(i, 184, 128), "region"),
@@ -623,7 +623,7 @@ fn heap_mapping_is_page_aligned() {
     assert_eq!(m.base() as usize % 4096, 0);
     let ty = EventType::of::<u64>().unwrap();
     let s = Segment::create(Backing::Heap, &Config::default(), &ty).unwrap();
-    assert_eq!(s.geometry().slots.offset % 128, 0);
+    assert_eq!(s.geometry().slots.offset % 4096, 0);
 }
 
 fn multi_cfg(capacity: u64, producers: u32) -> Config {
