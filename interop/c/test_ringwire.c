@@ -454,13 +454,13 @@ static void test_layout(void)
 		      g.registry.length == 1024 && g.producers.offset == 2048 &&
 		      g.producers.length == 128 && g.producer_capacity == 1 &&
 		      g.availability.offset == 2176 && g.availability.length == 0 &&
-		      g.slots.offset == 2176 && g.slots.length == 512 && g.total_size == 4096,
+		      g.slots.offset == 4096 && g.slots.length == 512 && g.total_size == 8192,
 	      "single cap 8 reg 4 placement");
 	c = config(4, RW_MODE_MULTI, 2);
 	CHECK(rw_layout(&c, &g, NULL) == RW_OK, "layout");
 	CHECK(g.producers.offset == 1536 && g.producers.length == 8 * 128 &&
 		      g.producer_capacity == 8 && g.availability.offset == 2560 &&
-		      g.availability.length == 32 && g.slots.offset == 2688 && g.total_size == 4096,
+		      g.availability.length == 32 && g.slots.offset == 4096 && g.total_size == 8192,
 	      "multi cap 4 reg 2 placement: avail %llu slots %llu",
 	      (unsigned long long)g.availability.offset, (unsigned long long)g.slots.offset);
 	c.producer_capacity = 2;
@@ -1856,7 +1856,7 @@ static void test_golden(void)
 			continue;
 		}
 		rw_header *h = seg.hdr;
-		CHECK(len == h->total_size && len == 4096, "%s: %zu bytes", scenarios[i], len);
+		CHECK(len == h->total_size && len == 8192 && h->slots.offset == 4096, "%s: %zu bytes", scenarios[i], len);
 		CHECK(h->incarnation == 0 && h->creator_pid == 0 && h->creator_start_time == 0 &&
 			      h->created_unix_ns == 0 && atomic_load(&h->producer_heartbeat_ns) == 0,
 		      "%s: masked header fields are zero", scenarios[i]);
