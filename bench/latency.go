@@ -40,8 +40,9 @@ func latencyOf(h *hdrhistogram.Histogram, div float64) Latency {
 
 // PingPong bounces one 64-byte event between two Go processes pinned to CPUs 0 and 1 over two
 // rings, ping->pong and pong->ping, both sides waiting with wait, and returns the one-way latency
-// (round trip / 2) of samples round trips after warmup unrecorded ones. Each sample includes one
-// monotonic clock read (about 20 ns of the round trip), as the C ping-pong baseline's does.
+// (round trip / 2) of samples round trips after warmup unrecorded ones. As in the C ping-pong
+// baseline, the clock is read once per round trip and a sample is the time between two reads, so
+// each includes one clock read and the recording of the previous sample.
 func (t Tools) PingPong(wait string, samples, warmup int) (Latency, error) {
 	if _, err := WaitFor(wait); err != nil {
 		return Latency{}, err
@@ -82,22 +83,26 @@ func ping(r Role) error {
 	}
 	h := newHist()
 	var e Event64
+	// time.Since reads only the monotonic clock (time.Now reads the wall clock too): one
+	// CLOCK_MONOTONIC read per round trip, as in the C baseline.
+	epoch := time.Now()
+	prev := time.Since(epoch)
 	for i := 0; i < r.Warmup+r.Events; i++ {
 		seq := uint64(i)
-		t0 := time.Now()
 		if err := p.Publish(func(e *Event64) { e.Seq = seq }); err != nil {
 			return err
 		}
 		if _, err := c.Read(&e); err != nil {
 			return err
 		}
-		rtt := time.Since(t0)
+		now := time.Since(epoch)
 		if e.Seq != seq {
 			return fmt.Errorf("pong answered %d to %d", e.Seq, seq)
 		}
 		if i >= r.Warmup {
-			h.RecordValue(rtt.Nanoseconds())
+			h.RecordValue(int64(now - prev))
 		}
+		prev = now
 	}
 	return printJSON(latencyOf(h, 2))
 }

@@ -13,7 +13,6 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
-	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/liveness"
@@ -127,6 +126,7 @@ type Consumer[T any] struct {
 	opts    Options
 	seg     *segment.Segment
 	v       *layout.View
+	arr     layout.Arrays // v.Arrays(), for the per-event paths (hot.go)
 	hdr     *layout.Header
 	cursors *layout.Cursors
 	wait    *layout.Wait
@@ -151,6 +151,7 @@ type Consumer[T any] struct {
 	readyFn     func() bool           // c.ready, bound once so that waiting allocates nothing
 	blocker     *coordination.Blocker // in the consumer_blockers count while it may block (spec 5.6)
 	parks       bool                  // the strategy sleeps between polls
+	quick       int                   // polls of the published cursor alone before a full wait (0: none)
 	next        uint64                // private copy of the cursor
 	avail       uint64                // highest available count seen so far
 	leased      bool
@@ -208,8 +209,12 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		seg:  seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
+	c.arr = v.Arrays()
 	c.readyFn = c.ready
 	c.parks = coordination.Parks(o.Wait)
+	if !c.multi && len(o.After) == 0 {
+		c.quick = coordination.QuickPolls(o.Wait)
+	}
 	c.blocker = coordination.NewBlocker(o.Wait, &c.hdr.ConsumerBlockers)
 	if err := c.register(o); err != nil {
 		c.blocker.Release()
@@ -420,7 +425,7 @@ func (c *Consumer[T]) producerAvailable() uint64 {
 		s = c.next
 	}
 	for s < limit {
-		w := c.v.Availability(s).Load()
+		w := c.availability(s)
 		if w != s+1 {
 			if w != (s+1)|layout.AvailGap {
 				break
@@ -486,6 +491,32 @@ func (c *Consumer[T]) waitFor() error {
 		return ErrEndOfStream
 	}
 	return c.waitFor() // closed, but claimed events are still being published
+}
+
+// await waits until an event is available (c.avail > c.next): a quick poll of the published
+// cursor first, then the strategy's wait.
+func (c *Consumer[T]) await() error {
+	if c.quick > 0 && c.pollPublished() {
+		return c.check()
+	}
+	return c.waitFor()
+}
+
+// pollPublished polls the published cursor (single producer, no consumer ahead) up to c.quick
+// times and reports whether it passed c.next. Each poll also reads the next event's slot, so
+// that when the cursor moves the slot's cache line is already on its way: the two transfers
+// overlap instead of following one another (the value read is discarded; Read reads the slot
+// again after the cursor, as spec 5.4 orders).
+func (c *Consumer[T]) pollPublished() bool {
+	next := c.next
+	for i := 0; i < c.quick; i++ {
+		if hi := c.cursors.Published.Load(); hi > next {
+			c.avail = hi
+			return true
+		}
+		c.touch(next)
+	}
+	return false
 }
 
 // waitState is what ready found while a consumer waited. It lives in the Consumer so that a wait
@@ -574,7 +605,7 @@ func (c *Consumer[T]) commit(to uint64) {
 	c.next = to
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
 	if pb == 0 && cb == 0 {
-		order.StoreRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
+		c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
 	} else {
 		c.entry.Cursor.Store(to)
 		if pb != 0 {
@@ -592,7 +623,7 @@ func (c *Consumer[T]) commit(to uint64) {
 // lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
 // producers have claimed a count that puts s's slot in reuse (spec section 10).
 func (c *Consumer[T]) lapped(s uint64) bool {
-	return c.cursors.Claimed.Load()&layout.CountMask > s+c.v.Capacity()
+	return c.cursors.Claimed.Load()&layout.CountMask > s+c.arr.Mask+1
 }
 
 // skipLapped moves an optional consumer that fell a ring behind to the oldest sequence that is

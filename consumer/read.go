@@ -22,7 +22,7 @@ func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
 		return c.processPooled(h)
 	}
 	if c.avail <= c.next {
-		if err := c.waitFor(); err != nil {
+		if err := c.await(); err != nil {
 			return 0, err
 		}
 	}
@@ -61,7 +61,7 @@ func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
 		}
 	}
 	for s := start; s < hi; s++ {
-		if err := h((*T)(c.v.Slot(s)), s, s == hi-1); err != nil {
+		if err := h(c.slot(s), s, s == hi-1); err != nil {
 			c.commit(s)
 			return int(s - start), err
 		}
@@ -80,7 +80,7 @@ func (c *Consumer[T]) runOptional(h Handler[T], max int) (int, error) {
 	}
 	var ev T
 	for s := start; s < hi; s++ {
-		ev = *(*T)(c.v.Slot(s))
+		ev = *c.slot(s)
 		if c.lapped(s) {
 			c.commit(s)
 			return int(s - start), c.skipLapped(s)
@@ -113,7 +113,7 @@ func (c *Consumer[T]) preRead() error {
 // firstGap returns the first sequence in [from, to) that was passed over, or to.
 func (c *Consumer[T]) firstGap(from, to uint64) uint64 {
 	for s := from; s < to; s++ {
-		if c.v.Availability(s).Load() == (s+1)|layout.AvailGap {
+		if c.availability(s) == (s+1)|layout.AvailGap {
 			return s
 		}
 	}
@@ -123,7 +123,7 @@ func (c *Consumer[T]) firstGap(from, to uint64) uint64 {
 // passGaps moves past the run of gaps at c.next, counts it and reports it.
 func (c *Consumer[T]) passGaps() error {
 	from, s := c.next, c.next
-	for s < c.avail && c.v.Availability(s).Load() == (s+1)|layout.AvailGap {
+	for s < c.avail && c.availability(s) == (s+1)|layout.AvailGap {
 		s++
 	}
 	if s == c.avail || c.firstGap(s, c.avail) == c.avail {
@@ -159,7 +159,7 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 		return 0, err
 	}
 	if c.avail <= c.next {
-		if err := c.waitFor(); err != nil {
+		if err := c.await(); err != nil {
 			return 0, err
 		}
 	}
@@ -178,7 +178,7 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 	capa := c.v.Capacity()
 	for s := start; s < hi; {
 		n := min(hi-s, capa-(s&(capa-1)))
-		if err := h(unsafe.Slice((*T)(c.v.Slot(s)), n), s); err != nil {
+		if err := h(unsafe.Slice(c.slot(s), n), s); err != nil {
 			c.commit(s)
 			return int(s - start), err
 		}
@@ -216,7 +216,7 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 		return 0, err
 	}
 	if c.avail <= c.next {
-		if err := c.waitFor(); err != nil {
+		if err := c.await(); err != nil {
 			return 0, err
 		}
 	}
@@ -224,7 +224,7 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 	if c.gapsIn && c.firstGap(s, s+1) == s {
 		return 0, c.passGaps()
 	}
-	*dst = *(*T)(c.v.Slot(s))
+	*dst = *c.slot(s)
 	if c.opt && c.lapped(s) {
 		return 0, c.skipLapped(s)
 	}
@@ -257,7 +257,7 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 		return nil, 0, c.passGaps()
 	}
 	c.leased = true
-	return (*T)(c.v.Slot(c.next)), c.next, nil
+	return c.slot(c.next), c.next, nil
 }
 
 // Release ends the lease of the event returned by TryNext and marks it consumed. For an optional

@@ -186,6 +186,20 @@ func WakeAll(w *layout.Wait) {
 	}
 }
 
+// QuickPolls is how many times a waiter may poll its one condition word in a tight inline loop
+// before it enters s's Wait (whose every poll also checks poison, halts and closure): most of a
+// busy-spinning waiter's polls, and a short spin before a yielding or parking one gives up the CPU.
+// A custom strategy gets none.
+func QuickPolls(s Strategy) int {
+	switch s.(type) {
+	case busySpin:
+		return 2048
+	case yield, sleep, blocking:
+		return 64
+	}
+	return 0
+}
+
 // Parks reports whether s sleeps between checks (Sleep, Blocking), so that a waiter may afford
 // costlier checks on each of them.
 func Parks(s Strategy) bool {

@@ -295,6 +295,23 @@ func (v *View) UseSlots(base unsafe.Pointer) { v.slots = base }
 // SlotSize returns the distance between consecutive slots.
 func (v *View) SlotSize() uintptr { return v.slotSize }
 
+// Arrays is where a view's slots and availability words are, for code that must compute their
+// addresses inline (see Arrays).
+type Arrays struct {
+	Slots    unsafe.Pointer // slot 0
+	Avail    unsafe.Pointer // availability word 0; nil in single-producer mode
+	SlotSize uintptr        // bytes from one slot to the next
+	Mask     uint64         // capacity - 1: sequence s is in slot s & Mask
+}
+
+// Arrays returns the slot and availability arrays' geometry. Slot(s) is
+// Slots + (s & Mask) * SlotSize, and Availability(s) is Avail + (s & Mask) * AvailWord. Generic
+// hot paths compute these themselves: Go does not inline, into a generic function instantiated in
+// a package that does not import layout, calls to layout's methods.
+func (v *View) Arrays() Arrays {
+	return Arrays{Slots: v.slots, Avail: v.avail, SlotSize: v.slotSize, Mask: v.mask}
+}
+
 // Availability returns the availability word of the slot that holds seq (multi-producer mode
 // only; nil in single-producer mode).
 func (v *View) Availability(seq uint64) *atomic.Uint64 {

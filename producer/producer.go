@@ -109,6 +109,7 @@ func (o *Options) defaults() {
 type Producer[T any] struct {
 	seg     *segment.Segment
 	v       *layout.View
+	arr     layout.Arrays // v.Arrays(), for the per-event paths (hot.go)
 	hdr     *layout.Header
 	cursors *layout.Cursors
 	wait    *layout.Wait
@@ -133,9 +134,9 @@ type Producer[T any] struct {
 	// Single mode only: the private claim count and the cached gating bound (spec 5.3).
 	next    uint64
 	bound   uint64
-	pending int // events claimed by Claim and not yet committed
-	closed  atomic.Bool
-	failed  bool // this producer poisoned the ring
+	pending int    // events claimed by Claim and not yet committed
+	closed  uint32 // atomic: 1 once Close was called
+	failed  bool   // this producer poisoned the ring
 }
 
 // New creates a segment for events of type T at b and returns its producer.
@@ -240,7 +241,7 @@ func (p *Producer[T]) register() error {
 func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	v := seg.View()
 	p := &Producer[T]{
-		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
+		seg: seg, v: v, arr: v.Arrays(), hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		cap: v.Capacity(), mask: v.Capacity() - 1, multi: v.Mode() == layout.MultiProducer,
 		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep, closeTimeout: o.CloseTimeout, halt: o.Halt,
 		intents: seg.Backing().Kind() != segment.KindHeap,
@@ -360,7 +361,7 @@ func (p *Producer[T]) deadline() time.Time {
 // every waiter, unmaps the segment and, if this producer created it and Keep was not set,
 // removes its name. A Multi producer that attached only detaches.
 func (p *Producer[T]) Close() error {
-	if p.closed.Swap(true) {
+	if atomic.SwapUint32(&p.closed, 1) != 0 {
 		return ErrClosed
 	}
 	var errs []error
@@ -401,7 +402,7 @@ func (p *Producer[T]) closeClaims() error {
 			return true
 		}
 		for s := count - min(count, p.cap); s < count; s++ {
-			if p.v.Availability(s).Load()&layout.CountMask < s+1 {
+			if p.availability(s).Load()&layout.CountMask < s+1 {
 				return false
 			}
 		}

@@ -5,7 +5,6 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
-	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/layout"
 )
 
@@ -18,7 +17,10 @@ func (p *Producer[T]) Publish(fill func(ev *T)) error {
 	if err != nil {
 		return err
 	}
-	p.fillOne(seq, fill)
+	ok := false
+	defer p.poisonUnless(&ok, seq) // written out here, not shared with TryPublish: one call less per event
+	fill(p.slot(seq))
+	ok = true
 	p.publish(seq, 1)
 	return nil
 }
@@ -36,14 +38,18 @@ func (p *Producer[T]) TryPublish(fill func(ev *T)) error {
 
 func (p *Producer[T]) fillOne(seq uint64, fill func(ev *T)) {
 	ok := false
-	defer func() {
-		if !ok {
-			p.poison(seq, recover())
-			panic(fmt.Sprintf("producer: fill panicked at sequence %d; ring poisoned", seq))
-		}
-	}()
-	fill((*T)(p.v.Slot(seq)))
+	defer p.poisonUnless(&ok, seq)
+	fill(p.slot(seq))
 	ok = true
+}
+
+// poisonUnless, deferred around a fill, poisons the ring and panics again if the fill panicked
+// (*ok still false).
+func (p *Producer[T]) poisonUnless(ok *bool, seq uint64) {
+	if !*ok {
+		p.poison(seq, recover())
+		panic(fmt.Sprintf("producer: fill panicked at sequence %d; ring poisoned", seq))
+	}
 }
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
@@ -62,7 +68,7 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 		}
 	}()
 	for i := 0; i < n; i++ {
-		fill(i, (*T)(p.v.Slot(seq+uint64(i))))
+		fill(i, p.slot(seq+uint64(i)))
 	}
 	ok = true
 	p.publish(seq, n)
@@ -105,13 +111,13 @@ type Claim[T any] struct {
 // non-empty only when the claim wraps around the end of the ring. Writing through them is the
 // fastest way to fill a batch: no call per event.
 func (c Claim[T]) Slices() (first, second []T) {
-	v := c.p.v
-	start := c.start & (c.p.cap - 1)
+	p := c.p
+	start := c.start & (p.cap - 1)
 	n := uint64(c.n)
-	if head := c.p.cap - start; n > head {
-		return unsafe.Slice((*T)(v.Slot(c.start)), head), unsafe.Slice((*T)(v.Slot(c.start+head)), n-head)
+	if head := p.cap - start; n > head {
+		return unsafe.Slice(p.slot(c.start), head), unsafe.Slice(p.slot(c.start+head), n-head)
 	}
-	return unsafe.Slice((*T)(v.Slot(c.start)), n), nil
+	return unsafe.Slice(p.slot(c.start), n), nil
 }
 
 // Len returns the number of slots claimed.
@@ -125,12 +131,12 @@ func (c Claim[T]) At(i int) *T {
 	if uint(i) >= uint(c.n) {
 		panic(fmt.Sprintf("producer: claim index %d out of range [0,%d)", i, c.n))
 	}
-	return (*T)(c.p.v.Slot(c.start + uint64(i)))
+	return c.p.slot(c.start + uint64(i))
 }
 
 // claim reserves n sequences and returns the first (spec 5.3 steps 1-2, 5.4 step 1).
 func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
-	if p.closed.Load() {
+	if p.isClosed() {
 		return 0, ErrClosed
 	}
 	if p.failed {
@@ -152,7 +158,7 @@ func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
 			return 0, err
 		}
 	}
-	order.StoreRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
 	return start, nil
 }
 
@@ -254,10 +260,10 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 		// if this process dies before publishing.
 		if p.intents {
 			// Release stores: the compare-and-swap below is a full barrier after them.
-			order.StoreRelease(&p.pe.IntentStart, c)
-			order.StoreRelease(&p.pe.IntentEnd, end)
+			p.storeRelease(&p.pe.IntentStart, c)
+			p.storeRelease(&p.pe.IntentEnd, end)
 		}
-		if p.cursors.Claimed.CompareAndSwap(c, end) {
+		if p.casClaimed(c, end) {
 			return c, nil
 		}
 		if p.intents {
@@ -277,20 +283,20 @@ func (p *Producer[T]) publish(start uint64, n int) {
 	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
 		for s := start; s < end; s++ {
-			order.StoreRelease(p.v.Availability(s), s+1)
+			p.storeRelease(p.availability(s), s+1)
 		}
 		if blockers {
-			p.v.Availability(end - 1).Store(end) // the fence of 5.4 step 5
+			p.availability(end - 1).Store(end) // the fence of 5.4 step 5
 		}
 		if p.intents {
-			order.StoreRelease(&p.pe.IntentEnd, 0)
+			p.storeRelease(&p.pe.IntentEnd, 0)
 		}
 	} else {
 		p.next = end
 		if blockers {
 			p.cursors.Published.Store(end)
 		} else {
-			order.StoreRelease(&p.cursors.Published, end)
+			p.storeRelease(&p.cursors.Published, end)
 		}
 	}
 	if blockers {

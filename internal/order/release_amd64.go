@@ -7,6 +7,10 @@ import (
 	"unsafe"
 )
 
+// Plain says that a plain store is a release store here, and that no race detector needs to see
+// it: generic hot paths test it (a constant) and store inline, as StoreRelease does.
+const Plain = true
+
 // StoreRelease stores v with release ordering. On amd64 every store is a release store (TSO), so
 // this is a plain MOV: it becomes visible after every earlier store and never waits for them. The
 // Go compiler keeps stores in program order (they are sequenced on one memory chain), so the
