@@ -180,12 +180,14 @@ func goConsume(r Role) error {
 			if want == 0 {
 				start = sys.Monotonic()
 			}
+			w := want // a local: the captured variable lives in memory, a store and a load per event
 			for i := range evs {
-				if evs[i].Seq != want {
-					return fmt.Errorf("got event %d, want %d", evs[i].Seq, want)
+				if evs[i].Seq != w {
+					return fmt.Errorf("got event %d, want %d", evs[i].Seq, w)
 				}
-				want++
+				w++
 			}
+			want = w
 			return nil
 		}, 0)
 		if err != nil {

@@ -13,11 +13,14 @@ import (
 // claimed slot is never published: the ring is poisoned with a record of the panic (see
 // Poisoned) and the panic continues.
 func (p *Producer[T]) Publish(fill func(ev *T)) error {
-	seq, err := p.claim(1, true)
-	if err != nil {
-		return err
+	seq, ok := p.claimFits(1)
+	if !ok {
+		var err error
+		if seq, err = p.claimSlow(1, true); err != nil {
+			return err
+		}
 	}
-	ok := false
+	ok = false
 	defer p.poisonUnless(&ok, seq) // written out here, not shared with TryPublish: one call less per event
 	fill(p.slot(seq))
 	ok = true
@@ -56,11 +59,14 @@ func (p *Producer[T]) poisonUnless(ok *bool, seq uint64) {
 // with its index 0..n-1, and publishes all n with one cursor store. n larger than the ring is
 // refused with ErrBatchTooLarge before anything is claimed.
 func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
-	seq, err := p.claim(n, true)
-	if err != nil {
-		return err
+	seq, ok := p.claimFits(n)
+	if !ok {
+		var err error
+		if seq, err = p.claimSlow(n, true); err != nil {
+			return err
+		}
 	}
-	ok := false
+	ok = false
 	defer func() {
 		if !ok {
 			p.poison(seq, recover())
@@ -82,9 +88,12 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if !p.multi && p.pending != 0 {
 		return Claim[T]{}, ErrClaimOutstanding
 	}
-	seq, err := p.claim(n, true)
-	if err != nil {
-		return Claim[T]{}, err
+	seq, ok := p.claimFits(n)
+	if !ok {
+		var err error
+		if seq, err = p.claimSlow(n, true); err != nil {
+			return Claim[T]{}, err
+		}
 	}
 	p.pending = n
 	return Claim[T]{p: p, start: seq, n: n}, nil
@@ -136,6 +145,26 @@ func (c Claim[T]) At(i int) *T {
 
 // claim reserves n sequences and returns the first (spec 5.3 steps 1-2, 5.4 step 1).
 func (p *Producer[T]) claim(n int, wait bool) (uint64, error) {
+	if seq, ok := p.claimFits(n); ok {
+		return seq, nil
+	}
+	return p.claimSlow(n, wait)
+}
+
+// claimFits is the common claim, small enough to be inlined: Single mode, n sequences that fit
+// under the cached gating bound. It reports false, having done nothing, for anything else. (One
+// call less per batch measured 0.70x -> 0.85x of the C ring cross-process.)
+func (p *Producer[T]) claimFits(n int) (uint64, bool) {
+	// end <= bound implies n <= capacity: bound is at most the private count plus capacity.
+	start, end := p.next, p.next+uint64(n)
+	if p.multi || n <= 0 || end > p.bound || end >= layout.MaxSequence || p.failed || p.isClosed() {
+		return 0, false
+	}
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	return start, true
+}
+
+func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 	if p.isClosed() {
 		return 0, ErrClosed
 	}
@@ -281,6 +310,16 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 func (p *Producer[T]) publish(start uint64, n int) {
 	end := start + uint64(n)
 	blockers := p.hdr.ConsumerBlockers.Load() != 0
+	if !p.multi && !blockers { // the common case, small enough to be inlined into the callers
+		p.next = end
+		p.storeRelease(&p.cursors.Published, end)
+		return
+	}
+	p.publishSlow(start, end, blockers)
+}
+
+// publishSlow is publish in Multi mode, or while a consumer may block in the kernel.
+func (p *Producer[T]) publishSlow(start, end uint64, blockers bool) {
 	if p.multi {
 		for s := start; s < end; s++ {
 			p.storeRelease(p.availability(s), s+1)
@@ -292,12 +331,10 @@ func (p *Producer[T]) publish(start uint64, n int) {
 			p.storeRelease(&p.pe.IntentEnd, 0)
 		}
 	} else {
+		// publish handled Single mode without blockers: here a consumer may sleep, so the store is
+		// sequentially consistent, ordered before Notify's load of the waiters word.
 		p.next = end
-		if blockers {
-			p.cursors.Published.Store(end)
-		} else {
-			p.storeRelease(&p.cursors.Published, end)
-		}
+		p.cursors.Published.Store(end)
 	}
 	if blockers {
 		coordination.Notify(&p.wait.Consumer)
