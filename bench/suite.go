@@ -17,7 +17,7 @@ type Options struct {
 	Full      bool          // the full matrix; else the quick set
 	Runs      int           // runs per figure (median reported); 0 means 3
 	Target    time.Duration // length of one in-process run; 0 means 60 ms (quick) or 120 ms (full)
-	Events    int           // events per cross-process run; 0 means 5M (quick) or 20M (full)
+	Events    int           // events per cross-process run; 0 means 20M (quick) or 50M (full)
 	RustLimit time.Duration // longest Rust build; 0 skips the Rust scenarios
 	Log       io.Writer     // progress lines
 }
@@ -115,9 +115,9 @@ func Run(o Options) (*Results, error) {
 		}
 	}
 	if o.Events <= 0 {
-		o.Events = 5_000_000
+		o.Events = 20_000_000
 		if o.Full {
-			o.Events = 20_000_000
+			o.Events = 50_000_000
 		}
 	}
 	if o.Log == nil {
@@ -216,21 +216,43 @@ func skipRow(r Row, why string) Row {
 func crossProcessRows(o Options, p Programs) []Row {
 	fmt.Fprintf(o.Log, "cross-process throughput, 64-byte events, capacity 4096, producer on CPU 0, consumer on CPU 1, busy-spin\n")
 	var rows []Row
-	// The C minimal ring: the ceiling for this machine.
+	// The C minimal ring, the ceiling for this machine, and Go->Go in batches, the figure set
+	// against it: their runs alternate, so that both medians come from the same minutes (this
+	// machine's neighbours move every figure by tens of percent from one minute to the next).
 	shm := Row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+	gogo := Row{Group: "cross-process", Scenario: "Go->Go", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs,
+		Note: "runs alternate with c-shmring's"}
 	if p.ShmRingBin == "" {
 		shm = skipRow(shm, p.Missing["c-shmring"])
-	} else if rates, err := jsonRates(p.ShmRingBin, "--runs", fmt.Sprint(o.Runs), "--events", fmt.Sprint(o.Events)); err != nil {
-		shm.Note = err.Error()
-	} else {
-		shm.Mevs = median(rates["c-shmring"])
 	}
+	var shmRates, goRates []float64
+	for i := 0; i < o.Runs; i++ {
+		if p.ShmRingBin != "" && shm.Note == "" {
+			if rates, err := jsonRates(p.ShmRingBin, "--events", fmt.Sprint(o.Events)); err != nil {
+				shm.Note = err.Error()
+			} else {
+				shmRates = append(shmRates, rates["c-shmring"]...)
+			}
+		}
+		d, err := p.CrossProcess(Go, Go, o.Events, 4096, 64)
+		if err != nil {
+			gogo.Note = err.Error()
+			break
+		}
+		goRates = append(goRates, float64(o.Events)/d.Seconds()/1e6)
+	}
+	shm.Mevs, gogo.Mevs = median(shmRates), median(goRates)
 	logRow(o, shm)
 	rows = append(rows, shm)
+	if gogo.Mevs > 0 && shm.Mevs > 0 {
+		gogo.Baseline, gogo.Ratio = "c-shmring", gogo.Mevs/shm.Mevs
+	}
+	logRow(o, gogo)
+	rows = append(rows, gogo)
 	pairs := []struct {
 		prod, cons Lang
 		batch      int
-	}{{Go, Go, 64}, {Go, Go, 1}, {C, C, 64}, {Go, C, 64}, {C, Go, 64}, {Go, Rust, 64}, {Rust, Go, 64}}
+	}{{Go, Go, 1}, {C, C, 64}, {Go, C, 64}, {C, Go, 64}, {Go, Rust, 64}, {Rust, Go, 64}}
 	if o.Full {
 		pairs = append(pairs, struct {
 			prod, cons Lang
@@ -359,14 +381,9 @@ func latencyRows(o Options, p Programs) []Row {
 	bare := Row{Group: "latency", Scenario: "ping-pong", Impl: "c-pingpong", EventSize: 8, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs, Note: "one cache line, no ring"}
 	if p.PingPongBin == "" {
 		bare = skipRow(bare, p.Missing["c-pingpong"])
-	} else if ls, err := cPingPong(p.PingPongBin, samples, o.Runs); err != nil {
-		bare.Note = err.Error()
-	} else {
-		l := medianLatency(ls)
-		bare.Lat = &l
 	}
-	logRow(o, bare)
-	rows = append(rows, bare)
+	var bares []Latency
+	var bareErr error
 	for _, wait := range []string{"busy-spin", "yield", "blocking"} {
 		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: wait, Threads: 2, Events: samples, Runs: o.Runs}
 		if wait == "blocking" {
@@ -375,9 +392,27 @@ func latencyRows(o Options, p Programs) []Row {
 		var ls []Latency
 		var err error
 		for i := 0; i < o.Runs && err == nil; i++ {
+			// The bare ping-pong's runs alternate with busy-spin's, the figure set against it.
+			if wait == "busy-spin" && p.PingPongBin != "" && bareErr == nil {
+				var bl []Latency
+				if bl, bareErr = cPingPong(p.PingPongBin, samples, 1); bareErr == nil {
+					bares = append(bares, bl...)
+				}
+			}
 			var l Latency
 			l, err = p.PingPong(wait, r.Events, r.Events/10)
 			ls = append(ls, l)
+		}
+		if wait == "busy-spin" {
+			if bareErr != nil {
+				bare.Note = bareErr.Error()
+			} else if len(bares) > 0 {
+				l := medianLatency(bares)
+				bare.Lat = &l
+			}
+			logRow(o, bare)
+			rows = append(rows, bare)
+			r.Note = "runs alternate with c-pingpong's"
 		}
 		if err != nil {
 			r.Note = err.Error()

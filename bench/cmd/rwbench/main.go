@@ -22,7 +22,7 @@ func main() {
 	bench.MaybeChild()
 	full := flag.Bool("full", false, "run the full matrix (event sizes, capacities, C->C batch 1, longer runs)")
 	runs := flag.Int("runs", 3, "runs per figure; the median is reported")
-	events := flag.Int("n", 0, "events per cross-process run (0: 5M quick, 20M full)")
+	events := flag.Int("n", 0, "events per cross-process run (0: 20M quick, 50M full)")
 	rust := flag.Bool("rust", true, "build and run the Rust programs (quick: only if cargo builds within 20s)")
 	out := flag.String("out", "", "directory for the results (default bench/results in the repository)")
 	flag.Parse()
