@@ -83,6 +83,8 @@ static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capaci
 		if (atomic_load(&rw_entry_at(&seg, i)->state) == RW_ENTRY_ACTIVE)
 			cons = rw_entry_at(&seg, i);
 	uint64_t bound = 0;
+	uint8_t *const slots = rw_slot(&seg, 0);
+	const uint64_t mask = seg.g.capacity - 1, slot_size = seg.g.slot_size;
 	uint64_t start = rw_monotonic_ns();
 	for (uint64_t i = 0; i < n;) {
 		uint32_t k = (uint32_t)(n - i < batch ? n - i : batch);
@@ -91,9 +93,11 @@ static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capaci
 		uint64_t first;
 		if (rw_claim(&p, k, -1, &first, &err) != RW_OK)
 			die("claim", &err);
+		/* The geometry in locals: through seg, every slot write (a char store that may alias
+		 * anything) would reload it. */
 		for (uint32_t j = 0; j < k; j++) {
 			uint64_t s = first + j;
-			memcpy(rw_slot(&seg, s), &s, 8);
+			memcpy(slots + (s & mask) * slot_size, &s, 8);
 		}
 		rw_commit(&p);
 		i += k;
