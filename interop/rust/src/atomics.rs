@@ -13,6 +13,7 @@ use crate::mapping::Mapping;
 compile_error!("ringwire: the segment format is little-endian and this crate maps it natively");
 
 impl Mapping {
+    #[inline]
     fn check(&self, off: usize, size: usize, align: usize) {
         let end = off.checked_add(size).expect("offset overflow");
         assert!(
@@ -68,6 +69,7 @@ impl Mapping {
     /// Protocol contract: callers only borrow the slots of their own claim, between claim and
     /// publish, and hold at most one such borrow at a time.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub(crate) fn bytes_mut(&self, off: usize, len: usize) -> &mut [u8] {
         self.check(off, len, 1);
         // SAFETY: the range is inside the live mapping (checked); the mapping is raw shared

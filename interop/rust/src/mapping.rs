@@ -170,11 +170,13 @@ impl Mapping {
     }
 
     /// Length of the mapping in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Start of the mapping (only `atomics` dereferences it).
+    #[inline]
     pub(crate) fn base(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }

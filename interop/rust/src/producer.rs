@@ -479,11 +479,14 @@ impl<T: Event> Producer<T> {
                     .store(0, Ordering::Release);
             }
         }
-        let now = monotonic_ns();
-        self.seg.producer_heartbeat().store(now, Ordering::Release);
-        self.entry()
-            .u64(l::PRD_HEARTBEAT_NS)
-            .store(now, Ordering::Release);
+        // A sign of life every 1024 sequences (as the C library), not a clock read per publish.
+        if first >> 10 != end >> 10 {
+            let now = monotonic_ns();
+            self.seg.producer_heartbeat().store(now, Ordering::Release);
+            self.entry()
+                .u64(l::PRD_HEARTBEAT_NS)
+                .store(now, Ordering::Release);
+        }
         // 5.3 step 5.
         wait::wake_if(cb, self.seg.consumer_waiters(), self.seg.consumer_wake());
     }
@@ -608,6 +611,35 @@ impl<T: Event> Claim<'_, T> {
         let size = seg.geometry().event.size as usize;
         seg.map()
             .bytes_mut(seg.slot_offset(self.first + i as u64), size)
+    }
+
+    /// Bytes from one slot to the next (`slot_size`, at least the event's size): the stride of
+    /// [`Claim::slots_mut`].
+    pub fn stride(&self) -> usize {
+        self.producer.seg.geometry().slot_size as usize
+    }
+
+    /// All the claim's slots at once, as at most two runs of bytes in sequence order: slot `i`
+    /// of a run is at `i * stride()`, its event in the first `event_size` bytes. The second run
+    /// is empty unless the claim wraps around the end of the ring. The fastest way to fill a
+    /// batch: no offset computation or bounds check per event.
+    pub fn slots_mut(&mut self) -> (&mut [u8], &mut [u8]) {
+        let seg = &self.producer.seg;
+        let g = seg.geometry();
+        let stride = g.slot_size as usize;
+        let start = (self.first & (g.capacity - 1)) as usize;
+        let head = (g.capacity as usize - start).min(self.n as usize);
+        let tail = self.n as usize - head;
+        let map = seg.map();
+        // Two disjoint ranges of this claim's slots (the first ends at the ring's end, the
+        // second starts at slot 0 and holds tail < capacity - head slots).
+        let a = map.bytes_mut(seg.slot_offset(self.first), head * stride);
+        let b = if tail == 0 {
+            &mut []
+        } else {
+            map.bytes_mut(seg.slot_offset(self.first + head as u64), tail * stride)
+        };
+        (a, b)
     }
 
     /// Encodes `event` into the `i`-th slot in place. Panics if `i >= len()`.

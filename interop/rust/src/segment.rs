@@ -578,10 +578,12 @@ impl Segment {
     }
 
     /// The validated header.
+    #[inline]
     pub fn geometry(&self) -> &Geometry {
         &self.inner.geo
     }
 
+    #[inline]
     pub(crate) fn map(&self) -> &Mapping {
         &self.inner.map
     }
@@ -640,6 +642,7 @@ impl Segment {
             .u64_at((g.availability.offset + (s & (g.capacity - 1)) * 8) as usize)
     }
     /// Byte offset of the slot holding sequence `s`.
+    #[inline]
     pub(crate) fn slot_offset(&self, s: u64) -> usize {
         let g = &self.inner.geo;
         (g.slots.offset + (s & (g.capacity - 1)) * u64::from(g.slot_size)) as usize

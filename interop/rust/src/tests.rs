@@ -1111,6 +1111,40 @@ fn zero_copy_claim_and_read_round_trip() {
 }
 
 #[test]
+fn claim_slots_mut_splits_at_the_ring_end_and_round_trips() {
+    let mut p =
+        Producer::<ConformanceEvent>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single))
+            .unwrap();
+    let seg = p.segment().clone();
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let ev = |seq| ConformanceEvent::new(seq, 7);
+    // 6 then 5 over 8 slots: the second claim is slots 6, 7 then 0, 1, 2.
+    for (batch, split) in [(6usize, (6usize, 0usize)), (5, (2, 3))] {
+        let mut claim = p.claim(batch).unwrap();
+        let first = claim.first();
+        let stride = claim.stride();
+        assert!(stride >= 64);
+        let (a, b) = claim.slots_mut();
+        assert_eq!((a.len(), b.len()), (split.0 * stride, split.1 * stride));
+        for (i, slot) in a
+            .chunks_exact_mut(stride)
+            .chain(b.chunks_exact_mut(stride))
+            .enumerate()
+        {
+            ev(first + i as u64).encode(&mut slot[..64]);
+        }
+        claim.publish();
+        let got = c.read(100).unwrap();
+        assert_eq!((got.first(), got.end()), (first, first + batch as u64));
+        for (s, item) in got.iter() {
+            assert_eq!(item, Item::Event(ev(s)));
+        }
+        got.release();
+    }
+}
+
+#[test]
 fn zero_copy_read_refuses_an_optional_consumer() {
     let p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
     let mut c = Consumer::<u64>::register(p.segment(), &opts("o", false, Start::Latest)).unwrap();
