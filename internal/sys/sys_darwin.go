@@ -14,3 +14,7 @@ func ProcessStartTime(pid int) (uint64, error) {
 	tv := kp.Proc.P_starttime
 	return uint64(tv.Sec)*1e6 + uint64(tv.Usec), nil
 }
+
+// Monotonic returns CLOCK_MONOTONIC in nanoseconds, comparable across the processes of one host.
+// Go's runtime clock here is not CLOCK_MONOTONIC, so this is a system call.
+func Monotonic() uint64 { return monotonicSyscall() }

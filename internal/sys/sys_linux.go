@@ -139,3 +139,14 @@ func ShmNames() ([]string, error) {
 	}
 	return names, nil
 }
+
+// nanotime is the Go runtime's clock: on Linux, clock_gettime(CLOCK_MONOTONIC) through the vDSO
+// (no system call). The runtime keeps this linkname working for the packages that use it.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// Monotonic returns CLOCK_MONOTONIC in nanoseconds, comparable across the processes of one host
+// (and with C's and Rust's clock_gettime). It costs tens of nanoseconds: heartbeats and stamps
+// on hot paths read it.
+func Monotonic() uint64 { return uint64(nanotime()) }

@@ -37,3 +37,13 @@ func TestAlive_SelfAndExitedChild(t *testing.T) {
 	_ = cmd.Wait()
 	require.False(t, Alive(uint32(pid), cst))
 }
+
+func TestMonotonic_IsClockMonotonic(t *testing.T) {
+	for i := 0; i < 100; i++ {
+		before := monotonicSyscall()
+		got := Monotonic()
+		after := monotonicSyscall()
+		require.LessOrEqual(t, before, got)
+		require.LessOrEqual(t, got, after)
+	}
+}

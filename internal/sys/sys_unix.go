@@ -35,8 +35,8 @@ func Unmap(b []byte) error {
 	return unix.Munmap(b)
 }
 
-// Monotonic returns CLOCK_MONOTONIC in nanoseconds, comparable across the processes of one host.
-func Monotonic() uint64 {
+// monotonicSyscall reads CLOCK_MONOTONIC with the clock_gettime system call.
+func monotonicSyscall() uint64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0
