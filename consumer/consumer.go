@@ -601,11 +601,21 @@ func (c *Consumer[T]) replaced() error {
 }
 
 // commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
+// Its common case (nobody sleeps in the kernel, no heartbeat due) is small enough to inline.
 func (c *Consumer[T]) commit(to uint64) {
 	c.next = to
+	c.batches++
+	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0 {
+		c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
+		return
+	}
+	c.commitSlow(to)
+}
+
+func (c *Consumer[T]) commitSlow(to uint64) {
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
 	if pb == 0 && cb == 0 {
-		c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
+		c.storeRelease(&c.entry.Cursor, to)
 	} else {
 		c.entry.Cursor.Store(to)
 		if pb != 0 {
@@ -615,7 +625,7 @@ func (c *Consumer[T]) commit(to uint64) {
 			coordination.Notify(&c.wait.Consumer) // stages reading behind this one wait there
 		}
 	}
-	if c.batches++; c.batches%1024 == 0 {
+	if c.batches%1024 == 0 {
 		c.entry.HeartbeatNs.Store(sys.Monotonic())
 	}
 }

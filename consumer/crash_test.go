@@ -97,3 +97,32 @@ func TestProducer_PanicInFillPoisonsRing(t *testing.T) {
 		})
 	}
 }
+
+// Publish and TryPublish (one event, their own deferred recovery) poison with the panic's text.
+func TestProducer_PanicInSingleFillPoisonsRing(t *testing.T) {
+	publishers := map[string]func(*producer.Producer[event], func(*event)) error{
+		"Publish":    (*producer.Producer[event]).Publish,
+		"TryPublish": (*producer.Producer[event]).TryPublish,
+	}
+	for name, publish := range publishers {
+		t.Run(name, func(t *testing.T) {
+			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+			require.NoError(t, err)
+			defer p.Close()
+			c := attach(t, p, consumer.Options{Name: "victim"})
+			defer c.Close()
+			require.NoError(t, publish(p, func(e *event) { fill(0, e) }))
+			require.PanicsWithValue(t, "producer: fill panicked at sequence 1; ring poisoned", func() {
+				_ = publish(p, func(*event) { panic("out of paper") })
+			})
+			n, err := c.Process(func(*event, uint64, bool) error { return nil }, 0)
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			_, err = c.Process(func(*event, uint64, bool) error { return nil }, 0)
+			var pe *layout.PoisonedError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, uint64(1), pe.Record.Seq)
+			require.Equal(t, "out of paper", pe.Record.Message)
+		})
+	}
+}

@@ -21,7 +21,13 @@ func (p *Producer[T]) Publish(fill func(ev *T)) error {
 		}
 	}
 	ok = false
-	defer p.poisonUnless(&ok, seq) // written out here, not shared with TryPublish: one call less per event
+	// Written out here, not shared with TryPublish: one call less per event. The deferred
+	// closure is the only call on the way out when fill returns.
+	defer func() {
+		if !ok {
+			p.fillPanicked(seq, recover())
+		}
+	}()
 	fill(p.slot(seq))
 	ok = true
 	p.publish(seq, 1)
@@ -41,18 +47,20 @@ func (p *Producer[T]) TryPublish(fill func(ev *T)) error {
 
 func (p *Producer[T]) fillOne(seq uint64, fill func(ev *T)) {
 	ok := false
-	defer p.poisonUnless(&ok, seq)
+	defer func() {
+		if !ok {
+			p.fillPanicked(seq, recover())
+		}
+	}()
 	fill(p.slot(seq))
 	ok = true
 }
 
-// poisonUnless, deferred around a fill, poisons the ring and panics again if the fill panicked
-// (*ok still false).
-func (p *Producer[T]) poisonUnless(ok *bool, seq uint64) {
-	if !*ok {
-		p.poison(seq, recover())
-		panic(fmt.Sprintf("producer: fill panicked at sequence %d; ring poisoned", seq))
-	}
+// fillPanicked poisons the ring with r, what the fill of seq panicked with (recovered by the
+// deferred function that calls this), and panics again.
+func (p *Producer[T]) fillPanicked(seq uint64, r any) {
+	p.poison(seq, r)
+	panic(fmt.Sprintf("producer: fill panicked at sequence %d; ring poisoned", seq))
 }
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
@@ -196,6 +204,15 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 	if err := p.poisonErr(); err != nil {
 		return err
 	}
+	// The common case, a refresh that makes room, without building the wait's closure (which
+	// escapes, an allocation each time).
+	if p.bound = p.gatingMin(p.next) + p.cap; end <= p.bound && (p.halt == nil || !p.halt.Load()) {
+		return nil
+	}
+	return p.waitRoomSlow(end, wait)
+}
+
+func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
 	poisoned := false
 	var stalled error
 	fits := func() bool {
