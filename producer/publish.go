@@ -30,7 +30,13 @@ func (p *Producer[T]) Publish(fill func(ev *T)) error {
 	}()
 	fill(p.slot(seq))
 	ok = true
-	p.publish(seq, 1)
+	// publish's common case, written out (publish itself is too large to be inlined).
+	if blockers := p.hdr.ConsumerBlockers.Load() != 0; p.multi || blockers {
+		p.publishSlow(seq, seq+1, blockers)
+	} else {
+		p.next = seq + 1
+		p.storeRelease(&p.cursors.Published, seq+1)
+	}
 	return nil
 }
 
@@ -327,7 +333,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 func (p *Producer[T]) publish(start uint64, n int) {
 	end := start + uint64(n)
 	blockers := p.hdr.ConsumerBlockers.Load() != 0
-	if !p.multi && !blockers { // the common case, small enough to be inlined into the callers
+	if !p.multi && !blockers { // the common case
 		p.next = end
 		p.storeRelease(&p.cursors.Published, end)
 		return
