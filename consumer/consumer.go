@@ -601,18 +601,30 @@ func (c *Consumer[T]) replaced() error {
 }
 
 // commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
-// Its common case (nobody sleeps in the kernel, no heartbeat due) is small enough to inline.
 func (c *Consumer[T]) commit(to uint64) {
-	c.next = to
-	c.batches++
-	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0 {
-		c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
-		return
+	if !c.commitFast(to) {
+		c.commitSlow(to)
 	}
-	c.commitSlow(to)
 }
 
+// commitFast is commit's common case, small enough to be inlined (Read calls it directly: between
+// seeing an event and the next store on the way back, calls measured more than their
+// instructions): nobody may sleep in the kernel (no wake, a release store of the cursor) and no
+// heartbeat is due. It reports false, having done nothing, otherwise.
+func (c *Consumer[T]) commitFast(to uint64) bool {
+	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() != 0 || (c.batches+1)%1024 == 0 {
+		return false
+	}
+	c.next = to
+	c.batches++
+	c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
+	return true
+}
+
+// commitSlow is commit with a wake or a heartbeat to do.
 func (c *Consumer[T]) commitSlow(to uint64) {
+	c.next = to
+	c.batches++
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
 	if pb == 0 && cb == 0 {
 		c.storeRelease(&c.entry.Cursor, to)

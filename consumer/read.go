@@ -235,11 +235,7 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 	if c.opt && c.lapped(s) {
 		return 0, c.skipLapped(s)
 	}
-	// commit's common case, written out (commit itself is too large to be inlined).
-	c.next, c.batches = s+1, c.batches+1
-	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0 {
-		c.storeRelease(&c.entry.Cursor, s+1)
-	} else {
+	if !c.commitFast(s + 1) { // commit, with its common case inlined
 		c.commitSlow(s + 1)
 	}
 	return s, nil

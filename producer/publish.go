@@ -30,12 +30,8 @@ func (p *Producer[T]) Publish(fill func(ev *T)) error {
 	}()
 	fill(p.slot(seq))
 	ok = true
-	// publish's common case, written out (publish itself is too large to be inlined).
-	if blockers := p.hdr.ConsumerBlockers.Load() != 0; p.multi || blockers {
-		p.publishSlow(seq, seq+1, blockers)
-	} else {
-		p.next = seq + 1
-		p.storeRelease(&p.cursors.Published, seq+1)
+	if !p.publishFast(seq + 1) {
+		p.publishSlow(seq, seq+1)
 	}
 	return nil
 }
@@ -119,7 +115,9 @@ func (p *Producer[T]) Commit(c Claim[T]) error {
 		return ErrNoClaim
 	}
 	p.pending = 0
-	p.publish(c.start, c.n)
+	if end := c.start + uint64(c.n); !p.publishFast(end) {
+		p.publishSlow(c.start, end)
+	}
 	return nil
 }
 
@@ -134,13 +132,11 @@ type Claim[T any] struct {
 // non-empty only when the claim wraps around the end of the ring. Writing through them is the
 // fastest way to fill a batch: no call per event.
 func (c Claim[T]) Slices() (first, second []T) {
-	p := c.p
-	start := c.start & (p.cap - 1)
-	n := uint64(c.n)
-	if head := p.cap - start; n > head {
-		return unsafe.Slice(p.slot(c.start), head), unsafe.Slice(p.slot(c.start+head), n-head)
-	}
-	return unsafe.Slice(p.slot(c.start), n), nil
+	// Without branches, so that it is inlined: second starts at slot 0, empty unless the claim
+	// wraps around the end of the ring.
+	p, n := c.p, uint64(c.n)
+	head := min(n, p.cap-c.start&(p.cap-1))
+	return unsafe.Slice(p.slot(c.start), head), unsafe.Slice((*T)(p.arr.Slots), n-head)
 }
 
 // Len returns the number of slots claimed.
@@ -331,18 +327,27 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 // no consumer may block in the kernel, release stores suffice and nobody needs waking; otherwise
 // the last store is sequentially consistent, ordered before the load of the waiters word.
 func (p *Producer[T]) publish(start uint64, n int) {
-	end := start + uint64(n)
-	blockers := p.hdr.ConsumerBlockers.Load() != 0
-	if !p.multi && !blockers { // the common case
-		p.next = end
-		p.storeRelease(&p.cursors.Published, end)
-		return
+	if end := start + uint64(n); !p.publishFast(end) {
+		p.publishSlow(start, end)
 	}
-	p.publishSlow(start, end, blockers)
+}
+
+// publishFast is publish's common case, small enough to be inlined (Publish and Commit call it
+// directly: between a consumer seeing an event and this store, calls measured more than their
+// instructions): Single mode with no consumer that may block in the kernel, where a release store
+// of the cursor is all (spec 5.3 steps 4-5, 5.6). It reports false, having done nothing, otherwise.
+func (p *Producer[T]) publishFast(end uint64) bool {
+	if p.multi || p.hdr.ConsumerBlockers.Load() != 0 {
+		return false
+	}
+	p.next = end
+	p.storeRelease(&p.cursors.Published, end)
+	return true
 }
 
 // publishSlow is publish in Multi mode, or while a consumer may block in the kernel.
-func (p *Producer[T]) publishSlow(start, end uint64, blockers bool) {
+func (p *Producer[T]) publishSlow(start, end uint64) {
+	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
 		for s := start; s < end; s++ {
 			p.storeRelease(p.availability(s), s+1)
