@@ -95,6 +95,24 @@ func TestCrossProcess_DeliverEverything(t *testing.T) {
 	require.Empty(t, RemoveLeftovers(), "segments left behind")
 }
 
+// Each shape with every producer and consumer in a process of its own: every consumer checks
+// every event (order per producer), the stream ends, nothing is left in /dev/shm.
+func TestCrossShape_DeliverEverything(t *testing.T) {
+	tl := testTools(t)
+	for _, shape := range []Shape{MPSC, SPMC, Pipeline, Diamond} {
+		for _, batch := range []int{1, 32} {
+			cfg := Config{Shape: shape, EventSize: 64, Capacity: 256, Batch: batch, Wait: "yield"}
+			d, err := tl.CrossShape(cfg, 20_000)
+			require.NoError(t, err, "%s batch %d", shape, batch)
+			require.Positive(t, d)
+			t.Logf("%s batch %d: %v", shape, batch, d)
+		}
+	}
+	_, err := tl.CrossShape(Config{Shape: SPMC, EventSize: 8, Capacity: 256, Batch: 1, Wait: "yield"}, 100)
+	require.Error(t, err, "only 64-byte events cross processes")
+	require.Empty(t, RemoveLeftovers(), "segments left behind")
+}
+
 func TestLatency_Measures(t *testing.T) {
 	tl := testTools(t)
 	for _, wait := range []string{"busy-spin", "yield", "blocking"} {

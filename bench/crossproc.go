@@ -39,6 +39,8 @@ type Role struct {
 	CPU      int    `json:"cpu"`
 	Wait     string `json:"wait,omitempty"`
 	GapUs    int    `json:"gap_us,omitempty"`
+
+	Shape *ShapeRole `json:"shape,omitempty"` // shape-produce, shape-consume
 }
 
 // Lang is the implementation of one side of a cross-process scenario.
@@ -102,6 +104,10 @@ func runRole(r Role) error {
 		return wakeProduce(r)
 	case "wake-consume":
 		return wakeConsume(r)
+	case "shape-produce":
+		return shapeProduce(r)
+	case "shape-consume":
+		return shapeConsume(r)
 	}
 	return fmt.Errorf("unknown role %q", r.Role)
 }

@@ -291,6 +291,24 @@ func crossProcessRows(o Options, p Programs) []Row {
 		logRow(o, r)
 		rows = append(rows, r)
 	}
+	// The other shapes across processes: each producer and each stage a Go process of its own.
+	for _, shape := range []Shape{MPSC, SPMC, Pipeline, Diamond} {
+		for _, batch := range []int{1, 64} {
+			cfg := Config{Shape: shape, EventSize: 64, Capacity: 4096, Batch: batch, Wait: "yield"}
+			r := Row{Group: "cross-process", Scenario: string(shape), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: batch, Wait: cfg.Wait,
+				Threads: shape.Threads(), Events: o.Events / 4, Runs: o.Runs, Note: "a process per producer and per consumer"}
+			if batch == 1 {
+				r.Events = o.Events / 16
+			}
+			rate, err := medianRate(o.Runs, r.Events, func(n int) (time.Duration, error) { return p.CrossShape(cfg, n) })
+			if err != nil {
+				r.Note = err.Error()
+			}
+			r.Mevs = rate
+			logRow(o, r)
+			rows = append(rows, r)
+		}
+	}
 	// Go->Go against C->C, the same library protocol in C.
 	for i := range rows {
 		if rows[i].Scenario == "Go->Go" && rows[i].Batch == 64 && rows[i].Mevs > 0 && cc > 0 {
