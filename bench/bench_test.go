@@ -90,6 +90,10 @@ func TestCrossProcess_DeliverEverything(t *testing.T) {
 			require.NoError(t, err, "%s->%s batch %d", pc[0], pc[1], batch)
 		}
 	}
+	for _, size := range EventSizes {
+		_, err := tl.CrossProcessSized(5_000, 256, 32, size)
+		require.NoError(t, err, "Go->Go, %d-byte events", size)
+	}
 	_, err := CrossProcessSPSC(10_000, 256, 32)
 	require.NoError(t, err)
 	require.Empty(t, RemoveLeftovers(), "segments left behind")

@@ -13,6 +13,7 @@ import (
 	"runtime/pprof"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
@@ -40,7 +41,8 @@ type Role struct {
 	Wait     string `json:"wait,omitempty"`
 	GapUs    int    `json:"gap_us,omitempty"`
 
-	Shape *ShapeRole `json:"shape,omitempty"` // shape-produce, shape-consume
+	Shape     *ShapeRole `json:"shape,omitempty"`      // shape-produce, shape-consume
+	EventSize int        `json:"event_size,omitempty"` // produce, consume (Go): 0 means 64
 }
 
 // Lang is the implementation of one side of a cross-process scenario.
@@ -150,6 +152,15 @@ func waitForConsumer(v *layout.View, timeout time.Duration) error {
 }
 
 func goProduce(r Role) error {
+	if r.EventSize != 0 && r.EventSize != 64 {
+		_, err := bySize(r.EventSize,
+			func() (int, error) { return 0, goProduceSized[Event8](r) },
+			func() (int, error) { return 0, goProduceSized[Event64](r) },
+			func() (int, error) { return 0, goProduceSized[Event256](r) },
+			func() (int, error) { return 0, goProduceSized[Event1024](r) },
+			func() (int, error) { return 0, goProduceSized[Event4096](r) })
+		return err
+	}
 	p, err := producer.New[Event64](segment.SharedMemory(r.Name), producer.Options{
 		Capacity: uint64(r.Capacity), Wait: coordination.BusySpin(), Registry: 4,
 	})
@@ -172,6 +183,15 @@ func goProduce(r Role) error {
 }
 
 func goConsume(r Role) error {
+	if r.EventSize != 0 && r.EventSize != 64 {
+		_, err := bySize(r.EventSize,
+			func() (int, error) { return 0, goConsumeSized[Event8](r) },
+			func() (int, error) { return 0, goConsumeSized[Event64](r) },
+			func() (int, error) { return 0, goConsumeSized[Event256](r) },
+			func() (int, error) { return 0, goConsumeSized[Event1024](r) },
+			func() (int, error) { return 0, goConsumeSized[Event4096](r) })
+		return err
+	}
 	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Name), consumer.Options{
 		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
 	})
@@ -205,6 +225,98 @@ func goConsume(r Role) error {
 	}
 	end := sys.Monotonic()
 	if err != nil {
+		return err
+	}
+	if want != uint64(r.Events) {
+		return fmt.Errorf("received %d of %d events", want, r.Events)
+	}
+	return printJSON(timing{"go", "consumer", r.Events, 0, start, end, float64(end-start) / 1e9})
+}
+
+// goProduceSized is goProduce for events of other sizes: the generic publishN (which writes each
+// event's first word, the sequence, as the 64-byte path and c-shmring do).
+func goProduceSized[E any](r Role) error {
+	p, err := producer.New[E](segment.SharedMemory(r.Name), producer.Options{
+		Capacity: uint64(r.Capacity), Wait: coordination.BusySpin(), Registry: 4,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := waitForConsumer(p.Segment().View(), 10*time.Second); err != nil {
+		return err
+	}
+	start := sys.Monotonic()
+	for i := 0; i < r.Events; i += r.Batch {
+		cl, err := p.Claim(min(r.Batch, r.Events-i))
+		if err != nil {
+			return err
+		}
+		first, second := cl.Slices()
+		next := stampSeqs(first, uint64(i))
+		stampSeqs(second, next)
+		if err := p.Commit(cl); err != nil {
+			return err
+		}
+	}
+	end := sys.Monotonic()
+	if err := p.Close(); err != nil {
+		return err
+	}
+	return printJSON(timing{"go", "producer", r.Events, r.Batch, start, end, float64(end-start) / 1e9})
+}
+
+// stampSeqs writes s, s+1, ... into the first word of each event and returns the next sequence.
+// The word is reached by pointer arithmetic: through the generic seqOf, each store was a call.
+func stampSeqs[E any](evs []E, s uint64) uint64 {
+	if len(evs) == 0 {
+		return s
+	}
+	base, size := unsafe.Pointer(unsafe.SliceData(evs)), unsafe.Sizeof(evs[0])
+	for j := range evs {
+		*(*uint64)(unsafe.Add(base, uintptr(j)*size)) = s
+		s++
+	}
+	return s
+}
+
+// checkSeqs checks that the first words of evs are want, want+1, ... and returns the next want.
+func checkSeqs[E any](evs []E, want uint64) (uint64, error) {
+	if len(evs) == 0 {
+		return want, nil
+	}
+	base, size := unsafe.Pointer(unsafe.SliceData(evs)), unsafe.Sizeof(evs[0])
+	for j := range evs {
+		if got := *(*uint64)(unsafe.Add(base, uintptr(j)*size)); got != want {
+			return want, fmt.Errorf("got event %d, want %d", got, want)
+		}
+		want++
+	}
+	return want, nil
+}
+
+// goConsumeSized is goConsume for events of other sizes.
+func goConsumeSized[E any](r Role) error {
+	c, err := consumer.Attach[E](segment.SharedMemory(r.Name), consumer.Options{
+		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	var start, want uint64
+	for err == nil {
+		_, err = c.ProcessSlices(func(evs []E, _ uint64) error {
+			if start == 0 {
+				start = sys.Monotonic()
+			}
+			var err error
+			want, err = checkSeqs(evs, want)
+			return err
+		}, 0)
+	}
+	end := sys.Monotonic()
+	if !errors.Is(err, consumer.ErrEndOfStream) {
 		return err
 	}
 	if want != uint64(r.Events) {
@@ -343,10 +455,19 @@ func lastJSON(out []byte, v any) error {
 // busy-spinning), and returns the time from the producer's first publish to the consumer's last
 // event, both read from CLOCK_MONOTONIC, which every process shares.
 func (t Tools) CrossProcess(prod, cons Lang, n, capacity, batch int) (time.Duration, error) {
+	return t.crossProcess(prod, cons, n, capacity, batch, 64)
+}
+
+// CrossProcessSized is CrossProcess from Go to Go with events of size bytes (one of EventSizes).
+func (t Tools) CrossProcessSized(n, capacity, batch, size int) (time.Duration, error) {
+	return t.crossProcess(Go, Go, n, capacity, batch, size)
+}
+
+func (t Tools) crossProcess(prod, cons Lang, n, capacity, batch, size int) (time.Duration, error) {
 	name, remove := newName()
 	defer remove()
-	pr := Role{Role: "produce", Name: name, Events: n, Batch: max(batch, 1), Capacity: capacity, CPU: 0}
-	cr := Role{Role: "consume", Name: name, Events: n, CPU: 1}
+	pr := Role{Role: "produce", Name: name, Events: n, Batch: max(batch, 1), Capacity: capacity, CPU: 0, EventSize: size}
+	cr := Role{Role: "consume", Name: name, Events: n, CPU: 1, EventSize: size}
 	co, po, err := t.runPair(cons, prod, cr, pr, 60*time.Second)
 	if err != nil {
 		return 0, err

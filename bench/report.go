@@ -289,7 +289,7 @@ func (res *Results) throughputSVG() string {
 			continue
 		}
 		// The full run's matrix is too big for one chart: chart its 64-byte rows at capacity 4096.
-		if res.Mode == "full" && r.Group == "in-process" && (r.EventSize != 64 || r.Capacity != 4096) {
+		if res.Mode == "full" && r.Group != "rust-baseline" && (r.EventSize != 64 || r.Capacity != 4096) {
 			continue
 		}
 		label := fmt.Sprintf("%s %s", r.Scenario, r.Impl)

@@ -214,41 +214,13 @@ func skipRow(r Row, why string) Row {
 }
 
 func crossProcessRows(o Options, p Programs) []Row {
-	fmt.Fprintf(o.Log, "cross-process throughput, 64-byte events, capacity 4096, producer on CPU 0, consumer on CPU 1, busy-spin\n")
+	fmt.Fprintf(o.Log, "cross-process throughput, capacity 4096, pairs: producer on CPU 0, consumer on CPU 1, busy-spin\n")
 	var rows []Row
 	// The C minimal ring, the ceiling for this machine, and Go->Go in batches, the figure set
 	// against it: their runs alternate, so that both medians come from the same minutes (this
 	// machine's neighbours move every figure by tens of percent from one minute to the next).
-	shm := Row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
-	gogo := Row{Group: "cross-process", Scenario: "Go->Go", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs,
-		Note: "runs alternate with c-shmring's"}
-	if p.ShmRingBin == "" {
-		shm = skipRow(shm, p.Missing["c-shmring"])
-	}
-	var shmRates, goRates []float64
-	for i := 0; i < o.Runs; i++ {
-		if p.ShmRingBin != "" && shm.Note == "" {
-			if rates, err := jsonRates(p.ShmRingBin, "--events", fmt.Sprint(o.Events)); err != nil {
-				shm.Note = err.Error()
-			} else {
-				shmRates = append(shmRates, rates["c-shmring"]...)
-			}
-		}
-		d, err := p.CrossProcess(Go, Go, o.Events, 4096, 64)
-		if err != nil {
-			gogo.Note = err.Error()
-			break
-		}
-		goRates = append(goRates, float64(o.Events)/d.Seconds()/1e6)
-	}
-	shm.Mevs, gogo.Mevs = median(shmRates), median(goRates)
-	logRow(o, shm)
-	rows = append(rows, shm)
-	if gogo.Mevs > 0 && shm.Mevs > 0 {
-		gogo.Baseline, gogo.Ratio = "c-shmring", gogo.Mevs/shm.Mevs
-	}
-	logRow(o, gogo)
-	rows = append(rows, gogo)
+	shm, gogo := ringBeside(o, p, 64, o.Events)
+	rows = append(rows, shm, gogo)
 	pairs := []struct {
 		prod, cons Lang
 		batch      int
@@ -291,6 +263,12 @@ func crossProcessRows(o Options, p Programs) []Row {
 		logRow(o, r)
 		rows = append(rows, r)
 	}
+	if o.Full { // other event sizes, as many bytes per run as at 64 bytes
+		for _, size := range []int{8, 256, 1024, 4096} {
+			shm, gogo := ringBeside(o, p, size, o.Events*64/max(size, 64))
+			rows = append(rows, shm, gogo)
+		}
+	}
 	// The other shapes across processes: each producer and each stage a Go process of its own.
 	for _, shape := range []Shape{MPSC, SPMC, Pipeline, Diamond} {
 		for _, batch := range []int{1, 64} {
@@ -311,12 +289,46 @@ func crossProcessRows(o Options, p Programs) []Row {
 	}
 	// Go->Go against C->C, the same library protocol in C.
 	for i := range rows {
-		if rows[i].Scenario == "Go->Go" && rows[i].Batch == 64 && rows[i].Mevs > 0 && cc > 0 {
+		if rows[i].Scenario == "Go->Go" && rows[i].Batch == 64 && rows[i].EventSize == 64 && rows[i].Mevs > 0 && cc > 0 {
 			rows = append(rows, Row{Group: "cross-process", Scenario: "Go->Go vs C->C", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2,
 				Events: rows[i].Events, Runs: o.Runs, Mevs: rows[i].Mevs, Baseline: "C->C ringwire", Ratio: rows[i].Mevs / cc})
 		}
 	}
 	return rows
+}
+
+// ringBeside measures the C minimal ring and Go->Go (capacity 4096, batches of 64) with events of
+// size bytes, n per run, their runs alternating, and returns both rows (Go's with its ratio).
+func ringBeside(o Options, p Programs, size, n int) (shm, gogo Row) {
+	shm = Row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs}
+	gogo = Row{Group: "cross-process", Scenario: "Go->Go", Impl: "ringwire", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs,
+		Note: "runs alternate with c-shmring's"}
+	if p.ShmRingBin == "" {
+		shm = skipRow(shm, p.Missing["c-shmring"])
+	}
+	var shmRates, goRates []float64
+	for i := 0; i < o.Runs; i++ {
+		if p.ShmRingBin != "" && shm.Note == "" {
+			if rates, err := jsonRates(p.ShmRingBin, "--events", fmt.Sprint(n), "--event-size", fmt.Sprint(size)); err != nil {
+				shm.Note = err.Error()
+			} else {
+				shmRates = append(shmRates, rates["c-shmring"]...)
+			}
+		}
+		d, err := p.CrossProcessSized(n, 4096, 64, size)
+		if err != nil {
+			gogo.Note = err.Error()
+			break
+		}
+		goRates = append(goRates, float64(n)/d.Seconds()/1e6)
+	}
+	shm.Mevs, gogo.Mevs = median(shmRates), median(goRates)
+	if gogo.Mevs > 0 && shm.Mevs > 0 {
+		gogo.Baseline, gogo.Ratio = "c-shmring", gogo.Mevs/shm.Mevs
+	}
+	logRow(o, shm)
+	logRow(o, gogo)
+	return shm, gogo
 }
 
 func langName(l Lang) string {
@@ -527,7 +539,7 @@ func targets(rows []Row) []Target {
 		}
 		ts = append(ts, t)
 	}
-	r, ok := find(rows, func(r Row) bool { return r.Scenario == "Go->Go" && r.Batch == 64 })
+	r, ok := find(rows, func(r Row) bool { return r.Scenario == "Go->Go" && r.Batch == 64 && r.EventSize == 64 })
 	add("Go->Go cross-process, batch 64 / C minimal ring (c-shmring)", ">= 0.8x", 0.8, false, r, ok)
 	r, ok = find(rows, func(r Row) bool { return r.Scenario == "Go->Go vs C->C" })
 	add("Go->Go / C->C (ringwire C library), batch 64", ">= 0.8x", 0.8, false, r, ok)
