@@ -125,6 +125,17 @@ func TestLatency_Measures(t *testing.T) {
 		require.Equal(t, 500, l.Samples)
 		require.Positive(t, l.P50)
 	}
+	for lang, bin := range map[Lang]string{C: tl.CPerf, Rust: tl.RustPerf} {
+		l, err := tl.PingPongIn(lang, 500, 50)
+		if bin == "" {
+			require.ErrorIs(t, err, ErrSkipped, lang)
+			continue
+		}
+		require.NoError(t, err, lang)
+		require.Equal(t, 500, l.Samples, lang)
+		require.Positive(t, l.P50, lang)
+		require.GreaterOrEqual(t, l.Max, l.P50, lang)
+	}
 	l, err := tl.WakeUp(20, 200*time.Microsecond)
 	require.NoError(t, err)
 	require.Equal(t, 20, l.Samples)

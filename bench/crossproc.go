@@ -367,10 +367,18 @@ func (t Tools) command(ctx context.Context, lang Lang, r Role) (*exec.Cmd, error
 		if bin == "" {
 			return nil, fmt.Errorf("%w: no %s rwperf program", ErrSkipped, lang)
 		}
-		role := map[string]string{"produce": "produce", "consume": "consume"}[r.Role]
+		role := map[string]string{"produce": "produce", "consume": "consume", "ping": "ping", "pong": "pong"}[r.Role]
+		if role == "" {
+			return nil, fmt.Errorf("%w: no %s program for role %s", ErrSkipped, lang, r.Role)
+		}
 		args := []string{role, "--name", r.Name, "--events", fmt.Sprint(r.Events), "--cpu", fmt.Sprint(r.CPU)}
-		if role == "produce" {
+		switch role {
+		case "produce":
 			args = append(args, "--batch", fmt.Sprint(r.Batch), "--capacity", fmt.Sprint(r.Capacity))
+		case "ping":
+			args = append(args, "--back", r.Back, "--warmup", fmt.Sprint(r.Warmup))
+		case "pong":
+			args = append(args, "--back", r.Back)
 		}
 		cmd = exec.CommandContext(ctx, bin, args...)
 	default:

@@ -47,6 +47,16 @@ func (t Tools) PingPong(wait string, samples, warmup int) (Latency, error) {
 	if _, err := WaitFor(wait); err != nil {
 		return Latency{}, err
 	}
+	return t.pingPong(Go, wait, samples, warmup)
+}
+
+// PingPongIn is the busy-spin PingPong with both processes in lang (C or Rust: the rwperf
+// programs of bench/interop, which poll the ring themselves, reading the next slot as they do).
+func (t Tools) PingPongIn(lang Lang, samples, warmup int) (Latency, error) {
+	return t.pingPong(lang, "busy-spin", samples, warmup)
+}
+
+func (t Tools) pingPong(lang Lang, wait string, samples, warmup int) (Latency, error) {
 	there, rmThere := newName()
 	defer rmThere()
 	back, rmBack := newName()
@@ -54,7 +64,7 @@ func (t Tools) PingPong(wait string, samples, warmup int) (Latency, error) {
 	pi := Role{Role: "ping", Name: there, Back: back, Events: samples, Warmup: warmup, Wait: wait, CPU: 0}
 	po := Role{Role: "pong", Name: there, Back: back, Events: samples + warmup, Wait: wait, CPU: 1}
 	timeout := 60*time.Second + time.Duration(samples+warmup)*200*time.Microsecond
-	pingOut, _, err := t.runPair(Go, Go, pi, po, timeout)
+	pingOut, _, err := t.runPair(lang, lang, pi, po, timeout)
 	if err != nil {
 		return Latency{}, err
 	}

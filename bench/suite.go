@@ -456,6 +456,32 @@ func latencyRows(o Options, p Programs) []Row {
 		logRow(o, r)
 		rows = append(rows, r)
 	}
+	// The C and Rust implementations, both processes in the language, busy-spinning.
+	for _, lang := range []Lang{C, Rust} {
+		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire-" + string(lang), EventSize: 64, Capacity: 64, Batch: 1, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs}
+		var ls []Latency
+		var err error
+		for i := 0; i < o.Runs && err == nil; i++ {
+			var l Latency
+			if l, err = p.PingPongIn(lang, samples, samples/10); err == nil {
+				ls = append(ls, l)
+			}
+		}
+		switch {
+		case errors.Is(err, ErrSkipped):
+			r = skipRow(r, err.Error())
+		case err != nil:
+			r.Note = err.Error()
+		default:
+			l := medianLatency(ls)
+			r.Lat = &l
+			if bare.Lat != nil {
+				r.Baseline, r.Ratio = "c-pingpong p50", l.P50/bare.Lat.P50
+			}
+		}
+		logRow(o, r)
+		rows = append(rows, r)
+	}
 	r := Row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
 		Note: "publish to the sleeping consumer's return, one event every 300us"}
 	var ls []Latency

@@ -1040,7 +1040,7 @@ static int poison_pending(const rw_segment *seg)
 
 static rw_code fail_poisoned(const rw_segment *seg, rw_error *err)
 {
-	rw_poison r;
+	rw_poison r = {0}; /* filled by rw_poisoned: callers saw poison_state set, which is never unset */
 	rw_poisoned(seg, &r);
 	return fail(err, RW_ERR_POISONED, "%s failed at sequence %llu (pid %u, stage %u): %s",
 		    r.phase == RW_PHASE_PUBLISH ? "publish"

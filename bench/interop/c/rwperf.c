@@ -1,8 +1,17 @@
 /* rwperf: produce or consume N 64-byte events over a named ringwire segment, for the
- * cross-language throughput benchmarks of bench/crosslang.go.
+ * cross-language throughput benchmarks of bench/crossproc.go, or bounce events between two rings
+ * for the latency benchmark of bench/latency.go.
  *
  *   rwperf produce --name /NAME --events N [--batch B] [--capacity C] [--cpu K]
  *   rwperf consume --name /NAME --events N [--cpu K]
+ *   rwperf ping --name /THERE --back /BACK --events N --warmup W [--cpu K]
+ *   rwperf pong --name /THERE --back /BACK --events M [--cpu K]
+ *
+ * ping creates /THERE (capacity 64), registers on /BACK, and W + N times publishes sequence i and
+ * busy-spins for pong's reply, reading CLOCK_MONOTONIC once per round trip; it prints one JSON
+ * line {"samples":N,"p50_ns":..,"p99_ns":..,"p999_ns":..,"max_ns":..,"mean_ns":..} of one-way
+ * latency (round trip / 2, nearest rank over the N measured round trips). pong creates /BACK,
+ * registers on /THERE and echoes M events.
  *
  * The event is bench.Event64 of the Go benchmarks: descriptor struct{u64@0,[56]u8@8}:64:8, the
  * sequence in the first 8 bytes (little-endian on every supported host). The producer creates the
@@ -154,6 +163,148 @@ static int consume(const char *name, uint64_t n)
 	return 0;
 }
 
+/* One ring of the ping-pong: created here as its producer, capacity 64. */
+static void pp_create(const char *name, rw_segment *seg, rw_producer *p)
+{
+	rw_error err = {0};
+	rw_config cfg = {
+		.capacity = 64,
+		.mode = RW_MODE_SINGLE,
+		.registry_capacity = 2,
+		.type = {.event_size = 64, .event_align = 8,
+			 .fingerprint = rw_type_fingerprint(DESCRIPTOR), .name = "bench.Event64"},
+	};
+	if (rw_create_shm(name, &cfg, seg, &err) != RW_OK)
+		die("create", &err);
+	if (rw_producer_init(p, seg, &err) != RW_OK)
+		die("producer", &err);
+	rw_producer_poll_only(p);
+}
+
+/* The other ring: attached (waiting up to 10 s) and registered on as consumer `who`. */
+static void pp_attach(const char *name, const char *who, rw_segment *seg, rw_consumer *c)
+{
+	rw_error err = {0};
+	rw_event_type want = {.event_size = 64, .event_align = 8,
+			      .fingerprint = rw_type_fingerprint(DESCRIPTOR)};
+	if (rw_attach_shm(name, &want, 10000, seg, &err) != RW_OK)
+		die("attach", &err);
+	if (rw_register(c, seg, who, RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err) != RW_OK)
+		die("register", &err);
+	rw_consumer_poll_only(c);
+}
+
+static void pp_await_consumer(const rw_segment *seg, const char *name)
+{
+	uint64_t deadline = rw_monotonic_ns() + 10000000000ull;
+	while (rw_active_count(seg) == 0) {
+		if (rw_monotonic_ns() > deadline) {
+			fprintf(stderr, "rwperf: no consumer registered on %s\n", name);
+			rw_unlink_shm(name);
+			exit(1);
+		}
+		sched_yield();
+	}
+}
+
+/* Publishes one event holding v (the library claim never waits here: one event in flight). */
+static void pp_send(rw_producer *p, uint64_t v)
+{
+	rw_error err = {0};
+	uint64_t first;
+	if (rw_claim(p, 1, -1, &first, &err) != RW_OK)
+		die("claim", &err);
+	memcpy(rw_slot(p->seg, first), &v, 8);
+	rw_commit(p);
+}
+
+/* Busy-spins for the next event and returns its sequence word. */
+static uint64_t pp_receive(rw_consumer *c)
+{
+	/* While polling, also load the next slot's first word (discarded): its cache line then
+	 * travels with the cursor's (spec 5.5, note). */
+	const volatile uint64_t *next_slot = (const volatile uint64_t *)(void *)rw_slot(c->seg, c->next);
+	while (rw_available(c, 1) <= c->next)
+		(void)*next_slot;
+	uint64_t v;
+	memcpy(&v, rw_slot(c->seg, c->next), 8);
+	rw_release(c, c->next + 1);
+	return v;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int ping(const char *there, const char *back, uint64_t n, uint64_t warmup)
+{
+	rw_segment out_seg, in_seg;
+	rw_producer p;
+	rw_consumer c;
+	pp_create(there, &out_seg, &p);
+	pp_attach(back, "ping", &in_seg, &c);
+	pp_await_consumer(&out_seg, there);
+	uint64_t *rtt = malloc(n * sizeof *rtt);
+	if (!rtt) {
+		fprintf(stderr, "rwperf: out of memory\n");
+		return 1;
+	}
+	uint64_t prev = rw_monotonic_ns();
+	for (uint64_t i = 0; i < warmup + n; i++) {
+		pp_send(&p, i);
+		uint64_t v = pp_receive(&c);
+		uint64_t now = rw_monotonic_ns();
+		if (v != i) {
+			fprintf(stderr, "rwperf: pong answered %llu to %llu\n", (unsigned long long)v,
+				(unsigned long long)i);
+			return 1;
+		}
+		if (i >= warmup)
+			rtt[i - warmup] = now - prev;
+		prev = now;
+	}
+	qsort(rtt, n, sizeof *rtt, cmp_u64);
+	double sum = 0;
+	for (uint64_t i = 0; i < n; i++)
+		sum += (double)rtt[i];
+#define RANK(q) rtt[(uint64_t)((q) * (double)(n - 1) + 0.5)]
+	printf("{\"samples\":%llu,\"p50_ns\":%.1f,\"p99_ns\":%.1f,\"p999_ns\":%.1f,\"max_ns\":%.1f,"
+	       "\"mean_ns\":%.1f}\n",
+	       (unsigned long long)n, RANK(0.50) / 2.0, RANK(0.99) / 2.0, RANK(0.999) / 2.0,
+	       rtt[n - 1] / 2.0, sum / (double)n / 2.0);
+#undef RANK
+	fflush(stdout);
+	free(rtt);
+	rw_error err = {0};
+	rw_deregister(&c);
+	rw_segment_close(&in_seg);
+	rw_producer_close(&p, 1000, &err);
+	rw_segment_close(&out_seg);
+	rw_unlink_shm(there);
+	return 0;
+}
+
+static int pong(const char *there, const char *back, uint64_t n)
+{
+	rw_segment out_seg, in_seg;
+	rw_producer p;
+	rw_consumer c;
+	pp_create(back, &out_seg, &p);
+	pp_attach(there, "pong", &in_seg, &c);
+	pp_await_consumer(&out_seg, back);
+	for (uint64_t i = 0; i < n; i++)
+		pp_send(&p, pp_receive(&c));
+	rw_error err = {0};
+	rw_deregister(&c);
+	rw_segment_close(&in_seg);
+	rw_producer_close(&p, 1000, &err);
+	rw_segment_close(&out_seg);
+	rw_unlink_shm(back);
+	return 0;
+}
+
 static uint64_t num(const char *s)
 {
 	char buf[64];
@@ -175,11 +326,13 @@ int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		fprintf(stderr, "usage: rwperf produce|consume --name /NAME --events N [--batch B] "
-				"[--capacity C] [--cpu K]\n");
+				"[--capacity C] [--cpu K]\n"
+				"       rwperf ping|pong --name /THERE --back /BACK --events N "
+				"[--warmup W] [--cpu K]\n");
 		return 64;
 	}
-	const char *role = argv[1], *name = NULL;
-	uint64_t n = 1000000, capacity = 4096;
+	const char *role = argv[1], *name = NULL, *back = NULL;
+	uint64_t n = 1000000, capacity = 4096, warmup = 0;
 	uint32_t batch = 64;
 	int cpu = -1;
 	for (int i = 2; i < argc; i++) {
@@ -199,6 +352,10 @@ int main(int argc, char **argv)
 			capacity = num(v);
 		else if (!strcmp(f, "--cpu"))
 			cpu = (int)num(v);
+		else if (!strcmp(f, "--back"))
+			back = v;
+		else if (!strcmp(f, "--warmup"))
+			warmup = num(v);
 		else {
 			fprintf(stderr, "rwperf: unknown flag %s\n", f);
 			return 64;
@@ -213,6 +370,14 @@ int main(int argc, char **argv)
 		return produce(name, n, batch, capacity);
 	if (!strcmp(role, "consume"))
 		return consume(name, n);
+	if ((!strcmp(role, "ping") || !strcmp(role, "pong")) && !back) {
+		fprintf(stderr, "rwperf: %s needs --back\n", role);
+		return 64;
+	}
+	if (!strcmp(role, "ping"))
+		return ping(name, back, n, warmup);
+	if (!strcmp(role, "pong"))
+		return pong(name, back, n);
 	fprintf(stderr, "rwperf: unknown role %s\n", role);
 	return 64;
 }
