@@ -1,23 +1,32 @@
 //! rwperf: produce or consume N 64-byte events over a named ringwire segment, for the
-//! cross-language throughput benchmarks of `bench/crosslang.go`. Same flags and JSON line as
+//! cross-language throughput benchmarks of `bench/crossproc.go`, or bounce events between two
+//! rings for the latency benchmark of `bench/latency.go`. Same flags and JSON lines as
 //! `bench/interop/c/rwperf.c`:
 //!
 //! ```text
 //! rwperf produce --name /NAME --events N [--batch B] [--capacity C] [--cpu K]
 //! rwperf consume --name /NAME --events N [--cpu K]
+//! rwperf ping --name /THERE --back /BACK --events N --warmup W [--cpu K]
+//! rwperf pong --name /THERE --back /BACK --events M [--cpu K]
 //! ```
 //!
 //! The event is Go's `bench.Event64` (descriptor `struct{u64@0,[56]u8@8}:64:8`); only the
 //! sequence word is written and checked. Both sides busy-spin: the consumer on `poll` (which never
 //! blocks), the producer on the consumer's cursor before each claim, so the crate's own wait
 //! (yield, then futex) is never entered.
+//!
+//! ping creates /THERE (capacity 64) and registers on /BACK; W + N times it publishes sequence i
+//! and busy-spins for pong's reply, reading CLOCK_MONOTONIC once per round trip, and prints one
+//! JSON line `{"samples":N,"p50_ns":..,"p99_ns":..,"p999_ns":..,"max_ns":..,"mean_ns":..}` of
+//! one-way latency (round trip / 2, nearest rank over the N measured round trips). pong creates
+//! /BACK, registers on /THERE and echoes M events.
 
 use std::process::exit;
 use std::time::Duration;
 
 use ringwire::{
     monotonic_ns, Backing, Config, Consumer, ConsumerOptions, Event, Producer, ProducerMode,
-    Segment, Start,
+    Segment, Start, WaitMode,
 };
 
 #[derive(Clone, Copy, Default)]
@@ -164,6 +173,158 @@ fn consume(name: &str, n: u64) {
     let _ = c.close();
 }
 
+/// How long (ns) the ping-pong waits for the peer's ring, for the peer's registration, or for the
+/// next event (that last one measured only every `STALL_SPINS` empty reads).
+const PP_TIMEOUT_NS: u64 = 10_000_000_000;
+
+/// Empty reads in a row between two looks at the clock (a few hundred milliseconds; a round trip
+/// takes a few hundred nanoseconds, so never while measuring).
+const STALL_SPINS: u32 = 1 << 22;
+
+/// `fail`, after removing this side's ring `own`.
+fn fail_unlink(own: &str, what: &str, err: impl std::fmt::Display) -> ! {
+    let _ = ringwire::unlink_shm(own);
+    fail(what, err)
+}
+
+/// One ring of the ping-pong: created here as its producer (single mode, capacity 64, two
+/// registry entries), spinning.
+fn pp_create(name: &str) -> Producer<Event64> {
+    let cfg = Config {
+        capacity: 64,
+        registry_capacity: 2,
+        mode: ProducerMode::Single,
+        ..Config::default()
+    };
+    let mut p: Producer<Event64> =
+        Producer::create(Backing::Shm(name), &cfg).unwrap_or_else(|e| fail("create", e));
+    p.set_wait(WaitMode::Spin);
+    p
+}
+
+/// The other ring: attached (waiting up to 10 s) and registered on as required consumer `who`
+/// from the latest event, spinning. `own` is this side's ring, removed on failure.
+fn pp_attach(name: &str, who: &str, own: &str) -> Consumer<Event64> {
+    let seg = Segment::attach_shm(name, Duration::from_nanos(PP_TIMEOUT_NS))
+        .unwrap_or_else(|e| fail_unlink(own, "attach", e));
+    let mut opts = ConsumerOptions::required(who);
+    opts.start = Start::Latest;
+    opts.wait = WaitMode::Spin;
+    Consumer::register(&seg, &opts).unwrap_or_else(|e| fail_unlink(own, "register", e))
+}
+
+/// Waits (yielding, up to 10 s) until a consumer is registered on this side's ring `own`.
+fn pp_await_consumer(p: &Producer<Event64>, own: &str) {
+    let seg = p.segment();
+    let deadline = monotonic_ns() + PP_TIMEOUT_NS;
+    while seg.active_consumers() == 0 {
+        if monotonic_ns() > deadline {
+            fail_unlink(own, "wait", format!("no consumer registered on {own}"));
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Publishes one event holding `v`, zero-copy (the claim never waits: one event in flight).
+#[inline(always)]
+fn pp_send(p: &mut Producer<Event64>, v: u64, own: &str) {
+    let mut claim = p.claim(1).unwrap_or_else(|e| fail_unlink(own, "claim", e));
+    claim.slot_mut(0)[..8].copy_from_slice(&v.to_le_bytes());
+    claim.publish();
+}
+
+/// Busy-spins until the next event of `c` is published, then reads its sequence word in place
+/// and releases it. The spin is on `read(1)`, which never blocks and returns an empty batch while
+/// nothing is available, so the event is handed over by the same call that sees it published.
+/// No allocation or syscall here; the crate itself reads CLOCK_MONOTONIC (vDSO) in every `read`
+/// (the entry's heartbeat) and in an empty one (poison check), and in every `claim`. Spinning on
+/// `Segment::counts` instead and calling `read` once was slower (p50 245 against 178 ns one way
+/// on a 2-core VM): the clock read of that `read` then comes after the event is seen.
+#[inline(always)]
+fn pp_receive(c: &mut Consumer<Event64>, own: &str) -> u64 {
+    let mut spins = 0u32;
+    let mut since = 0u64;
+    loop {
+        let batch = c.read(1).unwrap_or_else(|e| fail_unlink(own, "read", e));
+        if !batch.is_empty() {
+            let v = batch.bytes(batch.first()).map_or(u64::MAX, |b| {
+                u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+            });
+            batch.release();
+            return v;
+        }
+        if batch.ended() {
+            fail_unlink(own, "read", "the peer closed its ring");
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(STALL_SPINS) {
+            pp_stalled(&mut since, own);
+        }
+    }
+}
+
+/// Out of the hot path, after `STALL_SPINS` empty reads in a row: fails after 10 s without an
+/// event (a peer that died without closing its ring).
+#[cold]
+#[inline(never)]
+fn pp_stalled(since: &mut u64, own: &str) {
+    let now = monotonic_ns();
+    if *since == 0 {
+        *since = now;
+    } else if now - *since > PP_TIMEOUT_NS {
+        fail_unlink(own, "read", "no event within 10 s");
+    }
+}
+
+fn ping(there: &str, back: &str, n: u64, warmup: u64) {
+    let mut p = pp_create(there);
+    let mut c = pp_attach(back, "ping", there);
+    pp_await_consumer(&p, there);
+    let mut rtt = vec![0u64; n as usize];
+    let mut prev = monotonic_ns();
+    for i in 0..warmup + n {
+        pp_send(&mut p, i, there);
+        let v = pp_receive(&mut c, there);
+        let now = monotonic_ns();
+        if v != i {
+            fail_unlink(there, "check", format!("pong answered {v} to {i}"));
+        }
+        if i >= warmup {
+            rtt[(i - warmup) as usize] = now - prev;
+        }
+        prev = now;
+    }
+    rtt.sort_unstable();
+    // Nearest rank: the smallest sample with at least q * n samples at or below it.
+    let rank = |q: f64| rtt[((q * n as f64).ceil() as usize).clamp(1, rtt.len()) - 1] as f64 / 2.0;
+    let mean = rtt.iter().map(|&v| v as f64).sum::<f64>() / n as f64 / 2.0;
+    println!(
+        "{{\"samples\":{n},\"p50_ns\":{:.1},\"p99_ns\":{:.1},\"p999_ns\":{:.1},\"max_ns\":{:.1},\"mean_ns\":{mean:.1}}}",
+        rank(0.50),
+        rank(0.99),
+        rank(0.999),
+        rtt[rtt.len() - 1] as f64 / 2.0,
+    );
+    let _ = p.close();
+    drop(p);
+    let _ = c.close();
+    let _ = ringwire::unlink_shm(there);
+}
+
+fn pong(there: &str, back: &str, m: u64) {
+    let mut p = pp_create(back);
+    let mut c = pp_attach(there, "pong", back);
+    pp_await_consumer(&p, back);
+    for _ in 0..m {
+        let v = pp_receive(&mut c, back);
+        pp_send(&mut p, v, back);
+    }
+    let _ = p.close();
+    drop(p);
+    let _ = c.close();
+    let _ = ringwire::unlink_shm(back);
+}
+
 fn num(s: &str) -> u64 {
     s.replace('_', "").parse().unwrap_or_else(|_| {
         eprintln!("rwperf: bad number {s}");
@@ -175,10 +336,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!("usage: rwperf produce|consume --name /NAME --events N [--batch B] [--capacity C] [--cpu K]");
+        eprintln!(
+            "       rwperf ping|pong --name /THERE --back /BACK --events N [--warmup W] [--cpu K]"
+        );
         exit(64);
     }
     let (mut name, mut n, mut batch, mut capacity, mut cpu) =
         (String::new(), 1_000_000, 64, 4096, -1i64);
+    let (mut back, mut warmup) = (String::new(), 0u64);
     let mut it = args[2..].iter();
     while let Some(f) = it.next() {
         let v = it.next().unwrap_or_else(|| {
@@ -191,6 +356,8 @@ fn main() {
             "--batch" => batch = num(v),
             "--capacity" => capacity = num(v),
             "--cpu" => cpu = num(v) as i64,
+            "--back" => back = v.clone(),
+            "--warmup" => warmup = num(v),
             _ => {
                 eprintln!("rwperf: unknown flag {f}");
                 exit(64)
@@ -201,10 +368,17 @@ fn main() {
         eprintln!("rwperf: need --name, 1 <= batch <= capacity, events > 0");
         exit(64);
     }
+    let role = args[1].as_str();
+    if (role == "ping" || role == "pong") && (back.is_empty() || back == name) {
+        eprintln!("rwperf: {role} needs --back, another name than --name");
+        exit(64);
+    }
     pin(cpu);
-    match args[1].as_str() {
+    match role {
         "produce" => produce(&name, n, batch, capacity),
         "consume" => consume(&name, n),
+        "ping" => ping(&name, &back, n, warmup),
+        "pong" => pong(&name, &back, n),
         r => {
             eprintln!("rwperf: unknown role {r}");
             exit(64)
