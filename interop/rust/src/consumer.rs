@@ -113,8 +113,14 @@ pub struct Consumer<T: Event> {
     blocker: Option<Blocker>,
     buf: Vec<u8>,
     pending: Vec<Item<T>>,
+    /// Calls of `poll_range`, for a heartbeat every [`HEARTBEAT_EVERY`] of them.
+    polls: u64,
     _event: PhantomData<T>,
 }
+
+/// `poll` and `read` store a heartbeat on every this many calls (a clock read costs about as much
+/// as the rest of a one-event poll), and `wait` whenever it times out.
+const HEARTBEAT_EVERY: u64 = 64;
 
 /// Writes the owner fields of an entry this process has just won (spec 5.7 step 2, or step 5
 /// without the name). The start time is stored before the pid (release, paired with the acquire
@@ -307,6 +313,7 @@ impl<T: Event> Consumer<T> {
                 .then(|| Blocker::register(seg.consumer_blockers())),
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
+            polls: 0,
             _event: PhantomData,
         }
     }
@@ -352,7 +359,9 @@ impl<T: Event> Consumer<T> {
         Ok(())
     }
 
-    /// Stores a heartbeat (CLOCK_MONOTONIC ns). `poll` does this on every call.
+    /// Stores a heartbeat (CLOCK_MONOTONIC ns). `poll` and `read` do this on their first call and
+    /// every 64th; a consumer that polls less often than its producer's stall timeout allows
+    /// should call this itself.
     pub fn heartbeat(&self) {
         self.entry()
             .u64(l::ENT_HEARTBEAT_NS)
@@ -530,7 +539,10 @@ impl<T: Event> Consumer<T> {
     /// `Some(next..hi)` if something is available; `None` (after checking poison) if not.
     fn poll_range(&mut self, max: usize) -> Result<Option<(u64, u64)>> {
         self.check_owned()?;
-        self.heartbeat();
+        if self.polls.is_multiple_of(HEARTBEAT_EVERY) {
+            self.heartbeat();
+        }
+        self.polls = self.polls.wrapping_add(1);
         let max = max.max(1) as u64;
         let mut hi = self.available(max);
         if hi <= self.next && self.recover_stall() {

@@ -138,6 +138,9 @@ impl Segment {
     /// The poison record, or `None` if the ring is not poisoned. A record still being written
     /// (`poison_state = 1`) is waited for up to 100 ms, then read as it is.
     pub fn poison_record(&self) -> Option<Poison> {
+        if self.poison_state() == l::POISON_NONE {
+            return None; // the common case, checked on hot paths: no clock read
+        }
         let deadline = Instant::now() + RECORDING_WAIT;
         loop {
             match self.poison_state() {
