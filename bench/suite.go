@@ -408,6 +408,10 @@ func latencyRows(o Options, p Programs) []Row {
 	}
 	fmt.Fprintf(o.Log, "latency: ping-pong between two pinned processes, one-way = round trip / 2\n")
 	var rows []Row
+	add := func(r Row) {
+		logRow(o, r)
+		rows = append(rows, r)
+	}
 	bare := Row{Group: "latency", Scenario: "ping-pong", Impl: "c-pingpong", EventSize: 8, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs, Note: "one cache line, no ring"}
 	if p.PingPongBin == "" {
 		bare = skipRow(bare, p.Missing["c-pingpong"])
@@ -419,9 +423,10 @@ func latencyRows(o Options, p Programs) []Row {
 		if wait == "blocking" {
 			r.Events = samples / 4
 		}
-		var ls []Latency
-		var err error
-		for i := 0; i < o.Runs && err == nil; i++ {
+		if wait == "busy-spin" {
+			r.Note = "runs alternate with c-pingpong's"
+		}
+		r = latencyRuns(o.Runs, r, func() (Latency, error) {
 			// The bare ping-pong's runs alternate with busy-spin's, the figure set against it.
 			if wait == "busy-spin" && p.PingPongBin != "" && bareErr == nil {
 				var bl []Latency
@@ -429,10 +434,8 @@ func latencyRows(o Options, p Programs) []Row {
 					bares = append(bares, bl...)
 				}
 			}
-			var l Latency
-			l, err = p.PingPong(wait, r.Events, r.Events/10)
-			ls = append(ls, l)
-		}
+			return p.PingPong(wait, r.Events, r.Events/10)
+		})
 		if wait == "busy-spin" {
 			if bareErr != nil {
 				bare.Note = bareErr.Error()
@@ -440,66 +443,46 @@ func latencyRows(o Options, p Programs) []Row {
 				l := medianLatency(bares)
 				bare.Lat = &l
 			}
-			logRow(o, bare)
-			rows = append(rows, bare)
-			r.Note = "runs alternate with c-pingpong's"
+			add(bare)
 		}
-		if err != nil {
-			r.Note = err.Error()
-		} else {
-			l := medianLatency(ls)
-			r.Lat = &l
-			if bare.Lat != nil {
-				r.Baseline, r.Ratio = "c-pingpong p50", l.P50/bare.Lat.P50
-			}
-		}
-		logRow(o, r)
-		rows = append(rows, r)
+		add(againstBare(r, bare))
 	}
 	// The C and Rust implementations, both processes in the language, busy-spinning.
 	for _, lang := range []Lang{C, Rust} {
 		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire-" + string(lang), EventSize: 64, Capacity: 64, Batch: 1, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs}
-		var ls []Latency
-		var err error
-		for i := 0; i < o.Runs && err == nil; i++ {
-			var l Latency
-			if l, err = p.PingPongIn(lang, samples, samples/10); err == nil {
-				ls = append(ls, l)
-			}
-		}
-		switch {
-		case errors.Is(err, ErrSkipped):
-			r = skipRow(r, err.Error())
-		case err != nil:
-			r.Note = err.Error()
-		default:
-			l := medianLatency(ls)
-			r.Lat = &l
-			if bare.Lat != nil {
-				r.Baseline, r.Ratio = "c-pingpong p50", l.P50/bare.Lat.P50
-			}
-		}
-		logRow(o, r)
-		rows = append(rows, r)
+		add(againstBare(latencyRuns(o.Runs, r, func() (Latency, error) { return p.PingPongIn(lang, samples, samples/10) }), bare))
 	}
-	r := Row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
-		Note: "publish to the sleeping consumer's return, one event every 300us"}
+	add(latencyRuns(o.Runs, Row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
+		Note: "publish to the sleeping consumer's return, one event every 300us"}, func() (Latency, error) { return p.WakeUp(wakes, 300*time.Microsecond) }))
+	return rows
+}
+
+// latencyRuns runs f up to runs times, stopping at the first error, and returns r with the
+// median of the runs, or with the error as its note (skipped when a program is missing).
+func latencyRuns(runs int, r Row, f func() (Latency, error)) Row {
 	var ls []Latency
-	var err error
-	for i := 0; i < o.Runs && err == nil; i++ {
-		var l Latency
-		l, err = p.WakeUp(wakes, 300*time.Microsecond)
+	for i := 0; i < runs; i++ {
+		l, err := f()
+		if errors.Is(err, ErrSkipped) {
+			return skipRow(r, err.Error())
+		}
+		if err != nil {
+			r.Note = err.Error()
+			return r
+		}
 		ls = append(ls, l)
 	}
-	if err != nil {
-		r.Note = err.Error()
-	} else {
-		l := medianLatency(ls)
-		r.Lat = &l
+	l := medianLatency(ls)
+	r.Lat = &l
+	return r
+}
+
+// againstBare sets r's ratio to the bare ping-pong's p50 when both were measured.
+func againstBare(r, bare Row) Row {
+	if r.Lat != nil && bare.Lat != nil {
+		r.Baseline, r.Ratio = "c-pingpong p50", r.Lat.P50/bare.Lat.P50
 	}
-	logRow(o, r)
-	rows = append(rows, r)
-	return rows
+	return r
 }
 
 func medianLatency(ls []Latency) Latency {

@@ -113,7 +113,6 @@ type Producer[T any] struct {
 	hdr     *layout.Header
 	cursors *layout.Cursors
 	wait    *layout.Wait
-	mask    uint64
 	cap     uint64
 	multi   bool
 	creator bool
@@ -242,7 +241,7 @@ func newProducer[T any](seg *segment.Segment, o Options) *Producer[T] {
 	v := seg.View()
 	p := &Producer[T]{
 		seg: seg, v: v, arr: v.Arrays(), hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
-		cap: v.Capacity(), mask: v.Capacity() - 1, multi: v.Mode() == layout.MultiProducer,
+		cap: v.Capacity(), multi: v.Mode() == layout.MultiProducer,
 		strategy: o.Wait, timeout: o.Timeout, keep: o.Keep, closeTimeout: o.CloseTimeout, halt: o.Halt,
 		intents: seg.Backing().Kind() != segment.KindHeap,
 	}

@@ -194,6 +194,18 @@ static void pp_attach(const char *name, const char *who, rw_segment *seg, rw_con
 	rw_consumer_poll_only(c);
 }
 
+/* Leaves both rings: deregisters from the other's, ends this side's stream and removes its name. */
+static void pp_close(rw_producer *p, rw_segment *out_seg, const char *name, rw_consumer *c,
+		     rw_segment *in_seg)
+{
+	rw_error err = {0};
+	rw_deregister(c);
+	rw_segment_close(in_seg);
+	rw_producer_close(p, 1000, &err);
+	rw_segment_close(out_seg);
+	rw_unlink_shm(name);
+}
+
 static void pp_await_consumer(const rw_segment *seg, const char *name)
 {
 	uint64_t deadline = rw_monotonic_ns() + 10000000000ull;
@@ -277,12 +289,7 @@ static int ping(const char *there, const char *back, uint64_t n, uint64_t warmup
 #undef RANK
 	fflush(stdout);
 	free(rtt);
-	rw_error err = {0};
-	rw_deregister(&c);
-	rw_segment_close(&in_seg);
-	rw_producer_close(&p, 1000, &err);
-	rw_segment_close(&out_seg);
-	rw_unlink_shm(there);
+	pp_close(&p, &out_seg, there, &c, &in_seg);
 	return 0;
 }
 
@@ -296,12 +303,7 @@ static int pong(const char *there, const char *back, uint64_t n)
 	pp_await_consumer(&out_seg, back);
 	for (uint64_t i = 0; i < n; i++)
 		pp_send(&p, pp_receive(&c));
-	rw_error err = {0};
-	rw_deregister(&c);
-	rw_segment_close(&in_seg);
-	rw_producer_close(&p, 1000, &err);
-	rw_segment_close(&out_seg);
-	rw_unlink_shm(back);
+	pp_close(&p, &out_seg, back, &c, &in_seg);
 	return 0;
 }
 
