@@ -106,7 +106,14 @@ static const char *proto_code(rw_code rc)
 	case RW_ERR_INVALID_ARG: return "usage";
 	case RW_ERR_PRODUCERS_FULL: return "registry_full";
 	case RW_ERR_GAP: return "verify";
-	case RW_ERR_LOST: return "verify";
+	/* codes outside PROTOCOL.md's list, mapped as the Go conformer does: a bad name is a usage
+	 * error, a backing that cannot be made or is not a regular file an I/O error, and a
+	 * stream that stopped short (lapped, or every producer died) a verification failure */
+	case RW_ERR_LOST:
+	case RW_ERR_PRODUCER_DEAD: return "verify";
+	case RW_ERR_INVALID_NAME: return "usage";
+	case RW_ERR_NO_SPACE:
+	case RW_ERR_NOT_REGULAR: return "io";
 	default: return rw_code_name(rc);
 	}
 }
@@ -117,11 +124,13 @@ static int exit_for(rw_code rc)
 	case RW_OK: return EXIT_OK;
 	case RW_ERR_IO:
 	case RW_ERR_NO_SPACE:
+	case RW_ERR_NOT_REGULAR:
 	case RW_ERR_EXISTS: return EXIT_IO;
 	case RW_ERR_INVALID_ARG:
 	case RW_ERR_INVALID_NAME: return EXIT_USAGE;
 	case RW_ERR_ENDED:
 	case RW_ERR_LOST:
+	case RW_ERR_PRODUCER_DEAD:
 	case RW_ERR_GAP: return EXIT_VERIFY;
 	default: return EXIT_SEGMENT;
 	}
@@ -240,15 +249,13 @@ static void print_registry(const rw_segment *seg)
 
 /* ---- produce --------------------------------------------------------------------------------- */
 
-/* Producer entries 1.. that an attached producer registered and left (closed or dead). */
-static uint32_t producers_left(const rw_segment *seg)
+/* Producer entries 1.. whose attached producer registered and left: closed or dead, or active
+ * with a dead owner whose claims are all resolved (PROTOCOL.md, produce). */
+static uint32_t producers_left(rw_segment *seg)
 {
 	uint32_t n = 0;
-	for (uint32_t i = 1; i < seg->g.producer_capacity; i++) {
-		uint32_t s = rw_state_value(rw_producer_state_word(rw_producer_entry_at(seg, i)));
-		if (s == RW_PRODUCER_ENTRY_CLOSED || s == RW_PRODUCER_ENTRY_DEAD)
-			n++;
-	}
+	for (uint32_t i = 1; i < seg->g.producer_capacity; i++)
+		n += (uint32_t)rw_producer_entry_left(seg, i);
 	return n;
 }
 

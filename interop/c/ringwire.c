@@ -1342,6 +1342,18 @@ static uint32_t retire_if_resolved(const rw_segment *seg, rw_producer_entry *e, 
 	return dead;
 }
 
+int rw_producer_entry_left(rw_segment *seg, uint32_t i)
+{
+	if (i >= seg->g.producer_capacity)
+		return 0;
+	rw_producer_entry *e = rw_producer_entry_at(seg, i);
+	uint32_t v = rw_state_value(rw_producer_state_word(e));
+	if (v == RW_PRODUCER_ENTRY_CLOSED || v == RW_PRODUCER_ENTRY_DEAD)
+		return 1;
+	return v == RW_PRODUCER_ENTRY_ACTIVE && rw_owner_dead(rw_producer_owner(e)) &&
+	       entry_resolved(seg, e, rw_claimed_count(seg));
+}
+
 /* 5.8 steps 1 to 4 for sequence s. Returns 1 if this call turned s into a gap, else 0 (nothing to
  * resolve, already resolved, or keep waiting). */
 static int resolve_sequence(rw_segment *seg, uint64_t s)

@@ -744,6 +744,10 @@ int rw_poisoned(const rw_segment *seg, rw_poison *out);
  * all resolved. Returns how many sequences this call turned into gaps. Safe for concurrent use. */
 uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s);
 
+/* Whether producer entry i has left: closed or dead, or active with a dead owner and every claim
+ * of its intent resolved (so that 5.4 attach step 1 would retire it). Never changes the entry. */
+int rw_producer_entry_left(rw_segment *seg, uint32_t i);
+
 /* ---- Waiting (spec 5.6) ------------------------------------------------------------------------
  * A producer or consumer that waits and finds nothing after a few yields blocks in futex on Linux:
  * before its first kernel wait it registers as a blocker (seq-cst add to the header's count, then

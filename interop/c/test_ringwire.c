@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/mount.h>
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1804,6 +1808,9 @@ static int child_wait_poisoned(void *name)
 	uint8_t ev[EV_SIZE];
 	uint32_t got;
 	rw_error err;
+	/* kernel waits of 5 s: only the poisoner's wake ends this one promptly */
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
 	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, &err); /* blocks in futex */
 	rw_deregister(&c);
 	return rc == RW_ERR_POISONED && strstr(err.message, "stage 7): boom") ? 0 : 42;
@@ -2573,6 +2580,852 @@ static void test_blockers(void)
 	shm_unlink(name);
 }
 
+/* ---- names (spec 9) ------------------------------------------------------------------------------ */
+
+/* Decodes the \xHH escapes of segment_names.tsv into out; returns the length. */
+static size_t unescape(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = in; *p && n < cap; p++) {
+		unsigned v;
+		if (p[0] == '\\' && p[1] == 'x' && sscanf(p + 2, "%2x", &v) == 1) {
+			out[n++] = (char)v;
+			p += 3;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	return n;
+}
+
+static void test_names(void)
+{
+	FILE *f = fopen(RW_TEST_ROOT "/conformance/testdata/segment_names.tsv", "r");
+	CHECK(f != NULL, "cannot open conformance/testdata/segment_names.tsv");
+	if (!f)
+		return;
+	char line[1024];
+	int vectors = 0, valid = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#')
+			continue;
+		size_t n = strlen(line);
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		char *tab = strrchr(line, '\t');
+		if (!tab)
+			continue;
+		*tab = 0;
+		char name[600];
+		size_t len = unescape(line, name, sizeof name);
+		int want = strcmp(tab + 1, "valid") == 0;
+		CHECK(rw_valid_name(name, len) == want, "\"%s\" (%zu bytes): want %s", line, len,
+		      tab + 1);
+		vectors++;
+		valid += want;
+	}
+	fclose(f);
+	CHECK(vectors >= 19 && valid >= 8, "only %d vectors (%d valid)", vectors, valid);
+
+	/* invalid names are refused before touching the system */
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	rw_segment seg;
+	rw_error err;
+	static const char *bad[] = {"", "/", "noslash", "//double", "/a/b", "/.", "/.."};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_RC(rw_create_shm(bad[i], &cfg, &seg, &err), RW_ERR_INVALID_NAME, err);
+		CHECK_RC(rw_attach_shm(bad[i], &ev_type, 1000, &seg, &err), RW_ERR_INVALID_NAME, err);
+	}
+	char longest[258];
+	longest[0] = '/';
+	memset(longest + 1, 'n', 256);
+	longest[257] = 0;
+	CHECK_RC(rw_create_shm(longest, &cfg, &seg, &err), RW_ERR_INVALID_NAME, err);
+	/* the conformer refuses it as a usage error, exit 2 */
+	char cmd[512];
+	const char *out = tmp_file("names.out");
+	snprintf(cmd, sizeof cmd, "%s produce --name /a/b --count 1 > %s", RW_TEST_CONFORMER, out);
+	CHECK(run(cmd) == 2, "conformer: invalid name exits 2");
+	size_t olen;
+	char *o = read_all(out, &olen);
+	CHECK(o && strstr(o, "\"code\":\"usage\"") && strstr(o, "invalid name"), "printed %s",
+	      o ? o : "");
+	free(o);
+}
+
+/* ---- backings (spec 5.1) --------------------------------------------------------------------------- */
+
+struct late_creator {
+	const char *path;
+	int fd; /* the 0-byte file, created by the parent */
+};
+
+/* Sizes a 0-byte file and writes a segment image into it 100 ms later, like a creator between
+ * its open and its posix_fallocate. */
+static int child_size_later(void *argp)
+{
+	struct late_creator *a = argp;
+	sleep_ms(100);
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	rw_geometry g;
+	if (rw_layout(&cfg, &g, NULL) != RW_OK || ftruncate(a->fd, (off_t)g.total_size) != 0)
+		return 1;
+	void *base = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
+	if (base == MAP_FAILED)
+		return 2;
+	rw_init_image(base, &g, &cfg.type, 7, (uint32_t)getpid(), 0, 1);
+	munmap(base, g.total_size);
+	return 0;
+}
+
+static void test_backing(void)
+{
+	rw_error err;
+	rw_segment seg, seg2;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	/* attach opens with O_NOFOLLOW: a symlink to a valid segment is refused */
+	const char *real = tmp_file("real");
+	const char *link = tmp_file("link");
+	CHECK_RC(rw_create_file(real, &cfg, &seg, &err), RW_OK, err);
+	CHECK(symlink(real, link) == 0, "symlink");
+	CHECK_RC(rw_attach_file(link, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	CHECK_RC(rw_attach_file(real, &ev_type, 0, &seg2, &err), RW_OK, err);
+	rw_segment_close(&seg2);
+	/* create is exclusive and does not follow a (dangling) symlink */
+	const char *target = tmp_file("target");
+	const char *dangling = tmp_file("dangling");
+	CHECK(symlink(target, dangling) == 0, "dangling symlink");
+	CHECK_RC(rw_create_file(dangling, &cfg, &seg2, &err), RW_ERR_EXISTS, err);
+	CHECK(access(target, F_OK) != 0, "the symlink's target was not created");
+	rw_segment_close(&seg);
+#ifdef __linux__
+	/* the same for shared memory (/dev/shm) */
+	const char *shm_real = shm_name("real");
+	const char *shm_link = shm_name("link");
+	CHECK_RC(rw_create_shm(shm_real, &cfg, &seg, &err), RW_OK, err);
+	char lpath[128], tpath[128];
+	snprintf(lpath, sizeof lpath, "/dev/shm%s", shm_link);
+	snprintf(tpath, sizeof tpath, "/dev/shm%s", shm_real);
+	CHECK(symlink(tpath, lpath) == 0, "shm symlink");
+	CHECK_RC(rw_attach_shm(shm_link, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	unlink(lpath);
+	rw_segment_close(&seg);
+	/* anything but a regular file is refused: a FIFO */
+	const char *fifo = tmp_file("fifo");
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+	CHECK_RC(rw_attach_file(fifo, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	const char *shm_fifo = shm_name("fifo");
+	snprintf(lpath, sizeof lpath, "/dev/shm%s", shm_fifo);
+	CHECK(mkfifo(lpath, 0600) == 0, "mkfifo in /dev/shm");
+	CHECK_RC(rw_attach_shm(shm_fifo, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	unlink(lpath);
+#endif
+	/* a 0-byte object is initializing: retried until the deadline ... */
+	const char *empty = tmp_file("empty");
+	int fd = open(empty, O_CREAT | O_RDWR, 0600);
+	CHECK(fd >= 0, "0-byte file");
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_attach_file(empty, &ev_type, 50, &seg2, &err), RW_ERR_INITIALIZING, err);
+	CHECK(rw_monotonic_ns() - t0 >= 50000000ull, "retried until the deadline");
+	/* ... and attached once its creator sized and initialized it */
+	struct late_creator lc = {empty, fd};
+	pid_t child = spawn(child_size_later, &lc);
+	CHECK_RC(rw_attach_file(empty, &ev_type, 5000, &seg2, &err), RW_OK, err);
+	CHECK(reap(child) == 0, "late creator");
+	rw_segment_close(&seg2);
+	if (fd >= 0)
+		close(fd);
+}
+
+#ifdef __linux__
+/* In a private mount namespace: a 64 KiB tmpfs; creating a 128 KiB segment there (a file, and
+ * shared memory with the tmpfs over /dev/shm) fails with "no space" and leaves nothing behind;
+ * ftruncate alone would have succeeded (sparse) and the first write past 64 KiB would SIGBUS.
+ * Exit 77: mounting is not permitted here. */
+static int child_no_space(void *dir)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return 77;
+	if (mount("tmpfs", (const char *)dir, "tmpfs", 0, "size=64k") != 0)
+		return 77;
+	rw_config big = config(1024, RW_MODE_SINGLE, 1);
+	big.type.event_size = 128;
+	big.type.event_align = 8;
+	big.type.fingerprint = 1;
+	rw_geometry g;
+	if (rw_layout(&big, &g, NULL) != RW_OK || g.total_size <= 65536)
+		return 10;
+	char path[256];
+	snprintf(path, sizeof path, "%s/seg", (const char *)dir);
+	rw_segment seg;
+	rw_error err;
+	if (rw_create_file(path, &big, &seg, &err) != RW_ERR_NO_SPACE || err.sys_errno != ENOSPC)
+		return 11;
+	if (access(path, F_OK) == 0)
+		return 12; /* removed what it created */
+	rw_config small = config(8, RW_MODE_SINGLE, 1);
+	if (rw_create_file(path, &small, &seg, &err) != RW_OK)
+		return 13;
+	rw_segment_close(&seg);
+	unlink(path);
+	if (mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=64k") != 0)
+		return 14;
+	char name[64];
+	snprintf(name, sizeof name, "/rwc-t-%ld-nospace", (long)getppid());
+	if (rw_create_shm(name, &big, &seg, &err) != RW_ERR_NO_SPACE)
+		return 15;
+	char shm_path[128];
+	snprintf(shm_path, sizeof shm_path, "/dev/shm%s", name);
+	if (access(shm_path, F_OK) == 0)
+		return 16;
+	return 0;
+}
+#endif
+
+static void test_no_space(void)
+{
+#ifdef __linux__
+	const char *dir = tmp_file("mnt");
+	CHECK(mkdir(dir, 0700) == 0, "mount point");
+	int st = reap(spawn(child_no_space, (void *)dir));
+	if (st == 77)
+		printf("note: no_space skipped: mounting a tmpfs is not permitted here\n");
+	else
+		CHECK(st == 0, "no space on a full tmpfs (child status %d)", st);
+	rmdir(dir);
+#else
+	printf("note: no_space skipped: posix_fallocate reservation is Linux-only\n");
+#endif
+}
+
+/* ---- wakes (spec 5.6): every change a waiter re-checks is followed by a wake ---------------------- */
+
+/* The children below wait with kernel waits of 5 s (and a producer-liveness period as long), so
+ * only a wake ends their wait within the 2 s the parent allows. */
+static void long_waits(void)
+{
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
+}
+
+struct wake_arg {
+	const char *name;
+	const char *consumer;
+	rw_code want;
+};
+
+/* A consumer that blocks waiting for an event and expects want. */
+static int child_consume_expect(void *argp)
+{
+	struct wake_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 70;
+	long_waits();
+	uint8_t ev[EV_SIZE];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, NULL);
+	rw_deregister(&c);
+	return rc == a->want ? 0 : 71;
+}
+
+/* A producer that attaches to a multi segment whose ring is full and waits for room. */
+static int child_produce_expect(void *argp)
+{
+	struct wake_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 72;
+	long_waits();
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	rw_code rc = rw_publish(&p, ev, 1, 10000, NULL);
+	rw_producer_close(&p, 0, NULL);
+	return rc == a->want ? 0 : 73;
+}
+
+/* Waits until the wait word has a waiter, acts, and expects the child to finish within 2 s. */
+static void expect_woken(rw_segment *seg, _Atomic uint32_t *waiters, pid_t child, const char *what,
+			 void (*act)(rw_segment *seg, void *arg), void *arg)
+{
+	for (int i = 0; i < 5000 && atomic_load(waiters) == 0; i++)
+		sleep_ms(1);
+	CHECK(atomic_load(waiters) != 0 || !KERNEL_BLOCKS, "%s: the child is waiting", what);
+	sleep_ms(20); /* well inside its 5 s kernel wait */
+	uint64_t t0 = rw_monotonic_ns();
+	act(seg, arg);
+	int st = reap(child);
+	uint64_t took = rw_monotonic_ns() - t0;
+	CHECK(st == 0, "%s: child status %d", what, st);
+	CHECK(took < 2000000000ull, "%s: woken after %llu ms", what,
+	      (unsigned long long)(took / 1000000));
+}
+
+static void act_evict(rw_segment *seg, void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		uint32_t st = atomic_load(&rw_entry_at(seg, i)->state);
+		if (rw_state_value(st) == RW_ENTRY_ACTIVE)
+			rw_evict_entry(seg, i, st);
+	}
+}
+
+static void act_close(rw_segment *seg, void *arg)
+{
+	(void)seg;
+	rw_producer_close(arg, 1000, NULL);
+}
+
+static void act_deregister(rw_segment *seg, void *arg)
+{
+	(void)seg;
+	rw_deregister(arg);
+}
+
+static void test_wakes(void)
+{
+	rw_error err;
+	rw_segment seg;
+	/* a consumer blocked in futex: its eviction wakes it (5.6 re-check of its registration,
+	 * 5.7 eviction wakes both words unconditionally) */
+	const char *n1 = shm_name("wake-evict");
+	rw_config sc = config(8, RW_MODE_SINGLE, 2);
+	CHECK_RC(rw_create_shm(n1, &sc, &seg, &err), RW_OK, err);
+	struct wake_arg ev_arg = {n1, "w", RW_ERR_EVICTED};
+	pid_t child = spawn(child_consume_expect, &ev_arg);
+	expect_woken(&seg, &seg.wait->consumer_waiters, child, "eviction", act_evict, NULL);
+	rw_segment_close(&seg);
+	shm_unlink(n1);
+
+	/* the close (producer_state = 2) wakes it: the stream ended */
+	const char *n2 = shm_name("wake-close");
+	CHECK_RC(rw_create_shm(n2, &sc, &seg, &err), RW_OK, err);
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	struct wake_arg end_arg = {n2, "w", RW_ERR_ENDED};
+	child = spawn(child_consume_expect, &end_arg);
+	expect_woken(&seg, &seg.wait->consumer_waiters, child, "close", act_close, &p);
+	rw_segment_close(&seg);
+	shm_unlink(n2);
+
+	/* a producer blocked for room: the gating consumer's deregistration wakes it (and so does
+	 * its eviction) */
+	rw_config mc = config(4, RW_MODE_MULTI, 2);
+	const char *names[2] = {shm_name("wake-dereg"), shm_name("wake-evict-p")};
+	for (int k = 0; k < 2; k++) {
+		CHECK_RC(rw_create_shm(names[k], &mc, &seg, &err), RW_OK, err);
+		rw_producer cr;
+		CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
+		rw_consumer gate;
+		CHECK_RC(rw_register(&gate, &seg, "gate", RW_FLAG_REQUIRED, 0, RW_START_LATEST,
+				     &err),
+			 RW_OK, err);
+		uint8_t evs[EV_SIZE * 4];
+		for (int i = 0; i < 4; i++)
+			ev_make(evs + i * EV_SIZE, (uint64_t)i, 0);
+		CHECK_RC(rw_publish(&cr, evs, 4, 0, &err), RW_OK, err); /* full */
+		struct wake_arg pa = {names[k], NULL, RW_OK};
+		child = spawn(child_produce_expect, &pa);
+		if (k == 0)
+			expect_woken(&seg, &seg.wait->producer_waiters, child, "deregistration",
+				     act_deregister, &gate);
+		else
+			expect_woken(&seg, &seg.wait->producer_waiters, child, "eviction of the gate",
+				     act_evict, NULL);
+		rw_segment_close(&seg);
+		shm_unlink(names[k]);
+	}
+}
+
+/* ---- optional consumers (spec 5.10) -------------------------------------------------------------- */
+
+static rw_producer *lap_producer;
+static int lap_now;
+
+/* Plays a producer that laps the optional consumer while it copies. */
+static void lap_during_copy(rw_consumer *c)
+{
+	(void)c;
+	if (!lap_now)
+		return;
+	lap_now = 0;
+	uint8_t ev[EV_SIZE];
+	uint64_t base = rw_claimed_count(lap_producer->seg);
+	for (uint64_t k = 0; k < lap_producer->seg->g.capacity; k++) {
+		ev_make(ev, 1000 + base + k, 0);
+		rw_publish(lap_producer, ev, 1, 0, NULL);
+	}
+}
+
+static void test_optional_verify(void)
+{
+	rw_error err;
+	for (uint32_t mode = RW_MODE_SINGLE; mode <= RW_MODE_MULTI; mode++) {
+		rw_config cfg = config(8, mode, 2);
+		rw_segment seg;
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer p;
+		CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+		rw_consumer opt;
+		CHECK_RC(rw_register(&opt, &seg, "opt", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+		uint8_t ev[EV_SIZE * 8];
+		for (int k = 0; k < 4; k++)
+			ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+		CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+		/* the producer overwrites the slots while the consumer copies them: the copy is
+		 * verified against claimed after F4 and reported lost, never delivered */
+		lap_producer = &p;
+		lap_now = 1;
+		rw_test.after_copy = lap_during_copy;
+		uint32_t got = 99;
+		CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_ERR_LOST, err);
+		rw_test.after_copy = NULL;
+		CHECK(got == 0 && opt.lost_seq == 0 && opt.lost_count == 4 && opt.lost == 4 &&
+			      atomic_load(&opt.entry->lost) == 4 && opt.next == 4,
+		      "mode %u: torn copy reported lost (%llu from %llu)", mode,
+		      (unsigned long long)opt.lost_count, (unsigned long long)opt.lost_seq);
+		CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_OK, err);
+		CHECK(got == 8 && ev_check(ev, 1004, 0) == 0 && ev_check(ev + 7 * EV_SIZE, 1011, 0) == 0,
+		      "mode %u: then the events that overwrote them (got %u)", mode, got);
+		rw_deregister(&opt);
+		free(img);
+	}
+}
+
+/* ---- passing over dead claims (spec 5.8) --------------------------------------------------------- */
+
+static rw_producer_entry *flux_entry;
+
+/* Plays a live producer that moves its intent from [7, 9) to [10, 12) between the reads. */
+static void move_intent(rw_producer_entry *e, int step)
+{
+	if (e != flux_entry || step != 1)
+		return;
+	atomic_store(&e->intent_end, 0);
+	atomic_store(&e->intent_start, 10);
+	atomic_store(&e->intent_end, 12);
+}
+
+struct resolve_arg {
+	const char *name;
+	int fd;
+};
+
+/* A required consumer that passes over the dead claim at its cursor (stall timeout 0). */
+static int child_resolve(void *argp)
+{
+	struct resolve_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 80;
+	char cname[32];
+	snprintf(cname, sizeof cname, "r%ld", (long)getpid());
+	if (rw_register(&c, &seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) != RW_OK)
+		return 81;
+	c.stall_timeout_ms = 0;
+	char b;
+	if (write(a->fd, "r", 1) != 1 || read(a->fd, &b, 1) != 1) /* start together */
+		return 82;
+	uint8_t ev[EV_SIZE * 4];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 4, &got, 5000, NULL);
+	int ok = rc == RW_ERR_GAP && c.gap_seq == 0 && c.gap_count == 3 && c.gaps_seen == 3;
+	rw_deregister(&c);
+	return ok ? 0 : 83;
+}
+
+static void test_gap_rules(void)
+{
+	rw_error err;
+	rw_config cfg = config(16, RW_MODE_MULTI, 2);
+	cfg.producer_capacity = 3;
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_producer_entry *dead = rw_producer_entry_at(&seg, 1), *live = rw_producer_entry_at(&seg, 2);
+	/* entry 1: a dead producer's claim of [2, 5); entry 2: a live one's intent [7, 9) */
+	atomic_store(&dead->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&dead->intent_start, 2);
+	atomic_store(&dead->intent_end, 5);
+	atomic_store(&dead->state, 0x101);
+	atomic_store(&live->owner, rw_self_identity());
+	atomic_store(&live->intent_start, 7);
+	atomic_store(&live->intent_end, 9);
+	atomic_store(&live->state, 0x101);
+	atomic_store(&seg.cursors->claimed, 9);
+	for (uint64_t s = 0; s < 2; s++)
+		atomic_store(rw_availability_word(&seg, s), s + 1);
+	/* an intent in flux (its ends read differently) holds every sequence back */
+	flux_entry = live;
+	rw_test.intent_read = move_intent;
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 0 && atomic_load(&seg.hdr->gaps) == 0,
+	      "a live intent in flux: keep waiting");
+	rw_test.intent_read = NULL;
+	/* a live producer's intent covering s holds it back */
+	atomic_store(&live->intent_start, 3);
+	atomic_store(&live->intent_end, 4);
+	CHECK(rw_pass_over_dead_claims(&seg, 3) == 0, "a live intent covers 3: keep waiting");
+	atomic_store(&live->intent_end, 0);
+	/* nothing to resolve at or above the claimed count, or without a dead intent over s */
+	CHECK(rw_pass_over_dead_claims(&seg, 9) == 0 && rw_pass_over_dead_claims(&seg, 6) == 0,
+	      "above the claimed count, or no dead intent: nothing");
+	/* resolved per sequence, each gap counted once */
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 3 && atomic_load(&seg.hdr->gaps) == 3,
+	      "2, 3, 4 passed over: gaps %llu", (unsigned long long)atomic_load(&seg.hdr->gaps));
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 0 && rw_pass_over_dead_claims(&seg, 4) == 0 &&
+		      atomic_load(&seg.hdr->gaps) == 3,
+	      "a resolved sequence is never counted again");
+	CHECK(atomic_load(&dead->state) == 0x103,
+	      "the dead entry retired once resolved (0x%x)", atomic_load(&dead->state));
+	/* never retired while unresolved: a dead entry whose claim is half resolved */
+	atomic_store(&dead->state, 0x201);
+	atomic_store(&dead->intent_start, 5);
+	atomic_store(&dead->intent_end, 7);
+	atomic_store(rw_availability_word(&seg, 5), 6);
+	CHECK(rw_producer_entry_left(&seg, 1) == 0, "6 unresolved: not left");
+	atomic_store(&live->intent_start, 6);
+	atomic_store(&live->intent_end, 7); /* a live producer holds 6 too */
+	CHECK(rw_pass_over_dead_claims(&seg, 6) == 0 && atomic_load(&dead->state) == 0x201,
+	      "unresolved: not retired");
+	atomic_store(&live->intent_end, 0);
+	CHECK(rw_pass_over_dead_claims(&seg, 6) == 1 && atomic_load(&dead->state) == 0x203,
+	      "resolved: retired (0x%x)", atomic_load(&dead->state));
+	free(img);
+
+	/* two consumers in two processes race to pass over the same dead claim: each sees the
+	 * gap run, the header counts it once */
+	const char *name = shm_name("gap-race");
+	cfg = config(16, RW_MODE_MULTI, 3);
+	cfg.producer_capacity = 2;
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	rw_consumer anchor; /* keeps "oldest" at 0 */
+	CHECK_RC(rw_register(&anchor, &seg, "anchor", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+		 RW_OK, err);
+	dead = rw_producer_entry_at(&seg, 1);
+	atomic_store(&dead->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&dead->intent_start, 0);
+	atomic_store(&dead->intent_end, 3);
+	atomic_store(&dead->state, 0x101);
+	atomic_store(&seg.cursors->claimed, 3);
+	int sv[2][2];
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++) {
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[k]) == 0, "socketpair");
+		static struct resolve_arg ra[2];
+		ra[k] = (struct resolve_arg){name, sv[k][1]};
+		kids[k] = spawn(child_resolve, &ra[k]);
+	}
+	char b;
+	for (int k = 0; k < 2; k++)
+		CHECK(read(sv[k][0], &b, 1) == 1, "resolver %d ready", k);
+	for (int k = 0; k < 2; k++)
+		CHECK(write(sv[k][0], "g", 1) == 1, "go");
+	for (int k = 0; k < 2; k++) {
+		int rst = reap(kids[k]);
+		CHECK(rst == 0, "resolver %d saw the gap run of 3 (status %d)", k, rst);
+		close(sv[k][0]);
+		close(sv[k][1]);
+	}
+	CHECK(atomic_load(&seg.hdr->gaps) == 3, "gaps counted once: %llu",
+	      (unsigned long long)atomic_load(&seg.hdr->gaps));
+	rw_deregister(&anchor);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
+/* ---- dead producers (spec 5.5 step 4, 8) ----------------------------------------------------------- */
+
+struct creator_arg {
+	const char *name;
+	uint32_t mode;
+	int fd;
+};
+
+/* Creates the segment, reports; when told, publishes events 0 and 1 (single mode) and reports
+ * again; then hangs until killed. */
+static int child_create_and_hang(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_config cfg = config(8, a->mode, 2);
+	if (rw_create_shm(a->name, &cfg, &seg, NULL) != RW_OK)
+		return 90;
+	rw_producer p;
+	if (rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 91;
+	char b;
+	if (write(a->fd, "c", 1) != 1 || read(a->fd, &b, 1) != 1)
+		return 92;
+	uint8_t ev[EV_SIZE];
+	for (uint64_t k = 0; a->mode == RW_MODE_SINGLE && k < 2; k++) {
+		ev_make(ev, k, 0);
+		rw_publish(&p, ev, 1, 0, NULL);
+	}
+	if (write(a->fd, "d", 1) != 1)
+		return 92;
+	for (;;)
+		pause();
+}
+
+/* Attaches a producer, publishes one event (producer 1), reports, and hangs until killed. */
+static int child_attach_and_hang(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 93;
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	if (rw_publish(&p, ev, 1, 1000, NULL) != RW_OK || write(a->fd, "a", 1) != 1)
+		return 94;
+	for (;;)
+		pause();
+}
+
+static void test_producer_dead(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_consumer c;
+	uint8_t ev[EV_SIZE * 4];
+	uint32_t got;
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	char b;
+	/* single mode: the creator is kill -9'ed (and left a zombie, unreaped): a waiting consumer
+	 * stops with "producer dead" naming its pid instead of waiting out its timeout */
+	const char *n1 = shm_name("dead1");
+	struct creator_arg ca = {n1, RW_MODE_SINGLE, sv[1]};
+	pid_t creator = spawn(child_create_and_hang, &ca);
+	CHECK(read(sv[0], &b, 1) == 1, "creator up");
+	CHECK_RC(rw_attach_shm(n1, &ev_type, 5000, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_register(&c, &seg, "c", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
+	CHECK(write(sv[0], "p", 1) == 1 && read(sv[0], &b, 1) == 1, "creator published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 0, &err), RW_OK, err);
+	CHECK(got == 2, "read what the creator published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 700, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(creator, SIGKILL) == 0, "kill -9 the creator");
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
+	char pid_text[32];
+	snprintf(pid_text, sizeof pid_text, "pid %ld", (long)creator);
+	CHECK(strstr(err.message, pid_text) != NULL, "message names the creator: %s", err.message);
+	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
+	CHECK(reap(creator) == 128 + SIGKILL, "creator reaped");
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	shm_unlink(n1);
+
+	/* multi mode: with the creator dead but an attached producer alive the consumer keeps
+	 * waiting; once that one is dead too, it stops */
+	const char *n2 = shm_name("dead2");
+	struct creator_arg mca = {n2, RW_MODE_MULTI, sv[1]};
+	creator = spawn(child_create_and_hang, &mca);
+	CHECK(read(sv[0], &b, 1) == 1, "multi creator up");
+	CHECK_RC(rw_attach_shm(n2, &ev_type, 5000, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_register(&c, &seg, "c", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
+	CHECK(write(sv[0], "p", 1) == 1 && read(sv[0], &b, 1) == 1, "multi creator ready");
+	pid_t attacher = spawn(child_attach_and_hang, &mca);
+	CHECK(read(sv[0], &b, 1) == 1, "attacher published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 1000, &err), RW_OK, err);
+	CHECK(got == 1 && ev_check(ev, 0, 1) == 0, "the attacher's event");
+	CHECK(kill(creator, SIGKILL) == 0 && reap(creator) == 128 + SIGKILL, "creator killed");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 1200, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(attacher, SIGKILL) == 0, "kill -9 the attacher");
+	t0 = rw_monotonic_ns();
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
+	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
+	CHECK(reap(attacher) == 128 + SIGKILL, "attacher reaped");
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	shm_unlink(n2);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- heartbeats and stalls (spec 8) ---------------------------------------------------------------- */
+
+/* Attaches a producer to a full multi ring and waits 2.5 s for room that never comes. */
+static int child_wait_room(void *name)
+{
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 100;
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	rw_code rc = rw_publish(&p, ev, 1, 2500, NULL);
+	rw_producer_close(&p, 0, NULL);
+	return rc == RW_ERR_TIMEOUT ? 0 : 101;
+}
+
+/* Registers and waits 2.5 s for an event that never comes. */
+static int child_wait_events(void *name)
+{
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_register(&c, &seg, "idle", 0, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 102;
+	uint8_t ev[EV_SIZE];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 1, &got, 2500, NULL);
+	rw_deregister(&c);
+	return rc == RW_ERR_TIMEOUT ? 0 : 103;
+}
+
+static void test_heartbeats(void)
+{
+	rw_error err;
+	rw_segment seg;
+	const char *name = shm_name("heartbeat");
+	rw_config cfg = config(4, RW_MODE_MULTI, 3);
+	cfg.producer_capacity = 2;
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	rw_producer cr;
+	CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
+	rw_consumer gate;
+	CHECK_RC(rw_register(&gate, &seg, "gate", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	uint8_t ev[EV_SIZE * 4];
+	for (int k = 0; k < 4; k++)
+		ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+	CHECK_RC(rw_publish(&cr, ev, 4, 0, &err), RW_OK, err); /* full */
+	pid_t prod = spawn(child_wait_room, (void *)name);
+	pid_t cons = spawn(child_wait_events, (void *)name);
+	CHECK(wait_active(&seg, 2, 5000), "idle consumer registered");
+	rw_producer_entry *pe = rw_producer_entry_at(&seg, 1);
+	rw_entry *idle = entry_named(&seg, "idle");
+	uint64_t worst_p = 0, worst_h = 0, worst_c = 0;
+	sleep_ms(300);
+	for (int i = 0; i < 18; i++) { /* 1.8 s of samples, while both wait */
+		uint64_t now = rw_monotonic_ns();
+		uint64_t hp = atomic_load(&pe->heartbeat_ns), hh = atomic_load(&seg.hdr->producer_heartbeat_ns);
+		uint64_t hc = idle ? atomic_load(&idle->heartbeat_ns) : 0;
+		if (now - hp > worst_p)
+			worst_p = now - hp;
+		if (now - hh > worst_h)
+			worst_h = now - hh;
+		if (now - hc > worst_c)
+			worst_c = now - hc;
+		sleep_ms(100);
+	}
+	CHECK(worst_p < 1000000000ull && worst_h < 1000000000ull,
+	      "a producer waiting for room refreshes its heartbeats (oldest %llu / %llu ms)",
+	      (unsigned long long)(worst_p / 1000000), (unsigned long long)(worst_h / 1000000));
+	CHECK(worst_c < 1000000000ull,
+	      "a consumer waiting for events refreshes its heartbeat (oldest %llu ms)",
+	      (unsigned long long)(worst_c / 1000000));
+	CHECK(reap(prod) == 0 && reap(cons) == 0, "both waits timed out");
+	rw_deregister(&gate);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
+static void test_stalled(void)
+{
+	rw_error err;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_consumer slow, busy, opt;
+	CHECK_RC(rw_register(&slow, &seg, "slow", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_register(&busy, &seg, "busy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_register(&opt, &seg, "opt", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+	rw_stall_watch w;
+	memset(&w, 0, sizeof w);
+	uint32_t n = 99;
+	/* spec 8: a stall timeout is at least 5 s */
+	CHECK_RC(rw_evict_stalled(&seg, &w, 4999, &n, &err), RW_ERR_INVALID_ARG, err);
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 0 && w.since_ns[slow.index] != 0, "first look: nothing stalled yet");
+	/* 6 s later (played on the watch and the heartbeats): slow's cursor did not move and its
+	 * heartbeat is old; busy's cursor did not move either, but its heartbeat is fresh */
+	uint64_t six = 6000000000ull;
+	for (uint32_t i = 0; i < 3; i++)
+		w.since_ns[i] -= six;
+	atomic_store(&slow.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	atomic_store(&opt.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	rw_heartbeat(&busy);
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 1 && rw_check_owner(&slow) == RW_ERR_EVICTED && rw_check_owner(&busy) == RW_OK &&
+		      rw_check_owner(&opt) == RW_OK,
+	      "only the stalled required consumer evicted (%u)", n);
+	/* a cursor that moved restarts the clock */
+	atomic_store(&busy.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	w.since_ns[busy.index] -= six;
+	rw_release(&busy, 0); /* same cursor: still stalled ... */
+	atomic_store(&busy.entry->cursor, 1); /* ... unless it moved */
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 0 && rw_check_owner(&busy) == RW_OK, "a moved cursor is not stalled");
+	/* a dead owner is evicted at once */
+	atomic_store(&busy.entry->owner, rw_owner_identity(dead_pid(), 0));
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 1 && rw_state_value(atomic_load(&busy.entry->state)) == RW_ENTRY_EVICTED,
+	      "dead owner evicted");
+	rw_deregister(&opt);
+	free(img);
+}
+
+/* ---- corrupt entries and records (spec 4.3, 5.2 last paragraph, 5.9) ----------------------------- */
+
+static void test_corrupt_entries(void)
+{
+	rw_error err;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	/* three required, active-looking entries at cursor 0 that are corrupt */
+	struct {
+		uint32_t state, name_len;
+	} bad[3] = {{0x102, 0}, {0x102, 200}, {0x105, 3}};
+	for (uint32_t i = 0; i < 3; i++) {
+		rw_entry *e = rw_entry_at(&seg, i);
+		e->flags = RW_FLAG_REQUIRED;
+		e->name_len = bad[i].name_len;
+		memcpy(e->name, "abc", 3);
+		atomic_store(&e->owner, rw_self_identity());
+		atomic_store(&e->state, bad[i].state);
+		char name[RW_MAX_CONSUMER_NAME + 1];
+		CHECK(rw_entry_name(e, name) == 0 && name[0] == 0, "entry %u reads as corrupt", i);
+		CHECK(!rw_entry_gates(e), "entry %u never gates", i);
+	}
+	CHECK(strcmp(rw_entry_state_name(0x105), "corrupt") == 0 &&
+		      strcmp(rw_producer_state_name(0x104), "corrupt") == 0 &&
+		      strcmp(rw_entry_state_name(0x302), "active") == 0,
+	      "state names ignore the generation; values over 4 are corrupt");
+	/* they neither gate the producer nor hold the name "abc" */
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	uint8_t ev[EV_SIZE * 8] = {0};
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err);
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err);
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "abc", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	CHECK(c.index == 3, "registered in the free entry (index %u)", c.index);
+	rw_deregister(&c);
+	/* a poison record whose length is over its field is clamped to 64 bytes */
+	rw_poison rec = {.phase = RW_PHASE_PUBLISH, .seq = 3};
+	snprintf(rec.message, sizeof rec.message, "x");
+	CHECK(rw_poison_ring(&seg, &rec) == 1, "poisoned");
+	memset(seg.hdr->poison_message, 'm', sizeof seg.hdr->poison_message);
+	seg.hdr->poison_message_len = 100000;
+	rw_poison out;
+	CHECK(rw_poisoned(&seg, &out) == 1 && strlen(out.message) == 64,
+	      "message clamped to 64 (%zu)", strlen(out.message));
+	free(img);
+}
+
 int main(void)
 {
 	parent_pid = getpid();
@@ -2580,7 +3433,7 @@ int main(void)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGALRM, on_signal);
-	alarm(50);
+	alarm(120);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	struct {
@@ -2607,6 +3460,16 @@ int main(void)
 		{"poisoning", test_poisoning},
 		{"gap_after_kill", test_gap_after_kill},
 		{"blockers", test_blockers},
+		{"names", test_names},
+		{"backing", test_backing},
+		{"no_space", test_no_space},
+		{"wakes", test_wakes},
+		{"optional_verify", test_optional_verify},
+		{"gap_rules", test_gap_rules},
+		{"producer_dead", test_producer_dead},
+		{"heartbeats", test_heartbeats},
+		{"stalled", test_stalled},
+		{"corrupt_entries", test_corrupt_entries},
 		{"golden", test_golden},
 		{"conformer_end_to_end", test_conformer_end_to_end},
 	};
