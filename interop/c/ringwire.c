@@ -363,6 +363,8 @@ static int process_dead(uint32_t pid, uint64_t start, uint64_t mask)
 {
 	if (pid_names_nobody(pid))
 		return 1;
+	if (rw_test.before_kill)
+		rw_test.before_kill(pid);
 	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
 		return 1; /* EPERM: it exists */
 #if defined(__linux__)
@@ -2284,12 +2286,12 @@ static int producers_dead(const rw_segment *seg)
 rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err)
 {
+	*got = 0;
+	if (!c->seg || max == 0)
+		return fail(err, RW_ERR_INVALID_ARG, "%s", c->seg ? "max is 0" : "not registered");
 	rw_segment *seg = c->seg;
 	uint64_t cap = seg->g.capacity;
 	uint32_t es = seg->g.event_size;
-	*got = 0;
-	if (max == 0)
-		return fail(err, RW_ERR_INVALID_ARG, "max is 0");
 	if (c->report_lost) { /* the evicted entry we claimed again (5.7) */
 		c->lost_count = c->report_lost;
 		c->report_lost = 0;

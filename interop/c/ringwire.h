@@ -938,6 +938,8 @@ typedef struct rw_test_hooks {
 	void (*intent_read)(rw_producer_entry *e, int step);
 	/* An optional consumer calls it after copying, before the fence F4 and the claimed load. */
 	void (*after_copy)(rw_consumer *c);
+	/* Called before every kill(pid, 0) of a liveness check. */
+	void (*before_kill)(uint32_t pid);
 	/* Called before every futex wait with its timeout. */
 	void (*before_kernel_wait)(uint64_t timeout_ns);
 	int membarrier_fails;        /* F3 reports failure (as on a kernel without it) */

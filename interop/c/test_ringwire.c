@@ -1086,6 +1086,13 @@ static int child_renamed_start_time(void *arg)
 }
 #endif
 
+static uint32_t kills_of_nobody;
+static void count_kill(uint32_t pid)
+{
+	if (pid == 0 || pid >= 0x80000000u)
+		kills_of_nobody++;
+}
+
 static void test_processes(void)
 {
 	uint64_t st = rw_process_start_time(getpid());
@@ -1104,9 +1111,13 @@ static void test_processes(void)
 	CHECK(rw_process_dead(0, 0), "pid 0 is nobody");
 	/* spec 8: a pid of 2^31 or more names no process and is never passed to kill (as pid_t,
 	 * 0xFFFFFFFF is -1: kill(-1, 0) would succeed and read as alive) */
+	rw_test.before_kill = count_kill;
 	CHECK(rw_process_dead(0x80000000u, 0) && rw_process_dead(0xFFFFFFFFu, 0) &&
-		      rw_owner_dead(rw_owner_identity(0xFFFFFFFFu, 0)) && rw_owner_dead(0),
+		      rw_owner_dead(rw_owner_identity(0xFFFFFFFFu, 0)) && rw_owner_dead(0) &&
+		      rw_process_dead(0, 0),
 	      "pids >= 2^31 and 0 are dead");
+	rw_test.before_kill = NULL;
+	CHECK(kills_of_nobody == 0, "%u of them were passed to kill", kills_of_nobody);
 	/* a zombie (exited, not yet reaped) is dead, though kill(pid, 0) still succeeds */
 	child = spawn(child_exit_now, NULL);
 	int zombie = 0;
@@ -1803,14 +1814,14 @@ static int child_wait_poisoned(void *name)
 	rw_consumer c;
 	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK)
 		return 40;
+	/* kernel waits of 5 s: only the poisoner's wake ends this one promptly */
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
 	if (rw_register(&c, &seg, "waiter", RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
 		return 41;
 	uint8_t ev[EV_SIZE];
 	uint32_t got;
 	rw_error err;
-	/* kernel waits of 5 s: only the poisoner's wake ends this one promptly */
-	rw_test.wait_slice_ns = 5000000000ull;
-	rw_test.liveness_period_ns = 5000000000ull;
 	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, &err); /* blocks in futex */
 	rw_deregister(&c);
 	return rc == RW_ERR_POISONED && strstr(err.message, "stage 7): boom") ? 0 : 42;
@@ -2382,6 +2393,9 @@ static int child_wait_event(void *name)
 	rw_consumer c;
 	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK)
 		return 60;
+	/* kernel waits of 5 s: only the publisher's wake ends this one promptly */
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
 	if (rw_register(&c, &seg, "sleeper", RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
 		return 61;
 	if (c.blocker != RW_BLOCKER_NONE)
@@ -2820,10 +2834,10 @@ static int child_consume_expect(void *argp)
 	struct wake_arg *a = argp;
 	rw_segment seg;
 	rw_consumer c;
+	long_waits(); /* before registering: the liveness period starts there */
 	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
 	    rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
 		return 70;
-	long_waits();
 	uint8_t ev[EV_SIZE];
 	uint32_t got;
 	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, NULL);
@@ -2837,10 +2851,10 @@ static int child_produce_expect(void *argp)
 	struct wake_arg *a = argp;
 	rw_segment seg;
 	rw_producer p;
+	long_waits();
 	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
 	    rw_producer_init(&p, &seg, NULL) != RW_OK)
 		return 72;
-	long_waits();
 	uint8_t ev[EV_SIZE];
 	ev_make(ev, 0, 1);
 	rw_code rc = rw_publish(&p, ev, 1, 10000, NULL);
