@@ -767,6 +767,7 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
 		      golden_publish(&p, 0, 2) || golden_consume(&c1, 2) ||
 		      golden_dead_claim(buf, g.total_size) || golden_pass_gap(&c1) ||
+		      rw_retire_resolved(&seg) != 1 || /* a peer retires the resolved entry (5.4) */
 		      golden_publish(&p, 2, 3) || golden_consume(&c1, 1);
 		break;
 	case POISONED:

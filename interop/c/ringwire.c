@@ -1344,6 +1344,19 @@ static uint32_t retire_if_resolved(const rw_segment *seg, rw_producer_entry *e, 
 	return dead;
 }
 
+uint32_t rw_retire_resolved(rw_segment *seg)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
+		uint32_t st = rw_producer_state_word(e);
+		if (rw_state_value(st) == RW_PRODUCER_ENTRY_ACTIVE &&
+		    retire_if_resolved(seg, e, st, rw_producer_owner(e)) != 0)
+			n++;
+	}
+	return n;
+}
+
 int rw_producer_entry_left(rw_segment *seg, uint32_t i)
 {
 	if (i >= seg->g.producer_capacity)
@@ -1403,12 +1416,6 @@ uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s)
 	uint64_t marked = 0;
 	while (resolve_sequence(seg, s + marked))
 		marked++;
-	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
-		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		uint32_t st = rw_producer_state_word(e);
-		if (rw_state_value(st) == RW_PRODUCER_ENTRY_ACTIVE)
-			retire_if_resolved(seg, e, st, rw_producer_owner(e));
-	}
 	/* the gaps complete sequences like a publish does: consumers waiting at them may go on */
 	if (marked)
 		wake_after_store(&seg->hdr->consumer_blockers, &seg->wait->consumer_waiters,

@@ -739,10 +739,14 @@ int rw_poisoned(const rw_segment *seg, rw_poison *out);
 /* For a required consumer stuck at sequence s of a multi-producer ring: resolves s per 5.8
  * (steps 1 to 4: below the claimed count, unresolved, no live producer's intent covering s or in
  * flux, a dead producer's intent covering it) by a CAS of its availability word to a gap, counted
- * once in the header's gaps; then the same for s + 1, ... while each is resolved that way. Then
- * retires (state active -> dead) every active producer entry with a dead owner whose claims are
- * all resolved. Returns how many sequences this call turned into gaps. Safe for concurrent use. */
+ * once in the header's gaps; then the same for s + 1, ... while each is resolved that way.
+ * Returns how many sequences this call turned into gaps. The dead producer's entry stays active
+ * (its owner dead, its claim resolved) until a peer retires it. Safe for concurrent use. */
 uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s);
+/* Retires (CAS of state active -> dead, same generation) every active producer entry whose owner
+ * is dead and whose claims are all resolved, as 5.4 attach step 1 does before reusing one; an
+ * entry with an unresolved claim is never retired (5.8). Returns how many this call retired. */
+uint32_t rw_retire_resolved(rw_segment *seg);
 
 /* Whether producer entry i has left: closed or dead, or active with a dead owner and every claim
  * of its intent resolved (so that 5.4 attach step 1 would retire it). Never changes the entry. */
