@@ -376,9 +376,8 @@ func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
 	if !o.Optional {
 		flags |= layout.FlagRequired
 	}
-	e.Flags = flags
-	e.Name = [layout.NameMax]byte{}
-	e.NameLen = uint32(copy(e.Name[:], o.Name))
+	atomic.StoreUint32(&e.Flags, flags)
+	e.SetName(o.Name)
 	e.DependsOn.Store(deps)
 	e.HeartbeatNs.Store(sys.Monotonic())
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 	"unsafe"
@@ -88,9 +89,15 @@ func (b Backing) path() (string, error) {
 	return "", ErrHeapAttach
 }
 
+// CheckName reports whether name is a segment name of the grammar of spec/LAYOUT.md section 9:
+// "/" and one component of 1 to 255 bytes, none of them "/" or NUL, other than "." and "..". It
+// returns an error wrapping ErrBadName otherwise. On macOS, which limits names to 31 bytes, a
+// longer name is refused the same way.
+func CheckName(name string) error { return checkShmName(name) }
+
 func checkShmName(name string) error {
-	if len(name) < 2 || name[0] != '/' || len(name) > 255 {
-		return fmt.Errorf("%w: %q: want a leading slash and 1 to 254 more bytes", ErrBadName, name)
+	if len(name) < 2 || name[0] != '/' || len(name) > 256 {
+		return fmt.Errorf("%w: %q: want a leading slash and 1 to 255 more bytes", ErrBadName, name)
 	}
 	for i := 1; i < len(name); i++ {
 		if name[i] == '/' || name[i] == 0 {
@@ -99,6 +106,9 @@ func checkShmName(name string) error {
 	}
 	if name == "/." || name == "/.." {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	if runtime.GOOS == "darwin" && len(name) > 31 {
+		return fmt.Errorf("%w: %q: macOS allows 31 bytes", ErrBadName, name)
 	}
 	return nil
 }

@@ -47,3 +47,17 @@ func TestMonotonic_IsClockMonotonic(t *testing.T) {
 		require.LessOrEqual(t, got, after)
 	}
 }
+
+// Spec section 8: pids 0 and 2^31 and above name no process. kill(0, 0) and kill(-1, 0) (what
+// 0xFFFFFFFF becomes as a pid_t) succeed, which once made such owners look alive.
+func TestAlive_PidsThatNameNoProcess(t *testing.T) {
+	for _, pid := range []uint32{0, 1 << 31, 0xFFFFFFFF} {
+		require.False(t, Alive(pid, 0), "pid %#x", pid)
+		require.False(t, AliveOwner(pid, 0), "pid %#x", pid)
+	}
+	require.True(t, Alive(uint32(os.Getpid()), 0))
+	st, err := ProcessStartTime(os.Getpid())
+	require.NoError(t, err)
+	require.True(t, AliveOwner(uint32(os.Getpid()), uint32(st)))
+	require.False(t, AliveOwner(uint32(os.Getpid()), uint32(st)+1), "another start time: a reused pid")
+}
