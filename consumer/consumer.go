@@ -595,6 +595,9 @@ func (c *Consumer[T]) ready() bool {
 		c.w.ended = c.ended()
 		return true
 	}
+	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
+		return true // evicted or taken over (spec 5.6 step 3): waitFor reports it through check
+	}
 	if c.w.polls++; c.parks || c.w.polls%64 == 0 {
 		return c.slowChecks()
 	}

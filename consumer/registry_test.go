@@ -4,11 +4,13 @@ import (
 	"errors"
 	"os/exec"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringwire/ringwire/consumer"
+	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
@@ -106,4 +108,38 @@ func TestClose_AfterEvictionAndReclaim_LeavesNewOwner(t *testing.T) {
 	require.Equal(t, layout.EntryActive, e.Load().State(), "the old handle closed the new owner's entry")
 	require.Equal(t, st.Gen()+1, e.Load().Gen())
 	require.NoError(t, renewed.Close())
+}
+
+// Spec 5.6 step 3 and 5.7, evicting: a consumer asleep in the kernel waiting for events notices
+// its eviction (the evictor wakes both words, the waiter's re-check looks at its registration)
+// instead of sleeping until an event comes.
+func TestRead_BlockedConsumerNoticesEviction(t *testing.T) {
+	for _, strategy := range []coordination.Strategy{coordination.Blocking(), coordination.Yield()} {
+		t.Run(strategy.String(), func(t *testing.T) {
+			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+			require.NoError(t, err)
+			defer p.Close()
+			c := attach(t, p, consumer.Options{Name: "idle", Wait: strategy, ReadTimeout: 20 * time.Second})
+			defer c.Close()
+			done := make(chan error, 1)
+			go func() {
+				var ev event
+				_, err := c.Read(&ev)
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond) // let it block
+			v := p.Segment().View()
+			e := v.Entry(c.Index())
+			st := e.Load()
+			require.True(t, e.CompareAndSwapState(st, st.With(layout.EntryEvicted)))
+			coordination.WakeAll(v.Wait())
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, consumer.ErrEvicted)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the evicted consumer went on waiting")
+			}
+			require.Zero(t, e.Owner.Load(), "an evicted owner lets go of the owner word")
+		})
+	}
 }
