@@ -360,8 +360,11 @@ func mapExisting(b Backing, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
+	if fi.Size() == 0 {
+		// Created and not yet sized: a creation in progress (spec 5.1, 5.2 check 1).
+		return nil, fmt.Errorf("attach %s: %w: the object is 0 bytes long", b, layout.ErrInitializing)
+	}
 	if fi.Size() < layout.HeaderLen {
-		// Either being created (between open and ftruncate) or not a segment at all.
 		return nil, fmt.Errorf("attach %s: %w: %d bytes", b, layout.ErrTooSmall, fi.Size())
 	}
 	return sys.Map(f, int(fi.Size()))
