@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseStatStartTime_CommWithParens(t *testing.T) {
@@ -46,4 +47,55 @@ func TestMonotonic_IsClockMonotonic(t *testing.T) {
 		require.LessOrEqual(t, before, got)
 		require.LessOrEqual(t, got, after)
 	}
+}
+
+func TestMapsUse_MatchesDeviceAndInode(t *testing.T) {
+	maps := "7f0000000000-7f0000001000 rw-s 00000000 00:1a 4242                       /dev/shm/x\n" +
+		"7f0000002000-7f0000003000 r-xp 00000000 fd:01 99 /usr/lib/libc.so.6\n" +
+		"7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0                          [stack]\n"
+	tests := []struct {
+		name     string
+		dev, ino uint64
+		want     bool
+	}{
+		{"shared memory object", unix.Mkdev(0, 0x1a), 4242, true},
+		{"hex major and minor", unix.Mkdev(0xfd, 1), 99, true},
+		{"same inode, other device", unix.Mkdev(0, 0x1b), 4242, false},
+		{"other inode", unix.Mkdev(0, 0x1a), 4243, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, mapsUse([]byte(maps), tt.dev, tt.ino))
+		})
+	}
+}
+
+// TestInUse_OpenOrMappedFile checks InUse against this process's own descriptor and mapping of a
+// real file.
+func TestInUse_OpenOrMappedFile(t *testing.T) {
+	path := t.TempDir() + "/f"
+	require.NoError(t, os.WriteFile(path, make([]byte, 4096), 0o600))
+	used, err := InUse(path)
+	if err != nil {
+		t.Skipf("cannot read every process's /proc entries here (%v): InUse needs privilege", err)
+	}
+	require.False(t, used, "nobody has the new file open")
+
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	used, err = InUse(path)
+	require.NoError(t, err)
+	require.True(t, used, "open in this process")
+
+	mem, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	used, err = InUse(path)
+	require.NoError(t, err)
+	require.True(t, used, "mapped in this process, its descriptor closed")
+
+	require.NoError(t, unix.Munmap(mem))
+	used, err = InUse(path)
+	require.NoError(t, err)
+	require.False(t, used)
 }
