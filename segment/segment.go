@@ -1,6 +1,11 @@
 // Package segment creates, attaches to and removes the memory that holds a ring: a POSIX
 // shared-memory object, a memory-mapped file, or plain heap memory in one process. Each backing
 // yields the same layout.View, so producers and consumers have no second code path.
+//
+// Create reserves every byte of a shared-memory object or file when it makes it (fallocate on
+// Linux), so that a /dev/shm or file system without room fails Create with ErrNoSpace, and
+// Create removes what it made, instead of a later write dying of SIGBUS. On macOS the size is
+// set with ftruncate, which cannot reserve: there a full file system is still found by a fault.
 package segment
 
 import (
@@ -10,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -26,6 +32,9 @@ var (
 	ErrBadName    = errors.New("invalid segment name")
 	ErrHeapAttach = errors.New("a heap segment cannot be attached by name; share its *Segment")
 	ErrClosed     = errors.New("segment closed")
+	// ErrNoSpace: the file system that would hold the segment (for shared memory, the tmpfs at
+	// /dev/shm) has no room for all its bytes. The error also wraps the errno (ENOSPC).
+	ErrNoSpace = errors.New("no space for the segment")
 )
 
 // Kind is the kind of memory behind a segment.
@@ -234,7 +243,12 @@ func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("create %s: %w", b, err)
 	}
-	if err := f.Truncate(int64(plan.TotalSize)); err != nil {
+	// Allocate every byte now: on a full tmpfs a sparse file would map fine and then fault
+	// (SIGBUS) on the first write to a page that cannot be allocated.
+	if err := sys.Reserve(f, int64(plan.TotalSize)); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			err = fmt.Errorf("%w: %d bytes: %w", ErrNoSpace, plan.TotalSize, err)
+		}
 		return fail(err)
 	}
 	mem, err := sys.Map(f, int(plan.TotalSize))

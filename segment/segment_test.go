@@ -27,7 +27,19 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
+	if name := os.Getenv("RW_CHILD_NOSPACE"); name != "" {
+		os.Exit(childNoSpace(name))
+	}
 	os.Exit(testseg.Main(m))
+}
+
+// rwName returns a shared-memory name unique to this test process and removes the object when
+// the test ends, pass or fail.
+func rwName(t *testing.T, label string) string {
+	t.Helper()
+	name := fmt.Sprintf("/rwseg-%d-%s", os.Getpid(), label)
+	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
+	return name
 }
 
 func config() layout.Config {
