@@ -6,6 +6,10 @@
 // Linux), so that a /dev/shm or file system without room fails Create with ErrNoSpace, and
 // Create removes what it made, instead of a later write dying of SIGBUS. On macOS the size is
 // set with ftruncate, which cannot reserve: there a full file system is still found by a fault.
+//
+// A name is never followed through a symbolic link (O_NOFOLLOW, as the C and Rust
+// implementations' shm_open does), and anything but a regular file is refused with
+// ErrNotRegular.
 package segment
 
 import (
@@ -35,6 +39,9 @@ var (
 	// ErrNoSpace: the file system that would hold the segment (for shared memory, the tmpfs at
 	// /dev/shm) has no room for all its bytes. The error also wraps the errno (ENOSPC).
 	ErrNoSpace = errors.New("no space for the segment")
+	// ErrNotRegular: the name is a symbolic link, a directory or anything else but a regular
+	// file.
+	ErrNotRegular = errors.New("not a regular file")
 )
 
 // Kind is the kind of memory behind a segment.
@@ -220,12 +227,12 @@ func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
 	if perm == 0 {
 		perm = 0o600
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	f, _, err := open(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if errors.Is(err, os.ErrExist) {
 		if err := clearExisting(b, path, o); err != nil {
 			return nil, err
 		}
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		f, _, err = open(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	}
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create %s: %w", b, ErrExists)
@@ -351,8 +358,44 @@ func attachOnce(b Backing, path string) (*Segment, error) {
 	return &Segment{view: v, backing: b, mem: mem, refs: 1}, nil
 }
 
+// open opens the file at path like os.OpenFile, but never through a symbolic link (O_NOFOLLOW,
+// as shm_open does), never blocking on a FIFO, and only if it is a regular file (ErrNotRegular).
+func open(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, nil, fmt.Errorf("%w: %s is a symbolic link, which segments are never opened through", ErrNotRegular, path)
+	case errors.Is(err, syscall.EISDIR):
+		return nil, nil, fmt.Errorf("%w: %s is a directory", ErrNotRegular, path)
+	case err != nil:
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, path, fileType(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
 func mapExisting(b Backing, path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, fi, err := open(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("attach %s: %w", b, ErrNotFound)
 	}
@@ -360,10 +403,6 @@ func mapExisting(b Backing, path string) ([]byte, error) {
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("attach %s: %w", b, err)
-	}
 	if fi.Size() < layout.HeaderLen {
 		// Either being created (between open and ftruncate) or not a segment at all.
 		return nil, fmt.Errorf("attach %s: %w: %d bytes", b, layout.ErrTooSmall, fi.Size())
@@ -406,7 +445,7 @@ func (s *Segment) Replaced() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f, err := os.Open(path)
+	f, _, err := open(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("%s: %w", s.backing, ErrNotFound)
 	}
