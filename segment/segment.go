@@ -2,10 +2,22 @@
 // shared-memory object, a memory-mapped file, or plain heap memory in one process. Each backing
 // yields the same layout.View, so producers and consumers have no second code path.
 //
+// # Room, truncation and links
+//
 // Create reserves every byte of a shared-memory object or file when it makes it (fallocate on
 // Linux), so that a /dev/shm or file system without room fails Create with ErrNoSpace, and
 // Create removes what it made, instead of a later write dying of SIGBUS. On macOS the size is
 // set with ftruncate, which cannot reserve: there a full file system is still found by a fault.
+//
+// A segment is shared memory, and any process that may open its name may also shrink it. A peer
+// that truncates a live segment (ftruncate to a smaller size) makes every access beyond the new
+// end fault with SIGBUS in every process that has it mapped; a Go producer or consumer dies of
+// it just as a C or Rust one does, since the hot paths are not guarded. Tools can guard their
+// reads with Guard, which turns such a fault into ErrFault: the ringwire command reads the
+// segments of other processes (inspect, list, clean, the demo's progress) under Guard, so it
+// reports a truncated segment and survives. Attach and Stat compare the file's size (fstat)
+// with the header's total_size, so a segment that was truncated before they map it is refused
+// with layout.ErrTruncated.
 //
 // A name is never followed through a symbolic link (O_NOFOLLOW, as the C and Rust
 // implementations' shm_open does), and anything but a regular file is refused with
@@ -17,6 +29,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -42,6 +55,9 @@ var (
 	// ErrNotRegular: the name is a symbolic link, a directory or anything else but a regular
 	// file.
 	ErrNotRegular = errors.New("not a regular file")
+	// ErrFault: touching a segment's memory raised SIGBUS or SIGSEGV, typically because another
+	// process truncated it; see Guard.
+	ErrFault = errors.New("segment memory fault (truncated by another process?)")
 )
 
 // Kind is the kind of memory behind a segment.
@@ -350,11 +366,17 @@ func attachOnce(b Backing, path string) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	mapped := false
+	defer func() {
+		if !mapped { // an error, or a fault turned into a panic by Guard
+			sys.Unmap(mem)
+		}
+	}()
 	v, err := layout.Open(mem)
 	if err != nil {
-		sys.Unmap(mem)
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
+	mapped = true
 	return &Segment{view: v, backing: b, mem: mem, refs: 1}, nil
 }
 
@@ -394,6 +416,10 @@ func fileType(m os.FileMode) string {
 	return "special file"
 }
 
+// mapExisting maps the whole file at path read-write. It checks the file's size against the
+// header's total_size before and after mapping it (a peer may shrink it at any time), so a
+// segment truncated before it looks is refused with layout.ErrTruncated rather than mapped and
+// faulted on.
 func mapExisting(b Backing, path string) ([]byte, error) {
 	f, fi, err := open(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -403,11 +429,38 @@ func mapExisting(b Backing, path string) ([]byte, error) {
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
 	defer f.Close()
-	if fi.Size() < layout.HeaderLen {
-		// Either being created (between open and ftruncate) or not a segment at all.
-		return nil, fmt.Errorf("attach %s: %w: %d bytes", b, layout.ErrTooSmall, fi.Size())
+	size := fi.Size()
+	if size < layout.HeaderLen {
+		return nil, fmt.Errorf("attach %s: %w", b, shortFile(f, size))
 	}
-	return sys.Map(f, int(fi.Size()))
+	mem, err := sys.Map(f, int(size))
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", b, err)
+	}
+	// Shrunk between fstat and mmap: the mapping would fault past the new end.
+	if now, err := f.Stat(); err != nil || now.Size() < size {
+		sys.Unmap(mem)
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", b, err)
+		}
+		return nil, fmt.Errorf("attach %s: %w: the file shrank from %d to %d bytes while being mapped", b, layout.ErrTruncated, size, now.Size())
+	}
+	return mem, nil
+}
+
+// shortFile explains a file shorter than a header, read with pread (which, unlike the mapping,
+// cannot fault): a segment truncated inside its header (it has the magic and a larger
+// total_size) is layout.ErrTruncated; anything else, such as an empty file whose creator has
+// not sized it yet, is layout.ErrTooSmall.
+func shortFile(f *os.File, size int64) error {
+	buf := make([]byte, layout.HeaderLen) // what the file lacks reads as zeros
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if h, ok := layout.RawHeader(buf); ok && h.Magic == layout.Magic && h.TotalSize > uint64(size) {
+		return fmt.Errorf("%w: header says %d bytes, file has %d", layout.ErrTruncated, h.TotalSize, size)
+	}
+	return fmt.Errorf("%w: %d bytes", layout.ErrTooSmall, size)
 }
 
 func newIdentity() (layout.Identity, error) {
