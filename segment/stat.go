@@ -68,7 +68,8 @@ func InfoOf(b Backing, v *layout.View) Info {
 		Closed:       h.ProducerState.Load() == layout.ProducerClosed,
 	}
 	if h.ProducerMode == layout.MultiProducer {
-		info.Published = v.Cursors().Claimed.Load()
+		// Bit 62 of claimed says the stream is closed to claims; it is not part of the count.
+		info.Published = v.Cursors().Claimed.Load() & layout.CountMask
 	} else {
 		info.Published = v.Cursors().Published.Load()
 	}
