@@ -27,11 +27,18 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
-	if name := os.Getenv("RW_CHILD_NOSPACE"); name != "" {
-		os.Exit(childNoSpace(name))
+	for env, child := range children {
+		if v := os.Getenv(env); v != "" {
+			os.Exit(child(v))
+		}
 	}
 	os.Exit(testseg.Main(m))
 }
+
+// children are the roles this test binary plays when re-executed by a test: when the
+// environment variable is set, TestMain runs the function with its value and exits with its
+// result instead of running the tests.
+var children = map[string]func(string) int{}
 
 // rwName returns a shared-memory name unique to this test process and removes the object when
 // the test ends, pass or fail.

@@ -83,6 +83,8 @@ func TestCreate_SharedMemory_NoSpace_FailsAndRemovesObject(t *testing.T) {
 	require.Equal(t, "no space, object removed\n", string(out))
 }
 
+func init() { children["RW_CHILD_NOSPACE"] = childNoSpace }
+
 // childNoSpace is the child of TestCreate_SharedMemory_NoSpace_FailsAndRemovesObject. It runs in
 // its own mount namespace (Go marks / private in it), so the tmpfs it mounts on /dev/shm is
 // gone when it exits.
