@@ -102,6 +102,7 @@ func TestCreate_ReclaimsSegmentOfKilledCreator(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint32(cmd.Process.Pid), info.CreatorPID)
 	require.False(t, info.CreatorAlive)
+	require.False(t, info.ProducerAlive, "the stream is open but its only producer is dead")
 	_, err = segment.Create(b, config(), segment.CreateOptions{})
 	require.ErrorIs(t, err, segment.ErrExists)
 	s, err := segment.Create(b, config(), segment.CreateOptions{ReclaimStale: true})
