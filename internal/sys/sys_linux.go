@@ -172,11 +172,13 @@ func Reserve(f *os.File, size int64) error {
 	}
 }
 
-// InUse reports whether any process has the file at path open or mapped: it looks for the
+// InUse reports whether any process has the file at path open or mapped. It looks for the
 // file's device and inode among the targets of /proc/PID/fd/* and the mappings in
-// /proc/PID/maps of every process. A process whose descriptors or mappings it may not read
-// (another user's, without privilege) makes it return an error: it cannot tell, and the caller
-// must then treat the file as in use. Processes that exit during the scan are skipped.
+// /proc/PID/maps of every process. If some process cannot be looked at (another user's, without
+// privilege, or one the kernel protects even from root), it asks the kernel instead, by taking
+// a write lease on the file (see leaseFree), which the file's owner or a process with CAP_LEASE
+// may do. If neither can tell, it returns an error, and the caller must treat the file as in
+// use. Processes that exit during the scan are skipped.
 func InUse(path string) (bool, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
@@ -186,22 +188,53 @@ func InUse(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	var unknown error // the first process that could not be looked at
 	for _, p := range procs {
 		if _, err := strconv.Atoi(p.Name()); err != nil {
 			continue
 		}
 		used, err := procUses("/proc/"+p.Name(), uint64(st.Dev), uint64(st.Ino))
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		switch {
+		case errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH):
 			continue // exited meanwhile
-		}
-		if err != nil {
-			return false, fmt.Errorf("cannot tell whether process %s uses %s: %w", p.Name(), path, err)
-		}
-		if used {
+		case err != nil:
+			if unknown == nil {
+				unknown = fmt.Errorf("cannot tell whether process %s uses %s: %w", p.Name(), path, err)
+			}
+		case used:
 			return true, nil
 		}
 	}
-	return false, nil
+	if unknown == nil {
+		return false, nil
+	}
+	free, err := leaseFree(path)
+	if err != nil {
+		return false, fmt.Errorf("%w; nor take a lease on it: %w", unknown, err)
+	}
+	return !free, nil
+}
+
+// leaseFree reports whether no open file description of path exists but the one it opens
+// itself: the kernel grants a write lease (fcntl F_SETLEASE, F_WRLCK) only then. A mapping holds
+// the file description it was made from, so a mapped file counts as open even after its
+// descriptor was closed. The lease is released at once; a process that opens the file in
+// between waits for that (Go ignores the SIGIO that tells the holder to release it).
+func leaseFree(path string) (bool, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_WRLCK)
+	switch err {
+	case nil:
+		_, _ = unix.FcntlInt(uintptr(fd), unix.F_SETLEASE, unix.F_UNLCK)
+		return true, nil
+	case unix.EAGAIN, unix.EBUSY:
+		return false, nil
+	}
+	return false, &os.PathError{Op: "lease", Path: path, Err: err}
 }
 
 // procUses reports whether the process whose /proc directory is dir has the file (dev, ino)

@@ -70,32 +70,41 @@ func TestMapsUse_MatchesDeviceAndInode(t *testing.T) {
 	}
 }
 
-// TestInUse_OpenOrMappedFile checks InUse against this process's own descriptor and mapping of a
-// real file.
+// TestInUse_OpenOrMappedFile checks InUse, and the lease it falls back on, against a real
+// file that this process and a child process hold open or mapped.
 func TestInUse_OpenOrMappedFile(t *testing.T) {
 	path := t.TempDir() + "/f"
 	require.NoError(t, os.WriteFile(path, make([]byte, 4096), 0o600))
-	used, err := InUse(path)
-	if err != nil {
-		t.Skipf("cannot read every process's /proc entries here (%v): InUse needs privilege", err)
+	check := func(want bool, why string) {
+		t.Helper()
+		used, err := InUse(path)
+		if err != nil {
+			t.Skipf("InUse cannot tell here (%v): it needs privilege", err)
+		}
+		require.Equal(t, want, used, why)
+		free, err := leaseFree(path)
+		require.NoError(t, err)
+		require.Equal(t, want, !free, "lease: "+why)
 	}
-	require.False(t, used, "nobody has the new file open")
+	check(false, "nobody has the new file open")
 
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	used, err = InUse(path)
-	require.NoError(t, err)
-	require.True(t, used, "open in this process")
+	check(true, "open in this process")
 
 	mem, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_SHARED)
 	require.NoError(t, err)
+	child := exec.Command("sleep", "30")
+	child.ExtraFiles = []*os.File{f}
+	require.NoError(t, child.Start())
+	t.Cleanup(func() { _ = child.Process.Kill(); _ = child.Wait() })
 	require.NoError(t, f.Close())
-	used, err = InUse(path)
-	require.NoError(t, err)
-	require.True(t, used, "mapped in this process, its descriptor closed")
+	check(true, "mapped in this process, its descriptor closed, and open in a child")
 
 	require.NoError(t, unix.Munmap(mem))
-	used, err = InUse(path)
-	require.NoError(t, err)
-	require.False(t, used)
+	check(true, "open in a child process only")
+
+	require.NoError(t, child.Process.Kill())
+	_ = child.Wait()
+	check(false, "nobody has it open any more")
 }
