@@ -226,10 +226,11 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// InUse reports whether any process has the segment at b open or mapped (on Linux, from
-// /proc/*/fd and /proc/*/maps). When it cannot tell, because it may not read another user's
-// processes or the platform has no /proc (sys.ErrUnsupported), it returns an error, and the
-// caller must treat the segment as in use.
+// InUse reports whether any process has the segment at b open or mapped. On Linux it looks in
+// /proc/*/fd and /proc/*/maps and, if some process cannot be looked at, asks the kernel with a
+// write lease, which only the segment's owner or a privileged process may take. When it cannot
+// tell (no privilege for either, or a platform without /proc: sys.ErrUnsupported), it returns
+// an error, and the caller must treat the segment as in use.
 func InUse(b Backing) (bool, error) {
 	path, err := b.path()
 	if err != nil {
