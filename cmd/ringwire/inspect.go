@@ -127,16 +127,30 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// testHookAttached, set only by tests, runs between attaching to a segment and reading it.
+var testHookAttached func(segment.Backing)
+
 // inspectOnce prints one snapshot of the segment at b, or an error explaining why it cannot.
+// The segment belongs to other processes, which may truncate it while it is read: the reading
+// runs under segment.Guard, so that is reported rather than fatal.
 func inspectOnce(b segment.Backing, stdout, stderr io.Writer) int {
-	seg, err := segment.Attach(b, 0)
+	var out bytes.Buffer
+	err := segment.Guard(func() error {
+		seg, err := segment.Attach(b, 0)
+		if err != nil {
+			return err
+		}
+		defer seg.Release()
+		if testHookAttached != nil {
+			testHookAttached(b)
+		}
+		writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
+		return nil
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(b, err))
 		return exitFailure
 	}
-	defer seg.Release()
-	var out bytes.Buffer
-	writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
 	stdout.Write(out.Bytes())
 	return exitOK
 }
@@ -149,8 +163,12 @@ func explain(b segment.Backing, err error) string {
 			return fmt.Sprintf("%s: segment not found (no shared-memory object of that name; \"ringwire list\" shows the ringwire segments)", b.Name())
 		}
 		return fmt.Sprintf("%s: segment not found (no such file)", b.Name())
-	case errors.Is(err, segment.ErrBadName):
+	case errors.Is(err, segment.ErrBadName), errors.Is(err, segment.ErrNotRegular):
 		return err.Error()
+	case errors.Is(err, segment.ErrFault):
+		return fmt.Sprintf("%s: %v: the segment shrank while it was being read (another process truncated it; every process that maps it faults the same way)", b.Name(), err)
+	case errors.Is(err, layout.ErrTruncated):
+		return fmt.Sprintf("%s: %v (another process truncated it; its peers fault on what is gone)", b.Name(), err)
 	case errors.Is(err, layout.ErrInitializing):
 		return fmt.Sprintf("%s: %v (its creator has not finished writing the header; try again)", b.Name(), layout.ErrInitializing)
 	case errors.Is(err, layout.ErrTooSmall):
@@ -158,7 +176,7 @@ func explain(b segment.Backing, err error) string {
 	case errors.Is(err, layout.ErrBadMagic):
 		return fmt.Sprintf("%s: %v", b.Name(), layout.ErrBadMagic)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Sprintf("%s: permission denied (inspect maps the segment read-write, like every peer)", b.Name())
+		return fmt.Sprintf("%s: permission denied (reading a segment takes read and write permission: it is mapped read-write, as by every peer)", b.Name())
 	}
 	return fmt.Sprintf("%s: invalid segment: %v", b.Name(), err)
 }
