@@ -206,7 +206,7 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	row("creator", "pid %d (%s)", h.CreatorPID, aliveString(h.CreatorPID, h.CreatorStartTime))
 	created := time.Unix(0, int64(h.CreatedUnixNs))
 	row("created", "%s (%s ago)", created.Format("2006-01-02 15:04:05.000 MST"), roundAge(wall.Sub(created)))
-	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load()), age(mono, h.ProducerHeartbeatNs.Load()))
+	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load(), segment.ProducerAlive(v)), age(mono, h.ProducerHeartbeatNs.Load()))
 	if multi {
 		row("published", "- (unused in multi-producer mode)")
 	} else {
@@ -291,9 +291,14 @@ func aliveString(pid uint32, start uint64) string {
 	return "dead"
 }
 
-func producerState(s uint32) string {
+// producerState names a header's producer_state; alive says whether a process that can publish
+// is alive (segment.ProducerAlive): an open stream without one is "open (dead)".
+func producerState(s uint32, alive bool) string {
 	switch s {
 	case layout.ProducerOpen:
+		if !alive {
+			return "open (dead)"
+		}
 		return "open"
 	case layout.ProducerClosed:
 		return "closed (no more events)"

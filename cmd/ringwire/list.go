@@ -69,8 +69,11 @@ func runList(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		state := "open"
-		if s.Closed {
+		switch {
+		case s.Closed:
 			state = "closed"
+		case !s.ProducerAlive:
+			state = "open (dead)" // no process that could publish is alive
 		}
 		var cs []string
 		for _, c := range s.Consumers {
