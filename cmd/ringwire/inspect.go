@@ -35,22 +35,31 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *prefix != "" && *file == "" && len(pos) == 0 && !*watch {
-		bs, err := segment.List(shmBacking(*prefix).Name())
+		found, err := segment.Scan(shmBacking(*prefix).Name())
 		if err != nil {
 			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
 			return exitFailure
 		}
-		if len(bs) == 0 {
-			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
-		}
-		code := exitOK
-		for i, b := range bs {
-			if i > 0 {
+		code, n := exitOK, 0
+		for _, f := range found {
+			switch f.Header {
+			case segment.HeaderUnread:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(f.Backing, f.Err))
+				code = exitFailure
+				continue
+			case segment.HeaderBlank:
+				continue // no ringwire mark: maybe not ours
+			}
+			if n > 0 {
 				fmt.Fprintln(stdout)
 			}
-			if c := inspectOnce(b, stdout, stderr); c != exitOK {
+			n++
+			if c := inspectOnce(f.Backing, stdout, stderr); c != exitOK {
 				code = c
 			}
+		}
+		if len(found) == 0 {
+			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
 		}
 		return code
 	}

@@ -5,19 +5,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/segment"
 )
 
 // listPrefix parses the optional PREFIX argument of list and clean.
 func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, help) }
+	fs.Usage = func() {
+		fmt.Fprint(stderr, help)
+		fs.PrintDefaults()
+	}
 	if extra != nil {
 		extra(fs)
 	}
@@ -35,21 +40,67 @@ func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*
 	return prefix, true
 }
 
+// scan lists the objects under prefix that are, or may be, ringwire segments, reporting on
+// stderr a platform that cannot list them.
+func scan(cmd, prefix string, stderr io.Writer) ([]segment.Found, bool) {
+	found, err := segment.Scan(prefix)
+	if errors.Is(err, sys.ErrUnsupported) {
+		fmt.Fprintf(stderr, "ringwire %s: %v: listing shared memory needs Linux\n", cmd, err)
+		return nil, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringwire %s: %v\n", cmd, err)
+		return nil, false
+	}
+	return found, true
+}
+
+// describe reads the segment that Scan found, under segment.Guard: its owner may truncate it
+// while it is read. The error is set only when the segment could not be read at all (another
+// user's segment: os.ErrPermission); a segment that was read but fails validation, or faulted
+// while being read, is described with SegmentInfo.Err set.
+func describe(f segment.Found) (coordination.SegmentInfo, error) {
+	if f.Header == segment.HeaderUnread {
+		return coordination.SegmentInfo{}, f.Err
+	}
+	var s coordination.SegmentInfo
+	if err := segment.Guard(func() error { s = coordination.Describe(f.Backing); return nil }); err != nil {
+		s = coordination.SegmentInfo{Info: segment.Info{Backing: f.Backing}, Err: err}
+	}
+	if errors.Is(s.Err, os.ErrPermission) {
+		return s, s.Err
+	}
+	return s, nil
+}
+
 func runList(args []string, stdout, stderr io.Writer) int {
-	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers\n", args, stderr, nil)
+	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers;\nsegments this user may not read are reported on stderr, and if none could be read the exit\nstatus is 1\n", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
-	infos, err := coordination.Discover(prefix)
-	if errors.Is(err, sys.ErrUnsupported) {
-		fmt.Fprintf(stderr, "ringwire list: %v: listing shared memory needs Linux\n", err)
+	found, ok := scan("list", prefix, stderr)
+	if !ok {
 		return exitFailure
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ringwire list: %v\n", err)
-		return exitFailure
+	var infos []coordination.SegmentInfo
+	unreadable := 0
+	for _, f := range found {
+		if f.Header == segment.HeaderBlank {
+			continue // no ringwire mark: maybe another program's (see "ringwire clean -h")
+		}
+		s, err := describe(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "ringwire list: %s\n", explain(f.Backing, err))
+			unreadable++
+			continue
+		}
+		infos = append(infos, s)
 	}
 	if len(infos) == 0 {
+		if unreadable > 0 {
+			fmt.Fprintf(stderr, "ringwire list: could not read any of the %d objects whose name starts with %s\n", unreadable, prefix)
+			return exitFailure
+		}
 		fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", prefix)
 		return exitOK
 	}
