@@ -37,10 +37,10 @@ func binaryForAnyone(t *testing.T) string {
 	return exe
 }
 
-// TestListAndInspect_AnotherUsersSegment_ReportPermissionDenied creates a segment with mode 0600
+// TestListInspectAndClean_AnotherUsersSegment_ReportPermissionDenied creates a segment with mode 0600
 // and runs the commands as another user, who may not read it: they must say so on stderr and
 // fail, not report that there are no segments.
-func TestListAndInspect_AnotherUsersSegment_ReportPermissionDenied(t *testing.T) {
+func TestListInspectAndClean_AnotherUsersSegment_ReportPermissionDenied(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("running the command as another user needs root")
 	}
@@ -56,6 +56,8 @@ func TestListAndInspect_AnotherUsersSegment_ReportPermissionDenied(t *testing.T)
 		args []string
 	}{
 		{"list", []string{"list", prefix}},
+		{"clean", []string{"clean", prefix}},
+		{"clean dry run", []string{"clean", "--dry-run", prefix}},
 		{"inspect prefix", []string{"inspect", "--prefix", prefix}},
 	}
 	for _, tt := range tests {
