@@ -58,7 +58,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 				code = c
 			}
 		}
-		if len(found) == 0 {
+		if n == 0 && code == exitOK {
 			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
 		}
 		return code
