@@ -349,11 +349,20 @@ func (p *Producer[T]) publishFast(end uint64) bool {
 func (p *Producer[T]) publishSlow(start, end uint64) {
 	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
-		for s := start; s < end; s++ {
+		last := end - 1
+		for s := start; s < last; s++ {
 			p.storeRelease(p.availability(s), s+1)
 		}
+		// Spec 5.4 step 5: with blockers, the last word's own store is sequentially consistent,
+		// ordered before Notify's load of the waiters word. It must be this one store: a second
+		// store of the word as a fence, after a release store of it, could land after a
+		// consumer had read the sequence and a producer a lap later had published into the same
+		// slot, putting the older word back; consumers then waited forever at that later
+		// sequence.
 		if blockers {
-			p.availability(end - 1).Store(end) // the fence of 5.4 step 5
+			p.availability(last).Store(end)
+		} else {
+			p.storeRelease(p.availability(last), end)
 		}
 		if p.intents {
 			p.storeRelease(&p.pe.IntentEnd, 0)
