@@ -133,7 +133,7 @@ type Producer[T any] struct {
 	// Single mode only: the private claim count and the cached gating bound (spec 5.3).
 	next    uint64
 	bound   uint64
-	pending int    // events claimed by Claim and not yet committed
+	pending int    // events claimed by Claim and not yet committed (Single mode only)
 	closed  uint32 // atomic: 1 once Close was called
 	failed  bool   // this producer poisoned the ring
 }

@@ -93,7 +93,8 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 
 // Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
 // Write the events through the returned Claim and publish them with Commit. In Single mode only
-// one claim may be outstanding.
+// one claim may be outstanding; in Multi mode goroutines sharing the producer may each hold
+// claims, and each must commit every claim it makes exactly once.
 func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if !p.multi && p.pending != 0 {
 		return Claim[T]{}, ErrClaimOutstanding
@@ -105,16 +106,23 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 			return Claim[T]{}, err
 		}
 	}
-	p.pending = n
+	if !p.multi {
+		p.pending = n // Single mode only: Multi claims are concurrent, and pending is not atomic
+	}
 	return Claim[T]{p: p, start: seq, n: n}, nil
 }
 
 // Commit publishes a claim made by Claim.
 func (p *Producer[T]) Commit(c Claim[T]) error {
-	if c.p != p || (!p.multi && p.pending != c.n) {
+	if c.p != p {
 		return ErrNoClaim
 	}
-	p.pending = 0
+	if !p.multi {
+		if p.pending != c.n {
+			return ErrNoClaim
+		}
+		p.pending = 0
+	}
 	if end := c.start + uint64(c.n); !p.publishFast(end) {
 		p.publishSlow(c.start, end)
 	}
