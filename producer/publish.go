@@ -223,43 +223,44 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 }
 
 func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
+	// fits reports whether the wait is over: there is room for end, or there never will be
+	// (poisoned, halted, or a laggard the liveness policy fails on), which ended says. Only room
+	// lets the claim go on: a stalled or dead consumer's unread events must never be published
+	// over (they stay for it, or for the consumer that takes its name over).
+	var ended error
 	poisoned := false
-	var stalled error
 	fits := func() bool {
 		p.bound = p.gatingMin(p.next) + p.cap
-		if p.hdr.PoisonState.Load() != layout.PoisonNone {
+		switch {
+		case p.hdr.PoisonState.Load() != layout.PoisonNone:
 			poisoned = true
+		case p.halt != nil && p.halt.Load():
+			ended = ErrHalted
+		case end <= p.bound:
 			return true
-		}
-		if p.halt != nil && p.halt.Load() {
-			return true
-		}
-		if end > p.bound && p.watcher != nil {
-			if _, stalled = p.watcher.Check(p.v, p.next, end); stalled != nil {
+		case p.watcher == nil:
+			return false
+		default:
+			if _, stalled := p.watcher.Check(p.v, p.next, end); stalled != nil {
+				ended = stalled
 				return true
 			}
+			return false
 		}
-		return end <= p.bound
+		return true
 	}
-	if fits() && !poisoned {
-		return nil
-	}
-	if !wait {
-		return &FullError{Missing: end - p.bound}
-	}
-	if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	if !fits() {
+		if !wait {
+			return &FullError{Missing: end - p.bound}
+		}
+		if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
+			return fmt.Errorf("%w: %w", ErrTimeout, err)
+		}
 	}
 	if poisoned {
 		return p.poisonErr()
 	}
-	if stalled != nil {
-		return stalled
-	}
-	if end > p.bound {
-		return ErrHalted
-	}
-	return nil
+	return ended
 }
 
 func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
