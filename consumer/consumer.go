@@ -37,7 +37,27 @@ var (
 	ErrHalted        = errors.New("consumer halted")
 	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
 	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
+	ErrProducerDead  = errors.New("producer died without closing the stream")
 )
+
+// ProducerDeadError reports that every producer of the stream died without closing it (killed,
+// crashed) after the consumer had read everything they published: nothing more will come.
+// errors.Is(err, ErrProducerDead) is true.
+type ProducerDeadError struct {
+	PID         uint32 // the process that created the segment (in multi mode, its other producers died too)
+	Unpublished uint64 // sequences claimed but never published, lost with their producer
+}
+
+func (e *ProducerDeadError) Error() string {
+	s := fmt.Sprintf("producer (pid %d) died without closing the stream; every event it published was read", e.PID)
+	if e.Unpublished > 0 {
+		s += fmt.Sprintf(", %d claimed were never published", e.Unpublished)
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrProducerDead) true.
+func (e *ProducerDeadError) Unwrap() error { return ErrProducerDead }
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
 // 5.8). They are passed over, never delivered as events; reading continues after them.
@@ -89,7 +109,16 @@ type Options struct {
 
 	Wait          coordination.Strategy // how to wait for events; default Yield
 	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
-	ReadTimeout   time.Duration         // longest wait for an event; 0 waits forever
+	// ReadTimeout is the longest wait for an event; 0 waits forever, unless the producer dies.
+	// A waiting read checks every 100 ms (ProducerCheckEvery) whether the stream's producers are
+	// alive: once they are all dead (spec section 8) and every event they published was read, it
+	// fails with a *ProducerDeadError (ErrProducerDead). The check runs between two polls of the
+	// strategy, so it comes at most 100 ms plus one wait of the strategy after the death: about
+	// 100 ms spinning or yielding, 200 ms Blocking (one kernel sleep is at most 100 ms), 100 ms
+	// plus the longest sleep with Sleep. With Reattach, a dead producer is not an error: the
+	// consumer goes on waiting for it to restart over the name. Non-waiting reads (Poll,
+	// TryNext) do not check.
+	ReadTimeout time.Duration
 	// StallTimeout is how long a required consumer of a multi-producer ring waits at a claimed
 	// but unpublished sequence before it checks whether the claiming producer died, and if so
 	// passes over its claim (spec 5.8); 0 means 1s.
@@ -489,6 +518,8 @@ func (c *Consumer[T]) waitFor() error {
 		return c.replaced()
 	case c.w.ended:
 		return ErrEndOfStream
+	case c.w.deadPID != 0:
+		return &ProducerDeadError{PID: c.w.deadPID, Unpublished: c.count() - c.next}
 	}
 	return c.waitFor() // closed, but claimed events are still being published
 }
@@ -523,6 +554,7 @@ func (c *Consumer[T]) pollPublished() bool {
 // allocates nothing.
 type waitState struct {
 	ended, poisoned, halted, replaced bool
+	deadPID                           uint32 // set when every producer died: the creator's pid
 	polls                             uint64
 	stuckSince, nextNameCheck         time.Time
 }
@@ -575,12 +607,41 @@ func (c *Consumer[T]) slowChecks() bool {
 			c.w.replaced = true
 			return true
 		}
+		if !c.opts.Reattach {
+			return c.producerGone()
+		}
 	}
 	return false
 }
 
-// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced.
-const nameCheckEvery = 100 * time.Millisecond
+// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced and
+// that its producers are alive.
+const nameCheckEvery = ProducerCheckEvery
+
+// ProducerCheckEvery is how often a waiting consumer checks that the stream's producers are alive
+// (see Options.ReadTimeout).
+const ProducerCheckEvery = 100 * time.Millisecond
+
+// producerGone is the check of Options.ReadTimeout: it reports whether the wait is over because
+// every producer died and nothing they published is left to read. In multi mode a required
+// consumer first passes over the claims the dead left unpublished (spec 5.8, without waiting for
+// StallTimeout: nobody is left to publish them), so that it reads what was published after them.
+func (c *Consumer[T]) producerGone() bool {
+	pid, dead := liveness.ProducersDead(c.v)
+	if !dead {
+		return false
+	}
+	// The dead published nothing more after the check: what is available now is all there is.
+	if c.avail = c.available(); c.avail > c.next || c.producerAvailable() > c.next {
+		return c.avail > c.next // otherwise stages this one reads behind still work on them
+	}
+	if c.multi && !c.opt && c.next < c.count() && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
+		c.avail = c.available()
+		return c.avail > c.next
+	}
+	c.w.deadPID = pid
+	return true
+}
 
 // replaced handles a segment whose name now holds a new incarnation.
 func (c *Consumer[T]) replaced() error {

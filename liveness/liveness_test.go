@@ -116,3 +116,43 @@ func TestPassOverDeadClaims_MarksOnlyTheDeadClaim(t *testing.T) {
 	require.Equal(t, uint64(3), v.Header().Gaps.Load())
 	require.Zero(t, liveness.PassOverDeadClaims(v, 3), "only the winner of the state change marks")
 }
+
+func TestProducersDead_CreatorAndOtherProducers(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		mode        uint32
+		creatorDead bool
+		other       string // owner of an active producer entry besides the creator's: "", "live" or "dead"
+		wantDead    bool
+	}{
+		{name: "single, creator alive", mode: layout.SingleProducer},
+		{name: "single, creator dead", mode: layout.SingleProducer, creatorDead: true, wantDead: true},
+		{name: "multi, creator alive", mode: layout.MultiProducer, other: "dead"},
+		{name: "multi, creator dead, no other producer", mode: layout.MultiProducer, creatorDead: true, wantDead: true},
+		{name: "multi, creator dead, a live producer", mode: layout.MultiProducer, creatorDead: true, other: "live"},
+		{name: "multi, creator dead, a dead producer", mode: layout.MultiProducer, creatorDead: true, other: "dead", wantDead: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := ring(t, tc.mode, 8)
+			h := v.Header()
+			require.Equal(t, uint32(os.Getpid()), h.CreatorPID)
+			if tc.creatorDead {
+				h.CreatorPID = deadPID(t)
+				if tc.mode == layout.MultiProducer {
+					v.Producer(0).OwnerPID = h.CreatorPID
+				}
+			}
+			if tc.other != "" {
+				e := v.Producer(1)
+				e.OwnerPID, e.OwnerStartTime = uint32(os.Getpid()), 0
+				if tc.other == "dead" {
+					e.OwnerPID = deadPID(t)
+				}
+				e.State.Store(layout.ProducerActive)
+			}
+			pid, dead := liveness.ProducersDead(v)
+			require.Equal(t, tc.wantDead, dead)
+			require.Equal(t, h.CreatorPID, pid)
+		})
+	}
+}
