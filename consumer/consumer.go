@@ -38,7 +38,26 @@ var (
 	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
 	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
 	ErrProducerDead  = errors.New("producer died without closing the stream")
+	ErrMissed        = errors.New("events published before the consumer re-attached were missed")
 )
+
+// MissedError reports the events of a new incarnation of the segment (its producer restarted)
+// that a consumer re-attaching with Options.Reattach could not read: sequences 0 to Lost-1, all
+// published before it re-attached. An optional consumer starts at the oldest event still in the
+// ring, so it missed only those already overwritten; a required consumer starts where it can
+// gate the producer (the oldest cursor of the other required consumers, or the count). They are
+// added to the entry's lost count. errors.Is(err, ErrMissed) is true. Reading may continue.
+type MissedError struct {
+	Incarnation uint64 // of the segment re-attached to
+	Lost        uint64 // its sequences 0 to Lost-1 were missed
+}
+
+func (e *MissedError) Error() string {
+	return fmt.Sprintf("re-attached to a new incarnation (%#x) of the segment: %d events published before were missed", e.Incarnation, e.Lost)
+}
+
+// Unwrap makes errors.Is(err, ErrMissed) true.
+func (e *MissedError) Unwrap() error { return ErrMissed }
 
 // ProducerDeadError reports that every producer of the stream died without closing it (killed,
 // crashed) after the consumer had read everything they published: nothing more will come.
@@ -98,6 +117,11 @@ const (
 	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
 	// or at the producer's cursor if there is none.
 	StartOldest
+
+	// startInRing begins at the oldest event still in the ring, however old: for an optional
+	// consumer re-attaching to a new incarnation (it does not gate, so it may read what no
+	// required consumer holds, checked against laps as every read of an optional consumer is).
+	startInRing Start = -1
 )
 
 // Options configure a consumer.
@@ -137,11 +161,14 @@ type Options struct {
 
 	// Reattach, when the segment's name comes to hold a new incarnation (its producer restarted
 	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
-	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting.
+	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting, every
+	// 100 ms. An optional consumer starts in the new segment at the oldest event still in its
+	// ring, a required one as StartOldest says; if that is not its first event, the next read
+	// reports the events missed as a *MissedError (counted in the entry's lost field).
 	Reattach bool
 
-	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
-	// on; if nil, Run returns the loss as its error.
+	// OnLoss, if set, is told of every loss Run meets (a *GapError, *LappedError or
+	// *MissedError) and Run goes on; if nil, Run returns the loss as its error.
 	OnLoss func(error)
 }
 
@@ -378,8 +405,11 @@ func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from
 	// which is at most today's count + capacity: starting at today's count is safe.
 	now := c.count()
 	cur := now
-	if from == StartOldest {
+	switch from {
+	case StartOldest:
 		cur = c.oldest(i, now)
+	case startInRing:
+		cur = now - min(now, c.v.Capacity())
 	}
 	for _, d := range c.deps {
 		// A stage reading behind others starts where the slowest of them is.
@@ -650,6 +680,9 @@ func (c *Consumer[T]) replaced() error {
 	}
 	o := c.opts
 	o.Start = StartOldest
+	if c.opt {
+		o.Start = startInRing
+	}
 	nc, err := Attach[T](c.seg.Backing(), o)
 	if err != nil {
 		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
@@ -658,6 +691,12 @@ func (c *Consumer[T]) replaced() error {
 	*c = *nc
 	c.readyFn = c.ready // bound to nc by New; c is the consumer from now on
 	old.Close()
+	// Every incarnation counts from 0: the events before the start were missed. Reported
+	// before any event of the new incarnation, so that the reader can tell what came when.
+	if c.next > 0 {
+		c.entry.Lost.Add(c.next)
+		return &MissedError{Incarnation: c.seg.Incarnation(), Lost: c.next}
+	}
 	return c.waitFor()
 }
 

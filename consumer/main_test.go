@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 		os.Exit(childProduceForever())
 	case "produce-and-hang":
 		os.Exit(childProduceAndHang())
+	case "restarting-producer":
+		os.Exit(childRestartingProducer())
 	case "":
 		code := testseg.Main(m)
 		if left, _ := filepath.Glob("/dev/shm" + shmPrefix() + "*"); len(left) > 0 {
