@@ -22,7 +22,7 @@ import (
 // Errors returned by consumers; compare with errors.Is.
 var (
 	ErrEndOfStream   = errors.New("end of stream: the producer closed and every event was read")
-	ErrTimeout       = errors.New("timed out waiting for events")
+	ErrTimeout       = coordination.ErrTimeout // the one timeout of ringwire: also producer.ErrTimeout
 	ErrEmpty         = errors.New("no event available")
 	ErrClosed        = errors.New("consumer closed")
 	ErrRegistryFull  = errors.New("consumer registry full")
@@ -534,7 +534,7 @@ func (c *Consumer[T]) waitFor() error {
 		if err := c.check(); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+		return fmt.Errorf("waiting for events: %w", err)
 	}
 	if c.avail > c.next {
 		return c.check()

@@ -21,7 +21,7 @@ import (
 // Errors returned by producers; compare with errors.Is.
 var (
 	ErrFull             = errors.New("ring full")
-	ErrTimeout          = errors.New("timed out waiting for room")
+	ErrTimeout          = coordination.ErrTimeout // the one timeout of ringwire: also consumer.ErrTimeout
 	ErrClosed           = errors.New("producer closed")
 	ErrBatchTooLarge    = errors.New("batch larger than the ring")
 	ErrClaimOutstanding = errors.New("a claim is outstanding")

@@ -254,7 +254,7 @@ func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
 			return &FullError{Missing: end - p.bound}
 		}
 		if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
-			return fmt.Errorf("%w: %w", ErrTimeout, err)
+			return fmt.Errorf("waiting for room: %w", err)
 		}
 	}
 	if poisoned {
@@ -306,7 +306,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 				return stalled != nil
 			}
 			if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, deadline); err != nil {
-				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
+				return 0, fmt.Errorf("waiting for room: %w", err)
 			}
 			if stalled != nil {
 				return 0, stalled

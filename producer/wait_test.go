@@ -3,10 +3,12 @@ package producer_test
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringwire/ringwire/consumer"
+	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -31,4 +33,30 @@ func TestProducer_Publish_HaltedFullRingPublishesNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(0), seq)
 	require.NoError(t, check(0, &ev), "the oldest unread event was not overwritten")
+}
+
+// TestProducer_ErrTimeout_OneSentinel: producer, consumer and coordination share one ErrTimeout,
+// so that a publish or read that timed out matches each of them.
+func TestProducer_ErrTimeout_OneSentinel(t *testing.T) {
+	require.Same(t, coordination.ErrTimeout, producer.ErrTimeout)
+	require.Same(t, coordination.ErrTimeout, consumer.ErrTimeout)
+
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 2, Timeout: time.Millisecond})
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "stuck", ReadTimeout: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	var ev event
+	_, readErr := c.Read(&ev)
+	require.NoError(t, p.PublishBatch(2, func(i int, e *event) { fill(uint64(i), e) }))
+	pubErr := p.Publish(func(*event) {})
+	for _, err := range []error{readErr, pubErr} {
+		for _, target := range []error{coordination.ErrTimeout, producer.ErrTimeout, consumer.ErrTimeout} {
+			require.ErrorIs(t, err, target)
+		}
+	}
+	require.Equal(t, "waiting for events: timed out", readErr.Error())
+	require.Equal(t, "waiting for room: timed out", pubErr.Error())
+	require.True(t, producer.Temporary(pubErr))
 }
