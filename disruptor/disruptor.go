@@ -278,12 +278,22 @@ func (d *Disruptor[T]) TryPublish(fill func(ev *T)) error {
 }
 
 // PublishBatch publishes n events with one claim, fill writing event i of the batch. A batch
-// larger than the ring is refused before anything is claimed.
+// larger than the ring (producer.ErrBatchTooLarge) or of n < 0 (producer.ErrBadBatch) is refused
+// before anything is claimed; n == 0 publishes nothing and returns nil.
 func (d *Disruptor[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	if err := d.ready(); err != nil {
 		return err
 	}
 	return d.prod.PublishBatch(n, fill)
+}
+
+// TryPublishBatch is PublishBatch without waiting: a ring without room for all n events is a
+// *producer.FullError, and a contended claim (Multi) producer.ErrContended.
+func (d *Disruptor[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if err := d.ready(); err != nil {
+		return err
+	}
+	return d.prod.TryPublishBatch(n, fill)
 }
 
 func (d *Disruptor[T]) ready() error {

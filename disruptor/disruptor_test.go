@@ -315,3 +315,25 @@ func TestDisruptor_HooksAndPinning(t *testing.T) {
 	require.True(t, h.stopped.Load())
 	require.Equal(t, uint64(100), h.done.Load())
 }
+
+func TestDisruptor_TryPublishBatch(t *testing.T) {
+	d := newDisruptor(t, disruptor.Options{Size: 4})
+	gate := make(chan struct{})
+	r := &recorder{name: "r"}
+	d.HandleEventsWith(disruptor.HandlerFunc[event](func(e *event, seq uint64, eob bool) error {
+		<-gate
+		return r.OnEvent(e, seq, eob)
+	}))
+	set := func(i int, e *event) { e.Value, e.Note = uint64(i), fmt.Sprint(i) }
+	require.ErrorIs(t, d.TryPublishBatch(1, set), disruptor.ErrNotStarted)
+	require.NoError(t, d.Start())
+	require.NoError(t, d.TryPublishBatch(0, set), "an empty batch is a no-op")
+	require.ErrorIs(t, d.TryPublishBatch(-1, set), producer.ErrBadBatch)
+	require.NoError(t, d.TryPublishBatch(4, set))
+	var fe *producer.FullError
+	require.ErrorAs(t, d.TryPublishBatch(2, set), &fe)
+	require.Equal(t, uint64(2), fe.Missing)
+	close(gate)
+	require.NoError(t, d.Shutdown())
+	require.Equal(t, uint64(4), r.done.Load())
+}

@@ -24,6 +24,7 @@ var (
 	ErrTimeout          = coordination.ErrTimeout // the one timeout of ringwire: also consumer.ErrTimeout
 	ErrClosed           = errors.New("producer closed")
 	ErrBatchTooLarge    = errors.New("batch larger than the ring")
+	ErrBadBatch         = errors.New("batch size must be 1 to capacity") // a claim of n < 1, or a batch of n < 0
 	ErrClaimOutstanding = errors.New("a claim is outstanding")
 	ErrNoClaim          = errors.New("no outstanding claim to commit")
 	ErrWrongMode        = errors.New("segment has the other producer mode")
@@ -45,7 +46,7 @@ func (e *FullError) Error() string { return fmt.Sprintf("ring full: %d more slot
 func (e *FullError) Unwrap() error { return ErrFull }
 
 // Temporary reports whether retrying err later may succeed: true for a full or contended ring,
-// false for terminal errors (closed, halted, poisoned, a batch larger than the ring).
+// false for terminal errors (closed, halted, poisoned, a bad batch size).
 func Temporary(err error) bool {
 	return errors.Is(err, ErrFull) || errors.Is(err, ErrContended) || errors.Is(err, ErrTimeout)
 }

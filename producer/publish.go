@@ -67,10 +67,14 @@ func (p *Producer[T]) fillPanicked(seq uint64, r any) {
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
 // with its index 0..n-1, and publishes all n with one cursor store. n larger than the ring is
-// refused with ErrBatchTooLarge before anything is claimed.
+// refused with ErrBatchTooLarge, and n < 0 with ErrBadBatch, before anything is claimed; n == 0
+// publishes nothing and returns nil (an empty batch is not an error), without calling fill.
 func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	seq, ok := p.claimFits(n)
 	if !ok {
+		if n == 0 {
+			return nil
+		}
 		var err error
 		if seq, err = p.claimSlow(n, true); err != nil {
 			return err
@@ -91,10 +95,36 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	return nil
 }
 
+// TryPublishBatch is PublishBatch that returns a *FullError (ErrFull) instead of waiting when the
+// ring has no room for all n events, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if n == 0 {
+		return nil
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			p.poison(seq, recover())
+			panic(fmt.Sprintf("producer: fill panicked in the batch at sequence %d; ring poisoned", seq))
+		}
+	}()
+	for i := 0; i < n; i++ {
+		fill(i, p.slot(seq+uint64(i)))
+	}
+	ok = true
+	p.publish(seq, n)
+	return nil
+}
+
 // Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
 // Write the events through the returned Claim and publish them with Commit. In Single mode only
 // one claim may be outstanding; in Multi mode goroutines sharing the producer may each hold
-// claims, and each must commit every claim it makes exactly once.
+// claims, and each must commit every claim it makes exactly once. n must be 1 to the capacity
+// (ErrBadBatch, ErrBatchTooLarge).
 func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if !p.multi && p.pending != 0 {
 		return Claim[T]{}, ErrClaimOutstanding
@@ -112,7 +142,23 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	return Claim[T]{p: p, start: seq, n: n}, nil
 }
 
-// Commit publishes a claim made by Claim.
+// TryClaim is Claim that returns a *FullError (ErrFull) instead of waiting when the ring has no
+// room for n slots, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
+	if !p.multi && p.pending != 0 {
+		return Claim[T]{}, ErrClaimOutstanding
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return Claim[T]{}, err
+	}
+	if !p.multi {
+		p.pending = n
+	}
+	return Claim[T]{p: p, start: seq, n: n}, nil
+}
+
+// Commit publishes a claim made by Claim or TryClaim.
 func (p *Producer[T]) Commit(c Claim[T]) error {
 	if c.p != p {
 		return ErrNoClaim
@@ -189,7 +235,10 @@ func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 	if p.failed {
 		return 0, p.poisonErr()
 	}
-	if n <= 0 || uint64(n) > p.cap {
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBadBatch, n, p.cap)
+	}
+	if uint64(n) > p.cap {
 		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
 	}
 	if p.multi {
