@@ -88,3 +88,37 @@ func TestProducer_Claim_SingleOneOutstanding(t *testing.T) {
 	require.ErrorIs(t, p.Commit(cl), producer.ErrNoClaim)
 	require.Equal(t, uint64(2), p.Published())
 }
+
+// TestProducer_Published_MultiCountsOnlyPublished: in Multi mode Published is the contiguous
+// prefix of published sequences, not the claimed count (which it used to return): a claim still
+// being written holds back what later claims published, until it is committed.
+func TestProducer_Published_MultiCountsOnlyPublished(t *testing.T) {
+	p, err := producer.New[tagged](segment.Heap(), producer.Options{Capacity: 4, Mode: producer.Multi})
+	require.NoError(t, err)
+	defer p.Close()
+	q, err := producer.Join[tagged](p.Segment(), producer.Options{})
+	require.NoError(t, err)
+	defer q.Close()
+	c, err := consumer.New[tagged](p.Segment(), consumer.Options{Name: "c"})
+	require.NoError(t, err)
+	defer c.Close()
+
+	slow, err := p.Claim(2) // sequences 0 and 1, still being written
+	require.NoError(t, err)
+	require.NoError(t, q.PublishBatch(2, func(i int, e *tagged) { e.I = uint64(2 + i) }))
+	require.Zero(t, p.Published())
+	require.Zero(t, q.Published())
+	require.Zero(t, p.Remaining(), "all four slots are claimed")
+	require.NoError(t, p.Commit(slow))
+	require.Equal(t, uint64(4), p.Published())
+	require.Equal(t, uint64(4), q.Published())
+
+	// Many laps later the count still follows.
+	var ev tagged
+	for i := 0; i < 40; i++ {
+		_, err := c.Read(&ev)
+		require.NoError(t, err)
+		require.NoError(t, q.Publish(func(e *tagged) {}))
+		require.Equal(t, uint64(5+i), p.Published())
+	}
+}

@@ -122,6 +122,7 @@ type Producer[T any] struct {
 
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
+	mpublished   atomic.Uint64         // Multi mode: a count Published found published, where it scans from
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
 	watcher      *liveness.Watcher // nil when the policy only waits
@@ -284,8 +285,30 @@ func (p *Producer[T]) Segment() *segment.Segment { return p.seg }
 // Capacity returns the number of slots in the ring.
 func (p *Producer[T]) Capacity() uint64 { return p.cap }
 
-// Published returns how many events have been published (multi mode: claimed).
+// Published returns how many events have been published: every sequence below it is readable.
+// In Multi mode that is the contiguous prefix of sequences published (or passed over as gaps,
+// spec 5.8) by all the ring's producers, read from the availability words: sequences claimed but
+// still being written, and those after them, do not count yet. Safe for concurrent use in Multi
+// mode; it reads up to one word per slot.
 func (p *Producer[T]) Published() uint64 {
+	if !p.multi {
+		return p.next
+	}
+	claimed := p.count()
+	// Below claimed-capacity every slot was claimed again, which the gating allows only once
+	// required consumers passed (so published) its sequence; a word holding a later lap's value
+	// also means done.
+	s := max(p.mpublished.Load(), claimed-min(claimed, p.cap))
+	for s < claimed && p.availability(s).Load()&layout.CountMask >= s+1 {
+		s++
+	}
+	for old := p.mpublished.Load(); s > old && !p.mpublished.CompareAndSwap(old, s); old = p.mpublished.Load() {
+	}
+	return s
+}
+
+// count is the count claims have reached: the private count in Single mode, claimed in Multi.
+func (p *Producer[T]) count() uint64 {
 	if p.multi {
 		return p.cursors.Claimed.Load() & layout.CountMask
 	}
@@ -342,12 +365,12 @@ func (p *Producer[T]) AwaitConsumers(a Await) error {
 
 // Remaining returns how many events could be published now without waiting.
 func (p *Producer[T]) Remaining() uint64 {
-	pub := p.Published()
-	m := p.gatingMin(pub)
-	if pub-m >= p.cap {
+	n := p.count()
+	m := p.gatingMin(n)
+	if n-m >= p.cap {
 		return 0
 	}
-	return p.cap - (pub - m)
+	return p.cap - (n - m)
 }
 
 func (p *Producer[T]) deadline() time.Time {
