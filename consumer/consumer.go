@@ -131,7 +131,7 @@ type Options struct {
 	Start    Start
 	TypeName string // only for error messages; the fingerprint decides
 
-	Wait          coordination.Strategy // how to wait for events; default Yield
+	Wait          coordination.Strategy // how to wait for events; default coordination.Default() (Blocking)
 	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
 	// ReadTimeout is the longest wait for an event; 0 waits forever, unless the producer dies.
 	// A waiting read checks every 100 ms (ProducerCheckEvery) whether the stream's producers are
@@ -252,7 +252,7 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 	if o.StallTimeout == 0 {
 		o.StallTimeout = time.Second

@@ -30,7 +30,7 @@ var (
 type Options struct {
 	Size     uint64                // ring slots, a power of two; 0 means 1024
 	Producer producer.Mode         // producer.Single (one publishing goroutine) or producer.Multi
-	Wait     coordination.Strategy // for handlers and for publishers on a full ring; default Blocking
+	Wait     coordination.Strategy // for handlers and for publishers on a full ring; default coordination.Default() (Blocking)
 
 	Policy  Policy
 	OnError func(*HandlerError) error // for Policy Custom
@@ -73,7 +73,7 @@ type proc[T any] struct {
 // New creates a disruptor over a heap ring of opts.Size slots.
 func New[T any](opts Options) (*Disruptor[T], error) {
 	if opts.Wait == nil {
-		opts.Wait = coordination.Blocking()
+		opts.Wait = coordination.Default()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

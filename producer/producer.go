@@ -67,7 +67,7 @@ type Options struct {
 	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
 	TypeName  string // recorded in the header; default the Go type's name
 
-	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
+	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default() (Blocking)
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
 	// Await holds New until the given consumers have attached (coordination modes): at least
 	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
@@ -100,7 +100,7 @@ func (o *Options) defaults() {
 		o.Mode = Single
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 }
 

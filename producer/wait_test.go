@@ -60,3 +60,23 @@ func TestProducer_ErrTimeout_OneSentinel(t *testing.T) {
 	require.Equal(t, "waiting for room: timed out", pubErr.Error())
 	require.True(t, producer.Temporary(pubErr))
 }
+
+// TestProducer_DefaultWait_Blocking: producers and consumers that name no strategy wait with
+// coordination.Default(), Blocking, as the disruptor does (they used to yield): each counts
+// itself among the peers that may block in the kernel.
+func TestProducer_DefaultWait_Blocking(t *testing.T) {
+	require.Equal(t, coordination.Blocking().String(), coordination.Default().String())
+	if !coordination.BlocksInKernel(coordination.Default()) {
+		t.Skip("no futex here: Blocking polls and is not counted")
+	}
+	p, err := producer.New[event](segment.Heap(), producer.Options{})
+	require.NoError(t, err)
+	defer p.Close()
+	h := p.Segment().View().Header()
+	require.Equal(t, uint32(1), h.ProducerBlockers.Load())
+	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "c"})
+	require.NoError(t, err)
+	require.Equal(t, uint32(1), h.ConsumerBlockers.Load())
+	require.NoError(t, c.Close())
+	require.Zero(t, h.ConsumerBlockers.Load())
+}
