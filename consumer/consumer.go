@@ -63,8 +63,11 @@ func (e *MissedError) Unwrap() error { return ErrMissed }
 // crashed) after the consumer had read everything they published: nothing more will come.
 // errors.Is(err, ErrProducerDead) is true.
 type ProducerDeadError struct {
-	PID         uint32 // the process that created the segment (in multi mode, its other producers died too)
-	Unpublished uint64 // sequences claimed but never published, lost with their producer
+	PID uint32 // the process that created the segment (in multi mode, its other producers died too)
+	// Unpublished counts the claimed sequences from the consumer's cursor on that it never got:
+	// their producer died before publishing them (in multi mode, for a consumer that may not pass
+	// over a dead claim, also those published behind one).
+	Unpublished uint64
 }
 
 func (e *ProducerDeadError) Error() string {
@@ -549,7 +552,8 @@ func (c *Consumer[T]) waitFor() error {
 	case c.w.ended:
 		return ErrEndOfStream
 	case c.w.deadPID != 0:
-		return &ProducerDeadError{PID: c.w.deadPID, Unpublished: c.count() - c.next}
+		claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
+		return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
 	}
 	return c.waitFor() // closed, but claimed events are still being published
 }
@@ -661,13 +665,20 @@ func (c *Consumer[T]) producerGone() bool {
 	if !dead {
 		return false
 	}
-	// The dead published nothing more after the check: what is available now is all there is.
-	if c.avail = c.available(); c.avail > c.next || c.producerAvailable() > c.next {
-		return c.avail > c.next // otherwise stages this one reads behind still work on them
-	}
-	if c.multi && !c.opt && c.next < c.count() && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
+	// The dead publish nothing more: what is available after the check is all there is. While
+	// stages this one reads behind still have some of it, it waits for them.
+	more := func() bool {
 		c.avail = c.available()
+		return c.avail > c.next || c.producerAvailable() > c.next
+	}
+	if more() {
 		return c.avail > c.next
+	}
+	if c.multi && !c.opt && c.next < c.count() {
+		liveness.PassOverDeadClaims(c.v, c.next) // by this consumer, or already by another
+		if more() {
+			return c.avail > c.next
+		}
 	}
 	c.w.deadPID = pid
 	return true

@@ -20,10 +20,12 @@ import (
 )
 
 // childProduceAndHang creates the segment RW_NAME (mode RW_MODE: "single" or "multi"), waits for
-// one consumer, publishes RW_COUNT events, says "published", and hangs until it is killed: a
-// producer that dies without closing its stream.
+// one consumer, publishes RW_COUNT events, claims RW_HOLD more without publishing them (if set),
+// says "published", and hangs until it is killed: a producer that dies without closing its
+// stream.
 func childProduceAndHang() int {
 	count, _ := strconv.ParseUint(os.Getenv("RW_COUNT"), 10, 64)
+	hold, _ := strconv.Atoi(os.Getenv("RW_HOLD"))
 	mode := producer.Single
 	if os.Getenv("RW_MODE") == "multi" {
 		mode = producer.Multi
@@ -40,6 +42,12 @@ func childProduceAndHang() int {
 			return 1
 		}
 	}
+	if hold > 0 {
+		if _, err := p.Claim(hold); err != nil {
+			fmt.Println("claim:", err)
+			return 1
+		}
+	}
 	fmt.Println("published")
 	time.Sleep(time.Minute)
 	return 0
@@ -47,11 +55,11 @@ func childProduceAndHang() int {
 
 // killedProducer starts a producer process on a new segment, attaches a consumer with o, lets the
 // producer publish count events and kills it with SIGKILL. It returns the consumer and the pid.
-func killedProducer(t *testing.T, mode string, count int, o consumer.Options) (*consumer.Consumer[event], int) {
+func killedProducer(t *testing.T, mode string, count int, o consumer.Options, env ...string) (*consumer.Consumer[event], int) {
 	t.Helper()
 	name := shmName(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RW_CHILD=produce-and-hang", "RW_NAME="+name, "RW_MODE="+mode, fmt.Sprint("RW_COUNT=", count))
+	cmd.Env = append(append(os.Environ(), "RW_CHILD=produce-and-hang", "RW_NAME="+name, "RW_MODE="+mode, fmt.Sprint("RW_COUNT=", count)), env...)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -135,4 +143,46 @@ func TestConsumer_Read_MultiStreamDeadOnlyWithoutLiveProducers(t *testing.T) {
 	require.NoError(t, p.Close())
 	_, err = c.Read(&ev)
 	require.True(t, errors.Is(err, consumer.ErrProducerDead), "%v", err)
+}
+
+// TestConsumer_Run_ProducerKilledMidClaim: a producer killed with SIGKILL between claim and
+// publish. In Single mode the consumer reads what was published, then the *ProducerDeadError
+// counts the claimed events that never came; in Multi mode it passes over the dead claim as a
+// gap (spec 5.8) without waiting for StallTimeout, then reports the death.
+func TestConsumer_Run_ProducerKilledMidClaim(t *testing.T) {
+	const count, hold = 10, 4
+	for _, tc := range []struct {
+		name            string
+		mode            string
+		wantGap         uint64
+		wantUnpublished uint64
+	}{
+		{name: "single", mode: "single", wantUnpublished: hold},
+		{name: "multi", mode: "multi", wantGap: hold},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var gaps uint64
+			c, pid := killedProducer(t, tc.mode, count, consumer.Options{Name: "orphan", Wait: coordination.Blocking(),
+				StallTimeout: time.Hour, ReadTimeout: 20 * time.Second, OnLoss: func(err error) {
+					var ge *consumer.GapError
+					if errors.As(err, &ge) {
+						gaps += ge.Count
+					}
+				}}, fmt.Sprint("RW_HOLD=", hold))
+			var got uint64
+			err := c.Run(func(e *event, seq uint64, _ bool) error {
+				got++
+				return check(seq, e)
+			})
+			var de *consumer.ProducerDeadError
+			require.ErrorAs(t, err, &de)
+			require.Equal(t, uint32(pid), de.PID)
+			require.Equal(t, uint64(count), got)
+			require.Equal(t, tc.wantGap, gaps)
+			require.Equal(t, tc.wantUnpublished, de.Unpublished)
+			if tc.wantUnpublished > 0 {
+				require.Contains(t, err.Error(), fmt.Sprintf("%d claimed were never published", tc.wantUnpublished))
+			}
+		})
+	}
 }
