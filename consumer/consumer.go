@@ -166,8 +166,9 @@ type Options struct {
 	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
 	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting, every
 	// 100 ms. An optional consumer starts in the new segment at the oldest event still in its
-	// ring, a required one as StartOldest says; if that is not its first event, the next read
-	// reports the events missed as a *MissedError (counted in the entry's lost field).
+	// ring, a required one as StartOldest says; if that is not the segment's first event, the
+	// read that re-attached returns the events missed as a *MissedError (also counted in the
+	// entry's lost field), before any event of the new segment.
 	Reattach bool
 
 	// OnLoss, if set, is told of every loss Run meets (a *GapError, *LappedError or

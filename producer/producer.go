@@ -302,7 +302,10 @@ func (p *Producer[T]) Published() uint64 {
 	for s < claimed && p.availability(s).Load()&layout.CountMask >= s+1 {
 		s++
 	}
-	for old := p.mpublished.Load(); s > old && !p.mpublished.CompareAndSwap(old, s); old = p.mpublished.Load() {
+	for old := p.mpublished.Load(); s > old; old = p.mpublished.Load() {
+		if p.mpublished.CompareAndSwap(old, s) {
+			break
+		}
 	}
 	return s
 }
