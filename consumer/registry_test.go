@@ -4,8 +4,8 @@ import (
 	"errors"
 	"os/exec"
 	"sync"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
