@@ -124,6 +124,7 @@ type Producer[T any] struct {
 
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
+	lastBeat     atomic.Uint64         // CLOCK_MONOTONIC of the last heartbeat while waiting
 	mpublished   atomic.Uint64         // Multi mode: a count Published found published, where it scans from
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
@@ -456,4 +457,25 @@ func (p *Producer[T]) closeClaims() error {
 }
 
 // Heartbeat records that the producer is alive (header producer_heartbeat_ns).
-func (p *Producer[T]) Heartbeat() { p.hdr.ProducerHeartbeatNs.Store(sys.Monotonic()) }
+func (p *Producer[T]) Heartbeat() { p.beat(sys.Monotonic()) }
+
+// beat stores a heartbeat: the header's for the creator, and the producer entry's.
+func (p *Producer[T]) beat(now uint64) {
+	if p.creator {
+		p.hdr.ProducerHeartbeatNs.Store(now)
+	}
+	p.pe.HeartbeatNs.Store(now)
+}
+
+// waitBeat is how often a producer waiting for room refreshes its heartbeat: spec section 8 asks
+// for at least once a second.
+const waitBeat = uint64(100 * time.Millisecond)
+
+// beatWhileWaiting refreshes the heartbeat if waitBeat has passed since the last one (called on
+// every re-check of a wait for room; never on the fast path).
+func (p *Producer[T]) beatWhileWaiting() {
+	now := sys.Monotonic()
+	if last := p.lastBeat.Load(); now-last >= waitBeat && p.lastBeat.CompareAndSwap(last, now) {
+		p.beat(now)
+	}
+}

@@ -284,6 +284,7 @@ func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
 	var ended error
 	poisoned := false
 	fits := func() bool {
+		p.beatWhileWaiting()
 		p.bound = p.gatingMin(p.next) + p.cap
 		switch {
 		case p.hdr.PoisonState.Load() != layout.PoisonNone:
@@ -346,6 +347,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 			}
 			var stalled error
 			fits := func() bool {
+				p.beatWhileWaiting()
 				w := p.cursors.Claimed.Load()
 				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone ||
 					p.halt != nil && p.halt.Load() {
