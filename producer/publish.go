@@ -81,31 +81,13 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 			return err
 		}
 	}
-	ok = false
-	defer func() {
-		if !ok {
-			p.poison(seq, recover())
-			panic(fmt.Sprintf("producer: fill panicked in the batch at sequence %d; ring poisoned", seq))
-		}
-	}()
-	for i := 0; i < n; i++ {
-		fill(i, p.slot(seq+uint64(i)))
-	}
-	ok = true
-	p.publish(seq, n)
+	p.fillBatch(seq, n, fill)
 	return nil
 }
 
-// TryPublishBatch is PublishBatch that returns a *FullError (ErrFull) instead of waiting when the
-// ring has no room for all n events, and may return ErrContended in Multi mode, as TryPublish.
-func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
-	if n == 0 {
-		return nil
-	}
-	seq, err := p.claim(n, false)
-	if err != nil {
-		return err
-	}
+// fillBatch calls fill for the n claimed slots from seq and publishes them; if fill panics, the
+// ring is poisoned at seq and the panic goes on (PublishBatch, TryPublishBatch).
+func (p *Producer[T]) fillBatch(seq uint64, n int, fill func(i int, ev *T)) {
 	ok := false
 	defer func() {
 		if !ok {
@@ -118,6 +100,19 @@ func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
 	}
 	ok = true
 	p.publish(seq, n)
+}
+
+// TryPublishBatch is PublishBatch that returns a *FullError (ErrFull) instead of waiting when the
+// ring has no room for all n events, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if n == 0 {
+		return nil
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return err
+	}
+	p.fillBatch(seq, n, fill)
 	return nil
 }
 
