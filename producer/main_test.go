@@ -27,36 +27,17 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// shmName returns a fresh segment name of this process and removes the segment when t ends,
-// pass or fail (a child killed with SIGKILL leaves its segments to us).
-func shmName(t testing.TB) string { return testseg.Name(t) }
+// shmName is testseg.Name: a fresh segment name removed when t ends, pass or fail (a child
+// killed with SIGKILL leaves its segments to us).
+var shmName = testseg.Name
 
-// event is 64 bytes: a sequence, a value derived from it, and a payload the checker recomputes.
-type event struct {
-	Seq     uint64
-	Square  uint64
-	Payload [48]byte
-}
+// event is the 64-byte test event (testseg.Event); fill writes it and check verifies it.
+type event = testseg.Event
 
-func fill(seq uint64, e *event) {
-	e.Seq = seq
-	e.Square = seq * seq
-	for i := range e.Payload {
-		e.Payload[i] = byte(seq) + byte(i)
-	}
-}
-
-func check(seq uint64, e *event) error {
-	if e.Seq != seq || e.Square != seq*seq {
-		return fmt.Errorf("event %d holds seq %d", seq, e.Seq)
-	}
-	for i := range e.Payload {
-		if e.Payload[i] != byte(seq)+byte(i) {
-			return fmt.Errorf("event %d: payload byte %d corrupt", seq, i)
-		}
-	}
-	return nil
-}
+var (
+	fill  = testseg.Fill
+	check = testseg.Check
+)
 
 // childReadAndHang attaches to RW_NAME as the required consumer RW_CONSUMER, reads and checks
 // RW_COUNT events, says "read N", and hangs until it is killed: a consumer that died holding the
