@@ -1,5 +1,5 @@
 //! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
-//! bytes follow `spec/LAYOUT.md` (format 1.0) byte for byte, so Go, C and Rust processes can
+//! bytes follow `spec/LAYOUT.md` (format 2.0) byte for byte, so Go, C and Rust processes can
 //! produce and consume the same ring.
 //!
 //! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
@@ -25,6 +25,7 @@ mod poison;
 pub mod process;
 mod producer;
 mod recovery;
+mod registry;
 mod segment;
 mod wait;
 
@@ -32,9 +33,11 @@ pub use atomics::monotonic_ns;
 pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
 pub use error::{Error, Result};
 pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
-pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
+pub use naming::{
+    check_segment_name, fnv1a64, portable_name, MAX_NAME_COMPONENT, MAX_PORTABLE_LEN,
+};
 pub use poison::{Poison, PoisonPhase};
-pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED};
+pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
 pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
     ProducerInfo, ProducerMode, ProducerState, Region, Segment,

@@ -12,14 +12,14 @@ use ringwire::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
 
-/// A shared-memory name `/rwr-t-<pid>-<n>`, unlinked on drop even when the test fails.
+/// A shared-memory name `/rwrs-<pid>-x<n>`, unlinked on drop even when the test fails.
 struct Shm(String);
 
 impl Shm {
     fn new() -> Shm {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Shm(format!(
-            "/rwr-t-{}-x{}",
+            "/rwrs-{}-x{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ))
@@ -368,9 +368,9 @@ fn child_consumer_that_hangs() {
     drop(c);
 }
 
-/// Re-exec target: does the first half of a takeover of the dead consumer "victim" on
-/// $RWR_CHILD_TAKER_SHM (the generation CAS and the owner fields, spec 5.7 step 5), prints the
-/// new generation and hangs until killed. A no-op in a normal test run.
+/// Re-exec target: does the first step of a takeover of the dead consumer "victim" on
+/// $RWR_CHILD_TAKER_SHM (the compare-and-swap of its owner word, spec 5.7), prints the entry's
+/// generation and hangs until killed. A no-op in a normal test run.
 #[test]
 fn child_taker_that_stops_midway() {
     let Ok(name) = std::env::var("RWR_CHILD_TAKER_SHM") else {
@@ -425,7 +425,7 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     for k in 0..3 {
         p.publish(&ConformanceEvent::new(k, 0)).unwrap();
     }
-    // A taker wins the generation CAS, writes its owner fields and is killed there.
+    // A taker wins the owner CAS and is killed there.
     let mut taker = reexec(
         "child_taker_that_stops_midway",
         "RWR_CHILD_TAKER_SHM",
@@ -437,7 +437,8 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
         .map(|l| l.unwrap())
         .find(|l| l.starts_with("taken "))
         .expect("the taker's line");
-    assert_eq!(taken, "taken 2");
+    // The owner word changed; the state word (generation 1) did not.
+    assert_eq!(taken, "taken 1");
     // While the taker lives the name is taken.
     assert!(matches!(
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")),
@@ -449,13 +450,14 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     let e = victim_entry();
     assert_eq!(
         (e.state, e.required, e.generation, e.cursor),
-        (EntryState::Active, true, 2, 0)
+        (EntryState::Active, true, 1, 0)
     );
     // The next taker resumes at the cursor, and gets every event.
     let mut c =
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")).unwrap();
     assert_eq!((c.index(), c.cursor()), (e.index, 0));
-    assert_eq!(victim_entry().generation, 3);
+    assert_eq!(victim_entry().generation, 1);
+    assert_eq!(victim_entry().owner, ringwire::process::own_identity());
     let mut got = vec![];
     c.poll(8, |item, _, _| got.push(item.event().unwrap().seq))
         .unwrap();
@@ -511,7 +513,7 @@ fn producer_evicts_a_consumer_killed_with_sigkill() {
 
 #[test]
 fn conformer_contract() {
-    let dir = std::env::temp_dir().join(format!("rwr-t-{}-golden", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rwrs-{}-golden", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     struct Rm(std::path::PathBuf);
     impl Drop for Rm {
@@ -533,7 +535,7 @@ fn conformer_contract() {
         let fs = f.to_str().unwrap();
         assert_eq!(run(&["golden", s, fs]), (0, vec![]));
         let line = format!(
-            "{{\"event\":\"valid\",\"major\":1,\"minor\":0,\"capacity\":{cap},\"slot_size\":64,\"mode\":\"{mode}\",\"registry\":{reg}}}"
+            "{{\"event\":\"valid\",\"major\":2,\"minor\":0,\"capacity\":{cap},\"slot_size\":64,\"mode\":\"{mode}\",\"registry\":{reg}}}"
         );
         assert_eq!(run(&["validate", fs]), (0, vec![line]));
         assert_eq!(
