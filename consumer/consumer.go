@@ -10,9 +10,9 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/liveness"
@@ -132,7 +132,8 @@ type Consumer[T any] struct {
 	wait    *layout.Wait
 	entry   *layout.Entry
 	index   int
-	gen     uint64
+	state   layout.StateWord // the entry's state word while this registration holds it
+	me      layout.OwnerID   // this process's owner identity
 	multi   bool
 	opt     bool // optional: may be lapped, so every read is verified after copying
 	gapsIn  bool // multi mode: the last availability scan found a gap below avail
@@ -232,7 +233,8 @@ func (c *Consumer[T]) count() uint64 {
 	return c.cursors.Published.Load()
 }
 
-// register claims a registry entry (spec 5.7).
+// register claims a registry entry (spec 5.7): the owner word first (the entry's lock), then
+// the state word, each by compare-and-swap.
 func (c *Consumer[T]) register(o Options) error {
 	var deps uint64
 	for _, name := range o.After {
@@ -243,110 +245,80 @@ func (c *Consumer[T]) register(o Options) error {
 		deps |= 1 << uint(j)
 		c.deps = append(c.deps, c.v.Entry(j))
 	}
-	// Spec 5.7 step 5: an active entry of this name belongs to a live consumer (refused) or to a
-	// dead one, which this consumer takes over and resumes: nothing lost. An evicted entry of this
-	// name is taken over too, and what was lost since the eviction is reported.
+	pid := os.Getpid()
+	start, _ := sys.ProcessStartTime(pid)
+	c.me = layout.MakeOwner(uint32(pid), start)
+	// Step 1: an active entry of this name belongs to a live consumer (refused) or to a dead one,
+	// which this consumer takes over and resumes: nothing lost. An evicted entry of this name is
+	// claimed again, and what was lost since the eviction is reported.
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
 		if e.NameString() != o.Name {
 			continue
 		}
-		switch e.State.Load() {
+		switch st := e.Load(); st.State() {
 		case layout.EntryActive:
-			// The entry stays active (gating the producer) throughout: a taker that dies midway
-			// leaves it to the next one. Ownership passes by a compare-and-swap of generation.
-			gen := atomicGeneration(e)
-			if !liveness.ConsumerDead(e) || !gen.CompareAndSwap(e.Generation, e.Generation+1) {
+			owner := e.OwnerID()
+			if !liveness.OwnerDead(owner) {
 				return ErrDuplicateName
 			}
-			mine := gen.Load()
-			c.own(e, o, deps, false)
-			if gen.Load() != mine {
-				return ErrDuplicateName // another taker won meanwhile
-			}
-			c.resumed = true
-			cur := e.Cursor.Load()
-			c.entry, c.index, c.gen, c.next, c.avail = e, i, mine, cur, cur
-			return nil
+			return c.takeOver(i, e, st, owner, o, deps)
 		case layout.EntryEvicted:
-			if e.State.CompareAndSwap(layout.EntryEvicted, layout.EntryClaiming) {
-				was := e.Cursor.Load()
-				c.start(i, e, o, deps, StartLatest)
-				if c.next > was {
-					e.Lost.Add(c.next - was)
-					c.pendingLoss = &LappedError{Lost: c.next - was, At: was}
-				}
-				c.resumed = true
-				return c.raced(i, o.Name)
+			if ok, err := c.claim(i, e, st, o, deps, StartLatest, true); ok {
+				return err
 			}
 		}
 	}
+	// Step 2: any entry that is free, closed or evicted and held by nobody alive.
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
-		s := e.State.Load()
-		if s != layout.EntryFree && s != layout.EntryClosed && s != layout.EntryEvicted {
-			continue
+		switch st := e.Load(); st.State() {
+		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted:
+			if ok, err := c.claim(i, e, st, o, deps, o.Start, false); ok {
+				return err
+			}
 		}
-		if !e.State.CompareAndSwap(s, layout.EntryClaiming) {
-			continue
-		}
-		e.Lost.Store(0)
-		e.GapsSeen.Store(0)
-		c.start(i, e, o, deps, o.Start)
-		return c.raced(i, o.Name)
 	}
 	return ErrRegistryFull
 }
 
-// atomicGeneration views an entry's generation as an atomic word: takers of a dead consumer's
-// entry compare-and-swap it (spec 5.7 step 5).
-func atomicGeneration(e *layout.Entry) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Pointer(&e.Generation))
-}
-
-// own writes the owner fields of an entry this consumer has just claimed (spec 5.7 step 2);
-// bump says whether to increment the generation (a takeover already did).
-func (c *Consumer[T]) own(e *layout.Entry, o Options, deps uint64, bump bool) {
-	pid := os.Getpid()
-	start, _ := sys.ProcessStartTime(pid)
-	if bump {
-		atomicGeneration(e).Add(1)
+// claim is spec 5.7 steps 2 to 6 on entry i, which was seen in state st. It reports false,
+// having changed nothing that is not given back, when another peer holds the entry: the caller
+// chooses another. evicted says the entry is this name's evicted registration: the events
+// between its old cursor and the new start are reported as lost.
+func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Options, deps uint64, from Start, evicted bool) (bool, error) {
+	owner := e.OwnerID()
+	if owner != 0 && !liveness.OwnerDead(owner) {
+		return false, nil // held by a live process (being claimed, or an evicted owner not yet gone)
 	}
-	var flags uint32
-	if !o.Optional {
-		flags |= layout.FlagRequired
+	if !e.Owner.CompareAndSwap(uint64(owner), uint64(c.me)) { // step 2
+		return false, nil
 	}
-	e.Flags = flags
-	e.OwnerPID = uint32(pid)
-	e.OwnerStartTime = start
-	e.Name = [layout.NameMax]byte{}
-	e.NameLen = uint32(copy(e.Name[:], o.Name))
-	e.DependsOn = deps
-	e.HeartbeatNs.Store(sys.Monotonic())
-}
-
-// raced undoes a registration that lost a race with another consumer registering the same name
-// at the same time: the lower entry index wins.
-func (c *Consumer[T]) raced(i int, name string) error {
-	for j := 0; j < i; j++ {
-		o2 := c.v.Entry(j)
-		if o2.State.Load() == layout.EntryActive && o2.NameString() == name {
-			c.entry.State.Store(layout.EntryClosed)
-			return ErrDuplicateName
-		}
+	claiming := st.Next(layout.EntryClaiming)
+	if !e.CompareAndSwapState(st, claiming) { // step 3
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return false, nil
 	}
-	return nil
-}
-
-// start activates a claimed entry and chooses where it starts reading (spec 5.7 steps 2-4).
-func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from Start) {
-	c.own(e, o, deps, true)
-	provisional := c.count()
-	e.Cursor.Store(provisional)
-	e.State.Store(layout.EntryActive)
-
-	// A producer that scanned before the store above may still publish up to its old bound,
-	// which is at most today's count + capacity: starting at today's count is safe.
+	was := e.Cursor.Load()
+	// Step 4: fill in, with a provisional cursor, and activate.
+	c.fill(e, o, deps)
+	if !evicted {
+		e.Lost.Store(0)
+	}
+	e.GapsSeen.Store(0)
+	e.Cursor.Store(c.count())
+	active := claiming.With(layout.EntryActive)
+	if !e.CompareAndSwapState(claiming, active) {
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return false, nil
+	}
+	c.entry, c.index, c.state = e, i, active
+	if c.nameTaken(i, o.Name) { // step 5: lost a race with an attacher of the same name
+		c.deregister()
+		return true, ErrDuplicateName
+	}
+	// Step 6. A producer that scanned before the activation may still publish up to its old
+	// bound, which is at most today's count + capacity: starting at today's count is safe.
 	now := c.count()
 	cur := now
 	if from == StartOldest {
@@ -357,7 +329,83 @@ func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from
 		cur = min(cur, d.Cursor.Load())
 	}
 	e.Cursor.Store(cur)
-	c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+	c.next, c.avail = cur, cur
+	if evicted {
+		c.resumed = true
+		if cur > was {
+			e.Lost.Add(cur - was)
+			c.pendingLoss = &LappedError{Lost: cur - was, At: was}
+		}
+	}
+	return true, nil
+}
+
+// takeOver takes the active entry i of a dead consumer of the same name (spec 5.7, taking over):
+// the owner word by compare-and-swap, so that of two takers only one wins, and the entry stays
+// active (gating) throughout. The consumer resumes at the dead owner's cursor.
+func (c *Consumer[T]) takeOver(i int, e *layout.Entry, st layout.StateWord, dead layout.OwnerID, o Options, deps uint64) error {
+	if e.Required() == o.Optional {
+		return fmt.Errorf("%w: the dead consumer of this name was %s, this one is %s",
+			ErrDuplicateName, kind(e.Required()), kind(!o.Optional))
+	}
+	if !e.Owner.CompareAndSwap(uint64(dead), uint64(c.me)) {
+		return ErrDuplicateName // another taker won
+	}
+	if e.Load() != st { // evicted meanwhile: give the lock back and let the caller retry
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return ErrDuplicateName
+	}
+	e.DependsOn.Store(deps)
+	e.HeartbeatNs.Store(sys.Monotonic())
+	cur := e.Cursor.Load()
+	c.entry, c.index, c.state, c.next, c.avail = e, i, st, cur, cur
+	c.resumed = true
+	return nil
+}
+
+func kind(required bool) string {
+	if required {
+		return "required"
+	}
+	return "optional"
+}
+
+// fill writes the fields of an entry this consumer is claiming (spec 5.7 step 4).
+func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
+	var flags uint32
+	if !o.Optional {
+		flags |= layout.FlagRequired
+	}
+	e.Flags = flags
+	e.Name = [layout.NameMax]byte{}
+	e.NameLen = uint32(copy(e.Name[:], o.Name))
+	e.DependsOn.Store(deps)
+	e.HeartbeatNs.Store(sys.Monotonic())
+}
+
+// nameTaken reports whether an entry other than self, claiming or active and held by a live
+// process, has this name (spec 5.7 step 5).
+func (c *Consumer[T]) nameTaken(self int, name string) bool {
+	for j := 0; j < c.v.Entries(); j++ {
+		e := c.v.Entry(j)
+		if st := e.Load().State(); j == self || st != layout.EntryClaiming && st != layout.EntryActive {
+			continue
+		}
+		if e.NameString() == name && !liveness.ConsumerDead(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// deregister gives the entry up (spec 5.7, deregistering): the state word from this
+// registration's active word to closed, then the owner word to 0, then a wake of producers that
+// wait for room. If the entry is no longer this registration's, only the owner word is cleared
+// (if this consumer still holds it).
+func (c *Consumer[T]) deregister() {
+	c.entry.CompareAndSwapState(c.state, c.state.With(layout.EntryClosed))
+	c.entry.Owner.CompareAndSwap(uint64(c.me), 0)
+	coordination.Notify(&c.wait.Producer)
 }
 
 // Resumed reports whether this consumer took over the registration of a dead (or evicted)
@@ -368,7 +416,7 @@ func (c *Consumer[T]) Resumed() bool { return c.resumed }
 func (c *Consumer[T]) findActive(name string) int {
 	for j := 0; j < c.v.Entries(); j++ {
 		e := c.v.Entry(j)
-		if e.State.Load() == layout.EntryActive && e.NameString() == name {
+		if e.Is(layout.EntryActive) && e.NameString() == name {
 			return j
 		}
 	}
@@ -381,7 +429,7 @@ func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
 	lo := now
 	for j := 0; j < c.v.Entries(); j++ {
 		e := c.v.Entry(j)
-		if j != self && e.State.Load() == layout.EntryActive && e.Required() {
+		if j != self && e.Gates() {
 			if cur := e.Cursor.Load(); cur < lo {
 				lo = cur
 			}
@@ -451,7 +499,8 @@ func (c *Consumer[T]) check() error {
 	if c.closed {
 		return ErrClosed
 	}
-	if c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
+		c.entry.Owner.CompareAndSwap(uint64(c.me), 0) // spec 5.7: an evicted owner lets go
 		return ErrEvicted
 	}
 	return nil
@@ -609,27 +658,22 @@ func (c *Consumer[T]) commit(to uint64) {
 
 // commitFast is commit's common case, small enough to be inlined (Read calls it directly: between
 // seeing an event and the next store on the way back, calls measured more than their
-// instructions): nobody may sleep in the kernel (no wake, a release store of the cursor) and no
-// heartbeat is due. It reports false, having done nothing, otherwise.
+// instructions): it stores the cursor with a release store (spec 5.5 step 2), then loads the
+// blockers counts (step 3; the order matters, see 5.6). It reports false when commitSlow has work
+// left: a wake, or a heartbeat that is due.
 func (c *Consumer[T]) commitFast(to uint64) bool {
-	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() != 0 || (c.batches+1)%1024 == 0 {
-		return false
-	}
 	c.next = to
 	c.batches++
-	c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
-	return true
+	c.storeRelease(&c.entry.Cursor, to)
+	return c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0
 }
 
-// commitSlow is commit with a wake or a heartbeat to do.
-func (c *Consumer[T]) commitSlow(to uint64) {
-	c.next = to
-	c.batches++
+// commitSlow is the rest of a commit whose cursor store commitFast made: the wakes of spec 5.5
+// step 3 (the fence F2, then each waiters handshake) and the periodic heartbeat.
+func (c *Consumer[T]) commitSlow(uint64) {
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
-	if pb == 0 && cb == 0 {
-		c.storeRelease(&c.entry.Cursor, to)
-	} else {
-		c.entry.Cursor.Store(to)
+	if pb|cb != 0 {
+		order.Full() // F2: the cursor store before the loads of the waiters words
 		if pb != 0 {
 			coordination.Notify(&c.wait.Producer)
 		}
@@ -644,7 +688,12 @@ func (c *Consumer[T]) commitSlow(to uint64) {
 
 // lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
 // producers have claimed a count that puts s's slot in reuse (spec section 10).
+// Called after the copy of s: the fence F4 (spec 5.10 step 2) keeps the copy's loads before the
+// load of claimed.
 func (c *Consumer[T]) lapped(s uint64) bool {
+	if !order.Plain {
+		order.LoadLoad()
+	}
 	return c.cursors.Claimed.Load()&layout.CountMask > s+c.arr.Mask+1
 }
 
@@ -669,10 +718,7 @@ func (c *Consumer[T]) Close() error {
 		return ErrClosed
 	}
 	c.closed = true
-	if c.entry.State.Load() == layout.EntryActive && c.entry.Generation == c.gen {
-		c.entry.State.Store(layout.EntryClosed)
-	}
-	coordination.Notify(&c.wait.Producer)
+	c.deregister()
 	c.blocker.Release()
 	return c.seg.Release()
 }

@@ -353,7 +353,7 @@ func TestLiveness_DeadConsumer(t *testing.T) {
 				return
 			}
 			require.NoError(t, err2, "the dead consumer was evicted and no longer holds the producer")
-			require.Equal(t, layout.EntryEvicted, p.Segment().View().Entry(0).State.Load())
+			require.Equal(t, layout.EntryEvicted, p.Segment().View().Entry(0).Load().State())
 			c, err := consumer.Attach[event](segment.SharedMemory(name), consumer.Options{Name: "durable"})
 			require.NoError(t, err)
 			defer c.Close()

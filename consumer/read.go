@@ -104,7 +104,7 @@ func (c *Consumer[T]) preRead() error {
 		c.pendingLoss = nil
 		return err
 	}
-	if c.closed || c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+	if c.closed || c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
 		return c.check()
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 )
@@ -167,8 +168,9 @@ func (blocking) Wait(ready func() bool, w *layout.WaitWord, deadline time.Time) 
 	}
 }
 
-// Notify is the waker's half of spec section 5.6: called after a cursor store, it wakes every
-// waiter blocked on w, and costs one load when nobody waits.
+// Notify is the waker's half of spec section 5.6, called after a sequentially consistent store
+// (or after Fence following a release store): it wakes every waiter blocked on w, and costs one
+// load when nobody waits.
 func Notify(w *layout.WaitWord) {
 	if w.Waiters.Load() != 0 {
 		w.Wake.Add(1)
@@ -176,9 +178,18 @@ func Notify(w *layout.WaitWord) {
 	}
 }
 
+// NotifyAfterRelease is Notify for a waker whose cursor store was a release store: the fence F2
+// of spec 5.11 orders that store before the load of the waiters word (5.3 step 5, 5.5 step 3).
+// Wakers call it only when a blockers count is nonzero.
+func NotifyAfterRelease(w *layout.WaitWord) {
+	order.Full()
+	Notify(w)
+}
+
 // WakeAll wakes every waiter of the segment, producers and consumers, whether or not they
-// announced themselves: used when something they must notice happened (the ring was poisoned or
-// halted) rather than a cursor move.
+// announced themselves (spec 5.6, "wake unconditionally"): used after a change waiters re-check
+// that is not a cursor move (poison, close, deregistration, eviction, a halt), made with a
+// sequentially consistent store or compare-and-swap.
 func WakeAll(w *layout.Wait) {
 	for _, ww := range []*layout.WaitWord{&w.Consumer, &w.Producer} {
 		ww.Wake.Add(1)
@@ -222,24 +233,24 @@ func BlocksInKernel(s Strategy) bool {
 // strategy that never blocks in the kernel) does nothing. Safe for concurrent use.
 type Blocker struct {
 	count    *atomic.Uint32
-	since    time.Time
+	bounded  bool // no system-wide barrier: every kernel wait is at most boundedSlice
 	released atomic.Bool
 }
 
-// earlyPhase is how long after registering a blocker bounds its kernel waits to earlySlice.
-const (
-	earlyPhase = 100 * time.Millisecond
-	earlySlice = time.Millisecond
-)
+// boundedSlice is the longest kernel wait of a blocker whose registration could not be made
+// visible with a system-wide barrier (spec 5.6 step 2).
+const boundedSlice = time.Millisecond
 
 // NewBlocker adds a peer using s to count if s blocks in the kernel, and returns its
-// registration (nil if s never blocks there).
+// registration (nil if s never blocks there). The registration is the seq-cst add of spec 5.6
+// step 1, then the system-wide barrier of step 2 (a few milliseconds, once), after which every
+// waker that skips the wake handshake had already made its cursor store visible to this peer.
 func NewBlocker(s Strategy, count *atomic.Uint32) *Blocker {
 	if !BlocksInKernel(s) {
 		return nil
 	}
 	count.Add(1)
-	return &Blocker{count: count, since: time.Now()}
+	return &Blocker{count: count, bounded: !sys.GlobalBarrier()}
 }
 
 // Release removes the registration; later calls do nothing.
@@ -249,12 +260,12 @@ func (b *Blocker) Release() {
 	}
 }
 
-// Wait is s.Wait for a peer registered as b: during the first 100 ms after the registration it
-// waits in slices of at most 1 ms, so that a wake skipped by a waker that had not yet seen the
-// registration costs at most that (spec 5.6).
+// Wait is s.Wait for a peer registered as b. Where the system-wide barrier was refused, it waits
+// in slices of at most 1 ms for as long as it is registered (spec 5.6 step 2), so that a wake
+// skipped by a waker that had not seen the registration costs at most that.
 func (b *Blocker) Wait(s Strategy, ready func() bool, w *layout.WaitWord, deadline time.Time) error {
-	for b != nil && time.Since(b.since) < earlyPhase {
-		slice := time.Now().Add(earlySlice)
+	for b != nil && b.bounded {
+		slice := time.Now().Add(boundedSlice)
 		if !deadline.IsZero() && deadline.Before(slice) {
 			return s.Wait(ready, w, deadline)
 		}

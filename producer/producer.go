@@ -118,6 +118,8 @@ type Producer[T any] struct {
 	creator bool
 	pe      *layout.ProducerEntry // this producer's registry entry
 	pidx    int
+	pstate  layout.StateWord // the entry's state word as this producer took it
+	me      layout.OwnerID   // the identity this producer holds its entry with
 
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
@@ -159,6 +161,7 @@ func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
 	p := newProducer[T](seg, o)
 	p.creator = true
 	p.pe, p.pidx = p.v.Producer(0), 0 // layout.Init registered the creator as producer 0
+	p.pstate, p.me = p.pe.Load(), p.pe.OwnerID()
 	if o.Await.Consumers > 0 || len(o.Await.Names) > 0 {
 		if err := p.AwaitConsumers(o.Await); err != nil {
 			p.Close()
@@ -205,33 +208,42 @@ func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 	return p, nil
 }
 
-// register takes a producer registry entry (spec 5.4).
+// register takes a producer registry entry (spec 5.4, attach): the owner word by
+// compare-and-swap, then the state word. An active entry whose owner died is retired first, but
+// only once its claims are resolved (5.8): its intent is what lets consumers pass them over.
 func (p *Producer[T]) register() error {
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
-	settled := p.gatingMin(p.cursors.Claimed.Load() & layout.CountMask)
+	me := layout.MakeOwner(uint32(pid), start)
 	for i := 0; i < p.v.Producers(); i++ {
 		e := p.v.Producer(i)
-		s := e.State.Load()
-		if s == layout.ProducerActive {
-			// An entry whose owner died outside a claim, or whose claim every required consumer
-			// has already passed, is reclaimed (spec 5.4); one that died mid-claim keeps its
-			// intent until a consumer passes the claim over (5.8).
-			if end := e.IntentEnd.Load(); end > settled || !liveness.ProducerDead(e) || !e.State.CompareAndSwap(s, layout.ProducerDead) {
+		st, o := e.Load(), e.OwnerID()
+		switch st.State() {
+		case layout.ProducerFree, layout.ProducerLeft, layout.ProducerDead:
+		case layout.ProducerActive:
+			if !liveness.OwnerDead(o) || !liveness.Resolved(p.v, e) {
 				continue
 			}
-			s = layout.ProducerDead
+			if !e.CompareAndSwapState(st, st.With(layout.ProducerDead)) { // retire (step 1)
+				continue
+			}
+			st = st.With(layout.ProducerDead)
+		default:
+			continue // corrupt: leave it alone
 		}
-		if !e.State.CompareAndSwap(s, layout.ProducerActive) {
+		if o != 0 && !liveness.OwnerDead(o) {
+			continue // held, or being taken, by a live process
+		}
+		if !e.Owner.CompareAndSwap(uint64(o), uint64(me)) { // step 2
 			continue
 		}
-		e.IntentEnd.Store(0)
-		e.OwnerPID = 0 // no peer may pair the previous owner's pid with the new owner's state
-		e.Generation++
-		e.OwnerStartTime = start
-		e.OwnerPID = uint32(pid)
+		e.IntentEnd.Store(0) // step 3
 		e.HeartbeatNs.Store(sys.Monotonic())
-		p.pe, p.pidx = e, i
+		if !e.CompareAndSwapState(st, st.Next(layout.ProducerActive)) {
+			e.Owner.CompareAndSwap(uint64(me), 0) // not ours after all: give the lock back
+			continue
+		}
+		p.pe, p.pidx, p.pstate, p.me = e, i, st.Next(layout.ProducerActive), me
 		return nil
 	}
 	return ErrProducersFull
@@ -314,7 +326,7 @@ func (p *Producer[T]) gatingMin(fallback uint64) uint64 {
 	m := fallback
 	for i, n := 0, p.v.Entries(); i < n; i++ {
 		e := p.v.Entry(i)
-		if e.State.Load() == layout.EntryActive && e.Flags&layout.FlagRequired != 0 {
+		if e.Gates() {
 			if c := e.Cursor.Load(); c < m {
 				m = c
 			}
@@ -377,7 +389,9 @@ func (p *Producer[T]) Close() error {
 		}
 	}
 	if !p.creator {
-		p.pe.State.Store(layout.ProducerLeft)
+		// Detach (spec 5.4): the state, then the owner word, which frees the entry.
+		p.pe.CompareAndSwapState(p.pstate, p.pstate.With(layout.ProducerLeft))
+		p.pe.Owner.CompareAndSwap(uint64(p.me), 0)
 	}
 	p.blocker.Release()
 	errs = append(errs, p.seg.Release())

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/layout"
 )
 
@@ -170,7 +171,10 @@ func (p *Producer[T]) claimFits(n int) (uint64, bool) {
 	if p.multi || n <= 0 || end > p.bound || end >= layout.MaxSequence || p.failed || p.isClosed() {
 		return 0, false
 	}
-	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2
+	if !order.Plain {
+		order.StoreStore() // F1: the claim before the slot writes (amd64 keeps stores in order)
+	}
 	return start, true
 }
 
@@ -197,7 +201,8 @@ func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 			return 0, err
 		}
 	}
-	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2
+	order.StoreStore()                      // F1: the claim before the slot writes
 	return start, nil
 }
 
@@ -323,9 +328,9 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 	}
 }
 
-// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 5-7). While
-// no consumer may block in the kernel, release stores suffice and nobody needs waking; otherwise
-// the last store is sequentially consistent, ordered before the load of the waiters word.
+// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 5-7): release
+// stores, then the load of the consumer blockers count, and only if someone may sleep in the
+// kernel the fence and the wake.
 func (p *Producer[T]) publish(start uint64, n int) {
 	if end := start + uint64(n); !p.publishFast(end) {
 		p.publishSlow(start, end)
@@ -334,37 +339,31 @@ func (p *Producer[T]) publish(start uint64, n int) {
 
 // publishFast is publish's common case, small enough to be inlined (Publish and Commit call it
 // directly: between a consumer seeing an event and this store, calls measured more than their
-// instructions): Single mode with no consumer that may block in the kernel, where a release store
-// of the cursor is all (spec 5.3 steps 4-5, 5.6). It reports false, having done nothing, otherwise.
+// instructions): Single mode, where it stores the published cursor with a release store (spec 5.3
+// step 4) and then loads the blockers count (step 5; the order matters, see 5.6). It reports
+// false when publishSlow has work left: the availability stores of Multi mode, or a wake.
 func (p *Producer[T]) publishFast(end uint64) bool {
-	if p.multi || p.hdr.ConsumerBlockers.Load() != 0 {
+	if p.multi {
 		return false
 	}
 	p.next = end
 	p.storeRelease(&p.cursors.Published, end)
-	return true
+	return p.hdr.ConsumerBlockers.Load() == 0
 }
 
-// publishSlow is publish in Multi mode, or while a consumer may block in the kernel.
+// publishSlow is publish in Multi mode, or the wake of a Single-mode publish whose store
+// publishFast already made.
 func (p *Producer[T]) publishSlow(start, end uint64) {
-	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
 		for s := start; s < end; s++ {
 			p.storeRelease(p.availability(s), s+1)
 		}
-		if blockers {
-			p.availability(end - 1).Store(end) // the fence of 5.4 step 5
-		}
 		if p.intents {
 			p.storeRelease(&p.pe.IntentEnd, 0)
 		}
-	} else {
-		// publish handled Single mode without blockers: here a consumer may sleep, so the store is
-		// sequentially consistent, ordered before Notify's load of the waiters word.
-		p.next = end
-		p.cursors.Published.Store(end)
+		if p.hdr.ConsumerBlockers.Load() == 0 {
+			return
+		}
 	}
-	if blockers {
-		coordination.Notify(&p.wait.Consumer)
-	}
+	coordination.NotifyAfterRelease(&p.wait.Consumer) // F2, then the waiters handshake
 }

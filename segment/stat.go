@@ -73,7 +73,7 @@ func InfoOf(b Backing, v *layout.View) Info {
 		info.Published = v.Cursors().Published.Load()
 	}
 	for i := 0; i < v.Entries(); i++ {
-		if v.Entry(i).State.Load() == layout.EntryActive {
+		if v.Entry(i).Is(layout.EntryActive) {
 			info.ActiveUsers++
 		}
 	}

@@ -207,20 +207,22 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	}
 	for i := 0; i < v.Producers(); i++ {
 		pe := v.Producer(i)
-		st := pe.State.Load()
+		st := pe.Load().State()
 		if st == layout.ProducerFree || (!multi && i == 0) {
 			continue
 		}
 		intent := "none"
-		if end := pe.IntentEnd.Load(); end != 0 {
-			intent = fmt.Sprintf("[%d, %d)", pe.IntentStart.Load(), end)
+		if start, end, ok := pe.Intent(); !ok {
+			intent = "changing"
+		} else if end != 0 {
+			intent = fmt.Sprintf("[%d, %d)", start, end)
 		}
 		row(fmt.Sprintf("producer %d", i), "%s, pid %d (%s), claim in progress %s, heartbeat %s",
-			[]string{"free", "active", "closed", "dead"}[min(st, 3)], pe.OwnerPID, aliveString(pe.OwnerPID, pe.OwnerStartTime), intent, age(mono, pe.HeartbeatNs.Load()))
+			[]string{"free", "active", "closed", "dead", "corrupt"}[min(st, 4)], pe.OwnerID().PID(), ownerString(pe.OwnerID()), intent, age(mono, pe.HeartbeatNs.Load()))
 	}
 	used, active := 0, 0
 	for i := 0; i < v.Entries(); i++ {
-		switch v.Entry(i).State.Load() {
+		switch v.Entry(i).Load().State() {
 		case layout.EntryFree:
 		case layout.EntryActive:
 			active++
@@ -241,7 +243,7 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST\tGAPS")
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		st := e.State.Load()
+		st := e.Load().State()
 		if st == layout.EntryFree {
 			continue
 		}
@@ -249,8 +251,8 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 		if e.Required() {
 			kind = "required"
 		}
-		if e.DependsOn != 0 {
-			kind += ", after " + indices(e.DependsOn)
+		if d := e.DependsOn.Load(); d != 0 {
+			kind += ", after " + indices(d)
 		}
 		cur := e.Cursor.Load()
 		lag := "-" // a closed or evicted entry no longer follows the producer
@@ -258,9 +260,20 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 			lag = fmt.Sprint(count - cur)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
-			e.OwnerPID, aliveString(e.OwnerPID, e.OwnerStartTime), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
+			e.OwnerID().PID(), ownerString(e.OwnerID()), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
 	}
 	tw.Flush()
+}
+
+// ownerString says whether an owner identity's process is alive (spec section 8).
+func ownerString(o layout.OwnerID) string {
+	if o == 0 {
+		return "none"
+	}
+	if sys.AliveOwner(o.PID(), o.StartTime()) {
+		return "alive"
+	}
+	return "dead"
 }
 
 func aliveString(pid uint32, start uint64) string {
