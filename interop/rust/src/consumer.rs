@@ -266,7 +266,13 @@ impl<T: Event> Consumer<T> {
     /// Fails with `Evicted` if the entry is no longer ours (spec 5.5 step 4): its `state` is not
     /// active with our generation, or its `owner` is not our identity.
     fn check_owned(&self) -> Result<()> {
-        if !self.open || !registry::owns(&self.entry(), self.generation, self.me) {
+        if !self.open {
+            return Err(Error::Evicted);
+        }
+        if !registry::owns(&self.entry(), self.generation, self.me) {
+            // Spec 5.7: an owner that finds itself evicted clears the owner word if it still
+            // holds it.
+            self.seg.let_go(self.index, self.generation, self.me);
             return Err(Error::Evicted);
         }
         Ok(())

@@ -130,8 +130,14 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             let e = seg.producer_entry(dead);
             e.take_owner(e.owner().load(Ordering::SeqCst), l::owner_word(DEAD_PID, 0));
             drain(&mut c1, 2)?;
-            // c1 (stall timeout 0) passes the claim over (spec 5.8) and reads the gaps.
+            // c1 (stall timeout 0) passes the claim over (spec 5.8) and reads the gaps; once the
+            // claim is resolved, a peer retires the dead entry (dead, generation 1).
             drain(&mut c1, 3)?;
+            if seg.retire_dead_producers() != 1 {
+                return Err(Error::InvalidArgument(
+                    "golden: the dead producer entry was not retired".into(),
+                ));
+            }
             publish_each(&mut p, 2..3)?;
             drain(&mut c1, 1)?;
             c1.abandon();

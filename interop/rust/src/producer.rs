@@ -72,9 +72,9 @@ fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
     let mut st = e.state().load(Ordering::SeqCst);
     let o = e.owner().load(Ordering::SeqCst);
     match l::state_value(st) {
+        // The owner word is the lock: 0 or a dead process means nobody holds the entry.
         l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD => {
-            // A live process other than this one in `owner`: it is taking the entry.
-            if o != me && !process::owner_dead(o) {
+            if o != 0 && !process::owner_dead(o) {
                 return Attempt::Skip;
             }
         }
@@ -107,7 +107,11 @@ fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
         .compare_exchange(st, active, Ordering::SeqCst, Ordering::SeqCst)
     {
         Ok(_) => Attempt::Took(l::state_gen(active)),
-        Err(_) => Attempt::Raced,
+        Err(_) => {
+            // No conforming peer changes the state while we hold the owner word: give it back.
+            e.take_owner(me, 0);
+            Attempt::Raced
+        }
     }
 }
 
@@ -121,8 +125,8 @@ impl<T: Event> Producer<T> {
 
     /// Joins an existing multi-producer segment as one more producer: checks the event type
     /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4): a free, closed or
-    /// dead entry that no other live process is taking, or an active one whose owner is dead
-    /// and whose claims are all resolved (retired first). A single-producer segment is refused
+    /// dead entry whose owner word is 0 or a dead process (the owner word is the lock), or an
+    /// active one whose owner is dead and whose claims are all resolved (retired first). A single-producer segment is refused
     /// with `BadProducerMode`; no usable entry with `ProducerRegistryFull`.
     pub fn attach(seg: &Segment) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
@@ -523,7 +527,7 @@ impl<T: Event> Producer<T> {
     /// Closes the producer; later publishes fail.
     ///
     /// - An attached multi-mode producer detaches: compare-and-swap of its entry's `state` from
-    ///   active (its generation) to closed.
+    ///   active (its generation) to closed, then of `owner` from its identity to 0.
     /// - The creator of a single-mode ring stores `producer_state = 2` and wakes consumers
     ///   unconditionally (spec 5.3, 5.6).
     /// - The creator of a multi-mode ring ends the stream (spec 5.4): sets the closed bit of
@@ -539,13 +543,21 @@ impl<T: Event> Producer<T> {
         let wait_mode = self.blocking.mode();
         self.blocking.release(self.seg.producer_blockers());
         if !self.creator {
+            // Detach (spec 5.4): state from active (our generation) to closed, then the owner
+            // word from our identity to 0.
             let mine = l::state_word(l::PRODUCER_ACTIVE, self.generation);
-            let _ = self.entry().state().compare_exchange(
-                mine,
-                l::with_value(mine, l::PRODUCER_ENTRY_CLOSED),
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
+            let e = self.entry();
+            if e.state()
+                .compare_exchange(
+                    mine,
+                    l::with_value(mine, l::PRODUCER_ENTRY_CLOSED),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                e.take_owner(process::own_identity(), 0);
+            }
             return Ok(());
         }
         let mut result = Ok(());

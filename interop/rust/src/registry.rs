@@ -89,40 +89,30 @@ impl Segment {
         if let Some((index, st, o)) = dead {
             return self.take_over(index, &self.entry(index), req, st, o, me);
         }
-        for _ in 0..CLAIM_PASSES {
-            // Steps 2 and 3: claim an entry through its owner word, then its state word.
-            let (index, e, generation) = self.claim_entry(me)?;
-            // Step 4.
-            self.fill_entry(&e, req);
-            let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
-            if e.owner().load(Ordering::SeqCst) != me {
-                // An attacher that loaded the entry before our state CAS swapped the owner word
-                // after it (its own state CAS then failed): give the entry up and choose again.
-                cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_CLOSED));
-                continue;
-            }
-            if !cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
-                return Err(Error::Evicted); // a peer found us dead and took the claim over
-            }
-            return self.settle(index, &e, req, generation, me);
+        // Steps 2 and 3: claim an entry through its owner word, then its state word.
+        let (index, e, generation) = self.claim_entry(me)?;
+        // Step 4.
+        self.fill_entry(&e, req);
+        let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
+        if !cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
+            return Err(Error::Evicted); // a peer found us dead and took the claim over
         }
-        Err(Error::RegistryFull)
+        self.settle(index, &e, req, generation, me)
     }
 
-    /// Steps 2 and 3: the first claimable entry (free, closed or evicted; or claiming with a
-    /// dead owner) whose owner and then state this process wins. Returns it with its new
-    /// generation (state claiming).
+    /// Steps 2 and 3: the first claimable entry (free, closed or evicted, with an owner word of
+    /// 0 or a dead process: the owner word is the lock) whose owner and then state this process
+    /// wins. Returns it with its new generation (state claiming).
     fn claim_entry(&self, me: u64) -> Result<(usize, Entry<'_>, u32)> {
         for _ in 0..CLAIM_PASSES {
             let mut raced = false;
             for (index, e) in self.entries() {
                 let st = e.state().load(Ordering::SeqCst);
                 let o = e.owner().load(Ordering::SeqCst);
-                let claimable = match l::state_value(st) {
-                    l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED => true,
-                    l::ENTRY_CLAIMING => process::owner_dead(o),
-                    _ => false,
-                };
+                let claimable = matches!(
+                    l::state_value(st),
+                    l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED
+                ) && (o == 0 || process::owner_dead(o));
                 if !claimable {
                     continue;
                 }
@@ -132,10 +122,9 @@ impl Segment {
                 }
                 let claiming = l::next_claim(st, l::ENTRY_CLAIMING);
                 if !cas_state(&e, st, claiming) {
-                    // Someone else changed the state since we loaded it: hand the owner word
-                    // back to whoever we displaced (only if it is still ours), so that a
-                    // claimant that won the state never runs with our identity in its owner.
-                    cas_owner(&e, me, o);
+                    // No conforming peer changes the state while we hold the owner word; give
+                    // the lock back and choose again.
+                    cas_owner(&e, me, 0);
                     raced = true;
                     continue;
                 }
@@ -249,31 +238,47 @@ impl Segment {
     }
 
     /// Deregistering (spec 5.7): compare-and-swap of `state` from active (generation
-    /// `generation`) to closed, then an unconditional wake of the producer word. Returns
-    /// whether the entry was still this registration's (owner `me`); if not it is left alone.
+    /// `generation`) to closed, then of `owner` from `me` to 0, then an unconditional wake of
+    /// the producer word. Returns whether the entry was still this registration's. If not
+    /// (evicted, or claimed again after an eviction) `state` is left alone and only the owner
+    /// word is cleared, by [`Segment::let_go`].
     pub(crate) fn deregister(&self, index: usize, generation: u32, me: u64) -> bool {
         let e = self.entry(index);
         let mine = l::state_word(l::ENTRY_ACTIVE, generation);
-        if e.owner().load(Ordering::SeqCst) != me
-            || !cas_state(&e, mine, l::with_value(mine, l::ENTRY_CLOSED))
-        {
+        if !cas_state(&e, mine, l::with_value(mine, l::ENTRY_CLOSED)) {
+            self.let_go(index, generation, me);
             return false;
         }
+        cas_owner(&e, me, 0);
         wait::wake_unconditionally(self, Words::PRODUCER);
         true
     }
 
+    /// An owner that finds its entry no longer its own (evicted, spec 5.7) clears the owner word
+    /// by compare-and-swap from its identity `me` to 0, if it still holds it. Only while the
+    /// state word still has its generation: a later claim of the entry by another registration
+    /// of this same process (the same identity) keeps its lock.
+    pub(crate) fn let_go(&self, index: usize, generation: u32, me: u64) {
+        let e = self.entry(index);
+        if l::state_gen(e.state().load(Ordering::SeqCst)) == generation {
+            cas_owner(&e, me, 0);
+        }
+    }
+
     /// Evicting (spec 5.7): every active entry for which `pred(index, entry)` holds is moved
-    /// from active to evicted by compare-and-swap of its `state` (same generation), then both
-    /// wait words are woken unconditionally. Returns how many this call evicted.
+    /// from active to evicted by compare-and-swap of its `state` (same generation), then its
+    /// owner word from the evicted owner's identity to 0, then both wait words are woken
+    /// unconditionally. Returns how many this call evicted.
     pub(crate) fn evict_where(&self, mut pred: impl FnMut(usize, &Entry<'_>) -> bool) -> usize {
         let mut evicted = 0;
         for (i, e) in self.entries() {
             let st = e.state().load(Ordering::SeqCst);
+            let o = e.owner().load(Ordering::SeqCst);
             if l::state_value(st) != l::ENTRY_ACTIVE || !pred(i, &e) {
                 continue;
             }
             if cas_state(&e, st, l::with_value(st, l::ENTRY_EVICTED)) {
+                cas_owner(&e, o, 0);
                 evicted += 1;
                 wait::wake_unconditionally(self, Words::BOTH);
             }
