@@ -466,6 +466,79 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     p.close().unwrap();
 }
 
+/// Re-exec target: creates the single-producer segment $RWR_CHILD_CREATOR_SHM, publishes
+/// k = 0, 1 once a consumer has registered, and hangs until killed. A no-op in a normal test run.
+#[test]
+fn child_creator_that_hangs() {
+    let Ok(name) = std::env::var("RWR_CHILD_CREATOR_SHM") else {
+        return;
+    };
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&name),
+        &Config {
+            capacity: 8,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    wait_until("a consumer registers", || seg.active_consumers() == 1);
+    p.publish_batch(&[ConformanceEvent::new(0, 0), ConformanceEvent::new(1, 0)])
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Spec 5.5 step 4 with a real kill -9: a consumer waiting on a ring whose only producer was
+/// killed stops with "producer dead" (naming the creator's pid) instead of waiting for its
+/// deadline; the killed creator counts as dead while still a zombie (spec 8), before it is
+/// reaped.
+#[test]
+fn a_consumer_stops_when_its_producer_is_killed_with_sigkill() {
+    let shm = Shm::new();
+    let mut creator = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_creator_that_hangs",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RWR_CHILD_CREATOR_SHM", &shm.0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seg = wait_for_segment(&shm.0);
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut got = 0;
+    while got < 2 {
+        got += c.poll(8, |_, _, _| {}).unwrap().delivered;
+        if got < 2 {
+            c.wait(Instant::now() + Duration::from_secs(10)).unwrap();
+        }
+    }
+    // Alive: a wait runs to its deadline.
+    assert!(matches!(
+        c.wait(Instant::now() + Duration::from_millis(1200)),
+        Err(ringwire::Error::Timeout)
+    ));
+    // kill -9, not reaped yet: a zombie.
+    creator.kill().unwrap();
+    let t = Instant::now();
+    let r = c.wait(Instant::now() + Duration::from_secs(20));
+    let pid = creator.id();
+    assert!(
+        matches!(r, Err(ringwire::Error::ProducerDead { pid: p }) if p == pid),
+        "{r:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    creator.wait().unwrap();
+    c.close().unwrap();
+}
+
 #[test]
 fn producer_evicts_a_consumer_killed_with_sigkill() {
     let shm = Shm::new();

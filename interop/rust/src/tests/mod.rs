@@ -12,6 +12,11 @@ use crate::segment::{self, Backing, Config, ProducerMode, Segment};
 use crate::wait::WaitMode;
 use crate::{golden, mapping::Mapping};
 
+mod creation;
+mod liveness;
+mod optional;
+mod recovery;
+mod registry;
 mod waking;
 
 /// A shared-memory name `/rwrs-<pid>-<n>` that is unlinked when the guard drops, even when the
