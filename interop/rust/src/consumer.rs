@@ -204,8 +204,8 @@ impl<T: Event> Consumer<T> {
     /// Does the first step of a takeover (spec 5.7: the compare-and-swap of `owner` from the
     /// dead owner to this process) of the active entry named `opts.name`, and stops there, as a
     /// taker killed midway would; returns the entry's generation (unchanged: the entry never
-    /// leaves the active state). For tests and tools.
-    #[doc(hidden)]
+    /// leaves the active state). A test fixture (feature `test-fixtures`).
+    #[cfg(any(test, feature = "test-fixtures"))]
     pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u32> {
         let name = opts.name.as_bytes();
         let (_, e) = seg
@@ -654,8 +654,7 @@ impl<T: Event> Consumer<T> {
     /// and tools). Its cursor keeps gating the producer until the entry is evicted or taken over.
     /// Its registration in `consumer_blockers` is left behind too, as a crashed process leaves
     /// it (spec 5.6: that only costs wakers their fast path).
-    #[doc(hidden)]
-    pub fn abandon(mut self) {
+    pub(crate) fn abandon(mut self) {
         self.open = false;
         self.blocking.leak();
     }

@@ -338,9 +338,8 @@ impl<T: Event> Producer<T> {
     }
 
     /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
-    /// and publish would; this producer is forgotten without detaching. For tests and tools.
-    #[doc(hidden)]
-    pub fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
+    /// and publish would; this producer is forgotten without detaching. For the golden images and tests.
+    pub(crate) fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
         let first = self.claim_n(n)?;
         // Drop then does nothing: the entry stays active, holding the claim, and the blockers
         // count keeps this producer, as after a crash.
@@ -349,9 +348,9 @@ impl<T: Event> Producer<T> {
     }
 
     /// Forgets this producer without detaching, as if its process had died outside a claim:
-    /// its entry stays active. For tests and tools.
-    #[doc(hidden)]
-    pub fn abandon(mut self) {
+    /// its entry stays active. For tests.
+    #[cfg(test)]
+    pub(crate) fn abandon(mut self) {
         self.forget();
     }
 
