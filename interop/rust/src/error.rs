@@ -106,7 +106,8 @@ impl Error {
             Error::InvalidName { .. } => "usage",
             Error::NotRegularFile => "io",
             Error::NoSpace { .. } => "io",
-            Error::ProducerDead { .. } => "producer_dead",
+            // PROTOCOL.md lists no code for it; "io" as the Go conformer reports it.
+            Error::ProducerDead { .. } => "io",
             Error::RegistryFull | Error::ProducerRegistryFull => "registry_full",
             Error::DuplicateName => "duplicate_name",
             Error::Evicted => "evicted",
