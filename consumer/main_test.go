@@ -3,7 +3,10 @@ package consumer_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,12 +35,36 @@ func TestMain(m *testing.M) {
 		os.Exit(childResumeConsume())
 	case "mp-forever":
 		os.Exit(childProduceForever())
+	case "produce-and-hang":
+		os.Exit(childProduceAndHang())
+	case "restarting-producer":
+		os.Exit(childRestartingProducer())
 	case "":
-		os.Exit(testseg.Main(m))
+		code := testseg.Main(m)
+		if left, _ := filepath.Glob("/dev/shm" + shmPrefix() + "*"); len(left) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: tests left shared-memory segments behind: %s\n", strings.Join(left, " "))
+			for _, f := range left {
+				os.Remove(f)
+			}
+			code = max(code, 1)
+		}
+		os.Exit(code)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown RW_CHILD role", os.Getenv("RW_CHILD"))
 		os.Exit(2)
 	}
+}
+
+var shmCount atomic.Uint64
+
+func shmPrefix() string { return fmt.Sprintf("/rwimpl-%d-", os.Getpid()) }
+
+// shmName returns a fresh segment name of this process and removes the segment when t ends,
+// pass or fail (a child killed with SIGKILL leaves its segments to us).
+func shmName(t testing.TB) string {
+	name := fmt.Sprintf("%s%d", shmPrefix(), shmCount.Add(1))
+	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
+	return name
 }
 
 // event is 64 bytes: a sequence, a value derived from it, and a payload the checker recomputes.

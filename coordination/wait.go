@@ -15,6 +15,8 @@ import (
 )
 
 // ErrTimeout is returned by Strategy.Wait when its deadline passes before its condition holds.
+// It is ringwire's one timeout: producer.ErrTimeout and consumer.ErrTimeout are this value, and
+// their waits wrap it with what they waited for.
 var ErrTimeout = errors.New("timed out")
 
 // Strategy decides how a waiter passes the time between checks of its condition. Implementations
