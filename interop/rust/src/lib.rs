@@ -4,8 +4,9 @@
 //!
 //! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
 //! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing.
-//! - [`Consumer`]: registration (5.7) and batched consumption (5.5), passing over a dead
-//!   producer's claims as gaps (5.8).
+//! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
+//!   copy-and-verify (5.10), passing over a dead producer's claims as gaps (5.8), stopping when
+//!   every producer is dead (5.5 step 4).
 //! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
 //!

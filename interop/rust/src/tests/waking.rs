@@ -115,8 +115,8 @@ fn registration_issues_the_global_barrier_or_bounds_every_wait_to_1ms() {
         eprintln!("membarrier(MEMBARRIER_CMD_GLOBAL) is not supported here: fallback only");
     }
     // A failed barrier: every kernel wait of the waiter is at most 1 ms, long after it
-    // registered. Measured as the wake counter seen by a waiter that nobody wakes: with a
-    // 200 ms wait it re-checks about 200 times (20 ms bound: about 10).
+    // registered. Measured as the re-checks of a waiter that nobody wakes: in 400 ms, about 400
+    // (a 20 ms bound gives about 20), besides the 32 yields before it blocks.
     let mut unfenced = Blocking::new(WaitMode::Block);
     unfenced.register_with(seg.consumer_blockers(), || false);
     assert_eq!(unfenced.fenced(), Some(false));
