@@ -73,10 +73,14 @@ func TestProducer_DefaultWait_Blocking(t *testing.T) {
 	require.NoError(t, err)
 	defer p.Close()
 	h := p.Segment().View().Header()
-	require.Equal(t, uint32(1), h.ProducerBlockers.Load())
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "c"})
+	require.Zero(t, h.ProducerBlockers.Load(), "a blocker registers at its first wait, not before")
+	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "c", ReadTimeout: 20 * time.Millisecond})
 	require.NoError(t, err)
-	require.Equal(t, uint32(1), h.ConsumerBlockers.Load())
+	require.Zero(t, h.ConsumerBlockers.Load())
+	var ev event
+	_, err = c.Read(&ev)
+	require.ErrorIs(t, err, consumer.ErrTimeout)
+	require.Equal(t, uint32(1), h.ConsumerBlockers.Load(), "registered by its first wait (spec 5.6)")
 	require.NoError(t, c.Close())
 	require.Zero(t, h.ConsumerBlockers.Load())
 }
