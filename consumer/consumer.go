@@ -22,7 +22,7 @@ import (
 // Errors returned by consumers; compare with errors.Is.
 var (
 	ErrEndOfStream   = errors.New("end of stream: the producer closed and every event was read")
-	ErrTimeout       = errors.New("timed out waiting for events")
+	ErrTimeout       = coordination.ErrTimeout // the one timeout of ringwire: also producer.ErrTimeout
 	ErrEmpty         = errors.New("no event available")
 	ErrClosed        = errors.New("consumer closed")
 	ErrRegistryFull  = errors.New("consumer registry full")
@@ -37,7 +37,49 @@ var (
 	ErrHalted        = errors.New("consumer halted")
 	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
 	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
+	ErrProducerDead  = errors.New("producer died without closing the stream")
+	ErrMissed        = errors.New("events published before the consumer re-attached were missed")
 )
+
+// MissedError reports the events of a new incarnation of the segment (its producer restarted)
+// that a consumer re-attaching with Options.Reattach could not read: sequences 0 to Lost-1, all
+// published before it re-attached. An optional consumer starts at the oldest event still in the
+// ring, so it missed only those already overwritten; a required consumer starts where it can
+// gate the producer (the oldest cursor of the other required consumers, or the count). They are
+// added to the entry's lost count. errors.Is(err, ErrMissed) is true. Reading may continue.
+type MissedError struct {
+	Incarnation uint64 // of the segment re-attached to
+	Lost        uint64 // its sequences 0 to Lost-1 were missed
+}
+
+func (e *MissedError) Error() string {
+	return fmt.Sprintf("re-attached to a new incarnation (%#x) of the segment: %d events published before were missed", e.Incarnation, e.Lost)
+}
+
+// Unwrap makes errors.Is(err, ErrMissed) true.
+func (e *MissedError) Unwrap() error { return ErrMissed }
+
+// ProducerDeadError reports that every producer of the stream died without closing it (killed,
+// crashed) after the consumer had read everything they published: nothing more will come.
+// errors.Is(err, ErrProducerDead) is true.
+type ProducerDeadError struct {
+	PID uint32 // the process that created the segment (in multi mode, its other producers died too)
+	// Unpublished counts the claimed sequences from the consumer's cursor on that it never got:
+	// their producer died before publishing them (in multi mode, for a consumer that may not pass
+	// over a dead claim, also those published behind one).
+	Unpublished uint64
+}
+
+func (e *ProducerDeadError) Error() string {
+	s := fmt.Sprintf("producer (pid %d) died without closing the stream; every event it published was read", e.PID)
+	if e.Unpublished > 0 {
+		s += fmt.Sprintf(", %d claimed were never published", e.Unpublished)
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrProducerDead) true.
+func (e *ProducerDeadError) Unwrap() error { return ErrProducerDead }
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
 // 5.8). They are passed over, never delivered as events; reading continues after them.
@@ -78,6 +120,11 @@ const (
 	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
 	// or at the producer's cursor if there is none.
 	StartOldest
+
+	// startInRing begins at the oldest event still in the ring, however old: for an optional
+	// consumer re-attaching to a new incarnation (it does not gate, so it may read what no
+	// required consumer holds, checked against laps as every read of an optional consumer is).
+	startInRing Start = -1
 )
 
 // Options configure a consumer.
@@ -87,9 +134,18 @@ type Options struct {
 	Start    Start
 	TypeName string // only for error messages; the fingerprint decides
 
-	Wait          coordination.Strategy // how to wait for events; default Yield
+	Wait          coordination.Strategy // how to wait for events; default coordination.Default() (Blocking)
 	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
-	ReadTimeout   time.Duration         // longest wait for an event; 0 waits forever
+	// ReadTimeout is the longest wait for an event; 0 waits forever, unless the producer dies.
+	// A waiting read checks every 100 ms (ProducerCheckEvery) whether the stream's producers are
+	// alive: once they are all dead (spec section 8) and every event they published was read, it
+	// fails with a *ProducerDeadError (ErrProducerDead). The check runs between two polls of the
+	// strategy, so it comes at most 100 ms plus one wait of the strategy after the death: about
+	// 100 ms spinning or yielding, 200 ms Blocking (one kernel sleep is at most 100 ms), 100 ms
+	// plus the longest sleep with Sleep. With Reattach, a dead producer is not an error: the
+	// consumer goes on waiting for it to restart over the name. Non-waiting reads (Poll,
+	// TryNext) do not check.
+	ReadTimeout time.Duration
 	// StallTimeout is how long a required consumer of a multi-producer ring waits at a claimed
 	// but unpublished sequence before it checks whether the claiming producer died, and if so
 	// passes over its claim (spec 5.8); 0 means 1s.
@@ -108,11 +164,15 @@ type Options struct {
 
 	// Reattach, when the segment's name comes to hold a new incarnation (its producer restarted
 	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
-	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting.
+	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting, every
+	// 100 ms. An optional consumer starts in the new segment at the oldest event still in its
+	// ring, a required one as StartOldest says; if that is not the segment's first event, the
+	// read that re-attached returns the events missed as a *MissedError (also counted in the
+	// entry's lost field), before any event of the new segment.
 	Reattach bool
 
-	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
-	// on; if nil, Run returns the loss as its error.
+	// OnLoss, if set, is told of every loss Run meets (a *GapError, *LappedError or
+	// *MissedError) and Run goes on; if nil, Run returns the loss as its error.
 	OnLoss func(error)
 }
 
@@ -197,7 +257,7 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 	if o.StallTimeout == 0 {
 		o.StallTimeout = time.Second
@@ -321,8 +381,11 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 	// bound, which is at most today's count + capacity: starting at today's count is safe.
 	now := c.count()
 	cur := now
-	if from == StartOldest {
+	switch from {
+	case StartOldest:
 		cur = c.oldest(i, now)
+	case startInRing:
+		cur = now - min(now, c.v.Capacity())
 	}
 	for _, d := range c.deps {
 		// A stage reading behind others starts where the slowest of them is.
@@ -376,9 +439,8 @@ func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
 	if !o.Optional {
 		flags |= layout.FlagRequired
 	}
-	e.Flags = flags
-	e.Name = [layout.NameMax]byte{}
-	e.NameLen = uint32(copy(e.Name[:], o.Name))
+	atomic.StoreUint32(&e.Flags, flags)
+	e.SetName(o.Name)
 	e.DependsOn.Store(deps)
 	e.HeartbeatNs.Store(sys.Monotonic())
 }
@@ -524,7 +586,7 @@ func (c *Consumer[T]) waitFor() error {
 		if err := c.check(); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+		return fmt.Errorf("waiting for events: %w", err)
 	}
 	if c.avail > c.next {
 		return c.check()
@@ -538,6 +600,9 @@ func (c *Consumer[T]) waitFor() error {
 		return c.replaced()
 	case c.w.ended:
 		return ErrEndOfStream
+	case c.w.deadPID != 0:
+		claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
+		return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
 	}
 	return c.waitFor() // closed, but claimed events are still being published
 }
@@ -572,6 +637,7 @@ func (c *Consumer[T]) pollPublished() bool {
 // allocates nothing.
 type waitState struct {
 	ended, poisoned, halted, replaced bool
+	deadPID                           uint32 // set when every producer died: the creator's pid
 	polls                             uint64
 	stuckSince, nextNameCheck         time.Time
 }
@@ -595,6 +661,9 @@ func (c *Consumer[T]) ready() bool {
 	if c.hdr.ProducerState.Load() == layout.ProducerClosed {
 		c.w.ended = c.ended()
 		return true
+	}
+	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
+		return true // evicted or taken over (spec 5.6 step 3): waitFor reports it through check
 	}
 	if c.w.polls++; c.parks || c.w.polls%64 == 0 {
 		return c.slowChecks()
@@ -624,12 +693,48 @@ func (c *Consumer[T]) slowChecks() bool {
 			c.w.replaced = true
 			return true
 		}
+		if !c.opts.Reattach {
+			return c.producerGone()
+		}
 	}
 	return false
 }
 
-// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced.
-const nameCheckEvery = 100 * time.Millisecond
+// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced and
+// that its producers are alive.
+const nameCheckEvery = ProducerCheckEvery
+
+// ProducerCheckEvery is how often a waiting consumer checks that the stream's producers are alive
+// (see Options.ReadTimeout).
+const ProducerCheckEvery = 100 * time.Millisecond
+
+// producerGone is the check of Options.ReadTimeout: it reports whether the wait is over because
+// every producer died and nothing they published is left to read. In multi mode a required
+// consumer first passes over the claims the dead left unpublished (spec 5.8, without waiting for
+// StallTimeout: nobody is left to publish them), so that it reads what was published after them.
+func (c *Consumer[T]) producerGone() bool {
+	pid, dead := liveness.ProducersDead(c.v)
+	if !dead {
+		return false
+	}
+	// The dead publish nothing more: what is available after the check is all there is. While
+	// stages this one reads behind still have some of it, it waits for them.
+	more := func() bool {
+		c.avail = c.available()
+		return c.avail > c.next || c.producerAvailable() > c.next
+	}
+	if more() {
+		return c.avail > c.next
+	}
+	if c.multi && !c.opt && c.next < c.count() {
+		liveness.PassOverDeadClaims(c.v, c.next) // by this consumer, or already by another
+		if more() {
+			return c.avail > c.next
+		}
+	}
+	c.w.deadPID = pid
+	return true
+}
 
 // replaced handles a segment whose name now holds a new incarnation.
 func (c *Consumer[T]) replaced() error {
@@ -638,6 +743,9 @@ func (c *Consumer[T]) replaced() error {
 	}
 	o := c.opts
 	o.Start = StartOldest
+	if c.opt {
+		o.Start = startInRing
+	}
 	nc, err := Attach[T](c.seg.Backing(), o)
 	if err != nil {
 		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
@@ -646,6 +754,12 @@ func (c *Consumer[T]) replaced() error {
 	*c = *nc
 	c.readyFn = c.ready // bound to nc by New; c is the consumer from now on
 	old.Close()
+	// Every incarnation counts from 0: the events before the start were missed. Reported
+	// before any event of the new incarnation, so that the reader can tell what came when.
+	if c.next > 0 {
+		c.entry.Lost.Add(c.next)
+		return &MissedError{Incarnation: c.seg.Incarnation(), Lost: c.next}
+	}
 	return c.waitFor()
 }
 

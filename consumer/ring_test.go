@@ -219,7 +219,7 @@ func TestConsumer_Attach_WrongEventTypeRefused(t *testing.T) {
 	defer p.Close()
 	_, err = consumer.Attach[[64]byte](segment.SharedMemory(name), consumer.Options{Name: "x"})
 	require.ErrorIs(t, err, layout.ErrEventType)
-	require.Contains(t, err.Error(), "consumer_test.event")
+	require.Contains(t, err.Error(), "testseg.Event")
 	type other struct{ A, B uint64 }
 	_, err = consumer.Attach[other](segment.SharedMemory(name), consumer.Options{Name: "x"})
 	require.ErrorIs(t, err, layout.ErrEventType)

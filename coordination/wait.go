@@ -5,6 +5,7 @@ package coordination
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -15,6 +16,8 @@ import (
 )
 
 // ErrTimeout is returned by Strategy.Wait when its deadline passes before its condition holds.
+// It is ringwire's one timeout: producer.ErrTimeout and consumer.ErrTimeout are this value, and
+// their waits wrap it with what they waited for.
 var ErrTimeout = errors.New("timed out")
 
 // Strategy decides how a waiter passes the time between checks of its condition. Implementations
@@ -229,11 +232,14 @@ func BlocksInKernel(s Strategy) bool {
 	return ok && sys.HasFutex
 }
 
-// Blocker is one peer's registration in a blockers count of spec 5.6. A nil *Blocker (from a
-// strategy that never blocks in the kernel) does nothing. Safe for concurrent use.
+// Blocker is one peer's registration in a blockers count of spec 5.6. It registers lazily, just
+// before the peer's first wait, so that a peer that never waits costs its wakers nothing (and
+// creating one does not pay the barrier). A nil *Blocker (from a strategy that never blocks in the
+// kernel) does nothing. Safe for concurrent use.
 type Blocker struct {
 	count    *atomic.Uint32
-	bounded  bool // no system-wide barrier: every kernel wait is at most boundedSlice
+	once     sync.Once
+	bounded  atomic.Bool // no system-wide barrier: every kernel wait is at most boundedSlice
 	released atomic.Bool
 }
 
@@ -241,30 +247,53 @@ type Blocker struct {
 // visible with a system-wide barrier (spec 5.6 step 2).
 const boundedSlice = time.Millisecond
 
-// NewBlocker adds a peer using s to count if s blocks in the kernel, and returns its
-// registration (nil if s never blocks there). The registration is the seq-cst add of spec 5.6
-// step 1, then the system-wide barrier of step 2 (a few milliseconds, once), after which every
-// waker that skips the wake handshake had already made its cursor store visible to this peer.
+// NewBlocker returns the registration of a peer using s in count, or nil if s never blocks in
+// the kernel. Nothing is added to count until the first Wait.
 func NewBlocker(s Strategy, count *atomic.Uint32) *Blocker {
 	if !BlocksInKernel(s) {
 		return nil
 	}
-	count.Add(1)
-	return &Blocker{count: count, bounded: !sys.GlobalBarrier()}
+	return &Blocker{count: count}
 }
 
-// Release removes the registration; later calls do nothing.
+// register is spec 5.6 steps 1 and 2: the seq-cst add, then the system-wide barrier (a few
+// milliseconds, once), after which every waker that skips the wake handshake had already made its
+// cursor store visible to this peer.
+func (b *Blocker) register() {
+	b.once.Do(func() {
+		if b.released.Load() {
+			return
+		}
+		b.count.Add(1)
+		b.bounded.Store(!sys.GlobalBarrier())
+	})
+}
+
+// Release removes the registration, if it was made; later calls do nothing.
 func (b *Blocker) Release() {
-	if b != nil && b.released.CompareAndSwap(false, true) {
+	if b == nil || !b.released.CompareAndSwap(false, true) {
+		return
+	}
+	registered := true
+	b.once.Do(func() { registered = false }) // never registered: nothing to take back
+	if registered {
 		b.count.Add(^uint32(0))
 	}
 }
 
-// Wait is s.Wait for a peer registered as b. Where the system-wide barrier was refused, it waits
-// in slices of at most 1 ms for as long as it is registered (spec 5.6 step 2), so that a wake
-// skipped by a waker that had not seen the registration costs at most that.
+// Wait is s.Wait for a peer registered as b, registering first. Where the system-wide barrier
+// was refused, it waits in slices of at most 1 ms for as long as it is registered (spec 5.6
+// step 2), so that a wake skipped by a waker that had not seen the registration costs at most
+// that.
 func (b *Blocker) Wait(s Strategy, ready func() bool, w *layout.WaitWord, deadline time.Time) error {
-	for b != nil && b.bounded {
+	if b == nil {
+		return s.Wait(ready, w, deadline)
+	}
+	if ready() {
+		return nil
+	}
+	b.register()
+	for b.bounded.Load() {
 		slice := time.Now().Add(boundedSlice)
 		if !deadline.IsZero() && deadline.Before(slice) {
 			return s.Wait(ready, w, deadline)

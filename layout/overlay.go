@@ -1,6 +1,10 @@
 package layout
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"unsafe"
+)
 
 // Region is the header's (offset, length) pair locating one region (spec section 4).
 type Region struct {
@@ -127,17 +131,41 @@ func (e *Entry) Is(s uint32) bool { return e.Load().State() == s }
 func (e *Entry) OwnerID() OwnerID { return OwnerID(e.Owner.Load()) }
 
 // NameString returns the entry's name, or "" if name_len is out of range (a corrupt entry matches
-// no name, spec 4.3).
+// no name, spec 4.3). It reads with atomic loads, word by word: registration scans read the names
+// of entries that other peers may be filling in at that moment (a torn name matches nothing and
+// is judged again after the state word says claiming or active).
 func (e *Entry) NameString() string {
-	n := e.NameLen
+	n := atomic.LoadUint32(&e.NameLen)
 	if n == 0 || n > NameMax {
 		return ""
 	}
-	return string(e.Name[:n])
+	var b [NameMax]byte
+	words := (*[NameMax / 8]uint64)(unsafe.Pointer(&e.Name))
+	for i := range words {
+		binary.LittleEndian.PutUint64(b[8*i:], atomic.LoadUint64(&words[i]))
+	}
+	return string(b[:n])
+}
+
+// SetName writes the entry's name and name_len (spec 5.7 step 4), zeroing the unused bytes, with
+// atomic stores (see NameString). It returns false, writing nothing, for a name that is empty or
+// longer than the field.
+func (e *Entry) SetName(name string) bool {
+	if len(name) == 0 || len(name) > NameMax {
+		return false
+	}
+	var b [NameMax]byte
+	copy(b[:], name)
+	words := (*[NameMax / 8]uint64)(unsafe.Pointer(&e.Name))
+	for i := range words {
+		atomic.StoreUint64(&words[i], binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	atomic.StoreUint32(&e.NameLen, uint32(len(name)))
+	return true
 }
 
 // Required reports whether the entry gates the producer.
-func (e *Entry) Required() bool { return e.Flags&FlagRequired != 0 }
+func (e *Entry) Required() bool { return atomic.LoadUint32(&e.Flags)&FlagRequired != 0 }
 
 // Gates reports whether the entry gates the producer now: active and required (spec 5.3 step 1).
 func (e *Entry) Gates() bool { return e.Is(EntryActive) && e.Required() }

@@ -148,3 +148,40 @@ func TestProducerEntry_Intent_InFluxIsNotUsed(t *testing.T) {
 	require.True(t, ok)
 	require.Zero(t, end)
 }
+
+func TestProducersDead_CreatorAndOtherProducers(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		mode        uint32
+		creatorDead bool
+		other       string // owner of an active producer entry besides the creator's: "", "live" or "dead"
+		wantDead    bool
+	}{
+		{name: "single, creator alive", mode: layout.SingleProducer},
+		{name: "single, creator dead", mode: layout.SingleProducer, creatorDead: true, wantDead: true},
+		{name: "multi, creator alive", mode: layout.MultiProducer, other: "dead"},
+		{name: "multi, creator dead, no other producer", mode: layout.MultiProducer, creatorDead: true, wantDead: true},
+		{name: "multi, creator dead, a live producer", mode: layout.MultiProducer, creatorDead: true, other: "live"},
+		{name: "multi, creator dead, a dead producer", mode: layout.MultiProducer, creatorDead: true, other: "dead", wantDead: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := ring(t, tc.mode, 8)
+			h := v.Header()
+			require.Equal(t, uint32(os.Getpid()), h.CreatorPID)
+			if tc.creatorDead {
+				h.CreatorPID = deadPID(t)
+				v.Producer(0).Owner.Store(uint64(layout.MakeOwner(h.CreatorPID, 0)))
+			}
+			if tc.other != "" {
+				pid := uint32(os.Getpid())
+				if tc.other == "dead" {
+					pid = deadPID(t)
+				}
+				producerEntry(v, 1, pid, 0, 0)
+			}
+			pid, dead := liveness.ProducersDead(v)
+			require.Equal(t, tc.wantDead, dead)
+			require.Equal(t, h.CreatorPID, pid)
+		})
+	}
+}

@@ -21,9 +21,10 @@ import (
 // Errors returned by producers; compare with errors.Is.
 var (
 	ErrFull             = errors.New("ring full")
-	ErrTimeout          = errors.New("timed out waiting for room")
+	ErrTimeout          = coordination.ErrTimeout // the one timeout of ringwire: also consumer.ErrTimeout
 	ErrClosed           = errors.New("producer closed")
 	ErrBatchTooLarge    = errors.New("batch larger than the ring")
+	ErrBadBatch         = errors.New("batch size must be 1 to capacity") // a claim of n < 1, or a batch of n < 0
 	ErrClaimOutstanding = errors.New("a claim is outstanding")
 	ErrNoClaim          = errors.New("no outstanding claim to commit")
 	ErrWrongMode        = errors.New("segment has the other producer mode")
@@ -45,7 +46,7 @@ func (e *FullError) Error() string { return fmt.Sprintf("ring full: %d more slot
 func (e *FullError) Unwrap() error { return ErrFull }
 
 // Temporary reports whether retrying err later may succeed: true for a full or contended ring,
-// false for terminal errors (closed, halted, poisoned, a batch larger than the ring).
+// false for terminal errors (closed, halted, poisoned, a bad batch size).
 func Temporary(err error) bool {
 	return errors.Is(err, ErrFull) || errors.Is(err, ErrContended) || errors.Is(err, ErrTimeout)
 }
@@ -66,7 +67,7 @@ type Options struct {
 	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
 	TypeName  string // recorded in the header; default the Go type's name
 
-	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
+	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default() (Blocking)
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
 	// Await holds New until the given consumers have attached (coordination modes): at least
 	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
@@ -99,7 +100,7 @@ func (o *Options) defaults() {
 		o.Mode = Single
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 }
 
@@ -123,6 +124,8 @@ type Producer[T any] struct {
 
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
+	lastBeat     atomic.Uint64         // CLOCK_MONOTONIC of the last heartbeat while waiting
+	mpublished   atomic.Uint64         // Multi mode: a count Published found published, where it scans from
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
 	watcher      *liveness.Watcher // nil when the policy only waits
@@ -135,7 +138,7 @@ type Producer[T any] struct {
 	// Single mode only: the private claim count and the cached gating bound (spec 5.3).
 	next    uint64
 	bound   uint64
-	pending int    // events claimed by Claim and not yet committed
+	pending int    // events claimed by Claim and not yet committed (Single mode only)
 	closed  uint32 // atomic: 1 once Close was called
 	failed  bool   // this producer poisoned the ring
 }
@@ -295,8 +298,33 @@ func (p *Producer[T]) Segment() *segment.Segment { return p.seg }
 // Capacity returns the number of slots in the ring.
 func (p *Producer[T]) Capacity() uint64 { return p.cap }
 
-// Published returns how many events have been published (multi mode: claimed).
+// Published returns how many events have been published: every sequence below it is readable.
+// In Multi mode that is the contiguous prefix of sequences published (or passed over as gaps,
+// spec 5.8) by all the ring's producers, read from the availability words: sequences claimed but
+// still being written, and those after them, do not count yet. Safe for concurrent use in Multi
+// mode; it reads up to one word per slot.
 func (p *Producer[T]) Published() uint64 {
+	if !p.multi {
+		return p.next
+	}
+	claimed := p.count()
+	// Below claimed-capacity every slot was claimed again, which the gating allows only once
+	// required consumers passed (so published) its sequence; a word holding a later lap's value
+	// also means done.
+	s := max(p.mpublished.Load(), claimed-min(claimed, p.cap))
+	for s < claimed && p.availability(s).Load()&layout.CountMask >= s+1 {
+		s++
+	}
+	for old := p.mpublished.Load(); s > old; old = p.mpublished.Load() {
+		if p.mpublished.CompareAndSwap(old, s) {
+			break
+		}
+	}
+	return s
+}
+
+// count is the count claims have reached: the private count in Single mode, claimed in Multi.
+func (p *Producer[T]) count() uint64 {
 	if p.multi {
 		return p.cursors.Claimed.Load() & layout.CountMask
 	}
@@ -353,12 +381,12 @@ func (p *Producer[T]) AwaitConsumers(a Await) error {
 
 // Remaining returns how many events could be published now without waiting.
 func (p *Producer[T]) Remaining() uint64 {
-	pub := p.Published()
-	m := p.gatingMin(pub)
-	if pub-m >= p.cap {
+	n := p.count()
+	m := p.gatingMin(n)
+	if n-m >= p.cap {
 		return 0
 	}
-	return p.cap - (pub - m)
+	return p.cap - (n - m)
 }
 
 func (p *Producer[T]) deadline() time.Time {
@@ -429,4 +457,25 @@ func (p *Producer[T]) closeClaims() error {
 }
 
 // Heartbeat records that the producer is alive (header producer_heartbeat_ns).
-func (p *Producer[T]) Heartbeat() { p.hdr.ProducerHeartbeatNs.Store(sys.Monotonic()) }
+func (p *Producer[T]) Heartbeat() { p.beat(sys.Monotonic()) }
+
+// beat stores a heartbeat: the header's for the creator, and the producer entry's.
+func (p *Producer[T]) beat(now uint64) {
+	if p.creator {
+		p.hdr.ProducerHeartbeatNs.Store(now)
+	}
+	p.pe.HeartbeatNs.Store(now)
+}
+
+// waitBeat is how often a producer waiting for room refreshes its heartbeat: spec section 8 asks
+// for at least once a second.
+const waitBeat = uint64(100 * time.Millisecond)
+
+// beatWhileWaiting refreshes the heartbeat if waitBeat has passed since the last one (called on
+// every re-check of a wait for room; never on the fast path).
+func (p *Producer[T]) beatWhileWaiting() {
+	now := sys.Monotonic()
+	if last := p.lastBeat.Load(); now-last >= waitBeat && p.lastBeat.CompareAndSwap(last, now) {
+		p.beat(now)
+	}
+}

@@ -68,16 +68,27 @@ func (p *Producer[T]) fillPanicked(seq uint64, r any) {
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
 // with its index 0..n-1, and publishes all n with one cursor store. n larger than the ring is
-// refused with ErrBatchTooLarge before anything is claimed.
+// refused with ErrBatchTooLarge, and n < 0 with ErrBadBatch, before anything is claimed; n == 0
+// publishes nothing and returns nil (an empty batch is not an error), without calling fill.
 func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	seq, ok := p.claimFits(n)
 	if !ok {
+		if n == 0 {
+			return nil
+		}
 		var err error
 		if seq, err = p.claimSlow(n, true); err != nil {
 			return err
 		}
 	}
-	ok = false
+	p.fillBatch(seq, n, fill)
+	return nil
+}
+
+// fillBatch calls fill for the n claimed slots from seq and publishes them; if fill panics, the
+// ring is poisoned at seq and the panic goes on (PublishBatch, TryPublishBatch).
+func (p *Producer[T]) fillBatch(seq uint64, n int, fill func(i int, ev *T)) {
+	ok := false
 	defer func() {
 		if !ok {
 			p.poison(seq, recover())
@@ -89,12 +100,27 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	}
 	ok = true
 	p.publish(seq, n)
+}
+
+// TryPublishBatch is PublishBatch that returns a *FullError (ErrFull) instead of waiting when the
+// ring has no room for all n events, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if n == 0 {
+		return nil
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return err
+	}
+	p.fillBatch(seq, n, fill)
 	return nil
 }
 
 // Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
 // Write the events through the returned Claim and publish them with Commit. In Single mode only
-// one claim may be outstanding.
+// one claim may be outstanding; in Multi mode goroutines sharing the producer may each hold
+// claims, and each must commit every claim it makes exactly once. n must be 1 to the capacity
+// (ErrBadBatch, ErrBatchTooLarge).
 func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if !p.multi && p.pending != 0 {
 		return Claim[T]{}, ErrClaimOutstanding
@@ -106,16 +132,39 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 			return Claim[T]{}, err
 		}
 	}
-	p.pending = n
+	if !p.multi {
+		p.pending = n // Single mode only: Multi claims are concurrent, and pending is not atomic
+	}
 	return Claim[T]{p: p, start: seq, n: n}, nil
 }
 
-// Commit publishes a claim made by Claim.
+// TryClaim is Claim that returns a *FullError (ErrFull) instead of waiting when the ring has no
+// room for n slots, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
+	if !p.multi && p.pending != 0 {
+		return Claim[T]{}, ErrClaimOutstanding
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return Claim[T]{}, err
+	}
+	if !p.multi {
+		p.pending = n
+	}
+	return Claim[T]{p: p, start: seq, n: n}, nil
+}
+
+// Commit publishes a claim made by Claim or TryClaim.
 func (p *Producer[T]) Commit(c Claim[T]) error {
-	if c.p != p || (!p.multi && p.pending != c.n) {
+	if c.p != p {
 		return ErrNoClaim
 	}
-	p.pending = 0
+	if !p.multi {
+		if p.pending != c.n {
+			return ErrNoClaim
+		}
+		p.pending = 0
+	}
 	if end := c.start + uint64(c.n); !p.publishFast(end) {
 		p.publishSlow(c.start, end)
 	}
@@ -185,7 +234,10 @@ func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 	if p.failed {
 		return 0, p.poisonErr()
 	}
-	if n <= 0 || uint64(n) > p.cap {
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBadBatch, n, p.cap)
+	}
+	if uint64(n) > p.cap {
 		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
 	}
 	if p.multi {
@@ -220,43 +272,45 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 }
 
 func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
+	// fits reports whether the wait is over: there is room for end, or there never will be
+	// (poisoned, halted, or a laggard the liveness policy fails on), which ended says. Only room
+	// lets the claim go on: a stalled or dead consumer's unread events must never be published
+	// over (they stay for it, or for the consumer that takes its name over).
+	var ended error
 	poisoned := false
-	var stalled error
 	fits := func() bool {
+		p.beatWhileWaiting()
 		p.bound = p.gatingMin(p.next) + p.cap
-		if p.hdr.PoisonState.Load() != layout.PoisonNone {
+		switch {
+		case p.hdr.PoisonState.Load() != layout.PoisonNone:
 			poisoned = true
+		case p.halt != nil && p.halt.Load():
+			ended = ErrHalted
+		case end <= p.bound:
 			return true
-		}
-		if p.halt != nil && p.halt.Load() {
-			return true
-		}
-		if end > p.bound && p.watcher != nil {
-			if _, stalled = p.watcher.Check(p.v, p.next, end); stalled != nil {
+		case p.watcher == nil:
+			return false
+		default:
+			if _, stalled := p.watcher.Check(p.v, p.next, end); stalled != nil {
+				ended = stalled
 				return true
 			}
+			return false
 		}
-		return end <= p.bound
+		return true
 	}
-	if fits() && !poisoned {
-		return nil
-	}
-	if !wait {
-		return &FullError{Missing: end - p.bound}
-	}
-	if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	if !fits() {
+		if !wait {
+			return &FullError{Missing: end - p.bound}
+		}
+		if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
+			return fmt.Errorf("waiting for room: %w", err)
+		}
 	}
 	if poisoned {
 		return p.poisonErr()
 	}
-	if stalled != nil {
-		return stalled
-	}
-	if end > p.bound {
-		return ErrHalted
-	}
-	return nil
+	return ended
 }
 
 func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
@@ -288,6 +342,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 			}
 			var stalled error
 			fits := func() bool {
+				p.beatWhileWaiting()
 				w := p.cursors.Claimed.Load()
 				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone ||
 					p.halt != nil && p.halt.Load() {
@@ -302,7 +357,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 				return stalled != nil
 			}
 			if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, deadline); err != nil {
-				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
+				return 0, fmt.Errorf("waiting for room: %w", err)
 			}
 			if stalled != nil {
 				return 0, stalled
@@ -355,6 +410,10 @@ func (p *Producer[T]) publishFast(end uint64) bool {
 // publishFast already made.
 func (p *Producer[T]) publishSlow(start, end uint64) {
 	if p.multi {
+		// Spec 5.4 step 5: release stores, each word once. (A second store of the last word as a
+		// "fence", as 1.0 code did, could land after a producer a lap later had published into
+		// the same slot and put the older word back: consumers then waited there forever.) The
+		// fence that orders them before the waiters load is F2, in NotifyAfterRelease.
 		for s := start; s < end; s++ {
 			p.storeRelease(p.availability(s), s+1)
 		}
