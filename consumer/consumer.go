@@ -658,8 +658,10 @@ func (c *Consumer[T]) ready() bool {
 		c.w.halted = true
 		return true
 	}
-	if c.hdr.ProducerState.Load() == layout.ProducerClosed {
-		c.w.ended = c.ended()
+	if c.hdr.ProducerState.Load() == layout.ProducerClosed && c.ended() {
+		// Ended only once everything up to the producers' count was read (spec 5.5 step 4): a
+		// stage behind a slower one keeps waiting for it after the close.
+		c.w.ended = true
 		return true
 	}
 	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {

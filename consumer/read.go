@@ -61,6 +61,9 @@ func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
 		}
 	}
 	for s := start; s < hi; s++ {
+		if !c.registered() {
+			return int(s - start), c.check()
+		}
 		if err := h(c.slot(s), s, s == hi-1); err != nil {
 			c.commit(s)
 			return int(s - start), err
@@ -178,6 +181,9 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 	capa := c.v.Capacity()
 	for s := start; s < hi; {
 		n := min(hi-s, capa-(s&(capa-1)))
+		if !c.registered() {
+			return int(s - start), c.check()
+		}
 		if err := h(unsafe.Slice(c.slot(s), n), s); err != nil {
 			c.commit(s)
 			return int(s - start), err
@@ -233,6 +239,9 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 		return 0, c.passGaps()
 	}
 	*dst = *c.slot(s)
+	if !c.opt && !c.registered() {
+		return 0, c.check() // evicted during the copy: the slot may hold a later event
+	}
 	if c.opt && c.lapped(s) {
 		return 0, c.skipLapped(s)
 	}

@@ -143,3 +143,26 @@ func TestRead_BlockedConsumerNoticesEviction(t *testing.T) {
 		})
 	}
 }
+
+// Spec 5.5 step 2: a consumer evicted in the middle of a batch delivers no further event of it
+// (the producer, no longer gated, may be reusing those slots) and stops with ErrEvicted.
+func TestProcess_EvictedMidBatch_DeliversNoMore(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "slow"})
+	defer c.Close()
+	require.NoError(t, p.PublishBatch(4, func(i int, e *event) { fill(uint64(i), e) }))
+	e := p.Segment().View().Entry(c.Index())
+	var seen []uint64
+	_, err = c.Process(func(ev *event, seq uint64, _ bool) error {
+		seen = append(seen, seq)
+		if seq == 1 {
+			st := e.Load()
+			require.True(t, e.CompareAndSwapState(st, st.With(layout.EntryEvicted)))
+		}
+		return nil
+	}, 0)
+	require.ErrorIs(t, err, consumer.ErrEvicted)
+	require.Equal(t, []uint64{0, 1}, seen)
+}

@@ -37,7 +37,11 @@ func TestBlocker_CountsOnlyKernelBlockers(t *testing.T) {
 	require.Nil(t, coordination.NewBlocker(coordination.Sleep(time.Microsecond, time.Millisecond), &count))
 	b := coordination.NewBlocker(coordination.Blocking(), &count)
 	require.NotNil(t, b)
-	require.Equal(t, uint32(1), count.Load())
+	require.Zero(t, count.Load(), "registered lazily, at the first wait")
+	var w layout.WaitWord
+	polls := 0
+	require.NoError(t, b.Wait(coordination.Blocking(), func() bool { polls++; return polls > 1 }, &w, time.Time{}))
+	require.Equal(t, uint32(1), count.Load(), "registered before its first wait")
 	b.Release()
 	b.Release()
 	require.Zero(t, count.Load(), "Release is idempotent")
