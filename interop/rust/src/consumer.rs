@@ -398,7 +398,11 @@ impl<T: Event> Consumer<T> {
     /// the producer lapped are not handed over but counted in [`Polled::lost`] (from
     /// [`Polled::lost_from`]) and the entry's `lost`, and the cursor moves past them.
     ///
-    /// With nothing available: `Polled::ended` if the producer closed (5.5 step 4), or
+    /// A consumer found evicted before it delivers an event (spec 5.5 step 2) discards it, hands
+    /// nothing more of the batch over and fails with `Evicted`.
+    ///
+    /// With nothing available: `Polled::ended` if the producer closed and this consumer has read
+    /// up to the producers' count (5.5 step 4), or
     /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first, or
     /// `Err(ProducerDead)` if every producer is dead (checked at most every 500 ms). A required
     /// consumer of a multi-mode ring stuck at a claimed sequence for longer than its stall
@@ -419,19 +423,40 @@ impl<T: Event> Consumer<T> {
         };
         let mut polled = Polled::default();
         for s in self.next..hi {
-            let item = if self.is_gap(s) {
-                polled.gaps += 1;
+            let gap = self.is_gap(s);
+            // A required consumer gates the producer: the slot is stable until the cursor store
+            // below, so it is decoded in place, unless the consumer is evicted meanwhile.
+            let item = if gap {
                 Item::Gap
             } else {
-                polled.delivered += 1;
-                // A required consumer gates the producer: the slot is stable until the cursor
-                // store below, so it is decoded in place.
                 Item::Event(T::decode(self.slot_bytes(s)))
             };
+            // 5.5 step 2: still registered after the event's loads, or the slot may be in reuse.
+            self.check_delivery()?;
+            if gap {
+                polled.gaps += 1;
+            } else {
+                polled.delivered += 1;
+            }
             handler(item, s, s + 1 == hi);
         }
         self.release_to(hi, polled.gaps);
         Ok(polled)
+    }
+
+    /// Spec 5.5 step 2, before delivering each event (required consumers): the fence F4 keeps
+    /// the event's loads before the loads of the entry's `state` and `owner`; if they are no
+    /// longer this registration's, the consumer was evicted (5.7), its entry stopped gating at
+    /// once and the producer may be reusing the batch's slots, so the event is discarded and
+    /// this fails with `Evicted` (the cursor is not stored: the entry is no longer ours).
+    #[inline]
+    fn check_delivery(&self) -> Result<()> {
+        fence(Ordering::Acquire);
+        if registry::owns(&self.entry(), self.generation, self.me) {
+            Ok(())
+        } else {
+            self.check_owned()
+        }
     }
 
     /// The event bytes of sequence `s`, in place.
@@ -443,6 +468,11 @@ impl<T: Event> Consumer<T> {
     /// 5.5 steps 2 (end) and 3: counts `gaps` in `gaps_seen`, stores `cursor = hi` (release),
     /// then loads the blockers counts and wakes whoever may block.
     fn release_to(&mut self, hi: u64, gaps: u64) {
+        if !registry::owns(&self.entry(), self.generation, self.me) {
+            // Evicted (or taken over) during the batch: the entry's words are no longer ours to
+            // store; the next call reports `Evicted`.
+            return;
+        }
         if gaps > 0 {
             self.gaps_seen += gaps;
             self.entry()
@@ -524,9 +554,12 @@ impl<T: Event> Consumer<T> {
         self.check_producers_alive()
     }
 
-    /// 5.5 step 4, with nothing available: closed and nothing new on a second look.
+    /// 5.5 step 4: the stream has ended for this consumer if `producer_state` is 2 and `next`
+    /// equals the producers' count (`published`, or the count bits of `claimed`), loaded after
+    /// it. A consumer behind a slower dependency (`depends_on`) has not ended: it keeps waiting
+    /// for the dependency's cursor, on the consumer word.
     fn ended_now(&self) -> bool {
-        self.seg.producer_closed() && self.available(1) <= self.next
+        self.seg.producer_closed() && self.next == self.seg.count()
     }
 
     /// Spec 5.10: an optional consumer does not gate the producer, so it copies the available
@@ -617,14 +650,15 @@ impl<T: Event> Consumer<T> {
             &mut blocking,
             deadline,
             || {
-                // Spec 5.6 step 3: the registration, the condition, poison and close.
+                // Spec 5.6 step 3: the registration, the condition, poison and the end of the
+                // stream (not merely the close: a stage behind a slower one still waits for it).
                 self.check_owned()?;
                 if last_beat.elapsed() >= crate::producer::HEARTBEAT_WHILE_WAITING {
                     last_beat = Instant::now();
                     self.heartbeat();
                 }
                 if self.available(1) > self.next
-                    || seg.producer_closed()
+                    || self.ended_now()
                     || seg.is_poisoned()
                     || self.recover_stall()
                 {
@@ -724,6 +758,10 @@ impl<T: Event> Batch<'_, T> {
 
     /// The event bytes of sequence `s` in place (`event_size` bytes, little-endian as the
     /// descriptor says), or `None` for a gap. Panics if `s` is outside the batch.
+    ///
+    /// Does not check the registration: if this consumer is evicted (spec 5.7), its entry stops
+    /// gating at once and the slot may be rewritten under the caller. [`Batch::try_bytes`] checks
+    /// it before lending the slot, [`Batch::get`] after decoding (spec 5.5 step 2).
     pub fn bytes(&self, s: u64) -> Option<&[u8]> {
         assert!(
             (self.first..self.end).contains(&s),
@@ -732,14 +770,29 @@ impl<T: Event> Batch<'_, T> {
         (self.gaps == 0 || !self.consumer.is_gap(s)).then(|| self.consumer.slot_bytes(s))
     }
 
-    /// Sequence `s` decoded, or [`Item::Gap`]. Panics if `s` is outside the batch.
-    pub fn get(&self, s: u64) -> Item<T> {
-        self.bytes(s)
-            .map_or(Item::Gap, |b| Item::Event(T::decode(b)))
+    /// [`Batch::bytes`], after checking that the entry is still this consumer's: `Evicted` if
+    /// not (the slot may be in reuse). A slot lent before an eviction may still change under the
+    /// caller (spec 5.5 step 2).
+    pub fn try_bytes(&self, s: u64) -> Result<Option<&[u8]>> {
+        let b = self.bytes(s);
+        self.consumer.check_delivery()?;
+        Ok(b)
     }
 
-    /// Every sequence of the batch with its item, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, Item<T>)> + '_ {
+    /// Sequence `s` decoded, or [`Item::Gap`]. Panics if `s` is outside the batch. Checks the
+    /// registration after the decode (fence F4, spec 5.5 step 2): `Evicted` if the entry is no
+    /// longer this consumer's, since the slot may then be in reuse and the copy torn.
+    pub fn get(&self, s: u64) -> Result<Item<T>> {
+        let item = self
+            .bytes(s)
+            .map_or(Item::Gap, |b| Item::Event(T::decode(b)));
+        self.consumer.check_delivery()?;
+        Ok(item)
+    }
+
+    /// Every sequence of the batch with its item, in order, as [`Batch::get`] returns it: once
+    /// the consumer is evicted, every further item is `Err(Evicted)`.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Result<Item<T>>)> + '_ {
         (self.first..self.end).map(|s| (s, self.get(s)))
     }
 

@@ -321,3 +321,44 @@ fn producer_entries_are_locked_by_their_owner_word() {
     ));
     assert!(Producer::<u64>::attach(&seg).is_err());
 }
+
+/// Spec 5.5 step 2: a consumer evicted in the middle of a batch delivers nothing more of it (its
+/// entry stopped gating, so the producer may be reusing those slots), reports `Evicted` and
+/// stores no cursor; in `poll` and in a zero-copy `read`.
+#[test]
+fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
+    let (mut p, seg) = seg8();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let index = c.index();
+    p.publish_batch(&[10, 11, 12, 13]).unwrap();
+    let mut seen = Vec::new();
+    let r = c.poll(10, |item, s, _| {
+        seen.push((s, item.event().unwrap()));
+        if s == 1 {
+            assert_eq!(seg.evict_where(|i, _| i == index), 1);
+        }
+    });
+    assert!(matches!(r, Err(Error::Evicted)), "{r:?}");
+    assert_eq!(seen, [(0, 10), (1, 11)]);
+    assert_eq!(seg.consumer_cursor(index), Some(0));
+    assert_eq!(c.cursor(), 0);
+    drop(c);
+
+    let (mut p, seg) = seg8();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let index = c.index();
+    p.publish_batch(&[10, 11, 12, 13]).unwrap();
+    let b = c.read(10).unwrap();
+    assert_eq!(b.len(), 4);
+    assert_eq!(b.get(0).unwrap().event(), Some(10));
+    assert!(b.try_bytes(1).unwrap().is_some());
+    assert_eq!(seg.evict_where(|i, _| i == index), 1);
+    assert!(matches!(b.get(1), Err(Error::Evicted)));
+    assert!(matches!(b.try_bytes(2), Err(Error::Evicted)));
+    assert!(b
+        .iter()
+        .all(|(_, item)| matches!(item, Err(Error::Evicted))));
+    drop(b);
+    assert_eq!(seg.consumer_cursor(index), Some(0));
+    assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
+}
