@@ -104,7 +104,7 @@ func (c *Consumer[T]) preRead() error {
 		c.pendingLoss = nil
 		return err
 	}
-	if c.closed || c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+	if c.closed || c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
 		return c.check()
 	}
 	return nil
@@ -189,16 +189,17 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 }
 
 // Run handles events with h until the producer closes and every event was read (then it returns
-// nil), h returns an error, or a wait fails. Lost events (a *GapError, or a *LappedError for an
+// nil), h returns an error, or a wait fails (ErrTimeout, a *ProducerDeadError, ...). Lost events (a *GapError, or a *LappedError for an
 // optional consumer) end Run with that error unless Options.OnLoss is set, in which case OnLoss
-// is told and Run goes on; either way the consumer has already moved past them.
+// is told and Run goes on; either way the consumer has already moved past them. The same holds
+// for the events a consumer re-attaching to a restarted producer missed (a *MissedError).
 func (c *Consumer[T]) Run(h Handler[T]) error {
 	for {
 		if _, err := c.Process(h, 0); err != nil {
 			if err == ErrEndOfStream {
 				return nil
 			}
-			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped)) {
+			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped) || errors.Is(err, ErrMissed)) {
 				c.onLoss(err) // also counted in the registry entry; reading goes on
 				continue
 			}

@@ -59,7 +59,7 @@ func TestAwaitConsumers_TimesOutNamingTheMissing(t *testing.T) {
 	require.NoError(t, err)
 	e := v.Entry(0)
 	e.NameLen = uint32(copy(e.Name[:], "audit"))
-	e.State.Store(layout.EntryActive)
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryActive, 1)))
 	require.NoError(t, coordination.AwaitConsumers(v, 1, []string{"audit"}, time.Now().Add(time.Second)))
 	err = coordination.AwaitConsumers(v, 1, []string{"audit", "risk"}, time.Now().Add(5*time.Millisecond))
 	require.ErrorIs(t, err, coordination.ErrAwaitTimeout)

@@ -2,7 +2,7 @@ package layout
 
 // Format version written by this implementation (spec/LAYOUT.md section 6).
 const (
-	VersionMajor = 1
+	VersionMajor = 2
 	VersionMinor = 0
 )
 
