@@ -61,10 +61,15 @@ byte consumer_wake = 0;
 byte consumer_waiters = 0;
 byte producer_wake = 0;
 byte producer_waiters = 0;
-/* consumer registry (4.3): registered before the run, required; generation and owner do not
-   change in these models (no takeover, no reuse), so "active with its generation and owner" is
-   state == ACTIVE */
+/* consumer registry (4.3): registered before the run, required. The generation does not change
+   in these models (no takeover, no reuse), so "active with its generation" is state == ACTIVE.
+   owner: the owner identity of each entry, ME while its consumer holds it, 0 once given up
+   (5.7). Only an entry's own consumer compares its word with its identity, so one value serves
+   for every entry. */
+#define ME 1
 byte state[NC] = ACTIVE;
+byte owner[NC] = ME;
+#define REGISTERED(i) (state[i] == ACTIVE && owner[i] == ME)
 byte cursor[NC] = 0;            /* also the consumer's private next, which equals it (5.5) */
 /* slots (4.6): slot s & (CAP-1) holds the sequence of the event written there; NONE unwritten */
 byte slot[CAP] = NONE;
@@ -307,7 +312,7 @@ top:
         };
 #ifdef FIX_EVICT_READ
         if
-        :: state[me] != ACTIVE -> goto stop         /* FIX_EVICT_READ: verify, then deliver */
+        :: !REGISTERED(me) -> goto evicted          /* FIX_EVICT_READ: verify, then deliver */
         :: else
         fi;
 #endif
@@ -356,7 +361,7 @@ top:
   :: else
   fi;
   if
-  :: state[me] != ACTIVE -> goto stop               /* 5.5 step 4: registration: evicted */
+  :: !REGISTERED(me) -> goto evicted                /* 5.5 step 4: state, owner: evicted */
   :: else
   fi;
   /* 5.5 step 4: otherwise it waits (5.6), on consumer_wake */
@@ -382,7 +387,7 @@ top:
   fi;
 #ifndef OLD_LEAVE
   if
-  :: state[me] != ACTIVE -> d_step { consumer_waiters--; w = 0 }; goto top /* 5.6 step 3: entry */
+  :: !REGISTERED(me) -> d_step { consumer_waiters--; w = 0 }; goto top  /* 5.6 step 3: entry */
   :: else
   fi;
 #endif
@@ -408,14 +413,20 @@ deregister:
 #ifdef OLD_LEAVE
   state[me] = CLOSED;                               /* 1.0 5.7: store state = closed; no wake */
 #else
-  atomic {                                          /* 5.7 deregistering: CAS active -> closed */
+  atomic {                                          /* 5.7 deregistering: CAS state active -> closed */
     if
     :: state[me] == ACTIVE -> state[me] = CLOSED; v = 1
-    :: else -> v = 0                                /* evicted: left alone */
+    :: else -> v = 0                                /* evicted: state left alone */
+    fi
+  };
+  atomic {                                          /* 5.7: CAS owner from its identity to 0 */
+    if
+    :: owner[me] == ME -> owner[me] = 0
+    :: else
     fi
   };
   if
-  :: v -> wake_producer_word()                      /* 5.7: wake unconditionally the producer word */
+  :: v -> v = 0; wake_producer_word()               /* 5.7: wake unconditionally the producer word */
   :: else
   fi;
 #endif
@@ -424,6 +435,16 @@ deregister:
 
 ended:
   assert(cursor[me] == published);                  /* the stream ended: it read every event */
+  goto stop;
+evicted:
+#ifndef OLD_LEAVE
+  atomic {                                          /* 5.7: an owner that finds itself evicted */
+    if                                              /* clears owner if it still holds it */
+    :: owner[me] == ME -> owner[me] = 0
+    :: else
+    fi
+  };
+#endif
 stop:
   if
   :: reg -> consumer_blockers--
@@ -453,7 +474,7 @@ proctype Poisoner() {
 /* 5.7 evicting consumer 0 (a peer that found it dead or stalled) */
 proctype Evictor() {
   bit won;
-  atomic {                                          /* 5.7 evicting: CAS active -> evicted */
+  atomic {                                          /* 5.7 evicting: CAS state active -> evicted */
     if
     :: state[0] == ACTIVE -> state[0] = EVICTED; won = 1
     :: else
@@ -462,6 +483,12 @@ proctype Evictor() {
 #ifndef OLD_LEAVE
   if
   :: won ->
+     atomic {                                       /* 5.7: CAS owner from the evicted owner's */
+       if                                           /* identity to 0 */
+       :: owner[0] == ME -> owner[0] = 0
+       :: else
+       fi
+     };
      wake_consumer_word();                          /* 5.7: wake unconditionally both words */
      wake_producer_word()
   :: else
@@ -485,7 +512,7 @@ proctype Evictor() {
 #define ROOM      (pnext + 1 <= CAP + (MINGATE == NONE -> pnext : MINGATE))
 #define PRODUCER_WAKEABLE     (poison_state != 0 || ROOM)
 #define CONSUMER_WAKEABLE(i)  (AVAIL(i) > cursor[i] || poison_state != 0 || STREAM_ENDS(i) || \
-                               state[i] != ACTIVE)
+                               !REGISTERED(i))
 
 active proctype Watchdog() {
 end_watch:
