@@ -7,7 +7,8 @@
  *  - F2 (seq-cst fence between a release store and a waiters load): wake_after_store and
  *    rw_release, only when a blockers count is nonzero;
  *  - F3 (membarrier(MEMBARRIER_CMD_GLOBAL) after a blocker's seq-cst add): blocker_register;
- *  - F4 (acquire fence after an optional consumer's copy): rw_consume.
+ *  - F4 (acquire fence after a consumer's copy, before an optional one's claimed load and a
+ *    required one's state and owner loads): rw_consume.
  * Wakers store their cursor (release) and only then load the blockers count; a compiler fence
  * keeps that load after the store, F3 makes it correct for the CPU (5.6). Changes that are not
  * cursor moves (close, poison, deregistration, eviction) are seq-cst stores or CASes followed by a
@@ -2230,15 +2231,29 @@ void rw_release(rw_consumer *c, uint64_t hi)
 		wake_if_waiters(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 }
 
-/* The re-check of a waiting consumer (5.6 step 3): its condition, poison, the end of the stream,
- * and its own registration. */
+/* 5.5 step 4: the stream has ended for c only if producer_state is 2 and c read up to the
+ * producers' count (published in single mode, the low 62 bits of claimed in multi mode), loaded
+ * after it. A stage gated behind a slower one (depends_on) has not. */
+static int stream_ended(const rw_consumer *c)
+{
+	const rw_segment *seg = c->seg;
+	if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) !=
+	    RW_PRODUCER_CLOSED)
+		return 0;
+	uint64_t count = seg->g.mode == RW_MODE_SINGLE
+				 ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
+				 : rw_claimed_count(seg);
+	return c->next >= count;
+}
+
+/* The re-check of a waiting consumer (5.6 step 3): its condition, poison, the end of the stream
+ * (not merely producer_state 2, or a stage behind a slower one would spin), and its own
+ * registration. */
 static int data_or_news(void *arg)
 {
 	rw_consumer *c = arg;
 	return rw_available(c, 1) > c->next || rw_check_owner(c) != RW_OK ||
-	       poison_pending(c->seg) ||
-	       atomic_load_explicit(&c->seg->hdr->producer_state, memory_order_acquire) ==
-		       RW_PRODUCER_CLOSED;
+	       poison_pending(c->seg) || stream_ended(c);
 }
 
 /* Passes over the whole run of gaps at c->next (max bounds events, not gaps): counts it,
@@ -2335,12 +2350,12 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		uint32_t pstate =
 			atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire);
 		if (pstate == RW_PRODUCER_CLOSED) {
-			/* re-read once; in multi mode the stream ends only when everything
-			 * claimed was read (the creator waited for it, 5.4) */
+			/* ended only once c read up to the producers' count (loaded after
+			 * producer_state); behind a slower stage it keeps waiting for that one */
 			hi = rw_available(c, max);
 			if (hi > c->next)
 				break;
-			if (!multi || c->next >= rw_claimed_count(seg))
+			if (stream_ended(c))
 				return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
 					    (unsigned long long)c->next);
 		}
@@ -2400,12 +2415,18 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 	uint64_t n = hi - c->next;
 	for (uint64_t i = 0; i < n; i++)
 		memcpy(dst + i * es, rw_slot(seg, c->next + i), es);
-	if (!required) {
+	if (rw_test.after_copy)
+		rw_test.after_copy(c);
+	atomic_thread_fence(memory_order_acquire); /* F4: the copies before the loads below */
+	if (required) {
+		/* 5.5 step 2: the events are delivered when this call returns; if the entry is no
+		 * longer ours, eviction stopped the gating and the slots may be in reuse: the
+		 * batch is discarded, the cursor not stored */
+		if (rw_check_owner(c) != RW_OK)
+			return fail_evicted(c, err);
+	} else {
 		/* 5.10 steps 2 to 4: copy, F4, then claimed: a copy of s is valid iff
 		 * s + capacity >= claimed; the first copy is the oldest */
-		if (rw_test.after_copy)
-			rw_test.after_copy(c);
-		atomic_thread_fence(memory_order_acquire); /* F4 */
 		uint64_t L = rw_claimed_count(seg);
 		if (c->next + cap < L)
 			return report_lap(c, L, err);

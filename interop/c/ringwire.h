@@ -894,9 +894,12 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
  * to max events into out (max * event_size bytes), releases them (cursor store) and wakes
  * blocked peers as 5.5 step 3 says. *got receives the count. Returns:
- *  RW_ERR_ENDED when the producer closed and everything was read (multi: everything claimed);
+ *  RW_ERR_ENDED when producer_state is 2 and next reached the producers' count (published;
+ *   multi: claimed): a consumer behind a slower one (depends_on) keeps waiting for it;
  *  RW_ERR_POISONED when the ring is poisoned and nothing more is available (message: record);
- *  RW_ERR_EVICTED when the entry's state word or owner word changed;
+ *  RW_ERR_EVICTED when the entry's state word or owner word changed, also when a required
+ *   consumer finds it so after copying a batch (after F4): the copies are discarded (*got = 0,
+ *   cursor not stored), their slots may have been in reuse (5.5 step 2);
  *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) every active producer
  *   entry's owner are found dead with producer_state still 1 (checked every 500 ms);
  *  RW_ERR_GAP (multi): a call that starts at a gap passes over the whole run of gaps, counts it
@@ -940,7 +943,8 @@ typedef struct rw_test_hooks {
 	void (*takeover)(rw_entry *e, int step);
 	/* 5.8 calls it between the loads of intent_end, intent_start, intent_end (step 1, 2). */
 	void (*intent_read)(rw_producer_entry *e, int step);
-	/* An optional consumer calls it after copying, before the fence F4 and the claimed load. */
+	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load
+	 * (optional) or the state and owner loads (required). */
 	void (*after_copy)(rw_consumer *c);
 	/* Called before every kill(pid, 0) of a liveness check. */
 	void (*before_kill)(uint32_t pid);
