@@ -1,10 +1,11 @@
 # The one test command of the README: Go (with the race detector and the cross-language
-# conformance matrix), the C library (plain and sanitized) and the Rust crate.
+# conformance matrix), the C library (plain and sanitized), the Rust crate, and the Promela models
+# of the protocol (spin, installed from Debian by spec/models/run when missing).
 GO ?= go
 
-.PHONY: test test-go test-c test-rust demo bench fuzz
+.PHONY: test test-go test-c test-rust test-models demo bench fuzz
 
-test: test-go test-c test-rust
+test: test-go test-c test-rust test-models
 
 test-go:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -18,6 +19,9 @@ test-c:
 
 test-rust:
 	cd interop/rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test
+
+test-models:
+	spec/models/run
 
 demo:
 	$(GO) run ./cmd/ringwire demo
