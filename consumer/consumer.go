@@ -329,11 +329,12 @@ func (c *Consumer[T]) register(o Options) error {
 			}
 		}
 	}
-	// Step 2: any entry that is free, closed or evicted and held by nobody alive.
+	// Step 2: any entry that is free, closed or evicted and held by nobody alive, or left in
+	// claiming by a claimer that died (claim checks the owner word).
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
 		switch st := e.Load(); st.State() {
-		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted:
+		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted, layout.EntryClaiming:
 			if ok, err := c.claim(i, e, st, o, deps, o.Start, false); ok {
 				return err
 			}

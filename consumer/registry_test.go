@@ -166,3 +166,19 @@ func TestProcess_EvictedMidBatch_DeliversNoMore(t *testing.T) {
 	require.ErrorIs(t, err, consumer.ErrEvicted)
 	require.Equal(t, []uint64{0, 1}, seen)
 }
+
+// Spec 5.7 step 2: an entry left in claiming by a claimer that died is claimable again, whatever
+// name the next attacher has (it would otherwise be lost to the registry for good).
+func TestRegister_ReclaimsEntryOfDeadClaimer(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 1})
+	require.NoError(t, err)
+	defer p.Close()
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	e := p.Segment().View().Entry(0)
+	e.Owner.Store(uint64(layout.MakeOwner(uint32(dead.Process.Pid), 0)))
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryClaiming, 7)))
+	c := attach(t, p, consumer.Options{Name: "other"})
+	defer c.Close()
+	require.Equal(t, layout.MakeState(layout.EntryActive, 8), e.Load())
+}
