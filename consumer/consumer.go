@@ -393,6 +393,7 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 		cur = min(cur, d.Cursor.Load())
 	}
 	e.Cursor.Store(cur)
+	atomic.StoreUint32(&e.Flags, atomic.LoadUint32(&e.Flags)&^layout.FlagStarting)
 	c.next, c.avail = cur, cur
 	if evicted {
 		c.resumed = true
@@ -436,7 +437,7 @@ func kind(required bool) string {
 
 // fill writes the fields of an entry this consumer is claiming (spec 5.7 step 4).
 func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
-	var flags uint32
+	flags := layout.FlagStarting // cleared once the start is chosen (spec 5.7 step 6)
 	if !o.Optional {
 		flags |= layout.FlagRequired
 	}
@@ -572,40 +573,43 @@ func (c *Consumer[T]) check() error {
 // waitFor waits until an event beyond c.next is available, returning ErrEndOfStream when the
 // producer has closed and everything was read.
 func (c *Consumer[T]) waitFor() error {
-	if c.avail = c.available(); c.avail > c.next {
-		return nil
-	}
-	if err := c.check(); err != nil {
-		return err
-	}
-	c.w = waitState{}
 	var deadline time.Time
 	if c.timeout > 0 {
-		deadline = time.Now().Add(c.timeout)
+		deadline = time.Now().Add(c.timeout) // one deadline for the whole wait, however it loops
 	}
-	if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
+	for {
+		if c.avail = c.available(); c.avail > c.next {
+			return nil
+		}
 		if err := c.check(); err != nil {
 			return err
 		}
-		return fmt.Errorf("waiting for events: %w", err)
+		c.w = waitState{}
+		if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
+			if err := c.check(); err != nil {
+				return err
+			}
+			return fmt.Errorf("waiting for events: %w", err)
+		}
+		if c.avail > c.next {
+			return c.check()
+		}
+		switch {
+		case c.w.poisoned:
+			return c.v.PoisonErr()
+		case c.w.halted:
+			return ErrHalted
+		case c.w.replaced:
+			return c.replaced()
+		case c.w.ended:
+			return ErrEndOfStream
+		case c.w.deadPID != 0:
+			claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
+			return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
+		}
+		// Otherwise the registration changed (check reports it) or the wait ended for nothing
+		// to report: wait again, within the same deadline.
 	}
-	if c.avail > c.next {
-		return c.check()
-	}
-	switch {
-	case c.w.poisoned:
-		return c.v.PoisonErr()
-	case c.w.halted:
-		return ErrHalted
-	case c.w.replaced:
-		return c.replaced()
-	case c.w.ended:
-		return ErrEndOfStream
-	case c.w.deadPID != 0:
-		claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
-		return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
-	}
-	return c.waitFor() // closed, but claimed events are still being published
 }
 
 // await waits until an event is available (c.avail > c.next): a quick poll of the published

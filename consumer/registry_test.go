@@ -182,3 +182,19 @@ func TestRegister_ReclaimsEntryOfDeadClaimer(t *testing.T) {
 	defer c.Close()
 	require.Equal(t, layout.MakeState(layout.EntryActive, 8), e.Load())
 }
+
+// Spec 5.7 step 6: an entry is Ready (what AwaitConsumers waits for) only once its start is
+// chosen, so a producer that publishes right after seeing it loses nothing to a later start.
+func TestRegister_ReadyOnlyOnceTheStartIsChosen(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "late"})
+	defer c.Close()
+	e := p.Segment().View().Entry(c.Index())
+	require.True(t, e.Ready())
+	require.Zero(t, e.Flags&layout.FlagStarting)
+	e.Flags |= layout.FlagStarting
+	require.False(t, e.Ready(), "active but still choosing its start")
+	require.Error(t, coordination.AwaitConsumers(p.Segment().View(), 1, nil, time.Now().Add(20*time.Millisecond)))
+}

@@ -148,7 +148,7 @@ func AwaitConsumers(v *layout.View, n int, names []string, deadline time.Time) e
 		have := map[string]bool{}
 		for i := 0; i < v.Entries(); i++ {
 			e := v.Entry(i)
-			if e.Is(layout.EntryActive) {
+			if e.Ready() {
 				active++
 				have[e.NameString()] = true
 			}

@@ -167,6 +167,13 @@ func (e *Entry) SetName(name string) bool {
 // Required reports whether the entry gates the producer.
 func (e *Entry) Required() bool { return atomic.LoadUint32(&e.Flags)&FlagRequired != 0 }
 
+// Ready reports whether the entry is active and has chosen where it starts reading (spec 5.7 step
+// 6): a producer that awaits consumers waits for this, so that every event it publishes afterwards
+// reaches them.
+func (e *Entry) Ready() bool {
+	return e.Is(EntryActive) && atomic.LoadUint32(&e.Flags)&FlagStarting == 0
+}
+
 // Gates reports whether the entry gates the producer now: active and required (spec 5.3 step 1).
 func (e *Entry) Gates() bool { return e.Is(EntryActive) && e.Required() }
 

@@ -248,7 +248,7 @@ func poll(timeout time.Duration, ok func() bool) error {
 func activeEntries(v *layout.View) uint64 {
 	var n uint64
 	for i := 0; i < v.Entries(); i++ {
-		if v.Entry(i).Is(layout.EntryActive) {
+		if v.Entry(i).Ready() {
 			n++
 		}
 	}
