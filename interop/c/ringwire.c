@@ -2096,14 +2096,17 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 		}
 		if (restart)
 			continue;
-		/* steps 2 and 3: an evicted entry of our name first (5.7: SHOULD), then any */
+		/* steps 2 and 3: an evicted entry of our name first (5.7: SHOULD), then any free,
+		 * closed or evicted entry, or one left claiming by a claimer that died (whatever its
+		 * name): the owner check below makes that one claimable only if its owner is dead */
 		for (int pass = 0; pass < 2 && !restart; pass++) {
 			for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 				rw_entry *e = rw_entry_at(seg, i);
 				uint32_t st = rw_entry_state_word(e);
 				uint32_t v = rw_state_value(st);
 				uint64_t o = rw_entry_owner(e);
-				if (v != RW_ENTRY_FREE && v != RW_ENTRY_CLOSED && v != RW_ENTRY_EVICTED)
+				if (v != RW_ENTRY_FREE && v != RW_ENTRY_CLOSED && v != RW_ENTRY_EVICTED &&
+				    v != RW_ENTRY_CLAIMING)
 					continue;
 				int ours = v == RW_ENTRY_EVICTED && entry_has_name(e, name, nlen);
 				if ((pass == 0 && !ours) || (o != 0 && !rw_owner_dead(o)))

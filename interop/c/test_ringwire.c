@@ -1432,6 +1432,41 @@ static void test_duplicate_race(void)
 	free(img);
 }
 
+/* 5.7 step 2: an entry left in claiming by a claimer that died while filling it in is claimable
+ * by any attacher (its name is another), with generation + 1 like any other claim. A claiming
+ * entry whose owner is alive stays its claimer's. */
+static void test_claiming_dead_claimer(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_entry *e = rw_entry_at(&seg, 0);
+	e->flags = RW_FLAG_REQUIRED;
+	e->name_len = 4;
+	memcpy(e->name, "gone", 4);
+	atomic_store(&e->owner, rw_self_identity()); /* a live claimer, half-way */
+	atomic_store(&e->state, rw_state_word(RW_ENTRY_CLAIMING, 7));
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "other", 0, 0, RW_START_LATEST, &err), RW_ERR_REGISTRY_FULL,
+		 err);
+	CHECK(atomic_load(&e->state) == rw_state_word(RW_ENTRY_CLAIMING, 7),
+	      "a live claimer's entry left alone (0x%x)", atomic_load(&e->state));
+	atomic_store(&e->owner, rw_owner_identity(dead_pid(), 0)); /* died while filling it in */
+	CHECK_RC(rw_register(&c, &seg, "other", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+	CHECK(c.index == 0 && !c.taken_over &&
+		      atomic_load(&e->state) == rw_state_word(RW_ENTRY_ACTIVE, 8) &&
+		      atomic_load(&e->owner) == rw_self_identity() && e->name_len == 5 &&
+		      memcmp(e->name, "other", 5) == 0 && e->flags == 0,
+	      "the dead claimer's entry claimed afresh: active, generation 8 (0x%x)",
+	      atomic_load(&e->state));
+	rw_deregister(&c);
+	CHECK(atomic_load(&e->state) == rw_state_word(RW_ENTRY_CLOSED, 8) &&
+		      atomic_load(&e->owner) == 0,
+	      "deregistered (0x%x)", atomic_load(&e->state));
+	free(img);
+}
+
 /* ---- producer -> consumer across processes ---------------------------------------------------- */
 
 struct stream_arg {
@@ -3629,6 +3664,7 @@ int main(void)
 		{"processes", test_processes},
 		{"takeover", test_takeover},
 		{"duplicate_race", test_duplicate_race},
+		{"claiming_dead_claimer", test_claiming_dead_claimer},
 		{"spsc_fork_wraparound", test_spsc_fork_wraparound},
 		{"mpsc_fork", test_mpsc_fork},
 		{"producer_registry", test_producer_registry},
