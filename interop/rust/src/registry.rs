@@ -101,18 +101,22 @@ impl Segment {
     }
 
     /// Steps 2 and 3: the first claimable entry (free, closed or evicted, with an owner word of
-    /// 0 or a dead process: the owner word is the lock) whose owner and then state this process
-    /// wins. Returns it with its new generation (state claiming).
+    /// 0 or a dead process: the owner word is the lock; or claiming with its owner dead, left by
+    /// a claimer that died while filling it in, whatever its name) whose owner and then state
+    /// this process wins. Returns it with its new generation (state claiming).
     fn claim_entry(&self, me: u64) -> Result<(usize, Entry<'_>, u32)> {
         for _ in 0..CLAIM_PASSES {
             let mut raced = false;
             for (index, e) in self.entries() {
                 let st = e.state().load(Ordering::SeqCst);
                 let o = e.owner().load(Ordering::SeqCst);
-                let claimable = matches!(
-                    l::state_value(st),
-                    l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED
-                ) && (o == 0 || process::owner_dead(o));
+                let claimable = match l::state_value(st) {
+                    l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED => {
+                        o == 0 || process::owner_dead(o)
+                    }
+                    l::ENTRY_CLAIMING => process::owner_dead(o),
+                    _ => false,
+                };
                 if !claimable {
                     continue;
                 }

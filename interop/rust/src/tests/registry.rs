@@ -221,6 +221,36 @@ fn a_claiming_entry_of_a_dead_owner_is_taken_over_from_step_4() {
     );
 }
 
+/// Spec 5.7 step 2: an entry left claiming by a claimer that died while filling it in (here a
+/// child that has exited and been reaped) is claimable by any attacher, whatever its name: owner,
+/// then state to claiming with generation + 1, then active. A live claimer's entry is not.
+#[test]
+fn a_claiming_entry_of_a_dead_claimer_is_claimable_under_another_name() {
+    let p = Producer::<u64>::create(Backing::Heap, &cfg(8, 1, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let claiming = l::state_word(l::ENTRY_CLAIMING, 7);
+    plant(&seg, 0, claiming, LIVE_PID, "gone", false);
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("other")),
+        Err(Error::RegistryFull)
+    ));
+    assert_eq!(seg.entry(0).state().load(Ordering::SeqCst), claiming);
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    set_consumer_owner(&seg, 0, dead);
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("other")).unwrap();
+    assert_eq!((c.index(), c.generation()), (0, 8));
+    let e = seg.entry(0);
+    assert_eq!(
+        e.state().load(Ordering::SeqCst),
+        l::state_word(l::ENTRY_ACTIVE, 8)
+    );
+    assert_eq!(e.owner().load(Ordering::SeqCst), own_identity());
+    assert!(e.name_is(b"other"));
+    assert!(seg.registry()[0].required);
+}
+
 /// Eviction (spec 5.7): state active -> evicted (same generation), then the owner word cleared;
 /// the entry stops gating at once and can be claimed again.
 #[test]
