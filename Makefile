@@ -1,11 +1,12 @@
 # The one test command of the README: Go (with the race detector and the cross-language
-# conformance matrix), the C library (plain and sanitized), the Rust crate, and the Promela models
-# of the protocol (spin, installed from Debian by spec/models/run when missing).
+# conformance matrix), the C library (plain and sanitized), the Rust crate, the Promela models of
+# the protocol (spin, installed from Debian by spec/models/run when missing), and the Go tests and
+# the C library again as linux/arm64 under qemu user emulation (.ci/arm64).
 GO ?= go
 
-.PHONY: test test-go test-c test-rust test-models demo bench fuzz
+.PHONY: test test-go test-c test-rust test-models test-arm64 demo bench fuzz
 
-test: test-go test-c test-rust test-models
+test: test-go test-c test-rust test-models test-arm64
 
 test-go:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -22,6 +23,11 @@ test-rust:
 
 test-models:
 	spec/models/run
+
+# Installs qemu-user-static, binfmt-support and the aarch64 cross gcc with apt-get when missing
+# (with CI=true it fails when it cannot; elsewhere it skips, saying why).
+test-arm64:
+	bash .ci/arm64
 
 demo:
 	$(GO) run ./cmd/ringwire demo
