@@ -326,7 +326,8 @@ static int cmd_produce(int argc, char **argv)
 		goto out;
 	}
 
-	/* wait for K active consumers */
+	/* wait for K consumers active with their start chosen (flags bit 1 clear, spec 5.7 step 6):
+	 * every event published from here on reaches them */
 	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
 	while (rw_active_count(&seg) < wait_k) {
 		if (rw_monotonic_ns() >= deadline) {

@@ -1144,8 +1144,13 @@ int rw_entry_gates(const rw_entry *e)
 	if (rw_state_value(rw_entry_state_word(e)) != RW_ENTRY_ACTIVE)
 		return 0;
 	uint32_t n = *(const volatile uint32_t *)&e->name_len;
-	return (*(const volatile uint32_t *)&e->flags & RW_FLAG_REQUIRED) != 0 && n >= 1 &&
-	       n <= RW_MAX_CONSUMER_NAME;
+	return (rw_entry_flags(e) & RW_FLAG_REQUIRED) != 0 && n >= 1 && n <= RW_MAX_CONSUMER_NAME;
+}
+
+int rw_entry_ready(const rw_entry *e)
+{
+	return rw_state_value(rw_entry_state_word(e)) == RW_ENTRY_ACTIVE &&
+	       (rw_entry_flags(e) & RW_FLAG_STARTING) == 0;
 }
 
 /* Whether e is claiming or active under name (nlen bytes). */
@@ -1160,7 +1165,7 @@ uint32_t rw_active_count(const rw_segment *seg)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++)
-		if (rw_state_value(rw_entry_state_word(rw_entry_at(seg, i))) == RW_ENTRY_ACTIVE)
+		if (rw_entry_ready(rw_entry_at(seg, i)))
 			n++;
 	return n;
 }
@@ -1972,8 +1977,8 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 	rw_entry *e = rw_entry_at(seg, idx);
 	uint64_t cap = seg->g.capacity;
 	*restart = 0;
-	/* step 4 */
-	e->flags = flags;
+	/* step 4: bit 1 (starting) stays set until step 6 has stored the start */
+	atomic_store_explicit(&e->flags, flags | RW_FLAG_STARTING, memory_order_release);
 	e->name_len = (uint32_t)nlen;
 	memset(e->name, 0, sizeof e->name);
 	memcpy(e->name, name, nlen);
@@ -2018,6 +2023,8 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 			cursor = floor;
 	}
 	atomic_store_explicit(&e->cursor, cursor, memory_order_release);
+	/* the start is chosen: producers awaiting consumers may count this entry now */
+	atomic_store_explicit(&e->flags, flags, memory_order_release);
 	c->next = cursor;
 	if (evicted_cursor != UINT64_MAX && cursor > evicted_cursor) {
 		/* 5.7: the events between the evicted entry's cursor and our start went unread */
@@ -2061,10 +2068,11 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 				continue; /* a live claimer: step 5 settles it */
 			}
 			/* taking over: the owner word is the only thing that changes hands */
-			if (v == RW_ENTRY_ACTIVE && (e->flags & RW_FLAG_REQUIRED) != flags)
+			if (v == RW_ENTRY_ACTIVE && (rw_entry_flags(e) & RW_FLAG_REQUIRED) != flags)
 				return fail(err, RW_ERR_DUPLICATE_NAME,
 					    "\"%s\" in entry %u is registered as %s", name, i,
-					    (e->flags & RW_FLAG_REQUIRED) ? "required" : "optional");
+					    (rw_entry_flags(e) & RW_FLAG_REQUIRED) ? "required"
+										 : "optional");
 			if (!cas_owner(&e->owner, o, me)) {
 				restart = 1; /* another taker won: look again */
 				break;
@@ -2089,6 +2097,10 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 			atomic_store_explicit(&e->depends_on, depends_on, memory_order_release);
 			atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(),
 					      memory_order_release);
+			/* an owner that died between 5.7 steps 4 and 6 left bit 1 set: our start
+			 * is its cursor, chosen now */
+			atomic_fetch_and_explicit(&e->flags, ~(uint32_t)RW_FLAG_STARTING,
+						  memory_order_release);
 			fill_consumer(c, seg, i, flags, depends_on, st, me);
 			c->taken_over = 1;
 			ok(err);

@@ -74,6 +74,10 @@ extern "C" {
 #define RW_ENTRY_EVICTED 4u
 #define RW_ENTRY_STATE_MAX 4u /* a larger state value marks a corrupt entry (4.3) */
 #define RW_FLAG_REQUIRED 1u
+/* Entry flags bit 1, starting (5.7 steps 4 to 6): set with the other flags while claiming, cleared
+ * (release) once the consumer's starting cursor is chosen and stored. Not a registration flag:
+ * rw_register sets and clears it itself; it does not change gating. */
+#define RW_FLAG_STARTING 2u
 
 /* Producer entry states (Table: producer). */
 #define RW_PRODUCER_ENTRY_FREE 0u
@@ -352,7 +356,7 @@ typedef struct rw_wait {
  * only by compare-and-swap (spec 4.3): read them with the accessors below. */
 typedef struct rw_entry {
 	_Atomic uint32_t state; /* bits 0-7 RW_ENTRY_*, bits 8-31 generation */
-	uint32_t flags;         /* written while claiming, then immutable */
+	_Atomic uint32_t flags; /* release/acquire (4.3); bit 1 cleared at 5.7 step 6 */
 	_Atomic uint64_t owner; /* owner identity (spec 8), 0 when given up */
 	uint32_t name_len;      /* 1..48 unless corrupt: use rw_entry_name */
 	uint32_t reserved0;
@@ -688,6 +692,11 @@ static inline uint64_t rw_entry_owner(const rw_entry *e)
 {
 	return atomic_load_explicit((_Atomic uint64_t *)&e->owner, memory_order_seq_cst);
 }
+/* The entry's flags (RW_FLAG_*), acquire: read after an acquire load of `state` (4.3). */
+static inline uint32_t rw_entry_flags(const rw_entry *e)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)&e->flags, memory_order_acquire);
+}
 static inline uint32_t rw_producer_state_word(const rw_producer_entry *e)
 {
 	return atomic_load_explicit((_Atomic uint32_t *)&e->state, memory_order_seq_cst);
@@ -705,7 +714,11 @@ int rw_entry_gates(const rw_entry *e);
 
 /* Whether sequence seq was passed over as a gap (multi mode, spec 4.5): its slot holds no event. */
 int rw_is_gap(const rw_segment *seg, uint64_t seq);
-/* Number of registry entries whose state is active. */
+/* Whether entry e is active and has chosen where it starts reading (flags bit 1, starting, clear;
+ * 5.7 step 6): every event published after this is seen reaches it. */
+int rw_entry_ready(const rw_entry *e);
+/* Number of registry entries that are active with bit 1 (starting) of flags clear (rw_entry_ready):
+ * what a producer that awaits consumers before publishing waits for (5.7 step 6). */
 uint32_t rw_active_count(const rw_segment *seg);
 /* Human name of an entry state word ("free", "claiming", "active", "closed", "evicted",
  * "corrupt"); the generation bits are ignored. */

@@ -2411,6 +2411,82 @@ static void test_conformer_end_to_end(void)
 	free(o);
 }
 
+/* 5.7 steps 4 to 6: bit 1 of flags (starting) is set until the consumer's start is chosen, and a
+ * producer that awaits consumers (rw_active_count, the conformer's --wait-consumers) counts only
+ * entries that are active with it clear. It does not change gating. */
+static void test_starting_bit(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 2);
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "s", RW_FLAG_REQUIRED | RW_FLAG_STARTING, 0, RW_START_LATEST,
+			     &err),
+		 RW_ERR_INVALID_ARG, err); /* not a registration flag */
+	CHECK_RC(rw_register(&c, &seg, "s", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	rw_entry *e = rw_entry_at(&seg, c.index);
+	CHECK(rw_entry_flags(e) == RW_FLAG_REQUIRED && rw_entry_ready(e) &&
+		      rw_active_count(&seg) == 1,
+	      "registered: bit 1 clear, counted (flags 0x%x)", rw_entry_flags(e));
+	atomic_fetch_or(&e->flags, RW_FLAG_STARTING); /* as between steps 4 and 6 */
+	CHECK(!rw_entry_ready(e) && rw_active_count(&seg) == 0 && !wait_active(&seg, 1, 20),
+	      "active but still choosing its start: not counted");
+	CHECK(rw_entry_gates(e), "bit 1 does not change gating");
+	char nm[RW_MAX_CONSUMER_NAME + 1];
+	CHECK(rw_entry_name(e, nm) == 1 && strcmp(nm, "s") == 0, "bit 1 is not corruption");
+	rw_deregister(&c);
+	/* a taker of an owner that died between steps 4 and 6 resumes at its cursor: started */
+	rw_entry *d = rw_entry_at(&seg, 1);
+	atomic_store(&d->flags, RW_FLAG_REQUIRED | RW_FLAG_STARTING);
+	d->name_len = 4;
+	memcpy(d->name, "late", 4);
+	atomic_store(&d->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&d->state, rw_state_word(RW_ENTRY_ACTIVE, 1));
+	CHECK(rw_active_count(&seg) == 0, "the dead starter is not counted");
+	CHECK_RC(rw_register(&c, &seg, "late", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK(c.taken_over && c.index == 1 && rw_entry_flags(d) == RW_FLAG_REQUIRED &&
+		      rw_active_count(&seg) == 1,
+	      "taken over: bit 1 cleared (flags 0x%x)", rw_entry_flags(d));
+	rw_deregister(&c);
+	free(img);
+
+	/* the conformer's produce --wait-consumers 1 publishes nothing while the only active entry
+	 * has bit 1 set, and publishes once it is clear */
+	const char *name = shm_name("start");
+	const char *out = tmp_file("start.out");
+	rw_config multi = config(8, RW_MODE_MULTI, 2);
+	CHECK_RC(rw_create_shm(name, &multi, &seg, &err), RW_OK, err);
+	e = rw_entry_at(&seg, 0);
+	atomic_store(&e->flags, RW_FLAG_REQUIRED | RW_FLAG_STARTING);
+	e->name_len = 5;
+	memcpy(e->name, "early", 5);
+	atomic_store(&e->heartbeat_ns, rw_monotonic_ns());
+	atomic_store(&e->owner, rw_self_identity());
+	atomic_store(&e->state, rw_state_word(RW_ENTRY_ACTIVE, 1));
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+		 "%s produce --name %s --attach --count 1 --wait-consumers 1 --timeout-ms 300 > %s",
+		 RW_TEST_CONFORMER, name, out);
+	int st = run(cmd);
+	size_t len;
+	char *o = read_all(out, &len);
+	CHECK(st == 3 && o && strstr(o, "\"code\":\"timeout\"") && rw_claimed_count(&seg) == 0,
+	      "starting entry not awaited: exit %d, claimed %llu, printed %s", st,
+	      (unsigned long long)rw_claimed_count(&seg), o ? o : "");
+	free(o);
+	atomic_store(&e->flags, RW_FLAG_REQUIRED); /* step 6 done */
+	snprintf(cmd, sizeof cmd,
+		 "%s produce --name %s --attach --count 1 --wait-consumers 1 --timeout-ms 5000 > %s",
+		 RW_TEST_CONFORMER, name, out);
+	st = run(cmd);
+	CHECK(st == 0 && rw_claimed_count(&seg) == 1, "started entry awaited: exit %d, claimed %llu",
+	      st, (unsigned long long)rw_claimed_count(&seg));
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
 /* ---- blockers counts (spec 5.6) --------------------------------------------------------------- */
 
 #ifdef __linux__
@@ -3686,6 +3762,7 @@ int main(void)
 		{"corrupt_entries", test_corrupt_entries},
 		{"golden", test_golden},
 		{"conformer_end_to_end", test_conformer_end_to_end},
+		{"starting_bit", test_starting_bit},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int before = failed;
