@@ -229,6 +229,19 @@ impl<T: Event> Consumer<T> {
         Ok(l::state_gen(st))
     }
 
+    /// Does spec 5.7 steps 2 to 4 for `opts` and stops there: the entry is active, owned by
+    /// this process, with `flags` bit 1 (starting) set, as a registration that has not chosen
+    /// its start yet leaves it; returns its index. A test fixture (feature `test-fixtures`).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn begin_registration(seg: &Segment, opts: &ConsumerOptions) -> Result<usize> {
+        seg.register_through_step4(&Request {
+            name: opts.name.as_bytes(),
+            required: opts.required,
+            depends_on: opts.depends_on,
+            oldest: opts.start == Start::Oldest,
+        })
+    }
+
     /// Registry index of this consumer's entry.
     pub fn index(&self) -> usize {
         self.index

@@ -66,6 +66,9 @@ pub const ENTRY_EVICTED: u32 = 4;
 pub const ENTRY_STATE_MAX: u32 = ENTRY_EVICTED;
 /// `flags` bit 0: the consumer gates the producer.
 pub const FLAG_REQUIRED: u32 = 1;
+/// `flags` bit 1: starting. Set with the other flags in spec 5.7 step 4 and cleared (release)
+/// once the consumer's starting cursor is stored in step 6. It does not change gating.
+pub const FLAG_STARTING: u32 = 2;
 
 /// Bits 0-7 of a `state` word (consumer and producer entries): the state value.
 pub const STATE_VALUE_MASK: u32 = 0xff;

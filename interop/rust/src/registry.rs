@@ -100,6 +100,20 @@ impl Segment {
         self.settle(index, &e, req, generation, me)
     }
 
+    /// Steps 2 to 4 of a registration, stopping with the entry active and `flags` bit 1
+    /// (starting) set, as a registrant between steps 4 and 6 (or killed there) leaves it.
+    /// Returns the entry's index. A test fixture.
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub(crate) fn register_through_step4(&self, req: &Request<'_>) -> Result<usize> {
+        let (index, e, generation) = self.claim_entry(process::own_identity())?;
+        self.fill_entry(&e, req);
+        let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
+        if !cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
+            return Err(Error::Evicted);
+        }
+        Ok(index)
+    }
+
     /// Steps 2 and 3: the first claimable entry (free, closed or evicted, with an owner word of
     /// 0 or a dead process: the owner word is the lock; or claiming with its owner dead, left by
     /// a claimer that died while filling it in, whatever its name) whose owner and then state
@@ -142,8 +156,9 @@ impl Segment {
     }
 
     /// Step 4's fields, written while the entry is claiming (or taken over while claiming).
+    /// `flags` bit 1 (starting) stays set until step 6 has stored the start.
     fn fill_entry(&self, e: &Entry<'_>, req: &Request<'_>) {
-        e.set_flags(flags_of(req));
+        e.set_flags(flags_of(req) | l::FLAG_STARTING);
         e.write_name(req.name);
         e.depends_on().store(req.depends_on, Ordering::Relaxed);
         e.heartbeat().store(monotonic_ns(), Ordering::Release);
@@ -193,6 +208,8 @@ impl Segment {
             count
         };
         e.cursor().store(cursor, Ordering::SeqCst);
+        // The start is chosen: a producer awaiting consumers may count this entry now.
+        e.set_flags(flags_of(req));
         Ok(Registration {
             index,
             generation,
@@ -231,6 +248,8 @@ impl Segment {
         }
         e.depends_on().store(req.depends_on, Ordering::Relaxed);
         e.heartbeat().store(monotonic_ns(), Ordering::Release);
+        // An owner that died between steps 4 and 6 left bit 1 set; the start is its cursor.
+        e.clear_flags(l::FLAG_STARTING);
         if !owns(e, generation, me) {
             return Err(Error::Evicted); // evicted (or taken again) meanwhile
         }

@@ -795,11 +795,11 @@ impl Segment {
         self.producer_state().load(Ordering::Acquire) == l::PRODUCER_CLOSED
     }
 
-    /// Number of registry entries currently active.
+    /// Number of registry entries that are active and have chosen where they start reading
+    /// (`flags` bit 1, starting, clear: spec 5.7 step 6). A producer that waits for consumers
+    /// before publishing waits on this: every event it publishes afterwards reaches them.
     pub fn active_consumers(&self) -> usize {
-        self.entries()
-            .filter(|(_, e)| e.state_value() == l::ENTRY_ACTIVE)
-            .count()
+        self.entries().filter(|(_, e)| e.ready()).count()
     }
 
     /// Every registry entry that is not free, in index order. An entry with an undefined state
@@ -822,6 +822,7 @@ impl Segment {
                     state,
                     name: String::from_utf8_lossy(&name.unwrap_or_default()).into_owned(),
                     required: e.flags() & l::FLAG_REQUIRED != 0,
+                    starting: e.flags() & l::FLAG_STARTING != 0,
                     generation: l::state_gen(word),
                     owner,
                     owner_pid: l::owner_pid(owner),
@@ -895,6 +896,8 @@ pub struct EntryInfo {
     pub name: String,
     /// `flags` bit 0.
     pub required: bool,
+    /// `flags` bit 1: the consumer is still choosing its starting cursor (spec 5.7 steps 4-6).
+    pub starting: bool,
     /// Generation (bits 8-31 of `state`).
     pub generation: u32,
     /// `owner`: the owner identity (spec 8).
@@ -981,11 +984,20 @@ impl<'a> Entry<'a> {
     pub(crate) fn gaps_seen(&self) -> &'a AtomicU64 {
         self.u64(l::ENT_GAPS_SEEN)
     }
+    /// `flags` (release/acquire, spec 4.3).
     pub(crate) fn flags(&self) -> u32 {
-        self.u32(l::ENT_FLAGS).load(Ordering::Relaxed)
+        self.u32(l::ENT_FLAGS).load(Ordering::Acquire)
     }
     pub(crate) fn set_flags(&self, flags: u32) {
-        self.u32(l::ENT_FLAGS).store(flags, Ordering::Relaxed);
+        self.u32(l::ENT_FLAGS).store(flags, Ordering::Release);
+    }
+    /// Clears `bits` of `flags` (an atomic and, release).
+    pub(crate) fn clear_flags(&self, bits: u32) {
+        self.u32(l::ENT_FLAGS).fetch_and(!bits, Ordering::Release);
+    }
+    /// Whether the entry is active with its start chosen (`flags` bit 1 clear, spec 5.7 step 6).
+    pub(crate) fn ready(&self) -> bool {
+        self.state_value() == l::ENTRY_ACTIVE && self.flags() & l::FLAG_STARTING == 0
     }
     /// The state value (bits 0-7) of an acquire load of `state`.
     pub(crate) fn state_value(&self) -> u32 {

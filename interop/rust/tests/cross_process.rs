@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use ringwire::{
     Backing, Config, ConformanceEvent, Consumer, ConsumerOptions, EntryState, Producer,
-    ProducerState, Segment,
+    ProducerMode, ProducerState, Segment,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
@@ -582,6 +582,54 @@ fn producer_evicts_a_consumer_killed_with_sigkill() {
         out,
         ["{\"event\":\"registry\",\"entries\":[{\"index\":0,\"name\":\"victim\",\"state\":\"evicted\",\"cursor\":0}]}"]
     );
+}
+
+/// Spec 5.7 step 6: `produce --wait-consumers 1` publishes nothing while the only active entry
+/// is still choosing its start (`flags` bit 1 set), and publishes once a consumer has registered
+/// (bit 1 clear).
+#[test]
+fn conformer_waits_for_a_consumer_whose_start_is_chosen() {
+    let shm = Shm::new();
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&shm.0),
+        &Config {
+            capacity: 8,
+            mode: ProducerMode::Multi,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    Consumer::<ConformanceEvent>::begin_registration(&seg, &ConsumerOptions::required("early"))
+        .unwrap();
+    let produce = |timeout: &str| {
+        run(&[
+            "produce",
+            "--name",
+            &shm.0,
+            "--attach",
+            "--count",
+            "1",
+            "--wait-consumers",
+            "1",
+            "--timeout-ms",
+            timeout,
+        ])
+    };
+    let (code, out) = produce("300");
+    assert_eq!(code, 3, "{out:?}");
+    assert!(
+        out.iter().any(|l| l.contains("\"code\":\"timeout\"")),
+        "{out:?}"
+    );
+    assert_eq!(seg.counts(), (0, 0), "nothing claimed");
+    let c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("late")).unwrap();
+    let (code, out) = produce("10000");
+    assert_eq!(code, 0, "{out:?}");
+    assert_eq!(seg.counts().1, 1, "one claimed");
+    c.close().unwrap();
+    p.close().unwrap();
 }
 
 #[test]

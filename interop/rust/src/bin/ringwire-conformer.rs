@@ -296,6 +296,8 @@ fn publish_all(
     batch: u64,
     timeout: Duration,
 ) -> Out {
+    // Active consumers whose start is chosen (spec 5.7 step 6): every event published from
+    // here on reaches them.
     if !wait_for(producer, Instant::now() + timeout, || {
         seg.active_consumers() >= want_consumers
     }) {

@@ -392,3 +392,42 @@ fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
     assert_eq!(seg.consumer_cursor(index), Some(0));
     assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
 }
+
+/// Spec 5.7 steps 4 to 6: `flags` bit 1 (starting) is set from step 4 until the start is
+/// stored, and `active_consumers` (what a producer awaiting consumers waits on) counts only
+/// active entries with it clear. It changes no gating and is no corruption; a taker of an owner
+/// that died with it set resumes at the kept cursor and clears it.
+#[test]
+fn an_entry_still_choosing_its_start_is_not_counted_as_an_active_consumer() {
+    let (_p, seg) = seg8();
+    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("early")).unwrap();
+    let e = seg.entry(i);
+    assert_eq!(e.state_value(), l::ENTRY_ACTIVE);
+    assert_eq!(e.flags(), l::FLAG_REQUIRED | l::FLAG_STARTING);
+    assert_eq!(
+        seg.active_consumers(),
+        0,
+        "active but still choosing its start"
+    );
+    assert!(e.gates(), "bit 1 does not change gating");
+    let info = &seg.registry()[0];
+    assert_eq!(
+        (info.state, info.name.as_str(), info.required, info.starting),
+        (EntryState::Active, "early", true, true)
+    );
+
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("late")).unwrap();
+    assert_eq!(
+        seg.entry(c.index()).flags(),
+        l::FLAG_REQUIRED,
+        "bit 1 clear after step 6"
+    );
+    assert!(!seg.registry()[c.index()].starting);
+    assert_eq!(seg.active_consumers(), 1);
+
+    set_consumer_owner(&seg, i, DEAD_PID);
+    let t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("early")).unwrap();
+    assert_eq!(t.index(), i, "taken over");
+    assert_eq!(e.flags(), l::FLAG_REQUIRED);
+    assert_eq!(seg.active_consumers(), 2);
+}
