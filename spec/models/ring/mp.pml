@@ -706,7 +706,7 @@ active proctype Final()
 {
 end_f:
   atomic {
-    _nr_pr == 1 ->
+    timeout ->                              /* nobody else can move */
 #ifdef FIX_GAPCOUNT
     assert(gaps + owing == passed)
 #else
