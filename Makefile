@@ -1,10 +1,12 @@
 # The one test command of the README: Go (with the race detector and the cross-language
-# conformance matrix), the C library (plain and sanitized) and the Rust crate.
+# conformance matrix), the C library (plain and sanitized), the Rust crate, the Promela models of
+# the protocol (spin, installed from Debian by spec/models/run when missing), and the Go tests and
+# the C library again as linux/arm64 under qemu user emulation (.ci/arm64).
 GO ?= go
 
-.PHONY: test test-go test-c test-rust demo bench fuzz
+.PHONY: test test-go test-c test-rust test-models test-arm64 demo bench fuzz
 
-test: test-go test-c test-rust
+test: test-go test-c test-rust test-models test-arm64
 
 test-go:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
@@ -18,6 +20,14 @@ test-c:
 
 test-rust:
 	cd interop/rust && cargo fmt --check && cargo clippy --all-targets -- -D warnings && cargo test
+
+test-models:
+	spec/models/run
+
+# Installs qemu-user-static, binfmt-support and the aarch64 cross gcc with apt-get when missing
+# (with CI=true it fails when it cannot; elsewhere it skips, saying why).
+test-arm64:
+	bash .ci/arm64
 
 demo:
 	$(GO) run ./cmd/ringwire demo

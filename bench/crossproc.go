@@ -140,7 +140,7 @@ func waitForConsumer(v *layout.View, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).State.Load() == layout.EntryActive {
+			if v.Entry(i).Ready() {
 				return nil
 			}
 		}

@@ -223,7 +223,7 @@ func waitForConsumers(v *layout.View, k int, timeout time.Duration) error {
 	for {
 		active := 0
 		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).State.Load() == layout.EntryActive {
+			if v.Entry(i).Ready() {
 				active++
 			}
 		}

@@ -46,13 +46,14 @@ var scenarios = map[string]scenario{
 		g.publishMulti(1, 1)
 		// Producer entry 1 announced and made the claim of sequences 2..4 (spec 5.4 steps 2-3),
 		// died before writing them, and a consumer passed them over (spec 5.8).
+		// Once they were resolved, a peer retired the entry (5.4 attach step 1); its owner word
+		// still names the dead process (masked).
 		pe := g.v.Producer(1)
-		pe.Generation = 1
 		pe.IntentStart.Store(2)
 		pe.IntentEnd.Store(5)
-		pe.State.Store(layout.ProducerActive)
+		pe.StateGen.Store(uint32(layout.MakeState(layout.ProducerActive, 1)))
 		g.v.Cursors().Claimed.Store(5)
-		pe.State.Store(layout.ProducerDead)
+		pe.StateGen.Store(uint32(layout.MakeState(layout.ProducerDead, 1)))
 		for s := uint64(2); s < 5; s++ {
 			g.v.Availability(s).Store((s + 1) | layout.AvailGap)
 		}
@@ -97,16 +98,16 @@ func (g *golden) publishMulti(seq, k uint64) {
 	pe.IntentEnd.Store(0)
 }
 
-// entry registers consumer entry i once (generation 1) with the given state and cursor.
+// entry registers consumer entry i once (generation 1) with the given state and cursor. Its
+// owner word (masked) is left at zero.
 func (g *golden) entry(i int, name string, state uint32, required bool, cursor uint64) *layout.Entry {
 	e := g.v.Entry(i)
-	e.Generation = 1
 	if required {
 		e.Flags = layout.FlagRequired
 	}
 	e.NameLen = uint32(copy(e.Name[:], name))
 	e.Cursor.Store(cursor)
-	e.State.Store(state)
+	e.StateGen.Store(uint32(layout.MakeState(state, 1)))
 	return e
 }
 
@@ -128,7 +129,7 @@ func Golden(name string) ([]byte, error) {
 	}
 	mem := alignedBytes(int(plan.TotalSize))
 	// The zero Identity leaves incarnation, creator_pid, creator_start_time, created_unix_ns,
-	// producer_heartbeat_ns and producer entry 0's owner fields at zero: masked fields.
+	// producer_heartbeat_ns and producer entry 0's owner word at zero: masked fields.
 	v, err := layout.Init(mem, cfg, layout.Identity{})
 	if err != nil {
 		return nil, err
@@ -151,13 +152,11 @@ var (
 		{unsafe.Offsetof(layout.Header{}.PoisonPID), 4},
 	}
 	maskedEntry = [][2]uintptr{
-		{unsafe.Offsetof(layout.Entry{}.OwnerPID), 4},
-		{unsafe.Offsetof(layout.Entry{}.OwnerStartTime), 8},
+		{unsafe.Offsetof(layout.Entry{}.Owner), 8},
 		{unsafe.Offsetof(layout.Entry{}.HeartbeatNs), 8},
 	}
 	maskedProducer = [][2]uintptr{
-		{unsafe.Offsetof(layout.ProducerEntry{}.OwnerPID), 4},
-		{unsafe.Offsetof(layout.ProducerEntry{}.OwnerStartTime), 8},
+		{unsafe.Offsetof(layout.ProducerEntry{}.Owner), 8},
 		{unsafe.Offsetof(layout.ProducerEntry{}.HeartbeatNs), 8},
 	}
 )

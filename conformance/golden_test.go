@@ -13,8 +13,8 @@ import (
 	"github.com/ringwire/ringwire/layout"
 )
 
-// goldenDir holds the frozen images of format 1.0; a later major version gets its own directory.
-const goldenDir = "testdata/v1"
+// goldenDir holds the frozen images of format 2.0; a later major version gets its own directory.
+const goldenDir = "testdata/v2"
 
 func readGolden(t *testing.T, scenario string) []byte {
 	t.Helper()
@@ -180,20 +180,21 @@ func TestGolden_Files_ReproducedAndValid(t *testing.T) {
 			for i := 0; i < v.Entries(); i++ {
 				e := v.Entry(i)
 				if i >= len(w.entries) {
-					require.Equal(t, layout.EntryFree, e.State.Load(), "entry %d", i)
+					require.Equal(t, layout.StateWord(0), e.Load(), "entry %d", i)
 					continue
 				}
 				we := w.entries[i]
 				require.Equal(t, we.name, e.NameString(), "entry %d name", i)
-				require.Equal(t, we.state, e.State.Load(), "entry %d state", i)
+				require.Equal(t, we.state, e.Load().State(), "entry %d state", i)
 				require.Equal(t, we.required, e.Required(), "entry %d required", i)
 				require.Equal(t, we.cursor, e.Cursor.Load(), "entry %d cursor", i)
 				require.Equal(t, we.gapsSeen, e.GapsSeen.Load(), "entry %d gaps_seen", i)
-				require.Equal(t, uint64(1), e.Generation, "entry %d generation", i)
+				require.Equal(t, uint32(1), e.Load().Gen(), "entry %d generation", i)
 			}
 			for i := 0; i < v.Producers(); i++ {
 				pe := v.Producer(i)
-				got := [4]uint64{uint64(pe.State.Load()), pe.Generation, pe.IntentStart.Load(), pe.IntentEnd.Load()}
+				st := pe.Load()
+				got := [4]uint64{uint64(st.State()), uint64(st.Gen()), pe.IntentStart.Load(), pe.IntentEnd.Load()}
 				want := [4]uint64{}
 				if i < len(w.prods) {
 					want = w.prods[i]
@@ -257,7 +258,7 @@ var corruptions = []corruption{
 	{"initializing", "empty", "initializing", layout.ErrInitializing, func(b []byte) []byte { b[8] = 0; return b }},
 	{"bad_magic", "empty", "bad_magic", layout.ErrBadMagic, func(b []byte) []byte { b[0] ^= 0xff; return b }},
 	{"bad_state", "empty", "bad_state", layout.ErrBadState, func(b []byte) []byte { b[8] = 7; return b }},
-	{"version", "empty", "version", layout.ErrVersion, func(b []byte) []byte { b[12] = 2; return b }},
+	{"version", "empty", "version", layout.ErrVersion, func(b []byte) []byte { b[12] = 1; return b }},
 	{"truncated", "empty", "truncated", layout.ErrTruncated, func(b []byte) []byte { return b[:len(b)-layout.BlockSize] }},
 	{"capacity", "empty", "capacity", layout.ErrCapacity, func(b []byte) []byte { b[32] = 3; return b }},
 	{"slot_geometry", "empty", "slot_geometry", layout.ErrSlotGeometry, func(b []byte) []byte { b[40] = 72; return b }},
@@ -286,12 +287,12 @@ func TestMask_ZeroesOnlyMaskedFields(t *testing.T) {
 			h.ProducerHeartbeatNs.Store(5)
 			for i := 0; i < v.Entries(); i++ {
 				e := v.Entry(i)
-				e.OwnerPID, e.OwnerStartTime = 6, 7
+				e.Owner.Store(6 | 7<<32)
 				e.HeartbeatNs.Store(8)
 			}
 			for i := 0; i < v.Producers(); i++ {
 				pe := v.Producer(i)
-				pe.OwnerPID, pe.OwnerStartTime = 10, 11
+				pe.Owner.Store(10 | 11<<32)
 				pe.HeartbeatNs.Store(12)
 			}
 			conformance.Mask(img)

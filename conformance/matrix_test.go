@@ -43,6 +43,7 @@ import (
 
 	"github.com/ringwire/ringwire/conformance"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/segment"
 )
 
@@ -545,7 +546,7 @@ func runMultiSequential(t *testing.T, a, b, cons *impl) {
 	expectExit(t, attacher, 0)
 	checkDone(t, c, "c1", 2*matrixEvents, 2, 0)
 	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents})
-	require.Equal(t, layout.ProducerLeft, v.Producer(1).State.Load(), "the attacher's producer entry")
+	require.Equal(t, layout.ProducerLeft, v.Producer(1).Load().State(), "the attacher's producer entry")
 }
 
 // runMultiConcurrent: a creates a multi-producer ring and publishes as producer 0 while b attaches
@@ -608,7 +609,10 @@ func runCrash(t *testing.T, goImpl, cons *impl) {
 	checkRegistry(t, creator, map[string]uint64{"c1": crashBefore + crashClaim + crashEvents})
 
 	require.Equal(t, uint64(crashClaim), v.Header().Gaps.Load(), "header gaps")
-	require.Equal(t, layout.ProducerDead, v.Producer(1).State.Load(), "the killed producer's entry")
+	// Spec 5.8: the killed producer's entry stays active, its owner dead and its claim resolved,
+	// until an attaching producer retires it (5.4).
+	require.Equal(t, layout.ProducerActive, v.Producer(1).Load().State(), "the killed producer's entry")
+	require.True(t, liveness.Resolved(v, v.Producer(1)), "the killed producer's claim is resolved")
 	var entry *layout.Entry
 	for i := 0; i < v.Entries(); i++ {
 		if e := v.Entry(i); e.NameString() == "c1" {

@@ -10,9 +10,9 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/liveness"
@@ -22,7 +22,7 @@ import (
 // Errors returned by consumers; compare with errors.Is.
 var (
 	ErrEndOfStream   = errors.New("end of stream: the producer closed and every event was read")
-	ErrTimeout       = errors.New("timed out waiting for events")
+	ErrTimeout       = coordination.ErrTimeout // the one timeout of ringwire: also producer.ErrTimeout
 	ErrEmpty         = errors.New("no event available")
 	ErrClosed        = errors.New("consumer closed")
 	ErrRegistryFull  = errors.New("consumer registry full")
@@ -37,7 +37,49 @@ var (
 	ErrHalted        = errors.New("consumer halted")
 	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
 	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
+	ErrProducerDead  = errors.New("producer died without closing the stream")
+	ErrMissed        = errors.New("events published before the consumer re-attached were missed")
 )
+
+// MissedError reports the events of a new incarnation of the segment (its producer restarted)
+// that a consumer re-attaching with Options.Reattach could not read: sequences 0 to Lost-1, all
+// published before it re-attached. An optional consumer starts at the oldest event still in the
+// ring, so it missed only those already overwritten; a required consumer starts where it can
+// gate the producer (the oldest cursor of the other required consumers, or the count). They are
+// added to the entry's lost count. errors.Is(err, ErrMissed) is true. Reading may continue.
+type MissedError struct {
+	Incarnation uint64 // of the segment re-attached to
+	Lost        uint64 // its sequences 0 to Lost-1 were missed
+}
+
+func (e *MissedError) Error() string {
+	return fmt.Sprintf("re-attached to a new incarnation (%#x) of the segment: %d events published before were missed", e.Incarnation, e.Lost)
+}
+
+// Unwrap makes errors.Is(err, ErrMissed) true.
+func (e *MissedError) Unwrap() error { return ErrMissed }
+
+// ProducerDeadError reports that every producer of the stream died without closing it (killed,
+// crashed) after the consumer had read everything they published: nothing more will come.
+// errors.Is(err, ErrProducerDead) is true.
+type ProducerDeadError struct {
+	PID uint32 // the process that created the segment (in multi mode, its other producers died too)
+	// Unpublished counts the claimed sequences from the consumer's cursor on that it never got:
+	// their producer died before publishing them (in multi mode, for a consumer that may not pass
+	// over a dead claim, also those published behind one).
+	Unpublished uint64
+}
+
+func (e *ProducerDeadError) Error() string {
+	s := fmt.Sprintf("producer (pid %d) died without closing the stream; every event it published was read", e.PID)
+	if e.Unpublished > 0 {
+		s += fmt.Sprintf(", %d claimed were never published", e.Unpublished)
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrProducerDead) true.
+func (e *ProducerDeadError) Unwrap() error { return ErrProducerDead }
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
 // 5.8). They are passed over, never delivered as events; reading continues after them.
@@ -78,6 +120,11 @@ const (
 	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
 	// or at the producer's cursor if there is none.
 	StartOldest
+
+	// startInRing begins at the oldest event still in the ring, however old: for an optional
+	// consumer re-attaching to a new incarnation (it does not gate, so it may read what no
+	// required consumer holds, checked against laps as every read of an optional consumer is).
+	startInRing Start = -1
 )
 
 // Options configure a consumer.
@@ -87,9 +134,18 @@ type Options struct {
 	Start    Start
 	TypeName string // only for error messages; the fingerprint decides
 
-	Wait          coordination.Strategy // how to wait for events; default Yield
+	Wait          coordination.Strategy // how to wait for events; default coordination.Default() (Blocking)
 	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
-	ReadTimeout   time.Duration         // longest wait for an event; 0 waits forever
+	// ReadTimeout is the longest wait for an event; 0 waits forever, unless the producer dies.
+	// A waiting read checks every 100 ms (ProducerCheckEvery) whether the stream's producers are
+	// alive: once they are all dead (spec section 8) and every event they published was read, it
+	// fails with a *ProducerDeadError (ErrProducerDead). The check runs between two polls of the
+	// strategy, so it comes at most 100 ms plus one wait of the strategy after the death: about
+	// 100 ms spinning or yielding, 200 ms Blocking (one kernel sleep is at most 100 ms), 100 ms
+	// plus the longest sleep with Sleep. With Reattach, a dead producer is not an error: the
+	// consumer goes on waiting for it to restart over the name. Non-waiting reads (Poll,
+	// TryNext) do not check.
+	ReadTimeout time.Duration
 	// StallTimeout is how long a required consumer of a multi-producer ring waits at a claimed
 	// but unpublished sequence before it checks whether the claiming producer died, and if so
 	// passes over its claim (spec 5.8); 0 means 1s.
@@ -108,11 +164,15 @@ type Options struct {
 
 	// Reattach, when the segment's name comes to hold a new incarnation (its producer restarted
 	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
-	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting.
+	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting, every
+	// 100 ms. An optional consumer starts in the new segment at the oldest event still in its
+	// ring, a required one as StartOldest says; if that is not the segment's first event, the
+	// read that re-attached returns the events missed as a *MissedError (also counted in the
+	// entry's lost field), before any event of the new segment.
 	Reattach bool
 
-	// OnLoss, if set, is told of every loss Run meets (a *GapError or *LappedError) and Run goes
-	// on; if nil, Run returns the loss as its error.
+	// OnLoss, if set, is told of every loss Run meets (a *GapError, *LappedError or
+	// *MissedError) and Run goes on; if nil, Run returns the loss as its error.
 	OnLoss func(error)
 }
 
@@ -132,7 +192,8 @@ type Consumer[T any] struct {
 	wait    *layout.Wait
 	entry   *layout.Entry
 	index   int
-	gen     uint64
+	state   layout.StateWord // the entry's state word while this registration holds it
+	me      layout.OwnerID   // this process's owner identity
 	multi   bool
 	opt     bool // optional: may be lapped, so every read is verified after copying
 	gapsIn  bool // multi mode: the last availability scan found a gap below avail
@@ -196,7 +257,7 @@ func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 	if o.StallTimeout == 0 {
 		o.StallTimeout = time.Second
@@ -232,7 +293,8 @@ func (c *Consumer[T]) count() uint64 {
 	return c.cursors.Published.Load()
 }
 
-// register claims a registry entry (spec 5.7).
+// register claims a registry entry (spec 5.7): the owner word first (the entry's lock), then
+// the state word, each by compare-and-swap.
 func (c *Consumer[T]) register(o Options) error {
 	var deps uint64
 	for _, name := range o.After {
@@ -243,121 +305,171 @@ func (c *Consumer[T]) register(o Options) error {
 		deps |= 1 << uint(j)
 		c.deps = append(c.deps, c.v.Entry(j))
 	}
-	// Spec 5.7 step 5: an active entry of this name belongs to a live consumer (refused) or to a
-	// dead one, which this consumer takes over and resumes: nothing lost. An evicted entry of this
-	// name is taken over too, and what was lost since the eviction is reported.
+	pid := os.Getpid()
+	start, _ := sys.ProcessStartTime(pid)
+	c.me = layout.MakeOwner(uint32(pid), start)
+	// Step 1: an active entry of this name belongs to a live consumer (refused) or to a dead one,
+	// which this consumer takes over and resumes: nothing lost. An evicted entry of this name is
+	// claimed again, and what was lost since the eviction is reported.
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
 		if e.NameString() != o.Name {
 			continue
 		}
-		switch e.State.Load() {
+		switch st := e.Load(); st.State() {
 		case layout.EntryActive:
-			// The entry stays active (gating the producer) throughout: a taker that dies midway
-			// leaves it to the next one. Ownership passes by a compare-and-swap of generation.
-			gen := atomicGeneration(e)
-			if !liveness.ConsumerDead(e) || !gen.CompareAndSwap(e.Generation, e.Generation+1) {
+			owner := e.OwnerID()
+			if !liveness.OwnerDead(owner) {
 				return ErrDuplicateName
 			}
-			mine := gen.Load()
-			c.own(e, o, deps, false)
-			if gen.Load() != mine {
-				return ErrDuplicateName // another taker won meanwhile
-			}
-			c.resumed = true
-			cur := e.Cursor.Load()
-			c.entry, c.index, c.gen, c.next, c.avail = e, i, mine, cur, cur
-			return nil
+			return c.takeOver(i, e, st, owner, o, deps)
 		case layout.EntryEvicted:
-			if e.State.CompareAndSwap(layout.EntryEvicted, layout.EntryClaiming) {
-				was := e.Cursor.Load()
-				c.start(i, e, o, deps, StartLatest)
-				if c.next > was {
-					e.Lost.Add(c.next - was)
-					c.pendingLoss = &LappedError{Lost: c.next - was, At: was}
-				}
-				c.resumed = true
-				return c.raced(i, o.Name)
+			if ok, err := c.claim(i, e, st, o, deps, StartLatest, true); ok {
+				return err
 			}
 		}
 	}
+	// Step 2: any entry that is free, closed or evicted and held by nobody alive, or left in
+	// claiming by a claimer that died (claim checks the owner word).
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
-		s := e.State.Load()
-		if s != layout.EntryFree && s != layout.EntryClosed && s != layout.EntryEvicted {
-			continue
+		switch st := e.Load(); st.State() {
+		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted, layout.EntryClaiming:
+			if ok, err := c.claim(i, e, st, o, deps, o.Start, false); ok {
+				return err
+			}
 		}
-		if !e.State.CompareAndSwap(s, layout.EntryClaiming) {
-			continue
-		}
-		e.Lost.Store(0)
-		e.GapsSeen.Store(0)
-		c.start(i, e, o, deps, o.Start)
-		return c.raced(i, o.Name)
 	}
 	return ErrRegistryFull
 }
 
-// atomicGeneration views an entry's generation as an atomic word: takers of a dead consumer's
-// entry compare-and-swap it (spec 5.7 step 5).
-func atomicGeneration(e *layout.Entry) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Pointer(&e.Generation))
-}
-
-// own writes the owner fields of an entry this consumer has just claimed (spec 5.7 step 2);
-// bump says whether to increment the generation (a takeover already did).
-func (c *Consumer[T]) own(e *layout.Entry, o Options, deps uint64, bump bool) {
-	pid := os.Getpid()
-	start, _ := sys.ProcessStartTime(pid)
-	if bump {
-		atomicGeneration(e).Add(1)
+// claim is spec 5.7 steps 2 to 6 on entry i, which was seen in state st. It reports false,
+// having changed nothing that is not given back, when another peer holds the entry: the caller
+// chooses another. evicted says the entry is this name's evicted registration: the events
+// between its old cursor and the new start are reported as lost.
+func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Options, deps uint64, from Start, evicted bool) (bool, error) {
+	owner := e.OwnerID()
+	if owner != 0 && !liveness.OwnerDead(owner) {
+		return false, nil // held by a live process (being claimed, or an evicted owner not yet gone)
 	}
-	var flags uint32
-	if !o.Optional {
-		flags |= layout.FlagRequired
+	if !e.Owner.CompareAndSwap(uint64(owner), uint64(c.me)) { // step 2
+		return false, nil
 	}
-	e.Flags = flags
-	e.OwnerPID = uint32(pid)
-	e.OwnerStartTime = start
-	e.Name = [layout.NameMax]byte{}
-	e.NameLen = uint32(copy(e.Name[:], o.Name))
-	e.DependsOn = deps
-	e.HeartbeatNs.Store(sys.Monotonic())
-}
-
-// raced undoes a registration that lost a race with another consumer registering the same name
-// at the same time: the lower entry index wins.
-func (c *Consumer[T]) raced(i int, name string) error {
-	for j := 0; j < i; j++ {
-		o2 := c.v.Entry(j)
-		if o2.State.Load() == layout.EntryActive && o2.NameString() == name {
-			c.entry.State.Store(layout.EntryClosed)
-			return ErrDuplicateName
-		}
+	claiming := st.Next(layout.EntryClaiming)
+	if !e.CompareAndSwapState(st, claiming) { // step 3
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return false, nil
 	}
-	return nil
-}
-
-// start activates a claimed entry and chooses where it starts reading (spec 5.7 steps 2-4).
-func (c *Consumer[T]) start(i int, e *layout.Entry, o Options, deps uint64, from Start) {
-	c.own(e, o, deps, true)
-	provisional := c.count()
-	e.Cursor.Store(provisional)
-	e.State.Store(layout.EntryActive)
-
-	// A producer that scanned before the store above may still publish up to its old bound,
-	// which is at most today's count + capacity: starting at today's count is safe.
+	was := e.Cursor.Load()
+	// Step 4: fill in, with a provisional cursor, and activate.
+	c.fill(e, o, deps)
+	if !evicted {
+		e.Lost.Store(0)
+	}
+	e.GapsSeen.Store(0)
+	e.Cursor.Store(c.count())
+	active := claiming.With(layout.EntryActive)
+	if !e.CompareAndSwapState(claiming, active) {
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return false, nil
+	}
+	c.entry, c.index, c.state = e, i, active
+	if c.nameTaken(i, o.Name) { // step 5: lost a race with an attacher of the same name
+		c.deregister()
+		return true, ErrDuplicateName
+	}
+	// Step 6. A producer that scanned before the activation may still publish up to its old
+	// bound, which is at most today's count + capacity: starting at today's count is safe.
 	now := c.count()
 	cur := now
-	if from == StartOldest {
+	switch from {
+	case StartOldest:
 		cur = c.oldest(i, now)
+	case startInRing:
+		cur = now - min(now, c.v.Capacity())
 	}
 	for _, d := range c.deps {
 		// A stage reading behind others starts where the slowest of them is.
 		cur = min(cur, d.Cursor.Load())
 	}
 	e.Cursor.Store(cur)
-	c.entry, c.index, c.gen, c.next, c.avail = e, i, e.Generation, cur, cur
+	atomic.StoreUint32(&e.Flags, atomic.LoadUint32(&e.Flags)&^layout.FlagStarting)
+	c.next, c.avail = cur, cur
+	if evicted {
+		c.resumed = true
+		if cur > was {
+			e.Lost.Add(cur - was)
+			c.pendingLoss = &LappedError{Lost: cur - was, At: was}
+		}
+	}
+	return true, nil
+}
+
+// takeOver takes the active entry i of a dead consumer of the same name (spec 5.7, taking over):
+// the owner word by compare-and-swap, so that of two takers only one wins, and the entry stays
+// active (gating) throughout. The consumer resumes at the dead owner's cursor.
+func (c *Consumer[T]) takeOver(i int, e *layout.Entry, st layout.StateWord, dead layout.OwnerID, o Options, deps uint64) error {
+	if e.Required() == o.Optional {
+		return fmt.Errorf("%w: the dead consumer of this name was %s, this one is %s",
+			ErrDuplicateName, kind(e.Required()), kind(!o.Optional))
+	}
+	if !e.Owner.CompareAndSwap(uint64(dead), uint64(c.me)) {
+		return ErrDuplicateName // another taker won
+	}
+	if e.Load() != st { // evicted meanwhile: give the lock back and let the caller retry
+		e.Owner.CompareAndSwap(uint64(c.me), 0)
+		return ErrDuplicateName
+	}
+	e.DependsOn.Store(deps)
+	e.HeartbeatNs.Store(sys.Monotonic())
+	cur := e.Cursor.Load()
+	c.entry, c.index, c.state, c.next, c.avail = e, i, st, cur, cur
+	c.resumed = true
+	return nil
+}
+
+func kind(required bool) string {
+	if required {
+		return "required"
+	}
+	return "optional"
+}
+
+// fill writes the fields of an entry this consumer is claiming (spec 5.7 step 4).
+func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
+	flags := layout.FlagStarting // cleared once the start is chosen (spec 5.7 step 6)
+	if !o.Optional {
+		flags |= layout.FlagRequired
+	}
+	atomic.StoreUint32(&e.Flags, flags)
+	e.SetName(o.Name)
+	e.DependsOn.Store(deps)
+	e.HeartbeatNs.Store(sys.Monotonic())
+}
+
+// nameTaken reports whether an entry other than self, claiming or active and held by a live
+// process, has this name (spec 5.7 step 5).
+func (c *Consumer[T]) nameTaken(self int, name string) bool {
+	for j := 0; j < c.v.Entries(); j++ {
+		e := c.v.Entry(j)
+		if st := e.Load().State(); j == self || st != layout.EntryClaiming && st != layout.EntryActive {
+			continue
+		}
+		if e.NameString() == name && !liveness.ConsumerDead(e) {
+			return true
+		}
+	}
+	return false
+}
+
+// deregister gives the entry up (spec 5.7, deregistering): the state word from this
+// registration's active word to closed, then the owner word to 0, then a wake of producers that
+// wait for room. If the entry is no longer this registration's, only the owner word is cleared
+// (if this consumer still holds it).
+func (c *Consumer[T]) deregister() {
+	c.entry.CompareAndSwapState(c.state, c.state.With(layout.EntryClosed))
+	c.entry.Owner.CompareAndSwap(uint64(c.me), 0)
+	coordination.Notify(&c.wait.Producer)
 }
 
 // Resumed reports whether this consumer took over the registration of a dead (or evicted)
@@ -368,7 +480,7 @@ func (c *Consumer[T]) Resumed() bool { return c.resumed }
 func (c *Consumer[T]) findActive(name string) int {
 	for j := 0; j < c.v.Entries(); j++ {
 		e := c.v.Entry(j)
-		if e.State.Load() == layout.EntryActive && e.NameString() == name {
+		if e.Is(layout.EntryActive) && e.NameString() == name {
 			return j
 		}
 	}
@@ -381,7 +493,7 @@ func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
 	lo := now
 	for j := 0; j < c.v.Entries(); j++ {
 		e := c.v.Entry(j)
-		if j != self && e.State.Load() == layout.EntryActive && e.Required() {
+		if j != self && e.Gates() {
 			if cur := e.Cursor.Load(); cur < lo {
 				lo = cur
 			}
@@ -451,7 +563,8 @@ func (c *Consumer[T]) check() error {
 	if c.closed {
 		return ErrClosed
 	}
-	if c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
+		c.entry.Owner.CompareAndSwap(uint64(c.me), 0) // spec 5.7: an evicted owner lets go
 		return ErrEvicted
 	}
 	return nil
@@ -460,37 +573,43 @@ func (c *Consumer[T]) check() error {
 // waitFor waits until an event beyond c.next is available, returning ErrEndOfStream when the
 // producer has closed and everything was read.
 func (c *Consumer[T]) waitFor() error {
-	if c.avail = c.available(); c.avail > c.next {
-		return nil
-	}
-	if err := c.check(); err != nil {
-		return err
-	}
-	c.w = waitState{}
 	var deadline time.Time
 	if c.timeout > 0 {
-		deadline = time.Now().Add(c.timeout)
+		deadline = time.Now().Add(c.timeout) // one deadline for the whole wait, however it loops
 	}
-	if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
+	for {
+		if c.avail = c.available(); c.avail > c.next {
+			return nil
+		}
 		if err := c.check(); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+		c.w = waitState{}
+		if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
+			if err := c.check(); err != nil {
+				return err
+			}
+			return fmt.Errorf("waiting for events: %w", err)
+		}
+		if c.avail > c.next {
+			return c.check()
+		}
+		switch {
+		case c.w.poisoned:
+			return c.v.PoisonErr()
+		case c.w.halted:
+			return ErrHalted
+		case c.w.replaced:
+			return c.replaced()
+		case c.w.ended:
+			return ErrEndOfStream
+		case c.w.deadPID != 0:
+			claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
+			return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
+		}
+		// Otherwise the registration changed (check reports it) or the wait ended for nothing
+		// to report: wait again, within the same deadline.
 	}
-	if c.avail > c.next {
-		return c.check()
-	}
-	switch {
-	case c.w.poisoned:
-		return c.v.PoisonErr()
-	case c.w.halted:
-		return ErrHalted
-	case c.w.replaced:
-		return c.replaced()
-	case c.w.ended:
-		return ErrEndOfStream
-	}
-	return c.waitFor() // closed, but claimed events are still being published
 }
 
 // await waits until an event is available (c.avail > c.next): a quick poll of the published
@@ -523,6 +642,7 @@ func (c *Consumer[T]) pollPublished() bool {
 // allocates nothing.
 type waitState struct {
 	ended, poisoned, halted, replaced bool
+	deadPID                           uint32 // set when every producer died: the creator's pid
 	polls                             uint64
 	stuckSince, nextNameCheck         time.Time
 }
@@ -543,9 +663,14 @@ func (c *Consumer[T]) ready() bool {
 		c.w.halted = true
 		return true
 	}
-	if c.hdr.ProducerState.Load() == layout.ProducerClosed {
-		c.w.ended = c.ended()
+	if c.hdr.ProducerState.Load() == layout.ProducerClosed && c.ended() {
+		// Ended only once everything up to the producers' count was read (spec 5.5 step 4): a
+		// stage behind a slower one keeps waiting for it after the close.
+		c.w.ended = true
 		return true
+	}
+	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
+		return true // evicted or taken over (spec 5.6 step 3): waitFor reports it through check
 	}
 	if c.w.polls++; c.parks || c.w.polls%64 == 0 {
 		return c.slowChecks()
@@ -575,12 +700,48 @@ func (c *Consumer[T]) slowChecks() bool {
 			c.w.replaced = true
 			return true
 		}
+		if !c.opts.Reattach {
+			return c.producerGone()
+		}
 	}
 	return false
 }
 
-// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced.
-const nameCheckEvery = 100 * time.Millisecond
+// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced and
+// that its producers are alive.
+const nameCheckEvery = ProducerCheckEvery
+
+// ProducerCheckEvery is how often a waiting consumer checks that the stream's producers are alive
+// (see Options.ReadTimeout).
+const ProducerCheckEvery = 100 * time.Millisecond
+
+// producerGone is the check of Options.ReadTimeout: it reports whether the wait is over because
+// every producer died and nothing they published is left to read. In multi mode a required
+// consumer first passes over the claims the dead left unpublished (spec 5.8, without waiting for
+// StallTimeout: nobody is left to publish them), so that it reads what was published after them.
+func (c *Consumer[T]) producerGone() bool {
+	pid, dead := liveness.ProducersDead(c.v)
+	if !dead {
+		return false
+	}
+	// The dead publish nothing more: what is available after the check is all there is. While
+	// stages this one reads behind still have some of it, it waits for them.
+	more := func() bool {
+		c.avail = c.available()
+		return c.avail > c.next || c.producerAvailable() > c.next
+	}
+	if more() {
+		return c.avail > c.next
+	}
+	if c.multi && !c.opt && c.next < c.count() {
+		liveness.PassOverDeadClaims(c.v, c.next) // by this consumer, or already by another
+		if more() {
+			return c.avail > c.next
+		}
+	}
+	c.w.deadPID = pid
+	return true
+}
 
 // replaced handles a segment whose name now holds a new incarnation.
 func (c *Consumer[T]) replaced() error {
@@ -589,6 +750,9 @@ func (c *Consumer[T]) replaced() error {
 	}
 	o := c.opts
 	o.Start = StartOldest
+	if c.opt {
+		o.Start = startInRing
+	}
 	nc, err := Attach[T](c.seg.Backing(), o)
 	if err != nil {
 		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
@@ -597,6 +761,12 @@ func (c *Consumer[T]) replaced() error {
 	*c = *nc
 	c.readyFn = c.ready // bound to nc by New; c is the consumer from now on
 	old.Close()
+	// Every incarnation counts from 0: the events before the start were missed. Reported
+	// before any event of the new incarnation, so that the reader can tell what came when.
+	if c.next > 0 {
+		c.entry.Lost.Add(c.next)
+		return &MissedError{Incarnation: c.seg.Incarnation(), Lost: c.next}
+	}
 	return c.waitFor()
 }
 
@@ -609,27 +779,22 @@ func (c *Consumer[T]) commit(to uint64) {
 
 // commitFast is commit's common case, small enough to be inlined (Read calls it directly: between
 // seeing an event and the next store on the way back, calls measured more than their
-// instructions): nobody may sleep in the kernel (no wake, a release store of the cursor) and no
-// heartbeat is due. It reports false, having done nothing, otherwise.
+// instructions): it stores the cursor with a release store (spec 5.5 step 2), then loads the
+// blockers counts (step 3; the order matters, see 5.6). It reports false when commitSlow has work
+// left: a wake, or a heartbeat that is due.
 func (c *Consumer[T]) commitFast(to uint64) bool {
-	if c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() != 0 || (c.batches+1)%1024 == 0 {
-		return false
-	}
 	c.next = to
 	c.batches++
-	c.storeRelease(&c.entry.Cursor, to) // nobody sleeps in the kernel: nobody to wake
-	return true
+	c.storeRelease(&c.entry.Cursor, to)
+	return c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0
 }
 
-// commitSlow is commit with a wake or a heartbeat to do.
-func (c *Consumer[T]) commitSlow(to uint64) {
-	c.next = to
-	c.batches++
+// commitSlow is the rest of a commit whose cursor store commitFast made: the wakes of spec 5.5
+// step 3 (the fence F2, then each waiters handshake) and the periodic heartbeat.
+func (c *Consumer[T]) commitSlow(uint64) {
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
-	if pb == 0 && cb == 0 {
-		c.storeRelease(&c.entry.Cursor, to)
-	} else {
-		c.entry.Cursor.Store(to)
+	if pb|cb != 0 {
+		order.Full() // F2: the cursor store before the loads of the waiters words
 		if pb != 0 {
 			coordination.Notify(&c.wait.Producer)
 		}
@@ -644,7 +809,12 @@ func (c *Consumer[T]) commitSlow(to uint64) {
 
 // lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
 // producers have claimed a count that puts s's slot in reuse (spec section 10).
+// Called after the copy of s: the fence F4 (spec 5.10 step 2) keeps the copy's loads before the
+// load of claimed.
 func (c *Consumer[T]) lapped(s uint64) bool {
+	if !order.Plain {
+		order.LoadLoad()
+	}
 	return c.cursors.Claimed.Load()&layout.CountMask > s+c.arr.Mask+1
 }
 
@@ -669,10 +839,7 @@ func (c *Consumer[T]) Close() error {
 		return ErrClosed
 	}
 	c.closed = true
-	if c.entry.State.Load() == layout.EntryActive && c.entry.Generation == c.gen {
-		c.entry.State.Store(layout.EntryClosed)
-	}
-	coordination.Notify(&c.wait.Producer)
+	c.deregister()
 	c.blocker.Release()
 	return c.seg.Release()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -65,7 +66,11 @@ func TestConsumer_DeadProducerClaimBecomesGap(t *testing.T) {
 	v := p.Segment().View()
 	require.Equal(t, uint64(5), v.Header().Gaps.Load())
 	require.Equal(t, uint64(5), v.Entry(c.Index()).GapsSeen.Load())
-	require.Equal(t, layout.ProducerDead, v.Producer(1).State.Load())
+	// Spec 5.8: the dead producer's entry stays active (its intent is what let the consumer pass
+	// its claim over) until an attaching producer finds it resolved and retires it.
+	require.Equal(t, layout.ProducerActive, v.Producer(1).Load().State())
+	require.True(t, liveness.ProducerDead(v.Producer(1)))
+	require.True(t, liveness.Resolved(v, v.Producer(1)))
 }
 
 func TestProducer_PanicInFillPoisonsRing(t *testing.T) {

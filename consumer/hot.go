@@ -42,3 +42,15 @@ func (c *Consumer[T]) touch(seq uint64) {
 		_ = atomic.LoadUint64((*uint64)(unsafe.Pointer(uintptr(unsafe.Pointer(c.slot(seq))) &^ 7)))
 	}
 }
+
+// registered reports whether this consumer's registration still holds its entry (spec 5.5 step
+// 2), checked before each event is delivered: eviction stops the gating at once, so the slots of
+// an evicted consumer's batch may be in reuse. The fence F4 keeps the event's loads before this
+// load (amd64 needs none). The state word alone decides: the owner word changes only after the
+// state does (eviction) or after this process died (takeover).
+func (c *Consumer[T]) registered() bool {
+	if !order.Plain {
+		order.LoadLoad()
+	}
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&c.entry.StateGen))) == uint32(c.state)
+}

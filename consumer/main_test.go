@@ -32,6 +32,10 @@ func TestMain(m *testing.M) {
 		os.Exit(childResumeConsume())
 	case "mp-forever":
 		os.Exit(childProduceForever())
+	case "produce-and-hang":
+		os.Exit(childProduceAndHang())
+	case "restarting-producer":
+		os.Exit(childRestartingProducer())
 	case "":
 		os.Exit(testseg.Main(m))
 	default:
@@ -40,32 +44,17 @@ func TestMain(m *testing.M) {
 	}
 }
 
-// event is 64 bytes: a sequence, a value derived from it, and a payload the checker recomputes.
-type event struct {
-	Seq     uint64
-	Square  uint64
-	Payload [48]byte
-}
+// shmName is testseg.Name: a fresh segment name removed when t ends, pass or fail (a child
+// killed with SIGKILL leaves its segments to us).
+var shmName = testseg.Name
 
-func fill(seq uint64, e *event) {
-	e.Seq = seq
-	e.Square = seq * seq
-	for i := range e.Payload {
-		e.Payload[i] = byte(seq) + byte(i)
-	}
-}
+// event is the 64-byte test event (testseg.Event); fill writes it and check verifies it.
+type event = testseg.Event
 
-func check(seq uint64, e *event) error {
-	if e.Seq != seq || e.Square != seq*seq {
-		return fmt.Errorf("event %d holds seq %d", seq, e.Seq)
-	}
-	for i := range e.Payload {
-		if e.Payload[i] != byte(seq)+byte(i) {
-			return fmt.Errorf("event %d: payload byte %d corrupt", seq, i)
-		}
-	}
-	return nil
-}
+var (
+	fill  = testseg.Fill
+	check = testseg.Check
+)
 
 // childConsume attaches to RW_NAME as RW_CONSUMER, reads RW_COUNT events in batches checking
 // each, and prints "ok N" or the first problem. Exit 0 only if every event arrived in order.

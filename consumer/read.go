@@ -61,6 +61,9 @@ func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
 		}
 	}
 	for s := start; s < hi; s++ {
+		if !c.registered() {
+			return int(s - start), c.check()
+		}
 		if err := h(c.slot(s), s, s == hi-1); err != nil {
 			c.commit(s)
 			return int(s - start), err
@@ -104,7 +107,7 @@ func (c *Consumer[T]) preRead() error {
 		c.pendingLoss = nil
 		return err
 	}
-	if c.closed || c.entry.State.Load() != layout.EntryActive || c.entry.Generation != c.gen {
+	if c.closed || c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
 		return c.check()
 	}
 	return nil
@@ -178,6 +181,9 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 	capa := c.v.Capacity()
 	for s := start; s < hi; {
 		n := min(hi-s, capa-(s&(capa-1)))
+		if !c.registered() {
+			return int(s - start), c.check()
+		}
 		if err := h(unsafe.Slice(c.slot(s), n), s); err != nil {
 			c.commit(s)
 			return int(s - start), err
@@ -189,16 +195,17 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 }
 
 // Run handles events with h until the producer closes and every event was read (then it returns
-// nil), h returns an error, or a wait fails. Lost events (a *GapError, or a *LappedError for an
+// nil), h returns an error, or a wait fails (ErrTimeout, a *ProducerDeadError, ...). Lost events (a *GapError, or a *LappedError for an
 // optional consumer) end Run with that error unless Options.OnLoss is set, in which case OnLoss
-// is told and Run goes on; either way the consumer has already moved past them.
+// is told and Run goes on; either way the consumer has already moved past them. The same holds
+// for the events a consumer re-attaching to a restarted producer missed (a *MissedError).
 func (c *Consumer[T]) Run(h Handler[T]) error {
 	for {
 		if _, err := c.Process(h, 0); err != nil {
 			if err == ErrEndOfStream {
 				return nil
 			}
-			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped)) {
+			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped) || errors.Is(err, ErrMissed)) {
 				c.onLoss(err) // also counted in the registry entry; reading goes on
 				continue
 			}
@@ -232,6 +239,9 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 		return 0, c.passGaps()
 	}
 	*dst = *c.slot(s)
+	if !c.opt && !c.registered() {
+		return 0, c.check() // evicted during the copy: the slot may hold a later event
+	}
 	if c.opt && c.lapped(s) {
 		return 0, c.skipLapped(s)
 	}

@@ -120,7 +120,7 @@ func waitActive(t *testing.T, v *layout.View, n int) {
 	require.Eventually(t, func() bool {
 		active := 0
 		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).State.Load() == layout.EntryActive {
+			if v.Entry(i).Is(layout.EntryActive) {
 				active++
 			}
 		}
@@ -219,7 +219,7 @@ func TestConsumer_Attach_WrongEventTypeRefused(t *testing.T) {
 	defer p.Close()
 	_, err = consumer.Attach[[64]byte](segment.SharedMemory(name), consumer.Options{Name: "x"})
 	require.ErrorIs(t, err, layout.ErrEventType)
-	require.Contains(t, err.Error(), "consumer_test.event")
+	require.Contains(t, err.Error(), "testseg.Event")
 	type other struct{ A, B uint64 }
 	_, err = consumer.Attach[other](segment.SharedMemory(name), consumer.Options{Name: "x"})
 	require.ErrorIs(t, err, layout.ErrEventType)
@@ -238,7 +238,7 @@ func TestConsumer_RegistryFullAndDuplicateName(t *testing.T) {
 	require.NoError(t, b.Close())
 	c := attach(t, p, consumer.Options{Name: "c"}) // the closed entry is reused
 	require.Equal(t, b.Index(), c.Index())
-	require.Equal(t, uint64(2), p.Segment().View().Entry(c.Index()).Generation)
+	require.Equal(t, uint32(2), p.Segment().View().Entry(c.Index()).Load().Gen())
 	require.NoError(t, a.Close())
 	require.NoError(t, c.Close())
 	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: ""})

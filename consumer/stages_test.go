@@ -165,7 +165,7 @@ func childStage() int {
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
 		for _, a := range after {
-			if e.State.Load() == layout.EntryActive && e.NameString() == a {
+			if e.Is(layout.EntryActive) && e.NameString() == a {
 				ups = append(ups, e)
 			}
 		}

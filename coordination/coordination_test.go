@@ -37,7 +37,11 @@ func TestBlocker_CountsOnlyKernelBlockers(t *testing.T) {
 	require.Nil(t, coordination.NewBlocker(coordination.Sleep(time.Microsecond, time.Millisecond), &count))
 	b := coordination.NewBlocker(coordination.Blocking(), &count)
 	require.NotNil(t, b)
-	require.Equal(t, uint32(1), count.Load())
+	require.Zero(t, count.Load(), "registered lazily, at the first wait")
+	var w layout.WaitWord
+	polls := 0
+	require.NoError(t, b.Wait(coordination.Blocking(), func() bool { polls++; return polls > 1 }, &w, time.Time{}))
+	require.Equal(t, uint32(1), count.Load(), "registered before its first wait")
 	b.Release()
 	b.Release()
 	require.Zero(t, count.Load(), "Release is idempotent")
@@ -59,7 +63,7 @@ func TestAwaitConsumers_TimesOutNamingTheMissing(t *testing.T) {
 	require.NoError(t, err)
 	e := v.Entry(0)
 	e.NameLen = uint32(copy(e.Name[:], "audit"))
-	e.State.Store(layout.EntryActive)
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryActive, 1)))
 	require.NoError(t, coordination.AwaitConsumers(v, 1, []string{"audit"}, time.Now().Add(time.Second)))
 	err = coordination.AwaitConsumers(v, 1, []string{"audit", "risk"}, time.Now().Add(5*time.Millisecond))
 	require.ErrorIs(t, err, coordination.ErrAwaitTimeout)

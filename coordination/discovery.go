@@ -64,21 +64,23 @@ func Describe(b segment.Backing) SegmentInfo {
 	out := SegmentInfo{Info: segment.InfoOf(b, v)}
 	for i := 0; i < v.Producers(); i++ {
 		e := v.Producer(i)
-		st := e.State.Load()
+		st := e.Load().State()
 		if st == layout.ProducerFree {
 			continue
 		}
-		out.Producers = append(out.Producers, Peer{Index: i, State: producerStateName(st), PID: e.OwnerPID,
-			Alive: sys.Alive(e.OwnerPID, e.OwnerStartTime)})
+		o := e.OwnerID()
+		out.Producers = append(out.Producers, Peer{Index: i, State: producerStateName(st), PID: o.PID(),
+			Alive: sys.AliveOwner(o.PID(), o.StartTime())})
 	}
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		st := e.State.Load()
+		st := e.Load().State()
 		if st == layout.EntryFree {
 			continue
 		}
+		o := e.OwnerID()
 		out.Consumers = append(out.Consumers, Peer{Index: i, Name: e.NameString(), State: layout.StateName(st),
-			PID: e.OwnerPID, Alive: sys.Alive(e.OwnerPID, e.OwnerStartTime), Required: e.Required(), Cursor: e.Cursor.Load()})
+			PID: o.PID(), Alive: sys.AliveOwner(o.PID(), o.StartTime()), Required: e.Required(), Cursor: e.Cursor.Load()})
 	}
 	return out
 }
@@ -146,7 +148,7 @@ func AwaitConsumers(v *layout.View, n int, names []string, deadline time.Time) e
 		have := map[string]bool{}
 		for i := 0; i < v.Entries(); i++ {
 			e := v.Entry(i)
-			if e.State.Load() == layout.EntryActive {
+			if e.Ready() {
 				active++
 				have[e.NameString()] = true
 			}

@@ -5,15 +5,19 @@ package coordination
 import (
 	"errors"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
 
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 )
 
 // ErrTimeout is returned by Strategy.Wait when its deadline passes before its condition holds.
+// It is ringwire's one timeout: producer.ErrTimeout and consumer.ErrTimeout are this value, and
+// their waits wrap it with what they waited for.
 var ErrTimeout = errors.New("timed out")
 
 // Strategy decides how a waiter passes the time between checks of its condition. Implementations
@@ -167,8 +171,9 @@ func (blocking) Wait(ready func() bool, w *layout.WaitWord, deadline time.Time) 
 	}
 }
 
-// Notify is the waker's half of spec section 5.6: called after a cursor store, it wakes every
-// waiter blocked on w, and costs one load when nobody waits.
+// Notify is the waker's half of spec section 5.6, called after a sequentially consistent store
+// (or after Fence following a release store): it wakes every waiter blocked on w, and costs one
+// load when nobody waits.
 func Notify(w *layout.WaitWord) {
 	if w.Waiters.Load() != 0 {
 		w.Wake.Add(1)
@@ -176,9 +181,18 @@ func Notify(w *layout.WaitWord) {
 	}
 }
 
+// NotifyAfterRelease is Notify for a waker whose cursor store was a release store: the fence F2
+// of spec 5.11 orders that store before the load of the waiters word (5.3 step 5, 5.5 step 3).
+// Wakers call it only when a blockers count is nonzero.
+func NotifyAfterRelease(w *layout.WaitWord) {
+	order.Full()
+	Notify(w)
+}
+
 // WakeAll wakes every waiter of the segment, producers and consumers, whether or not they
-// announced themselves: used when something they must notice happened (the ring was poisoned or
-// halted) rather than a cursor move.
+// announced themselves (spec 5.6, "wake unconditionally"): used after a change waiters re-check
+// that is not a cursor move (poison, close, deregistration, eviction, a halt), made with a
+// sequentially consistent store or compare-and-swap.
 func WakeAll(w *layout.Wait) {
 	for _, ww := range []*layout.WaitWord{&w.Consumer, &w.Producer} {
 		ww.Wake.Add(1)
@@ -218,43 +232,69 @@ func BlocksInKernel(s Strategy) bool {
 	return ok && sys.HasFutex
 }
 
-// Blocker is one peer's registration in a blockers count of spec 5.6. A nil *Blocker (from a
-// strategy that never blocks in the kernel) does nothing. Safe for concurrent use.
+// Blocker is one peer's registration in a blockers count of spec 5.6. It registers lazily, just
+// before the peer's first wait, so that a peer that never waits costs its wakers nothing (and
+// creating one does not pay the barrier). A nil *Blocker (from a strategy that never blocks in the
+// kernel) does nothing. Safe for concurrent use.
 type Blocker struct {
 	count    *atomic.Uint32
-	since    time.Time
+	once     sync.Once
+	bounded  atomic.Bool // no system-wide barrier: every kernel wait is at most boundedSlice
 	released atomic.Bool
 }
 
-// earlyPhase is how long after registering a blocker bounds its kernel waits to earlySlice.
-const (
-	earlyPhase = 100 * time.Millisecond
-	earlySlice = time.Millisecond
-)
+// boundedSlice is the longest kernel wait of a blocker whose registration could not be made
+// visible with a system-wide barrier (spec 5.6 step 2).
+const boundedSlice = time.Millisecond
 
-// NewBlocker adds a peer using s to count if s blocks in the kernel, and returns its
-// registration (nil if s never blocks there).
+// NewBlocker returns the registration of a peer using s in count, or nil if s never blocks in
+// the kernel. Nothing is added to count until the first Wait.
 func NewBlocker(s Strategy, count *atomic.Uint32) *Blocker {
 	if !BlocksInKernel(s) {
 		return nil
 	}
-	count.Add(1)
-	return &Blocker{count: count, since: time.Now()}
+	return &Blocker{count: count}
 }
 
-// Release removes the registration; later calls do nothing.
+// register is spec 5.6 steps 1 and 2: the seq-cst add, then the system-wide barrier (a few
+// milliseconds, once), after which every waker that skips the wake handshake had already made its
+// cursor store visible to this peer.
+func (b *Blocker) register() {
+	b.once.Do(func() {
+		if b.released.Load() {
+			return
+		}
+		b.count.Add(1)
+		b.bounded.Store(!sys.GlobalBarrier())
+	})
+}
+
+// Release removes the registration, if it was made; later calls do nothing.
 func (b *Blocker) Release() {
-	if b != nil && b.released.CompareAndSwap(false, true) {
+	if b == nil || !b.released.CompareAndSwap(false, true) {
+		return
+	}
+	registered := true
+	b.once.Do(func() { registered = false }) // never registered: nothing to take back
+	if registered {
 		b.count.Add(^uint32(0))
 	}
 }
 
-// Wait is s.Wait for a peer registered as b: during the first 100 ms after the registration it
-// waits in slices of at most 1 ms, so that a wake skipped by a waker that had not yet seen the
-// registration costs at most that (spec 5.6).
+// Wait is s.Wait for a peer registered as b, registering first. Where the system-wide barrier
+// was refused, it waits in slices of at most 1 ms for as long as it is registered (spec 5.6
+// step 2), so that a wake skipped by a waker that had not seen the registration costs at most
+// that.
 func (b *Blocker) Wait(s Strategy, ready func() bool, w *layout.WaitWord, deadline time.Time) error {
-	for b != nil && time.Since(b.since) < earlyPhase {
-		slice := time.Now().Add(earlySlice)
+	if b == nil {
+		return s.Wait(ready, w, deadline)
+	}
+	if ready() {
+		return nil
+	}
+	b.register()
+	for b.bounded.Load() {
+		slice := time.Now().Add(boundedSlice)
 		if !deadline.IsZero() && deadline.Before(slice) {
 			return s.Wait(ready, w, deadline)
 		}

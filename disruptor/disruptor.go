@@ -1,10 +1,12 @@
 package disruptor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,13 +26,31 @@ var (
 	ErrNotStarted = errors.New("disruptor not started")
 	ErrNoHandlers = errors.New("disruptor has no handlers")
 	ErrTooMany    = errors.New("too many handlers: at most 64")
+	ErrRunning    = errors.New("handlers still running")
 )
+
+// RunningError is returned by ShutdownContext, HaltContext and WaitContext when their context
+// ends before every handler has stopped: it names the stages whose handler goroutines are still
+// running (typically a handler blocked in OnEvent or OnShutdown). errors.Is(err, ErrRunning) is
+// true, and so is errors.Is(err, context.DeadlineExceeded) (or context.Canceled) as the context
+// says. The disruptor stays stopping: a later Wait, Shutdown or Halt waits for the same stages.
+type RunningError struct {
+	Stages []string // in the order their handlers were added
+	Err    error    // the context's error
+}
+
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("handlers still running in stage(s) %s: %v", strings.Join(e.Stages, ", "), e.Err)
+}
+
+// Unwrap makes errors.Is true for ErrRunning and for the context's error.
+func (e *RunningError) Unwrap() []error { return []error{ErrRunning, e.Err} }
 
 // Options configure a disruptor. The zero value is usable.
 type Options struct {
 	Size     uint64                // ring slots, a power of two; 0 means 1024
 	Producer producer.Mode         // producer.Single (one publishing goroutine) or producer.Multi
-	Wait     coordination.Strategy // for handlers and for publishers on a full ring; default Blocking
+	Wait     coordination.Strategy // for handlers and for publishers on a full ring; default coordination.Default() (Blocking)
 
 	Policy  Policy
 	OnError func(*HandlerError) error // for Policy Custom
@@ -60,6 +80,7 @@ type Disruptor[T any] struct {
 	failure  error
 	halt     atomic.Bool
 	wg       sync.WaitGroup
+	done     chan struct{} // closed once every handler goroutine has returned (made by Start)
 }
 
 type proc[T any] struct {
@@ -68,12 +89,14 @@ type proc[T any] struct {
 	after []*proc[T]
 	pool  *consumer.Pool
 	c     *consumer.Consumer[T]
+
+	running atomic.Bool // its goroutine has not returned yet
 }
 
 // New creates a disruptor over a heap ring of opts.Size slots.
 func New[T any](opts Options) (*Disruptor[T], error) {
 	if opts.Wait == nil {
-		opts.Wait = coordination.Blocking()
+		opts.Wait = coordination.Default()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -178,8 +201,14 @@ func (d *Disruptor[T]) Start() error {
 			cpu = d.opts.CPUs[i%len(d.opts.CPUs)]
 		}
 		d.wg.Add(1)
+		p.running.Store(true)
 		go d.run(p, cpu)
 	}
+	d.done = make(chan struct{})
+	go func() {
+		d.wg.Wait()
+		close(d.done)
+	}()
 	return nil
 }
 
@@ -195,6 +224,7 @@ func (d *Disruptor[T]) closeConsumers() {
 // run is one handler's goroutine.
 func (d *Disruptor[T]) run(p *proc[T], cpu int) {
 	defer d.wg.Done()
+	defer p.running.Store(false)
 	if cpu >= 0 {
 		if err := sys.Pin(cpu); err == nil {
 			defer sys.Unpin()
@@ -278,12 +308,22 @@ func (d *Disruptor[T]) TryPublish(fill func(ev *T)) error {
 }
 
 // PublishBatch publishes n events with one claim, fill writing event i of the batch. A batch
-// larger than the ring is refused before anything is claimed.
+// larger than the ring (producer.ErrBatchTooLarge) or of n < 0 (producer.ErrBadBatch) is refused
+// before anything is claimed; n == 0 publishes nothing and returns nil.
 func (d *Disruptor[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	if err := d.ready(); err != nil {
 		return err
 	}
 	return d.prod.PublishBatch(n, fill)
+}
+
+// TryPublishBatch is PublishBatch without waiting: a ring without room for all n events is a
+// *producer.FullError, and a contended claim (Multi) producer.ErrContended.
+func (d *Disruptor[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if err := d.ready(); err != nil {
+		return err
+	}
+	return d.prod.TryPublishBatch(n, fill)
 }
 
 func (d *Disruptor[T]) ready() error {
@@ -307,37 +347,74 @@ func (d *Disruptor[T]) Capacity() uint64 { return d.prod.Capacity() }
 
 // Shutdown stops accepting events, lets every event published so far reach every handler, stops
 // the handlers and returns the first failure (a *HandlerError, or the poisoning of a panicking
-// publisher as a *layout.PoisonedError), or nil.
+// publisher as a *layout.PoisonedError), or nil. It waits as long as the handlers take, forever
+// for one that blocks: ShutdownContext bounds the wait.
 func (d *Disruptor[T]) Shutdown() error {
-	return d.stop(false)
+	return d.stop(context.Background(), false)
+}
+
+// ShutdownContext is Shutdown that gives up waiting for the handlers when ctx ends, returning a
+// *RunningError naming the stages still running. The stream is ended either way; the handlers
+// go on draining, and Wait, Shutdown or Halt may be called again to wait for them (a Halt then
+// stops them without draining the rest).
+func (d *Disruptor[T]) ShutdownContext(ctx context.Context) error {
+	return d.stop(ctx, false)
 }
 
 // Halt stops the handlers as soon as each finishes its current batch, without draining, wakes
-// blocked publishers (who get producer.ErrHalted) and returns the first failure.
+// blocked publishers (who get producer.ErrHalted) and returns the first failure. It waits as long
+// as the handlers take to return, forever for one that blocks: HaltContext bounds the wait.
 func (d *Disruptor[T]) Halt() error {
-	return d.stop(true)
+	return d.stop(context.Background(), true)
 }
 
-func (d *Disruptor[T]) stop(halt bool) error {
+// HaltContext is Halt that gives up waiting for the handlers when ctx ends, returning a
+// *RunningError naming the stages still running. The halt stays requested.
+func (d *Disruptor[T]) HaltContext(ctx context.Context) error {
+	return d.stop(ctx, true)
+}
+
+// stop ends the stream (the first call only) and, for a halt, stops the handlers without
+// draining (a Halt after a Shutdown still halts), then waits for the handlers up to ctx. The
+// producer's Close, in Multi mode, first waits for claimed events to be published (up to 5s).
+func (d *Disruptor[T]) stop(ctx context.Context, halt bool) error {
 	d.mu.Lock()
-	if d.stopped {
-		d.mu.Unlock()
-		return d.Wait()
-	}
+	first := !d.stopped
 	d.stopped = true
 	d.mu.Unlock()
-	if halt {
-		d.halt.Store(true)
+	if halt && !d.halt.Swap(true) {
 		coordination.WakeAll(d.seg.View().Wait())
 	}
-	closeErr := d.prod.Close()
-	return errors.Join(d.Wait(), closeErr)
+	var closeErr error
+	if first {
+		closeErr = d.prod.Close()
+	}
+	return errors.Join(d.WaitContext(ctx), closeErr)
 }
 
 // Wait blocks until every handler has stopped (after Shutdown or Halt, or after a failure under
 // HaltOnError), then returns the first failure.
 func (d *Disruptor[T]) Wait() error {
-	d.wg.Wait()
+	return d.WaitContext(context.Background())
+}
+
+// WaitContext is Wait that gives up when ctx ends, returning a *RunningError naming the stages
+// whose handlers are still running.
+func (d *Disruptor[T]) WaitContext(ctx context.Context) error {
+	d.mu.Lock()
+	done := d.done
+	d.mu.Unlock()
+	if done != nil {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			select {
+			case <-done: // both ready: the handlers did stop
+			default:
+				return &RunningError{Stages: d.running(), Err: ctx.Err()}
+			}
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.started {
@@ -347,6 +424,19 @@ func (d *Disruptor[T]) Wait() error {
 		return d.failure
 	}
 	return d.seg.View().PoisonErr()
+}
+
+// running returns the names of the stages whose handler goroutines have not returned.
+func (d *Disruptor[T]) running() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var names []string
+	for _, p := range d.procs {
+		if p.running.Load() {
+			names = append(names, p.name)
+		}
+	}
+	return names
 }
 
 // Failure returns the poisoning record of the ring, if a handler or a publisher failed.

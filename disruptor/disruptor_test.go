@@ -1,8 +1,10 @@
 package disruptor_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -315,3 +317,86 @@ func TestDisruptor_HooksAndPinning(t *testing.T) {
 	require.True(t, h.stopped.Load())
 	require.Equal(t, uint64(100), h.done.Load())
 }
+
+func TestDisruptor_TryPublishBatch(t *testing.T) {
+	d := newDisruptor(t, disruptor.Options{Size: 4})
+	gate := make(chan struct{})
+	r := &recorder{name: "r"}
+	d.HandleEventsWith(disruptor.HandlerFunc[event](func(e *event, seq uint64, eob bool) error {
+		<-gate
+		return r.OnEvent(e, seq, eob)
+	}))
+	set := func(i int, e *event) { e.Value, e.Note = uint64(i), fmt.Sprint(i) }
+	require.ErrorIs(t, d.TryPublishBatch(1, set), disruptor.ErrNotStarted)
+	require.NoError(t, d.Start())
+	require.NoError(t, d.TryPublishBatch(0, set), "an empty batch is a no-op")
+	require.ErrorIs(t, d.TryPublishBatch(-1, set), producer.ErrBadBatch)
+	require.NoError(t, d.TryPublishBatch(4, set))
+	var fe *producer.FullError
+	require.ErrorAs(t, d.TryPublishBatch(2, set), &fe)
+	require.Equal(t, uint64(2), fe.Missing)
+	close(gate)
+	require.NoError(t, d.Shutdown())
+	require.Equal(t, uint64(4), r.done.Load())
+}
+
+// TestDisruptor_StopContext_NamesTheBlockedStage: Shutdown and Halt wait forever on a handler
+// that blocks; their Context variants give up when the context ends, naming the stage still
+// running, and a later Wait returns once it has stopped.
+func TestDisruptor_StopContext_NamesTheBlockedStage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		stop func(*disruptor.Disruptor[event], context.Context) error
+	}{
+		{name: "ShutdownContext", stop: (*disruptor.Disruptor[event]).ShutdownContext},
+		{name: "HaltContext", stop: (*disruptor.Disruptor[event]).HaltContext},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDisruptor(t, disruptor.Options{Size: 8})
+			release, entered := make(chan struct{}), make(chan struct{})
+			fine := &recorder{name: "fine"}
+			d.HandleEventsWith(fine, named{"stuck", func(*event, uint64, bool) error {
+				select {
+				case <-entered:
+				default:
+					close(entered)
+				}
+				<-release
+				return nil
+			}})
+			require.NoError(t, d.Start())
+			publishAll(t, d, 3)
+			<-entered
+
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			err := tc.stop(d, ctx)
+			var re *disruptor.RunningError
+			require.ErrorAs(t, err, &re)
+			require.Contains(t, re.Stages, "stuck")
+			require.ErrorIs(t, err, disruptor.ErrRunning)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Contains(t, err.Error(), "stuck")
+			// The stage that can stop does, and is then no longer named.
+			require.Eventually(t, func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+				defer cancel()
+				return errors.As(d.WaitContext(ctx), &re) && slices.Equal(re.Stages, []string{"stuck"})
+			}, 10*time.Second, time.Millisecond)
+
+			close(release)
+			require.NoError(t, d.Wait())
+			require.NoError(t, tc.stop(d, context.Background()), "stopping again waits for nothing")
+		})
+	}
+}
+
+// named is a handler function with a stage name.
+type named struct {
+	name string
+	f    disruptor.HandlerFunc[event]
+}
+
+func (n named) Name() string { return n.name }
+
+func (n named) OnEvent(ev *event, seq uint64, end bool) error { return n.f(ev, seq, end) }

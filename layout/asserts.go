@@ -30,6 +30,6 @@ var (
 	_ [BlockSize - unsafe.Offsetof(Wait{}.Producer)]byte
 	_ [unsafe.Offsetof(Entry{}.Cursor) - BlockSize]byte
 	_ [BlockSize - unsafe.Offsetof(Entry{}.Cursor)]byte
-	_ [unsafe.Offsetof(Entry{}.Name) - 48]byte
-	_ [48 - unsafe.Offsetof(Entry{}.Name)]byte
+	_ [unsafe.Offsetof(Entry{}.Name) - 40]byte
+	_ [40 - unsafe.Offsetof(Entry{}.Name)]byte
 )

@@ -2,7 +2,7 @@ package layout
 
 // Format version written by this implementation (spec/LAYOUT.md section 6).
 const (
-	VersionMajor = 1
+	VersionMajor = 2
 	VersionMinor = 0
 )
 
@@ -86,6 +86,7 @@ const (
 // Bits of entry.flags.
 const (
 	FlagRequired uint32 = 1 << 0
+	FlagStarting uint32 = 1 << 1 // the cursor is still being chosen (spec 5.7 step 6)
 )
 
 // StateName returns the spec's name for an entry state.

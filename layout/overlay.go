@@ -1,6 +1,10 @@
 package layout
 
-import "sync/atomic"
+import (
+	"encoding/binary"
+	"sync/atomic"
+	"unsafe"
+)
 
 // Region is the header's (offset, length) pair locating one region (spec section 4).
 type Region struct {
@@ -92,49 +96,157 @@ type Wait struct {
 }
 
 // Entry mirrors "Table: entry": one consumer's registration. The first 128 bytes are written by
-// the owner when it registers; the cursor is alone in the second block because the owner writes it
-// on every batch while the producer reads it.
+// the claimer while the entry is claiming (flags, name) or by the owner (heartbeat, counters); the
+// cursor is alone in the second block because the owner writes it on every batch while the
+// producer reads it. State and Owner change only by compare-and-swap (spec 4.3, 5.7): use
+// Load/CompareAndSwapState and OwnerWord, never plain reads of the words.
 type Entry struct {
-	State          atomic.Uint32 `spec:"state"`
-	Flags          uint32        `spec:"flags"`
-	Generation     uint64        `spec:"generation"`
-	OwnerPID       uint32        `spec:"owner_pid"`
-	NameLen        uint32        `spec:"name_len"`
-	OwnerStartTime uint64        `spec:"owner_start_time"`
-	HeartbeatNs    atomic.Uint64 `spec:"heartbeat_ns"`
-	DependsOn      uint64        `spec:"depends_on"`
-	Name           [NameMax]byte `spec:"name"`
-	Lost           atomic.Uint64 `spec:"lost"`
-	GapsSeen       atomic.Uint64 `spec:"gaps_seen"`
-	Reserved       [16]byte      `spec:"reserved"`
-	Cursor         atomic.Uint64 `spec:"cursor"`
-	Pad            [120]byte     `spec:"pad"`
+	StateGen    atomic.Uint32 `spec:"state"` // a StateWord: state in bits 0-7, generation in 8-31
+	Flags       uint32        `spec:"flags"`
+	Owner       atomic.Uint64 `spec:"owner"` // an OwnerID (spec section 8)
+	NameLen     uint32        `spec:"name_len"`
+	Reserved0   uint32        `spec:"reserved0"`
+	HeartbeatNs atomic.Uint64 `spec:"heartbeat_ns"`
+	DependsOn   atomic.Uint64 `spec:"depends_on"`
+	Name        [NameMax]byte `spec:"name"`
+	Lost        atomic.Uint64 `spec:"lost"`
+	GapsSeen    atomic.Uint64 `spec:"gaps_seen"`
+	Reserved    [24]byte      `spec:"reserved"`
+	Cursor      atomic.Uint64 `spec:"cursor"`
+	Pad         [120]byte     `spec:"pad"`
 }
 
-// NameString returns the entry's name, clamped to the field.
+// Load returns the entry's state word.
+func (e *Entry) Load() StateWord { return StateWord(e.StateGen.Load()) }
+
+// CompareAndSwapState moves the entry's state word from old to new.
+func (e *Entry) CompareAndSwapState(old, new StateWord) bool {
+	return e.StateGen.CompareAndSwap(uint32(old), uint32(new))
+}
+
+// Is reports whether the entry is currently in state s (any generation).
+func (e *Entry) Is(s uint32) bool { return e.Load().State() == s }
+
+// OwnerID returns the entry's owner identity.
+func (e *Entry) OwnerID() OwnerID { return OwnerID(e.Owner.Load()) }
+
+// NameString returns the entry's name, or "" if name_len is out of range (a corrupt entry matches
+// no name, spec 4.3). It reads with atomic loads, word by word: registration scans read the names
+// of entries that other peers may be filling in at that moment (a torn name matches nothing and
+// is judged again after the state word says claiming or active).
 func (e *Entry) NameString() string {
-	n := e.NameLen
-	if n > NameMax {
-		n = NameMax
+	n := atomic.LoadUint32(&e.NameLen)
+	if n == 0 || n > NameMax {
+		return ""
 	}
-	return string(e.Name[:n])
+	var b [NameMax]byte
+	words := (*[NameMax / 8]uint64)(unsafe.Pointer(&e.Name))
+	for i := range words {
+		binary.LittleEndian.PutUint64(b[8*i:], atomic.LoadUint64(&words[i]))
+	}
+	return string(b[:n])
+}
+
+// SetName writes the entry's name and name_len (spec 5.7 step 4), zeroing the unused bytes, with
+// atomic stores (see NameString). It returns false, writing nothing, for a name that is empty or
+// longer than the field.
+func (e *Entry) SetName(name string) bool {
+	if len(name) == 0 || len(name) > NameMax {
+		return false
+	}
+	var b [NameMax]byte
+	copy(b[:], name)
+	words := (*[NameMax / 8]uint64)(unsafe.Pointer(&e.Name))
+	for i := range words {
+		atomic.StoreUint64(&words[i], binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	atomic.StoreUint32(&e.NameLen, uint32(len(name)))
+	return true
 }
 
 // Required reports whether the entry gates the producer.
-func (e *Entry) Required() bool { return e.Flags&FlagRequired != 0 }
+func (e *Entry) Required() bool { return atomic.LoadUint32(&e.Flags)&FlagRequired != 0 }
+
+// Ready reports whether the entry is active and has chosen where it starts reading (spec 5.7 step
+// 6): a producer that awaits consumers waits for this, so that every event it publishes afterwards
+// reaches them.
+func (e *Entry) Ready() bool {
+	return e.Is(EntryActive) && atomic.LoadUint32(&e.Flags)&FlagStarting == 0
+}
+
+// Gates reports whether the entry gates the producer now: active and required (spec 5.3 step 1).
+func (e *Entry) Gates() bool { return e.Is(EntryActive) && e.Required() }
 
 // ProducerEntry mirrors "Table: producer": one producer's registration and, in multi mode, the
 // range it is claiming, so peers can pass over the claims of a producer that died (spec 5.8).
 type ProducerEntry struct {
-	State          atomic.Uint32 `spec:"state"`
-	OwnerPID       uint32        `spec:"owner_pid"`
-	OwnerStartTime uint64        `spec:"owner_start_time"`
-	HeartbeatNs    atomic.Uint64 `spec:"heartbeat_ns"`
-	Generation     uint64        `spec:"generation"`
-	IntentStart    atomic.Uint64 `spec:"intent_start"`
-	IntentEnd      atomic.Uint64 `spec:"intent_end"`
-	Reserved       [80]byte      `spec:"reserved"`
+	StateGen    atomic.Uint32 `spec:"state"` // a StateWord: state in bits 0-7, generation in 8-31
+	Reserved0   uint32        `spec:"reserved0"`
+	Owner       atomic.Uint64 `spec:"owner"` // an OwnerID (spec section 8)
+	HeartbeatNs atomic.Uint64 `spec:"heartbeat_ns"`
+	IntentStart atomic.Uint64 `spec:"intent_start"`
+	IntentEnd   atomic.Uint64 `spec:"intent_end"`
+	Reserved    [88]byte      `spec:"reserved"`
 }
+
+// Load returns the producer entry's state word.
+func (e *ProducerEntry) Load() StateWord { return StateWord(e.StateGen.Load()) }
+
+// CompareAndSwapState moves the producer entry's state word from old to new.
+func (e *ProducerEntry) CompareAndSwapState(old, new StateWord) bool {
+	return e.StateGen.CompareAndSwap(uint32(old), uint32(new))
+}
+
+// Is reports whether the producer entry is in state s (any generation).
+func (e *ProducerEntry) Is(s uint32) bool { return e.Load().State() == s }
+
+// OwnerID returns the producer entry's owner identity.
+func (e *ProducerEntry) OwnerID() OwnerID { return OwnerID(e.Owner.Load()) }
+
+// Intent reads the entry's intent as spec 5.8 says: intent_end, intent_start, intent_end again.
+// ok is false while the intent is in flux (the two reads of intent_end differ); end is 0 when the
+// owner holds no claim.
+func (e *ProducerEntry) Intent() (start, end uint64, ok bool) {
+	e1 := e.IntentEnd.Load()
+	start = e.IntentStart.Load()
+	if e.IntentEnd.Load() != e1 {
+		return 0, 0, false
+	}
+	return start, e1, true
+}
+
+// StateWord is a registry entry's state word (spec 4.3, 4.4): the state in bits 0-7 and the
+// generation, incremented by every claim, in bits 8-31.
+type StateWord uint32
+
+// MakeState builds a state word.
+func MakeState(state, gen uint32) StateWord { return StateWord(state&0xFF | gen<<8) }
+
+// State returns the state value (bits 0-7).
+func (w StateWord) State() uint32 { return uint32(w) & 0xFF }
+
+// Gen returns the generation (bits 8-31).
+func (w StateWord) Gen() uint32 { return uint32(w) >> 8 }
+
+// With returns w with its state replaced and the generation kept.
+func (w StateWord) With(state uint32) StateWord { return MakeState(state, w.Gen()) }
+
+// Next returns the word of the next claim: state s, generation + 1 (modulo 2^24).
+func (w StateWord) Next(state uint32) StateWord { return MakeState(state, (w.Gen()+1)&0xFFFFFF) }
+
+// OwnerID is an owner identity (spec section 8): the pid in bits 0-31, the start time modulo
+// 2^32 in bits 32-63. It is one word so that a reader never pairs one process's pid with another
+// process's start time.
+type OwnerID uint64
+
+// MakeOwner builds the owner identity of a process.
+func MakeOwner(pid uint32, startTime uint64) OwnerID { return OwnerID(uint64(pid) | startTime<<32) }
+
+// PID returns the pid part.
+func (o OwnerID) PID() uint32 { return uint32(o) }
+
+// StartTime returns the start time modulo 2^32.
+func (o OwnerID) StartTime() uint32 { return uint32(o >> 32) }
 
 // PoisonMessageString returns the poison message, clamped to the field.
 func (h *Header) PoisonMessageString() string {

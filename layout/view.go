@@ -80,10 +80,9 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	v := newView(mem, h)
 	// The creator is producer 0 (spec 5.4).
 	pe := v.Producer(0)
-	pe.Generation = 1
-	pe.OwnerPID, pe.OwnerStartTime = id.PID, id.StartTime
+	pe.Owner.Store(uint64(MakeOwner(id.PID, id.StartTime)))
 	pe.HeartbeatNs.Store(id.HeartbeatNs)
-	pe.State.Store(ProducerActive)
+	pe.StateGen.Store(uint32(MakeState(ProducerActive, 1)))
 	h.InitState.Store(InitReady) // last: attachers acquire-load it before anything else
 	return v, nil
 }

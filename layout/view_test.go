@@ -88,7 +88,7 @@ func TestOpen_CorruptFields(t *testing.T) {
 		{name: "initializing", mutate: put32(8, 0), want: ErrInitializing},
 		{name: "magic", mutate: func(b []byte) { b[0] ^= 0xff }, want: ErrBadMagic},
 		{name: "init state", mutate: put32(8, 7), want: ErrBadState},
-		{name: "major version", mutate: func(b []byte) { binary.LittleEndian.PutUint16(b[12:], 2) }, want: ErrVersion},
+		{name: "major version", mutate: func(b []byte) { binary.LittleEndian.PutUint16(b[12:], 1) }, want: ErrVersion},
 		{name: "header length short", mutate: put32(16, 256), want: ErrHeaderLength},
 		{name: "header length odd", mutate: put32(16, 513), want: ErrHeaderLength},
 		{name: "truncated", trunc: 2048, want: ErrTruncated},
@@ -141,7 +141,7 @@ func TestOpen_VersionErrorNamesBothVersions(t *testing.T) {
 	var ve *VersionError
 	require.ErrorAs(t, err, &ve)
 	require.Contains(t, err.Error(), "3.4")
-	require.Contains(t, err.Error(), "1.0")
+	require.Contains(t, err.Error(), "2.0")
 }
 
 func TestOpen_RegionErrorNamesRegion(t *testing.T) {

@@ -9,73 +9,99 @@ import (
 	"github.com/ringwire/ringwire/layout"
 )
 
-// ConsumerDead reports whether the owner of a consumer entry has died (section 8). An entry
-// without a pid yet is not dead.
-func ConsumerDead(e *layout.Entry) bool {
-	return e.OwnerPID != 0 && !sys.Alive(e.OwnerPID, e.OwnerStartTime)
-}
+// ConsumerDead reports whether the owner of a consumer entry has died (section 8). An owner
+// identity whose pid names no process (0, or 2^31 and above) is dead.
+func ConsumerDead(e *layout.Entry) bool { return OwnerDead(e.OwnerID()) }
 
 // ProducerDead reports whether the owner of a producer entry has died.
-func ProducerDead(e *layout.ProducerEntry) bool {
-	return e.OwnerPID != 0 && !sys.Alive(e.OwnerPID, e.OwnerStartTime)
-}
+func ProducerDead(e *layout.ProducerEntry) bool { return OwnerDead(e.OwnerID()) }
+
+// OwnerDead reports whether the process of an owner identity has died (spec section 8).
+func OwnerDead(o layout.OwnerID) bool { return !sys.AliveOwner(o.PID(), o.StartTime()) }
 
 // Now returns the CLOCK_MONOTONIC time heartbeats are written in.
 func Now() uint64 { return sys.Monotonic() }
 
 // PassOverDeadClaims is spec section 5.8 for a required consumer stuck at sequence s in a
-// multi-producer ring: if the claim covering s belongs to a producer that died, every
-// unpublished sequence of that claim from s on is marked as a gap. It returns how many sequences
-// it marked (0 when s belongs to a live producer or to nobody known).
+// multi-producer ring: it resolves s and the sequences after it, one at a time, as long as each
+// is claimed, unpublished and covered only by the intents of dead producers, marking each as a
+// gap (counted once in the header's gaps, however many consumers do this at once). It stops at
+// the first sequence it must keep waiting for, and returns how many it marked. The caller gates
+// the producers at s, so the slots from s to s + capacity - 1 are not reused meanwhile.
 func PassOverDeadClaims(v *layout.View, s uint64) uint64 {
 	if v.Mode() != layout.MultiProducer {
 		return 0
 	}
-	var dead *layout.ProducerEntry
-	for i := 0; i < v.Producers(); i++ {
-		e := v.Producer(i)
-		if e.State.Load() != layout.ProducerActive {
-			continue
-		}
-		start, end := e.IntentStart.Load(), e.IntentEnd.Load()
-		if end == 0 || s < start || s >= end {
-			continue
-		}
-		if !ProducerDead(e) {
-			return 0 // a live producer holds s: it is still writing it
-		}
-		dead = e
-	}
-	if dead == nil || !dead.State.CompareAndSwap(layout.ProducerActive, layout.ProducerDead) {
-		return 0
-	}
-	start, end := dead.IntentStart.Load(), dead.IntentEnd.Load()
-	claimed := v.Cursors().Claimed.Load() & layout.CountMask
+	limit := v.Cursors().Claimed.Load() & layout.CountMask // step 1
 	var marked uint64
-	for t := max(s, start); t < min(end, claimed); t++ {
-		if liveIntentCovers(v, t) {
-			continue // the dead producer's claim failed: this is a live producer's
-		}
-		a := v.Availability(t)
-		w := a.Load()
-		if w != t+1 && a.CompareAndSwap(w, (t+1)|layout.AvailGap) {
+	for t := s; t < limit && t < s+v.Capacity(); t++ {
+		switch resolve(v, t) {
+		case keepWaiting:
+			return marked
+		case passedOver:
 			marked++
 		}
 	}
-	v.Header().Gaps.Add(marked)
 	return marked
 }
 
-// liveIntentCovers reports whether an active producer that is alive announced a claim covering t.
-func liveIntentCovers(v *layout.View, t uint64) bool {
-	for i := 0; i < v.Producers(); i++ {
-		e := v.Producer(i)
-		if e.State.Load() != layout.ProducerActive {
-			continue
+type verdict int
+
+const (
+	keepWaiting verdict = iota // a live producer may still publish t, or nobody known holds it
+	published                  // t was already published or passed over
+	passedOver                 // this call marked t as a gap
+)
+
+// resolve is steps 2 to 4 of spec 5.8 for one claimed sequence t.
+func resolve(v *layout.View, t uint64) verdict {
+	a := v.Availability(t)
+	for {
+		w := a.Load() // step 2
+		if w&layout.CountMask >= t+1 {
+			return published
 		}
-		if end := e.IntentEnd.Load(); end != 0 && e.IntentStart.Load() <= t && t < end && !ProducerDead(e) {
-			return true
+		deadCovers := false
+		for i := 0; i < v.Producers(); i++ { // step 3
+			e := v.Producer(i)
+			if !e.Is(layout.ProducerActive) {
+				continue
+			}
+			start, end, ok := e.Intent()
+			dead := ProducerDead(e)
+			switch {
+			case !ok && !dead:
+				return keepWaiting // a live producer's intent is changing: it may cover t
+			case !ok || end == 0 || t < start || t >= end:
+				continue
+			case !dead:
+				return keepWaiting // a live producer holds t, or a stale intent it will withdraw
+			}
+			deadCovers = true
+		}
+		if !deadCovers {
+			return keepWaiting
+		}
+		if a.CompareAndSwap(w, (t+1)|layout.AvailGap) { // step 4
+			v.Header().Gaps.Add(1)
+			return passedOver
 		}
 	}
-	return false
+}
+
+// Resolved reports whether every sequence of a producer entry's intent that is below the claimed
+// count is published or passed over (spec 5.4 attach step 1, 5.8): only then may an entry whose
+// owner died be retired and reused.
+func Resolved(v *layout.View, e *layout.ProducerEntry) bool {
+	start, end, ok := e.Intent()
+	if !ok {
+		return false
+	}
+	limit := v.Cursors().Claimed.Load() & layout.CountMask
+	for t := start; t < end && t < limit; t++ {
+		if v.Availability(t).Load()&layout.CountMask < t+1 {
+			return false
+		}
+	}
+	return true
 }

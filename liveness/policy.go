@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/layout"
 )
 
@@ -38,7 +39,9 @@ type Laggard struct {
 // consulted while the producer waits for room, every CheckInterval: never on the fast path.
 type Policy struct {
 	// StallTimeout: a live consumer whose cursor has not moved, and whose heartbeat is older,
-	// for this long is stalled. 0 means only dead consumers are acted upon.
+	// for this long is stalled (spec section 8). 0 means only dead consumers are acted upon; a
+	// nonzero value below MinStallTimeout is raised to it, so that a conforming consumer that
+	// waits (and heartbeats every second) is never taken for stalled.
 	StallTimeout time.Duration
 	// CheckInterval is how often a waiting producer checks; 0 means 100ms.
 	CheckInterval time.Duration
@@ -71,14 +74,25 @@ type Watcher struct {
 	seen   map[int]sighting
 }
 
+// sighting is what the watcher last saw of a registration: a new claim (state word) or a takeover
+// (owner) starts the stall clock again, as does a cursor move.
 type sighting struct {
-	gen    uint64
+	state  layout.StateWord
+	owner  layout.OwnerID
 	cursor uint64
 	since  time.Time
 }
 
+// MinStallTimeout is the shortest stall timeout spec section 8 allows.
+const MinStallTimeout = 5 * time.Second
+
+var minStallTimeout = MinStallTimeout // lowered by tests only
+
 // NewWatcher returns a watcher for p.
 func NewWatcher(p Policy) *Watcher {
+	if p.StallTimeout > 0 && p.StallTimeout < minStallTimeout {
+		p.StallTimeout = minStallTimeout
+	}
 	if p.CheckInterval <= 0 {
 		p.CheckInterval = 100 * time.Millisecond
 	}
@@ -100,20 +114,22 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 	mono := Now()
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		if e.State.Load() != layout.EntryActive || !e.Required() {
+		st := e.Load()
+		if st.State() != layout.EntryActive || !e.Required() {
 			delete(w.seen, i)
 			continue
 		}
 		cur := e.Cursor.Load()
+		owner := e.OwnerID()
 		s, ok := w.seen[i]
-		if !ok || s.gen != e.Generation || s.cursor != cur {
-			s = sighting{gen: e.Generation, cursor: cur, since: now}
+		if !ok || s.state != st || s.owner != owner || s.cursor != cur {
+			s = sighting{state: st, owner: owner, cursor: cur, since: now}
 			w.seen[i] = s
 		}
 		if cur+v.Capacity() >= end {
 			continue // not in the way of this claim
 		}
-		l := Laggard{Index: i, Name: e.NameString(), PID: e.OwnerPID, Dead: ConsumerDead(e),
+		l := Laggard{Index: i, Name: e.NameString(), PID: owner.PID(), Dead: ConsumerDead(e),
 			Behind: published - cur, Still: now.Sub(s.since)}
 		if hb := e.HeartbeatNs.Load(); hb != 0 && mono > hb {
 			l.HeartbeatAge = time.Duration(mono - hb)
@@ -128,9 +144,10 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 		}
 		switch act {
 		case Evict:
-			if e.State.CompareAndSwap(layout.EntryActive, layout.EntryEvicted) {
+			if e.CompareAndSwapState(st, st.With(layout.EntryEvicted)) { // spec 5.7, evicting
 				evicted++
 				delete(w.seen, i)
+				coordination.WakeAll(v.Wait()) // the evicted owner and other producers re-check
 			}
 		case Fail:
 			if err == nil {

@@ -21,9 +21,10 @@ import (
 // Errors returned by producers; compare with errors.Is.
 var (
 	ErrFull             = errors.New("ring full")
-	ErrTimeout          = errors.New("timed out waiting for room")
+	ErrTimeout          = coordination.ErrTimeout // the one timeout of ringwire: also consumer.ErrTimeout
 	ErrClosed           = errors.New("producer closed")
 	ErrBatchTooLarge    = errors.New("batch larger than the ring")
+	ErrBadBatch         = errors.New("batch size must be 1 to capacity") // a claim of n < 1, or a batch of n < 0
 	ErrClaimOutstanding = errors.New("a claim is outstanding")
 	ErrNoClaim          = errors.New("no outstanding claim to commit")
 	ErrWrongMode        = errors.New("segment has the other producer mode")
@@ -45,7 +46,7 @@ func (e *FullError) Error() string { return fmt.Sprintf("ring full: %d more slot
 func (e *FullError) Unwrap() error { return ErrFull }
 
 // Temporary reports whether retrying err later may succeed: true for a full or contended ring,
-// false for terminal errors (closed, halted, poisoned, a batch larger than the ring).
+// false for terminal errors (closed, halted, poisoned, a bad batch size).
 func Temporary(err error) bool {
 	return errors.Is(err, ErrFull) || errors.Is(err, ErrContended) || errors.Is(err, ErrTimeout)
 }
@@ -66,7 +67,7 @@ type Options struct {
 	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
 	TypeName  string // recorded in the header; default the Go type's name
 
-	Wait    coordination.Strategy // how to wait while the ring is full; default Yield
+	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default() (Blocking)
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
 	// Await holds New until the given consumers have attached (coordination modes): at least
 	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
@@ -99,7 +100,7 @@ func (o *Options) defaults() {
 		o.Mode = Single
 	}
 	if o.Wait == nil {
-		o.Wait = coordination.Yield()
+		o.Wait = coordination.Default()
 	}
 }
 
@@ -118,9 +119,13 @@ type Producer[T any] struct {
 	creator bool
 	pe      *layout.ProducerEntry // this producer's registry entry
 	pidx    int
+	pstate  layout.StateWord // the entry's state word as this producer took it
+	me      layout.OwnerID   // the identity this producer holds its entry with
 
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // Multi mode: cached gating bound, a count claims may reach
+	lastBeat     atomic.Uint64         // CLOCK_MONOTONIC of the last heartbeat while waiting
+	mpublished   atomic.Uint64         // Multi mode: a count Published found published, where it scans from
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
 	watcher      *liveness.Watcher // nil when the policy only waits
@@ -133,7 +138,7 @@ type Producer[T any] struct {
 	// Single mode only: the private claim count and the cached gating bound (spec 5.3).
 	next    uint64
 	bound   uint64
-	pending int    // events claimed by Claim and not yet committed
+	pending int    // events claimed by Claim and not yet committed (Single mode only)
 	closed  uint32 // atomic: 1 once Close was called
 	failed  bool   // this producer poisoned the ring
 }
@@ -159,6 +164,7 @@ func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
 	p := newProducer[T](seg, o)
 	p.creator = true
 	p.pe, p.pidx = p.v.Producer(0), 0 // layout.Init registered the creator as producer 0
+	p.pstate, p.me = p.pe.Load(), p.pe.OwnerID()
 	if o.Await.Consumers > 0 || len(o.Await.Names) > 0 {
 		if err := p.AwaitConsumers(o.Await); err != nil {
 			p.Close()
@@ -205,33 +211,42 @@ func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 	return p, nil
 }
 
-// register takes a producer registry entry (spec 5.4).
+// register takes a producer registry entry (spec 5.4, attach): the owner word by
+// compare-and-swap, then the state word. An active entry whose owner died is retired first, but
+// only once its claims are resolved (5.8): its intent is what lets consumers pass them over.
 func (p *Producer[T]) register() error {
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
-	settled := p.gatingMin(p.cursors.Claimed.Load() & layout.CountMask)
+	me := layout.MakeOwner(uint32(pid), start)
 	for i := 0; i < p.v.Producers(); i++ {
 		e := p.v.Producer(i)
-		s := e.State.Load()
-		if s == layout.ProducerActive {
-			// An entry whose owner died outside a claim, or whose claim every required consumer
-			// has already passed, is reclaimed (spec 5.4); one that died mid-claim keeps its
-			// intent until a consumer passes the claim over (5.8).
-			if end := e.IntentEnd.Load(); end > settled || !liveness.ProducerDead(e) || !e.State.CompareAndSwap(s, layout.ProducerDead) {
+		st, o := e.Load(), e.OwnerID()
+		switch st.State() {
+		case layout.ProducerFree, layout.ProducerLeft, layout.ProducerDead:
+		case layout.ProducerActive:
+			if !liveness.OwnerDead(o) || !liveness.Resolved(p.v, e) {
 				continue
 			}
-			s = layout.ProducerDead
+			if !e.CompareAndSwapState(st, st.With(layout.ProducerDead)) { // retire (step 1)
+				continue
+			}
+			st = st.With(layout.ProducerDead)
+		default:
+			continue // corrupt: leave it alone
 		}
-		if !e.State.CompareAndSwap(s, layout.ProducerActive) {
+		if o != 0 && !liveness.OwnerDead(o) {
+			continue // held, or being taken, by a live process
+		}
+		if !e.Owner.CompareAndSwap(uint64(o), uint64(me)) { // step 2
 			continue
 		}
-		e.IntentEnd.Store(0)
-		e.OwnerPID = 0 // no peer may pair the previous owner's pid with the new owner's state
-		e.Generation++
-		e.OwnerStartTime = start
-		e.OwnerPID = uint32(pid)
+		e.IntentEnd.Store(0) // step 3
 		e.HeartbeatNs.Store(sys.Monotonic())
-		p.pe, p.pidx = e, i
+		if !e.CompareAndSwapState(st, st.Next(layout.ProducerActive)) {
+			e.Owner.CompareAndSwap(uint64(me), 0) // not ours after all: give the lock back
+			continue
+		}
+		p.pe, p.pidx, p.pstate, p.me = e, i, st.Next(layout.ProducerActive), me
 		return nil
 	}
 	return ErrProducersFull
@@ -283,8 +298,33 @@ func (p *Producer[T]) Segment() *segment.Segment { return p.seg }
 // Capacity returns the number of slots in the ring.
 func (p *Producer[T]) Capacity() uint64 { return p.cap }
 
-// Published returns how many events have been published (multi mode: claimed).
+// Published returns how many events have been published: every sequence below it is readable.
+// In Multi mode that is the contiguous prefix of sequences published (or passed over as gaps,
+// spec 5.8) by all the ring's producers, read from the availability words: sequences claimed but
+// still being written, and those after them, do not count yet. Safe for concurrent use in Multi
+// mode; it reads up to one word per slot.
 func (p *Producer[T]) Published() uint64 {
+	if !p.multi {
+		return p.next
+	}
+	claimed := p.count()
+	// Below claimed-capacity every slot was claimed again, which the gating allows only once
+	// required consumers passed (so published) its sequence; a word holding a later lap's value
+	// also means done.
+	s := max(p.mpublished.Load(), claimed-min(claimed, p.cap))
+	for s < claimed && p.availability(s).Load()&layout.CountMask >= s+1 {
+		s++
+	}
+	for old := p.mpublished.Load(); s > old; old = p.mpublished.Load() {
+		if p.mpublished.CompareAndSwap(old, s) {
+			break
+		}
+	}
+	return s
+}
+
+// count is the count claims have reached: the private count in Single mode, claimed in Multi.
+func (p *Producer[T]) count() uint64 {
 	if p.multi {
 		return p.cursors.Claimed.Load() & layout.CountMask
 	}
@@ -314,7 +354,7 @@ func (p *Producer[T]) gatingMin(fallback uint64) uint64 {
 	m := fallback
 	for i, n := 0, p.v.Entries(); i < n; i++ {
 		e := p.v.Entry(i)
-		if e.State.Load() == layout.EntryActive && e.Flags&layout.FlagRequired != 0 {
+		if e.Gates() {
 			if c := e.Cursor.Load(); c < m {
 				m = c
 			}
@@ -341,12 +381,12 @@ func (p *Producer[T]) AwaitConsumers(a Await) error {
 
 // Remaining returns how many events could be published now without waiting.
 func (p *Producer[T]) Remaining() uint64 {
-	pub := p.Published()
-	m := p.gatingMin(pub)
-	if pub-m >= p.cap {
+	n := p.count()
+	m := p.gatingMin(n)
+	if n-m >= p.cap {
 		return 0
 	}
-	return p.cap - (pub - m)
+	return p.cap - (n - m)
 }
 
 func (p *Producer[T]) deadline() time.Time {
@@ -377,7 +417,9 @@ func (p *Producer[T]) Close() error {
 		}
 	}
 	if !p.creator {
-		p.pe.State.Store(layout.ProducerLeft)
+		// Detach (spec 5.4): the state, then the owner word, which frees the entry.
+		p.pe.CompareAndSwapState(p.pstate, p.pstate.With(layout.ProducerLeft))
+		p.pe.Owner.CompareAndSwap(uint64(p.me), 0)
 	}
 	p.blocker.Release()
 	errs = append(errs, p.seg.Release())
@@ -415,4 +457,25 @@ func (p *Producer[T]) closeClaims() error {
 }
 
 // Heartbeat records that the producer is alive (header producer_heartbeat_ns).
-func (p *Producer[T]) Heartbeat() { p.hdr.ProducerHeartbeatNs.Store(sys.Monotonic()) }
+func (p *Producer[T]) Heartbeat() { p.beat(sys.Monotonic()) }
+
+// beat stores a heartbeat: the header's for the creator, and the producer entry's.
+func (p *Producer[T]) beat(now uint64) {
+	if p.creator {
+		p.hdr.ProducerHeartbeatNs.Store(now)
+	}
+	p.pe.HeartbeatNs.Store(now)
+}
+
+// waitBeat is how often a producer waiting for room refreshes its heartbeat: spec section 8 asks
+// for at least once a second.
+const waitBeat = uint64(100 * time.Millisecond)
+
+// beatWhileWaiting refreshes the heartbeat if waitBeat has passed since the last one (called on
+// every re-check of a wait for room; never on the fast path).
+func (p *Producer[T]) beatWhileWaiting() {
+	now := sys.Monotonic()
+	if last := p.lastBeat.Load(); now-last >= waitBeat && p.lastBeat.CompareAndSwap(last, now) {
+		p.beat(now)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/order"
 	"github.com/ringwire/ringwire/layout"
 )
 
@@ -67,16 +68,27 @@ func (p *Producer[T]) fillPanicked(seq uint64, r any) {
 
 // PublishBatch claims n consecutive slots (waiting for room as Publish does), calls fill for each
 // with its index 0..n-1, and publishes all n with one cursor store. n larger than the ring is
-// refused with ErrBatchTooLarge before anything is claimed.
+// refused with ErrBatchTooLarge, and n < 0 with ErrBadBatch, before anything is claimed; n == 0
+// publishes nothing and returns nil (an empty batch is not an error), without calling fill.
 func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	seq, ok := p.claimFits(n)
 	if !ok {
+		if n == 0 {
+			return nil
+		}
 		var err error
 		if seq, err = p.claimSlow(n, true); err != nil {
 			return err
 		}
 	}
-	ok = false
+	p.fillBatch(seq, n, fill)
+	return nil
+}
+
+// fillBatch calls fill for the n claimed slots from seq and publishes them; if fill panics, the
+// ring is poisoned at seq and the panic goes on (PublishBatch, TryPublishBatch).
+func (p *Producer[T]) fillBatch(seq uint64, n int, fill func(i int, ev *T)) {
+	ok := false
 	defer func() {
 		if !ok {
 			p.poison(seq, recover())
@@ -88,12 +100,27 @@ func (p *Producer[T]) PublishBatch(n int, fill func(i int, ev *T)) error {
 	}
 	ok = true
 	p.publish(seq, n)
+}
+
+// TryPublishBatch is PublishBatch that returns a *FullError (ErrFull) instead of waiting when the
+// ring has no room for all n events, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
+	if n == 0 {
+		return nil
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return err
+	}
+	p.fillBatch(seq, n, fill)
 	return nil
 }
 
 // Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
 // Write the events through the returned Claim and publish them with Commit. In Single mode only
-// one claim may be outstanding.
+// one claim may be outstanding; in Multi mode goroutines sharing the producer may each hold
+// claims, and each must commit every claim it makes exactly once. n must be 1 to the capacity
+// (ErrBadBatch, ErrBatchTooLarge).
 func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if !p.multi && p.pending != 0 {
 		return Claim[T]{}, ErrClaimOutstanding
@@ -105,16 +132,39 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 			return Claim[T]{}, err
 		}
 	}
-	p.pending = n
+	if !p.multi {
+		p.pending = n // Single mode only: Multi claims are concurrent, and pending is not atomic
+	}
 	return Claim[T]{p: p, start: seq, n: n}, nil
 }
 
-// Commit publishes a claim made by Claim.
+// TryClaim is Claim that returns a *FullError (ErrFull) instead of waiting when the ring has no
+// room for n slots, and may return ErrContended in Multi mode, as TryPublish.
+func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
+	if !p.multi && p.pending != 0 {
+		return Claim[T]{}, ErrClaimOutstanding
+	}
+	seq, err := p.claim(n, false)
+	if err != nil {
+		return Claim[T]{}, err
+	}
+	if !p.multi {
+		p.pending = n
+	}
+	return Claim[T]{p: p, start: seq, n: n}, nil
+}
+
+// Commit publishes a claim made by Claim or TryClaim.
 func (p *Producer[T]) Commit(c Claim[T]) error {
-	if c.p != p || (!p.multi && p.pending != c.n) {
+	if c.p != p {
 		return ErrNoClaim
 	}
-	p.pending = 0
+	if !p.multi {
+		if p.pending != c.n {
+			return ErrNoClaim
+		}
+		p.pending = 0
+	}
 	if end := c.start + uint64(c.n); !p.publishFast(end) {
 		p.publishSlow(c.start, end)
 	}
@@ -170,7 +220,10 @@ func (p *Producer[T]) claimFits(n int) (uint64, bool) {
 	if p.multi || n <= 0 || end > p.bound || end >= layout.MaxSequence || p.failed || p.isClosed() {
 		return 0, false
 	}
-	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2
+	if !order.Plain {
+		order.StoreStore() // F1: the claim before the slot writes (amd64 keeps stores in order)
+	}
 	return start, true
 }
 
@@ -181,7 +234,10 @@ func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 	if p.failed {
 		return 0, p.poisonErr()
 	}
-	if n <= 0 || uint64(n) > p.cap {
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBadBatch, n, p.cap)
+	}
+	if uint64(n) > p.cap {
 		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
 	}
 	if p.multi {
@@ -197,7 +253,8 @@ func (p *Producer[T]) claimSlow(n int, wait bool) (uint64, error) {
 			return 0, err
 		}
 	}
-	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2: release suffices
+	p.storeRelease(&p.cursors.Claimed, end) // spec 5.3 step 2
+	order.StoreStore()                      // F1: the claim before the slot writes
 	return start, nil
 }
 
@@ -215,43 +272,45 @@ func (p *Producer[T]) waitRoom(end uint64, wait bool) error {
 }
 
 func (p *Producer[T]) waitRoomSlow(end uint64, wait bool) error {
+	// fits reports whether the wait is over: there is room for end, or there never will be
+	// (poisoned, halted, or a laggard the liveness policy fails on), which ended says. Only room
+	// lets the claim go on: a stalled or dead consumer's unread events must never be published
+	// over (they stay for it, or for the consumer that takes its name over).
+	var ended error
 	poisoned := false
-	var stalled error
 	fits := func() bool {
+		p.beatWhileWaiting()
 		p.bound = p.gatingMin(p.next) + p.cap
-		if p.hdr.PoisonState.Load() != layout.PoisonNone {
+		switch {
+		case p.hdr.PoisonState.Load() != layout.PoisonNone:
 			poisoned = true
+		case p.halt != nil && p.halt.Load():
+			ended = ErrHalted
+		case end <= p.bound:
 			return true
-		}
-		if p.halt != nil && p.halt.Load() {
-			return true
-		}
-		if end > p.bound && p.watcher != nil {
-			if _, stalled = p.watcher.Check(p.v, p.next, end); stalled != nil {
+		case p.watcher == nil:
+			return false
+		default:
+			if _, stalled := p.watcher.Check(p.v, p.next, end); stalled != nil {
+				ended = stalled
 				return true
 			}
+			return false
 		}
-		return end <= p.bound
+		return true
 	}
-	if fits() && !poisoned {
-		return nil
-	}
-	if !wait {
-		return &FullError{Missing: end - p.bound}
-	}
-	if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
-		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	if !fits() {
+		if !wait {
+			return &FullError{Missing: end - p.bound}
+		}
+		if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, p.deadline()); err != nil {
+			return fmt.Errorf("waiting for room: %w", err)
+		}
 	}
 	if poisoned {
 		return p.poisonErr()
 	}
-	if stalled != nil {
-		return stalled
-	}
-	if end > p.bound {
-		return ErrHalted
-	}
-	return nil
+	return ended
 }
 
 func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
@@ -283,6 +342,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 			}
 			var stalled error
 			fits := func() bool {
+				p.beatWhileWaiting()
 				w := p.cursors.Claimed.Load()
 				if w&layout.ClaimedClosed != 0 || p.hdr.PoisonState.Load() != layout.PoisonNone ||
 					p.halt != nil && p.halt.Load() {
@@ -297,7 +357,7 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 				return stalled != nil
 			}
 			if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, deadline); err != nil {
-				return 0, fmt.Errorf("%w: %w", ErrTimeout, err)
+				return 0, fmt.Errorf("waiting for room: %w", err)
 			}
 			if stalled != nil {
 				return 0, stalled
@@ -323,9 +383,9 @@ func (p *Producer[T]) claimMulti(n uint64, wait bool) (uint64, error) {
 	}
 }
 
-// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 5-7). While
-// no consumer may block in the kernel, release stores suffice and nobody needs waking; otherwise
-// the last store is sequentially consistent, ordered before the load of the waiters word.
+// publish makes sequences start..start+n-1 visible (spec 5.3 steps 4-5, 5.4 steps 5-7): release
+// stores, then the load of the consumer blockers count, and only if someone may sleep in the
+// kernel the fence and the wake.
 func (p *Producer[T]) publish(start uint64, n int) {
 	if end := start + uint64(n); !p.publishFast(end) {
 		p.publishSlow(start, end)
@@ -334,37 +394,35 @@ func (p *Producer[T]) publish(start uint64, n int) {
 
 // publishFast is publish's common case, small enough to be inlined (Publish and Commit call it
 // directly: between a consumer seeing an event and this store, calls measured more than their
-// instructions): Single mode with no consumer that may block in the kernel, where a release store
-// of the cursor is all (spec 5.3 steps 4-5, 5.6). It reports false, having done nothing, otherwise.
+// instructions): Single mode, where it stores the published cursor with a release store (spec 5.3
+// step 4) and then loads the blockers count (step 5; the order matters, see 5.6). It reports
+// false when publishSlow has work left: the availability stores of Multi mode, or a wake.
 func (p *Producer[T]) publishFast(end uint64) bool {
-	if p.multi || p.hdr.ConsumerBlockers.Load() != 0 {
+	if p.multi {
 		return false
 	}
 	p.next = end
 	p.storeRelease(&p.cursors.Published, end)
-	return true
+	return p.hdr.ConsumerBlockers.Load() == 0
 }
 
-// publishSlow is publish in Multi mode, or while a consumer may block in the kernel.
+// publishSlow is publish in Multi mode, or the wake of a Single-mode publish whose store
+// publishFast already made.
 func (p *Producer[T]) publishSlow(start, end uint64) {
-	blockers := p.hdr.ConsumerBlockers.Load() != 0
 	if p.multi {
+		// Spec 5.4 step 5: release stores, each word once. (A second store of the last word as a
+		// "fence", as 1.0 code did, could land after a producer a lap later had published into
+		// the same slot and put the older word back: consumers then waited there forever.) The
+		// fence that orders them before the waiters load is F2, in NotifyAfterRelease.
 		for s := start; s < end; s++ {
 			p.storeRelease(p.availability(s), s+1)
-		}
-		if blockers {
-			p.availability(end - 1).Store(end) // the fence of 5.4 step 5
 		}
 		if p.intents {
 			p.storeRelease(&p.pe.IntentEnd, 0)
 		}
-	} else {
-		// publish handled Single mode without blockers: here a consumer may sleep, so the store is
-		// sequentially consistent, ordered before Notify's load of the waiters word.
-		p.next = end
-		p.cursors.Published.Store(end)
+		if p.hdr.ConsumerBlockers.Load() == 0 {
+			return
+		}
 	}
-	if blockers {
-		coordination.Notify(&p.wait.Consumer)
-	}
+	coordination.NotifyAfterRelease(&p.wait.Consumer) // F2, then the waiters handshake
 }

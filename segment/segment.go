@@ -1,6 +1,27 @@
 // Package segment creates, attaches to and removes the memory that holds a ring: a POSIX
 // shared-memory object, a memory-mapped file, or plain heap memory in one process. Each backing
 // yields the same layout.View, so producers and consumers have no second code path.
+//
+// # Room, truncation and links
+//
+// Create reserves every byte of a shared-memory object or file when it makes it (fallocate on
+// Linux), so that a /dev/shm or file system without room fails Create with ErrNoSpace, and
+// Create removes what it made, instead of a later write dying of SIGBUS. On macOS the size is
+// set with ftruncate, which cannot reserve: there a full file system is still found by a fault.
+//
+// A segment is shared memory, and any process that may open its name may also shrink it. A peer
+// that truncates a live segment (ftruncate to a smaller size) makes every access beyond the new
+// end fault with SIGBUS in every process that has it mapped; a Go producer or consumer dies of
+// it just as a C or Rust one does, since the hot paths are not guarded. Tools can guard their
+// reads with Guard, which turns such a fault into ErrFault: the ringwire command reads the
+// segments of other processes (inspect, list, clean, the demo's progress) under Guard, so it
+// reports a truncated segment and survives. Attach and Stat compare the file's size (fstat)
+// with the header's total_size, so a segment that was truncated before they map it is refused
+// with layout.ErrTruncated.
+//
+// A name is never followed through a symbolic link (O_NOFOLLOW, as the C and Rust
+// implementations' shm_open does), and anything but a regular file is refused with
+// ErrNotRegular.
 package segment
 
 import (
@@ -8,8 +29,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -26,6 +50,15 @@ var (
 	ErrBadName    = errors.New("invalid segment name")
 	ErrHeapAttach = errors.New("a heap segment cannot be attached by name; share its *Segment")
 	ErrClosed     = errors.New("segment closed")
+	// ErrNoSpace: the file system that would hold the segment (for shared memory, the tmpfs at
+	// /dev/shm) has no room for all its bytes. The error also wraps the errno (ENOSPC).
+	ErrNoSpace = errors.New("no space for the segment")
+	// ErrNotRegular: the name is a symbolic link, a directory or anything else but a regular
+	// file.
+	ErrNotRegular = errors.New("not a regular file")
+	// ErrFault: touching a segment's memory raised SIGBUS or SIGSEGV, typically because another
+	// process truncated it; see Guard.
+	ErrFault = errors.New("segment memory fault (truncated by another process?)")
 )
 
 // Kind is the kind of memory behind a segment.
@@ -88,9 +121,15 @@ func (b Backing) path() (string, error) {
 	return "", ErrHeapAttach
 }
 
+// CheckName reports whether name is a segment name of the grammar of spec/LAYOUT.md section 9:
+// "/" and one component of 1 to 255 bytes, none of them "/" or NUL, other than "." and "..". It
+// returns an error wrapping ErrBadName otherwise. On macOS, which limits names to 31 bytes, a
+// longer name is refused the same way.
+func CheckName(name string) error { return checkShmName(name) }
+
 func checkShmName(name string) error {
-	if len(name) < 2 || name[0] != '/' || len(name) > 255 {
-		return fmt.Errorf("%w: %q: want a leading slash and 1 to 254 more bytes", ErrBadName, name)
+	if len(name) < 2 || name[0] != '/' || len(name) > 256 {
+		return fmt.Errorf("%w: %q: want a leading slash and 1 to 255 more bytes", ErrBadName, name)
 	}
 	for i := 1; i < len(name); i++ {
 		if name[i] == '/' || name[i] == 0 {
@@ -99,6 +138,9 @@ func checkShmName(name string) error {
 	}
 	if name == "/." || name == "/.." {
 		return fmt.Errorf("%w: %q", ErrBadName, name)
+	}
+	if runtime.GOOS == "darwin" && len(name) > 31 {
+		return fmt.Errorf("%w: %q: macOS allows 31 bytes", ErrBadName, name)
 	}
 	return nil
 }
@@ -211,12 +253,12 @@ func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
 	if perm == 0 {
 		perm = 0o600
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	f, _, err := open(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	if errors.Is(err, os.ErrExist) {
 		if err := clearExisting(b, path, o); err != nil {
 			return nil, err
 		}
-		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		f, _, err = open(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 	}
 	if errors.Is(err, os.ErrExist) {
 		return nil, fmt.Errorf("create %s: %w", b, ErrExists)
@@ -234,7 +276,12 @@ func Create(b Backing, c layout.Config, o CreateOptions) (*Segment, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("create %s: %w", b, err)
 	}
-	if err := f.Truncate(int64(plan.TotalSize)); err != nil {
+	// Allocate every byte now: on a full tmpfs a sparse file would map fine and then fault
+	// (SIGBUS) on the first write to a page that cannot be allocated.
+	if err := sys.Reserve(f, int64(plan.TotalSize)); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			err = fmt.Errorf("%w: %d bytes: %w", ErrNoSpace, plan.TotalSize, err)
+		}
 		return fail(err)
 	}
 	mem, err := sys.Map(f, int(plan.TotalSize))
@@ -329,16 +376,62 @@ func attachOnce(b Backing, path string) (*Segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	mapped := false
+	defer func() {
+		if !mapped { // an error, or a fault turned into a panic by Guard
+			sys.Unmap(mem)
+		}
+	}()
 	v, err := layout.Open(mem)
 	if err != nil {
-		sys.Unmap(mem)
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
+	mapped = true
 	return &Segment{view: v, backing: b, mem: mem, refs: 1}, nil
 }
 
+// open opens the file at path like os.OpenFile, but never through a symbolic link (O_NOFOLLOW,
+// as shm_open does), never blocking on a FIFO, and only if it is a regular file (ErrNotRegular).
+func open(path string, flag int, perm os.FileMode) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, perm)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, nil, fmt.Errorf("%w: %s is a symbolic link, which segments are never opened through", ErrNotRegular, path)
+	case errors.Is(err, syscall.EISDIR):
+		return nil, nil, fmt.Errorf("%w: %s is a directory", ErrNotRegular, path)
+	case err != nil:
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: %s is a %s", ErrNotRegular, path, fileType(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+func fileType(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// mapExisting maps the whole file at path read-write. It checks the file's size against the
+// header's total_size before and after mapping it (a peer may shrink it at any time), so a
+// segment truncated before it looks is refused with layout.ErrTruncated rather than mapped and
+// faulted on.
 func mapExisting(b Backing, path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, fi, err := open(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("attach %s: %w", b, ErrNotFound)
 	}
@@ -346,15 +439,42 @@ func mapExisting(b Backing, path string) ([]byte, error) {
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size := fi.Size()
+	if size == 0 {
+		// Created and not yet sized: a creation in progress (spec 5.1, 5.2 check 1).
+		return nil, fmt.Errorf("attach %s: %w: the object is 0 bytes long", b, layout.ErrInitializing)
+	}
+	if size < layout.HeaderLen {
+		return nil, fmt.Errorf("attach %s: %w", b, shortFile(f, size))
+	}
+	mem, err := sys.Map(f, int(size))
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", b, err)
 	}
-	if fi.Size() < layout.HeaderLen {
-		// Either being created (between open and ftruncate) or not a segment at all.
-		return nil, fmt.Errorf("attach %s: %w: %d bytes", b, layout.ErrTooSmall, fi.Size())
+	// Shrunk between fstat and mmap: the mapping would fault past the new end.
+	if now, err := f.Stat(); err != nil || now.Size() < size {
+		sys.Unmap(mem)
+		if err != nil {
+			return nil, fmt.Errorf("attach %s: %w", b, err)
+		}
+		return nil, fmt.Errorf("attach %s: %w: the file shrank from %d to %d bytes while being mapped", b, layout.ErrTruncated, size, now.Size())
 	}
-	return sys.Map(f, int(fi.Size()))
+	return mem, nil
+}
+
+// shortFile explains a file shorter than a header, read with pread (which, unlike the mapping,
+// cannot fault): a segment truncated inside its header (it has the magic and a larger
+// total_size) is layout.ErrTruncated; anything else, such as an empty file whose creator has
+// not sized it yet, is layout.ErrTooSmall.
+func shortFile(f *os.File, size int64) error {
+	buf := make([]byte, layout.HeaderLen) // what the file lacks reads as zeros
+	if _, err := f.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if h, ok := layout.RawHeader(buf); ok && h.Magic == layout.Magic && h.TotalSize > uint64(size) {
+		return fmt.Errorf("%w: header says %d bytes, file has %d", layout.ErrTruncated, h.TotalSize, size)
+	}
+	return fmt.Errorf("%w: %d bytes", layout.ErrTooSmall, size)
 }
 
 func newIdentity() (layout.Identity, error) {
@@ -392,7 +512,7 @@ func (s *Segment) Replaced() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	f, err := os.Open(path)
+	f, _, err := open(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("%s: %w", s.backing, ErrNotFound)
 	}

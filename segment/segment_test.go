@@ -27,7 +27,26 @@ func TestMain(m *testing.M) {
 		time.Sleep(time.Minute)
 		os.Exit(0)
 	}
+	for env, child := range children {
+		if v := os.Getenv(env); v != "" {
+			os.Exit(child(v))
+		}
+	}
 	os.Exit(testseg.Main(m))
+}
+
+// children are the roles this test binary plays when re-executed by a test: when the
+// environment variable is set, TestMain runs the function with its value and exits with its
+// result instead of running the tests.
+var children = map[string]func(string) int{}
+
+// rwName returns a shared-memory name unique to this test process and removes the object when
+// the test ends, pass or fail.
+func rwName(t *testing.T, label string) string {
+	t.Helper()
+	name := fmt.Sprintf("/rwseg-%d-%s", os.Getpid(), label)
+	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
+	return name
 }
 
 func config() layout.Config {
@@ -83,6 +102,7 @@ func TestCreate_ReclaimsSegmentOfKilledCreator(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint32(cmd.Process.Pid), info.CreatorPID)
 	require.False(t, info.CreatorAlive)
+	require.False(t, info.ProducerAlive, "the stream is open but its only producer is dead")
 	_, err = segment.Create(b, config(), segment.CreateOptions{})
 	require.ErrorIs(t, err, segment.ErrExists)
 	s, err := segment.Create(b, config(), segment.CreateOptions{ReclaimStale: true})

@@ -149,7 +149,11 @@ func (d *demo) attach(ctx context.Context, prod *child) (*segment.Segment, error
 	defer tick.Stop()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		seg, err := segment.Attach(d.backing, 0)
+		var seg *segment.Segment
+		err := segment.Guard(func() (err error) { // the producer may truncate it meanwhile
+			seg, err = segment.Attach(d.backing, 0)
+			return err
+		})
 		if err == nil {
 			return seg, nil
 		}
@@ -171,7 +175,8 @@ func (d *demo) attach(ctx context.Context, prod *child) (*segment.Segment, error
 }
 
 // watch prints a progress line every interval until every child has exited. It returns an error
-// as soon as one child fails (the others are then killed by cleanup) or ctx ends.
+// as soon as one child fails (the others are then killed by cleanup), ctx ends, or reading the
+// segment faults (a child truncated it: segment.ErrFault).
 func (d *demo) watch(ctx context.Context, v *layout.View, n uint64, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -210,19 +215,25 @@ func (d *demo) watch(ctx context.Context, v *layout.View, n uint64, every time.D
 			return ctx.Err()
 		case <-exits:
 		case now := <-tick.C:
-			pub := v.Cursors().Published.Load()
-			rate := float64(pub-last) / now.Sub(lastAt).Seconds()
-			last, lastAt = pub, now
 			var b strings.Builder
-			fmt.Fprintf(&b, "[%6.2fs] published %11s (%3.0f%%)", now.Sub(begin).Seconds(), group(pub), percent(pub, n))
-			for _, cn := range demoConsumers {
-				if e := findEntry(v, cn); e != nil {
-					fmt.Fprintf(&b, " | %s %11s", cn, group(e.Cursor.Load()))
-				} else {
-					fmt.Fprintf(&b, " | %s %11s", cn, "-")
+			err := segment.Guard(func() error {
+				pub := v.Cursors().Published.Load()
+				rate := float64(pub-last) / now.Sub(lastAt).Seconds()
+				last, lastAt = pub, now
+				fmt.Fprintf(&b, "[%6.2fs] published %11s (%3.0f%%)", now.Sub(begin).Seconds(), group(pub), percent(pub, n))
+				for _, cn := range demoConsumers {
+					if e := findEntry(v, cn); e != nil {
+						fmt.Fprintf(&b, " | %s %11s", cn, group(e.Cursor.Load()))
+					} else {
+						fmt.Fprintf(&b, " | %s %11s", cn, "-")
+					}
 				}
+				fmt.Fprintf(&b, " | %s events/s", rateString(rate))
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("read the segment's cursors: %w", err)
 			}
-			fmt.Fprintf(&b, " | %s events/s", rateString(rate))
 			fmt.Fprintln(d.stdout, b.String())
 		}
 	}

@@ -35,22 +35,31 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *prefix != "" && *file == "" && len(pos) == 0 && !*watch {
-		bs, err := segment.List(shmBacking(*prefix).Name())
+		found, err := segment.Scan(shmBacking(*prefix).Name())
 		if err != nil {
 			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
 			return exitFailure
 		}
-		if len(bs) == 0 {
-			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
-		}
-		code := exitOK
-		for i, b := range bs {
-			if i > 0 {
+		code, n := exitOK, 0
+		for _, f := range found {
+			switch f.Header {
+			case segment.HeaderUnread:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(f.Backing, f.Err))
+				code = exitFailure
+				continue
+			case segment.HeaderBlank:
+				continue // no ringwire mark: maybe not ours
+			}
+			if n > 0 {
 				fmt.Fprintln(stdout)
 			}
-			if c := inspectOnce(b, stdout, stderr); c != exitOK {
+			n++
+			if c := inspectOnce(f.Backing, stdout, stderr); c != exitOK {
 				code = c
 			}
+		}
+		if n == 0 && code == exitOK {
+			fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", shmBacking(*prefix).Name())
 		}
 		return code
 	}
@@ -127,16 +136,30 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// testHookAttached, set only by tests, runs between attaching to a segment and reading it.
+var testHookAttached func(segment.Backing)
+
 // inspectOnce prints one snapshot of the segment at b, or an error explaining why it cannot.
+// The segment belongs to other processes, which may truncate it while it is read: the reading
+// runs under segment.Guard, so that is reported rather than fatal.
 func inspectOnce(b segment.Backing, stdout, stderr io.Writer) int {
-	seg, err := segment.Attach(b, 0)
+	var out bytes.Buffer
+	err := segment.Guard(func() error {
+		seg, err := segment.Attach(b, 0)
+		if err != nil {
+			return err
+		}
+		defer seg.Release()
+		if testHookAttached != nil {
+			testHookAttached(b)
+		}
+		writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
+		return nil
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(b, err))
 		return exitFailure
 	}
-	defer seg.Release()
-	var out bytes.Buffer
-	writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
 	stdout.Write(out.Bytes())
 	return exitOK
 }
@@ -149,8 +172,12 @@ func explain(b segment.Backing, err error) string {
 			return fmt.Sprintf("%s: segment not found (no shared-memory object of that name; \"ringwire list\" shows the ringwire segments)", b.Name())
 		}
 		return fmt.Sprintf("%s: segment not found (no such file)", b.Name())
-	case errors.Is(err, segment.ErrBadName):
+	case errors.Is(err, segment.ErrBadName), errors.Is(err, segment.ErrNotRegular):
 		return err.Error()
+	case errors.Is(err, segment.ErrFault):
+		return fmt.Sprintf("%s: %v: the segment shrank while it was being read (another process truncated it; every process that maps it faults the same way)", b.Name(), err)
+	case errors.Is(err, layout.ErrTruncated):
+		return fmt.Sprintf("%s: %v (another process truncated it; its peers fault on what is gone)", b.Name(), err)
 	case errors.Is(err, layout.ErrInitializing):
 		return fmt.Sprintf("%s: %v (its creator has not finished writing the header; try again)", b.Name(), layout.ErrInitializing)
 	case errors.Is(err, layout.ErrTooSmall):
@@ -158,7 +185,7 @@ func explain(b segment.Backing, err error) string {
 	case errors.Is(err, layout.ErrBadMagic):
 		return fmt.Sprintf("%s: %v", b.Name(), layout.ErrBadMagic)
 	case errors.Is(err, os.ErrPermission):
-		return fmt.Sprintf("%s: permission denied (inspect maps the segment read-write, like every peer)", b.Name())
+		return fmt.Sprintf("%s: permission denied (reading a segment takes read and write permission: it is mapped read-write, as by every peer)", b.Name())
 	}
 	return fmt.Sprintf("%s: invalid segment: %v", b.Name(), err)
 }
@@ -188,7 +215,7 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	row("creator", "pid %d (%s)", h.CreatorPID, aliveString(h.CreatorPID, h.CreatorStartTime))
 	created := time.Unix(0, int64(h.CreatedUnixNs))
 	row("created", "%s (%s ago)", created.Format("2006-01-02 15:04:05.000 MST"), roundAge(wall.Sub(created)))
-	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load()), age(mono, h.ProducerHeartbeatNs.Load()))
+	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load(), segment.ProducerAlive(v)), age(mono, h.ProducerHeartbeatNs.Load()))
 	if multi {
 		row("published", "- (unused in multi-producer mode)")
 	} else {
@@ -207,20 +234,22 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	}
 	for i := 0; i < v.Producers(); i++ {
 		pe := v.Producer(i)
-		st := pe.State.Load()
+		st := pe.Load().State()
 		if st == layout.ProducerFree || (!multi && i == 0) {
 			continue
 		}
 		intent := "none"
-		if end := pe.IntentEnd.Load(); end != 0 {
-			intent = fmt.Sprintf("[%d, %d)", pe.IntentStart.Load(), end)
+		if start, end, ok := pe.Intent(); !ok {
+			intent = "changing"
+		} else if end != 0 {
+			intent = fmt.Sprintf("[%d, %d)", start, end)
 		}
 		row(fmt.Sprintf("producer %d", i), "%s, pid %d (%s), claim in progress %s, heartbeat %s",
-			[]string{"free", "active", "closed", "dead"}[min(st, 3)], pe.OwnerPID, aliveString(pe.OwnerPID, pe.OwnerStartTime), intent, age(mono, pe.HeartbeatNs.Load()))
+			[]string{"free", "active", "closed", "dead", "corrupt"}[min(st, 4)], pe.OwnerID().PID(), ownerString(pe.OwnerID()), intent, age(mono, pe.HeartbeatNs.Load()))
 	}
 	used, active := 0, 0
 	for i := 0; i < v.Entries(); i++ {
-		switch v.Entry(i).State.Load() {
+		switch v.Entry(i).Load().State() {
 		case layout.EntryFree:
 		case layout.EntryActive:
 			active++
@@ -241,7 +270,7 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST\tGAPS")
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		st := e.State.Load()
+		st := e.Load().State()
 		if st == layout.EntryFree {
 			continue
 		}
@@ -249,8 +278,8 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 		if e.Required() {
 			kind = "required"
 		}
-		if e.DependsOn != 0 {
-			kind += ", after " + indices(e.DependsOn)
+		if d := e.DependsOn.Load(); d != 0 {
+			kind += ", after " + indices(d)
 		}
 		cur := e.Cursor.Load()
 		lag := "-" // a closed or evicted entry no longer follows the producer
@@ -258,9 +287,20 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 			lag = fmt.Sprint(count - cur)
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
-			e.OwnerPID, aliveString(e.OwnerPID, e.OwnerStartTime), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
+			e.OwnerID().PID(), ownerString(e.OwnerID()), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
 	}
 	tw.Flush()
+}
+
+// ownerString says whether an owner identity's process is alive (spec section 8).
+func ownerString(o layout.OwnerID) string {
+	if o == 0 {
+		return "none"
+	}
+	if sys.AliveOwner(o.PID(), o.StartTime()) {
+		return "alive"
+	}
+	return "dead"
 }
 
 func aliveString(pid uint32, start uint64) string {
@@ -273,9 +313,14 @@ func aliveString(pid uint32, start uint64) string {
 	return "dead"
 }
 
-func producerState(s uint32) string {
+// producerState names a header's producer_state; alive says whether a process that can publish
+// is alive (segment.ProducerAlive): an open stream without one is "open (dead)".
+func producerState(s uint32, alive bool) string {
 	switch s {
 	case layout.ProducerOpen:
+		if !alive {
+			return "open (dead)"
+		}
 		return "open"
 	case layout.ProducerClosed:
 		return "closed (no more events)"

@@ -5,19 +5,25 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/segment"
 )
 
 // listPrefix parses the optional PREFIX argument of list and clean.
 func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*flag.FlagSet)) (string, bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, help) }
+	fs.Usage = func() {
+		fmt.Fprint(stderr, help)
+		fs.PrintDefaults()
+	}
 	if extra != nil {
 		extra(fs)
 	}
@@ -35,21 +41,67 @@ func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*
 	return prefix, true
 }
 
+// scan lists the objects under prefix that are, or may be, ringwire segments, reporting on
+// stderr a platform that cannot list them.
+func scan(cmd, prefix string, stderr io.Writer) ([]segment.Found, bool) {
+	found, err := segment.Scan(prefix)
+	if errors.Is(err, sys.ErrUnsupported) {
+		fmt.Fprintf(stderr, "ringwire %s: %v: listing shared memory needs Linux\n", cmd, err)
+		return nil, false
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringwire %s: %v\n", cmd, err)
+		return nil, false
+	}
+	return found, true
+}
+
+// describe reads the segment that Scan found, under segment.Guard: its owner may truncate it
+// while it is read. The error is set only when the segment could not be read at all (another
+// user's segment: os.ErrPermission); a segment that was read but fails validation, or faulted
+// while being read, is described with SegmentInfo.Err set.
+func describe(f segment.Found) (coordination.SegmentInfo, error) {
+	if f.Header == segment.HeaderUnread {
+		return coordination.SegmentInfo{}, f.Err
+	}
+	var s coordination.SegmentInfo
+	if err := segment.Guard(func() error { s = coordination.Describe(f.Backing); return nil }); err != nil {
+		s = coordination.SegmentInfo{Info: segment.Info{Backing: f.Backing}, Err: err}
+	}
+	if errors.Is(s.Err, os.ErrPermission) {
+		return s, s.Err
+	}
+	return s, nil
+}
+
 func runList(args []string, stdout, stderr io.Writer) int {
-	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers\n", args, stderr, nil)
+	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers;\nsegments this user may not read are reported on stderr, and if none could be read the exit\nstatus is 1\n", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
-	infos, err := coordination.Discover(prefix)
-	if errors.Is(err, sys.ErrUnsupported) {
-		fmt.Fprintf(stderr, "ringwire list: %v: listing shared memory needs Linux\n", err)
+	found, ok := scan("list", prefix, stderr)
+	if !ok {
 		return exitFailure
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ringwire list: %v\n", err)
-		return exitFailure
+	var infos []coordination.SegmentInfo
+	unreadable := 0
+	for _, f := range found {
+		if f.Header == segment.HeaderBlank {
+			continue // no ringwire mark: maybe another program's (see "ringwire clean -h")
+		}
+		s, err := describe(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "ringwire list: %s\n", explain(f.Backing, err))
+			unreadable++
+			continue
+		}
+		infos = append(infos, s)
 	}
 	if len(infos) == 0 {
+		if unreadable > 0 {
+			fmt.Fprintf(stderr, "ringwire list: could not read any of the %d objects whose name starts with %s\n", unreadable, prefix)
+			return exitFailure
+		}
 		fmt.Fprintf(stdout, "no ringwire segments whose name starts with %s\n", prefix)
 		return exitOK
 	}
@@ -69,8 +121,11 @@ func runList(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		state := "open"
-		if s.Closed {
+		switch {
+		case s.Closed:
 			state = "closed"
+		case !s.ProducerAlive:
+			state = "open (dead)" // no process that could publish is alive
 		}
 		var cs []string
 		for _, c := range s.Consumers {
@@ -89,29 +144,145 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
+const cleanHelp = `usage: ringwire clean [--dry-run] [--grace DURATION] [PREFIX]
+
+removes the ringwire segments whose name starts with PREFIX (default: all) that no process uses;
+never a live one. A segment is removed when
+  - it is valid, its creator is dead, and no live producer or consumer uses it;
+  - it fails validation (bad magic, a corrupt header, stuck initializing) and its creator, as its
+    header records it (pid and start time), is dead;
+  - its header records no creator (cut short, or empty or zeroed because its creator died before
+    writing it), it has not changed for longer than --grace, and no process has it open or
+    mapped (on Linux, looked up in /proc/*/fd and /proc/*/maps, and, if some process cannot be
+    looked at, asked of the kernel with a write lease, which only the segment's owner or root
+    may take; if neither can tell, it is kept). An empty or zeroed object carries no ringwire
+    mark, so it is considered only when PREFIX is given.
+Segments this user may not read are reported on stderr. The exit status is 1 if none could be
+read, or if a removal failed.
+
+`
+
 func runClean(args []string, stdout, stderr io.Writer) int {
 	var dry bool
-	prefix, ok := listPrefix("clean", "usage: ringwire clean [--dry-run] [PREFIX]\n\nremoves the ringwire segments whose creator is dead and that no live producer or consumer uses; never a live one\n",
-		args, stderr, func(fs *flag.FlagSet) { fs.BoolVar(&dry, "dry-run", false, "only list what would be removed") })
+	var grace time.Duration
+	prefix, ok := listPrefix("clean", cleanHelp, args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dry, "dry-run", false, "only list what would be removed")
+		fs.DurationVar(&grace, "grace", time.Minute, "how long a segment whose header records no creator must have been unchanged")
+	})
 	if !ok {
 		return exitUsage
 	}
-	removed, err := coordination.RemoveStale(prefix, dry)
+	named := prefix != "/"
+	found, ok := scan("clean", prefix, stderr)
+	if !ok {
+		return exitFailure
+	}
 	verb := "removed"
 	if dry {
 		verb = "would remove"
 	}
-	for _, n := range removed {
-		fmt.Fprintf(stdout, "%s %s\n", verb, n)
+	removed, readable, unreadable, failed := 0, 0, 0, false
+	for _, f := range found {
+		if !considered(f, named) {
+			continue
+		}
+		v := judge(f, grace, time.Now())
+		if v.unreadable != nil {
+			fmt.Fprintf(stderr, "ringwire clean: %s\n", explain(f.Backing, v.unreadable))
+			unreadable++
+			continue
+		}
+		readable++
+		if v.note != "" {
+			fmt.Fprintf(stderr, "ringwire clean: kept %s: %s\n", f.Backing.Name(), v.note)
+		}
+		if v.why == "" {
+			continue
+		}
+		if !dry {
+			// Judge it again just before removing it: it may have come back to life.
+			if again, ok := rescan(f.Backing); !ok || judge(again, grace, time.Now()).why == "" {
+				continue
+			}
+			if err := segment.Remove(f.Backing); err != nil && !errors.Is(err, segment.ErrNotFound) {
+				fmt.Fprintf(stderr, "ringwire clean: %v\n", err)
+				failed = true
+				continue
+			}
+		}
+		fmt.Fprintf(stdout, "%s %s (%s)\n", verb, f.Backing.Name(), v.why)
+		removed++
 	}
-	if len(removed) == 0 {
+	if removed == 0 && (readable > 0 || unreadable == 0) {
 		fmt.Fprintf(stdout, "no stale ringwire segments whose name starts with %s\n", prefix)
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ringwire clean: %v\n", err)
+	if unreadable > 0 && readable == 0 {
+		fmt.Fprintf(stderr, "ringwire clean: could not read any of the %d objects whose name starts with %s\n", unreadable, prefix)
+		return exitFailure
+	}
+	if failed {
 		return exitFailure
 	}
 	return exitOK
+}
+
+// considered reports whether clean looks at f at all. An empty or zeroed object carries no
+// ringwire mark and may be another program's: it is considered only under a PREFIX the user
+// named.
+func considered(f segment.Found, named bool) bool {
+	return f.Header != segment.HeaderBlank || named
+}
+
+// verdict is clean's decision about one segment.
+type verdict struct {
+	why        string // why it may be removed; "" to keep it
+	note       string // why a segment that may well be abandoned is kept anyway
+	unreadable error  // it could not be read (another user's)
+}
+
+// judge applies the rules of cleanHelp to f at time now.
+func judge(f segment.Found, grace time.Duration, now time.Time) verdict {
+	s, err := describe(f)
+	switch {
+	case err != nil:
+		return verdict{unreadable: err}
+	case s.Err == nil:
+		if s.Stale() {
+			return verdict{why: fmt.Sprintf("creator pid %d is dead, and no live producer or consumer uses it", s.CreatorPID)}
+		}
+		return verdict{}
+	case s.CreatorPID != 0:
+		if s.CreatorAlive {
+			return verdict{}
+		}
+		return verdict{why: fmt.Sprintf("invalid (%v), and its creator pid %d is dead", s.Err, s.CreatorPID)}
+	}
+	// Nobody to ask: only its age and the absence of any user show that it was abandoned.
+	if now.Sub(f.ModTime) < grace {
+		return verdict{}
+	}
+	used, err := segment.InUse(f.Backing)
+	switch {
+	case err != nil:
+		return verdict{note: fmt.Sprintf("invalid (%v), records no creator, and %v", s.Err, err)}
+	case used:
+		return verdict{}
+	}
+	return verdict{why: fmt.Sprintf("invalid (%v), records no creator, unchanged for %v, and no process has it open or mapped", s.Err, roundAge(now.Sub(f.ModTime)))}
+}
+
+// rescan reads the object at b again, as Scan does.
+func rescan(b segment.Backing) (segment.Found, bool) {
+	found, err := segment.Scan(b.Name())
+	if err != nil {
+		return segment.Found{}, false
+	}
+	for _, f := range found {
+		if f.Backing == b {
+			return f, true
+		}
+	}
+	return segment.Found{}, false
 }
 
 func creatorString(pid uint32, alive bool) string {

@@ -4,13 +4,15 @@
 //	ringwire demo [-n 20000000] [-batch 256] [-capacity 65536] [-wait yield] [-name /x]
 //	ringwire inspect [--watch] NAME | --file PATH
 //	ringwire list [PREFIX]
-//	ringwire clean [--dry-run] [PREFIX]
+//	ringwire clean [--dry-run] [--grace 1m] [PREFIX]
 //
 // demo starts one producer and two consumer processes (this binary, re-executed with the hidden
 // subcommands demo-producer and demo-consumer) over a POSIX shared-memory segment, shows their
 // progress from the segment's cursors, and checks that every consumer received every event in
 // order. inspect prints a segment's header and registry; list finds ringwire segments in
-// /dev/shm.
+// /dev/shm; clean removes the ones nobody uses, valid or not ("ringwire clean -h" gives the
+// rules). They read other processes' segments under segment.Guard, so a segment truncated
+// under them is reported, not fatal.
 package main
 
 import (
@@ -36,8 +38,9 @@ const usage = `usage:
   ringwire inspect [flags] NAME      print a segment's header and consumers (NAME like /orders)
   ringwire inspect --file PATH       the same for a file-backed segment
   ringwire list [PREFIX]             list the ringwire segments in /dev/shm, with their peers
-  ringwire clean [--dry-run] [PREFIX]
-                                     remove stale segments (creator dead, no live peer)
+  ringwire clean [--dry-run] [--grace 1m] [PREFIX]
+                                     remove segments nobody uses: creator dead and no live
+                                     peer, or invalid and abandoned (see "clean -h")
 
 Run "ringwire COMMAND -h" for the flags of a command.
 `

@@ -425,7 +425,7 @@ func TestClean_RemovesOnlyStale(t *testing.T) {
 	}
 	h := q.Segment().View().Header()
 	h.CreatorPID, h.CreatorStartTime = uint32(dead.Process.Pid), 0
-	q.Segment().View().Producer(0).OwnerPID = uint32(dead.Process.Pid)
+	q.Segment().View().Producer(0).Owner.Store(uint64(layout.MakeOwner(uint32(dead.Process.Pid), 0)))
 	dead.Process.Kill()
 	dead.Wait()
 	q.Close() // Keep: the name stays, as after a crash

@@ -128,7 +128,7 @@ func runDemoProducer(args []string, stdout, stderr io.Writer) int {
 func findEntry(v *layout.View, name string) *layout.Entry {
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		if e.State.Load() == layout.EntryActive && e.NameString() == name {
+		if e.Is(layout.EntryActive) && e.NameString() == name {
 			return e
 		}
 	}

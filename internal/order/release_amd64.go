@@ -18,3 +18,11 @@ const Plain = true
 func StoreRelease(p *atomic.Uint64, v uint64) {
 	*(*uint64)(unsafe.Pointer(p)) = v
 }
+
+// StoreStore is the release fence F1 of spec/LAYOUT.md 5.11, placed after a store that later
+// stores must not pass. amd64 (TSO) never reorders stores with stores: nothing to do.
+func StoreStore() {}
+
+// LoadLoad is the acquire fence F4 of spec/LAYOUT.md 5.11, placed after loads that a later load
+// must not pass. amd64 never reorders loads with loads: nothing to do.
+func LoadLoad() {}

@@ -46,8 +46,8 @@ func monotonicSyscall() uint64 {
 
 // ProcessExists reports whether a process with this pid exists (it may belong to another user).
 func ProcessExists(pid int) bool {
-	if pid <= 0 {
-		return false
+	if pid <= 0 || pid >= 1<<31 {
+		return false // spec section 8: such pids name no process (kill would read them as groups)
 	}
 	err := unix.Kill(pid, 0)
 	return err == nil || err == unix.EPERM
@@ -68,4 +68,20 @@ func Alive(pid uint32, startTime uint64) bool {
 		return true // cannot tell: assume alive, never reclaim a live peer's state
 	}
 	return st == startTime
+}
+
+// AliveOwner is Alive for an owner identity (spec section 8), whose start time is kept modulo
+// 2^32: equal when the low 32 bits are equal, unknown (0) on either side compares equal.
+func AliveOwner(pid uint32, startLow uint32) bool {
+	if !ProcessExists(int(pid)) || zombie(int(pid)) {
+		return false
+	}
+	if startLow == 0 {
+		return true
+	}
+	st, err := ProcessStartTime(int(pid))
+	if err != nil || st == 0 {
+		return true // cannot tell: assume alive, never reclaim a live peer's state
+	}
+	return uint32(st) == startLow
 }

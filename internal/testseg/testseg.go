@@ -43,3 +43,33 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// Event is the 64-byte test event of the producer and consumer tests: a sequence, a value derived
+// from it, and a payload Check recomputes.
+type Event struct {
+	Seq     uint64
+	Square  uint64
+	Payload [48]byte
+}
+
+// Fill writes the event of sequence seq.
+func Fill(seq uint64, e *Event) {
+	e.Seq = seq
+	e.Square = seq * seq
+	for i := range e.Payload {
+		e.Payload[i] = byte(seq) + byte(i)
+	}
+}
+
+// Check reports whether e is the event of sequence seq, byte for byte.
+func Check(seq uint64, e *Event) error {
+	if e.Seq != seq || e.Square != seq*seq {
+		return fmt.Errorf("event %d holds seq %d", seq, e.Seq)
+	}
+	for i := range e.Payload {
+		if e.Payload[i] != byte(seq)+byte(i) {
+			return fmt.Errorf("event %d: payload byte %d corrupt", seq, i)
+		}
+	}
+	return nil
+}

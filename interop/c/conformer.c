@@ -106,6 +106,14 @@ static const char *proto_code(rw_code rc)
 	case RW_ERR_INVALID_ARG: return "usage";
 	case RW_ERR_PRODUCERS_FULL: return "registry_full";
 	case RW_ERR_GAP: return "verify";
+	/* codes outside PROTOCOL.md's list, mapped as the Go conformer does: a bad name is a usage
+	 * error, a backing that cannot be made or is not a regular file an I/O error, and a
+	 * stream that stopped short (lapped, or every producer died) a verification failure */
+	case RW_ERR_LOST:
+	case RW_ERR_PRODUCER_DEAD: return "verify";
+	case RW_ERR_INVALID_NAME: return "usage";
+	case RW_ERR_NO_SPACE:
+	case RW_ERR_NOT_REGULAR: return "io";
 	default: return rw_code_name(rc);
 	}
 }
@@ -115,9 +123,14 @@ static int exit_for(rw_code rc)
 	switch (rc) {
 	case RW_OK: return EXIT_OK;
 	case RW_ERR_IO:
+	case RW_ERR_NO_SPACE:
+	case RW_ERR_NOT_REGULAR:
 	case RW_ERR_EXISTS: return EXIT_IO;
-	case RW_ERR_INVALID_ARG: return EXIT_USAGE;
+	case RW_ERR_INVALID_ARG:
+	case RW_ERR_INVALID_NAME: return EXIT_USAGE;
 	case RW_ERR_ENDED:
+	case RW_ERR_LOST:
+	case RW_ERR_PRODUCER_DEAD:
 	case RW_ERR_GAP: return EXIT_VERIFY;
 	default: return EXIT_SEGMENT;
 	}
@@ -217,14 +230,15 @@ static void print_registry(const rw_segment *seg)
 	int first = 1;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		rw_entry *e = rw_entry_at(seg, i);
-		uint32_t state = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (state == RW_ENTRY_FREE)
+		uint32_t state = rw_entry_state_word(e);
+		if (rw_state_value(state) == RW_ENTRY_FREE)
 			continue;
-		uint32_t nlen = e->name_len;
-		if (nlen > RW_MAX_CONSUMER_NAME)
-			nlen = RW_MAX_CONSUMER_NAME;
+		char name[RW_MAX_CONSUMER_NAME + 1];
+		uint32_t nlen = rw_entry_name(e, name); /* 0: corrupt (spec 4.3) */
 		printf("%s{\"index\":%u,\"name\":", first ? "" : ",", i);
-		json_str((const char *)e->name, nlen);
+		json_str(name, nlen);
+		if (nlen == 0)
+			state = RW_STATE_VALUE_MASK; /* shown as "corrupt" */
 		printf(",\"state\":\"%s\",\"cursor\":%llu}", rw_entry_state_name(state),
 		       (unsigned long long)atomic_load_explicit(&e->cursor, memory_order_acquire));
 		first = 0;
@@ -235,16 +249,13 @@ static void print_registry(const rw_segment *seg)
 
 /* ---- produce --------------------------------------------------------------------------------- */
 
-/* Producer entries 1.. that an attached producer registered and left (closed or dead). */
-static uint32_t producers_left(const rw_segment *seg)
+/* Producer entries 1.. whose attached producer registered and left: closed or dead, or active
+ * with a dead owner whose claims are all resolved (PROTOCOL.md, produce). */
+static uint32_t producers_left(rw_segment *seg)
 {
 	uint32_t n = 0;
-	for (uint32_t i = 1; i < seg->g.producer_capacity; i++) {
-		uint32_t s = atomic_load_explicit(&rw_producer_entry_at(seg, i)->state,
-						  memory_order_acquire);
-		if (s == RW_PRODUCER_ENTRY_CLOSED || s == RW_PRODUCER_ENTRY_DEAD)
-			n++;
-	}
+	for (uint32_t i = 1; i < seg->g.producer_capacity; i++)
+		n += (uint32_t)rw_producer_entry_left(seg, i);
 	return n;
 }
 
@@ -326,6 +337,7 @@ static int cmd_produce(int argc, char **argv)
 			status = EXIT_SEGMENT;
 			goto out;
 		}
+		rw_producer_heartbeat(&p); /* spec 8: while waiting for consumers */
 		sleep_ms(1);
 	}
 
@@ -357,6 +369,7 @@ static int cmd_produce(int argc, char **argv)
 				status = EXIT_SEGMENT;
 				break;
 			}
+			rw_producer_heartbeat(&p);
 			sleep_ms(1);
 		}
 		/* end the stream (multi: closed bit, then every claim published or a gap) */
@@ -372,6 +385,7 @@ static int cmd_produce(int argc, char **argv)
 				timed_out = 1;
 				break;
 			}
+			rw_producer_heartbeat(&p);
 			sleep_ms(1);
 		}
 		print_registry(&seg);
@@ -594,19 +608,18 @@ static void mask_image(rw_segment *seg)
 	h->poison_pid = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		rw_entry *e = rw_entry_at(seg, i);
-		e->owner_pid = 0;
-		e->owner_start_time = 0;
+		atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
 	}
 	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
 		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		e->owner_pid = 0;
-		e->owner_start_time = 0;
+		atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
 		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
 	}
 }
 
-/* Registers a golden consumer (start oldest) that only polls: not counted in consumer_blockers. */
+/* Registers a golden consumer (start oldest) that only polls: it never registers as a blocker,
+ * so consumer_blockers stays 0 as in the Go images. */
 static int golden_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags)
 {
 	if (rw_register(c, seg, name, flags, 0, RW_START_OLDEST, NULL) != RW_OK)
@@ -722,8 +735,8 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	rw_consumer c1, c2;
 	int bad = rw_create_memory(buf, g.total_size, &cfg, &seg, NULL) != RW_OK ||
 		  rw_producer_init(&p, &seg, NULL) != RW_OK;
-	/* Golden peers never wait (timeouts 0): none of them counts as a blocker (spec 5.6), so
-	 * both blockers counts stay 0, as in the Go images. */
+	/* Golden peers never wait (timeouts 0) and are poll-only: none of them registers as a
+	 * blocker (spec 5.6), so both blockers counts stay 0, as in the Go images. */
 	if (!bad)
 		rw_producer_poll_only(&p);
 	switch (bad ? -1 : (int)which) {
@@ -754,6 +767,7 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
 		      golden_publish(&p, 0, 2) || golden_consume(&c1, 2) ||
 		      golden_dead_claim(buf, g.total_size) || golden_pass_gap(&c1) ||
+		      rw_retire_resolved(&seg) != 1 || /* a peer retires the resolved entry (5.4) */
 		      golden_publish(&p, 2, 3) || golden_consume(&c1, 1);
 		break;
 	case POISONED:

@@ -2,16 +2,19 @@
  * ringwire.c - implementation of ringwire.h. Section numbers refer to spec/LAYOUT.md.
  *
  * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
- * the spec tables give. The wait/wake handshake of 5.6 is a store-then-load on both sides (the
- * waker stores its cursor then loads the waiters word; the waiter increments the waiters word then
- * re-loads the cursor). Peers that may block in futex are counted in the header's
- * consumer_blockers / producer_blockers (5.6). rw_commit and rw_release load those counts
- * (acquire) first: while a count is 0 they store `published` / `cursor` with a release store and
- * skip that handshake; otherwise the store is seq-cst. The availability words (5.4) and
- * poison_state are release stores, so rw_wake_if_waiting and rw_block_until also put a seq_cst
- * fence between the store and the load. Multi-mode intents (intent_start, intent_end) are
- * seq-cst stores before the seq-cst CAS on claimed; 5.8 loads the intents and then the claimed
- * count, seq-cst.
+ * the spec tables give, and the fences of 5.11 are written where the spec puts them:
+ *  - F1 (release fence after the single-mode claimed store): rw_claim;
+ *  - F2 (seq-cst fence between a release store and a waiters load): wake_after_store and
+ *    rw_release, only when a blockers count is nonzero;
+ *  - F3 (membarrier(MEMBARRIER_CMD_GLOBAL) after a blocker's seq-cst add): blocker_register;
+ *  - F4 (acquire fence after a consumer's copy, before an optional one's claimed load and a
+ *    required one's state and owner loads): rw_consume.
+ * Wakers store their cursor (release) and only then load the blockers count; a compiler fence
+ * keeps that load after the store, F3 makes it correct for the CPU (5.6). Changes that are not
+ * cursor moves (close, poison, deregistration, eviction) are seq-cst stores or CASes followed by a
+ * seq-cst load of the waiters words (wake_unconditionally). Registry `state` and `owner` words
+ * change only by seq-cst CAS. Multi-mode intents are seq-cst stores before the seq-cst CAS on
+ * claimed, and 5.8 reads them end, start, end.
  */
 #define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
 #include "ringwire.h"
@@ -32,7 +35,11 @@
 
 #ifdef __linux__
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <sys/syscall.h>
+#ifndef MEMBARRIER_CMD_GLOBAL
+#define MEMBARRIER_CMD_GLOBAL MEMBARRIER_CMD_SHARED /* the name before Linux 4.16 */
+#endif
 #endif
 #ifdef __APPLE__
 #include <sys/sysctl.h>
@@ -70,6 +77,11 @@ static const char *const code_names[RW_ERR_COUNT_] = {
 	[RW_ERR_CLOSED] = "closed",
 	[RW_ERR_POISONED] = "poisoned",
 	[RW_ERR_GAP] = "gap",
+	[RW_ERR_NO_SPACE] = "no_space",
+	[RW_ERR_INVALID_NAME] = "invalid_name",
+	[RW_ERR_NOT_REGULAR] = "not_regular",
+	[RW_ERR_PRODUCER_DEAD] = "producer_dead",
+	[RW_ERR_LOST] = "lost",
 };
 
 static const char *const code_texts[RW_ERR_COUNT_] = {
@@ -90,7 +102,7 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_NOT_FOUND] = "segment not found",
 	[RW_ERR_EXISTS] = "segment already exists",
 	[RW_ERR_REGISTRY_FULL] = "registry full",
-	[RW_ERR_DUPLICATE_NAME] = "consumer name already active",
+	[RW_ERR_DUPLICATE_NAME] = "duplicate name",
 	[RW_ERR_EVICTED] = "consumer evicted",
 	[RW_ERR_ENDED] = "stream ended",
 	[RW_ERR_TIMEOUT] = "timeout",
@@ -102,6 +114,11 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_CLOSED] = "closed",
 	[RW_ERR_POISONED] = "poisoned",
 	[RW_ERR_GAP] = "sequences passed over as gaps",
+	[RW_ERR_NO_SPACE] = "no space",
+	[RW_ERR_INVALID_NAME] = "invalid name",
+	[RW_ERR_NOT_REGULAR] = "not a regular file",
+	[RW_ERR_PRODUCER_DEAD] = "producer dead",
+	[RW_ERR_LOST] = "events lost",
 };
 
 const char *rw_code_name(rw_code code)
@@ -223,7 +240,27 @@ size_t rw_portable_name(const char *label, size_t label_len, char out[RW_PORTABL
 	return n;
 }
 
+
+int rw_valid_name(const char *name, size_t len)
+{
+	/* spec 9: "/" + component; component is 1 to 255 bytes, no "/" or NUL, not "." or ".." */
+	if (!name || len < 2 || len > RW_MAX_NAME || name[0] != '/')
+		return 0;
+#ifdef __APPLE__
+	if (len > 31)
+		return 0;
+#endif
+	for (size_t i = 1; i < len; i++)
+		if (name[i] == '/' || name[i] == 0)
+			return 0;
+	if ((len == 2 && name[1] == '.') || (len == 3 && name[1] == '.' && name[2] == '.'))
+		return 0;
+	return 1;
+}
+
 /* ---- Time and processes (section 8) ------------------------------------------------------------ */
+
+rw_test_hooks rw_test;
 
 uint64_t rw_monotonic_ns(void)
 {
@@ -247,42 +284,65 @@ static void sleep_ns(uint64_t ns)
 	}
 }
 
-uint64_t rw_process_start_time(pid_t pid)
-{
+/* Section 8: a pid of 0 or of 2^31 or more names no process, and kill gives such values other
+ * meanings (0: our process group, -1 as pid_t: every process), so they are never passed to it. */
+static int pid_names_nobody(uint32_t pid) { return pid == 0 || pid >= 0x80000000u; }
+
 #if defined(__linux__)
+/* Fields 3 (state) and 22 (starttime) of /proc/<pid>/stat. comm (field 2) may itself contain ')'
+ * and spaces, so fields are counted after the LAST ')'. Returns 0, or -1 with errno (ENOENT or
+ * ESRCH: no such process). */
+static int proc_stat(uint32_t pid, char *state, uint64_t *start)
+{
 	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	snprintf(path, sizeof path, "/proc/%lu/stat", (unsigned long)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return 0;
+		return -1;
 	ssize_t len = read(fd, buf, sizeof buf - 1);
+	int e = errno;
 	close(fd);
-	if (len <= 0)
-		return 0;
+	if (len <= 0) {
+		errno = len < 0 ? e : EIO;
+		return -1;
+	}
 	buf[len] = 0;
-	/* comm (field 2) may itself contain ')' and spaces: count fields after the LAST ')'. */
 	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
+	if (!p) {
+		errno = EIO;
+		return -1;
+	}
 	p++;
-	/* Field 3 (state) is the first token after ')'; field 22 is the 20th. */
 	for (int field = 3; field <= 22; field++) {
 		while (*p == ' ')
 			p++;
 		if (*p == 0)
-			return 0;
+			break;
+		if (field == 3)
+			*state = *p;
 		if (field == 22) {
 			uint64_t v = 0;
 			if (*p < '0' || *p > '9')
-				return 0;
+				break;
 			while (*p >= '0' && *p <= '9')
 				v = v * 10 + (uint64_t)(*p++ - '0');
-			return v;
+			*start = v;
+			return 0;
 		}
 		while (*p && *p != ' ')
 			p++;
 	}
-	return 0;
+	errno = EIO;
+	return -1;
+}
+#endif
+
+uint64_t rw_process_start_time(pid_t pid)
+{
+#if defined(__linux__)
+	char state;
+	uint64_t start;
+	return pid > 0 && proc_stat((uint32_t)pid, &state, &start) == 0 ? start : 0;
 #elif defined(__APPLE__)
 	struct kinfo_proc kp;
 	size_t len = sizeof kp;
@@ -297,18 +357,64 @@ uint64_t rw_process_start_time(pid_t pid)
 #endif
 }
 
+/* Section 8: dead when the pid names nobody, no process has it, it is a zombie, or its start time
+ * differs in the bits of mask (all of them for *_start_time fields, the low 32 for owner
+ * identities). An unknown start time (0 on either side) compares equal. */
+static int process_dead(uint32_t pid, uint64_t start, uint64_t mask)
+{
+	if (pid_names_nobody(pid))
+		return 1;
+	if (rw_test.before_kill)
+		rw_test.before_kill(pid);
+	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+		return 1; /* EPERM: it exists */
+#if defined(__linux__)
+	char state = 0;
+	uint64_t now = 0;
+	if (proc_stat(pid, &state, &now) != 0)
+		return errno == ENOENT || errno == ESRCH; /* gone since kill */
+	if (state == 'Z' || state == 'X')
+		return 1; /* exited, not yet reaped */
+	return (start & mask) != 0 && now != 0 && ((start ^ now) & mask) != 0;
+#elif defined(__APPLE__)
+	struct kinfo_proc kp;
+	size_t len = sizeof kp;
+	int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
+	if (sysctl(mib, 4, &kp, &len, NULL, 0) != 0)
+		return 0;
+	if (len == 0 || kp.kp_proc.p_stat == SZOMB)
+		return 1;
+	uint64_t now = (uint64_t)kp.kp_proc.p_starttime.tv_sec * 1000000ull +
+		       (uint64_t)kp.kp_proc.p_starttime.tv_usec;
+	return (start & mask) != 0 && now != 0 && ((start ^ now) & mask) != 0;
+#else
+	(void)start, (void)mask;
+	return 0;
+#endif
+}
+
 int rw_process_dead(uint32_t pid, uint64_t start_time)
 {
-	if (pid == 0 || pid > (uint32_t)INT_MAX)
-		return 1; /* no process can have this pid */
-	if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
-		return 1;
-	if (start_time != 0) {
-		uint64_t now = rw_process_start_time((pid_t)pid);
-		if (now != 0 && now != start_time)
-			return 1; /* the pid was reused */
-	}
-	return 0;
+	return process_dead(pid, start_time, ~0ull);
+}
+
+int rw_owner_dead(uint64_t owner)
+{
+	return process_dead(rw_owner_pid(owner), rw_owner_start_time(owner), 0xFFFFFFFFull);
+}
+
+/* This process's identity, cached; the pid in it tells a forked child to recompute. */
+static _Atomic uint64_t self_identity;
+
+uint64_t rw_self_identity(void)
+{
+	uint32_t pid = (uint32_t)getpid();
+	uint64_t id = atomic_load_explicit(&self_identity, memory_order_relaxed);
+	if (id != 0 && rw_owner_pid(id) == pid)
+		return id;
+	id = rw_owner_identity(pid, rw_process_start_time((pid_t)pid));
+	atomic_store_explicit(&self_identity, id, memory_order_relaxed);
+	return id;
 }
 
 static uint64_t random_nonzero(void)
@@ -340,6 +446,8 @@ static void futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t timeo
 {
 	struct timespec ts = {.tv_sec = (time_t)(timeout_ns / 1000000000ull),
 			      .tv_nsec = (long)(timeout_ns % 1000000000ull)};
+	if (rw_test.before_kernel_wait)
+		rw_test.before_kernel_wait(timeout_ns);
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, &ts, NULL, 0);
 }
 
@@ -347,16 +455,25 @@ static void futex_wake_all(_Atomic uint32_t *word)
 {
 	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
+
+/* F3: a system-wide barrier. 0 on success. */
+static int membarrier_global(void)
+{
+	if (rw_test.membarrier_fails)
+		return -1;
+#ifdef SYS_membarrier
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0 ? 0 : -1;
+#else
+	return -1;
+#endif
+}
 #endif
 
-/* Waker side (5.3 step 5 / 5.5 step 3). The caller has just stored its cursor; the fence orders
- * that store before the load of the waiters word (pairs with the fence in rw_block_until). Callers
- * on the hot paths (rw_commit, rw_release) call it only when the matching blockers count was
- * nonzero (5.6); the rare ones (close, poisoning, passing over gaps, deregistering, evicting)
- * always do the handshake, which the spec allows. */
-static void rw_wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *wake)
+/* The end of the handshake (5.6): the caller has made its change and ordered it before this
+ * seq-cst load (a seq-cst store or CAS, or a release store followed by F2). Bumps the wake word
+ * and wakes its waiters if the waiters count is nonzero. */
+static void wake_if_waiters(_Atomic uint32_t *waiters, _Atomic uint32_t *wake)
 {
-	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(waiters, memory_order_seq_cst) != 0) {
 		atomic_fetch_add_explicit(wake, 1, memory_order_seq_cst);
 #ifdef __linux__
@@ -365,44 +482,66 @@ static void rw_wake_if_waiting(_Atomic uint32_t *waiters, _Atomic uint32_t *wake
 	}
 }
 
-/* 5.6: a peer that may block in the kernel is counted in a header blockers count from its start
- * to its end. Only Linux blocks in the kernel (futex); elsewhere nothing is counted. Returns the
- * monotonic time of the increment (never 0), or 0 when nothing was counted. */
-static uint64_t blocker_add(_Atomic uint32_t *count)
+/* 5.6 "wake unconditionally", after a change made with a seq-cst store or CAS (close, poison,
+ * deregistration, eviction): whatever the blockers counts say. */
+static void wake_unconditionally(_Atomic uint32_t *waiters, _Atomic uint32_t *wake)
 {
+	wake_if_waiters(waiters, wake);
+}
+
+/* 5.3 step 5 (and 5.5 step 3 for one word): the caller has just made a release store. Loads the
+ * blockers count after it; only if it is not 0: F2, then the waiters handshake. The compiler fence
+ * keeps the load after the store in program order; the CPU may still satisfy it early, which F3
+ * on the blocker's side makes harmless (spec 5.6). */
+static inline void wake_after_store(_Atomic uint32_t *blockers, _Atomic uint32_t *waiters,
+				    _Atomic uint32_t *wake)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(blockers, memory_order_relaxed) == 0)
+		return;
+	atomic_thread_fence(memory_order_seq_cst); /* F2 */
+	wake_if_waiters(waiters, wake);
+}
+
+/* 5.6: registers as a blocker before the first kernel wait: seq-cst add, then F3. If the barrier
+ * fails the blocker bounds its kernel waits to 1 ms (RW_BLOCKER_BOUNDED). Where there is no futex
+ * nobody registers: waiters sleep. */
+static void blocker_register(_Atomic uint32_t *count, int *blocker)
+{
+	if (*blocker != RW_BLOCKER_NONE)
+		return;
 #ifdef __linux__
 	atomic_fetch_add_explicit(count, 1, memory_order_seq_cst);
-	uint64_t now = rw_monotonic_ns();
-	return now ? now : 1;
+	*blocker = membarrier_global() == 0 ? RW_BLOCKER_REGISTERED : RW_BLOCKER_BOUNDED;
 #else
 	(void)count;
-	return 0;
+	*blocker = RW_BLOCKER_NEVER;
 #endif
 }
 
-/* Undoes blocker_add once; *since becomes 0 (later calls do nothing). */
-static void blocker_release(_Atomic uint32_t *count, uint64_t *since)
+/* Leaves the blockers count if registered; the peer never registers again. */
+static void blocker_leave(_Atomic uint32_t *count, int *blocker)
 {
-	if (*since == 0)
-		return;
-	*since = 0;
-	atomic_fetch_sub_explicit(count, 1, memory_order_seq_cst);
+	if (*blocker == RW_BLOCKER_REGISTERED || *blocker == RW_BLOCKER_BOUNDED)
+		atomic_fetch_sub_explicit(count, 1, memory_order_seq_cst);
+	*blocker = RW_BLOCKER_NEVER;
 }
 
 typedef int (*rw_cond)(void *arg);
 
 #define RW_WAIT_SLICE_NS 20000000ull  /* re-check at least every 20 ms even without a wake */
-#define RW_EARLY_PHASE_NS 100000000ull /* 5.6: for 100 ms after the blockers increment ... */
-#define RW_EARLY_SLICE_NS 1000000ull   /* ... every kernel wait is at most 1 ms */
+#define RW_BOUNDED_SLICE_NS 1000000ull /* 5.6: without F3, every kernel wait is at most 1 ms */
+#define RW_HEARTBEAT_WAIT_NS 250000000ull /* heartbeats while waiting: every 250 ms (spec 8: 1 s) */
+#define RW_LIVENESS_NS 500000000ull   /* 5.5 step 4: producers checked every 500 ms (spec: 1 s) */
 
 /* Waits until cond(arg) is true or the monotonic deadline passes (UINT64_MAX: never). Yields a
- * few times first. A waiter counted in a blockers count (blocker_since != 0, from blocker_add)
- * then blocks per 5.6 in futex (woken by a wake-word bump; spurious wakeups are re-checked), each
- * wait at most 20 ms, and at most 1 ms during the first 100 ms after blocker_since: a waker that
- * read the count as 0 just before the increment skips the wake, and costs at most that. Any other
- * waiter (not counted, or no futex) sleeps with a bounded backoff, 1 us doubling to 1 ms. */
-static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake, rw_cond cond,
-			      void *arg, uint64_t deadline, uint64_t blocker_since)
+ * few times first. Then, on Linux and unless *blocker is RW_BLOCKER_NEVER, registers as a blocker
+ * (once) and blocks per 5.6 in futex: waiters + 1, load the wake word, re-check cond (which covers
+ * everything that is followed by a wake of this word), futex_wait, waiters - 1. Each kernel wait
+ * lasts at most 20 ms (1 ms when membarrier failed); wakeups may be spurious and are re-checked.
+ * Any other waiter sleeps with a bounded backoff, 1 us doubling to 1 ms. */
+static rw_code rw_block_until(_Atomic uint32_t *blockers, int *blocker, _Atomic uint32_t *waiters,
+			      _Atomic uint32_t *wake, rw_cond cond, void *arg, uint64_t deadline)
 {
 	if (cond(arg))
 		return RW_OK;
@@ -418,13 +557,14 @@ static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake,
 			return RW_ERR_TIMEOUT;
 		uint64_t slice = deadline - now;
 #ifdef __linux__
-		if (blocker_since != 0) {
-			uint64_t cap = now - blocker_since < RW_EARLY_PHASE_NS ? RW_EARLY_SLICE_NS
-									     : RW_WAIT_SLICE_NS;
+		blocker_register(blockers, blocker);
+		if (*blocker == RW_BLOCKER_REGISTERED || *blocker == RW_BLOCKER_BOUNDED) {
+			uint64_t cap = *blocker == RW_BLOCKER_BOUNDED ? RW_BOUNDED_SLICE_NS
+				       : rw_test.wait_slice_ns      ? rw_test.wait_slice_ns
+								    : RW_WAIT_SLICE_NS;
 			if (slice > cap)
 				slice = cap;
 			atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst); /* step 1 */
-			atomic_thread_fence(memory_order_seq_cst);
 			uint32_t w = atomic_load_explicit(wake, memory_order_seq_cst); /* step 2 */
 			if (cond(arg)) {                                                /* step 3 */
 				atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
@@ -437,7 +577,7 @@ static rw_code rw_block_until(_Atomic uint32_t *waiters, _Atomic uint32_t *wake,
 			continue;
 		}
 #else
-		(void)waiters, (void)wake, (void)blocker_since;
+		(void)blockers, (void)blocker, (void)waiters, (void)wake;
 #endif
 		sleep_ns(backoff < slice ? backoff : slice);
 		if (backoff < 1000000)
@@ -494,7 +634,7 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 	g->registry_entry_size = RW_ENTRY_LEN;
 	g->producer_capacity = producers;
 	g->type_fingerprint = t->fingerprint;
-	/* Placement of a version 1.0 creator (spec 4, table "regions"), computed cumulatively. */
+	/* Placement of a version 2.0 creator (spec 4, table "regions"), computed cumulatively. */
 	uint64_t off = RW_HEADER_LEN;
 	g->cursors = (rw_region){off, RW_CURSORS_LEN};
 	off += RW_CURSORS_LEN;
@@ -520,7 +660,7 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns)
 {
 	rw_header *h = buf;
-	/* 5.1 step 2: every field but init_state (which ftruncate / the caller left 0). */
+	/* 5.1 step 2: every field but init_state (which creation / the caller left 0). */
 	h->magic = RW_MAGIC;
 	h->version_major = g->version_major;
 	h->version_minor = g->version_minor;
@@ -557,15 +697,15 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 	h->type_name_len = (uint32_t)nlen;
 	if (nlen)
 		memcpy(h->type_name, type->name, nlen);
-	/* 5.4: the creator takes producer entry 0 before it publishes init_state. */
+	/* 5.1 step 2, in both modes: producer entry 0 is the creator's: owner, heartbeat, then
+	 * state = active with generation 1 (0x101). */
 	rw_producer_entry *pe = (rw_producer_entry *)(void *)((uint8_t *)buf + g->producers.offset);
-	pe->generation = 1;
-	pe->owner_pid = creator_pid;
-	pe->owner_start_time = creator_start_time;
+	atomic_store_explicit(&pe->owner, rw_owner_identity(creator_pid, creator_start_time),
+			      memory_order_relaxed);
 	atomic_store_explicit(&pe->heartbeat_ns, created_unix_ns ? rw_monotonic_ns() : 0,
 			      memory_order_relaxed);
-	atomic_store_explicit(&pe->intent_end, 0, memory_order_relaxed);
-	atomic_store_explicit(&pe->state, RW_PRODUCER_ENTRY_ACTIVE, memory_order_relaxed);
+	atomic_store_explicit(&pe->state, rw_state_word(RW_PRODUCER_ENTRY_ACTIVE, 1),
+			      memory_order_relaxed);
 	/* 5.1 step 3: the last write of initialization. */
 	atomic_store_explicit(&h->init_state, RW_INIT_READY, memory_order_release);
 }
@@ -597,7 +737,9 @@ static int region_bad(const char *name, const rw_region *r, const rw_geometry *g
 rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, rw_geometry *out,
 		    rw_error *err)
 {
-	/* 1 */
+	/* 1: an object of 0 bytes is created but not yet sized */
+	if (len == 0)
+		return fail(err, RW_ERR_INITIALIZING, "the object is 0 bytes long");
 	if (len < RW_HEADER_LEN)
 		return fail(err, RW_ERR_TOO_SMALL, "mapping is %zu bytes, need at least %u", len,
 			    RW_HEADER_LEN);
@@ -709,6 +851,8 @@ rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, r
 			    (unsigned long long)g.slots.offset, g.slot_align);
 	g.type_fingerprint = h->type_fingerprint;
 	g.incarnation = h->incarnation;
+	g.creator_pid = h->creator_pid;
+	g.creator_start_time = h->creator_start_time;
 	/* 13 */
 	if (expect && (g.event_size != expect->event_size || g.event_align != expect->event_align ||
 		       g.type_fingerprint != expect->fingerprint))
@@ -741,40 +885,101 @@ static void fill_segment(rw_segment *seg, uint8_t *base, size_t len, int backing
 	seg->wait = (rw_wait *)(void *)(base + g->wait.offset);
 }
 
+/* Removes a backing this process created (5.1: "on any failure the creator MUST remove what it
+ * created"). */
+static void remove_backing(int backing, const char *name)
+{
+	if (backing == RW_BACKING_SHM)
+		shm_unlink(name);
+	else
+		unlink(name);
+}
+
+/* 5.1 step 1: sizes the new backing to len and reserves its memory. Linux: posix_fallocate, so a
+ * full tmpfs fails here ("no space") instead of killing the first writer with SIGBUS; where the
+ * file system cannot reserve, and elsewhere, ftruncate. Both zero-fill. */
+static rw_code size_backing(int fd, uint64_t len, rw_error *err)
+{
+#ifdef __linux__
+	int e = posix_fallocate(fd, 0, (off_t)len);
+	if (e == 0)
+		return RW_OK;
+	if (e == ENOSPC || e == ENOMEM || e == EFBIG)
+		return fail_sys(err, RW_ERR_NO_SPACE, "posix_fallocate", e);
+	if (e != EOPNOTSUPP && e != ENOSYS && e != EINVAL)
+		return fail_sys(err, RW_ERR_IO, "posix_fallocate", e);
+#endif
+	if (ftruncate(fd, (off_t)len) != 0)
+		return fail_sys(err, errno == ENOSPC ? RW_ERR_NO_SPACE : RW_ERR_IO, "ftruncate", errno);
+	return RW_OK;
+}
+
+/* Opens name / path without following a symlink (5.1). */
+static int open_backing(int backing, const char *name, int flags, mode_t perm)
+{
+#ifdef __linux__
+	flags |= O_NOFOLLOW; /* glibc adds it to shm_open too; other systems reject unknown flags */
+	if (backing == RW_BACKING_SHM)
+		return shm_open(name, flags, perm);
+#else
+	if (backing == RW_BACKING_SHM)
+		return shm_open(name, flags, perm);
+	flags |= O_NOFOLLOW;
+#endif
+	return open(name, flags | O_CLOEXEC, perm);
+}
+
+static rw_code check_name(int backing, const char *name, rw_error *err)
+{
+	if (!name)
+		return fail(err, RW_ERR_INVALID_ARG, "segment name missing");
+	size_t len = strlen(name);
+	if (backing == RW_BACKING_SHM) {
+		if (!rw_valid_name(name, len))
+			return fail(err, RW_ERR_INVALID_NAME,
+				    "\"%.64s\" is not \"/\" and 1 to 255 bytes without \"/\", nor "
+				    "\".\" or \"..\" (spec 9)",
+				    name);
+	} else if (len == 0 || len > RW_MAX_NAME) {
+		return fail(err, RW_ERR_INVALID_ARG, "file path empty or over %u bytes", RW_MAX_NAME);
+	}
+	return RW_OK;
+}
+
 static rw_code create_common(int backing, const char *name, const rw_config *cfg, rw_segment *seg,
 			     rw_error *err)
 {
-	rw_geometry g;
-	rw_code rc = rw_layout(cfg, &g, err);
+	rw_code rc = check_name(backing, name, err);
 	if (rc != RW_OK)
 		return rc;
-	if (!name || strlen(name) >= sizeof seg->name)
-		return fail(err, RW_ERR_INVALID_ARG, "segment name missing or too long");
+	rw_geometry g;
+	rc = rw_layout(cfg, &g, err);
+	if (rc != RW_OK)
+		return rc;
 	mode_t perm = cfg->perm ? (mode_t)cfg->perm : 0600;
-	int fd = backing == RW_BACKING_SHM
-			 ? shm_open(name, O_RDWR | O_CREAT | O_EXCL, perm)
-			 : open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, perm);
+	int fd = open_backing(backing, name, O_RDWR | O_CREAT | O_EXCL, perm);
 	if (fd < 0)
 		return errno == EEXIST ? fail(err, RW_ERR_EXISTS, "%s", name)
 				       : fail_sys(err, RW_ERR_IO, name, errno);
-	/* ftruncate zero-fills: every reserved byte and region content starts at zero. */
-	if (ftruncate(fd, (off_t)g.total_size) != 0) {
-		int e = errno;
+	rc = size_backing(fd, g.total_size, err);
+	if (rc != RW_OK) {
 		close(fd);
-		backing == RW_BACKING_SHM ? shm_unlink(name) : unlink(name);
-		return fail_sys(err, RW_ERR_IO, "ftruncate", e);
+		remove_backing(backing, name);
+		return rc;
 	}
 	void *base = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	int e = errno;
 	close(fd);
 	if (base == MAP_FAILED) {
-		backing == RW_BACKING_SHM ? shm_unlink(name) : unlink(name);
+		remove_backing(backing, name);
 		return fail_sys(err, RW_ERR_IO, "mmap", e);
 	}
 	g.incarnation = random_nonzero();
 	pid_t pid = getpid();
-	rw_init_image(base, &g, &cfg->type, g.incarnation, (uint32_t)pid,
-		      rw_process_start_time(pid), realtime_ns());
+	g.creator_pid = (uint32_t)pid;
+	g.creator_start_time = rw_process_start_time(pid);
+	rw_init_image(base, &g, &cfg->type, g.incarnation, g.creator_pid, g.creator_start_time,
+		      realtime_ns());
 	fill_segment(seg, base, g.total_size, backing, name, &g);
 	seg->creator = 1;
 	ok(err);
@@ -794,19 +999,21 @@ rw_code rw_create_file(const char *path, const rw_config *cfg, rw_segment *seg, 
 static rw_code attach_common(int backing, const char *name, const rw_event_type *expect,
 			     int64_t timeout_ms, rw_segment *seg, rw_error *err)
 {
-	if (!name || strlen(name) >= sizeof seg->name)
-		return fail(err, RW_ERR_INVALID_ARG, "segment name missing or too long");
+	rw_code rc = check_name(backing, name, err);
+	if (rc != RW_OK)
+		return rc;
 	uint64_t deadline = deadline_after(timeout_ms);
 	for (;;) {
 		int retry = rw_monotonic_ns() < deadline;
-		int fd = backing == RW_BACKING_SHM ? shm_open(name, O_RDWR, 0)
-						   : open(name, O_RDWR | O_CLOEXEC);
+		int fd = open_backing(backing, name, O_RDWR, 0);
 		if (fd < 0) {
 			int e = errno;
 			if (e == ENOENT && retry) {
 				sleep_ns(1000000);
 				continue;
 			}
+			if (e == ELOOP)
+				return fail(err, RW_ERR_NOT_REGULAR, "%s is a symbolic link", name);
 			return e == ENOENT ? fail(err, RW_ERR_NOT_FOUND, "%s", name)
 					   : fail_sys(err, RW_ERR_IO, name, e);
 		}
@@ -816,14 +1023,20 @@ static rw_code attach_common(int backing, const char *name, const rw_event_type 
 			close(fd);
 			return fail_sys(err, RW_ERR_IO, "fstat", e);
 		}
+		if (!S_ISREG(st.st_mode)) {
+			close(fd);
+			return fail(err, RW_ERR_NOT_REGULAR, "%s is not a regular file (mode 0%o)", name,
+				    (unsigned)st.st_mode);
+		}
 		size_t len = st.st_size > 0 ? (size_t)st.st_size : 0;
+		if (len == 0 && retry) { /* 5.1: created, not yet sized: initializing */
+			close(fd);
+			sleep_ns(1000000);
+			continue;
+		}
 		if (len < RW_HEADER_LEN) {
 			close(fd);
-			if (retry) { /* the creator may not have run ftruncate yet */
-				sleep_ns(1000000);
-				continue;
-			}
-			return rw_validate(NULL, len, expect, NULL, err); /* too small */
+			return rw_validate(NULL, len, expect, NULL, err); /* initializing / too small */
 		}
 		void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		int e = errno;
@@ -831,7 +1044,7 @@ static rw_code attach_common(int backing, const char *name, const rw_event_type 
 		if (base == MAP_FAILED)
 			return fail_sys(err, RW_ERR_IO, "mmap", e);
 		rw_geometry g;
-		rw_code rc = rw_validate(base, len, expect, &g, err);
+		rc = rw_validate(base, len, expect, &g, err);
 		if (rc == RW_ERR_INITIALIZING && retry) {
 			munmap(base, len);
 			sleep_ns(1000000);
@@ -873,7 +1086,9 @@ rw_code rw_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment
 	memset(buf, 0, g.total_size);
 	g.incarnation = random_nonzero();
 	pid_t pid = getpid();
-	rw_init_image(buf, &g, &cfg->type, g.incarnation, (uint32_t)pid, rw_process_start_time(pid),
+	g.creator_pid = (uint32_t)pid;
+	g.creator_start_time = rw_process_start_time(pid);
+	rw_init_image(buf, &g, &cfg->type, g.incarnation, g.creator_pid, g.creator_start_time,
 		      realtime_ns());
 	fill_segment(seg, buf, g.total_size, RW_BACKING_MEMORY, NULL, &g);
 	seg->creator = 1;
@@ -909,36 +1124,67 @@ int rw_unlink_shm(const char *name)
 	return -1;
 }
 
+uint32_t rw_entry_name(const rw_entry *e, char out[RW_MAX_CONSUMER_NAME + 1])
+{
+	out[0] = 0;
+	if (rw_state_value(rw_entry_state_word(e)) > RW_ENTRY_STATE_MAX)
+		return 0;
+	uint32_t n = *(const volatile uint32_t *)&e->name_len;
+	if (n == 0 || n > RW_MAX_CONSUMER_NAME)
+		return 0; /* corrupt: never read past the field */
+	const volatile uint8_t *src = e->name;
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = (char)src[i];
+	out[n] = 0;
+	return n;
+}
+
+int rw_entry_gates(const rw_entry *e)
+{
+	if (rw_state_value(rw_entry_state_word(e)) != RW_ENTRY_ACTIVE)
+		return 0;
+	uint32_t n = *(const volatile uint32_t *)&e->name_len;
+	return (*(const volatile uint32_t *)&e->flags & RW_FLAG_REQUIRED) != 0 && n >= 1 &&
+	       n <= RW_MAX_CONSUMER_NAME;
+}
+
+/* Whether e is claiming or active under name (nlen bytes). */
+static int entry_has_name(const rw_entry *e, const char *name, size_t nlen)
+{
+	char buf[RW_MAX_CONSUMER_NAME + 1];
+	uint32_t n = rw_entry_name(e, buf);
+	return n != 0 && n == nlen && memcmp(buf, name, nlen) == 0;
+}
+
 uint32_t rw_active_count(const rw_segment *seg)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++)
-		if (atomic_load_explicit(&rw_entry_at(seg, i)->state, memory_order_acquire) ==
-		    RW_ENTRY_ACTIVE)
+		if (rw_state_value(rw_entry_state_word(rw_entry_at(seg, i))) == RW_ENTRY_ACTIVE)
 			n++;
 	return n;
 }
 
 const char *rw_entry_state_name(uint32_t state)
 {
-	switch (state) {
+	switch (rw_state_value(state)) {
 	case RW_ENTRY_FREE: return "free";
 	case RW_ENTRY_CLAIMING: return "claiming";
 	case RW_ENTRY_ACTIVE: return "active";
 	case RW_ENTRY_CLOSED: return "closed";
 	case RW_ENTRY_EVICTED: return "evicted";
-	default: return "unknown";
+	default: return "corrupt";
 	}
 }
 
 const char *rw_producer_state_name(uint32_t state)
 {
-	switch (state) {
+	switch (rw_state_value(state)) {
 	case RW_PRODUCER_ENTRY_FREE: return "free";
 	case RW_PRODUCER_ENTRY_ACTIVE: return "active";
 	case RW_PRODUCER_ENTRY_CLOSED: return "closed";
 	case RW_PRODUCER_ENTRY_DEAD: return "dead";
-	default: return "unknown";
+	default: return "corrupt";
 	}
 }
 
@@ -949,32 +1195,15 @@ int rw_is_gap(const rw_segment *seg, uint64_t seq)
 		       ((seq + 1) | RW_AVAIL_GAP);
 }
 
-/* The claimed count, without the closed bit (4.1). */
-static uint64_t claimed_count(const rw_segment *seg)
-{
-	return atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire) & RW_COUNT_MASK;
-}
-
 /* The count a new consumer starts from: published (single) or claimed (multi). */
 static uint64_t producer_count(const rw_segment *seg)
 {
 	return seg->g.mode == RW_MODE_SINGLE
 		       ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
-		       : claimed_count(seg);
+		       : rw_claimed_count(seg);
 }
 
 /* ---- Poisoning (5.9) ----------------------------------------------------------------------------- */
-
-/* 5.9 "blocked waiters are woken (bump both wake words)", read as the waker side of 5.6 on both
- * wait words: bump and wake each one whose waiters count is nonzero. Every blocked waiter counted
- * itself before re-checking its condition, and every condition here includes poison_state, so
- * none is missed (README "Spec readings" 20; the Go golden image `poisoned` has both wake words
- * 0, which an unconditional bump would not give). */
-static void wake_everyone(rw_segment *seg)
-{
-	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
-	rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
-}
 
 /* Length of msg cut to at most max bytes without splitting a UTF-8 sequence. */
 static size_t utf8_cut(const char *msg, size_t max)
@@ -993,7 +1222,7 @@ int rw_poison_ring(rw_segment *seg, const rw_poison *rec)
 	rw_header *h = seg->hdr;
 	uint32_t expect = RW_POISON_NONE;
 	if (!atomic_compare_exchange_strong_explicit(&h->poison_state, &expect, RW_POISON_RECORDING,
-						     memory_order_acq_rel, memory_order_acquire))
+						     memory_order_seq_cst, memory_order_acquire))
 		return 0; /* later failures are not recorded */
 	h->poison_phase = rec->phase;
 	h->poison_seq = rec->seq;
@@ -1003,8 +1232,10 @@ int rw_poison_ring(rw_segment *seg, const rw_poison *rec)
 	memset(h->poison_message, 0, sizeof h->poison_message);
 	memcpy(h->poison_message, rec->message, n);
 	h->poison_message_len = (uint32_t)n;
-	atomic_store_explicit(&h->poison_state, RW_POISON_RECORDED, memory_order_release);
-	wake_everyone(seg);
+	atomic_store_explicit(&h->poison_state, RW_POISON_RECORDED, memory_order_seq_cst);
+	/* 5.9: wake both words unconditionally; waiters see poison_state in their re-check */
+	wake_unconditionally(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	wake_unconditionally(&seg->wait->producer_waiters, &seg->wait->producer_wake);
 	return 1;
 }
 
@@ -1025,9 +1256,11 @@ int rw_poisoned(const rw_segment *seg, rw_poison *out)
 		out->pid = *(volatile uint32_t *)&h->poison_pid;
 		out->stage = *(volatile uint32_t *)&h->poison_stage;
 		uint32_t n = *(volatile uint32_t *)&h->poison_message_len;
-		if (n > RW_MAX_POISON_MESSAGE)
+		if (n > RW_MAX_POISON_MESSAGE) /* 5.9: clamped, never read past the field */
 			n = RW_MAX_POISON_MESSAGE;
-		memcpy(out->message, h->poison_message, n);
+		const volatile uint8_t *src = h->poison_message;
+		for (uint32_t i = 0; i < n; i++)
+			out->message[i] = (char)src[i];
 		out->message[n] = 0;
 	}
 	return 1;
@@ -1051,133 +1284,193 @@ static rw_code fail_poisoned(const rw_segment *seg, rw_error *err)
 
 /* ---- Passing over a dead producer's claims (5.8) ----------------------------------------------- */
 
-/* Whether a producer entry's owner is dead. An entry whose owner_pid is still 0 is being filled
- * in, so it is not dead (5.8 step 1). */
-static int producer_owner_dead(const rw_producer_entry *e)
+enum { INTENT_NONE = 0, INTENT_SOME = 1, INTENT_IN_FLUX = -1 };
+
+/* 5.8: reads an entry's intent as end, start, end: [*start, *end) if both ends agree and are not
+ * 0, none if both are 0, in flux otherwise. */
+static int read_intent(rw_producer_entry *e, uint64_t *start, uint64_t *end)
 {
-	uint32_t pid = *(const volatile uint32_t *)&e->owner_pid;
-	if (pid == 0)
-		return 0;
-	return rw_process_dead(pid, *(const volatile uint64_t *)&e->owner_start_time);
+	uint64_t e1 = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+	if (rw_test.intent_read)
+		rw_test.intent_read(e, 1);
+	uint64_t s = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
+	if (rw_test.intent_read)
+		rw_test.intent_read(e, 2);
+	uint64_t e2 = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
+	if (e1 != e2)
+		return INTENT_IN_FLUX;
+	if (e1 == 0)
+		return INTENT_NONE;
+	*start = s;
+	*end = e1;
+	return INTENT_SOME;
 }
 
-/* Whether an active producer entry other than skip, whose owner is alive, announces a claim
- * covering t. */
-static int live_intent_covers(rw_segment *seg, uint64_t t, uint32_t skip)
+/* Whether sequence t is resolved: its availability word, without the gap bit, is at least t + 1
+ * (published, passed over, or overwritten by a later lap). */
+static int seq_resolved(const rw_segment *seg, uint64_t t)
 {
-	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
-		if (i == skip)
-			continue;
+	uint64_t w = atomic_load_explicit(rw_availability_word(seg, t), memory_order_acquire);
+	return (w & RW_COUNT_MASK) >= t + 1;
+}
+
+/* 5.4 attach step 1: an entry is resolved when its intent is none, or every sequence of it below
+ * the claimed count L is resolved. An intent in flux, or longer than the ring (corrupt), is not. */
+static int entry_resolved(const rw_segment *seg, rw_producer_entry *e, uint64_t L)
+{
+	uint64_t start = 0, end = 0;
+	int k = read_intent(e, &start, &end);
+	if (k == INTENT_NONE)
+		return 1;
+	if (k == INTENT_IN_FLUX || end < start || end - start > seg->g.capacity)
+		return 0;
+	for (uint64_t t = start; t < end && t < L; t++)
+		if (!seq_resolved(seg, t))
+			return 0;
+	return 1;
+}
+
+/* 5.8 last paragraph: retires (CAS active -> dead, same generation) an active entry whose owner
+ * is dead, only once it is resolved. Returns the dead state word, or 0 if it was not retired. */
+static uint32_t retire_if_resolved(const rw_segment *seg, rw_producer_entry *e, uint32_t st,
+				   uint64_t owner)
+{
+	if (rw_state_value(st) != RW_PRODUCER_ENTRY_ACTIVE || !rw_owner_dead(owner) ||
+	    !entry_resolved(seg, e, rw_claimed_count(seg)))
+		return 0;
+	uint32_t dead = rw_state_word(RW_PRODUCER_ENTRY_DEAD, rw_state_generation(st));
+	if (!atomic_compare_exchange_strong_explicit(&e->state, &st, dead, memory_order_seq_cst,
+						     memory_order_seq_cst))
+		return 0;
+	return dead;
+}
+
+uint32_t rw_retire_resolved(rw_segment *seg)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
 		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_PRODUCER_ENTRY_ACTIVE)
-			continue;
-		uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
-		uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
-		if (end != 0 && start <= t && t < end && !producer_owner_dead(e))
-			return 1;
+		uint32_t st = rw_producer_state_word(e);
+		if (rw_state_value(st) == RW_PRODUCER_ENTRY_ACTIVE &&
+		    retire_if_resolved(seg, e, st, rw_producer_owner(e)) != 0)
+			n++;
 	}
-	return 0;
+	return n;
+}
+
+int rw_producer_entry_left(rw_segment *seg, uint32_t i)
+{
+	if (i >= seg->g.producer_capacity)
+		return 0;
+	rw_producer_entry *e = rw_producer_entry_at(seg, i);
+	uint32_t v = rw_state_value(rw_producer_state_word(e));
+	if (v == RW_PRODUCER_ENTRY_CLOSED || v == RW_PRODUCER_ENTRY_DEAD)
+		return 1;
+	return v == RW_PRODUCER_ENTRY_ACTIVE && rw_owner_dead(rw_producer_owner(e)) &&
+	       entry_resolved(seg, e, rw_claimed_count(seg));
+}
+
+/* 5.8 steps 1 to 4 for sequence s. Returns 1 if this call turned s into a gap, else 0 (nothing to
+ * resolve, already resolved, or keep waiting). */
+static int resolve_sequence(rw_segment *seg, uint64_t s)
+{
+	/* step 1 */
+	if (s >= rw_claimed_count(seg))
+		return 0;
+	_Atomic uint64_t *word = rw_availability_word(seg, s);
+	for (;;) {
+		/* step 2 */
+		uint64_t w = atomic_load_explicit(word, memory_order_seq_cst);
+		if ((w & RW_COUNT_MASK) >= s + 1)
+			return 0;
+		/* step 3 */
+		int dead_covers = 0;
+		for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
+			rw_producer_entry *e = rw_producer_entry_at(seg, i);
+			if (rw_state_value(rw_producer_state_word(e)) != RW_PRODUCER_ENTRY_ACTIVE)
+				continue;
+			uint64_t start = 0, end = 0;
+			int k = read_intent(e, &start, &end);
+			int covers = k == INTENT_SOME && start <= s && s < end;
+			if (!covers && k != INTENT_IN_FLUX)
+				continue;
+			if (!rw_owner_dead(rw_producer_owner(e)))
+				return 0; /* a live producer holds s, or is withdrawing a stale intent */
+			dead_covers |= covers;
+		}
+		if (!dead_covers)
+			return 0;
+		/* step 4: exactly one CAS from an unresolved word succeeds: counted once */
+		if (atomic_compare_exchange_strong_explicit(word, &w, (s + 1) | RW_AVAIL_GAP,
+							    memory_order_seq_cst,
+							    memory_order_seq_cst)) {
+			atomic_fetch_add_explicit(&seg->hdr->gaps, 1, memory_order_seq_cst);
+			return 1;
+		}
+	}
 }
 
 uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s)
 {
 	if (seg->g.mode != RW_MODE_MULTI)
 		return 0;
-	/* step 1 */
-	uint32_t dead = UINT32_MAX;
-	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
-		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_PRODUCER_ENTRY_ACTIVE)
-			continue;
-		uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
-		uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
-		if (end == 0 || s < start || s >= end)
-			continue;
-		if (!producer_owner_dead(e))
-			return 0; /* a live producer holds s: it is still writing it */
-		if (dead == UINT32_MAX)
-			dead = i;
-	}
-	if (dead == UINT32_MAX)
-		return 0;
-	/* step 2: only the winner goes on */
-	rw_producer_entry *e = rw_producer_entry_at(seg, dead);
-	uint32_t active = RW_PRODUCER_ENTRY_ACTIVE;
-	if (!atomic_compare_exchange_strong_explicit(&e->state, &active, RW_PRODUCER_ENTRY_DEAD,
-						     memory_order_acq_rel, memory_order_acquire))
-		return 0;
-	/* step 3. The claimed count is loaded after the intents: a sequence at or above it was
-	 * never claimed (the intent was announced but the CAS never happened), and a sequence that
-	 * a live producer announced is its own (announced before its CAS), so neither is marked. */
-	uint64_t start = atomic_load_explicit(&e->intent_start, memory_order_seq_cst);
-	uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
-	uint64_t count =
-		atomic_load_explicit(&seg->cursors->claimed, memory_order_seq_cst) & RW_COUNT_MASK;
-	if (end > count)
-		end = count;
 	uint64_t marked = 0;
-	for (uint64_t t = s > start ? s : start; t < end; t++) {
-		_Atomic uint64_t *a = rw_availability_word(seg, t);
-		uint64_t w = atomic_load_explicit(a, memory_order_acquire);
-		if (w == t + 1 || live_intent_covers(seg, t, dead))
-			continue;
-		if (atomic_compare_exchange_strong_explicit(a, &w, (t + 1) | RW_AVAIL_GAP,
-							    memory_order_acq_rel,
-							    memory_order_acquire))
-			marked++;
-	}
-	if (marked) {
-		atomic_fetch_add_explicit(&seg->hdr->gaps, marked, memory_order_acq_rel);
-		/* wake consumers that wait at these sequences */
-		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
-	}
+	while (resolve_sequence(seg, s + marked))
+		marked++;
+	/* the gaps complete sequences like a publish does: consumers waiting at them may go on */
+	if (marked)
+		wake_after_store(&seg->hdr->consumer_blockers, &seg->wait->consumer_waiters,
+				 &seg->wait->consumer_wake);
 	return marked;
 }
 
 /* ---- Producer (5.3, 5.4) ------------------------------------------------------------------------ */
 
-static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback);
-
-/* Takes a free, closed or dead producer entry (5.4). An active entry whose owner is dead is
- * reclaimed (CAS active -> dead, then dead -> active) when its intent_end is 0 (it died outside
- * a claim) or at most the lowest cursor of the active required consumers (every sequence it may
- * have claimed was read or passed over); any other is left to the recovery of 5.8. With no
- * required consumer the bound is the claimed count, loaded first: a required consumer that
- * registers later starts at or above it (5.7 step 4), so it can never wait at such a claim. */
-static rw_code take_producer_entry(rw_segment *seg, uint32_t *index, rw_error *err)
+/* 5.4 attach: the owner word is the lock. An entry is usable if its owner is 0 or dead and its
+ * state free, closed or dead, or if it is active with a dead owner and resolved (retired first).
+ * Then CAS owner to our identity, store intent_end = 0 and the heartbeat, CAS state to active
+ * with generation + 1. */
+static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 {
-	uint64_t settled = gating_bound(seg, claimed_count(seg));
+	rw_segment *seg = p->seg;
+	uint64_t me = rw_self_identity();
 	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
 		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (s == RW_PRODUCER_ENTRY_ACTIVE) {
-			uint64_t end = atomic_load_explicit(&e->intent_end, memory_order_seq_cst);
-			if (end > settled || !producer_owner_dead(e) ||
-			    !atomic_compare_exchange_strong_explicit(
-				    &e->state, &s, RW_PRODUCER_ENTRY_DEAD, memory_order_acq_rel,
-				    memory_order_acquire))
-				continue;
-			s = RW_PRODUCER_ENTRY_DEAD;
+		/* step 1 */
+		uint32_t st = rw_producer_state_word(e);
+		uint64_t o = rw_producer_owner(e);
+		uint32_t v = rw_state_value(st);
+		if (v == RW_PRODUCER_ENTRY_ACTIVE) {
+			st = retire_if_resolved(seg, e, st, o);
+			if (st == 0)
+				continue; /* live, unresolved, or a peer retired it first */
+		} else if (v > RW_PRODUCER_ENTRY_STATE_MAX || (o != 0 && !rw_owner_dead(o))) {
+			continue;
 		}
-		if (s != RW_PRODUCER_ENTRY_FREE && s != RW_PRODUCER_ENTRY_CLOSED &&
-		    s != RW_PRODUCER_ENTRY_DEAD)
+		/* step 2 */
+		if (!atomic_compare_exchange_strong_explicit(&e->owner, &o, me, memory_order_seq_cst,
+							     memory_order_seq_cst))
 			continue;
-		if (!atomic_compare_exchange_strong_explicit(&e->state, &s, RW_PRODUCER_ENTRY_ACTIVE,
-							     memory_order_acq_rel,
-							     memory_order_acquire))
-			continue;
-		/* owner_pid 0 while being filled in: peers do not take the entry for dead */
-		e->owner_pid = 0;
+		/* step 3 */
 		atomic_store_explicit(&e->intent_end, 0, memory_order_seq_cst);
-		e->generation = e->generation + 1;
-		pid_t pid = getpid();
-		e->owner_start_time = rw_process_start_time(pid);
 		atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
-		*(volatile uint32_t *)&e->owner_pid = (uint32_t)pid;
-		*index = i;
+		uint32_t active = rw_state_claim(st, RW_PRODUCER_ENTRY_ACTIVE);
+		if (!atomic_compare_exchange_strong_explicit(&e->state, &st, active,
+							     memory_order_seq_cst,
+							     memory_order_seq_cst)) {
+			uint64_t mine = me;
+			atomic_compare_exchange_strong_explicit(&e->owner, &mine, 0,
+								memory_order_seq_cst,
+								memory_order_seq_cst);
+			continue;
+		}
+		p->index = i;
+		p->entry = e;
+		p->state_word = active;
+		p->owner = me;
 		return RW_OK;
 	}
-	return fail(err, RW_ERR_PRODUCERS_FULL, "%u producer entries in use",
+	return fail(err, RW_ERR_PRODUCERS_FULL, "no usable entry among %u producer entries",
 		    seg->g.producer_capacity);
 }
 
@@ -1185,41 +1478,47 @@ rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 {
 	memset(p, 0, sizeof *p);
 	p->seg = seg;
-	uint32_t index = 0;
 	if (seg->creator) {
-		p->creator = 1; /* rw_init_image registered the creator as entry 0 */
+		p->creator = 1; /* rw_init_image filled producer entry 0 in (5.1 step 2) */
+		p->index = 0;
+		p->entry = rw_producer_entry_at(seg, 0);
+		p->state_word = rw_producer_state_word(p->entry);
+		p->owner = rw_producer_owner(p->entry);
 	} else {
-		rw_code rc = take_producer_entry(seg, &index, err);
+		rw_code rc = attach_producer_entry(p, err);
 		if (rc != RW_OK)
 			return rc;
 	}
-	p->index = index;
-	p->entry = rw_producer_entry_at(seg, index);
 	p->next = seg->g.mode == RW_MODE_SINGLE
 			  ? atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire)
 			  : 0;
 	p->bound = 0;
-	/* 5.6: waiting for room may block in futex; counted until rw_producer_close */
-	p->blocker_since_ns = blocker_add(&seg->hdr->producer_blockers);
+	p->blocker = RW_BLOCKER_NONE; /* registers on its first kernel wait (5.6) */
 	ok(err);
 	return RW_OK;
 }
 
 void rw_producer_poll_only(rw_producer *p)
 {
-	blocker_release(&p->seg->hdr->producer_blockers, &p->blocker_since_ns);
+	blocker_leave(&p->seg->hdr->producer_blockers, &p->blocker);
 }
 
-/* Minimum cursor of the active required entries, or fallback (the count the producer had
- * published when it computed the bound) if there is none (5.3 step 1). */
+void rw_producer_heartbeat(rw_producer *p)
+{
+	uint64_t now = rw_monotonic_ns();
+	atomic_store_explicit(&p->seg->hdr->producer_heartbeat_ns, now, memory_order_release);
+	atomic_store_explicit(&p->entry->heartbeat_ns, now, memory_order_release);
+	p->heartbeat_at = now;
+}
+
+/* Minimum cursor of the entries that gate (active, required, not corrupt), or fallback (the count
+ * the producer had published when it computed the bound) if there is none (5.3 step 1). */
 static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback)
 {
 	uint64_t bound = UINT64_MAX;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		rw_entry *e = rw_entry_at(seg, i);
-		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE)
-			continue;
-		if (!(e->flags & RW_FLAG_REQUIRED))
+		if (!rw_entry_gates(e))
 			continue;
 		uint64_t c = atomic_load_explicit(&e->cursor, memory_order_acquire);
 		if (c < bound)
@@ -1233,24 +1532,35 @@ struct room_wait {
 	uint64_t start, end;
 };
 
-static int room_available(void *arg)
+/* The re-check of a producer waiting for room (5.6 step 3): the bound (a re-scan of the registry,
+ * which also covers deregistered and evicted consumers), poison, and the end of the stream. It
+ * also keeps the heartbeats fresh (spec 8). */
+static int room_or_news(void *arg)
 {
 	struct room_wait *w = arg;
-	w->p->bound = gating_bound(w->p->seg, w->start);
-	return w->end - w->p->seg->g.capacity <= w->p->bound || poison_pending(w->p->seg);
+	rw_producer *p = w->p;
+	rw_segment *seg = p->seg;
+	if (rw_monotonic_ns() - p->heartbeat_at >= RW_HEARTBEAT_WAIT_NS)
+		rw_producer_heartbeat(p);
+	p->bound = gating_bound(seg, w->start);
+	return w->end - seg->g.capacity <= p->bound || poison_pending(seg) ||
+	       atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
+		       RW_PRODUCER_CLOSED ||
+	       (seg->g.mode == RW_MODE_MULTI &&
+		(atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire) &
+		 RW_CLAIMED_CLOSED));
 }
 
-/* Waits until end - capacity <= bound, or the ring is poisoned. end >= capacity here. */
+/* Waits until end - capacity <= bound, or news (poison, close). end >= capacity here. */
 static rw_code wait_for_room(rw_producer *p, uint64_t start, uint64_t end, uint64_t deadline,
 			     rw_error *err)
 {
 	rw_segment *seg = p->seg;
 	struct room_wait w = {p, start, end};
-	atomic_store_explicit(&seg->hdr->producer_heartbeat_ns, rw_monotonic_ns(),
-			      memory_order_release);
-	atomic_store_explicit(&p->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
-	rw_code rc = rw_block_until(&seg->wait->producer_waiters, &seg->wait->producer_wake,
-				    room_available, &w, deadline, p->blocker_since_ns);
+	rw_producer_heartbeat(p);
+	rw_code rc = rw_block_until(&seg->hdr->producer_blockers, &p->blocker,
+				    &seg->wait->producer_waiters, &seg->wait->producer_wake,
+				    room_or_news, &w, deadline);
 	if (rc != RW_OK)
 		return fail(err, rc, "ring full: sequence %llu waits for consumer cursor %llu",
 			    (unsigned long long)(end - 1), (unsigned long long)p->bound);
@@ -1258,7 +1568,8 @@ static rw_code wait_for_room(rw_producer *p, uint64_t start, uint64_t end, uint6
 }
 
 /* 5.3 step 1 / 5.4 step 1: recomputes the bound if [start, end) does not fit the cached one,
- * waits while full, and (whenever the bound is recomputed) stops on a poisoned ring. */
+ * waits while full, and (whenever the bound is recomputed) stops on a poisoned ring. *waited is
+ * set if it waited (the caller re-checks what may have changed meanwhile). */
 static rw_code ensure_room(rw_producer *p, uint64_t start, uint64_t end, uint64_t deadline,
 			   int *waited, rw_error *err)
 {
@@ -1298,12 +1609,16 @@ rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first
 	if (seg->g.mode == RW_MODE_SINGLE) {
 		uint64_t end = p->next + n;
 		if (end >= RW_MAX_SEQUENCE) /* a count of 2^62 would read as the closed bit */
-			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
-				    (unsigned long long)end);
+			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu", (unsigned long long)end);
 		rw_code rc = ensure_room(p, p->next, end, deadline, &waited, err);
 		if (rc != RW_OK)
 			return rc;
+		if (end > cap && end - cap > p->bound) /* woken by a close, not by room */
+			return fail(err, RW_ERR_CLOSED, "the stream was ended");
+		/* 5.3 step 2: the claim, then F1, so that it is visible before any byte of the
+		 * slots it reuses (optional consumers verify against it, 5.10) */
 		atomic_store_explicit(&seg->cursors->claimed, end, memory_order_release);
+		atomic_thread_fence(memory_order_release); /* F1 */
 		p->pending_lo = p->next;
 		p->pending_hi = end;
 		*first = p->next;
@@ -1313,43 +1628,34 @@ rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first
 	for (;;) {
 		/* 5.4 step 1 */
 		uint64_t w = atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire);
-		if (w & RW_CLAIMED_CLOSED) {
-			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+		if (w & RW_CLAIMED_CLOSED)
 			return fail(err, RW_ERR_CLOSED, "the creator ended the stream at %llu",
 				    (unsigned long long)(w & RW_COUNT_MASK));
-		}
-		if (poison_pending(seg)) {
-			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+		if (poison_pending(seg))
 			return fail_poisoned(seg, err);
-		}
 		uint64_t c = w;
 		uint64_t end = c + n;
-		if (end >= RW_MAX_SEQUENCE) {
-			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
-			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu",
-				    (unsigned long long)end);
-		}
+		if (end >= RW_MAX_SEQUENCE)
+			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu", (unsigned long long)end);
 		rw_code rc = ensure_room(p, c, end, deadline, &waited, err);
-		if (rc != RW_OK) {
-			atomic_store_explicit(&pe->intent_end, 0, memory_order_release);
+		if (rc != RW_OK)
 			return rc;
-		}
 		if (waited)
-			continue; /* claimed may have moved meanwhile */
-		/* step 2: announce the claim before making it */
+			continue; /* claimed may have moved or closed meanwhile */
+		/* step 2: announce the claim before making it (intent_end is 0 here: it is 0
+		 * whenever intent_start changes) */
 		atomic_store_explicit(&pe->intent_start, c, memory_order_seq_cst);
 		atomic_store_explicit(&pe->intent_end, end, memory_order_seq_cst);
 		/* step 3 */
-		if (atomic_compare_exchange_weak_explicit(&seg->cursors->claimed, &c, end,
-							  memory_order_seq_cst,
-							  memory_order_acquire)) {
+		if (atomic_compare_exchange_strong_explicit(&seg->cursors->claimed, &c, end,
+							    memory_order_seq_cst,
+							    memory_order_acquire)) {
 			p->pending_lo = w;
 			p->pending_hi = end;
 			*first = w;
 			return RW_OK;
 		}
-		/* the range is someone else's now: withdraw the intent before retrying (5.4
-		 * step 3), so that 5.8 never reads it as ours */
+		/* the range is someone else's now: withdraw the intent before retrying */
 		atomic_store_explicit(&pe->intent_end, 0, memory_order_seq_cst);
 	}
 }
@@ -1357,12 +1663,8 @@ rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first
 static void heartbeat_every_1024(rw_producer *p)
 {
 	/* a sign of life every 1024 sequences, without a clock read per event */
-	if ((p->pending_lo >> 10) != (p->pending_hi >> 10)) {
-		uint64_t now = rw_monotonic_ns();
-		atomic_store_explicit(&p->seg->hdr->producer_heartbeat_ns, now,
-				      memory_order_release);
-		atomic_store_explicit(&p->entry->heartbeat_ns, now, memory_order_release);
-	}
+	if ((p->pending_lo >> 10) != (p->pending_hi >> 10))
+		rw_producer_heartbeat(p);
 }
 
 void rw_commit(rw_producer *p)
@@ -1370,35 +1672,23 @@ void rw_commit(rw_producer *p)
 	rw_segment *seg = p->seg;
 	if (p->pending_lo == p->pending_hi)
 		return;
-	/* 5.3 step 4 / 5.4 step 5: while no consumer may block in the kernel, release stores
-	 * (the slot writes visible before them) and no waiters handshake */
-	uint32_t blockers =
-		atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_acquire);
 	if (seg->g.mode == RW_MODE_SINGLE) {
-		/* seq-cst when someone may block: ordered before the waiters load of step 5. Two
-		 * stores, not one with a computed order: compilers treat an order that is not a
-		 * constant as seq_cst (an XCHG on x86, which measured half the throughput). */
-		if (blockers)
-			atomic_store_explicit(&seg->cursors->published, p->pending_hi,
-					      memory_order_seq_cst);
-		else
-			atomic_store_explicit(&seg->cursors->published, p->pending_hi,
-					      memory_order_release);
+		/* 5.3 step 4: release, the slot writes visible before it */
+		atomic_store_explicit(&seg->cursors->published, p->pending_hi, memory_order_release);
 		p->next = p->pending_hi;
 	} else {
-		/* when someone may block, the seq-cst fence at the top of rw_wake_if_waiting
-		 * orders the last store before the waiters load of step 7 */
+		/* 5.4 steps 5 and 6 */
 		for (uint64_t s = p->pending_lo; s < p->pending_hi; s++)
 			atomic_store_explicit(rw_availability_word(seg, s), s + 1,
 					      memory_order_release);
-		/* step 6 */
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
 	}
 	heartbeat_every_1024(p);
 	p->pending_lo = p->pending_hi;
-	/* 5.3 step 5 / 5.4 step 7: only if consumer_blockers was not 0 */
-	if (blockers)
-		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	/* 5.3 step 5 / 5.4 step 7: load consumer_blockers after the stores; F2 and the handshake
+	 * only if it is not 0 */
+	wake_after_store(&seg->hdr->consumer_blockers, &seg->wait->consumer_waiters,
+			 &seg->wait->consumer_wake);
 }
 
 void rw_abort_claim(rw_producer *p, const char *message)
@@ -1454,25 +1744,15 @@ rw_code rw_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, 
 	return RW_OK;
 }
 
-struct claims_done {
-	rw_segment *seg;
-	uint64_t count;
-};
-
-/* Every sequence below count is published or a gap (the word, gap bit removed, is at least
- * s + 1), or the ring is poisoned. */
-static int claims_settled(void *arg)
+/* Every sequence below count is published or a gap, or the ring is poisoned. */
+static int claims_settled(const rw_segment *seg, uint64_t count)
 {
-	struct claims_done *d = arg;
-	if (poison_pending(d->seg))
+	if (poison_pending(seg))
 		return 1;
-	uint64_t cap = d->seg->g.capacity;
-	for (uint64_t s = d->count > cap ? d->count - cap : 0; s < d->count; s++) {
-		uint64_t w = atomic_load_explicit(rw_availability_word(d->seg, s),
-						  memory_order_acquire);
-		if ((w & ~RW_AVAIL_GAP) < s + 1)
+	uint64_t cap = seg->g.capacity;
+	for (uint64_t s = count > cap ? count - cap : 0; s < count; s++)
+		if (!seq_resolved(seg, s))
 			return 0;
-	}
 	return 1;
 }
 
@@ -1484,12 +1764,17 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 		return RW_OK;
 	}
 	p->closed = 1;
-	blocker_release(&seg->hdr->producer_blockers, &p->blocker_since_ns);
+	blocker_leave(&seg->hdr->producer_blockers, &p->blocker);
 	if (!p->creator) {
-		/* an attached producer detaches (5.4) */
-		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
-		atomic_store_explicit(&p->entry->state, RW_PRODUCER_ENTRY_CLOSED,
-				      memory_order_release);
+		/* 5.4: an attached producer detaches: state active -> closed, then owner -> 0 */
+		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_seq_cst);
+		uint32_t st = p->state_word;
+		uint32_t closed = rw_state_word(RW_PRODUCER_ENTRY_CLOSED, rw_state_generation(st));
+		atomic_compare_exchange_strong_explicit(&p->entry->state, &st, closed,
+							memory_order_seq_cst, memory_order_seq_cst);
+		uint64_t me = p->owner;
+		atomic_compare_exchange_strong_explicit(&p->entry->owner, &me, 0,
+							memory_order_seq_cst, memory_order_seq_cst);
 		ok(err);
 		return RW_OK;
 	}
@@ -1502,67 +1787,130 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 							      memory_order_seq_cst,
 							      memory_order_acquire)) {
 		}
-		struct claims_done d = {seg, w & RW_COUNT_MASK};
+		uint64_t count = w & RW_COUNT_MASK;
 		uint64_t deadline = deadline_after(timeout_ms);
 		uint64_t backoff = 10000;
-		while (!claims_settled(&d)) {
+		while (!claims_settled(seg, count)) {
 			uint64_t now = rw_monotonic_ns();
 			if (now >= deadline) {
 				rc = fail(err, RW_ERR_TIMEOUT,
 					  "claimed sequences below %llu still unpublished",
-					  (unsigned long long)d.count);
+					  (unsigned long long)count);
 				break;
 			}
+			if (now - p->heartbeat_at >= RW_HEARTBEAT_WAIT_NS)
+				rw_producer_heartbeat(p);
 			sleep_ns(backoff < deadline - now ? backoff : deadline - now);
 			if (backoff < 1000000)
 				backoff *= 2;
 		}
 	}
-	/* 5.3 close: seq-cst store, then step 5 */
+	/* 5.3 close: seq-cst store, then wake unconditionally. The consumer word is the one the
+	 * spec names; the producer word too, so that attached producers waiting for room see the
+	 * closed bit at once (an extra wake is never wrong). */
 	atomic_store_explicit(&seg->hdr->producer_state, RW_PRODUCER_CLOSED, memory_order_seq_cst);
-	rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	wake_unconditionally(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	wake_unconditionally(&seg->wait->producer_waiters, &seg->wait->producer_wake);
 	if (rc == RW_OK)
 		ok(err);
 	return rc;
 }
 
-/* ---- Consumer (5.5, 5.7) ------------------------------------------------------------------------ */
+/* ---- Consumer registration and eviction (5.7, 8) ------------------------------------------------- */
 
-static uint64_t load_plain_u64(const uint64_t *p) { return *(const volatile uint64_t *)p; }
-
-static int same_name(const rw_entry *e, const char *name, size_t nlen)
+/* CAS of an owner word from `from` to `to`; 1 on success. */
+static int cas_owner(_Atomic uint64_t *owner, uint64_t from, uint64_t to)
 {
-	uint32_t elen = *(const volatile uint32_t *)&e->name_len;
-	if (elen != nlen || elen > RW_MAX_CONSUMER_NAME)
+	return atomic_compare_exchange_strong_explicit(owner, &from, to, memory_order_seq_cst,
+						       memory_order_seq_cst);
+}
+
+static int cas_state(_Atomic uint32_t *state, uint32_t from, uint32_t to)
+{
+	return atomic_compare_exchange_strong_explicit(state, &from, to, memory_order_seq_cst,
+						       memory_order_seq_cst);
+}
+
+/* 5.7 evicting, with the owner identity o loaded before the decision: CAS state st -> evicted
+ * (same generation), then owner o -> 0 (fails harmlessly if a taker holds it now), then wake
+ * both words unconditionally. */
+static int evict(rw_segment *seg, rw_entry *e, uint32_t st, uint64_t o)
+{
+	if (rw_state_value(st) != RW_ENTRY_ACTIVE ||
+	    !cas_state(&e->state, st, rw_state_word(RW_ENTRY_EVICTED, rw_state_generation(st))))
 		return 0;
-	return memcmp(e->name, name, nlen) == 0;
+	cas_owner(&e->owner, o, 0);
+	wake_unconditionally(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	wake_unconditionally(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	return 1;
 }
 
-/* The owner fields a takeover rewrites (5.7 step 5). The start time goes before the pid: a peer
- * that reads the two halfway sees the dead pid (still dead), never our pid with the dead owner's
- * start time (which would read as a reused pid, so dead). */
-static void write_owner_fields(rw_entry *e, uint32_t flags, uint64_t depends_on)
+int rw_evict_entry(rw_segment *seg, uint32_t i, uint32_t state_word)
 {
-	pid_t pid = getpid();
-	*(volatile uint64_t *)&e->owner_start_time = rw_process_start_time(pid);
-	*(volatile uint32_t *)&e->owner_pid = (uint32_t)pid;
-	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
-	*(volatile uint32_t *)&e->flags = flags;
-	*(volatile uint64_t *)&e->depends_on = depends_on;
+	if (i >= seg->g.registry_capacity)
+		return 0;
+	rw_entry *e = rw_entry_at(seg, i);
+	return evict(seg, e, state_word, rw_entry_owner(e));
 }
 
-/* Every owner field of a fresh registration (5.7 step 2), name included. */
-static void write_owner(rw_entry *e, const char *name, size_t nlen, uint32_t flags,
-			uint64_t depends_on)
+uint32_t rw_evict_dead(rw_segment *seg)
 {
-	e->name_len = (uint32_t)nlen;
-	memset(e->name, 0, sizeof e->name);
-	memcpy(e->name, name, nlen);
-	write_owner_fields(e, flags, depends_on);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		uint32_t st = rw_entry_state_word(e);
+		if (rw_state_value(st) != RW_ENTRY_ACTIVE)
+			continue;
+		uint64_t o = rw_entry_owner(e);
+		if (rw_owner_dead(o))
+			n += (uint32_t)evict(seg, e, st, o);
+	}
+	return n;
+}
+
+rw_code rw_evict_stalled(rw_segment *seg, rw_stall_watch *w, int64_t stall_timeout_ms,
+			 uint32_t *evicted, rw_error *err)
+{
+	if (evicted)
+		*evicted = 0;
+	if (stall_timeout_ms < RW_MIN_STALL_TIMEOUT_MS)
+		return fail(err, RW_ERR_INVALID_ARG,
+			    "stall timeout %lld ms: spec 8 requires at least %d ms",
+			    (long long)stall_timeout_ms, RW_MIN_STALL_TIMEOUT_MS);
+	uint64_t timeout = (uint64_t)stall_timeout_ms * 1000000ull;
+	uint64_t now = rw_monotonic_ns();
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < seg->g.registry_capacity && i < RW_MAX_REGISTRY; i++) {
+		rw_entry *e = rw_entry_at(seg, i);
+		uint32_t st = rw_entry_state_word(e);
+		uint64_t o = rw_entry_owner(e);
+		uint64_t cursor = atomic_load_explicit(&e->cursor, memory_order_acquire);
+		if (!rw_entry_gates(e)) {
+			w->since_ns[i] = 0;
+			continue;
+		}
+		if (rw_owner_dead(o)) {
+			n += (uint32_t)evict(seg, e, st, o);
+			continue;
+		}
+		if (w->since_ns[i] == 0 || w->state_word[i] != st || w->cursor[i] != cursor) {
+			w->state_word[i] = st;
+			w->cursor[i] = cursor;
+			w->since_ns[i] = now;
+			continue;
+		}
+		uint64_t hb = atomic_load_explicit(&e->heartbeat_ns, memory_order_acquire);
+		if (now - w->since_ns[i] >= timeout && (hb > now || now - hb >= timeout))
+			n += (uint32_t)evict(seg, e, st, o);
+	}
+	if (evicted)
+		*evicted = n;
+	ok(err);
+	return RW_OK;
 }
 
 static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t flags,
-			  uint64_t depends_on)
+			  uint64_t depends_on, uint32_t state_word, uint64_t owner)
 {
 	rw_entry *e = rw_entry_at(seg, i);
 	memset(c, 0, sizeof *c);
@@ -1570,137 +1918,88 @@ static void fill_consumer(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t 
 	c->entry = e;
 	c->index = i;
 	c->flags = flags;
-	c->generation = atomic_load_explicit(&e->generation, memory_order_seq_cst);
+	c->state_word = state_word;
+	c->owner = owner;
 	c->depends_on = depends_on;
 	c->next = atomic_load_explicit(&e->cursor, memory_order_acquire);
 	c->lost = atomic_load_explicit(&e->lost, memory_order_acquire);
 	c->gaps_seen = atomic_load_explicit(&e->gaps_seen, memory_order_acquire);
 	c->stall_timeout_ms = 1000;
-	/* 5.6: rw_consume may block in futex; counted until rw_deregister */
-	c->blocker_since_ns = blocker_add(&seg->hdr->consumer_blockers);
+	c->blocker = RW_BLOCKER_NONE; /* registers on its first kernel wait (5.6) */
+	c->registered = 1;
+	c->liveness_at = rw_monotonic_ns() +
+			 (rw_test.liveness_period_ns ? rw_test.liveness_period_ns : RW_LIVENESS_NS);
 }
 
-void (*rw_takeover_hook)(rw_entry *e, int step);
-
-/* 5.7 step 5: takes over entry i, active with a dead owner named name, without it ever leaving
- * the active state (so it never stops gating, even if we die midway). RW_ERR_NOT_FOUND if the
- * entry is no longer active under that name (the caller registers anew); RW_ERR_DUPLICATE_NAME if
- * its owner is alive or another taker won. */
-static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, const char *name,
-			 size_t nlen, uint32_t flags, uint64_t depends_on, rw_error *err)
+/* Another claiming or active entry than skip, named name, whose owner is alive (5.7 step 5). */
+static int live_duplicate(rw_segment *seg, const char *name, size_t nlen, uint32_t skip)
 {
-	rw_entry *e = rw_entry_at(seg, i);
-	uint64_t g = atomic_load_explicit(&e->generation, memory_order_seq_cst);
-	if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
-	    !same_name(e, name, nlen))
-		return RW_ERR_NOT_FOUND;
-	/* g first, then the owner (the spec's order): a taker that won before our load has bumped
-	 * g already, and we see either its pid (alive: refused) or still the dead one (then our
-	 * CAS to g + 2 makes that taker fail its re-load) */
-	if (!rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
-			     load_plain_u64(&e->owner_start_time)))
-		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %u", name, i);
-	if (!atomic_compare_exchange_strong_explicit(&e->generation, &g, g + 1,
-						     memory_order_seq_cst, memory_order_seq_cst))
-		return fail(err, RW_ERR_DUPLICATE_NAME,
-			    "\"%s\": another registration took entry %u over first", name, i);
-	if (rw_takeover_hook)
-		rw_takeover_hook(e, 1);
-	write_owner_fields(e, flags, depends_on); /* name and cursor kept */
-	if (rw_takeover_hook)
-		rw_takeover_hook(e, 2);
-	if (atomic_load_explicit(&e->generation, memory_order_seq_cst) != g + 1)
-		return fail(err, RW_ERR_DUPLICATE_NAME,
-			    "\"%s\": another registration took entry %u over meanwhile", name, i);
-	fill_consumer(c, seg, i, flags, depends_on);
-	c->generation = g + 1;
-	c->taken_over = 1; /* resumes at the dead owner's cursor (at-least-once) */
-	ok(err);
-	return RW_OK;
-}
-
-/* Another live active entry named name, other than skip; -1 if none. */
-static int find_live_duplicate(rw_segment *seg, const char *name, size_t nlen, uint32_t skip,
-			       int *dead_index)
-{
-	*dead_index = -1;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 		if (i == skip)
 			continue;
 		rw_entry *e = rw_entry_at(seg, i);
-		if (atomic_load_explicit(&e->state, memory_order_acquire) != RW_ENTRY_ACTIVE)
-			continue;
-		if (!same_name(e, name, nlen))
-			continue;
-		if (rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
-				    load_plain_u64(&e->owner_start_time))) {
-			if (*dead_index < 0)
-				*dead_index = (int)i;
-			continue;
-		}
-		return (int)i;
+		uint32_t v = rw_state_value(rw_entry_state_word(e));
+		if ((v == RW_ENTRY_CLAIMING || v == RW_ENTRY_ACTIVE) && entry_has_name(e, name, nlen) &&
+		    !rw_owner_dead(rw_entry_owner(e)))
+			return (int)i;
 	}
 	return -1;
 }
 
-rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
-		    uint64_t depends_on, rw_start start, rw_error *err)
+/* 5.7 deregistering: CAS state from ours to closed, then owner from ours to 0, then wake the
+ * producer word unconditionally; if the entry is no longer ours, only clear owner if we hold it. */
+static void give_up_entry(rw_consumer *c)
 {
-	size_t nlen = name ? strlen(name) : 0;
-	if (nlen < 1 || nlen > RW_MAX_CONSUMER_NAME)
-		return fail(err, RW_ERR_INVALID_ARG, "consumer name must be 1 to 48 bytes");
-	if (flags & ~(uint32_t)RW_FLAG_REQUIRED)
-		return fail(err, RW_ERR_INVALID_ARG, "unknown flags 0x%x", flags);
-	if (seg->g.registry_capacity < 64 && (depends_on >> seg->g.registry_capacity) != 0)
-		return fail(err, RW_ERR_INVALID_ARG, "depends_on names entries beyond the registry");
-	uint64_t cap = seg->g.capacity;
-
-	/* 5.7 step 5: refuse a live duplicate; take over a dead one. */
-	int dead;
-	int dup = find_live_duplicate(seg, name, nlen, UINT32_MAX, &dead);
-	if (dup >= 0)
-		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %d", name, dup);
-	if (dead >= 0) {
-		rw_code rc = take_over(c, seg, (uint32_t)dead, name, nlen, flags, depends_on, err);
-		if (rc != RW_ERR_NOT_FOUND)
-			return rc;
-		/* evicted or closed meanwhile: register anew (the post-check below refuses if the
-		 * name is live again) */
+	rw_entry *e = c->entry;
+	uint32_t closed = rw_state_word(RW_ENTRY_CLOSED, rw_state_generation(c->state_word));
+	/* an entry whose owner word is someone else's was taken over (its state word does not
+	 * change then): it is not ours to close */
+	if (rw_entry_owner(e) == c->owner && cas_state(&e->state, c->state_word, closed)) {
+		cas_owner(&e->owner, c->owner, 0);
+		wake_unconditionally(&c->seg->wait->producer_waiters, &c->seg->wait->producer_wake);
+	} else {
+		cas_owner(&e->owner, c->owner, 0);
 	}
+}
 
-	/* step 1 */
-	uint32_t idx = UINT32_MAX;
-	for (uint32_t i = 0; i < seg->g.registry_capacity && idx == UINT32_MAX; i++) {
-		rw_entry *e = rw_entry_at(seg, i);
-		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (s != RW_ENTRY_FREE && s != RW_ENTRY_CLOSED && s != RW_ENTRY_EVICTED)
-			continue;
-		if (atomic_compare_exchange_strong_explicit(&e->state, &s, RW_ENTRY_CLAIMING,
-							    memory_order_acq_rel,
-							    memory_order_acquire))
-			idx = i;
-	}
-	if (idx == UINT32_MAX)
-		return fail(err, RW_ERR_REGISTRY_FULL, "%u entries in use",
-			    seg->g.registry_capacity);
+/* 5.7 steps 4 to 6 on entry idx, whose state word is `claiming` (ours: we hold its owner word).
+ * evicted_cursor: the cursor of the evicted entry of our name we claimed, or UINT64_MAX. */
+static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx, uint32_t claiming,
+				   uint64_t me, const char *name, size_t nlen, uint32_t flags,
+				   uint64_t depends_on, rw_start start, uint64_t evicted_cursor,
+				   int *restart, rw_error *err)
+{
 	rw_entry *e = rw_entry_at(seg, idx);
-	/* step 2 */
-	atomic_fetch_add_explicit(&e->generation, 1, memory_order_seq_cst);
-	write_owner(e, name, nlen, flags, depends_on);
+	uint64_t cap = seg->g.capacity;
+	*restart = 0;
+	/* step 4 */
+	e->flags = flags;
+	e->name_len = (uint32_t)nlen;
+	memset(e->name, 0, sizeof e->name);
+	memcpy(e->name, name, nlen);
+	atomic_store_explicit(&e->depends_on, depends_on, memory_order_release);
+	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 	atomic_store_explicit(&e->lost, 0, memory_order_release);
-	atomic_store_explicit(&e->gaps_seen, 0, memory_order_release); /* see README reading 18 */
+	atomic_store_explicit(&e->gaps_seen, 0, memory_order_release);
 	uint64_t provisional = producer_count(seg);
 	atomic_store_explicit(&e->cursor, provisional, memory_order_release);
-	/* step 3 */
-	atomic_store_explicit(&e->state, RW_ENTRY_ACTIVE, memory_order_seq_cst);
-	/* Two registrations of one name racing past the pre-check both become active; each then
-	 * sees the other (seq_cst), and backs off. */
-	dup = find_live_duplicate(seg, name, nlen, idx, &dead);
-	if (dup >= 0) {
-		atomic_store_explicit(&e->state, RW_ENTRY_CLOSED, memory_order_release);
-		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is active in entry %d", name, dup);
+	uint32_t active = rw_state_word(RW_ENTRY_ACTIVE, rw_state_generation(claiming));
+	if (!cas_state(&e->state, claiming, active)) {
+		/* only a taker that took us for dead can move a claiming entry of ours */
+		cas_owner(&e->owner, me, 0);
+		*restart = 1;
+		return RW_OK;
 	}
-	/* step 4 */
+	fill_consumer(c, seg, idx, flags, depends_on, active, me);
+	/* step 5: a racing registration of the same name that stored before we scanned */
+	int dup = live_duplicate(seg, name, nlen, idx);
+	if (dup >= 0) {
+		give_up_entry(c);
+		c->registered = 0;
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is registered in entry %d too", name,
+			    dup);
+	}
+	/* step 6 */
 	uint64_t cursor;
 	if (start == RW_START_LATEST) {
 		cursor = producer_count(seg);
@@ -1708,11 +2007,8 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 		uint64_t floor = provisional > cap ? provisional - cap : 0;
 		cursor = provisional;
 		for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-			if (i == idx)
-				continue;
 			rw_entry *o = rw_entry_at(seg, i);
-			if (atomic_load_explicit(&o->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
-			    !(o->flags & RW_FLAG_REQUIRED))
+			if (i == idx || !rw_entry_gates(o))
 				continue;
 			uint64_t oc = atomic_load_explicit(&o->cursor, memory_order_acquire);
 			if (oc < cursor)
@@ -1722,24 +2018,164 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 			cursor = floor;
 	}
 	atomic_store_explicit(&e->cursor, cursor, memory_order_release);
-	fill_consumer(c, seg, idx, flags, depends_on);
 	c->next = cursor;
+	if (evicted_cursor != UINT64_MAX && cursor > evicted_cursor) {
+		/* 5.7: the events between the evicted entry's cursor and our start went unread */
+		c->lost = cursor - evicted_cursor;
+		atomic_store_explicit(&e->lost, c->lost, memory_order_release);
+		c->lost_seq = evicted_cursor;
+		c->report_lost = c->lost;
+	}
 	ok(err);
 	return RW_OK;
 }
 
+rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
+		    uint64_t depends_on, rw_start start, rw_error *err)
+{
+	size_t nlen = name ? strlen(name) : 0;
+	memset(c, 0, sizeof *c);
+	if (nlen < 1 || nlen > RW_MAX_CONSUMER_NAME)
+		return fail(err, RW_ERR_INVALID_ARG, "consumer name must be 1 to 48 bytes");
+	if (flags & ~(uint32_t)RW_FLAG_REQUIRED)
+		return fail(err, RW_ERR_INVALID_ARG, "unknown flags 0x%x", flags);
+	if (seg->g.registry_capacity < 64 && (depends_on >> seg->g.registry_capacity) != 0)
+		return fail(err, RW_ERR_INVALID_ARG, "depends_on names entries beyond the registry");
+	uint64_t me = rw_self_identity();
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int restart = 0;
+		/* step 1: a claiming or active entry of this name */
+		for (uint32_t i = 0; i < seg->g.registry_capacity && !restart; i++) {
+			rw_entry *e = rw_entry_at(seg, i);
+			uint32_t st = rw_entry_state_word(e);
+			uint32_t v = rw_state_value(st);
+			if ((v != RW_ENTRY_CLAIMING && v != RW_ENTRY_ACTIVE) ||
+			    !entry_has_name(e, name, nlen))
+				continue;
+			uint64_t o = rw_entry_owner(e);
+			if (!rw_owner_dead(o)) {
+				if (v == RW_ENTRY_ACTIVE)
+					return fail(err, RW_ERR_DUPLICATE_NAME,
+						    "\"%s\" is active in entry %u (pid %u)", name, i,
+						    rw_owner_pid(o));
+				continue; /* a live claimer: step 5 settles it */
+			}
+			/* taking over: the owner word is the only thing that changes hands */
+			if (v == RW_ENTRY_ACTIVE && (e->flags & RW_FLAG_REQUIRED) != flags)
+				return fail(err, RW_ERR_DUPLICATE_NAME,
+					    "\"%s\" in entry %u is registered as %s", name, i,
+					    (e->flags & RW_FLAG_REQUIRED) ? "required" : "optional");
+			if (!cas_owner(&e->owner, o, me)) {
+				restart = 1; /* another taker won: look again */
+				break;
+			}
+			if (rw_test.takeover)
+				rw_test.takeover(e, 1);
+			if (rw_entry_state_word(e) != st) {
+				/* evicted or given up meanwhile: we hold only its owner word */
+				cas_owner(&e->owner, me, 0);
+				restart = 1;
+				break;
+			}
+			if (v == RW_ENTRY_CLAIMING) { /* goes on from step 4 */
+				rw_code rc = finish_registration(c, seg, i, st, me, name, nlen, flags,
+								 depends_on, start, UINT64_MAX,
+								 &restart, err);
+				if (!restart)
+					return rc;
+				break;
+			}
+			/* name, flags and cursor are kept; the dead owner's batch comes again */
+			atomic_store_explicit(&e->depends_on, depends_on, memory_order_release);
+			atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(),
+					      memory_order_release);
+			fill_consumer(c, seg, i, flags, depends_on, st, me);
+			c->taken_over = 1;
+			ok(err);
+			return RW_OK;
+		}
+		if (restart)
+			continue;
+		/* steps 2 and 3: an evicted entry of our name first (5.7: SHOULD), then any free,
+		 * closed or evicted entry, or one left claiming by a claimer that died (whatever its
+		 * name): the owner check below makes that one claimable only if its owner is dead */
+		for (int pass = 0; pass < 2 && !restart; pass++) {
+			for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+				rw_entry *e = rw_entry_at(seg, i);
+				uint32_t st = rw_entry_state_word(e);
+				uint32_t v = rw_state_value(st);
+				uint64_t o = rw_entry_owner(e);
+				if (v != RW_ENTRY_FREE && v != RW_ENTRY_CLOSED && v != RW_ENTRY_EVICTED &&
+				    v != RW_ENTRY_CLAIMING)
+					continue;
+				int ours = v == RW_ENTRY_EVICTED && entry_has_name(e, name, nlen);
+				if ((pass == 0 && !ours) || (o != 0 && !rw_owner_dead(o)))
+					continue;
+				uint64_t old_cursor =
+					atomic_load_explicit(&e->cursor, memory_order_acquire);
+				if (!cas_owner(&e->owner, o, me))
+					continue;
+				uint32_t claiming = rw_state_claim(st, RW_ENTRY_CLAIMING);
+				if (!cas_state(&e->state, st, claiming)) {
+					cas_owner(&e->owner, me, 0);
+					continue;
+				}
+				rw_code rc = finish_registration(
+					c, seg, i, claiming, me, name, nlen, flags, depends_on, start,
+					ours ? old_cursor : UINT64_MAX, &restart, err);
+				if (!restart)
+					return rc;
+				break;
+			}
+		}
+		if (!restart)
+			return fail(err, RW_ERR_REGISTRY_FULL, "no claimable entry among %u",
+				    seg->g.registry_capacity);
+	}
+	return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\": registration kept losing races", name);
+}
+
 rw_code rw_check_owner(const rw_consumer *c)
 {
-	if (atomic_load_explicit(&c->entry->state, memory_order_acquire) != RW_ENTRY_ACTIVE ||
-	    atomic_load_explicit(&c->entry->generation, memory_order_seq_cst) != c->generation)
+	if (!c->registered || rw_entry_state_word(c->entry) != c->state_word ||
+	    rw_entry_owner(c->entry) != c->owner)
 		return RW_ERR_EVICTED;
 	return RW_OK;
+}
+
+/* 5.5 step 4: we were evicted (or taken over). Clears owner if we still hold it, and reports. */
+static rw_code fail_evicted(rw_consumer *c, rw_error *err)
+{
+	if (c->registered)
+		cas_owner(&c->entry->owner, c->owner, 0);
+	c->registered = 0;
+	return fail(err, RW_ERR_EVICTED, "entry %u is no longer ours (state 0x%x, owner pid %u)",
+		    c->index, rw_entry_state_word(c->entry), rw_owner_pid(rw_entry_owner(c->entry)));
 }
 
 void rw_heartbeat(rw_consumer *c)
 {
 	atomic_store_explicit(&c->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 }
+
+void rw_consumer_poll_only(rw_consumer *c)
+{
+	blocker_leave(&c->seg->hdr->consumer_blockers, &c->blocker);
+}
+
+void rw_deregister(rw_consumer *c)
+{
+	if (!c->seg)
+		return;
+	/* 5.6: leaves the blockers count whether or not the entry is still ours */
+	blocker_leave(&c->seg->hdr->consumer_blockers, &c->blocker);
+	if (!c->registered)
+		return;
+	c->registered = 0;
+	give_up_entry(c);
+}
+
+/* ---- Consuming (5.5, 5.10) ------------------------------------------------------------------------ */
 
 uint64_t rw_available(rw_consumer *c, uint64_t max)
 {
@@ -1754,7 +2190,7 @@ uint64_t rw_available(rw_consumer *c, uint64_t max)
 		if (hi > cap_hi)
 			hi = cap_hi;
 	} else {
-		uint64_t limit = claimed_count(seg);
+		uint64_t limit = rw_claimed_count(seg);
 		if (limit > cap_hi)
 			limit = cap_hi;
 		uint64_t s = next;
@@ -1782,34 +2218,45 @@ void rw_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
-	/* 5.5 step 2: a release store while nobody may block in the kernel, else seq-cst (ordered
-	 * before the waiters loads of step 3) */
-	uint32_t pb = atomic_load_explicit(&seg->hdr->producer_blockers, memory_order_acquire);
-	uint32_t cb = atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_acquire);
-	if (pb | cb) /* two stores: a computed order would be seq_cst always (see rw_commit) */
-		atomic_store_explicit(&c->entry->cursor, hi, memory_order_seq_cst);
-	else
-		atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
-	/* step 3: producers wait for room on the producer word; consumers that read behind this
-	 * one (depends_on) wait on the consumer word. Each handshake only if its blockers count
-	 * was not 0; each word is bumped only if it has waiters. */
+	/* 5.5 step 2: release store; step 3: the counts are loaded after it */
+	atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
+	atomic_signal_fence(memory_order_seq_cst); /* keep the loads after the store (F3, 5.6) */
+	uint32_t pb = atomic_load_explicit(&seg->hdr->producer_blockers, memory_order_relaxed);
+	uint32_t cb = atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_relaxed);
+	if ((pb | cb) == 0)
+		return;
+	atomic_thread_fence(memory_order_seq_cst); /* F2 */
+	/* producers wait for room on the producer word; consumers that read behind this one
+	 * (depends_on) wait on the consumer word */
 	if (pb)
-		rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+		wake_if_waiters(&seg->wait->producer_waiters, &seg->wait->producer_wake);
 	if (cb)
-		rw_wake_if_waiting(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+		wake_if_waiters(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 }
 
-struct data_wait {
-	rw_consumer *c;
-};
+/* 5.5 step 4: the stream has ended for c only if producer_state is 2 and c read up to the
+ * producers' count (published in single mode, the low 62 bits of claimed in multi mode), loaded
+ * after it. A stage gated behind a slower one (depends_on) has not. */
+static int stream_ended(const rw_consumer *c)
+{
+	const rw_segment *seg = c->seg;
+	if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) !=
+	    RW_PRODUCER_CLOSED)
+		return 0;
+	uint64_t count = seg->g.mode == RW_MODE_SINGLE
+				 ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
+				 : rw_claimed_count(seg);
+	return c->next >= count;
+}
 
+/* The re-check of a waiting consumer (5.6 step 3): its condition, poison, the end of the stream
+ * (not merely producer_state 2, or a stage behind a slower one would spin), and its own
+ * registration. */
 static int data_or_news(void *arg)
 {
-	rw_consumer *c = ((struct data_wait *)arg)->c;
+	rw_consumer *c = arg;
 	return rw_available(c, 1) > c->next || rw_check_owner(c) != RW_OK ||
-	       poison_pending(c->seg) ||
-	       atomic_load_explicit(&c->seg->hdr->producer_state, memory_order_acquire) ==
-		       RW_PRODUCER_CLOSED;
+	       poison_pending(c->seg) || stream_ended(c);
 }
 
 /* Passes over the whole run of gaps at c->next (max bounds events, not gaps): counts it,
@@ -1830,18 +2277,54 @@ static rw_code pass_gaps(rw_consumer *c, rw_error *err)
 		    (unsigned long long)(s - from), (unsigned long long)from);
 }
 
+/* 5.10 step 4: an optional consumer lapped at claimed count L: the events next to L - cap - 1
+ * were overwritten unread. Counts them in lost, reports them, goes on from L - capacity. */
+static rw_code report_lap(rw_consumer *c, uint64_t L, rw_error *err)
+{
+	uint64_t from = c->next, to = L - c->seg->g.capacity;
+	c->lost += to - from;
+	atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
+	c->lost_seq = from;
+	c->lost_count = to - from;
+	rw_release(c, to);
+	return fail(err, RW_ERR_LOST, "%llu event(s) from %llu lost: the producer lapped us",
+		    (unsigned long long)(to - from), (unsigned long long)from);
+}
+
+/* 5.5 step 4: whether every producer is dead: the creator and, in multi mode, the owner of every
+ * active producer entry. */
+static int producers_dead(const rw_segment *seg)
+{
+	if (!rw_process_dead(seg->g.creator_pid, seg->g.creator_start_time))
+		return 0;
+	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
+		rw_producer_entry *e = rw_producer_entry_at(seg, i);
+		if (rw_state_value(rw_producer_state_word(e)) == RW_PRODUCER_ENTRY_ACTIVE &&
+		    !rw_owner_dead(rw_producer_owner(e)))
+			return 0;
+	}
+	return 1;
+}
+
 #define RW_STALL_RECHECK_NS 10000000ull /* re-run 5.8 every 10 ms once stalled */
 
 rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err)
 {
+	*got = 0;
+	if (!c->seg || max == 0)
+		return fail(err, RW_ERR_INVALID_ARG, "%s", c->seg ? "max is 0" : "not registered");
 	rw_segment *seg = c->seg;
 	uint64_t cap = seg->g.capacity;
 	uint32_t es = seg->g.event_size;
-	*got = 0;
-	if (max == 0)
-		return fail(err, RW_ERR_INVALID_ARG, "max is 0");
+	if (c->report_lost) { /* the evicted entry we claimed again (5.7) */
+		c->lost_count = c->report_lost;
+		c->report_lost = 0;
+		return fail(err, RW_ERR_LOST, "%llu event(s) from %llu went unread while evicted",
+			    (unsigned long long)c->lost_count, (unsigned long long)c->lost_seq);
+	}
 	uint64_t deadline = deadline_after(timeout_ms);
+	uint64_t period = rw_test.liveness_period_ns ? rw_test.liveness_period_ns : RW_LIVENESS_NS;
 	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
 	int multi = seg->g.mode == RW_MODE_MULTI;
 	/* 5.8: only required consumers gate the producers, so only they may pass over claims */
@@ -1851,17 +2334,11 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 	int waited = 0;
 	for (;;) {
 		if (rw_check_owner(c) != RW_OK)
-			return fail(err, RW_ERR_EVICTED, "entry %u was taken from us", c->index);
+			return fail_evicted(c, err);
 		if (!required) {
-			/* An optional consumer that was lapped skips what the producer may already
-			 * be overwriting, and counts it (spec 10). */
-			uint64_t claimed = claimed_count(seg);
-			if (claimed > cap && c->next < claimed - cap) {
-				uint64_t skip = claimed - cap - c->next;
-				c->lost += skip;
-				atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
-				c->next += skip;
-			}
+			uint64_t L = rw_claimed_count(seg);
+			if (L > cap && c->next < L - cap)
+				return report_lap(c, L, err);
 		}
 		hi = rw_available(c, max);
 		if (hi > c->next)
@@ -1873,20 +2350,21 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 				break;
 			return fail_poisoned(seg, err);
 		}
-		if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
-		    RW_PRODUCER_CLOSED) {
-			/* re-read once; in multi mode the stream ends only when everything
-			 * claimed was read (the creator waited for it, 5.4) */
+		uint32_t pstate =
+			atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire);
+		if (pstate == RW_PRODUCER_CLOSED) {
+			/* ended only once c read up to the producers' count (loaded after
+			 * producer_state); behind a slower stage it keeps waiting for that one */
 			hi = rw_available(c, max);
 			if (hi > c->next)
 				break;
-			if (!multi || c->next >= claimed_count(seg))
+			if (stream_ended(c))
 				return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
 					    (unsigned long long)c->next);
 		}
 		uint64_t now = rw_monotonic_ns();
 		uint64_t wake_at = deadline;
-		if (check_dead && c->next < claimed_count(seg)) {
+		if (check_dead && c->next < rw_claimed_count(seg)) {
 			/* 5.8: a claimed sequence is not published; maybe its producer died */
 			if (stuck_at != c->next) {
 				stuck_at = c->next;
@@ -1900,14 +2378,30 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 			if (check_at < wake_at)
 				wake_at = check_at;
 		}
+		if (now >= c->liveness_at) {
+			/* 5.5 step 4: never wait forever on producers that are all dead */
+			c->liveness_at = now + period;
+			if (pstate == RW_PRODUCER_OPEN && producers_dead(seg)) {
+				hi = rw_available(c, max);
+				if (hi > c->next)
+					break;
+				if (!(check_dead && c->next < rw_claimed_count(seg)))
+					return fail(err, RW_ERR_PRODUCER_DEAD,
+						    "creator pid %u and every producer died without "
+						    "closing the stream (at sequence %llu)",
+						    seg->g.creator_pid, (unsigned long long)c->next);
+			}
+		}
 		if (now >= deadline)
 			return fail(err, RW_ERR_TIMEOUT, "no event after sequence %llu",
 				    (unsigned long long)c->next);
-		rw_heartbeat(c);
+		if (c->liveness_at < wake_at)
+			wake_at = c->liveness_at;
+		rw_heartbeat(c); /* spec 8: at least once a second while waiting */
 		waited = 1;
-		struct data_wait w = {c};
-		rw_block_until(&seg->wait->consumer_waiters, &seg->wait->consumer_wake,
-			       data_or_news, &w, wake_at, c->blocker_since_ns);
+		rw_block_until(&seg->hdr->consumer_blockers, &c->blocker,
+			       &seg->wait->consumer_waiters, &seg->wait->consumer_wake, data_or_news,
+			       c, wake_at);
 	}
 	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
 		rw_heartbeat(c);
@@ -1924,60 +2418,24 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 	uint64_t n = hi - c->next;
 	for (uint64_t i = 0; i < n; i++)
 		memcpy(dst + i * es, rw_slot(seg, c->next + i), es);
-	if (!required) {
-		/* Seqlock-style re-check: events whose slot was claimed again while we copied may
-		 * be torn; drop and count them. */
-		atomic_thread_fence(memory_order_acquire);
-		uint64_t claimed = atomic_load_explicit(&seg->cursors->claimed, memory_order_relaxed) &
-				   RW_COUNT_MASK;
-		if (claimed > cap && c->next < claimed - cap) {
-			uint64_t bad = claimed - cap - c->next;
-			if (bad > n)
-				bad = n;
-			memmove(dst, dst + bad * es, (size_t)((n - bad) * es));
-			n -= bad;
-			c->lost += bad;
-			atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
-		}
+	if (rw_test.after_copy)
+		rw_test.after_copy(c);
+	atomic_thread_fence(memory_order_acquire); /* F4: the copies before the loads below */
+	if (required) {
+		/* 5.5 step 2: the events are delivered when this call returns; if the entry is no
+		 * longer ours, eviction stopped the gating and the slots may be in reuse: the
+		 * batch is discarded, the cursor not stored */
+		if (rw_check_owner(c) != RW_OK)
+			return fail_evicted(c, err);
+	} else {
+		/* 5.10 steps 2 to 4: copy, F4, then claimed: a copy of s is valid iff
+		 * s + capacity >= claimed; the first copy is the oldest */
+		uint64_t L = rw_claimed_count(seg);
+		if (c->next + cap < L)
+			return report_lap(c, L, err);
 	}
 	rw_release(c, hi);
 	*got = (uint32_t)n;
 	ok(err);
 	return RW_OK;
-}
-
-void rw_consumer_poll_only(rw_consumer *c)
-{
-	blocker_release(&c->seg->hdr->consumer_blockers, &c->blocker_since_ns);
-}
-
-void rw_deregister(rw_consumer *c)
-{
-	/* 5.6: leaves the blockers count whether or not the entry is still ours */
-	blocker_release(&c->seg->hdr->consumer_blockers, &c->blocker_since_ns);
-	if (rw_check_owner(c) != RW_OK)
-		return;
-	atomic_store_explicit(&c->entry->state, RW_ENTRY_CLOSED, memory_order_release);
-	/* a closed entry no longer gates: let a producer waiting for room re-check */
-	rw_wake_if_waiting(&c->seg->wait->producer_waiters, &c->seg->wait->producer_wake);
-}
-
-uint32_t rw_evict_dead(rw_segment *seg)
-{
-	uint32_t n = 0;
-	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-		rw_entry *e = rw_entry_at(seg, i);
-		uint32_t s = atomic_load_explicit(&e->state, memory_order_acquire);
-		if (s != RW_ENTRY_ACTIVE ||
-		    !rw_process_dead(*(volatile uint32_t *)&e->owner_pid,
-				     load_plain_u64(&e->owner_start_time)))
-			continue;
-		if (atomic_compare_exchange_strong_explicit(&e->state, &s, RW_ENTRY_EVICTED,
-							    memory_order_acq_rel,
-							    memory_order_acquire))
-			n++;
-	}
-	if (n)
-		rw_wake_if_waiting(&seg->wait->producer_waiters, &seg->wait->producer_wake);
-	return n;
 }

@@ -1,14 +1,15 @@
 /*
- * ringwire.h - C11 implementation of the ringwire segment format 1.0.
+ * ringwire.h - C11 implementation of the ringwire segment format 2.0.
  *
  * The byte layout is the one of spec/LAYOUT.md; this header is one of the derived copies of it.
  * Every RW_<TABLE>_<FIELD>_OFFSET / _SIZE constant below mirrors one row of a "### Table: <table>"
- * of the spec. The Go test checks them against the spec tables, and the C unit test
- * (test_ringwire.c, test "spec_tables") parses spec/LAYOUT.md and compares them too. The overlay
- * structs are pinned to the same constants with static_asserts, so struct and table cannot drift.
+ * of the spec (header, cursors, wait, entry, producer). The C unit test "spec_tables"
+ * (test_ringwire.c) parses spec/LAYOUT.md and compares every row with these constants, both ways;
+ * the overlay structs are pinned to the same constants with static_asserts, so spec, constants and
+ * structs cannot drift apart.
  *
- * Dependencies: libc only (C11 <stdatomic.h>, POSIX shm/mmap). Linux uses futex for blocking
- * waits; other systems sleep with a bounded backoff (spec 5.6).
+ * Dependencies: libc only (C11 <stdatomic.h>, POSIX shm/mmap). Linux blocks in futex and registers
+ * blockers with membarrier; other systems sleep with a bounded backoff (spec 5.6).
  *
  * Concurrency: an rw_segment may be shared by the threads of one process once it is created or
  * attached (its fields are immutable). An rw_producer and an rw_consumer are NOT safe for
@@ -35,7 +36,7 @@ extern "C" {
 /* ---- Format constants (spec sections 3 and 4) ---------------------------------------------- */
 
 #define RW_MAGIC 0x45524957474E4952ULL /* "RINGWIRE" little-endian */
-#define RW_VERSION_MAJOR 1u
+#define RW_VERSION_MAJOR 2u
 #define RW_VERSION_MINOR 0u
 #define RW_HEADER_LEN 512u
 #define RW_REGION_ALIGN 128u
@@ -71,6 +72,7 @@ extern "C" {
 #define RW_ENTRY_ACTIVE 2u
 #define RW_ENTRY_CLOSED 3u
 #define RW_ENTRY_EVICTED 4u
+#define RW_ENTRY_STATE_MAX 4u /* a larger state value marks a corrupt entry (4.3) */
 #define RW_FLAG_REQUIRED 1u
 
 /* Producer entry states (Table: producer). */
@@ -78,6 +80,32 @@ extern "C" {
 #define RW_PRODUCER_ENTRY_ACTIVE 1u
 #define RW_PRODUCER_ENTRY_CLOSED 2u
 #define RW_PRODUCER_ENTRY_DEAD 3u
+#define RW_PRODUCER_ENTRY_STATE_MAX 3u
+
+/* State words of registry and producer entries (4.3, 4.4): the state in bits 0-7, the generation
+ * (incremented modulo 2^24 by every claim) in bits 8-31. */
+#define RW_STATE_VALUE_MASK 0xFFu
+#define RW_GENERATION_MASK 0xFFFFFFu
+static inline uint32_t rw_state_value(uint32_t word) { return word & RW_STATE_VALUE_MASK; }
+static inline uint32_t rw_state_generation(uint32_t word) { return word >> 8; }
+static inline uint32_t rw_state_word(uint32_t value, uint32_t generation)
+{
+	return (generation & RW_GENERATION_MASK) << 8 | (value & RW_STATE_VALUE_MASK);
+}
+/* The word of the next claim of an entry whose state word is `word`: value, generation + 1. */
+static inline uint32_t rw_state_claim(uint32_t word, uint32_t value)
+{
+	return rw_state_word(value, rw_state_generation(word) + 1);
+}
+
+/* Owner identities (spec 8): pid in bits 0-31, start time modulo 2^32 in bits 32-63. 0 means
+ * nobody (never owned, or given up). */
+static inline uint64_t rw_owner_identity(uint32_t pid, uint64_t start_time)
+{
+	return (uint64_t)pid | (start_time & 0xFFFFFFFFull) << 32;
+}
+static inline uint32_t rw_owner_pid(uint64_t owner) { return (uint32_t)owner; }
+static inline uint32_t rw_owner_start_time(uint64_t owner) { return (uint32_t)(owner >> 32); }
 
 /* poison_state and poison_phase (spec 5.9). */
 #define RW_POISON_NONE 0u
@@ -86,7 +114,7 @@ extern "C" {
 #define RW_PHASE_PUBLISH 1u
 #define RW_PHASE_HANDLER 2u
 
-/* ---- Table: header (spec section 3). Checked against the spec by the Go test. -------------- */
+/* ---- Table: header (spec section 3) ---- */
 #define RW_HEADER_MAGIC_OFFSET 0
 #define RW_HEADER_MAGIC_SIZE 8
 #define RW_HEADER_INIT_STATE_OFFSET 8
@@ -201,26 +229,24 @@ extern "C" {
 #define RW_ENTRY_STATE_SIZE 4
 #define RW_ENTRY_FLAGS_OFFSET 4
 #define RW_ENTRY_FLAGS_SIZE 4
-#define RW_ENTRY_GENERATION_OFFSET 8
-#define RW_ENTRY_GENERATION_SIZE 8
-#define RW_ENTRY_OWNER_PID_OFFSET 16
-#define RW_ENTRY_OWNER_PID_SIZE 4
-#define RW_ENTRY_NAME_LEN_OFFSET 20
+#define RW_ENTRY_OWNER_OFFSET 8
+#define RW_ENTRY_OWNER_SIZE 8
+#define RW_ENTRY_NAME_LEN_OFFSET 16
 #define RW_ENTRY_NAME_LEN_SIZE 4
-#define RW_ENTRY_OWNER_START_TIME_OFFSET 24
-#define RW_ENTRY_OWNER_START_TIME_SIZE 8
-#define RW_ENTRY_HEARTBEAT_NS_OFFSET 32
+#define RW_ENTRY_RESERVED0_OFFSET 20
+#define RW_ENTRY_RESERVED0_SIZE 4
+#define RW_ENTRY_HEARTBEAT_NS_OFFSET 24
 #define RW_ENTRY_HEARTBEAT_NS_SIZE 8
-#define RW_ENTRY_DEPENDS_ON_OFFSET 40
+#define RW_ENTRY_DEPENDS_ON_OFFSET 32
 #define RW_ENTRY_DEPENDS_ON_SIZE 8
-#define RW_ENTRY_NAME_OFFSET 48
+#define RW_ENTRY_NAME_OFFSET 40
 #define RW_ENTRY_NAME_SIZE 48
-#define RW_ENTRY_LOST_OFFSET 96
+#define RW_ENTRY_LOST_OFFSET 88
 #define RW_ENTRY_LOST_SIZE 8
-#define RW_ENTRY_GAPS_SEEN_OFFSET 104
+#define RW_ENTRY_GAPS_SEEN_OFFSET 96
 #define RW_ENTRY_GAPS_SEEN_SIZE 8
-#define RW_ENTRY_RESERVED_OFFSET 112
-#define RW_ENTRY_RESERVED_SIZE 16
+#define RW_ENTRY_RESERVED_OFFSET 104
+#define RW_ENTRY_RESERVED_SIZE 24
 #define RW_ENTRY_CURSOR_OFFSET 128
 #define RW_ENTRY_CURSOR_SIZE 8
 #define RW_ENTRY_PAD_OFFSET 136
@@ -229,20 +255,18 @@ extern "C" {
 /* ---- Table: producer (spec 4.4) ---- */
 #define RW_PRODUCER_STATE_OFFSET 0
 #define RW_PRODUCER_STATE_SIZE 4
-#define RW_PRODUCER_OWNER_PID_OFFSET 4
-#define RW_PRODUCER_OWNER_PID_SIZE 4
-#define RW_PRODUCER_OWNER_START_TIME_OFFSET 8
-#define RW_PRODUCER_OWNER_START_TIME_SIZE 8
+#define RW_PRODUCER_RESERVED0_OFFSET 4
+#define RW_PRODUCER_RESERVED0_SIZE 4
+#define RW_PRODUCER_OWNER_OFFSET 8
+#define RW_PRODUCER_OWNER_SIZE 8
 #define RW_PRODUCER_HEARTBEAT_NS_OFFSET 16
 #define RW_PRODUCER_HEARTBEAT_NS_SIZE 8
-#define RW_PRODUCER_GENERATION_OFFSET 24
-#define RW_PRODUCER_GENERATION_SIZE 8
-#define RW_PRODUCER_INTENT_START_OFFSET 32
+#define RW_PRODUCER_INTENT_START_OFFSET 24
 #define RW_PRODUCER_INTENT_START_SIZE 8
-#define RW_PRODUCER_INTENT_END_OFFSET 40
+#define RW_PRODUCER_INTENT_END_OFFSET 32
 #define RW_PRODUCER_INTENT_END_SIZE 8
-#define RW_PRODUCER_RESERVED_OFFSET 48
-#define RW_PRODUCER_RESERVED_SIZE 80
+#define RW_PRODUCER_RESERVED_OFFSET 40
+#define RW_PRODUCER_RESERVED_SIZE 88
 
 /* ---- Overlay structs. Each mirrors one spec table; the static_asserts below pin every field
  * to the table constants. Atomic fields are _Atomic of the same width (lock-free, same size and
@@ -296,9 +320,9 @@ typedef struct rw_header {
 	uint32_t reserved1;
 	uint8_t poison_message[64];
 	_Atomic uint64_t gaps; /* sequences passed over (5.8), atomic add by any peer */
-	/* Peers that may block in the kernel (futex) on the consumer / producer wait word (5.6):
-	 * seq-cst add of 1 when such a peer starts, of -1 when it leaves; wakers load them
-	 * (acquire) and, while 0, store with release ordering and skip the waiters handshake. */
+	/* Peers registered to block in the kernel (futex) on the consumer / producer wait word
+	 * (5.6): seq-cst add of 1 then membarrier (F3) before a peer's first kernel wait, -1 when
+	 * it leaves. Wakers load them after their cursor store and skip the handshake while 0. */
 	_Atomic uint32_t consumer_blockers;
 	_Atomic uint32_t producer_blockers;
 	uint8_t reserved2[120]; /* later minors may place fields here */
@@ -324,20 +348,20 @@ typedef struct rw_wait {
 } rw_wait;
 
 /* Table: entry. The first 128 bytes describe the consumer; its cursor is alone in the second
- * 128 bytes because the producer polls it while the owner stores it. */
+ * 128 bytes because the producer polls it while the owner stores it. `state` and `owner` change
+ * only by compare-and-swap (spec 4.3): read them with the accessors below. */
 typedef struct rw_entry {
-	_Atomic uint32_t state;
-	uint32_t flags;
-	_Atomic uint64_t generation; /* atomic: takers of a dead owner's entry CAS it (5.7 step 5) */
-	uint32_t owner_pid;
-	uint32_t name_len;
-	uint64_t owner_start_time;
+	_Atomic uint32_t state; /* bits 0-7 RW_ENTRY_*, bits 8-31 generation */
+	uint32_t flags;         /* written while claiming, then immutable */
+	_Atomic uint64_t owner; /* owner identity (spec 8), 0 when given up */
+	uint32_t name_len;      /* 1..48 unless corrupt: use rw_entry_name */
+	uint32_t reserved0;
 	_Atomic uint64_t heartbeat_ns;
-	uint64_t depends_on;
+	_Atomic uint64_t depends_on; /* release/acquire: a taker rewrites it (5.7) */
 	uint8_t name[48];
 	_Atomic uint64_t lost;
 	_Atomic uint64_t gaps_seen;
-	uint8_t reserved[16];
+	uint8_t reserved[24];
 	_Atomic uint64_t cursor;
 	uint8_t pad[120];
 } rw_entry;
@@ -345,14 +369,13 @@ typedef struct rw_entry {
 /* Table: producer. 128 bytes: a whole cache-line pair per producer, so one producer's intent
  * stores (every claim in multi mode) never share a line with another's. */
 typedef struct rw_producer_entry {
-	_Atomic uint32_t state;
-	uint32_t owner_pid;
-	uint64_t owner_start_time;
+	_Atomic uint32_t state; /* bits 0-7 RW_PRODUCER_ENTRY_*, bits 8-31 generation */
+	uint32_t reserved0;
+	_Atomic uint64_t owner; /* owner identity (spec 8), 0 when given up */
 	_Atomic uint64_t heartbeat_ns;
-	uint64_t generation;
 	_Atomic uint64_t intent_start;
 	_Atomic uint64_t intent_end;
-	uint8_t reserved[80];
+	uint8_t reserved[88];
 } rw_producer_entry;
 
 #define RW_ASSERT_FIELD(T, TABLE, field, FIELD)                                                    \
@@ -422,10 +445,9 @@ RW_ASSERT_FIELD(rw_wait, WAIT, producer_waiters, PRODUCER_WAITERS);
 RW_ASSERT_FIELD(rw_wait, WAIT, pad1, PAD1);
 RW_ASSERT_FIELD(rw_entry, ENTRY, state, STATE);
 RW_ASSERT_FIELD(rw_entry, ENTRY, flags, FLAGS);
-RW_ASSERT_FIELD(rw_entry, ENTRY, generation, GENERATION);
-RW_ASSERT_FIELD(rw_entry, ENTRY, owner_pid, OWNER_PID);
+RW_ASSERT_FIELD(rw_entry, ENTRY, owner, OWNER);
 RW_ASSERT_FIELD(rw_entry, ENTRY, name_len, NAME_LEN);
-RW_ASSERT_FIELD(rw_entry, ENTRY, owner_start_time, OWNER_START_TIME);
+RW_ASSERT_FIELD(rw_entry, ENTRY, reserved0, RESERVED0);
 RW_ASSERT_FIELD(rw_entry, ENTRY, heartbeat_ns, HEARTBEAT_NS);
 RW_ASSERT_FIELD(rw_entry, ENTRY, depends_on, DEPENDS_ON);
 RW_ASSERT_FIELD(rw_entry, ENTRY, name, NAME);
@@ -435,20 +457,20 @@ RW_ASSERT_FIELD(rw_entry, ENTRY, reserved, RESERVED);
 RW_ASSERT_FIELD(rw_entry, ENTRY, cursor, CURSOR);
 RW_ASSERT_FIELD(rw_entry, ENTRY, pad, PAD);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, state, STATE);
-RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, owner_pid, OWNER_PID);
-RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, owner_start_time, OWNER_START_TIME);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, reserved0, RESERVED0);
+RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, owner, OWNER);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, heartbeat_ns, HEARTBEAT_NS);
-RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, generation, GENERATION);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_start, INTENT_START);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_end, INTENT_END);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, reserved, RESERVED);
 
 /* ---- Errors ---------------------------------------------------------------------------------
- * RW_ERR_TOO_SMALL .. RW_ERR_EVENT_TYPE are the validation errors of spec 5.2, in check order. */
+ * RW_ERR_TOO_SMALL .. RW_ERR_EVENT_TYPE are the validation errors of spec 5.2, in check order.
+ * Codes are appended, never renumbered. */
 typedef enum rw_code {
 	RW_OK = 0,
-	RW_ERR_TOO_SMALL,       /* check 1 */
-	RW_ERR_INITIALIZING,    /* check 2 (after the attach deadline) */
+	RW_ERR_TOO_SMALL,       /* check 1: 1 to 511 bytes */
+	RW_ERR_INITIALIZING,    /* checks 1 (0 bytes) and 2, after the attach deadline */
 	RW_ERR_BAD_MAGIC,       /* check 3 */
 	RW_ERR_BAD_STATE,       /* check 4 */
 	RW_ERR_VERSION,         /* check 5 */
@@ -462,23 +484,28 @@ typedef enum rw_code {
 	RW_ERR_EVENT_TYPE,      /* check 13 */
 	RW_ERR_NOT_FOUND,       /* no segment of that name/path (after the attach deadline) */
 	RW_ERR_EXISTS,          /* exclusive create found an existing segment */
-	RW_ERR_REGISTRY_FULL,   /* spec 5.7 step 1 */
-	RW_ERR_DUPLICATE_NAME,  /* spec 5.7 step 5: a live active entry has the name */
-	RW_ERR_EVICTED,         /* our entry's generation or state changed (spec 5.7, last line) */
+	RW_ERR_REGISTRY_FULL,   /* spec 5.7 step 2: no claimable entry */
+	RW_ERR_DUPLICATE_NAME,  /* spec 5.7 steps 1 and 5: a live entry has the name */
+	RW_ERR_EVICTED,         /* our entry's state word or owner word changed (spec 5.5 step 4) */
 	RW_ERR_ENDED,           /* producer closed and every published event was read (spec 5.5 4) */
 	RW_ERR_TIMEOUT,         /* a deadline passed */
 	RW_ERR_OVERFLOW,        /* sequence space exhausted: a claim would pass 2^62 (spec 2) */
 	RW_ERR_WRONG_MODE,      /* operation needs the other producer mode */
 	RW_ERR_INVALID_ARG,     /* bad argument from the caller */
 	RW_ERR_IO,              /* a system call failed; errno is in rw_error.sys_errno */
-	RW_ERR_PRODUCERS_FULL,  /* no free, closed or dead producer entry (spec 5.4) */
+	RW_ERR_PRODUCERS_FULL,  /* no usable producer entry (spec 5.4 attach step 1) */
 	RW_ERR_CLOSED,          /* multi mode: claimed is closed to claims (spec 4.1, 5.4) */
 	RW_ERR_POISONED,        /* the ring is poisoned (spec 5.9); the message has the record */
 	RW_ERR_GAP,             /* sequences were passed over (spec 5.8); see rw_consumer.gap_* */
+	RW_ERR_NO_SPACE,        /* creation could not reserve the segment's memory (spec 5.1) */
+	RW_ERR_INVALID_NAME,    /* not a segment name of the spec 9 grammar */
+	RW_ERR_NOT_REGULAR,     /* the backing is a symlink or not a regular file (spec 5.1) */
+	RW_ERR_PRODUCER_DEAD,   /* every producer died without closing (spec 5.5 step 4) */
+	RW_ERR_LOST,            /* an optional consumer was lapped (spec 5.10); see rw_consumer.lost_* */
 	RW_ERR_COUNT_
 } rw_code;
 
-/* Details of a failure. The message names the field, region or versions involved. */
+/* Details of a failure. The message names the field, region, versions or pid involved. */
 typedef struct rw_error {
 	rw_code code;
 	int sys_errno;
@@ -500,11 +527,20 @@ uint64_t rw_type_fingerprint(const char *descriptor);
  * is NUL-terminated. label is label_len bytes (may contain NUL). Returns the name length. */
 #define RW_PORTABLE_NAME_MAX 32
 size_t rw_portable_name(const char *label, size_t label_len, char out[RW_PORTABLE_NAME_MAX]);
+/* Whether name (len bytes, may contain NUL) is a segment name of the spec 9 grammar: "/" and 1 to
+ * 255 bytes, none of them "/" or NUL, not "." or ".."; on macOS at most 31 bytes in all. */
+#define RW_MAX_NAME 256
+int rw_valid_name(const char *name, size_t len);
 
 /* Start time of a process (spec 8): Linux starttime ticks, macOS microseconds; 0 when unknown. */
 uint64_t rw_process_start_time(pid_t pid);
-/* Whether the process (pid, start_time) is dead (spec 8). */
+/* Whether the process (pid, start_time) is dead (spec 8): pid 0 or >= 2^31 (never passed to
+ * kill), no such process, a zombie, or another start time (0 on either side compares equal). */
 int rw_process_dead(uint32_t pid, uint64_t start_time);
+/* The same for an owner identity, comparing start times modulo 2^32. 0 (nobody) is dead. */
+int rw_owner_dead(uint64_t owner);
+/* This process's owner identity (recomputed after a fork). */
+uint64_t rw_self_identity(void);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t rw_monotonic_ns(void);
 
@@ -544,20 +580,23 @@ typedef struct rw_geometry {
 	uint32_t producer_capacity;
 	uint64_t type_fingerprint;
 	uint64_t incarnation;
+	uint32_t creator_pid;
+	uint64_t creator_start_time;
 	rw_region cursors, wait, registry, producers, availability, slots;
 } rw_geometry;
 
-/* Computes the version 1.0 creator placement (spec 4) for cfg. */
+/* Computes the version 2.0 creator placement (spec 4) for cfg. */
 rw_code rw_layout(const rw_config *cfg, rw_geometry *out, rw_error *err);
 
 /* Writes a fresh segment into buf (total_size bytes, zeroed by the caller), following spec 5.1
- * steps 2 and 3: every field, producer entry 0 taken by the creator (creator_pid, generation 1,
- * spec 5.4), then init_state = 1 with release ordering. */
+ * steps 2 and 3: every field, producer entry 0 taken by the creator (owner = its identity,
+ * heartbeat, state active generation 1), then init_state = 1 with release ordering. */
 void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, uint64_t incarnation,
 		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns);
 
-/* Validates a mapping of len bytes at base, in the order of spec 5.2. expect NULL skips check 13.
- * On success fills *out (may be NULL). Never reads outside [base, base+len). */
+/* Validates a mapping of len bytes at base, in the order of spec 5.2 (len 0 is "initializing").
+ * expect NULL skips check 13. On success fills *out (may be NULL). Never reads outside
+ * [base, base+len). */
 rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, rw_geometry *out,
 		    rw_error *err);
 
@@ -571,21 +610,26 @@ typedef struct rw_segment {
 	size_t map_len;
 	int backing;
 	int creator;
-	char name[256];
+	char name[RW_MAX_NAME + 4];
 	rw_geometry g;
 	rw_header *hdr;
 	rw_cursors *cursors;
 	rw_wait *wait;
 } rw_segment;
 
-/* Creates a POSIX shared-memory segment exclusively (spec 5.1). Fails with RW_ERR_EXISTS if name
- * exists; call rw_unlink_shm first to replace a stale one. */
+/* Creates a POSIX shared-memory segment exclusively (spec 5.1: O_CREAT | O_EXCL | O_NOFOLLOW, mode
+ * cfg->perm), reserving its memory with posix_fallocate on Linux. Fails with RW_ERR_INVALID_NAME
+ * before touching the system if name is not of the spec 9 grammar, RW_ERR_EXISTS if name exists
+ * (call rw_unlink_shm first to replace a stale one), RW_ERR_NO_SPACE if the memory cannot be
+ * reserved; on any failure it removes what it created. */
 rw_code rw_create_shm(const char *name, const rw_config *cfg, rw_segment *seg, rw_error *err);
-/* Same, backed by a file at path. */
+/* Same, backed by a file at path (any path; the name grammar does not apply). */
 rw_code rw_create_file(const char *path, const rw_config *cfg, rw_segment *seg, rw_error *err);
-/* Attaches and validates (spec 5.2). While the object does not exist, is shorter than a header,
- * or init_state is 0, retries (sleeping 1 ms) until timeout_ms has passed, then fails with
- * RW_ERR_NOT_FOUND, RW_ERR_TOO_SMALL or RW_ERR_INITIALIZING. expect NULL skips check 13. */
+/* Attaches and validates (spec 5.1, 5.2). Opens with O_NOFOLLOW and refuses anything but a
+ * regular file (RW_ERR_NOT_REGULAR). While the object does not exist, is 0 bytes long, or
+ * init_state is 0, retries (sleeping 1 ms) until timeout_ms has passed, then fails with
+ * RW_ERR_NOT_FOUND or RW_ERR_INITIALIZING; 1 to 511 bytes fail at once with RW_ERR_TOO_SMALL.
+ * expect NULL skips check 13. */
 rw_code rw_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
 		      rw_segment *seg, rw_error *err);
 rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
@@ -628,13 +672,45 @@ static inline _Atomic uint64_t *rw_availability_word(const rw_segment *seg, uint
 	return (_Atomic uint64_t *)(void *)(seg->base + seg->g.availability.offset +
 					    (seq & (seg->g.capacity - 1)) * 8);
 }
+/* The claimed count: `claimed` without the closed bit (4.1), acquire. */
+static inline uint64_t rw_claimed_count(const rw_segment *seg)
+{
+	return atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire) & RW_COUNT_MASK;
+}
+
+/* Accessors of the registry overlays: the one place that masks state words and range-checks the
+ * fields peers write (4.3, 5.2 last paragraph). */
+static inline uint32_t rw_entry_state_word(const rw_entry *e)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)&e->state, memory_order_seq_cst);
+}
+static inline uint64_t rw_entry_owner(const rw_entry *e)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)&e->owner, memory_order_seq_cst);
+}
+static inline uint32_t rw_producer_state_word(const rw_producer_entry *e)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)&e->state, memory_order_seq_cst);
+}
+static inline uint64_t rw_producer_owner(const rw_producer_entry *e)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)&e->owner, memory_order_seq_cst);
+}
+/* Copies an entry's name into out (49 bytes, NUL-terminated) and returns its length, or 0 if the
+ * entry is corrupt (name_len 0 or over 48, or state value over 4): it then matches no name and
+ * never gates. Read it after an acquire load of `state` that saw claiming or active. */
+uint32_t rw_entry_name(const rw_entry *e, char out[RW_MAX_CONSUMER_NAME + 1]);
+/* Whether entry e is active and required with a sane state word: it gates the producer (5.3). */
+int rw_entry_gates(const rw_entry *e);
+
 /* Whether sequence seq was passed over as a gap (multi mode, spec 4.5): its slot holds no event. */
 int rw_is_gap(const rw_segment *seg, uint64_t seq);
 /* Number of registry entries whose state is active. */
 uint32_t rw_active_count(const rw_segment *seg);
-/* Human name of an entry state ("free", "claiming", "active", "closed", "evicted", "unknown"). */
+/* Human name of an entry state word ("free", "claiming", "active", "closed", "evicted",
+ * "corrupt"); the generation bits are ignored. */
 const char *rw_entry_state_name(uint32_t state);
-/* Human name of a producer entry state ("free", "active", "closed", "dead", "unknown"). */
+/* Human name of a producer entry state word ("free", "active", "closed", "dead", "corrupt"). */
 const char *rw_producer_state_name(uint32_t state);
 
 /* ---- Poisoning (spec 5.9) ---------------------------------------------------------------------- */
@@ -649,63 +725,83 @@ typedef struct rw_poison {
 } rw_poison;
 
 /* Records rec as the ring's poison unless one is recorded already (only the first failure is
- * kept; rec->pid 0 means this process), then wakes every blocked waiter (both wake words).
- * Returns 1 if this call recorded it. The message is cut to 64 bytes at a UTF-8 boundary. */
+ * kept; rec->pid 0 means this process), stores poison_state = 2 (seq-cst) and wakes both wait
+ * words unconditionally (5.6). Returns 1 if this call recorded it. The message is cut to 64 bytes
+ * at a UTF-8 boundary. */
 int rw_poison_ring(rw_segment *seg, const rw_poison *rec);
-/* 0 if the ring is not poisoned; else 1 and *out (may be NULL) receives the record. A record
- * still being written (state 1) is waited for up to about 1 ms, then returned as it stands. */
+/* 0 if the ring is not poisoned; else 1 and *out (may be NULL) receives the record, its message
+ * length clamped to 64. A record still being written (state 1) is waited for up to about 1 ms,
+ * then returned as it stands. */
 int rw_poisoned(const rw_segment *seg, rw_poison *out);
 
 /* ---- Passing over a dead producer's claims (spec 5.8) ------------------------------------------ */
 
-/* For a consumer stuck at sequence s of a multi-producer ring: if an active producer entry whose
- * owner is dead (spec 8) announced a claim covering s, and no live active entry covers s, marks
- * that entry dead and turns the unpublished sequences of its claim from s on into gaps (adding
- * them to the header's gaps). Returns how many sequences this call marked (0: nothing to do, or
- * a peer won the entry first). Sequences at or above the claimed count, or covered by the intent
- * of a live producer, are never marked (see README "Spec readings"). Safe for concurrent use. */
+/* For a required consumer stuck at sequence s of a multi-producer ring: resolves s per 5.8
+ * (steps 1 to 4: below the claimed count, unresolved, no live producer's intent covering s or in
+ * flux, a dead producer's intent covering it) by a CAS of its availability word to a gap, counted
+ * once in the header's gaps; then the same for s + 1, ... while each is resolved that way.
+ * Returns how many sequences this call turned into gaps. The dead producer's entry stays active
+ * (its owner dead, its claim resolved) until a peer retires it. Safe for concurrent use. */
 uint64_t rw_pass_over_dead_claims(rw_segment *seg, uint64_t s);
+/* Retires (CAS of state active -> dead, same generation) every active producer entry whose owner
+ * is dead and whose claims are all resolved, as 5.4 attach step 1 does before reusing one; an
+ * entry with an unresolved claim is never retired (5.8). Returns how many this call retired. */
+uint32_t rw_retire_resolved(rw_segment *seg);
 
-/* ---- Producer (spec 5.3, 5.4, 5.6) -------------------------------------------------------------
- * Blocking calls wait for room: they are woken by a consumer moving its cursor (futex on
- * producer_wake on Linux, a bounded sleep backoff elsewhere) or by a poisoning; wakeups may be
- * spurious and are re-checked. timeout_ms < 0 waits forever; 0 does not wait. */
+/* Whether producer entry i has left: closed or dead, or active with a dead owner and every claim
+ * of its intent resolved (so that 5.4 attach step 1 would retire it). Never changes the entry. */
+int rw_producer_entry_left(rw_segment *seg, uint32_t i);
+
+/* ---- Waiting (spec 5.6) ------------------------------------------------------------------------
+ * A producer or consumer that waits and finds nothing after a few yields blocks in futex on Linux:
+ * before its first kernel wait it registers as a blocker (seq-cst add to the header's count, then
+ * membarrier(MEMBARRIER_CMD_GLOBAL)); if the barrier fails it bounds every kernel wait to 1 ms
+ * while registered. It stays registered until rw_producer_close / rw_deregister. Kernel waits are
+ * woken by a wake-word bump and last at most 20 ms; every wakeup is re-checked, so spurious ones
+ * are harmless. Elsewhere (and after rw_*_poll_only) waiters sleep, 1 us doubling to 1 ms. */
+enum { RW_BLOCKER_NONE = 0, RW_BLOCKER_REGISTERED, RW_BLOCKER_BOUNDED, RW_BLOCKER_NEVER };
+
+/* ---- Producer (spec 5.3, 5.4) ------------------------------------------------------------------
+ * Blocking calls wait for room: woken by a consumer moving its cursor, deregistering or being
+ * evicted, by a poisoning or a close; timeout_ms < 0 waits forever, 0 does not wait. While it
+ * waits a producer refreshes its heartbeats (header and entry) at least every 250 ms. */
 typedef struct rw_producer {
 	rw_segment *seg;
 	rw_producer_entry *entry; /* this producer's entry in the producer registry */
 	uint32_t index;           /* its index */
+	uint32_t state_word;      /* the entry's state word while it is ours (active, generation) */
+	uint64_t owner;           /* our owner identity, as stored in the entry */
 	int creator;              /* uses the creator's entry 0; ends the stream on close */
 	int closed;               /* rw_producer_close was called */
 	int failed;               /* this producer poisoned the ring */
+	int blocker;              /* RW_BLOCKER_*: place in the header's producer_blockers */
 	uint64_t next;  /* single: count claimed; multi: unused between calls */
 	uint64_t bound; /* cached gating bound (min required cursor) */
 	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_commit */
-	/* Monotonic ns when this producer added itself to the header's producer_blockers (spec
-	 * 5.6); 0 while not counted (closed, rw_producer_poll_only, or no futex). */
-	uint64_t blocker_since_ns;
+	uint64_t heartbeat_at;           /* monotonic ns of the last heartbeat while waiting */
 } rw_producer;
 
 /* Prepares a producer on seg. The creator of seg (rw_create_*) uses producer entry 0, which
- * creation registered; anyone else takes a free, closed or dead producer entry by CAS (spec 5.4),
- * failing with RW_ERR_PRODUCERS_FULL when there is none (single mode has only the creator's).
- * On Linux the producer may block in futex while waiting for room, so it adds 1 to the header's
- * producer_blockers (spec 5.6) until rw_producer_close (or rw_producer_poll_only). For 100 ms
- * after that its futex waits last at most 1 ms each. */
+ * creation filled in; anyone else attaches per spec 5.4 (owner CAS, then state CAS to active with
+ * generation + 1), failing with RW_ERR_PRODUCERS_FULL when no entry is usable (single mode has
+ * only the creator's). */
 rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err);
-/* Gives up p's place in producer_blockers: its later waits for room sleep with a bounded backoff
- * (1 us doubling to 1 ms) instead of blocking in futex, and consumers skip waking it. For a
- * producer that spins or never waits; not safe concurrently with a wait of p. */
+/* p never registers as a blocker: its waits for room sleep with a bounded backoff (1 us doubling
+ * to 1 ms) instead of blocking in futex (leaving the count if it had registered). For a producer
+ * that spins or never waits; not safe concurrently with a wait of p. */
 void rw_producer_poll_only(rw_producer *p);
+/* Stores the producer's heartbeats (header and its entry) = now. */
+void rw_producer_heartbeat(rw_producer *p);
 /* Claims n (1..capacity) sequences; *first receives the first. Write the events at
  * rw_slot(seg, first + i), then call rw_commit, or rw_abort_claim if writing them failed.
- * Multi mode: announces the claim in the producer entry (intent) before the CAS on claimed.
- * Fails with RW_ERR_POISONED (the message has the record), RW_ERR_CLOSED (multi: the creator
- * ended the stream), RW_ERR_OVERFLOW, RW_ERR_TIMEOUT. */
+ * Single mode: stores claimed, then a release fence (F1). Multi mode: announces the claim in the
+ * producer entry (intent) before the CAS on claimed. Fails with RW_ERR_POISONED (the message has
+ * the record), RW_ERR_CLOSED (multi: the creator ended the stream), RW_ERR_OVERFLOW,
+ * RW_ERR_TIMEOUT. */
 rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err);
-/* Publishes the claim made by the last rw_claim and wakes blocked consumers. While the header's
- * consumer_blockers is 0, publishes with release stores and wakes nobody (spec 5.3 steps 4-5,
- * 5.4 steps 5-7); otherwise the store is seq-cst (multi: followed by a seq-cst fence) and then
- * the waiters handshake of 5.6. */
+/* Publishes the claim made by the last rw_claim (release stores), then loads consumer_blockers
+ * and, only if it is not 0, does the waiters handshake (F2, then wake if consumer_waiters != 0;
+ * spec 5.3 steps 4-5, 5.4 steps 5-7). */
 void rw_commit(rw_producer *p);
 /* Gives up the claim made by the last rw_claim without publishing it: poisons the ring (phase 1,
  * poison_seq = the claim's first sequence, stage = this producer's entry index, spec 5.4 and
@@ -723,20 +819,42 @@ typedef int (*rw_fill_fn)(void *arg, void *event, uint64_t seq, uint32_t index, 
  * returned. */
 rw_code rw_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, int64_t timeout_ms,
 			rw_error *err);
-/* Ends this producer. An attached producer detaches (its entry becomes closed). The creator ends
- * the stream: in multi mode it first sets the closed bit of claimed and waits (sleep backoff,
- * 10 us doubling to 1 ms, up to timeout_ms) until every claimed sequence is published or a gap,
- * or the ring is poisoned (spec 5.4); then stores producer_state = 2 and wakes consumers. Returns
+/* Ends this producer. An attached producer detaches (CAS of its entry's state active -> closed,
+ * then of owner from its identity to 0). The creator ends the stream: in multi mode it first sets
+ * the closed bit of claimed and waits (sleep backoff, 10 us doubling to 1 ms, up to timeout_ms)
+ * until every claimed sequence is published or a gap, or the ring is poisoned (spec 5.4); then
+ * stores producer_state = 2 (seq-cst) and wakes the consumer word unconditionally (5.6). Returns
  * RW_ERR_TIMEOUT if claimed sequences were still unpublished at the timeout (the stream is ended
- * anyway). */
+ * anyway). Leaves producer_blockers. */
 rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err);
-/* Marks every active entry whose owner is dead (spec 8) evicted; returns how many. A dead
- * required consumer gates the producer until it is taken over (spec 5.7 step 5) or evicted;
- * evicting it gives up that takeover, so callers do it only when no takeover is expected (the
- * conformer does it while draining after close). */
-uint32_t rw_evict_dead(rw_segment *seg);
 
-/* ---- Consumer (spec 5.5, 5.7) ----------------------------------------------------------------- */
+/* ---- Eviction (spec 5.7, 8) ---------------------------------------------------------------------- */
+
+/* Evicts entry i if its state word is still `state_word` (active): CAS of state to evicted (same
+ * generation), then of owner from the evicted owner's identity to 0, then wakes both wait words
+ * unconditionally. Returns 1 if this call evicted it. Safe for concurrent use. */
+int rw_evict_entry(rw_segment *seg, uint32_t i, uint32_t state_word);
+/* Evicts every active entry whose owner is dead (spec 8); returns how many. A dead required
+ * consumer gates the producer until it is taken over (spec 5.7) or evicted; evicting it gives up
+ * that takeover, so callers do it only when no takeover is expected (the conformer does it while
+ * draining after close). */
+uint32_t rw_evict_dead(rw_segment *seg);
+/* What an observer remembers of each registry entry to tell stalled consumers (spec 8). Zero it
+ * before the first rw_evict_stalled; one watch per observer, not safe for concurrent use. */
+typedef struct rw_stall_watch {
+	uint32_t state_word[RW_MAX_REGISTRY];
+	uint64_t cursor[RW_MAX_REGISTRY];
+	uint64_t since_ns[RW_MAX_REGISTRY]; /* when this observer first saw that state and cursor */
+} rw_stall_watch;
+#define RW_MIN_STALL_TIMEOUT_MS 5000 /* spec 8: a stall timeout is at least 5 s */
+/* Evicts every active required entry whose owner is dead, or alive but stalled: its state word
+ * and cursor unchanged in w for at least stall_timeout_ms and its heartbeat older than that.
+ * stall_timeout_ms below RW_MIN_STALL_TIMEOUT_MS fails with RW_ERR_INVALID_ARG. *evicted (may be
+ * NULL) receives how many entries this call evicted. */
+rw_code rw_evict_stalled(rw_segment *seg, rw_stall_watch *w, int64_t stall_timeout_ms,
+			 uint32_t *evicted, rw_error *err);
+
+/* ---- Consumer (spec 5.5, 5.7, 5.10) ------------------------------------------------------------ */
 typedef enum rw_start { RW_START_LATEST = 0, RW_START_OLDEST = 1 } rw_start;
 
 typedef struct rw_consumer {
@@ -744,73 +862,99 @@ typedef struct rw_consumer {
 	rw_entry *entry;
 	uint32_t index;
 	uint32_t flags;
-	uint64_t generation;
+	uint32_t state_word; /* the entry's state word while it is ours (active, generation) */
+	uint64_t owner;      /* our owner identity, as stored in the entry */
 	uint64_t depends_on;
 	uint64_t next;
-	uint64_t lost; /* events this (optional) consumer was lapped over, also in the entry */
+	uint64_t lost;      /* events this (optional) consumer was lapped over, also in the entry */
 	uint64_t gaps_seen; /* gaps passed over (spec 5.8), also in the entry */
-	uint64_t gap_seq, gap_count; /* the gaps reported by the last RW_ERR_GAP */
+	uint64_t gap_seq, gap_count;   /* the gaps reported by the last RW_ERR_GAP */
+	uint64_t lost_seq, lost_count; /* the events reported lost by the last RW_ERR_LOST */
 	/* Multi mode, required consumers: how long to wait at a claimed but unpublished sequence
-	 * before checking whether its producer died (spec 5.8). rw_register sets 1000; set it
-	 * afterwards to change it; < 0 never checks. */
+	 * before resolving it per 5.8 (safe at any value: 5.8 only passes over claims of dead
+	 * producers). rw_register sets 1000; set it afterwards to change it; < 0 never resolves. */
 	int64_t stall_timeout_ms;
-	int taken_over; /* registration took over a dead owner's entry */
-	/* Monotonic ns when this consumer added itself to the header's consumer_blockers (spec
-	 * 5.6); 0 while not counted (deregistered, rw_consumer_poll_only, or no futex). */
-	uint64_t blocker_since_ns;
+	int registered;         /* the entry is ours until rw_deregister or eviction */
+	int taken_over;         /* registration took over a dead owner's entry */
+	int blocker;            /* RW_BLOCKER_*: place in the header's consumer_blockers */
+	uint64_t report_lost;   /* events to report lost on the next rw_consume (evicted entry) */
+	uint64_t liveness_at;   /* monotonic ns of the next check that a producer lives (5.5 4) */
 } rw_consumer;
 
 /* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
- * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME. If an active
- * entry has the name and its owner is dead, takes that entry over (5.7 step 5): the entry stays
- * active throughout, ownership passes by a CAS of its generation from g to g + 1, the owner
- * fields (not name or cursor) are rewritten, and the registration is refused with
- * RW_ERR_DUPLICATE_NAME if the generation is no longer g + 1 afterwards (another taker won).
- * start is ignored for a takeover: reading resumes at the dead owner's cursor.
- * On Linux a registered consumer may block in futex (rw_consume), so it adds 1 to the header's
- * consumer_blockers (spec 5.6) until rw_deregister (or rw_consumer_poll_only); for 100 ms after
- * that its futex waits last at most 1 ms each. */
+ * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME (a live entry has
+ * the name, or a racing registration of it won, or a dead owner's entry of that name was
+ * registered with the other required/optional choice). An active or claiming entry of that name
+ * whose owner is dead is taken over by a CAS of its owner word: it stays active throughout, its
+ * name, flags and cursor are kept, and reading resumes at the dead owner's cursor (start is
+ * ignored). An evicted entry of that name is claimed again when free to claim, and the events
+ * between its old cursor and the new start are reported by the first rw_consume as RW_ERR_LOST. */
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err);
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
  * to max events into out (max * event_size bytes), releases them (cursor store) and wakes
- * blocked producers. *got receives the count. Returns RW_ERR_ENDED when the producer closed and
- * everything was read (multi mode: everything claimed), RW_ERR_POISONED when the ring is
- * poisoned and nothing more is available (the message has the record), RW_ERR_EVICTED when the
- * entry was taken from us, RW_ERR_TIMEOUT. Gaps (multi mode, spec 5.8) are never copied: events
- * before a gap are returned first; a call that starts at a gap passes over the whole run of
- * gaps, counts it in gaps_seen, releases it and returns RW_ERR_GAP with gap_seq and gap_count
- * set (*got = 0); reading may go on. A required multi-mode consumer waiting at a claimed but
- * unpublished sequence for stall_timeout_ms runs rw_pass_over_dead_claims, then re-checks every
- * 10 ms. Woken by a producer's publish or a poisoning (futex on consumer_wake on Linux);
- * wakeups may be spurious. */
+ * blocked peers as 5.5 step 3 says. *got receives the count. Returns:
+ *  RW_ERR_ENDED when producer_state is 2 and next reached the producers' count (published;
+ *   multi: claimed): a consumer behind a slower one (depends_on) keeps waiting for it;
+ *  RW_ERR_POISONED when the ring is poisoned and nothing more is available (message: record);
+ *  RW_ERR_EVICTED when the entry's state word or owner word changed, also when a required
+ *   consumer finds it so after copying a batch (after F4): the copies are discarded (*got = 0,
+ *   cursor not stored), their slots may have been in reuse (5.5 step 2);
+ *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) every active producer
+ *   entry's owner are found dead with producer_state still 1 (checked every 500 ms);
+ *  RW_ERR_GAP (multi): a call that starts at a gap passes over the whole run of gaps, counts it
+ *   in gaps_seen, releases it and sets gap_seq, gap_count (*got = 0); reading may go on;
+ *  RW_ERR_LOST (optional consumers): the consumer was lapped (5.10); the events from lost_seq,
+ *   lost_count of them, were overwritten unread, are counted in lost and released; reading goes
+ *   on after them;
+ *  RW_ERR_TIMEOUT.
+ * Events before a gap are returned first. Optional consumers copy, fence (F4) and verify against
+ * claimed before delivering (5.10). A required multi-mode consumer waiting at a claimed but
+ * unpublished sequence for stall_timeout_ms runs rw_pass_over_dead_claims, then every 10 ms.
+ * Woken by a publish, a poisoning, a close or its eviction; wakeups may be spurious. Refreshes
+ * the entry's heartbeat while it waits. */
 rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err);
 /* Non-blocking: highest available count (spec 5.5 step 1), at most next + max. In multi mode
  * gaps count as available: check rw_is_gap before reading a slot. */
 uint64_t rw_available(rw_consumer *c, uint64_t max);
-/* Releases events below hi (cursor store) and wakes waiters on both wait words, as needed
- * (spec 5.5 steps 2 and 3): producers waiting for room and consumers that read behind this one
- * (depends_on). While both blockers counts are 0 the store is a release store and nobody is
- * woken; otherwise it is seq-cst and each word whose count is nonzero gets the handshake. */
+/* Releases events below hi (release store of the cursor), then loads both blockers counts and,
+ * if either is not 0, does the waiters handshake of 5.5 step 3 on each word whose count is not 0:
+ * producers waiting for room and consumers that read behind this one (depends_on). */
 void rw_release(rw_consumer *c, uint64_t hi);
-/* RW_OK while our entry is still ours, else RW_ERR_EVICTED. */
+/* RW_OK while our entry is still ours (state word and owner word unchanged), else
+ * RW_ERR_EVICTED. */
 rw_code rw_check_owner(const rw_consumer *c);
 /* Stores heartbeat_ns = now. */
 void rw_heartbeat(rw_consumer *c);
-/* Leaves consumer_blockers (always, once), then stores state = closed (only if the entry is still
- * ours). */
+/* Leaves consumer_blockers (once), then deregisters (5.7): CAS of state from our active word to
+ * closed, then of owner from our identity to 0, then wakes the producer word unconditionally. If
+ * the entry is no longer ours it only clears owner by CAS from our identity. */
 void rw_deregister(rw_consumer *c);
-/* Gives up c's place in consumer_blockers: its later waits sleep with a bounded backoff (1 us
- * doubling to 1 ms) instead of blocking in futex, and producers skip waking it. For a consumer
- * that spins or only polls (timeout 0); not safe concurrently with a wait of c. */
+/* c never registers as a blocker: its waits sleep with a bounded backoff (1 us doubling to 1 ms)
+ * instead of blocking in futex (leaving the count if it had registered). For a consumer that
+ * spins or only polls (timeout 0); not safe concurrently with a wait of c. */
 void rw_consumer_poll_only(rw_consumer *c);
 
-/* Test hook, NULL outside tests; not safe to change while another thread registers. A takeover
- * (5.7 step 5) calls it with step 1 right after winning the generation CAS and with step 2 after
- * rewriting the owner fields, before re-loading the generation: the tests kill a taker midway or
- * play a second taker there. */
-extern void (*rw_takeover_hook)(rw_entry *e, int step);
+/* ---- Test hooks: all zero outside tests; not safe to change while another thread uses the
+ * library. ----------------------------------------------------------------------------------------- */
+typedef struct rw_test_hooks {
+	/* A takeover (5.7) calls it with step 1 right after winning the owner CAS. */
+	void (*takeover)(rw_entry *e, int step);
+	/* 5.8 calls it between the loads of intent_end, intent_start, intent_end (step 1, 2). */
+	void (*intent_read)(rw_producer_entry *e, int step);
+	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load
+	 * (optional) or the state and owner loads (required). */
+	void (*after_copy)(rw_consumer *c);
+	/* Called before every kill(pid, 0) of a liveness check. */
+	void (*before_kill)(uint32_t pid);
+	/* Called before every futex wait with its timeout. */
+	void (*before_kernel_wait)(uint64_t timeout_ns);
+	int membarrier_fails;        /* F3 reports failure (as on a kernel without it) */
+	uint64_t wait_slice_ns;      /* longest kernel wait of a registered blocker (0: 20 ms) */
+	uint64_t liveness_period_ns; /* consumers' producer-liveness period (0: 500 ms) */
+} rw_test_hooks;
+extern rw_test_hooks rw_test;
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __linux__
+#include <sched.h>
+#include <sys/mount.h>
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -130,6 +134,20 @@ static void sleep_ms(unsigned ms)
 {
 	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+static int exit_at_once(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+/* The pid of a process that has exited and been reaped. */
+static uint32_t dead_pid(void)
+{
+	pid_t pid = spawn(exit_at_once, NULL);
+	CHECK(reap(pid) == 0, "short-lived child");
+	return (uint32_t)pid;
 }
 
 /* ---- a test event: the conformance event, written independently of conformer.c ------------------ */
@@ -309,10 +327,9 @@ static const struct layout_const layout_consts[] = {
 	LC(WAIT, "wait", PAD1, pad1),
 	LC(ENTRY, "entry", STATE, state),
 	LC(ENTRY, "entry", FLAGS, flags),
-	LC(ENTRY, "entry", GENERATION, generation),
-	LC(ENTRY, "entry", OWNER_PID, owner_pid),
+	LC(ENTRY, "entry", OWNER, owner),
 	LC(ENTRY, "entry", NAME_LEN, name_len),
-	LC(ENTRY, "entry", OWNER_START_TIME, owner_start_time),
+	LC(ENTRY, "entry", RESERVED0, reserved0),
 	LC(ENTRY, "entry", HEARTBEAT_NS, heartbeat_ns),
 	LC(ENTRY, "entry", DEPENDS_ON, depends_on),
 	LC(ENTRY, "entry", NAME, name),
@@ -322,10 +339,9 @@ static const struct layout_const layout_consts[] = {
 	LC(ENTRY, "entry", CURSOR, cursor),
 	LC(ENTRY, "entry", PAD, pad),
 	LC(PRODUCER, "producer", STATE, state),
-	LC(PRODUCER, "producer", OWNER_PID, owner_pid),
-	LC(PRODUCER, "producer", OWNER_START_TIME, owner_start_time),
+	LC(PRODUCER, "producer", RESERVED0, reserved0),
+	LC(PRODUCER, "producer", OWNER, owner),
 	LC(PRODUCER, "producer", HEARTBEAT_NS, heartbeat_ns),
-	LC(PRODUCER, "producer", GENERATION, generation),
 	LC(PRODUCER, "producer", INTENT_START, intent_start),
 	LC(PRODUCER, "producer", INTENT_END, intent_end),
 	LC(PRODUCER, "producer", RESERVED, reserved),
@@ -396,6 +412,25 @@ static void test_spec_tables(void)
 		CHECK(seen[i], "constant %s.%s is not in the spec", layout_consts[i].table,
 		      layout_consts[i].field);
 	CHECK(rows == (int)N_CONSTS, "spec rows %d, constants %zu", rows, N_CONSTS);
+	/* the spec states the version the header implements */
+	f = fopen(RW_TEST_ROOT "/spec/LAYOUT.md", "r");
+	char want[64];
+	snprintf(want, sizeof want, "**Format version %u.%u.**", RW_VERSION_MAJOR, RW_VERSION_MINOR);
+	int version_seen = 0;
+	while (f && fgets(line, sizeof line, f))
+		if (strstr(line, want))
+			version_seen = 1;
+	if (f)
+		fclose(f);
+	CHECK(version_seen, "spec/LAYOUT.md does not say %s", want);
+	/* the tables of 2.0 that changed: every field of entry and producer is covered */
+	int entry_rows = 0, producer_rows = 0;
+	for (size_t i = 0; i < N_CONSTS; i++) {
+		entry_rows += strcmp(layout_consts[i].table, "entry") == 0;
+		producer_rows += strcmp(layout_consts[i].table, "producer") == 0;
+	}
+	CHECK(entry_rows == 13 && producer_rows == 7, "entry rows %d, producer rows %d", entry_rows,
+	      producer_rows);
 }
 
 /* ---- names and fingerprints -------------------------------------------------------------------- */
@@ -511,7 +546,7 @@ MUT(m_init0_magic, { atomic_store(&h->init_state, 0); h->magic = 0; })
 MUT(m_magic, h->magic ^= 1)
 MUT(m_magic_state, { h->magic = 7; atomic_store(&h->init_state, 9); })
 MUT(m_state2, atomic_store(&h->init_state, 2))
-MUT(m_major, h->version_major = 2)
+MUT(m_major, h->version_major = 1)
 MUT(m_major0, h->version_major = 0)
 MUT(m_hlen_small, h->header_len = 504)
 MUT(m_hlen_odd, h->header_len = 516)
@@ -560,14 +595,15 @@ MUT(m_poisoned_valid, { atomic_store(&h->poison_state, 2); h->poison_message_len
 
 static const struct corruption corruptions[] = {
 	{"mapping 511 bytes", m_len511, RW_ERR_TOO_SMALL, NULL},
-	{"mapping 0 bytes", m_len0, RW_ERR_TOO_SMALL, NULL},
+	{"object 0 bytes: initializing", m_len0, RW_ERR_INITIALIZING, "0 bytes"},
 	{"init_state 0", m_init0, RW_ERR_INITIALIZING, NULL},
 	{"init_state 0 before magic", m_init0_magic, RW_ERR_INITIALIZING, NULL},
 	{"magic", m_magic, RW_ERR_BAD_MAGIC, NULL},
 	{"magic before state", m_magic_state, RW_ERR_BAD_MAGIC, NULL},
 	{"init_state 2", m_state2, RW_ERR_BAD_STATE, NULL},
-	{"major 2", m_major, RW_ERR_VERSION, "2.0"},
-	{"major 0 reports ours", m_major0, RW_ERR_VERSION, "1.0"},
+	{"major 1 refused", m_major, RW_ERR_VERSION, "version 1.0"},
+	{"major 1 reports ours", m_major, RW_ERR_VERSION, "reader is 2.0"},
+	{"major 0", m_major0, RW_ERR_VERSION, "version 0.0"},
 	{"header_len 504", m_hlen_small, RW_ERR_HEADER_LENGTH, NULL},
 	{"header_len 516", m_hlen_odd, RW_ERR_HEADER_LENGTH, NULL},
 	{"header_len > total", m_hlen_big, RW_ERR_HEADER_LENGTH, NULL},
@@ -722,8 +758,16 @@ static void test_create_attach(void)
 		      (uint64_t)st.st_size == seg.g.total_size,
 	      "shm object mode 0600 and total_size long");
 #endif
+	/* 5.1 step 2: producer entry 0 is the creator's in single mode too */
+	rw_producer_entry *p0 = rw_producer_entry_at(&seg, 0);
+	CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&p0->owner) == rw_self_identity() &&
+		      rw_owner_pid(atomic_load(&p0->owner)) == (uint32_t)getpid() &&
+		      atomic_load(&p0->heartbeat_ns) != 0,
+	      "single: creator's producer entry 0x%x", atomic_load(&p0->state));
 	CHECK_RC(rw_attach_shm(name, &ev_type, 100, &seg2, &err), RW_OK, err);
-	CHECK(seg2.g.incarnation == h->incarnation && seg2.g.capacity == 64, "attached geometry");
+	CHECK(seg2.g.incarnation == h->incarnation && seg2.g.capacity == 64 &&
+		      seg2.g.creator_pid == (uint32_t)getpid(),
+	      "attached geometry");
 	rw_segment_close(&seg2);
 	rw_event_type wrong = ev_type;
 	wrong.fingerprint = rw_type_fingerprint("u64:8:8");
@@ -746,6 +790,12 @@ static void test_create_attach(void)
 	CHECK(stat(path_f, &fst) == 0 && (fst.st_mode & 0777) == (0640 & ~0u) &&
 		      (uint64_t)fst.st_size == seg.g.total_size,
 	      "file mode and size");
+	p0 = rw_producer_entry_at(&seg, 0);
+	CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&p0->owner) == rw_self_identity() &&
+		      atomic_load(&p0->heartbeat_ns) != 0 &&
+		      atomic_load(&rw_producer_entry_at(&seg, 1)->state) == 0 &&
+		      atomic_load(&rw_producer_entry_at(&seg, 1)->owner) == 0,
+	      "multi: creator's producer entry 0, the others free");
 	CHECK_RC(rw_attach_file(path_f, &ev_type, 0, &seg2, &err), RW_OK, err);
 	CHECK(seg2.g.mode == RW_MODE_MULTI && seg2.g.availability.length == 16 * 8, "file geometry");
 	rw_segment_close(&seg2);
@@ -757,13 +807,15 @@ static void test_create_attach(void)
 	rw_segment_close(&seg);
 	unlink(path_f);
 
-	/* a file shorter than a header */
+	/* 1 to 511 bytes: too small at once, no retry (5.2 check 1) */
 	const char *short_f = tmp_file("short");
 	int fd = open(short_f, O_CREAT | O_RDWR, 0600);
 	CHECK(fd >= 0 && ftruncate(fd, 100) == 0, "short file");
 	if (fd >= 0)
 		close(fd);
-	CHECK_RC(rw_attach_file(short_f, NULL, 10, &seg2, &err), RW_ERR_TOO_SMALL, err);
+	t0 = rw_monotonic_ns();
+	CHECK_RC(rw_attach_file(short_f, NULL, 3000, &seg2, &err), RW_ERR_TOO_SMALL, err);
+	CHECK(rw_monotonic_ns() - t0 < 1000000000ull, "too small without waiting for the deadline");
 	/* a file whose total_size exceeds its length */
 	cfg = config(8, RW_MODE_SINGLE, 1);
 	rw_geometry g;
@@ -786,6 +838,10 @@ static void test_registry(void)
 	const char *name = shm_name("reg");
 	rw_config cfg = config(8, RW_MODE_SINGLE, 3);
 	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	uint64_t me = rw_self_identity();
+	CHECK(rw_owner_pid(me) == (uint32_t)getpid() &&
+		      rw_owner_start_time(me) == (uint32_t)rw_process_start_time(getpid()),
+	      "owner identity: pid | start time mod 2^32 << 32");
 	rw_consumer a, b, c, d, dup;
 	CHECK_RC(rw_register(&a, &seg, "a", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
 	CHECK_RC(rw_register(&b, &seg, "b", 0, 0, RW_START_LATEST, &err), RW_OK, err);
@@ -795,20 +851,24 @@ static void test_registry(void)
 	CHECK_RC(rw_register(&d, &seg, "d", 0, 0, RW_START_LATEST, &err), RW_ERR_REGISTRY_FULL, err);
 	rw_entry *ea = rw_entry_at(&seg, a.index);
 	CHECK(a.index == 0 && b.index == 1 && c.index == 2, "entries in order");
-	CHECK(atomic_load(&ea->state) == RW_ENTRY_ACTIVE && ea->flags == RW_FLAG_REQUIRED &&
-		      ea->generation == 1 && ea->name_len == 1 && ea->name[0] == 'a' &&
-		      ea->name[1] == 0 && ea->owner_pid == (uint32_t)getpid() &&
-		      atomic_load(&ea->heartbeat_ns) != 0,
-	      "entry fields");
+	/* 4.3: state = active (2) with generation 1 in bits 8-31; owner = our identity */
+	CHECK(atomic_load(&ea->state) == 0x102 && a.state_word == 0x102 &&
+		      atomic_load(&ea->owner) == me && a.owner == me &&
+		      ea->flags == RW_FLAG_REQUIRED && ea->name_len == 1 && ea->name[0] == 'a' &&
+		      ea->name[1] == 0 && atomic_load(&ea->heartbeat_ns) != 0,
+	      "entry fields: state 0x%x", atomic_load(&ea->state));
 	CHECK(rw_entry_at(&seg, b.index)->flags == 0, "optional has no required bit");
+	/* deregistration: CAS active -> closed (same generation), then owner -> 0 */
 	rw_deregister(&b);
-	CHECK(atomic_load(&rw_entry_at(&seg, 1)->state) == RW_ENTRY_CLOSED, "deregistered");
+	CHECK(atomic_load(&rw_entry_at(&seg, 1)->state) == 0x103 &&
+		      atomic_load(&rw_entry_at(&seg, 1)->owner) == 0,
+	      "deregistered: closed generation 1, owner cleared");
 	CHECK_RC(rw_register(&d, &seg, "d-with-a-longer-name", 0, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
 	rw_entry *ed = rw_entry_at(&seg, d.index);
-	CHECK(d.index == 1 && ed->generation == 2 && ed->name_len == 20 &&
+	CHECK(d.index == 1 && atomic_load(&ed->state) == 0x202 && ed->name_len == 20 &&
 		      memcmp(ed->name, "d-with-a-longer-name", 20) == 0,
-	      "reuses the closed entry, generation 2");
+	      "reuses the closed entry, generation 2 (state 0x%x)", atomic_load(&ed->state));
 	CHECK(rw_register(&dup, &seg, "", 0, 0, RW_START_LATEST, &err) == RW_ERR_INVALID_ARG &&
 		      rw_register(&dup, &seg,
 				  "0123456789012345678901234567890123456789012345678", 0, 0,
@@ -843,15 +903,51 @@ static void test_registry(void)
 		 err);
 	CHECK(old.next == 3, "oldest follows a's cursor 3 (%llu)", (unsigned long long)old.next);
 
-	/* eviction: state changed, or generation changed */
-	atomic_store(&rw_entry_at(&seg, old.index)->state, RW_ENTRY_EVICTED);
+	/* 5.5 step 4: an owner stops when its state word or its owner word changed */
+	rw_entry *eo = rw_entry_at(&seg, old.index);
+	CHECK(rw_evict_entry(&seg, old.index, old.state_word) == 1, "evicted");
+	CHECK(rw_state_value(atomic_load(&eo->state)) == RW_ENTRY_EVICTED &&
+		      rw_state_generation(atomic_load(&eo->state)) ==
+			      rw_state_generation(old.state_word) &&
+		      atomic_load(&eo->owner) == 0,
+	      "evicted: same generation, owner cleared");
+	CHECK(rw_evict_entry(&seg, old.index, old.state_word) == 0, "evicted once");
 	CHECK_RC(rw_consume(&old, ev, 1, &got, 0, &err), RW_ERR_EVICTED, err);
 	CHECK(rw_check_owner(&old) == RW_ERR_EVICTED, "evicted by state");
-	rw_entry_at(&seg, a.index)->generation++;
-	CHECK(rw_check_owner(&a) == RW_ERR_EVICTED, "evicted by generation");
+	atomic_store(&ea->owner, rw_owner_identity(12345, 1)); /* the owner word changed hands */
+	CHECK(rw_check_owner(&a) == RW_ERR_EVICTED, "evicted by owner");
 	CHECK_RC(rw_consume(&a, ev, 1, &got, 0, &err), RW_ERR_EVICTED, err);
+	CHECK(atomic_load(&ea->owner) == rw_owner_identity(12345, 1),
+	      "an evicted owner clears only its own identity");
 	rw_deregister(&a); /* not ours any more: must not touch it */
-	CHECK(atomic_load(&ea->state) == RW_ENTRY_ACTIVE, "deregister leaves a lost entry alone");
+	CHECK(atomic_load(&ea->state) == a.state_word &&
+		      atomic_load(&ea->owner) == rw_owner_identity(12345, 1),
+	      "deregister leaves a lost entry alone");
+	atomic_store(&ea->owner, me); /* give it back to close it */
+	a.registered = 1;
+	rw_deregister(&a);
+	CHECK(atomic_load(&ea->state) == 0x103 && atomic_load(&ea->owner) == 0, "closed");
+	rw_deregister(&a);
+	CHECK(atomic_load(&ea->state) == 0x103, "a second deregister does nothing");
+
+	/* 5.7 step 2: a free, closed or evicted entry whose owner word holds a live process is that
+	 * process's (half-taken), not claimable; one holding a dead process is */
+	rw_segment s2;
+	rw_config two = config(8, RW_MODE_SINGLE, 2);
+	uint8_t *img = heap_segment(&two, &s2);
+	rw_entry *e0 = rw_entry_at(&s2, 0), *e1 = rw_entry_at(&s2, 1);
+	atomic_store(&e0->owner, me);                           /* ourselves, half-way */
+	atomic_store(&e1->owner, rw_owner_identity(dead_pid(), 0)); /* died half-way */
+	atomic_store(&e1->state, rw_state_word(RW_ENTRY_CLOSED, 7));
+	rw_consumer x;
+	CHECK_RC(rw_register(&x, &s2, "x", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	CHECK(x.index == 1 && atomic_load(&e1->state) == 0x802 && atomic_load(&e0->state) == 0,
+	      "the live owner's entry skipped, the dead one's claimed with generation 8 (0x%x)",
+	      atomic_load(&e1->state));
+	CHECK_RC(rw_register(&dup, &s2, "y", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_ERR_REGISTRY_FULL, err);
+	rw_deregister(&x);
+	free(img);
 	rw_segment_close(&seg);
 	shm_unlink(name);
 }
@@ -884,8 +980,11 @@ static void test_gating_and_end(void)
 	/* dep reads behind req */
 	uint32_t got;
 	CHECK(rw_available(&dep, 100) == 0, "dep sees nothing before req moves");
-	/* 5.5 step 3: a cursor store wakes both words as needed. A waiter on each word (a producer
-	 * waiting for room, dep waiting behind req) is played by its waiters count. */
+	/* 5.5 step 3: a cursor store wakes both words as needed. A registered blocker and a waiter
+	 * on each word (a producer waiting for room, dep waiting behind req) are played by the
+	 * counts. */
+	atomic_fetch_add(&seg.hdr->producer_blockers, 1);
+	atomic_fetch_add(&seg.hdr->consumer_blockers, 1);
 	atomic_store(&seg.wait->producer_waiters, 1);
 	atomic_store(&seg.wait->consumer_waiters, 1);
 	uint32_t pw = atomic_load(&seg.wait->producer_wake);
@@ -902,7 +1001,9 @@ static void test_gating_and_end(void)
 	rw_release(&req, req.next);
 	CHECK(atomic_load(&seg.wait->producer_wake) == pw &&
 		      atomic_load(&seg.wait->consumer_wake) == cw,
-	      "no waiters: no bump");
+	      "blockers but no waiters: no bump");
+	atomic_fetch_sub(&seg.hdr->producer_blockers, 1);
+	atomic_fetch_sub(&seg.hdr->consumer_blockers, 1);
 	CHECK(rw_available(&dep, 100) == 5, "dep sees req's cursor");
 	CHECK_RC(rw_consume(&dep, ev, 8, &got, 0, &err), RW_OK, err);
 	CHECK(got == 5 && ev_check(ev + 4 * EV_SIZE, 4, 0) == 0, "dep got %u", got);
@@ -913,10 +1014,18 @@ static void test_gating_and_end(void)
 		ev_make(ev, (uint64_t)k, 0);
 		CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
 	}
+	/* 5.10: lapped events are counted and reported (with their first sequence), never
+	 * silent; reading goes on at claimed - capacity */
+	CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_ERR_LOST, err);
+	CHECK(got == 0 && opt.lost == 8 && opt.lost_seq == 0 && opt.lost_count == 8 &&
+		      atomic_load(&rw_entry_at(&seg, opt.index)->lost) == 8 &&
+		      atomic_load(&rw_entry_at(&seg, opt.index)->cursor) == 8,
+	      "optional lapped: lost %llu from %llu", (unsigned long long)opt.lost_count,
+	      (unsigned long long)opt.lost_seq);
 	CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_OK, err);
-	CHECK(got == 8 && opt.lost == 8 && atomic_load(&rw_entry_at(&seg, opt.index)->lost) == 8 &&
-		      ev_check(ev, 8, 0) == 0 && ev_check(ev + 7 * EV_SIZE, 15, 0) == 0,
-	      "optional lapped: got %u lost %llu", got, (unsigned long long)opt.lost);
+	CHECK(got == 8 && opt.lost == 8 && ev_check(ev, 8, 0) == 0 &&
+		      ev_check(ev + 7 * EV_SIZE, 15, 0) == 0,
+	      "optional after the lap: got %u", got);
 	/* end of stream */
 	CHECK_RC(rw_consume(&req, ev, 8, &got, 0, &err), RW_OK, err);
 	CHECK_RC(rw_consume(&req, ev, 8, &got, 0, &err), RW_ERR_TIMEOUT, err);
@@ -977,6 +1086,13 @@ static int child_renamed_start_time(void *arg)
 }
 #endif
 
+static uint32_t kills_of_nobody;
+static void count_kill(uint32_t pid)
+{
+	if (pid == 0 || pid >= 0x80000000u)
+		kills_of_nobody++;
+}
+
 static void test_processes(void)
 {
 	uint64_t st = rw_process_start_time(getpid());
@@ -993,6 +1109,45 @@ static void test_processes(void)
 	CHECK(reap(child) == 0, "child exited");
 	CHECK(rw_process_dead((uint32_t)child, 0), "reaped child is dead");
 	CHECK(rw_process_dead(0, 0), "pid 0 is nobody");
+	/* spec 8: a pid of 2^31 or more names no process and is never passed to kill (as pid_t,
+	 * 0xFFFFFFFF is -1: kill(-1, 0) would succeed and read as alive) */
+	rw_test.before_kill = count_kill;
+	CHECK(rw_process_dead(0x80000000u, 0) && rw_process_dead(0xFFFFFFFFu, 0) &&
+		      rw_owner_dead(rw_owner_identity(0xFFFFFFFFu, 0)) && rw_owner_dead(0) &&
+		      rw_process_dead(0, 0),
+	      "pids >= 2^31 and 0 are dead");
+	rw_test.before_kill = NULL;
+	CHECK(kills_of_nobody == 0, "%u of them were passed to kill", kills_of_nobody);
+	/* a zombie (exited, not yet reaped) is dead, though kill(pid, 0) still succeeds */
+	child = spawn(child_exit_now, NULL);
+	int zombie = 0;
+	for (int i = 0; i < 2000 && !zombie; i++) {
+		char path[64], buf[256];
+		snprintf(path, sizeof path, "/proc/%ld/stat", (long)child);
+		FILE *f = fopen(path, "r");
+		if (f && fgets(buf, sizeof buf, f) && strstr(buf, ") Z "))
+			zombie = 1;
+		if (f)
+			fclose(f);
+		if (!zombie)
+			sleep_ms(1);
+	}
+#ifdef __linux__
+	CHECK(zombie && kill(child, 0) == 0, "the child is a zombie");
+#endif
+	CHECK(rw_process_dead((uint32_t)child, 0) &&
+		      rw_owner_dead(rw_owner_identity((uint32_t)child, 0)),
+	      "a zombie is dead");
+	CHECK(reap(child) == 0, "zombie reaped");
+	/* owner identities compare start times modulo 2^32; 0 is unknown and compares equal */
+	uint64_t me = rw_self_identity();
+	CHECK(!rw_owner_dead(me) && !rw_owner_dead(rw_owner_identity((uint32_t)getpid(), 0)),
+	      "self alive, also with an unknown start time");
+	if (st)
+		CHECK(rw_owner_dead(rw_owner_identity((uint32_t)getpid(), st + 1)) &&
+			      !rw_owner_dead(rw_owner_identity((uint32_t)getpid(),
+							       st + (1ull << 32))),
+		      "owner start times compared modulo 2^32");
 	uint64_t a = rw_monotonic_ns();
 	sleep_ms(2);
 	CHECK(rw_monotonic_ns() - a >= 2000000ull, "monotonic clock moves");
@@ -1029,20 +1184,17 @@ static int child_register_and_die(void *argp)
 	return 14;
 }
 
-/* A taker of a dead owner's entry that is killed at a step of its takeover (rw_takeover_hook):
- * 1 right after its generation CAS, 2 after rewriting the owner fields. */
+/* A taker of a dead owner's entry that is killed right after its owner CAS (rw_test.takeover,
+ * step 1). */
 struct taker_arg {
 	const char *name;
 	const char *consumer;
-	int step;
 };
 
-static int kill_step;
-
-static void kill_at_step(rw_entry *e, int step)
+static void kill_at_takeover(rw_entry *e, int step)
 {
 	(void)e;
-	if (step == kill_step)
+	if (step == 1)
 		raise(SIGKILL);
 }
 
@@ -1053,31 +1205,19 @@ static int child_take_over_and_die(void *argp)
 	rw_consumer c;
 	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
 		return 20;
-	kill_step = a->step;
-	rw_takeover_hook = kill_at_step;
+	rw_test.takeover = kill_at_takeover;
 	rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL);
 	return 21; /* never reached the step */
 }
 
-/* Plays a second taker that wins while we rewrite the owner fields. */
-static void race_at_step2(rw_entry *e, int step)
+/* Plays an eviction that lands between a taker's owner CAS and its re-check of the state. */
+static rw_segment *evict_seg;
+static void evict_at_takeover(rw_entry *e, int step)
 {
-	if (step == 2)
-		atomic_fetch_add(&e->generation, 1);
-}
-
-static int exit_at_once(void *arg)
-{
-	(void)arg;
-	return 0;
-}
-
-/* The pid of a process that has exited and been reaped. */
-static uint32_t dead_pid(void)
-{
-	pid_t pid = spawn(exit_at_once, NULL);
-	CHECK(reap(pid) == 0, "short-lived child");
-	return (uint32_t)pid;
+	(void)step;
+	uint32_t i = (uint32_t)(((uint8_t *)e - (evict_seg->base + evict_seg->g.registry.offset)) /
+				evict_seg->g.registry_entry_size);
+	rw_evict_entry(evict_seg, i, atomic_load(&e->state));
 }
 
 static rw_entry *entry_named(rw_segment *seg, const char *name)
@@ -1097,8 +1237,9 @@ static void test_takeover(void)
 	const char *name = shm_name("take");
 	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
 	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	uint64_t me = rw_self_identity();
 	/* An anchor at cursor 0 makes the children's "oldest" start at 0: with no other required
-	 * entry, oldest starts at the current count (spec 5.7 step 4, read literally). */
+	 * entry, oldest starts at the current count (spec 5.7 step 6, read literally). */
 	rw_consumer anchor;
 	CHECK_RC(rw_register(&anchor, &seg, "anchor", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
 		 RW_OK, err);
@@ -1109,20 +1250,31 @@ static void test_takeover(void)
 		ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
 	CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
 
-	/* a dead owner's entry is taken over, cursor kept, generation + 1 */
+	/* a dead owner's entry is taken over by a CAS of its owner word only: the state word
+	 * (active, generation) never changes, name, flags and cursor are kept */
 	struct crash_arg arg = {name, "crashy", -1};
-	int st = reap(spawn(child_register_and_die, &arg));
+	pid_t crashed = spawn(child_register_and_die, &arg);
+	int st = reap(crashed);
 	CHECK(st == 128 + SIGKILL, "child killed itself (status %d)", st);
 	rw_entry *e = rw_entry_at(&seg, 1);
-	CHECK(atomic_load(&e->state) == RW_ENTRY_ACTIVE && atomic_load(&e->cursor) == 2,
-	      "dead owner's entry still active at cursor 2");
-	rw_consumer c;
-	CHECK_RC(rw_register(&c, &seg, "crashy", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+	uint32_t st_word = atomic_load(&e->state);
+	CHECK(st_word == 0x102 && atomic_load(&e->cursor) == 2 &&
+		      rw_owner_pid(atomic_load(&e->owner)) == (uint32_t)crashed,
+	      "dead owner's entry still active at cursor 2, owner the dead pid (0x%x)", st_word);
+	rw_consumer c, dup;
+	/* the required/optional choice must match the entry's flags (5.7) */
+	CHECK_RC(rw_register(&dup, &seg, "crashy", 0, 0, RW_START_OLDEST, &err),
+		 RW_ERR_DUPLICATE_NAME, err);
+	CHECK(strstr(err.message, "required") != NULL && atomic_load(&e->state) == st_word &&
+		      rw_owner_pid(atomic_load(&e->owner)) == (uint32_t)crashed,
+	      "an optional taker of a required entry is refused: %s", err.message);
+	CHECK_RC(rw_register(&c, &seg, "crashy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
-	CHECK(c.taken_over && c.index == 1 && e->generation == 2 && c.next == 2 &&
-		      e->owner_pid == (uint32_t)getpid(),
-	      "taken over: index %u generation %llu next %llu", c.index,
-	      (unsigned long long)e->generation, (unsigned long long)c.next);
+	CHECK(c.taken_over && c.index == 1 && atomic_load(&e->state) == st_word &&
+		      c.state_word == st_word && c.next == 2 && atomic_load(&e->owner) == me &&
+		      e->flags == RW_FLAG_REQUIRED && e->name_len == 6,
+	      "taken over: index %u state 0x%x next %llu", c.index, atomic_load(&e->state),
+	      (unsigned long long)c.next);
 	uint32_t got;
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 0, &err), RW_OK, err);
 	CHECK(got == 2 && ev_check(ev, 2, 0) == 0, "resumes after the dead owner's cursor");
@@ -1135,7 +1287,6 @@ static void test_takeover(void)
 	pid_t child = spawn(child_register_and_die, &live);
 	char b = 0;
 	CHECK(read(sv[0], &b, 1) == 1 && b == 'r', "child registered");
-	rw_consumer dup;
 	CHECK_RC(rw_register(&dup, &seg, "alive", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
 		 RW_ERR_DUPLICATE_NAME, err);
 	CHECK(write(sv[0], "x", 1) == 1, "release child");
@@ -1151,30 +1302,48 @@ static void test_takeover(void)
 	CHECK(rw_active_count(&seg) == 2, "anchor and the dead crashy2 active");
 	CHECK(rw_evict_dead(&seg) == 1, "one dead owner evicted");
 	CHECK(rw_active_count(&seg) == 1, "only the anchor left");
+	rw_entry *e2 = entry_named(&seg, "crashy2");
+	CHECK(e2 && rw_state_value(atomic_load(&e2->state)) == RW_ENTRY_EVICTED &&
+		      atomic_load(&e2->owner) == 0,
+	      "evicted: owner cleared");
+	uint32_t g2 = e2 ? rw_state_generation(atomic_load(&e2->state)) : 0;
 
-	/* A taker killed midway (after its generation CAS; after rewriting the owner fields)
-	 * leaves the entry active, gating, with its cursor, and takeable. */
+	/* 5.7: an attacher whose name matches an evicted entry claims it again and reports the
+	 * events it missed while evicted (from the entry's old cursor to its start) as lost */
+	rw_consumer back;
+	CHECK_RC(rw_register(&back, &seg, "crashy2", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_OK, err);
+	CHECK(e2 && back.entry == e2 && back.next == 4 &&
+		      rw_state_generation(atomic_load(&e2->state)) == g2 + 1,
+	      "the evicted entry of our name is claimed again (next %llu)",
+	      (unsigned long long)back.next);
+	CHECK_RC(rw_consume(&back, ev, 4, &got, 0, &err), RW_ERR_LOST, err);
+	CHECK(back.lost_seq == 2 && back.lost_count == 2 && back.lost == 2 && e2 &&
+		      atomic_load(&e2->lost) == 2,
+	      "lost %llu from %llu while evicted", (unsigned long long)back.lost_count,
+	      (unsigned long long)back.lost_seq);
+	CHECK_RC(rw_consume(&back, ev, 4, &got, 0, &err), RW_ERR_TIMEOUT, err);
+	rw_deregister(&back);
+
+	/* A taker killed right after its owner CAS leaves the entry active, gating, with its
+	 * cursor: the next taker finds that taker dead in turn and takes it. */
 	struct crash_arg mid = {name, "midway", -1};
 	CHECK(reap(spawn(child_register_and_die, &mid)) == 128 + SIGKILL, "midway's owner died");
 	rw_entry *m = entry_named(&seg, "midway");
 	CHECK(m != NULL, "midway's entry");
 	if (!m)
 		goto out;
-	uint64_t g0 = atomic_load(&m->generation), mc = atomic_load(&m->cursor);
-	CHECK(mc == 2, "midway read 2 (cursor %llu)", (unsigned long long)mc);
-	for (int step = 1; step <= 2; step++) {
-		struct taker_arg ta = {name, "midway", step};
-		pid_t t = spawn(child_take_over_and_die, &ta);
-		CHECK(reap(t) == 128 + SIGKILL, "taker killed at step %d", step);
-		CHECK(atomic_load(&m->state) == RW_ENTRY_ACTIVE &&
-			      atomic_load(&m->generation) == g0 + (uint64_t)step &&
-			      atomic_load(&m->cursor) == mc && m->name_len == 6 && memcmp(m->name, "midway", 6) == 0,
-		      "after a taker killed at step %d: active, generation %llu, cursor %llu",
-		      step, (unsigned long long)atomic_load(&m->generation),
-		      (unsigned long long)atomic_load(&m->cursor));
-		if (step == 2)
-			CHECK(m->owner_pid == (uint32_t)t, "the killed taker's pid was written");
-	}
+	uint32_t m_state = atomic_load(&m->state);
+	uint64_t mc = atomic_load(&m->cursor);
+	CHECK(mc == 2 && rw_state_value(m_state) == RW_ENTRY_ACTIVE, "midway read 2 (cursor %llu)",
+	      (unsigned long long)mc);
+	struct taker_arg ta = {name, "midway"};
+	pid_t t = spawn(child_take_over_and_die, &ta);
+	CHECK(reap(t) == 128 + SIGKILL, "taker killed after its owner CAS");
+	CHECK(atomic_load(&m->state) == m_state && atomic_load(&m->cursor) == mc &&
+		      rw_owner_pid(atomic_load(&m->owner)) == (uint32_t)t,
+	      "after the killed taker: active (0x%x), cursor %llu, owner the taker",
+	      atomic_load(&m->state), (unsigned long long)atomic_load(&m->cursor));
 	/* still gating: with the anchor moved on to 4, the entry's cursor 2 holds the producer */
 	rw_release(&anchor, 4);
 	for (int k = 0; k < 4; k++)
@@ -1184,30 +1353,118 @@ static void test_takeover(void)
 	rw_consumer mt;
 	CHECK_RC(rw_register(&mt, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
 		 RW_OK, err);
-	CHECK(mt.taken_over && mt.next == mc && mt.generation == g0 + 3 &&
-		      atomic_load(&m->generation) == g0 + 3 && m->owner_pid == (uint32_t)getpid(),
-	      "taken over after two killed takers: next %llu generation %llu",
-	      (unsigned long long)mt.next, (unsigned long long)mt.generation);
+	CHECK(mt.taken_over && mt.next == mc && mt.state_word == m_state &&
+		      atomic_load(&m->owner) == me,
+	      "taken over after the killed taker: next %llu", (unsigned long long)mt.next);
 	CHECK_RC(rw_consume(&mt, ev, 4, &got, 0, &err), RW_OK, err);
 	CHECK(got == 4 && ev_check(ev, 2, 0) == 0 && ev_check(ev + 3 * EV_SIZE, 5, 0) == 0,
-	      "resumes at the cursor the killed takers kept");
-	/* A taker that finds the generation moved after rewriting the owner fields lost to
-	 * another taker, and refuses; the owner it displaced finds itself evicted. */
-	m->owner_pid = dead_pid(); /* mt "dies" */
-	rw_takeover_hook = race_at_step2;
-	rw_consumer lost;
-	CHECK_RC(rw_register(&lost, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
-		 RW_ERR_DUPLICATE_NAME, err);
-	rw_takeover_hook = NULL;
-	CHECK(atomic_load(&m->state) == RW_ENTRY_ACTIVE && atomic_load(&m->generation) == g0 + 5,
-	      "the winner's generation stands");
-	CHECK(rw_check_owner(&mt) == RW_ERR_EVICTED, "the displaced owner is evicted");
-	m->owner_pid = dead_pid(); /* the winner "dies" too: clean up */
-	CHECK(rw_evict_dead(&seg) == 1, "evicted");
+	      "resumes at the cursor the killed taker kept");
+	/* the owner it displaced (if it were alive) finds itself evicted by the owner word */
+	atomic_store(&m->owner, rw_owner_identity(dead_pid(), 0)); /* mt "dies" */
+	CHECK(rw_check_owner(&mt) == RW_ERR_EVICTED, "a changed owner word evicts its owner");
+
+	/* An eviction between a taker's owner CAS and its re-check: the taker gives the owner word
+	 * up again and registers afresh, claiming the evicted entry of its name again. */
+	evict_seg = &seg;
+	rw_test.takeover = evict_at_takeover;
+	rw_consumer late;
+	CHECK_RC(rw_register(&late, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_OK, err);
+	rw_test.takeover = NULL;
+	CHECK(!late.taken_over && late.entry == m &&
+		      atomic_load(&m->state) ==
+			      rw_state_word(RW_ENTRY_ACTIVE, rw_state_generation(m_state) + 1) &&
+		      atomic_load(&m->owner) == me && late.report_lost == 2,
+	      "evicted under the taker: registered afresh in the same entry (0x%x)",
+	      atomic_load(&m->state));
+	rw_deregister(&late);
 out:
 	rw_deregister(&anchor);
 	rw_segment_close(&seg);
 	shm_unlink(name);
+}
+
+/* 5.7 step 5, "seer loses": a registration that finds another live entry of its name claiming
+ * or active after activating its own gives its entry up and refuses. A live child plays the other
+ * registration, parked claiming with the name written (as between steps 4 and its CAS). */
+static int child_hold_pipe(void *arg)
+{
+	int fd = *(int *)arg;
+	char b;
+	return read(fd, &b, 1) == 1 ? 0 : 1;
+}
+
+static void test_duplicate_race(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 3);
+	uint8_t *img = heap_segment(&cfg, &seg);
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	pid_t other = spawn(child_hold_pipe, &sv[1]);
+	rw_entry *e2 = rw_entry_at(&seg, 2);
+	atomic_store(&e2->owner, rw_owner_identity((uint32_t)other, rw_process_start_time(other)));
+	e2->flags = RW_FLAG_REQUIRED;
+	e2->name_len = 4;
+	memcpy(e2->name, "race", 4);
+	atomic_store(&e2->state, rw_state_word(RW_ENTRY_CLAIMING, 1));
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "race", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_ERR_DUPLICATE_NAME, err);
+	rw_entry *e0 = rw_entry_at(&seg, 0);
+	CHECK(atomic_load(&e0->state) == 0x103 && atomic_load(&e0->owner) == 0 &&
+		      e0->name_len == 4,
+	      "our entry was activated, then given up (closed, owner 0): 0x%x",
+	      atomic_load(&e0->state));
+	/* once the other claimer is dead its claiming entry is taken over (5.7 step 1) and goes
+	 * on from step 4 */
+	CHECK(write(sv[0], "x", 1) == 1 && reap(other) == 0, "the other claimer exited");
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_RC(rw_register(&c, &seg, "race", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK(c.index == 2 && !c.taken_over && atomic_load(&e2->state) == 0x102 &&
+		      atomic_load(&e2->owner) == rw_self_identity(),
+	      "the dead claimer's entry taken over and activated (index %u, 0x%x)", c.index,
+	      atomic_load(&e2->state));
+	rw_deregister(&c);
+	free(img);
+}
+
+/* 5.7 step 2: an entry left in claiming by a claimer that died while filling it in is claimable
+ * by any attacher (its name is another), with generation + 1 like any other claim. A claiming
+ * entry whose owner is alive stays its claimer's. */
+static void test_claiming_dead_claimer(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_entry *e = rw_entry_at(&seg, 0);
+	e->flags = RW_FLAG_REQUIRED;
+	e->name_len = 4;
+	memcpy(e->name, "gone", 4);
+	atomic_store(&e->owner, rw_self_identity()); /* a live claimer, half-way */
+	atomic_store(&e->state, rw_state_word(RW_ENTRY_CLAIMING, 7));
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "other", 0, 0, RW_START_LATEST, &err), RW_ERR_REGISTRY_FULL,
+		 err);
+	CHECK(atomic_load(&e->state) == rw_state_word(RW_ENTRY_CLAIMING, 7),
+	      "a live claimer's entry left alone (0x%x)", atomic_load(&e->state));
+	atomic_store(&e->owner, rw_owner_identity(dead_pid(), 0)); /* died while filling it in */
+	CHECK_RC(rw_register(&c, &seg, "other", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+	CHECK(c.index == 0 && !c.taken_over &&
+		      atomic_load(&e->state) == rw_state_word(RW_ENTRY_ACTIVE, 8) &&
+		      atomic_load(&e->owner) == rw_self_identity() && e->name_len == 5 &&
+		      memcmp(e->name, "other", 5) == 0 && e->flags == 0,
+	      "the dead claimer's entry claimed afresh: active, generation 8 (0x%x)",
+	      atomic_load(&e->state));
+	rw_deregister(&c);
+	CHECK(atomic_load(&e->state) == rw_state_word(RW_ENTRY_CLOSED, 8) &&
+		      atomic_load(&e->owner) == 0,
+	      "deregistered (0x%x)", atomic_load(&e->state));
+	free(img);
 }
 
 /* ---- producer -> consumer across processes ---------------------------------------------------- */
@@ -1315,7 +1572,8 @@ static void test_spsc_fork_wraparound(void)
 	      "published %llu", (unsigned long long)atomic_load(&seg.cursors->published));
 	for (uint32_t i = 0; i < 2; i++) {
 		rw_entry *e = rw_entry_at(&seg, i);
-		CHECK(atomic_load(&e->state) == RW_ENTRY_CLOSED && atomic_load(&e->cursor) == n,
+		CHECK(rw_state_value(atomic_load(&e->state)) == RW_ENTRY_CLOSED &&
+			      atomic_load(&e->cursor) == n,
 		      "entry %u closed at %llu", i, (unsigned long long)atomic_load(&e->cursor));
 	}
 	CHECK(atomic_load(&seg.wait->consumer_waiters) == 0 &&
@@ -1421,28 +1679,31 @@ static void test_producer_registry(void)
 	cfg.producer_capacity = 3;
 	rw_segment seg;
 	uint8_t *img = heap_segment(&cfg, &seg);
+	uint64_t me = rw_self_identity();
 	rw_producer_entry *p0 = rw_producer_entry_at(&seg, 0);
-	CHECK(atomic_load(&p0->state) == RW_PRODUCER_ENTRY_ACTIVE && p0->generation == 1 &&
-		      p0->owner_pid == (uint32_t)getpid() && atomic_load(&p0->heartbeat_ns) != 0 &&
-		      seg.hdr->producer_capacity == 3 && seg.hdr->producers.length == 384,
-	      "the creator registered as producer entry 0 before init_state");
+	CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&p0->owner) == me &&
+		      atomic_load(&p0->heartbeat_ns) != 0 && seg.hdr->producer_capacity == 3 &&
+		      seg.hdr->producers.length == 384,
+	      "the creator filled producer entry 0 before init_state");
 	rw_producer cr, a, b, full, late;
 	CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
-	CHECK(cr.creator && cr.index == 0, "the creator uses entry 0");
-	rw_consumer r; /* a required consumer at 0: the bound for reclaiming entries below */
+	CHECK(cr.creator && cr.index == 0 && cr.state_word == 0x101, "the creator uses entry 0");
+	rw_consumer r; /* a required consumer at 0 */
 	CHECK_RC(rw_register(&r, &seg, "r", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
-	/* attachers take entries by CAS */
+	/* 5.4 attach: owner CAS, then state CAS to active with generation + 1 */
 	rw_segment att;
 	CHECK_RC(rw_open_memory(img, seg.g.total_size, &ev_type, &att, &err), RW_OK, err);
 	CHECK_RC(rw_producer_init(&a, &att, &err), RW_OK, err);
 	CHECK_RC(rw_producer_init(&b, &att, &err), RW_OK, err);
-	CHECK(a.index == 1 && b.index == 2 && !a.creator, "entries 1 and 2");
+	rw_producer_entry *pa = rw_producer_entry_at(&seg, 1), *pb = rw_producer_entry_at(&seg, 2);
+	CHECK(a.index == 1 && b.index == 2 && !a.creator && atomic_load(&pa->state) == 0x101 &&
+		      atomic_load(&pa->owner) == me && a.state_word == 0x101,
+	      "entries 1 and 2, active generation 1, owned by us");
 	CHECK_RC(rw_producer_init(&full, &att, &err), RW_ERR_PRODUCERS_FULL, err);
 	CHECK(strcmp(rw_code_name(RW_ERR_PRODUCERS_FULL), "producer_registry_full") == 0, "name");
 	/* a claim announces its intent; a commit clears intent_end */
 	uint64_t first;
 	CHECK_RC(rw_claim(&a, 3, 0, &first, &err), RW_OK, err);
-	rw_producer_entry *pa = rw_producer_entry_at(&seg, 1);
 	CHECK(first == 0 && atomic_load(&pa->intent_start) == 0 && atomic_load(&pa->intent_end) == 3,
 	      "intent [0, 3) announced");
 	for (int i = 0; i < 3; i++)
@@ -1450,50 +1711,64 @@ static void test_producer_registry(void)
 	rw_commit(&a);
 	CHECK(atomic_load(&pa->intent_start) == 0 && atomic_load(&pa->intent_end) == 0,
 	      "intent_end cleared after publishing");
-	/* detach: closed, and the entry is taken again with generation + 1 */
+	/* detach: CAS active -> closed (same generation), then owner -> 0 */
 	CHECK_RC(rw_producer_close(&a, 0, &err), RW_OK, err);
-	CHECK(atomic_load(&pa->state) == RW_PRODUCER_ENTRY_CLOSED &&
+	CHECK(atomic_load(&pa->state) == 0x102 && atomic_load(&pa->owner) == 0 &&
 		      atomic_load(&seg.hdr->producer_state) == RW_PRODUCER_OPEN,
-	      "an attached producer only detaches");
+	      "an attached producer only detaches: state 0x%x", atomic_load(&pa->state));
 	CHECK_RC(rw_claim(&a, 1, 0, &first, &err), RW_ERR_CLOSED, err);
 	CHECK_RC(rw_producer_init(&full, &att, &err), RW_OK, err);
-	CHECK(full.index == 1 && pa->generation == 2, "closed entry reused, generation 2");
+	CHECK(full.index == 1 && atomic_load(&pa->state) == 0x201,
+	      "closed entry reused, generation 2 (0x%x)", atomic_load(&pa->state));
 
-	/* 5.4: an active entry whose owner is dead is reclaimed only if it died outside a claim
-	 * (intent_end 0) or its claim is at or below the lowest required cursor */
+	/* 5.4 step 1: a free / closed / dead entry whose owner word holds a live process is being
+	 * taken by it: not usable. */
+	rw_producer_close(&full, 0, NULL);
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	pid_t holder = spawn(child_hold_pipe, &sv[1]);
+	atomic_store(&pa->owner, rw_owner_identity((uint32_t)holder, rw_process_start_time(holder)));
 	CHECK_RC(rw_producer_init(&late, &att, &err), RW_ERR_PRODUCERS_FULL, err);
-	rw_producer_entry *pb = rw_producer_entry_at(&seg, 2);
-	pb->owner_pid = dead_pid();
-	pb->owner_start_time = 0;
-	atomic_store(&pb->intent_start, 0);
-	atomic_store(&pb->intent_end, 3);
+	CHECK(write(sv[0], "x", 1) == 1 && reap(holder) == 0, "holder exited");
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_RC(rw_producer_init(&full, &att, &err), RW_OK, err); /* now its owner is dead */
+	CHECK(full.index == 1 && atomic_load(&pa->state) == 0x301 && atomic_load(&pa->owner) == me,
+	      "usable once the holder died (0x%x)", atomic_load(&pa->state));
+
+	/* 5.4 / 5.8: an active entry whose owner is dead is retired (active -> dead, same
+	 * generation) and reused only once resolved: every sequence of its intent below the claimed
+	 * count has an availability word >= s + 1 */
+	atomic_store(&pb->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&pb->intent_start, 3);
+	atomic_store(&pb->intent_end, 5);
+	atomic_store(&seg.cursors->claimed, 5); /* b "claimed" 3 and 4 and died before publishing */
 	CHECK_RC(rw_producer_init(&late, &att, &err), RW_ERR_PRODUCERS_FULL, err);
-	CHECK(atomic_load(&pb->state) == RW_PRODUCER_ENTRY_ACTIVE && pb->generation == 1,
-	      "a dead owner's claim ahead of the required cursor 0 is left to 5.8");
-	uint32_t got;
-	uint8_t ev[EV_SIZE * 3];
-	CHECK_RC(rw_consume(&r, ev, 3, &got, 0, &err), RW_OK, err);
-	CHECK(got == 3, "r read the claim");
+	CHECK(atomic_load(&pb->state) == 0x101, "unresolved: not retired");
+	atomic_store(rw_availability_word(&seg, 3), 4); /* 3 published */
+	CHECK_RC(rw_producer_init(&late, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	CHECK(atomic_load(&pb->state) == 0x101, "4 still unresolved: not retired");
+	atomic_store(rw_availability_word(&seg, 4), 5 | RW_AVAIL_GAP); /* 4 passed over */
 	CHECK_RC(rw_producer_init(&late, &att, &err), RW_OK, err);
-	CHECK(late.index == 2 && atomic_load(&pb->state) == RW_PRODUCER_ENTRY_ACTIVE &&
-		      pb->generation == 2 && pb->owner_pid == (uint32_t)getpid() &&
+	CHECK(late.index == 2 && atomic_load(&pb->state) == 0x201 && atomic_load(&pb->owner) == me &&
 		      atomic_load(&pb->intent_end) == 0,
-	      "reclaimed once r passed the claim: index %u generation %llu", late.index,
-	      (unsigned long long)pb->generation);
-	pa->owner_pid = dead_pid(); /* full "dies" outside a claim */
-	atomic_store(&pa->intent_start, 3);
-	atomic_store(&pa->intent_end, 0);
+	      "resolved: retired, then taken with generation 2 (0x%x)", atomic_load(&pb->state));
+	/* an intent reaching beyond the claimed count: only the part below it must be resolved */
+	atomic_store(&pb->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&pb->intent_start, 5);
+	atomic_store(&pb->intent_end, 7); /* announced, the CAS of claimed never happened */
 	rw_producer late2;
 	CHECK_RC(rw_producer_init(&late2, &att, &err), RW_OK, err);
-	CHECK(late2.index == 1 && pa->generation == 3, "died outside a claim: reclaimed at once");
-	/* with no required consumer the bound is the claimed count (3) */
+	CHECK(late2.index == 2 && atomic_load(&pb->state) == 0x301,
+	      "an intent above the claimed count is resolved (0x%x)", atomic_load(&pb->state));
+	/* a dead owner that held no claim (intent_end 0) is resolved at once */
+	atomic_store(&pa->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&pa->intent_start, 9);
+	atomic_store(&pa->intent_end, 0);
+	rw_producer late3;
+	CHECK_RC(rw_producer_init(&late3, &att, &err), RW_OK, err);
+	CHECK(late3.index == 1 && atomic_load(&pa->state) == 0x401, "died outside a claim");
 	rw_deregister(&r);
-	pa->owner_pid = dead_pid();
-	atomic_store(&pa->intent_end, 5);
-	CHECK_RC(rw_producer_init(&full, &att, &err), RW_ERR_PRODUCERS_FULL, err);
-	atomic_store(&pa->intent_end, 3);
-	CHECK_RC(rw_producer_init(&full, &att, &err), RW_OK, err);
-	CHECK(full.index == 1 && pa->generation == 4, "no required consumer: claimed count bounds");
 	free(img);
 
 	/* single mode has only the creator's entry */
@@ -1574,6 +1849,9 @@ static int child_wait_poisoned(void *name)
 	rw_consumer c;
 	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK)
 		return 40;
+	/* kernel waits of 5 s: only the poisoner's wake ends this one promptly */
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
 	if (rw_register(&c, &seg, "waiter", RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
 		return 41;
 	uint8_t ev[EV_SIZE];
@@ -1743,7 +2021,8 @@ static void test_gap_after_kill(void)
 	CHECK(got == 2 && ev_check(ev, 0, 1) == 0 && ev_check(ev + EV_SIZE, 1, 1) == 0,
 	      "the live claim arrives");
 	rw_producer_entry *pe = rw_producer_entry_at(&seg, 1);
-	CHECK(atomic_load(&pe->state) == RW_PRODUCER_ENTRY_CLOSED, "live child detached");
+	CHECK(atomic_load(&pe->state) == 0x102 && atomic_load(&pe->owner) == 0,
+	      "live child detached (0x%x)", atomic_load(&pe->state));
 
 	/* kill -9 of a producer between claim and publish */
 	struct claim_arg dead = {name, sv[1], 3, 2};
@@ -1759,9 +2038,9 @@ static void test_gap_after_kill(void)
 	rw_producer again;
 	CHECK_RC(rw_attach_shm(name, &ev_type, 0, &att, &err), RW_OK, err);
 	CHECK_RC(rw_producer_init(&again, &att, &err), RW_ERR_PRODUCERS_FULL, err);
-	CHECK(atomic_load(&pe->state) == RW_PRODUCER_ENTRY_ACTIVE &&
-		      atomic_load(&pe->intent_end) == 8,
-	      "a producer dead mid-claim keeps its entry");
+	CHECK(atomic_load(&pe->state) == 0x201 && atomic_load(&pe->intent_end) == 8 &&
+		      rw_owner_pid(atomic_load(&pe->owner)) == (uint32_t)child,
+	      "a producer dead mid-claim keeps its entry (unresolved: not retired)");
 	/* the creator publishes after the dead claim */
 	ev_make(ev, 1, 0);
 	ev_make(ev + EV_SIZE, 2, 0);
@@ -1778,18 +2057,20 @@ static void test_gap_after_kill(void)
 	CHECK(waited >= 50000000ull && waited < 2000000000ull, "waited the stall timeout (%llu ms)",
 	      (unsigned long long)(waited / 1000000));
 	CHECK(strstr(err.message, "3 sequence(s) from 5") != NULL, "message: %s", err.message);
-	CHECK(atomic_load(&pe->state) == RW_PRODUCER_ENTRY_DEAD && pe->generation == 2 &&
+	CHECK(atomic_load(&pe->state) == 0x201 && rw_producer_entry_left(&seg, 1) &&
 		      atomic_load(&seg.hdr->gaps) == 3 &&
 		      atomic_load(&rw_entry_at(&seg, c.index)->gaps_seen) == 3 &&
 		      atomic_load(&c.entry->cursor) == 8,
-	      "entry dead, gaps 3, gaps_seen 3, cursor 8");
+	      "entry still active with its claim resolved, gaps 3, gaps_seen 3, cursor 8");
 	CHECK(rw_is_gap(&seg, 5) && rw_is_gap(&seg, 7) && !rw_is_gap(&seg, 8), "gap words");
 	CHECK_RC(rw_consume(&c, ev, 16, &got, 0, &err), RW_OK, err);
 	CHECK(got == 2 && ev_check(ev, 1, 0) == 0 && ev_check(ev + EV_SIZE, 2, 0) == 0,
 	      "events after the gap");
-	/* the dead entry is reusable; the creator's close does not wait for the gaps */
+	/* the resolved entry is retired and reused by the next attacher (5.4 attach step 1); the
+	 * creator's close does not wait for the gaps */
 	CHECK_RC(rw_producer_init(&again, &att, &err), RW_OK, err);
-	CHECK(again.index == 1 && pe->generation == 3, "dead entry taken again");
+	CHECK(again.index == 1 && atomic_load(&pe->state) == 0x301,
+	      "retired and taken again (0x%x)", atomic_load(&pe->state));
 	rw_producer_close(&again, 0, NULL);
 	rw_segment_close(&att);
 	CHECK_RC(rw_producer_close(&cr, 1000, &err), RW_OK, err);
@@ -1822,13 +2103,13 @@ static void mask(uint8_t *img, size_t len)
 	for (uint32_t i = 0; i < h->registry_capacity; i++) {
 		rw_entry *e = (rw_entry *)(void *)(img + h->registry.offset +
 						   (uint64_t)i * h->registry_entry_size);
-		e->owner_pid = 0, e->owner_start_time = 0;
+		atomic_store(&e->owner, 0);
 		atomic_store(&e->heartbeat_ns, 0);
 	}
 	for (uint32_t i = 0; i < h->producer_capacity; i++) {
 		rw_producer_entry *e =
 			(rw_producer_entry *)(void *)(img + h->producers.offset + (uint64_t)i * 128);
-		e->owner_pid = 0, e->owner_start_time = 0;
+		atomic_store(&e->owner, 0);
 		atomic_store(&e->heartbeat_ns, 0);
 	}
 }
@@ -1867,8 +2148,9 @@ static void test_golden(void)
 		rw_entry *e0 = rw_entry_at(&seg, 0), *e1 = rw_entry_at(&seg, 1);
 		/* producer entry 0 is the creator's; the others are free unless the scenario says */
 		rw_producer_entry *p0 = rw_producer_entry_at(&seg, 0);
-		CHECK(atomic_load(&p0->state) == RW_PRODUCER_ENTRY_ACTIVE && p0->generation == 1 &&
-			      p0->owner_pid == 0 && atomic_load(&p0->intent_end) == 0 &&
+		CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&p0->owner) == 0 &&
+			      atomic_load(&p0->heartbeat_ns) == 0 &&
+			      atomic_load(&p0->intent_end) == 0 &&
 			      atomic_load(&p0->intent_start) ==
 				      (seg.g.mode == RW_MODE_MULTI ? (clm & RW_COUNT_MASK) - 1 : 0),
 		      "%s: creator's producer entry", scenarios[i]);
@@ -1889,10 +2171,10 @@ static void test_golden(void)
 			      "empty");
 			break;
 		case 1:
-			CHECK(pub == 10 && clm == 10 && atomic_load(&e0->state) == RW_ENTRY_ACTIVE &&
-				      e0->flags == 1 && e0->generation == 1 &&
-				      atomic_load(&e0->cursor) == 5 && e0->name_len == 2 &&
-				      memcmp(e0->name, "c1", 2) == 0 && e0->owner_pid == 0,
+			CHECK(pub == 10 && clm == 10 && atomic_load(&e0->state) == 0x102 &&
+				      e0->flags == 1 && atomic_load(&e0->cursor) == 5 &&
+				      e0->name_len == 2 && memcmp(e0->name, "c1", 2) == 0 &&
+				      atomic_load(&e0->owner) == 0,
 			      "single-wrapped header and entry");
 			CHECK(ev_check(rw_slot(&seg, 0), 8, 0) == 0 &&
 				      ev_check(rw_slot(&seg, 1), 9, 0) == 0 &&
@@ -1905,10 +2187,10 @@ static void test_golden(void)
 			CHECK(seg.g.mode == RW_MODE_MULTI && seg.g.capacity == 4 && pub == 0 &&
 				      clm == 6 && av[0] == 5 && av[1] == 6 && av[2] == 3 && av[3] == 4,
 			      "multi-wrapped cursors and availability");
-			CHECK(atomic_load(&e0->state) == RW_ENTRY_ACTIVE && e0->flags == 1 &&
+			CHECK(atomic_load(&e0->state) == 0x102 && e0->flags == 1 &&
 				      atomic_load(&e0->cursor) == 4 &&
-				      atomic_load(&e1->state) == RW_ENTRY_CLOSED && e1->flags == 0 &&
-				      atomic_load(&e1->cursor) == 6 && e1->generation == 1,
+				      atomic_load(&e1->state) == 0x103 && e1->flags == 0 &&
+				      atomic_load(&e1->cursor) == 6 && atomic_load(&e1->owner) == 0,
 			      "multi-wrapped entries");
 			CHECK(ev_check(rw_slot(&seg, 4), 4, 0) == 0 &&
 				      ev_check(rw_slot(&seg, 3), 3, 0) == 0,
@@ -1918,7 +2200,7 @@ static void test_golden(void)
 		case 3:
 			CHECK(seg.g.capacity == 16 && seg.g.registry_capacity == 2 && pub == 3 &&
 				      clm == 3 && atomic_load(&h->producer_state) == 2 &&
-				      atomic_load(&e0->state) == RW_ENTRY_CLOSED && e0->flags == 1 &&
+				      atomic_load(&e0->state) == 0x103 && e0->flags == 1 &&
 				      atomic_load(&e0->cursor) == 3,
 			      "closed");
 			break;
@@ -1930,11 +2212,10 @@ static void test_golden(void)
 				      av[4] == (5 | RW_AVAIL_GAP) && av[5] == 6 && av[6] == 0 &&
 				      atomic_load(&h->gaps) == 3,
 			      "multi-gap cursors, availability and gaps");
-			CHECK(atomic_load(&p1->state) == RW_PRODUCER_ENTRY_DEAD && p1->generation == 1 &&
-				      atomic_load(&p1->intent_start) == 2 &&
-				      atomic_load(&p1->intent_end) == 5 && p1->owner_pid == 0,
+			CHECK(atomic_load(&p1->state) == 0x103 && atomic_load(&p1->intent_start) == 2 &&
+				      atomic_load(&p1->intent_end) == 5 && atomic_load(&p1->owner) == 0,
 			      "multi-gap dead producer entry");
-			CHECK(atomic_load(&e0->state) == RW_ENTRY_ACTIVE && atomic_load(&e0->cursor) == 6 &&
+			CHECK(atomic_load(&e0->state) == 0x102 && atomic_load(&e0->cursor) == 6 &&
 				      atomic_load(&e0->gaps_seen) == 3,
 			      "multi-gap consumer");
 			CHECK(ev_check(rw_slot(&seg, 5), 2, 0) == 0 && ev_check(rw_slot(&seg, 1), 1, 0) == 0,
@@ -1946,13 +2227,15 @@ static void test_golden(void)
 				      h->poison_phase == 1 && h->poison_seq == 2 && h->poison_stage == 0 &&
 				      h->poison_pid == 0 && h->poison_message_len == 13 &&
 				      memcmp(h->poison_message, "fill panicked", 13) == 0 &&
-				      atomic_load(&e0->state) == RW_ENTRY_FREE,
-			      "poisoned record");
+				      atomic_load(&e0->state) == RW_ENTRY_FREE &&
+				      atomic_load(&seg.wait->consumer_wake) == 0 &&
+				      atomic_load(&seg.wait->producer_wake) == 0,
+			      "poisoned record; the unconditional wakes found no waiter");
 			break;
 		}
 		/* Reproduce the frozen image of the Go conformer, when it exists. */
 		char ref[512];
-		snprintf(ref, sizeof ref, "%s/conformance/testdata/v1/%s.bin", RW_TEST_ROOT,
+		snprintf(ref, sizeof ref, "%s/conformance/testdata/v2/%s.bin", RW_TEST_ROOT,
 			 scenarios[i]);
 		size_t rlen = 0;
 		uint8_t *want = (uint8_t *)read_all(ref, &rlen);
@@ -1985,7 +2268,7 @@ static void test_golden(void)
 		char want_line[256];
 		snprintf(want_line,
 			 sizeof want_line,
-			 "{\"event\":\"valid\",\"major\":1,\"minor\":0,\"capacity\":%llu,"
+			 "{\"event\":\"valid\",\"major\":2,\"minor\":0,\"capacity\":%llu,"
 			 "\"slot_size\":64,\"mode\":\"%s\",\"registry\":%u}\n",
 			 (unsigned long long)seg.g.capacity,
 			 seg.g.mode == RW_MODE_SINGLE ? "single" : "multi", seg.g.registry_capacity);
@@ -2139,8 +2422,8 @@ static void test_conformer_end_to_end(void)
 static uint32_t cblockers(const rw_segment *seg) { return atomic_load(&seg->hdr->consumer_blockers); }
 static uint32_t pblockers(const rw_segment *seg) { return atomic_load(&seg->hdr->producer_blockers); }
 
-/* A consumer that blocks in futex in another process: registers (start latest), reports its
- * consumer_blockers count through the pipe, waits up to 10 s for one event, checks it, and
+/* A consumer that blocks in futex in another process: registers (start latest), waits up to
+ * 10 s for one event (registering as a blocker on its first kernel wait), checks it, and
  * deregisters. */
 static int child_wait_event(void *name)
 {
@@ -2148,13 +2431,18 @@ static int child_wait_event(void *name)
 	rw_consumer c;
 	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK)
 		return 60;
+	/* kernel waits of 5 s: only the publisher's wake ends this one promptly */
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
 	if (rw_register(&c, &seg, "sleeper", RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
 		return 61;
-	if (c.blocker_since_ns == 0 && KERNEL_BLOCKS)
+	if (c.blocker != RW_BLOCKER_NONE)
 		return 62;
 	uint8_t ev[EV_SIZE];
 	uint32_t got = 0;
 	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, NULL); /* blocks in futex */
+	if (KERNEL_BLOCKS && c.blocker != RW_BLOCKER_REGISTERED)
+		return 65;
 	rw_deregister(&c);
 	rw_segment_close(&seg);
 	if (rc != RW_OK || got != 1)
@@ -2162,57 +2450,91 @@ static int child_wait_event(void *name)
 	return ev_check(ev, 0, 0) == 0 ? 0 : 64;
 }
 
+static uint64_t longest_kernel_wait, kernel_waits;
+static void record_kernel_wait(uint64_t timeout_ns)
+{
+	kernel_waits++;
+	if (timeout_ns > longest_kernel_wait)
+		longest_kernel_wait = timeout_ns;
+}
+
 static void test_blockers(void)
 {
 	rw_error err;
-	uint8_t ev[EV_SIZE * 4];
+	uint8_t ev[EV_SIZE * 8];
 	uint32_t got;
-	/* registration: a consumer on rw_register, a producer on rw_producer_init; each leaves
-	 * exactly once (rw_deregister, rw_consumer_poll_only, rw_producer_close) */
+	/* 5.6: a peer registers as a blocker before its first kernel wait, not before */
 	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
 	rw_segment seg;
 	uint8_t *img = heap_segment(&cfg, &seg);
 	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0, "fresh segment: counts 0");
 	rw_producer p;
 	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
-	CHECK(pblockers(&seg) == KERNEL_BLOCKS && cblockers(&seg) == 0,
-	      "producer counted: producer_blockers %u", pblockers(&seg));
 	rw_consumer c1, c2, c3;
 	CHECK_RC(rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
 		 err);
 	CHECK_RC(rw_register(&c2, &seg, "c2", 0, 0, RW_START_OLDEST, &err), RW_OK, err);
-	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS, "two consumers counted: %u", cblockers(&seg));
+	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0 && c1.blocker == RW_BLOCKER_NONE,
+	      "registered peers that never waited are not counted");
+	CHECK_RC(rw_consume(&c1, ev, 1, &got, 0, &err), RW_ERR_TIMEOUT, err);
+	CHECK(cblockers(&seg) == 0, "a call that does not wait does not register");
+	rw_test.before_kernel_wait = record_kernel_wait;
+	longest_kernel_wait = kernel_waits = 0;
+	CHECK_RC(rw_consume(&c1, ev, 1, &got, 60, &err), RW_ERR_TIMEOUT, err);
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS &&
+		      c1.blocker == (KERNEL_BLOCKS ? RW_BLOCKER_REGISTERED : RW_BLOCKER_NEVER),
+	      "a consumer that blocked is counted: %u", cblockers(&seg));
+	CHECK(!KERNEL_BLOCKS || (kernel_waits > 0 && longest_kernel_wait > 1000000ull &&
+				 longest_kernel_wait <= 20000000ull),
+	      "with F3, kernel waits up to 20 ms (longest %llu ns)",
+	      (unsigned long long)longest_kernel_wait);
+	CHECK_RC(rw_consume(&c1, ev, 1, &got, 10, &err), RW_ERR_TIMEOUT, err);
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "registered once");
+	/* F3 failing (no membarrier): registered, but every kernel wait is at most 1 ms */
+	rw_test.membarrier_fails = 1;
+	longest_kernel_wait = kernel_waits = 0;
+	CHECK_RC(rw_consume(&c2, ev, 1, &got, 60, &err), RW_ERR_TIMEOUT, err);
+	rw_test.membarrier_fails = 0;
+	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS &&
+		      c2.blocker == (KERNEL_BLOCKS ? RW_BLOCKER_BOUNDED : RW_BLOCKER_NEVER),
+	      "registered without the barrier: %u", cblockers(&seg));
+	CHECK(!KERNEL_BLOCKS || (kernel_waits > 10 && longest_kernel_wait <= 1000000ull),
+	      "without F3 every kernel wait is at most 1 ms (%llu waits, longest %llu ns)",
+	      (unsigned long long)kernel_waits, (unsigned long long)longest_kernel_wait);
+	rw_test.before_kernel_wait = NULL;
 	CHECK_RC(rw_register(&c3, &seg, "c1", 0, 0, RW_START_OLDEST, &err), RW_ERR_DUPLICATE_NAME,
 		 err);
-	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS, "a refused registration is not counted");
+	rw_deregister(&c3);
+	CHECK(cblockers(&seg) == 2 * KERNEL_BLOCKS, "a refused registration leaves no count");
 	rw_deregister(&c2);
 	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "deregistered: %u", cblockers(&seg));
 	rw_deregister(&c2);
 	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "a second deregister does not subtract again");
-	/* an evicted consumer still leaves the count when it closes */
-	atomic_store(&rw_entry_at(&seg, c1.index)->state, RW_ENTRY_EVICTED);
+	/* an evicted consumer still leaves the count when it deregisters */
+	CHECK(rw_evict_entry(&seg, c1.index, c1.state_word) == 1, "c1 evicted");
 	rw_deregister(&c1);
-	CHECK(cblockers(&seg) == 0 && atomic_load(&rw_entry_at(&seg, c1.index)->state) ==
-					      RW_ENTRY_EVICTED,
+	CHECK(cblockers(&seg) == 0 &&
+		      rw_state_value(atomic_load(&rw_entry_at(&seg, c1.index)->state)) ==
+			      RW_ENTRY_EVICTED,
 	      "evicted consumer left the count (%u), entry untouched", cblockers(&seg));
 
-	/* 5.3 steps 4-5: with consumer_blockers 0 a publish does no handshake, even with a
-	 * waiter played by the waiters count; with a counted consumer it bumps the wake word */
+	/* 5.3 steps 4-5: the publish stores, then loads consumer_blockers: with 0 there is no
+	 * handshake even with a waiter played by the waiters count; with a registered consumer
+	 * the wake word is bumped */
 	atomic_store(&seg.wait->consumer_waiters, 1);
 	uint32_t cw = atomic_load(&seg.wait->consumer_wake);
 	ev_make(ev, 0, 0);
 	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
 	CHECK(atomic_load(&seg.wait->consumer_wake) == cw, "no blockers: consumer_wake unchanged");
 	CHECK(atomic_load(&seg.cursors->published) == 1, "published by the release store");
-	CHECK_RC(rw_register(&c2, &seg, "c2", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+	CHECK_RC(rw_register(&c2, &seg, "c2", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
+	CHECK_RC(rw_consume(&c2, ev, 1, &got, 30, &err), RW_ERR_TIMEOUT, err); /* registers */
 	ev_make(ev, 1, 0);
 	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
 	CHECK(atomic_load(&seg.wait->consumer_wake) == cw + KERNEL_BLOCKS,
-	      "a counted consumer: consumer_wake bumped (%u -> %u)", cw,
+	      "a registered consumer: consumer_wake bumped (%u -> %u)", cw,
 	      atomic_load(&seg.wait->consumer_wake));
-	ev_make(ev, 2, 0);
-	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
 	atomic_store(&seg.wait->consumer_waiters, 0);
 
 	/* 5.5 steps 2-3: a cursor store does each handshake only if its count is not 0 */
@@ -2220,18 +2542,17 @@ static void test_blockers(void)
 	atomic_store(&seg.wait->consumer_waiters, 1);
 	rw_consumer_poll_only(&c2);
 	rw_consumer_poll_only(&c2);
-	CHECK(cblockers(&seg) == 0 && c2.blocker_since_ns == 0, "poll only: not counted, once");
-	rw_producer_poll_only(&p);
-	CHECK(pblockers(&seg) == 0, "producer poll only: not counted");
+	CHECK(cblockers(&seg) == 0 && c2.blocker == RW_BLOCKER_NEVER, "poll only: left, once");
 	uint32_t pw = atomic_load(&seg.wait->producer_wake);
 	cw = atomic_load(&seg.wait->consumer_wake);
 	CHECK_RC(rw_consume(&c2, ev, 1, &got, 0, &err), RW_OK, err);
-	/* c2 started at 1 ("oldest" with no other required consumer, README reading 1) */
 	CHECK(got == 1 && atomic_load(&rw_entry_at(&seg, c2.index)->cursor) == 2 &&
 		      atomic_load(&seg.wait->producer_wake) == pw &&
 		      atomic_load(&seg.wait->consumer_wake) == cw,
 	      "no blockers: cursor stored, neither wake word bumped");
 	atomic_fetch_add(&seg.hdr->producer_blockers, 1); /* a producer of another process */
+	ev_make(ev, 2, 0);
+	CHECK_RC(rw_publish(&p, ev, 1, 0, &err), RW_OK, err);
 	CHECK_RC(rw_consume(&c2, ev, 1, &got, 0, &err), RW_OK, err);
 	CHECK(got == 1 && atomic_load(&seg.wait->producer_wake) == pw + 1 &&
 		      atomic_load(&seg.wait->consumer_wake) == cw,
@@ -2239,15 +2560,23 @@ static void test_blockers(void)
 	atomic_fetch_sub(&seg.hdr->producer_blockers, 1);
 	atomic_store(&seg.wait->producer_waiters, 0);
 	atomic_store(&seg.wait->consumer_waiters, 0);
-	/* a poll-only consumer still waits (sleep backoff) and sees a later publish */
+	/* a poll-only consumer still waits (sleep backoff) without registering */
 	CHECK_RC(rw_consume(&c2, ev, 1, &got, 20, &err), RW_ERR_TIMEOUT, err);
+	CHECK(cblockers(&seg) == 0, "poll-only waits do not register");
+	/* a producer waiting for room registers in producer_blockers and leaves on close */
+	for (int k = 0; k < 8; k++)
+		ev_make(ev + k * EV_SIZE, (uint64_t)(3 + k), 0);
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err); /* c2 at 3: the ring is full */
+	CHECK_RC(rw_publish(&p, ev, 1, 30, &err), RW_ERR_TIMEOUT, err);
+	CHECK(pblockers(&seg) == KERNEL_BLOCKS, "a producer that blocked is counted: %u",
+	      pblockers(&seg));
 	rw_deregister(&c2);
 	rw_producer_close(&p, 0, NULL);
 	CHECK(cblockers(&seg) == 0 && pblockers(&seg) == 0, "all left: counts 0");
 	rw_segment_close(&seg);
 	free(img);
 
-	/* multi mode: availability stores without a handshake while nobody is counted */
+	/* multi mode: availability stores without a handshake while nobody is registered */
 	rw_config mc = config(8, RW_MODE_MULTI, 2);
 	img = heap_segment(&mc, &seg);
 	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
@@ -2259,11 +2588,14 @@ static void test_blockers(void)
 	CHECK(atomic_load(&seg.wait->consumer_wake) == cw &&
 		      atomic_load(rw_availability_word(&seg, 1)) == 2,
 	      "multi, no blockers: published, consumer_wake unchanged");
-	CHECK_RC(rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+	CHECK_RC(rw_register(&c1, &seg, "c1", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
+	atomic_store(&seg.wait->consumer_waiters, 0);
+	CHECK_RC(rw_consume(&c1, ev, 1, &got, 30, &err), RW_ERR_TIMEOUT, err); /* registers */
+	atomic_store(&seg.wait->consumer_waiters, 1);
 	CHECK_RC(rw_publish(&p, ev, 2, 0, &err), RW_OK, err);
 	CHECK(atomic_load(&seg.wait->consumer_wake) == cw + KERNEL_BLOCKS,
-	      "multi, a counted consumer: consumer_wake bumped");
+	      "multi, a registered consumer: consumer_wake bumped");
 	atomic_store(&seg.wait->consumer_waiters, 0);
 	rw_deregister(&c1);
 	rw_producer_close(&p, 0, NULL);
@@ -2271,19 +2603,19 @@ static void test_blockers(void)
 	rw_segment_close(&seg);
 	free(img);
 
-	/* cross-process: a consumer blocked in futex in a forked process is counted, and a
-	 * producer's publish wakes it through the handshake */
+	/* cross-process: a consumer blocked in futex in a forked process registered itself, and
+	 * a producer's publish wakes it through the handshake */
 	const char *name = shm_name("blockers");
 	rw_config sc = config(8, RW_MODE_SINGLE, 2);
 	CHECK_RC(rw_create_shm(name, &sc, &seg, &err), RW_OK, err);
 	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
 	pid_t child = spawn(child_wait_event, (void *)name);
 	CHECK(wait_active(&seg, 1, 5000), "sleeper registered");
-	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "sleeper counted in consumer_blockers: %u",
-	      cblockers(&seg));
 	for (int i = 0; i < 5000 && atomic_load(&seg.wait->consumer_waiters) == 0; i++)
 		sleep_ms(1);
-	CHECK(atomic_load(&seg.wait->consumer_waiters) == 1, "sleeper is waiting");
+	CHECK(atomic_load(&seg.wait->consumer_waiters) == 1 || !KERNEL_BLOCKS, "sleeper is waiting");
+	CHECK(cblockers(&seg) == KERNEL_BLOCKS, "sleeper counted in consumer_blockers: %u",
+	      cblockers(&seg));
 	cw = atomic_load(&seg.wait->consumer_wake);
 	ev_make(ev, 0, 0);
 	uint64_t t0 = rw_monotonic_ns();
@@ -2300,6 +2632,1011 @@ static void test_blockers(void)
 	shm_unlink(name);
 }
 
+/* ---- names (spec 9) ------------------------------------------------------------------------------ */
+
+/* Decodes the \xHH escapes of segment_names.tsv into out; returns the length. */
+static size_t unescape(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (const char *p = in; *p && n < cap; p++) {
+		unsigned v;
+		if (p[0] == '\\' && p[1] == 'x' && sscanf(p + 2, "%2x", &v) == 1) {
+			out[n++] = (char)v;
+			p += 3;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	return n;
+}
+
+static void test_names(void)
+{
+	FILE *f = fopen(RW_TEST_ROOT "/conformance/testdata/segment_names.tsv", "r");
+	CHECK(f != NULL, "cannot open conformance/testdata/segment_names.tsv");
+	if (!f)
+		return;
+	char line[1024];
+	int vectors = 0, valid = 0;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#')
+			continue;
+		size_t n = strlen(line);
+		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			line[--n] = 0;
+		char *tab = strrchr(line, '\t');
+		if (!tab)
+			continue;
+		*tab = 0;
+		char name[600];
+		size_t len = unescape(line, name, sizeof name);
+		int want = strcmp(tab + 1, "valid") == 0;
+		CHECK(rw_valid_name(name, len) == want, "\"%s\" (%zu bytes): want %s", line, len,
+		      tab + 1);
+		vectors++;
+		valid += want;
+	}
+	fclose(f);
+	CHECK(vectors >= 19 && valid >= 8, "only %d vectors (%d valid)", vectors, valid);
+
+	/* invalid names are refused before touching the system */
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	rw_segment seg;
+	rw_error err;
+	static const char *bad[] = {"", "/", "noslash", "//double", "/a/b", "/.", "/.."};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK_RC(rw_create_shm(bad[i], &cfg, &seg, &err), RW_ERR_INVALID_NAME, err);
+		CHECK_RC(rw_attach_shm(bad[i], &ev_type, 1000, &seg, &err), RW_ERR_INVALID_NAME, err);
+	}
+	char longest[258];
+	longest[0] = '/';
+	memset(longest + 1, 'n', 256);
+	longest[257] = 0;
+	CHECK_RC(rw_create_shm(longest, &cfg, &seg, &err), RW_ERR_INVALID_NAME, err);
+	/* the conformer refuses it as a usage error, exit 2 */
+	char cmd[512];
+	const char *out = tmp_file("names.out");
+	snprintf(cmd, sizeof cmd, "%s produce --name /a/b --count 1 > %s", RW_TEST_CONFORMER, out);
+	CHECK(run(cmd) == 2, "conformer: invalid name exits 2");
+	size_t olen;
+	char *o = read_all(out, &olen);
+	CHECK(o && strstr(o, "\"code\":\"usage\"") && strstr(o, "invalid name"), "printed %s",
+	      o ? o : "");
+	free(o);
+}
+
+/* ---- backings (spec 5.1) --------------------------------------------------------------------------- */
+
+struct late_creator {
+	const char *path;
+	int fd; /* the 0-byte file, created by the parent */
+};
+
+/* Sizes a 0-byte file and writes a segment image into it 100 ms later, like a creator between
+ * its open and its posix_fallocate. */
+static int child_size_later(void *argp)
+{
+	struct late_creator *a = argp;
+	sleep_ms(100);
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	rw_geometry g;
+	if (rw_layout(&cfg, &g, NULL) != RW_OK || ftruncate(a->fd, (off_t)g.total_size) != 0)
+		return 1;
+	void *base = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
+	if (base == MAP_FAILED)
+		return 2;
+	rw_init_image(base, &g, &cfg.type, 7, (uint32_t)getpid(), 0, 1);
+	munmap(base, g.total_size);
+	return 0;
+}
+
+static void test_backing(void)
+{
+	rw_error err;
+	rw_segment seg, seg2;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 1);
+	/* attach opens with O_NOFOLLOW: a symlink to a valid segment is refused */
+	const char *real = tmp_file("real");
+	const char *link = tmp_file("link");
+	CHECK_RC(rw_create_file(real, &cfg, &seg, &err), RW_OK, err);
+	CHECK(symlink(real, link) == 0, "symlink");
+	CHECK_RC(rw_attach_file(link, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	CHECK_RC(rw_attach_file(real, &ev_type, 0, &seg2, &err), RW_OK, err);
+	rw_segment_close(&seg2);
+	/* create is exclusive and does not follow a (dangling) symlink */
+	const char *target = tmp_file("target");
+	const char *dangling = tmp_file("dangling");
+	CHECK(symlink(target, dangling) == 0, "dangling symlink");
+	CHECK_RC(rw_create_file(dangling, &cfg, &seg2, &err), RW_ERR_EXISTS, err);
+	CHECK(access(target, F_OK) != 0, "the symlink's target was not created");
+	rw_segment_close(&seg);
+#ifdef __linux__
+	/* the same for shared memory (/dev/shm) */
+	const char *shm_real = shm_name("real");
+	const char *shm_link = shm_name("link");
+	CHECK_RC(rw_create_shm(shm_real, &cfg, &seg, &err), RW_OK, err);
+	char lpath[128], tpath[128];
+	snprintf(lpath, sizeof lpath, "/dev/shm%s", shm_link);
+	snprintf(tpath, sizeof tpath, "/dev/shm%s", shm_real);
+	CHECK(symlink(tpath, lpath) == 0, "shm symlink");
+	CHECK_RC(rw_attach_shm(shm_link, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	unlink(lpath);
+	rw_segment_close(&seg);
+	/* anything but a regular file is refused: a FIFO */
+	const char *fifo = tmp_file("fifo");
+	CHECK(mkfifo(fifo, 0600) == 0, "mkfifo");
+	CHECK_RC(rw_attach_file(fifo, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	const char *shm_fifo = shm_name("fifo");
+	snprintf(lpath, sizeof lpath, "/dev/shm%s", shm_fifo);
+	CHECK(mkfifo(lpath, 0600) == 0, "mkfifo in /dev/shm");
+	CHECK_RC(rw_attach_shm(shm_fifo, &ev_type, 1000, &seg2, &err), RW_ERR_NOT_REGULAR, err);
+	unlink(lpath);
+#endif
+	/* a 0-byte object is initializing: retried until the deadline ... */
+	const char *empty = tmp_file("empty");
+	int fd = open(empty, O_CREAT | O_RDWR, 0600);
+	CHECK(fd >= 0, "0-byte file");
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_attach_file(empty, &ev_type, 50, &seg2, &err), RW_ERR_INITIALIZING, err);
+	CHECK(rw_monotonic_ns() - t0 >= 50000000ull, "retried until the deadline");
+	/* ... and attached once its creator sized and initialized it */
+	struct late_creator lc = {empty, fd};
+	pid_t child = spawn(child_size_later, &lc);
+	CHECK_RC(rw_attach_file(empty, &ev_type, 5000, &seg2, &err), RW_OK, err);
+	CHECK(reap(child) == 0, "late creator");
+	rw_segment_close(&seg2);
+	if (fd >= 0)
+		close(fd);
+}
+
+#ifdef __linux__
+/* In a private mount namespace: a 64 KiB tmpfs; creating a 128 KiB segment there (a file, and
+ * shared memory with the tmpfs over /dev/shm) fails with "no space" and leaves nothing behind;
+ * ftruncate alone would have succeeded (sparse) and the first write past 64 KiB would SIGBUS.
+ * Exit 77: mounting is not permitted here. */
+static int child_no_space(void *dir)
+{
+	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return 77;
+	if (mount("tmpfs", (const char *)dir, "tmpfs", 0, "size=64k") != 0)
+		return 77;
+	rw_config big = config(1024, RW_MODE_SINGLE, 1);
+	big.type.event_size = 128;
+	big.type.event_align = 8;
+	big.type.fingerprint = 1;
+	rw_geometry g;
+	if (rw_layout(&big, &g, NULL) != RW_OK || g.total_size <= 65536)
+		return 10;
+	char path[256];
+	snprintf(path, sizeof path, "%s/seg", (const char *)dir);
+	rw_segment seg;
+	rw_error err;
+	if (rw_create_file(path, &big, &seg, &err) != RW_ERR_NO_SPACE || err.sys_errno != ENOSPC)
+		return 11;
+	if (access(path, F_OK) == 0)
+		return 12; /* removed what it created */
+	rw_config small = config(8, RW_MODE_SINGLE, 1);
+	if (rw_create_file(path, &small, &seg, &err) != RW_OK)
+		return 13;
+	rw_segment_close(&seg);
+	unlink(path);
+	if (mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=64k") != 0)
+		return 14;
+	char name[64];
+	snprintf(name, sizeof name, "/rwc-t-%ld-nospace", (long)getppid());
+	if (rw_create_shm(name, &big, &seg, &err) != RW_ERR_NO_SPACE)
+		return 15;
+	char shm_path[128];
+	snprintf(shm_path, sizeof shm_path, "/dev/shm%s", name);
+	if (access(shm_path, F_OK) == 0)
+		return 16;
+	return 0;
+}
+#endif
+
+static void test_no_space(void)
+{
+#ifdef __linux__
+	const char *dir = tmp_file("mnt");
+	CHECK(mkdir(dir, 0700) == 0, "mount point");
+	int st = reap(spawn(child_no_space, (void *)dir));
+	if (st == 77)
+		printf("note: no_space skipped: mounting a tmpfs is not permitted here\n");
+	else
+		CHECK(st == 0, "no space on a full tmpfs (child status %d)", st);
+	rmdir(dir);
+#else
+	printf("note: no_space skipped: posix_fallocate reservation is Linux-only\n");
+#endif
+}
+
+/* ---- wakes (spec 5.6): every change a waiter re-checks is followed by a wake ---------------------- */
+
+/* The children below wait with kernel waits of 5 s (and a producer-liveness period as long), so
+ * only a wake ends their wait within the 2 s the parent allows. */
+static void long_waits(void)
+{
+	rw_test.wait_slice_ns = 5000000000ull;
+	rw_test.liveness_period_ns = 5000000000ull;
+}
+
+struct wake_arg {
+	const char *name;
+	const char *consumer;
+	rw_code want;
+};
+
+/* A consumer that blocks waiting for an event and expects want. */
+static int child_consume_expect(void *argp)
+{
+	struct wake_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	long_waits(); /* before registering: the liveness period starts there */
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 70;
+	uint8_t ev[EV_SIZE];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 1, &got, 10000, NULL);
+	rw_deregister(&c);
+	return rc == a->want ? 0 : 71;
+}
+
+/* A producer that attaches to a multi segment whose ring is full and waits for room. */
+static int child_produce_expect(void *argp)
+{
+	struct wake_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	long_waits();
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 72;
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	rw_code rc = rw_publish(&p, ev, 1, 10000, NULL);
+	rw_producer_close(&p, 0, NULL);
+	return rc == a->want ? 0 : 73;
+}
+
+/* Waits until the wait word has a waiter, acts, and expects the child to finish within 2 s. */
+static void expect_woken(rw_segment *seg, _Atomic uint32_t *waiters, pid_t child, const char *what,
+			 void (*act)(rw_segment *seg, void *arg), void *arg)
+{
+	for (int i = 0; i < 5000 && atomic_load(waiters) == 0; i++)
+		sleep_ms(1);
+	CHECK(atomic_load(waiters) != 0 || !KERNEL_BLOCKS, "%s: the child is waiting", what);
+	sleep_ms(20); /* well inside its 5 s kernel wait */
+	uint64_t t0 = rw_monotonic_ns();
+	act(seg, arg);
+	int st = reap(child);
+	uint64_t took = rw_monotonic_ns() - t0;
+	CHECK(st == 0, "%s: child status %d", what, st);
+	CHECK(took < 2000000000ull, "%s: woken after %llu ms", what,
+	      (unsigned long long)(took / 1000000));
+}
+
+static void act_evict(rw_segment *seg, void *arg)
+{
+	(void)arg;
+	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
+		uint32_t st = atomic_load(&rw_entry_at(seg, i)->state);
+		if (rw_state_value(st) == RW_ENTRY_ACTIVE)
+			rw_evict_entry(seg, i, st);
+	}
+}
+
+static void act_close(rw_segment *seg, void *arg)
+{
+	(void)seg;
+	rw_producer_close(arg, 1000, NULL);
+}
+
+static void act_deregister(rw_segment *seg, void *arg)
+{
+	(void)seg;
+	rw_deregister(arg);
+}
+
+static void test_wakes(void)
+{
+	rw_error err;
+	rw_segment seg;
+	/* a consumer blocked in futex: its eviction wakes it (5.6 re-check of its registration,
+	 * 5.7 eviction wakes both words unconditionally) */
+	const char *n1 = shm_name("wake-evict");
+	rw_config sc = config(8, RW_MODE_SINGLE, 2);
+	CHECK_RC(rw_create_shm(n1, &sc, &seg, &err), RW_OK, err);
+	struct wake_arg ev_arg = {n1, "w", RW_ERR_EVICTED};
+	pid_t child = spawn(child_consume_expect, &ev_arg);
+	expect_woken(&seg, &seg.wait->consumer_waiters, child, "eviction", act_evict, NULL);
+	rw_segment_close(&seg);
+	shm_unlink(n1);
+
+	/* the close (producer_state = 2) wakes it: the stream ended */
+	const char *n2 = shm_name("wake-close");
+	CHECK_RC(rw_create_shm(n2, &sc, &seg, &err), RW_OK, err);
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	struct wake_arg end_arg = {n2, "w", RW_ERR_ENDED};
+	child = spawn(child_consume_expect, &end_arg);
+	expect_woken(&seg, &seg.wait->consumer_waiters, child, "close", act_close, &p);
+	rw_segment_close(&seg);
+	shm_unlink(n2);
+
+	/* a producer blocked for room: the gating consumer's deregistration wakes it (and so does
+	 * its eviction) */
+	rw_config mc = config(4, RW_MODE_MULTI, 2);
+	const char *names[2] = {shm_name("wake-dereg"), shm_name("wake-evict-p")};
+	for (int k = 0; k < 2; k++) {
+		CHECK_RC(rw_create_shm(names[k], &mc, &seg, &err), RW_OK, err);
+		rw_producer cr;
+		CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
+		rw_consumer gate;
+		CHECK_RC(rw_register(&gate, &seg, "gate", RW_FLAG_REQUIRED, 0, RW_START_LATEST,
+				     &err),
+			 RW_OK, err);
+		uint8_t evs[EV_SIZE * 4];
+		for (int i = 0; i < 4; i++)
+			ev_make(evs + i * EV_SIZE, (uint64_t)i, 0);
+		CHECK_RC(rw_publish(&cr, evs, 4, 0, &err), RW_OK, err); /* full */
+		struct wake_arg pa = {names[k], NULL, RW_OK};
+		child = spawn(child_produce_expect, &pa);
+		if (k == 0)
+			expect_woken(&seg, &seg.wait->producer_waiters, child, "deregistration",
+				     act_deregister, &gate);
+		else
+			expect_woken(&seg, &seg.wait->producer_waiters, child, "eviction of the gate",
+				     act_evict, NULL);
+		rw_segment_close(&seg);
+		shm_unlink(names[k]);
+	}
+}
+
+/* A stage ("b", reading behind entry a_index) attached to a closed segment: it must receive every
+ * event once the slower stage moves, then the end, and block meanwhile rather than spin. */
+struct stage_arg {
+	const char *name;
+	uint32_t a_index;
+	uint32_t events;
+};
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int child_stage(void *argp)
+{
+	struct stage_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	long_waits();
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_register(&c, &seg, "b", RW_FLAG_REQUIRED, 1ull << a->a_index, RW_START_OLDEST,
+			NULL) != RW_OK)
+		return 80;
+	uint64_t cpu0 = cpu_ns();
+	uint8_t ev[EV_SIZE * 8];
+	uint32_t got, n = 0;
+	rw_code rc;
+	while ((rc = rw_consume(&c, ev, 8, &got, 10000, NULL)) == RW_OK) {
+		for (uint32_t i = 0; i < got; i++)
+			if (ev_check(ev + i * EV_SIZE, n + i, 0) != 0)
+				return 81;
+		n += got;
+	}
+	uint64_t cpu = cpu_ns() - cpu0;
+	rw_deregister(&c);
+	if (rc != RW_ERR_ENDED)
+		return 82; /* timed out or failed */
+	if (n != a->events)
+		return 83; /* ended before receiving every event */
+	return cpu < 150000000ull ? 0 : 84; /* 84: spun while the slower stage held it back */
+}
+
+/* 5.5 step 4, 5.6 step 3: the stream has ended for a consumer only once it read up to the
+ * producers' count. A stage behind a slower one after the producer closed keeps waiting for it
+ * (blocked, not spinning) and receives every event. */
+static void test_stage_after_close(void)
+{
+	rw_error err;
+	for (uint32_t mode = RW_MODE_SINGLE; mode <= RW_MODE_MULTI; mode++) {
+		/* in one process */
+		rw_config cfg = config(8, mode, 2);
+		rw_segment seg;
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer p;
+		CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+		rw_consumer a, b;
+		CHECK_RC(rw_register(&a, &seg, "a", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+			 RW_OK, err);
+		CHECK_RC(rw_register(&b, &seg, "b", RW_FLAG_REQUIRED, 1ull << a.index,
+				     RW_START_OLDEST, &err),
+			 RW_OK, err);
+		uint8_t ev[EV_SIZE * 8];
+		for (int k = 0; k < 4; k++)
+			ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+		CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+		CHECK_RC(rw_producer_close(&p, 1000, &err), RW_OK, err);
+		uint32_t got = 99;
+		CHECK_RC(rw_consume(&b, ev, 8, &got, 0, &err), RW_ERR_TIMEOUT, err);
+		CHECK(got == 0, "mode %u: b behind a: nothing yet, not the end", mode);
+		CHECK_RC(rw_consume(&a, ev, 8, &got, 0, &err), RW_OK, err);
+		CHECK_RC(rw_consume(&b, ev, 8, &got, 0, &err), RW_OK, err);
+		CHECK(got == 4 && ev_check(ev + 3 * EV_SIZE, 3, 0) == 0, "mode %u: b got %u", mode,
+		      got);
+		CHECK_RC(rw_consume(&b, ev, 8, &got, 0, &err), RW_ERR_ENDED, err);
+		CHECK_RC(rw_consume(&a, ev, 8, &got, 0, &err), RW_ERR_ENDED, err);
+		free(img);
+
+		/* across processes: b blocks (5 s kernel waits) until a's cursor store wakes it */
+		const char *name = shm_name(mode == RW_MODE_SINGLE ? "stage-s" : "stage-m");
+		CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+		CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+		CHECK_RC(rw_register(&a, &seg, "a", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+			 RW_OK, err);
+		CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+		CHECK_RC(rw_producer_close(&p, 1000, &err), RW_OK, err);
+		struct stage_arg sa = {name, a.index, 4};
+		pid_t child = spawn(child_stage, &sa);
+		for (int i = 0; i < 5000 && atomic_load(&seg.wait->consumer_waiters) == 0; i++)
+			sleep_ms(1);
+		sleep_ms(300); /* b must wait this out, blocked */
+		CHECK_RC(rw_consume(&a, ev, 8, &got, 0, &err), RW_OK, err);
+		int st = reap(child);
+		CHECK(st == 0, "mode %u: stage behind a slower one after the close: child status %d "
+			       "(83 stopped early, 84 spun)",
+		      mode, st);
+		rw_deregister(&a);
+		rw_segment_close(&seg);
+		shm_unlink(name);
+	}
+}
+
+/* ---- eviction mid-batch (spec 5.5 step 2) ------------------------------------------------------ */
+
+static rw_producer *evict_producer;
+
+/* Evicts the consumer while it copies its batch, then reuses the slots it no longer gates. */
+static void evict_during_copy(rw_consumer *c)
+{
+	if (!evict_producer)
+		return;
+	rw_evict_entry(c->seg, c->index, c->state_word);
+	uint8_t ev[EV_SIZE];
+	for (uint64_t k = 0; k < c->seg->g.capacity; k++) {
+		ev_make(ev, 2000 + k, 0);
+		rw_publish(evict_producer, ev, 1, 0, NULL);
+	}
+	evict_producer = NULL;
+}
+
+/* A required consumer evicted in the middle of a batch delivers nothing more of it (the copies
+ * may come from reused slots) and reports evicted; its cursor is not stored. */
+static void test_evicted_mid_batch(void)
+{
+	rw_error err;
+	for (uint32_t mode = RW_MODE_SINGLE; mode <= RW_MODE_MULTI; mode++) {
+		rw_config cfg = config(8, mode, 2);
+		rw_segment seg;
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer p;
+		CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+		rw_consumer r;
+		CHECK_RC(rw_register(&r, &seg, "r", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+			 RW_OK, err);
+		uint8_t ev[EV_SIZE * 8];
+		for (int k = 0; k < 4; k++)
+			ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+		CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+		evict_producer = &p;
+		rw_test.after_copy = evict_during_copy;
+		uint32_t got = 99;
+		CHECK_RC(rw_consume(&r, ev, 8, &got, 0, &err), RW_ERR_EVICTED, err);
+		rw_test.after_copy = NULL;
+		CHECK(evict_producer == NULL, "mode %u: the hook ran", mode);
+		CHECK(got == 0 && !r.registered && atomic_load(&r.entry->cursor) == 0 &&
+			      rw_entry_owner(r.entry) == 0,
+		      "mode %u: evicted mid-batch: got %u, cursor %llu", mode, got,
+		      (unsigned long long)atomic_load(&r.entry->cursor));
+		CHECK_RC(rw_consume(&r, ev, 8, &got, 0, &err), RW_ERR_EVICTED, err);
+		rw_deregister(&r);
+		free(img);
+	}
+}
+
+/* ---- optional consumers (spec 5.10) -------------------------------------------------------------- */
+
+static rw_producer *lap_producer;
+static int lap_now;
+
+/* Plays a producer that laps the optional consumer while it copies. */
+static void lap_during_copy(rw_consumer *c)
+{
+	(void)c;
+	if (!lap_now)
+		return;
+	lap_now = 0;
+	uint8_t ev[EV_SIZE];
+	uint64_t base = rw_claimed_count(lap_producer->seg);
+	for (uint64_t k = 0; k < lap_producer->seg->g.capacity; k++) {
+		ev_make(ev, 1000 + base + k, 0);
+		rw_publish(lap_producer, ev, 1, 0, NULL);
+	}
+}
+
+static void test_optional_verify(void)
+{
+	rw_error err;
+	for (uint32_t mode = RW_MODE_SINGLE; mode <= RW_MODE_MULTI; mode++) {
+		rw_config cfg = config(8, mode, 2);
+		rw_segment seg;
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer p;
+		CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+		rw_consumer opt;
+		CHECK_RC(rw_register(&opt, &seg, "opt", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+		uint8_t ev[EV_SIZE * 8];
+		for (int k = 0; k < 4; k++)
+			ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+		CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
+		/* the producer overwrites the slots while the consumer copies them: the copy is
+		 * verified against claimed after F4 and reported lost, never delivered */
+		lap_producer = &p;
+		lap_now = 1;
+		rw_test.after_copy = lap_during_copy;
+		uint32_t got = 99;
+		CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_ERR_LOST, err);
+		rw_test.after_copy = NULL;
+		CHECK(got == 0 && opt.lost_seq == 0 && opt.lost_count == 4 && opt.lost == 4 &&
+			      atomic_load(&opt.entry->lost) == 4 && opt.next == 4,
+		      "mode %u: torn copy reported lost (%llu from %llu)", mode,
+		      (unsigned long long)opt.lost_count, (unsigned long long)opt.lost_seq);
+		CHECK_RC(rw_consume(&opt, ev, 8, &got, 0, &err), RW_OK, err);
+		CHECK(got == 8 && ev_check(ev, 1004, 0) == 0 && ev_check(ev + 7 * EV_SIZE, 1011, 0) == 0,
+		      "mode %u: then the events that overwrote them (got %u)", mode, got);
+		rw_deregister(&opt);
+		free(img);
+	}
+}
+
+/* ---- passing over dead claims (spec 5.8) --------------------------------------------------------- */
+
+static rw_producer_entry *flux_entry;
+
+/* Plays a live producer that moves its intent from [7, 9) to [10, 12) between the reads. */
+static void move_intent(rw_producer_entry *e, int step)
+{
+	if (e != flux_entry || step != 1)
+		return;
+	atomic_store(&e->intent_end, 0);
+	atomic_store(&e->intent_start, 10);
+	atomic_store(&e->intent_end, 12);
+}
+
+struct resolve_arg {
+	const char *name;
+	int fd;
+};
+
+/* A required consumer that passes over the dead claim at its cursor (stall timeout 0). */
+static int child_resolve(void *argp)
+{
+	struct resolve_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 80;
+	char cname[32];
+	snprintf(cname, sizeof cname, "r%ld", (long)getpid());
+	if (rw_register(&c, &seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, NULL) != RW_OK)
+		return 81;
+	c.stall_timeout_ms = 0;
+	char b;
+	if (write(a->fd, "r", 1) != 1 || read(a->fd, &b, 1) != 1) /* start together */
+		return 82;
+	uint8_t ev[EV_SIZE * 4];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 4, &got, 5000, NULL);
+	int ok = rc == RW_ERR_GAP && c.gap_seq == 0 && c.gap_count == 3 && c.gaps_seen == 3;
+	rw_deregister(&c);
+	return ok ? 0 : 83;
+}
+
+static void test_gap_rules(void)
+{
+	rw_error err;
+	rw_config cfg = config(16, RW_MODE_MULTI, 2);
+	cfg.producer_capacity = 3;
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_producer_entry *dead = rw_producer_entry_at(&seg, 1), *live = rw_producer_entry_at(&seg, 2);
+	/* entry 1: a dead producer's claim of [2, 5); entry 2: a live one's intent [7, 9) */
+	atomic_store(&dead->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&dead->intent_start, 2);
+	atomic_store(&dead->intent_end, 5);
+	atomic_store(&dead->state, 0x101);
+	atomic_store(&live->owner, rw_self_identity());
+	atomic_store(&live->intent_start, 7);
+	atomic_store(&live->intent_end, 9);
+	atomic_store(&live->state, 0x101);
+	atomic_store(&seg.cursors->claimed, 9);
+	for (uint64_t s = 0; s < 2; s++)
+		atomic_store(rw_availability_word(&seg, s), s + 1);
+	/* an intent in flux (its ends read differently) holds every sequence back */
+	flux_entry = live;
+	rw_test.intent_read = move_intent;
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 0 && atomic_load(&seg.hdr->gaps) == 0,
+	      "a live intent in flux: keep waiting");
+	rw_test.intent_read = NULL;
+	/* a live producer's intent covering s holds it back */
+	atomic_store(&live->intent_start, 3);
+	atomic_store(&live->intent_end, 4);
+	CHECK(rw_pass_over_dead_claims(&seg, 3) == 0, "a live intent covers 3: keep waiting");
+	atomic_store(&live->intent_end, 0);
+	/* nothing to resolve at or above the claimed count, or without a dead intent over s */
+	CHECK(rw_pass_over_dead_claims(&seg, 9) == 0 && rw_pass_over_dead_claims(&seg, 6) == 0,
+	      "above the claimed count, or no dead intent: nothing");
+	/* resolved per sequence, each gap counted once */
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 3 && atomic_load(&seg.hdr->gaps) == 3,
+	      "2, 3, 4 passed over: gaps %llu", (unsigned long long)atomic_load(&seg.hdr->gaps));
+	CHECK(rw_pass_over_dead_claims(&seg, 2) == 0 && rw_pass_over_dead_claims(&seg, 4) == 0 &&
+		      atomic_load(&seg.hdr->gaps) == 3,
+	      "a resolved sequence is never counted again");
+	CHECK(atomic_load(&dead->state) == 0x101 && rw_retire_resolved(&seg) == 1 &&
+		      atomic_load(&dead->state) == 0x103,
+	      "passing over does not retire; a peer retires it once resolved (0x%x)",
+	      atomic_load(&dead->state));
+	/* never retired while unresolved: a dead entry whose claim is half resolved */
+	atomic_store(&dead->state, 0x201);
+	atomic_store(&dead->intent_start, 5);
+	atomic_store(&dead->intent_end, 7);
+	atomic_store(rw_availability_word(&seg, 5), 6);
+	CHECK(rw_producer_entry_left(&seg, 1) == 0, "6 unresolved: not left");
+	atomic_store(&live->intent_start, 6);
+	atomic_store(&live->intent_end, 7); /* a live producer holds 6 too */
+	CHECK(rw_pass_over_dead_claims(&seg, 6) == 0 && rw_retire_resolved(&seg) == 0 &&
+		      atomic_load(&dead->state) == 0x201,
+	      "unresolved: not retired");
+	atomic_store(&live->intent_end, 0);
+	CHECK(rw_pass_over_dead_claims(&seg, 6) == 1 && rw_retire_resolved(&seg) == 1 &&
+		      atomic_load(&dead->state) == 0x203,
+	      "resolved: retired (0x%x)", atomic_load(&dead->state));
+	free(img);
+
+	/* two consumers in two processes race to pass over the same dead claim: each sees the
+	 * gap run, the header counts it once */
+	const char *name = shm_name("gap-race");
+	cfg = config(16, RW_MODE_MULTI, 3);
+	cfg.producer_capacity = 2;
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	rw_consumer anchor; /* keeps "oldest" at 0 */
+	CHECK_RC(rw_register(&anchor, &seg, "anchor", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err),
+		 RW_OK, err);
+	dead = rw_producer_entry_at(&seg, 1);
+	atomic_store(&dead->owner, rw_owner_identity(dead_pid(), 0));
+	atomic_store(&dead->intent_start, 0);
+	atomic_store(&dead->intent_end, 3);
+	atomic_store(&dead->state, 0x101);
+	atomic_store(&seg.cursors->claimed, 3);
+	int sv[2][2];
+	pid_t kids[2];
+	for (int k = 0; k < 2; k++) {
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[k]) == 0, "socketpair");
+		static struct resolve_arg ra[2];
+		ra[k] = (struct resolve_arg){name, sv[k][1]};
+		kids[k] = spawn(child_resolve, &ra[k]);
+	}
+	char b;
+	for (int k = 0; k < 2; k++)
+		CHECK(read(sv[k][0], &b, 1) == 1, "resolver %d ready", k);
+	for (int k = 0; k < 2; k++)
+		CHECK(write(sv[k][0], "g", 1) == 1, "go");
+	for (int k = 0; k < 2; k++) {
+		int rst = reap(kids[k]);
+		CHECK(rst == 0, "resolver %d saw the gap run of 3 (status %d)", k, rst);
+		close(sv[k][0]);
+		close(sv[k][1]);
+	}
+	CHECK(atomic_load(&seg.hdr->gaps) == 3, "gaps counted once: %llu",
+	      (unsigned long long)atomic_load(&seg.hdr->gaps));
+	rw_deregister(&anchor);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
+/* ---- dead producers (spec 5.5 step 4, 8) ----------------------------------------------------------- */
+
+struct creator_arg {
+	const char *name;
+	uint32_t mode;
+	int fd;
+};
+
+/* Creates the segment, reports; when told, publishes events 0 and 1 (single mode) and reports
+ * again; then hangs until killed. */
+static int child_create_and_hang(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_config cfg = config(8, a->mode, 2);
+	if (rw_create_shm(a->name, &cfg, &seg, NULL) != RW_OK)
+		return 90;
+	rw_producer p;
+	if (rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 91;
+	char b;
+	if (write(a->fd, "c", 1) != 1 || read(a->fd, &b, 1) != 1)
+		return 92;
+	uint8_t ev[EV_SIZE];
+	for (uint64_t k = 0; a->mode == RW_MODE_SINGLE && k < 2; k++) {
+		ev_make(ev, k, 0);
+		rw_publish(&p, ev, 1, 0, NULL);
+	}
+	if (write(a->fd, "d", 1) != 1)
+		return 92;
+	for (;;)
+		pause();
+}
+
+/* Attaches a producer, publishes one event (producer 1), reports, and hangs until killed. */
+static int child_attach_and_hang(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 93;
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	if (rw_publish(&p, ev, 1, 1000, NULL) != RW_OK || write(a->fd, "a", 1) != 1)
+		return 94;
+	for (;;)
+		pause();
+}
+
+static void test_producer_dead(void)
+{
+	rw_error err;
+	rw_segment seg;
+	rw_consumer c;
+	uint8_t ev[EV_SIZE * 4];
+	uint32_t got;
+	int sv[2];
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+	char b;
+	/* single mode: the creator is kill -9'ed (and left a zombie, unreaped): a waiting consumer
+	 * stops with "producer dead" naming its pid instead of waiting out its timeout */
+	const char *n1 = shm_name("dead1");
+	struct creator_arg ca = {n1, RW_MODE_SINGLE, sv[1]};
+	pid_t creator = spawn(child_create_and_hang, &ca);
+	CHECK(read(sv[0], &b, 1) == 1, "creator up");
+	CHECK_RC(rw_attach_shm(n1, &ev_type, 5000, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_register(&c, &seg, "c", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
+	CHECK(write(sv[0], "p", 1) == 1 && read(sv[0], &b, 1) == 1, "creator published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 0, &err), RW_OK, err);
+	CHECK(got == 2, "read what the creator published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 700, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(creator, SIGKILL) == 0, "kill -9 the creator");
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
+	char pid_text[32];
+	snprintf(pid_text, sizeof pid_text, "pid %ld", (long)creator);
+	CHECK(strstr(err.message, pid_text) != NULL, "message names the creator: %s", err.message);
+	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
+	CHECK(reap(creator) == 128 + SIGKILL, "creator reaped");
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	shm_unlink(n1);
+
+	/* multi mode: with the creator dead but an attached producer alive the consumer keeps
+	 * waiting; once that one is dead too, it stops */
+	const char *n2 = shm_name("dead2");
+	struct creator_arg mca = {n2, RW_MODE_MULTI, sv[1]};
+	creator = spawn(child_create_and_hang, &mca);
+	CHECK(read(sv[0], &b, 1) == 1, "multi creator up");
+	CHECK_RC(rw_attach_shm(n2, &ev_type, 5000, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_register(&c, &seg, "c", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK, err);
+	CHECK(write(sv[0], "p", 1) == 1 && read(sv[0], &b, 1) == 1, "multi creator ready");
+	pid_t attacher = spawn(child_attach_and_hang, &mca);
+	CHECK(read(sv[0], &b, 1) == 1, "attacher published");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 1000, &err), RW_OK, err);
+	CHECK(got == 1 && ev_check(ev, 0, 1) == 0, "the attacher's event");
+	CHECK(kill(creator, SIGKILL) == 0 && reap(creator) == 128 + SIGKILL, "creator killed");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 1200, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(attacher, SIGKILL) == 0, "kill -9 the attacher");
+	t0 = rw_monotonic_ns();
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
+	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
+	CHECK(reap(attacher) == 128 + SIGKILL, "attacher reaped");
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	shm_unlink(n2);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- heartbeats and stalls (spec 8) ---------------------------------------------------------------- */
+
+/* Attaches a producer to a full multi ring and waits 2.5 s for room that never comes. */
+static int child_wait_room(void *name)
+{
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_producer_init(&p, &seg, NULL) != RW_OK)
+		return 100;
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 0, 1);
+	rw_code rc = rw_publish(&p, ev, 1, 2500, NULL);
+	rw_producer_close(&p, 0, NULL);
+	return rc == RW_ERR_TIMEOUT ? 0 : 101;
+}
+
+/* Registers and waits 2.5 s for an event that never comes. */
+static int child_wait_events(void *name)
+{
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(name, &ev_type, 5000, &seg, NULL) != RW_OK ||
+	    rw_register(&c, &seg, "idle", 0, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 102;
+	uint8_t ev[EV_SIZE];
+	uint32_t got;
+	rw_code rc = rw_consume(&c, ev, 1, &got, 2500, NULL);
+	rw_deregister(&c);
+	return rc == RW_ERR_TIMEOUT ? 0 : 103;
+}
+
+static void test_heartbeats(void)
+{
+	rw_error err;
+	rw_segment seg;
+	const char *name = shm_name("heartbeat");
+	rw_config cfg = config(4, RW_MODE_MULTI, 3);
+	cfg.producer_capacity = 2;
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	rw_producer cr;
+	CHECK_RC(rw_producer_init(&cr, &seg, &err), RW_OK, err);
+	rw_consumer gate;
+	CHECK_RC(rw_register(&gate, &seg, "gate", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	uint8_t ev[EV_SIZE * 4];
+	for (int k = 0; k < 4; k++)
+		ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
+	CHECK_RC(rw_publish(&cr, ev, 4, 0, &err), RW_OK, err); /* full */
+	pid_t prod = spawn(child_wait_room, (void *)name);
+	pid_t cons = spawn(child_wait_events, (void *)name);
+	CHECK(wait_active(&seg, 2, 5000), "idle consumer registered");
+	rw_producer_entry *pe = rw_producer_entry_at(&seg, 1);
+	rw_entry *idle = entry_named(&seg, "idle");
+	uint64_t worst_p = 0, worst_h = 0, worst_c = 0;
+	sleep_ms(300);
+	for (int i = 0; i < 18; i++) { /* 1.8 s of samples, while both wait */
+		uint64_t now = rw_monotonic_ns();
+		uint64_t hp = atomic_load(&pe->heartbeat_ns), hh = atomic_load(&seg.hdr->producer_heartbeat_ns);
+		uint64_t hc = idle ? atomic_load(&idle->heartbeat_ns) : 0;
+		if (now - hp > worst_p)
+			worst_p = now - hp;
+		if (now - hh > worst_h)
+			worst_h = now - hh;
+		if (now - hc > worst_c)
+			worst_c = now - hc;
+		sleep_ms(100);
+	}
+	CHECK(worst_p < 1000000000ull && worst_h < 1000000000ull,
+	      "a producer waiting for room refreshes its heartbeats (oldest %llu / %llu ms)",
+	      (unsigned long long)(worst_p / 1000000), (unsigned long long)(worst_h / 1000000));
+	CHECK(worst_c < 1000000000ull,
+	      "a consumer waiting for events refreshes its heartbeat (oldest %llu ms)",
+	      (unsigned long long)(worst_c / 1000000));
+	CHECK(reap(prod) == 0 && reap(cons) == 0, "both waits timed out");
+	rw_deregister(&gate);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
+static void test_stalled(void)
+{
+	rw_error err;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	rw_consumer slow, busy, opt;
+	CHECK_RC(rw_register(&slow, &seg, "slow", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_register(&busy, &seg, "busy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_register(&opt, &seg, "opt", 0, 0, RW_START_LATEST, &err), RW_OK, err);
+	rw_stall_watch w;
+	memset(&w, 0, sizeof w);
+	uint32_t n = 99;
+	/* spec 8: a stall timeout is at least 5 s */
+	CHECK_RC(rw_evict_stalled(&seg, &w, 4999, &n, &err), RW_ERR_INVALID_ARG, err);
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 0 && w.since_ns[slow.index] != 0, "first look: nothing stalled yet");
+	/* 6 s later (played on the watch and the heartbeats): slow's cursor did not move and its
+	 * heartbeat is old; busy's cursor did not move either, but its heartbeat is fresh */
+	uint64_t six = 6000000000ull;
+	for (uint32_t i = 0; i < 3; i++)
+		w.since_ns[i] -= six;
+	atomic_store(&slow.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	atomic_store(&opt.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	rw_heartbeat(&busy);
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 1 && rw_check_owner(&slow) == RW_ERR_EVICTED && rw_check_owner(&busy) == RW_OK &&
+		      rw_check_owner(&opt) == RW_OK,
+	      "only the stalled required consumer evicted (%u)", n);
+	/* a cursor that moved restarts the clock */
+	atomic_store(&busy.entry->heartbeat_ns, rw_monotonic_ns() - six);
+	w.since_ns[busy.index] -= six;
+	rw_release(&busy, 0); /* same cursor: still stalled ... */
+	atomic_store(&busy.entry->cursor, 1); /* ... unless it moved */
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 0 && rw_check_owner(&busy) == RW_OK, "a moved cursor is not stalled");
+	/* a dead owner is evicted at once */
+	atomic_store(&busy.entry->owner, rw_owner_identity(dead_pid(), 0));
+	CHECK_RC(rw_evict_stalled(&seg, &w, 5000, &n, &err), RW_OK, err);
+	CHECK(n == 1 && rw_state_value(atomic_load(&busy.entry->state)) == RW_ENTRY_EVICTED,
+	      "dead owner evicted");
+	rw_deregister(&opt);
+	free(img);
+}
+
+/* ---- corrupt entries and records (spec 4.3, 5.2 last paragraph, 5.9) ----------------------------- */
+
+static void test_corrupt_entries(void)
+{
+	rw_error err;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	/* three required, active-looking entries at cursor 0 that are corrupt */
+	struct {
+		uint32_t state, name_len;
+	} bad[3] = {{0x102, 0}, {0x102, 200}, {0x105, 3}};
+	for (uint32_t i = 0; i < 3; i++) {
+		rw_entry *e = rw_entry_at(&seg, i);
+		e->flags = RW_FLAG_REQUIRED;
+		e->name_len = bad[i].name_len;
+		memcpy(e->name, "abc", 3);
+		atomic_store(&e->owner, rw_self_identity());
+		atomic_store(&e->state, bad[i].state);
+		char name[RW_MAX_CONSUMER_NAME + 1];
+		CHECK(rw_entry_name(e, name) == 0 && name[0] == 0, "entry %u reads as corrupt", i);
+		CHECK(!rw_entry_gates(e), "entry %u never gates", i);
+	}
+	CHECK(strcmp(rw_entry_state_name(0x105), "corrupt") == 0 &&
+		      strcmp(rw_producer_state_name(0x104), "corrupt") == 0 &&
+		      strcmp(rw_entry_state_name(0x302), "active") == 0,
+	      "state names ignore the generation; values over 4 are corrupt");
+	/* they neither gate the producer nor hold the name "abc" */
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	uint8_t ev[EV_SIZE * 8] = {0};
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err);
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err);
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "abc", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	CHECK(c.index == 3, "registered in the free entry (index %u)", c.index);
+	rw_deregister(&c);
+	/* a poison record whose length is over its field is clamped to 64 bytes */
+	rw_poison rec = {.phase = RW_PHASE_PUBLISH, .seq = 3};
+	snprintf(rec.message, sizeof rec.message, "x");
+	CHECK(rw_poison_ring(&seg, &rec) == 1, "poisoned");
+	memset(seg.hdr->poison_message, 'm', sizeof seg.hdr->poison_message);
+	seg.hdr->poison_message_len = 100000;
+	rw_poison out;
+	CHECK(rw_poisoned(&seg, &out) == 1 && strlen(out.message) == 64,
+	      "message clamped to 64 (%zu)", strlen(out.message));
+	free(img);
+}
+
 int main(void)
 {
 	parent_pid = getpid();
@@ -2307,7 +3644,7 @@ int main(void)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGALRM, on_signal);
-	alarm(50);
+	alarm(120);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	struct {
@@ -2326,6 +3663,8 @@ int main(void)
 		{"overflow", test_overflow},
 		{"processes", test_processes},
 		{"takeover", test_takeover},
+		{"duplicate_race", test_duplicate_race},
+		{"claiming_dead_claimer", test_claiming_dead_claimer},
 		{"spsc_fork_wraparound", test_spsc_fork_wraparound},
 		{"mpsc_fork", test_mpsc_fork},
 		{"producer_registry", test_producer_registry},
@@ -2333,6 +3672,18 @@ int main(void)
 		{"poisoning", test_poisoning},
 		{"gap_after_kill", test_gap_after_kill},
 		{"blockers", test_blockers},
+		{"names", test_names},
+		{"backing", test_backing},
+		{"no_space", test_no_space},
+		{"wakes", test_wakes},
+		{"stage_after_close", test_stage_after_close},
+		{"evicted_mid_batch", test_evicted_mid_batch},
+		{"optional_verify", test_optional_verify},
+		{"gap_rules", test_gap_rules},
+		{"producer_dead", test_producer_dead},
+		{"heartbeats", test_heartbeats},
+		{"stalled", test_stalled},
+		{"corrupt_entries", test_corrupt_entries},
 		{"golden", test_golden},
 		{"conformer_end_to_end", test_conformer_end_to_end},
 	};

@@ -89,7 +89,7 @@ static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capaci
 	}
 	rw_entry *cons = NULL;
 	for (uint32_t i = 0; i < seg.g.registry_capacity; i++)
-		if (atomic_load(&rw_entry_at(&seg, i)->state) == RW_ENTRY_ACTIVE)
+		if (rw_state_value(atomic_load(&rw_entry_at(&seg, i)->state)) == RW_ENTRY_ACTIVE)
 			cons = rw_entry_at(&seg, i);
 	uint64_t bound = 0;
 	uint8_t *const slots = rw_slot(&seg, 0);

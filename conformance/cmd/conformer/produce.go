@@ -9,6 +9,7 @@ import (
 	"github.com/ringwire/ringwire/conformance"
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -212,13 +213,20 @@ func hang(p *producer.Producer[conformance.Event], a produceArgs) error {
 	return nil
 }
 
-// leftProducers counts the producer entries other than the creator's (1..) that are closed or
-// dead: attached producers that registered and left again.
+// leftProducers counts the producer entries other than the creator's (1..) that attached
+// producers registered and left again: closed or dead, or active with a dead owner whose claims
+// are all resolved (spec 5.8: such an entry is retired only by a later attach).
 func leftProducers(v *layout.View) uint64 {
 	var n uint64
 	for i := 1; i < v.Producers(); i++ {
-		if s := v.Producer(i).State.Load(); s == layout.ProducerLeft || s == layout.ProducerDead {
+		e := v.Producer(i)
+		switch e.Load().State() {
+		case layout.ProducerLeft, layout.ProducerDead:
 			n++
+		case layout.ProducerActive:
+			if liveness.ProducerDead(e) && liveness.Resolved(v, e) {
+				n++
+			}
 		}
 	}
 	return n
@@ -240,7 +248,7 @@ func poll(timeout time.Duration, ok func() bool) error {
 func activeEntries(v *layout.View) uint64 {
 	var n uint64
 	for i := 0; i < v.Entries(); i++ {
-		if v.Entry(i).State.Load() == layout.EntryActive {
+		if v.Entry(i).Ready() {
 			n++
 		}
 	}
@@ -271,7 +279,7 @@ func emitRegistry(v *layout.View) {
 	entries := []registryEntry{}
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		st := e.State.Load()
+		st := e.Load().State()
 		if st == layout.EntryFree {
 			continue
 		}

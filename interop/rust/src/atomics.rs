@@ -133,6 +133,48 @@ pub fn futex_wake_all(word: &AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
 }
 
+/// `membarrier(MEMBARRIER_CMD_GLOBAL)`: the system-wide barrier F3 of spec 5.6. Returns once
+/// every thread of every process has passed a full memory barrier; `false` if the kernel refuses
+/// (not supported, `nohz_full`, a seccomp filter), in which case the caller must bound its
+/// kernel waits instead.
+#[cfg(target_os = "linux")]
+pub fn membarrier_global() -> bool {
+    /// `MEMBARRIER_CMD_GLOBAL` (formerly `MEMBARRIER_CMD_SHARED`) of `<linux/membarrier.h>`.
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers: a command, flags 0 and cpu_id 0. It has no effect on
+    // this process's memory other than ordering.
+    unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_GLOBAL,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        ) == 0
+    }
+}
+
+/// The commands `membarrier(MEMBARRIER_CMD_QUERY)` reports as supported (a bit mask), or `None`
+/// if the system call itself is refused.
+#[cfg(all(test, target_os = "linux"))]
+pub fn membarrier_query() -> Option<u64> {
+    // SAFETY: as in `membarrier_global`; MEMBARRIER_CMD_QUERY (0) only returns a mask.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            0 as libc::c_long,
+            0 as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
+    (r >= 0).then_some(r as u64)
+}
+
+/// No system-wide barrier here: callers bound their waits (spec 5.6).
+#[cfg(not(target_os = "linux"))]
+pub fn membarrier_global() -> bool {
+    false
+}
+
 /// Without a futex (spec 5.6): sleep with a bounded backoff instead of blocking.
 #[cfg(not(target_os = "linux"))]
 pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {

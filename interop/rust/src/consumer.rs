@@ -1,5 +1,6 @@
-//! Registering (spec 5.7) and consuming (spec 5.5), passing over gaps (5.8) and stopping at a
-//! poisoned ring (5.9).
+//! Consuming (spec 5.5): required consumers read in place, optional ones copy and verify
+//! (5.10); gaps are passed over (5.8), a poisoned ring stops everyone (5.9), and a consumer
+//! stops when every producer is dead (5.5 step 4). Registering is in `registry` (5.7).
 
 use std::marker::PhantomData;
 use std::sync::atomic::{fence, Ordering};
@@ -10,10 +11,12 @@ use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
 use crate::layout as l;
 use crate::process;
+use crate::recovery::Resolution;
+use crate::registry::{self, Request};
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
-use crate::wait::{self, Blocker, WaitMode};
+use crate::wait::{self, Blocking, WaitMode, Words};
 
-/// Where a new consumer starts reading (spec 5.7 step 4).
+/// Where a new consumer starts reading (spec 5.7 step 6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     /// At the current count: only events published from now on.
@@ -26,7 +29,7 @@ pub enum Start {
 /// How to register a consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerOptions {
-    /// Name, 1 to 48 bytes, unique among active entries.
+    /// Name, 1 to 48 bytes, unique among claiming and active entries.
     pub name: String,
     /// A required consumer gates the producer; an optional one can be lapped and lose events.
     pub required: bool,
@@ -35,17 +38,23 @@ pub struct ConsumerOptions {
     /// Bit i set: read behind registry entry i instead of behind the producer alone.
     pub depends_on: u64,
     /// Multi mode, required consumers: how long to wait at a claimed but unpublished sequence
-    /// before looking for a dead producer's claim to pass over (spec 5.8). Default 1 s.
+    /// before looking for a dead producer's claim to pass over (spec 5.8). Default 1 s. Safe
+    /// at any length: only a claim whose producer is dead is passed over.
     pub stall_timeout: Duration,
-    /// How [`Consumer::wait`] waits. [`WaitMode::Block`] (the default) counts this consumer in
-    /// the header's `consumer_blockers` from registration to close or drop (spec 5.6), which
-    /// makes every producer and dependency do the seq-cst wake handshake;
-    /// [`WaitMode::Spin`] never blocks in the kernel and leaves the count alone.
+    /// How [`Consumer::wait`] waits. [`WaitMode::Block`] (the default) blocks in the kernel: the
+    /// first time it does, the consumer registers in the header's `consumer_blockers` (spec
+    /// 5.6, with a system-wide barrier) until close or drop, which makes every producer and
+    /// dependency do the wake handshake after its cursor store; [`WaitMode::Spin`] never blocks
+    /// in the kernel and leaves the count alone.
     pub wait: WaitMode,
 }
 
 /// Default [`ConsumerOptions::stall_timeout`].
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often a waiting consumer checks whether every producer is dead (spec 5.5 step 4: at
+/// least once a second).
+const LIVENESS_EVERY: Duration = Duration::from_millis(500);
 
 impl ConsumerOptions {
     /// A required consumer named `name`, starting at the oldest unconsumed event.
@@ -57,6 +66,15 @@ impl ConsumerOptions {
             depends_on: 0,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             wait: WaitMode::Block,
+        }
+    }
+
+    /// An optional consumer named `name` (spec 5.10), starting at the current count.
+    pub fn optional(name: &str) -> Self {
+        ConsumerOptions {
+            required: false,
+            start: Start::Latest,
+            ..Self::required(name)
         }
     }
 }
@@ -88,8 +106,12 @@ pub struct Polled {
     pub delivered: usize,
     /// Gaps handed to the handler (multi mode, spec 5.8).
     pub gaps: u64,
-    /// Events lost in this poll because the producer lapped this optional consumer.
+    /// Events lost in this poll because the producer lapped this optional consumer (spec
+    /// 5.10); they were not handed to the handler.
     pub lost: u64,
+    /// The first sequence lost (meaningful when `lost > 0`): sequences `lost_from` to
+    /// `lost_from + lost - 1` were lapped.
+    pub lost_from: u64,
     /// The producer closed and every published event has been read.
     pub ended: bool,
 }
@@ -99,7 +121,10 @@ pub struct Polled {
 pub struct Consumer<T: Event> {
     seg: Segment,
     index: usize,
-    generation: u64,
+    /// Generation of the entry (bits 8-31 of `state`) and this process's owner identity: the
+    /// registration is ours while `state` is active with this generation and `owner` is `me`.
+    generation: u32,
+    me: u64,
     next: u64,
     required: bool,
     depends_on: u64,
@@ -108,9 +133,12 @@ pub struct Consumer<T: Event> {
     stall: Duration,
     /// The sequence this consumer is waiting at in multi mode, and since when.
     stuck: Option<(u64, Instant)>,
+    /// When it last checked whether every producer is dead (spec 5.5 step 4).
+    liveness_checked: Instant,
     open: bool,
-    /// Registration in `consumer_blockers` ([`WaitMode::Block`] on Linux), until close or drop.
-    blocker: Option<Blocker>,
+    /// Whether it may block in the kernel, and its registration in `consumer_blockers` from its
+    /// first kernel wait until close or drop.
+    blocking: Blocking,
     buf: Vec<u8>,
     pending: Vec<Item<T>>,
     /// Calls of `poll_range`, for a heartbeat every [`HEARTBEAT_EVERY`] of them.
@@ -119,65 +147,15 @@ pub struct Consumer<T: Event> {
 }
 
 /// `poll` and `read` store a heartbeat on every this many calls (a clock read costs about as much
-/// as the rest of a one-event poll), and `wait` whenever it times out.
+/// as the rest of a one-event poll), and `wait` at least every 250 ms.
 const HEARTBEAT_EVERY: u64 = 64;
-
-/// Writes the owner fields of an entry this process has just won (spec 5.7 step 2, or step 5
-/// without the name). The start time is stored before the pid (release, paired with the acquire
-/// load in [`owner_dead`]), so a peer that sees the new pid also sees its start time and never
-/// judges a live taker dead.
-fn write_owner(e: &Entry<'_>, opts: &ConsumerOptions, name: bool) {
-    let pid = process::current_pid();
-    e.u32(l::ENT_FLAGS).store(
-        if opts.required { l::FLAG_REQUIRED } else { 0 },
-        Ordering::Relaxed,
-    );
-    e.u64(l::ENT_OWNER_START_TIME)
-        .store(process::start_time(pid), Ordering::Relaxed);
-    e.u32(l::ENT_OWNER_PID).store(pid, Ordering::Release);
-    if name {
-        e.write_name(opts.name.as_bytes());
-    }
-    e.u64(l::ENT_DEPENDS_ON)
-        .store(opts.depends_on, Ordering::Relaxed);
-    e.u64(l::ENT_HEARTBEAT_NS)
-        .store(monotonic_ns(), Ordering::Release);
-}
-
-/// Whether the owner process of a consumer entry is dead (spec section 8).
-pub(crate) fn owner_dead(e: &Entry<'_>) -> bool {
-    let pid = e.u32(l::ENT_OWNER_PID).load(Ordering::Acquire);
-    let start = e.u64(l::ENT_OWNER_START_TIME).load(Ordering::Relaxed);
-    process::is_dead(pid, start)
-}
-
-/// Spec 5.7 step 5, up to the re-load: takes over the active entry `e` named `name` if its
-/// owner is dead, without the entry ever leaving the active state (it keeps gating the producer
-/// even if this process dies midway). Ownership passes by the compare-and-swap of `generation`
-/// from `g` (read before the liveness check) to `g + 1`; the winner rewrites the owner fields,
-/// keeping `name`, `cursor`, `lost` and `gaps_seen`. Returns `g + 1`, or `DuplicateName` if the
-/// owner is alive or another taker won the compare-and-swap.
-fn begin_takeover(e: &Entry<'_>, opts: &ConsumerOptions) -> Result<u64> {
-    let gen = e.u64(l::ENT_GENERATION);
-    let g = gen.load(Ordering::SeqCst);
-    if e.state().load(Ordering::SeqCst) != l::ENTRY_ACTIVE
-        || e.name_bytes() != opts.name.as_bytes()
-        || !owner_dead(e)
-        || gen
-            .compare_exchange(g, g.wrapping_add(1), Ordering::SeqCst, Ordering::SeqCst)
-            .is_err()
-    {
-        return Err(Error::DuplicateName);
-    }
-    write_owner(e, opts, false);
-    Ok(g.wrapping_add(1))
-}
 
 impl<T: Event> Consumer<T> {
     /// Registers a consumer (spec 5.7) after checking the event type (5.2 check 13).
     ///
-    /// Fails with `DuplicateName` if a live consumer is active under the same name (a dead one's
-    /// entry is taken over, resuming at its cursor), or `RegistryFull`.
+    /// Fails with `DuplicateName` if a live consumer is claiming or active under the same name
+    /// (a dead one's entry is taken over, resuming at its cursor; one of the other kind,
+    /// required or optional, is refused), or `RegistryFull`.
     pub fn register(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         let name = opts.name.as_bytes();
@@ -192,135 +170,73 @@ impl<T: Event> Consumer<T> {
                 "depends_on names a missing entry".into(),
             ));
         }
-        // Step 5: a live duplicate refuses; a dead one is taken over.
-        for (i, e) in seg.entries() {
-            if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE || e.name_bytes() != name {
-                continue;
-            }
-            let mine = begin_takeover(&e, opts)?;
-            // A taker that read `g + 1` before our owner fields were visible judged the old
-            // (dead) owner and may have won the next CAS meanwhile: the re-load decides. An
-            // entry evicted meanwhile is not ours either.
-            if e.u64(l::ENT_GENERATION).load(Ordering::SeqCst) != mine {
-                return Err(Error::DuplicateName);
-            }
-            if e.state().load(Ordering::SeqCst) != l::ENTRY_ACTIVE {
-                return Err(Error::Evicted);
-            }
-            let next = e.cursor().load(Ordering::Acquire);
-            return Ok(Self::new(seg, i, mine, next, opts));
-        }
-        // Step 1.
-        let (index, e) = seg
-            .entries()
-            .find(|(_, e)| {
-                let s = e.state().load(Ordering::Acquire);
-                matches!(s, l::ENTRY_FREE | l::ENTRY_CLOSED | l::ENTRY_EVICTED)
-                    && e.state()
-                        .compare_exchange(s, l::ENTRY_CLAIMING, Ordering::SeqCst, Ordering::SeqCst)
-                        .is_ok()
-            })
-            .ok_or(Error::RegistryFull)?;
-        // Step 2.
-        let generation = e
-            .u64(l::ENT_GENERATION)
-            .load(Ordering::Relaxed)
-            .wrapping_add(1);
-        e.u64(l::ENT_GENERATION)
-            .store(generation, Ordering::Relaxed);
-        write_owner(&e, opts, true);
-        e.u64(l::ENT_LOST).store(0, Ordering::Release);
-        e.u64(l::ENT_GAPS_SEEN).store(0, Ordering::Release);
-        let provisional = seg.count();
-        e.cursor().store(provisional, Ordering::Release);
-        // Step 3.
-        e.state().store(l::ENTRY_ACTIVE, Ordering::SeqCst);
-        // Two racing registrations of one name: both are active now and each scans after its own
-        // store (seq-cst), so at least one sees the other; any that sees one backs off.
-        let dup = seg.entries().any(|(j, o)| {
-            j != index
-                && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
-                && o.name_bytes() == name
-        });
-        if dup {
-            e.state().store(l::ENTRY_CLOSED, Ordering::SeqCst);
-            return Err(Error::DuplicateName);
-        }
-        // Step 4.
-        let count = seg.count();
-        let cursor = match opts.start {
-            Start::Latest => count,
-            Start::Oldest => {
-                let floor = count.saturating_sub(seg.geometry().capacity);
-                let lowest = seg
-                    .entries()
-                    .filter(|(j, o)| {
-                        *j != index
-                            && o.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
-                            && o.flags() & l::FLAG_REQUIRED != 0
-                    })
-                    .map(|(_, o)| o.cursor().load(Ordering::SeqCst))
-                    .min()
-                    .unwrap_or(provisional);
-                lowest.min(provisional).max(floor)
-            }
-        };
-        e.cursor().store(cursor, Ordering::SeqCst);
-        Ok(Self::new(seg, index, generation, cursor, opts))
-    }
-
-    /// Does the first half of a takeover (spec 5.7 step 5: the compare-and-swap of
-    /// `generation` and the owner fields) of the active entry named `opts.name`, and stops there,
-    /// as a taker killed midway would; returns the new generation. For tests and tools.
-    #[doc(hidden)]
-    pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u64> {
-        let name = opts.name.as_bytes();
-        let (_, e) = seg
-            .entries()
-            .find(|(_, e)| {
-                e.state().load(Ordering::Acquire) == l::ENTRY_ACTIVE && e.name_bytes() == name
-            })
-            .ok_or(Error::NotFound)?;
-        begin_takeover(&e, opts)
-    }
-
-    fn new(
-        seg: &Segment,
-        index: usize,
-        generation: u64,
-        next: u64,
-        opts: &ConsumerOptions,
-    ) -> Self {
-        Consumer {
+        let r = seg.register_consumer(&Request {
+            name,
+            required: opts.required,
+            depends_on: opts.depends_on,
+            oldest: opts.start == Start::Oldest,
+        })?;
+        let e = seg.entry(r.index);
+        Ok(Consumer {
             seg: seg.clone(),
-            index,
-            generation,
-            next,
+            index: r.index,
+            generation: r.generation,
+            me: process::own_identity(),
+            next: r.cursor,
             required: opts.required,
             depends_on: opts.depends_on,
             // Zero for a fresh registration; a takeover carries the dead owner's counts on.
-            lost: seg.entry(index).u64(l::ENT_LOST).load(Ordering::Acquire),
-            gaps_seen: seg
-                .entry(index)
-                .u64(l::ENT_GAPS_SEEN)
-                .load(Ordering::Acquire),
+            lost: e.lost().load(Ordering::Acquire),
+            gaps_seen: e.gaps_seen().load(Ordering::Acquire),
             stall: opts.stall_timeout,
             stuck: None,
+            liveness_checked: Instant::now(),
             open: true,
-            // Spec 5.6: counted before it can ever block in the kernel. Without a futex a
-            // waiter only sleeps, so it needs no wake and is not counted.
-            blocker: (opts.wait == WaitMode::Block && cfg!(target_os = "linux"))
-                .then(|| Blocker::register(seg.consumer_blockers())),
+            // Spec 5.6: registered (with the barrier F3) before its first kernel wait.
+            blocking: Blocking::new(opts.wait),
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
             polls: 0,
             _event: PhantomData,
+        })
+    }
+
+    /// Does the first step of a takeover (spec 5.7: the compare-and-swap of `owner` from the
+    /// dead owner to this process) of the active entry named `opts.name`, and stops there, as a
+    /// taker killed midway would; returns the entry's generation (unchanged: the entry never
+    /// leaves the active state). A test fixture (feature `test-fixtures`).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u32> {
+        let name = opts.name.as_bytes();
+        let (_, e) = seg
+            .entries()
+            .find(|(_, e)| e.state_value() == l::ENTRY_ACTIVE && e.name_is(name))
+            .ok_or(Error::NotFound)?;
+        let st = e.state().load(Ordering::SeqCst);
+        let o = e.owner().load(Ordering::SeqCst);
+        if !process::owner_dead(o)
+            || e.owner()
+                .compare_exchange(
+                    o,
+                    process::own_identity(),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_err()
+        {
+            return Err(Error::DuplicateName);
         }
+        Ok(l::state_gen(st))
     }
 
     /// Registry index of this consumer's entry.
     pub fn index(&self) -> usize {
         self.index
+    }
+
+    /// Generation of this consumer's entry (bits 8-31 of its `state`).
+    pub fn generation(&self) -> u32 {
+        self.generation
     }
 
     /// The count of sequences this consumer has finished with.
@@ -347,24 +263,27 @@ impl<T: Event> Consumer<T> {
         self.seg.entry(self.index)
     }
 
-    /// Fails with `Evicted` if the entry is no longer ours (spec 5.7, last paragraph).
+    /// Fails with `Evicted` if the entry is no longer ours (spec 5.5 step 4): its `state` is not
+    /// active with our generation, or its `owner` is not our identity.
     fn check_owned(&self) -> Result<()> {
-        let e = self.entry();
-        if !self.open
-            || e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE
-            || e.u64(l::ENT_GENERATION).load(Ordering::Relaxed) != self.generation
-        {
+        if !self.open {
+            return Err(Error::Evicted);
+        }
+        if !registry::owns(&self.entry(), self.generation, self.me) {
+            // Spec 5.7: an owner that finds itself evicted clears the owner word if it still
+            // holds it.
+            self.seg.let_go(self.index, self.generation, self.me);
             return Err(Error::Evicted);
         }
         Ok(())
     }
 
     /// Stores a heartbeat (CLOCK_MONOTONIC ns). `poll` and `read` do this on their first call and
-    /// every 64th; a consumer that polls less often than its producer's stall timeout allows
-    /// should call this itself.
+    /// every 64th, `wait` at least every 250 ms; a consumer that polls less often than once a
+    /// second without waiting should call this itself (spec 8).
     pub fn heartbeat(&self) {
         self.entry()
-            .u64(l::ENT_HEARTBEAT_NS)
+            .heartbeat()
             .store(monotonic_ns(), Ordering::Release);
     }
 
@@ -373,12 +292,12 @@ impl<T: Event> Consumer<T> {
         let seg = &self.seg;
         let stop = self.next.saturating_add(max);
         let mut hi = match seg.geometry().mode {
-            ProducerMode::Single => seg.published().load(Ordering::SeqCst).min(stop),
+            ProducerMode::Single => seg.published().load(Ordering::Acquire).min(stop),
             ProducerMode::Multi => {
-                let limit = (seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK).min(stop);
+                let limit = (seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK).min(stop);
                 let mut s = self.next;
                 while s < limit
-                    && seg.availability(s).load(Ordering::SeqCst) & !l::AVAIL_GAP == s + 1
+                    && seg.availability(s).load(Ordering::Acquire) & !l::AVAIL_GAP == s + 1
                 {
                     s += 1;
                 }
@@ -387,7 +306,7 @@ impl<T: Event> Consumer<T> {
         };
         let reg = seg.geometry().registry_capacity as usize;
         for i in (0..reg).filter(|i| self.depends_on >> i & 1 == 1) {
-            hi = hi.min(seg.entry(i).cursor().load(Ordering::SeqCst));
+            hi = hi.min(seg.entry(i).cursor().load(Ordering::Acquire));
         }
         hi
     }
@@ -398,16 +317,20 @@ impl<T: Event> Consumer<T> {
             && self.seg.availability(s).load(Ordering::Acquire) == (s + 1) | l::AVAIL_GAP
     }
 
+    /// Whether this consumer passes over dead producers' claims (spec 5.8): a required consumer
+    /// of a multi-mode ring that depends on no other consumer (a dependant waits for its
+    /// dependency, not for a claim).
+    fn resolves_gaps(&self) -> bool {
+        self.seg.geometry().mode == ProducerMode::Multi && self.required && self.depends_on == 0
+    }
+
     /// Multi mode, required consumers: while the count says sequence `next` is claimed but it is
-    /// not published, remembers since when; past the stall timeout, runs the dead-claim recovery
-    /// of spec 5.8. Returns whether it marked any gap (then `next` may be available).
+    /// not published, remembers since when; past the stall timeout, runs spec 5.8 on `next` and
+    /// the sequences after it, one at a time, while each is resolved. Returns whether it passed
+    /// any over (then `next` may be available).
     fn recover_stall(&mut self) -> bool {
         let seg = &self.seg;
-        if seg.geometry().mode != ProducerMode::Multi
-            || !self.required
-            || self.depends_on != 0
-            || self.next >= seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK
-        {
+        if !self.resolves_gaps() || self.next >= seg.count() {
             self.stuck = None;
             return false;
         }
@@ -425,12 +348,44 @@ impl<T: Event> Consumer<T> {
                 }
             }
         }
-        if seg.pass_over_dead_claims(self.next) == 0 {
-            return false;
+        let mut passed = false;
+        for s in self.next..self.next + seg.geometry().capacity {
+            match seg.resolve_sequence(s) {
+                Resolution::Passed => passed = true,
+                Resolution::Resolved => {}
+                Resolution::Wait => break,
+            }
         }
-        // Other consumers waiting at the same sequence can go on too.
-        wait::wake(seg.consumer_waiters(), seg.consumer_wake());
-        true
+        if passed {
+            // Other consumers waiting at the same sequences can go on too.
+            wait::wake_unconditionally(seg, Words::CONSUMER);
+        }
+        passed
+    }
+
+    /// Spec 5.5 step 4, with nothing available (`next` is where this consumer waits): at most
+    /// every 500 ms, checks the creator (`creator_pid`, `creator_start_time`) and, in multi
+    /// mode, the owner of every active producer entry. When none is alive and `producer_state`
+    /// is still open, re-reads `hi` once and, if nothing more is available, fails with
+    /// `ProducerDead`. A required consumer first passes over a dead producer's claims (5.8).
+    fn check_producers_alive(&mut self) -> Result<()> {
+        if self.liveness_checked.elapsed() < LIVENESS_EVERY {
+            return Ok(());
+        }
+        self.liveness_checked = Instant::now();
+        let seg = &self.seg;
+        if seg.producer_closed() || (self.resolves_gaps() && self.next < seg.count()) {
+            return Ok(());
+        }
+        match seg.live_producer() {
+            Some(_) => Ok(()),
+            None if !seg.producer_closed() && self.available(1) <= self.next => {
+                Err(Error::ProducerDead {
+                    pid: seg.creator_pid(),
+                })
+            }
+            None => Ok(()),
+        }
     }
 
     /// Reads what is available, at most `max` sequences, handing each to `handler(item,
@@ -439,8 +394,17 @@ impl<T: Event> Consumer<T> {
     /// true. Then stores the cursor (releasing the slots) and wakes a waiting producer. Never
     /// blocks.
     ///
-    /// With nothing available: `Polled::ended` if the producer closed (5.5 step 4), or
-    /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first. A required
+    /// An optional consumer copies each event out and verifies the copy (spec 5.10): events
+    /// the producer lapped are not handed over but counted in [`Polled::lost`] (from
+    /// [`Polled::lost_from`]) and the entry's `lost`, and the cursor moves past them.
+    ///
+    /// A consumer found evicted before it delivers an event (spec 5.5 step 2) discards it, hands
+    /// nothing more of the batch over and fails with `Evicted`.
+    ///
+    /// With nothing available: `Polled::ended` if the producer closed and this consumer has read
+    /// up to the producers' count (5.5 step 4), or
+    /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first, or
+    /// `Err(ProducerDead)` if every producer is dead (checked at most every 500 ms). A required
     /// consumer of a multi-mode ring stuck at a claimed sequence for longer than its stall
     /// timeout passes over a dead producer's claim here (5.8).
     pub fn poll(
@@ -448,6 +412,9 @@ impl<T: Event> Consumer<T> {
         max: usize,
         mut handler: impl FnMut(Item<T>, u64, bool),
     ) -> Result<Polled> {
+        if !self.required {
+            return self.poll_optional(max, &mut handler);
+        }
         let Some((_, hi)) = self.poll_range(max)? else {
             return Ok(Polled {
                 ended: self.ended_now(),
@@ -455,24 +422,41 @@ impl<T: Event> Consumer<T> {
             });
         };
         let mut polled = Polled::default();
-        if self.required {
-            for s in self.next..hi {
-                let item = if self.is_gap(s) {
-                    polled.gaps += 1;
-                    Item::Gap
-                } else {
-                    polled.delivered += 1;
-                    // A required consumer gates the producer: the slot is stable until the
-                    // cursor store below, so it is decoded in place.
-                    Item::Event(T::decode(self.slot_bytes(s)))
-                };
-                handler(item, s, s + 1 == hi);
+        for s in self.next..hi {
+            let gap = self.is_gap(s);
+            // A required consumer gates the producer: the slot is stable until the cursor store
+            // below, so it is decoded in place, unless the consumer is evicted meanwhile.
+            let item = if gap {
+                Item::Gap
+            } else {
+                Item::Event(T::decode(self.slot_bytes(s)))
+            };
+            // 5.5 step 2: still registered after the event's loads, or the slot may be in reuse.
+            self.check_delivery()?;
+            if gap {
+                polled.gaps += 1;
+            } else {
+                polled.delivered += 1;
             }
-        } else {
-            polled = self.poll_optional(hi, &mut handler);
+            handler(item, s, s + 1 == hi);
         }
         self.release_to(hi, polled.gaps);
         Ok(polled)
+    }
+
+    /// Spec 5.5 step 2, before delivering each event (required consumers): the fence F4 keeps
+    /// the event's loads before the loads of the entry's `state` and `owner`; if they are no
+    /// longer this registration's, the consumer was evicted (5.7), its entry stopped gating at
+    /// once and the producer may be reusing the batch's slots, so the event is discarded and
+    /// this fails with `Evicted` (the cursor is not stored: the entry is no longer ours).
+    #[inline]
+    fn check_delivery(&self) -> Result<()> {
+        fence(Ordering::Acquire);
+        if registry::owns(&self.entry(), self.generation, self.me) {
+            Ok(())
+        } else {
+            self.check_owned()
+        }
     }
 
     /// The event bytes of sequence `s`, in place.
@@ -481,25 +465,26 @@ impl<T: Event> Consumer<T> {
         self.seg.map().bytes(self.seg.slot_offset(s), size)
     }
 
-    /// 5.5 steps 2 (end) and 3: counts `gaps` in `gaps_seen`, stores `cursor = hi` and wakes.
+    /// 5.5 steps 2 (end) and 3: counts `gaps` in `gaps_seen`, stores `cursor = hi` (release),
+    /// then loads the blockers counts and wakes whoever may block.
     fn release_to(&mut self, hi: u64, gaps: u64) {
+        if !registry::owns(&self.entry(), self.generation, self.me) {
+            // Evicted (or taken over) during the batch: the entry's words are no longer ours to
+            // store; the next call reports `Evicted`.
+            return;
+        }
         if gaps > 0 {
             self.gaps_seen += gaps;
             self.entry()
-                .u64(l::ENT_GAPS_SEEN)
+                .gaps_seen()
                 .store(self.gaps_seen, Ordering::Release);
         }
-        // 5.5 step 2: event bytes are not read after this store. While nobody blocks in the
-        // kernel it is a release store and the handshake is skipped (spec 5.6); otherwise it is
-        // seq-cst, ordered before the waiters loads of step 3.
-        let pb = self.seg.producer_blockers().load(Ordering::Acquire);
-        let cb = self.seg.consumer_blockers().load(Ordering::Acquire);
-        self.entry().cursor().store(hi, wait::store_order(pb | cb));
+        // 5.5 step 2: event bytes are not read after this store.
+        self.entry().cursor().store(hi, Ordering::Release);
         self.next = hi;
         // 5.5 step 3: producers wait for room on the producer word, consumers that read behind
         // this one (`depends_on`) on the consumer word.
-        wait::wake_if(pb, self.seg.producer_waiters(), self.seg.producer_wake());
-        wait::wake_if(cb, self.seg.consumer_waiters(), self.seg.consumer_wake());
+        wait::after_store(&self.seg, Words::BOTH);
     }
 
     /// Zero-copy batch read: claims what is available, at most `max` sequences (at least 1),
@@ -535,42 +520,68 @@ impl<T: Event> Consumer<T> {
         })
     }
 
-    /// The start of `poll`: ownership, heartbeat, 5.5 step 1 with the stall recovery of 5.8.
-    /// `Some(next..hi)` if something is available; `None` (after checking poison) if not.
+    /// The start of a poll: ownership, heartbeat. `Some(next..hi)` if something is available
+    /// (5.5 step 1, with the stall recovery of 5.8); `None` if not, after checking poison and
+    /// whether every producer is dead (5.5 step 4).
     fn poll_range(&mut self, max: usize) -> Result<Option<(u64, u64)>> {
-        self.check_owned()?;
-        if self.polls.is_multiple_of(HEARTBEAT_EVERY) {
-            self.heartbeat();
-        }
-        self.polls = self.polls.wrapping_add(1);
+        self.begin_poll()?;
         let max = max.max(1) as u64;
         let mut hi = self.available(max);
         if hi <= self.next && self.recover_stall() {
             hi = self.available(max);
         }
         if hi <= self.next {
-            self.seg.check_poison()?;
+            self.nothing_available()?;
             return Ok(None);
         }
         self.stuck = None;
         Ok(Some((self.next, hi)))
     }
 
-    /// 5.5 step 4, with nothing available: closed and nothing new on a second look.
-    fn ended_now(&self) -> bool {
-        self.seg.producer_closed() && self.available(1) <= self.next
+    /// Ownership check and the periodic heartbeat at the start of every poll.
+    fn begin_poll(&mut self) -> Result<()> {
+        self.check_owned()?;
+        if self.polls.is_multiple_of(HEARTBEAT_EVERY) {
+            self.heartbeat();
+        }
+        self.polls = self.polls.wrapping_add(1);
+        Ok(())
     }
 
-    /// An optional consumer does not gate the producer: copy first, then discard any event whose
-    /// slot may have been reused meanwhile, and count it as lost.
-    fn poll_optional(&mut self, hi: u64, handler: &mut impl FnMut(Item<T>, u64, bool)) -> Polled {
+    /// 5.5 step 4 with nothing available: poison first, then whether every producer is dead.
+    fn nothing_available(&mut self) -> Result<()> {
+        self.seg.check_poison()?;
+        self.check_producers_alive()
+    }
+
+    /// 5.5 step 4: the stream has ended for this consumer if `producer_state` is 2 and `next`
+    /// equals the producers' count (`published`, or the count bits of `claimed`), loaded after
+    /// it. A consumer behind a slower dependency (`depends_on`) has not ended: it keeps waiting
+    /// for the dependency's cursor, on the consumer word.
+    fn ended_now(&self) -> bool {
+        self.seg.producer_closed() && self.next == self.seg.count()
+    }
+
+    /// Spec 5.10: an optional consumer does not gate the producer, so it copies the available
+    /// events out, then (fence F4) loads `claimed`: the copy of `s` is valid if and only if
+    /// `s + capacity >= claimed`. Invalid copies are lapped events: counted in `lost` and
+    /// reported, and the cursor goes on from `claimed - capacity`.
+    fn poll_optional(
+        &mut self,
+        max: usize,
+        handler: &mut impl FnMut(Item<T>, u64, bool),
+    ) -> Result<Polled> {
+        self.begin_poll()?;
         let cap = self.seg.geometry().capacity;
-        let mut from = self.next;
-        let claimed = self.seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK;
-        from = from.max(claimed.saturating_sub(cap)).min(hi);
+        let next = self.next;
+        // Step 1. Sequences already below `claimed - capacity` need no copy: they cannot be
+        // valid (an optimization; the verification below decides).
+        let hi = self.available(max.max(1) as u64);
+        let before = self.seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+        let from = next.max(before.saturating_sub(cap)).min(hi);
         self.pending.clear();
         for s in from..hi {
-            // A word of a later round is not a gap mark; such a sequence is discarded below.
+            // A word of a later round is not a gap mark; such a copy is discarded below.
             let item = if self.is_gap(s) {
                 Item::Gap
             } else {
@@ -581,55 +592,83 @@ impl<T: Event> Consumer<T> {
             };
             self.pending.push(item);
         }
-        // The copies above must complete before `claimed` is re-read.
+        // Step 2: F4, the copies' loads complete before `claimed` is loaded.
         fence(Ordering::Acquire);
-        let claimed = self.seg.claimed().load(Ordering::SeqCst) & l::COUNT_MASK;
-        let safe_from = from.max(claimed.saturating_sub(cap)).min(hi);
-        let skip = (safe_from - from) as usize;
-        let lost = safe_from - self.next;
-        let mut gaps = 0;
-        for (i, item) in self.pending.drain(..).enumerate().skip(skip) {
+        // Step 3.
+        let claimed = self.seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+        let valid_from = next.max(claimed.saturating_sub(cap));
+        // Step 4.
+        let mut polled = Polled::default();
+        let mut delivered_to = next;
+        for (i, item) in self.pending.drain(..).enumerate() {
             let s = from + i as u64;
-            gaps += u64::from(matches!(item, Item::Gap));
+            if s < valid_from {
+                continue;
+            }
+            match item {
+                Item::Gap => polled.gaps += 1,
+                Item::Event(_) => polled.delivered += 1,
+            }
             handler(item, s, s + 1 == hi);
+            delivered_to = s + 1;
         }
-        if lost > 0 {
-            self.lost += lost;
-            self.entry()
-                .u64(l::ENT_LOST)
-                .store(self.lost, Ordering::Release);
+        if valid_from > next {
+            polled.lost = valid_from - next;
+            polled.lost_from = next;
+            self.lost += polled.lost;
+            self.entry().lost().store(self.lost, Ordering::Release);
         }
-        Polled {
-            delivered: (hi - safe_from - gaps) as usize,
-            gaps,
-            lost,
-            ended: false,
+        // Step 5.
+        let cursor = delivered_to.max(valid_from);
+        if cursor > next {
+            self.stuck = None;
+            self.release_to(cursor, polled.gaps);
+            return Ok(polled);
         }
+        self.nothing_available()?;
+        polled.ended = self.ended_now();
+        Ok(polled)
     }
 
     /// Blocks until something is available (an event or a gap), the stream has ended, the ring
-    /// is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing and by
-    /// poisoning (futex); re-checks at least every 20 ms, running the stall recovery of spec 5.8
-    /// (see [`Consumer::poll`]); wakeups may be spurious, so a following `poll` may still find
+    /// is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing, closing and
+    /// poisoning, and by peers evicting or taking over this consumer (futex); re-checks at least
+    /// every 20 ms, running the stall recovery of spec 5.8 (see [`Consumer::poll`]), storing a
+    /// heartbeat at least every 250 ms and checking at least every 500 ms whether every producer
+    /// is dead (`ProducerDead`, spec 5.5 step 4). Fails with `Evicted` as soon as the entry is
+    /// no longer this consumer's. Wakeups may be spurious, so a following `poll` may still find
     /// nothing.
     pub fn wait(&mut self, deadline: Instant) -> Result<()> {
         let seg = self.seg.clone();
         // Lent out for the wait (the closure borrows `self`), put back before returning.
-        let blocker = self.blocker.take();
+        let mut blocking = std::mem::replace(&mut self.blocking, Blocking::new(WaitMode::Spin));
+        let mut last_beat = Instant::now();
         let ready = wait::wait_until(
             seg.consumer_waiters(),
             seg.consumer_wake(),
-            blocker.as_ref(),
+            seg.consumer_blockers(),
+            &mut blocking,
             deadline,
             || {
+                // Spec 5.6 step 3: the registration, the condition, poison and the end of the
+                // stream (not merely the close: a stage behind a slower one still waits for it).
                 self.check_owned()?;
-                Ok(self.available(1) > self.next
-                    || seg.producer_closed()
+                if last_beat.elapsed() >= crate::producer::HEARTBEAT_WHILE_WAITING {
+                    last_beat = Instant::now();
+                    self.heartbeat();
+                }
+                if self.available(1) > self.next
+                    || self.ended_now()
                     || seg.is_poisoned()
-                    || self.recover_stall())
+                    || self.recover_stall()
+                {
+                    return Ok(true);
+                }
+                self.check_producers_alive()?;
+                Ok(false)
             },
         );
-        self.blocker = blocker;
+        self.blocking = blocking;
         if ready? {
             Ok(())
         } else {
@@ -638,8 +677,9 @@ impl<T: Event> Consumer<T> {
         }
     }
 
-    /// Deregisters: stores `state = closed` if the entry is still ours, and wakes a producer
-    /// waiting on this consumer's cursor.
+    /// Deregisters (spec 5.7): compare-and-swap of the entry's `state` from active (its
+    /// generation) to closed, then an unconditional wake of the producer word. `Evicted` if the
+    /// entry was no longer this consumer's (it is then left alone).
     pub fn close(mut self) -> Result<()> {
         self.close_inner()
     }
@@ -648,31 +688,19 @@ impl<T: Event> Consumer<T> {
     /// and tools). Its cursor keeps gating the producer until the entry is evicted or taken over.
     /// Its registration in `consumer_blockers` is left behind too, as a crashed process leaves
     /// it (spec 5.6: that only costs wakers their fast path).
-    pub fn abandon(mut self) {
+    pub(crate) fn abandon(mut self) {
         self.open = false;
-        if let Some(b) = self.blocker.as_mut() {
-            b.leak();
-        }
+        self.blocking.leak();
     }
 
     fn close_inner(&mut self) -> Result<()> {
-        let owned = self.check_owned();
-        self.open = false;
-        if let Some(b) = self.blocker.as_mut() {
-            b.release(self.seg.consumer_blockers());
+        let was_open = std::mem::replace(&mut self.open, false);
+        self.blocking.release(self.seg.consumer_blockers());
+        if was_open && self.seg.deregister(self.index, self.generation, self.me) {
+            Ok(())
+        } else {
+            Err(Error::Evicted)
         }
-        owned?;
-        self.entry()
-            .state()
-            .compare_exchange(
-                l::ENTRY_ACTIVE,
-                l::ENTRY_CLOSED,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .map_err(|_| Error::Evicted)?;
-        wait::wake(self.seg.producer_waiters(), self.seg.producer_wake());
-        Ok(())
     }
 }
 
@@ -681,9 +709,7 @@ impl<T: Event> Drop for Consumer<T> {
         if self.open {
             let _ = self.close_inner();
         }
-        if let Some(b) = self.blocker.as_mut() {
-            b.release(self.seg.consumer_blockers());
-        }
+        self.blocking.release(self.seg.consumer_blockers());
     }
 }
 
@@ -732,6 +758,10 @@ impl<T: Event> Batch<'_, T> {
 
     /// The event bytes of sequence `s` in place (`event_size` bytes, little-endian as the
     /// descriptor says), or `None` for a gap. Panics if `s` is outside the batch.
+    ///
+    /// Does not check the registration: if this consumer is evicted (spec 5.7), its entry stops
+    /// gating at once and the slot may be rewritten under the caller. [`Batch::try_bytes`] checks
+    /// it before lending the slot, [`Batch::get`] after decoding (spec 5.5 step 2).
     pub fn bytes(&self, s: u64) -> Option<&[u8]> {
         assert!(
             (self.first..self.end).contains(&s),
@@ -740,14 +770,29 @@ impl<T: Event> Batch<'_, T> {
         (self.gaps == 0 || !self.consumer.is_gap(s)).then(|| self.consumer.slot_bytes(s))
     }
 
-    /// Sequence `s` decoded, or [`Item::Gap`]. Panics if `s` is outside the batch.
-    pub fn get(&self, s: u64) -> Item<T> {
-        self.bytes(s)
-            .map_or(Item::Gap, |b| Item::Event(T::decode(b)))
+    /// [`Batch::bytes`], after checking that the entry is still this consumer's: `Evicted` if
+    /// not (the slot may be in reuse). A slot lent before an eviction may still change under the
+    /// caller (spec 5.5 step 2).
+    pub fn try_bytes(&self, s: u64) -> Result<Option<&[u8]>> {
+        let b = self.bytes(s);
+        self.consumer.check_delivery()?;
+        Ok(b)
     }
 
-    /// Every sequence of the batch with its item, in order.
-    pub fn iter(&self) -> impl Iterator<Item = (u64, Item<T>)> + '_ {
+    /// Sequence `s` decoded, or [`Item::Gap`]. Panics if `s` is outside the batch. Checks the
+    /// registration after the decode (fence F4, spec 5.5 step 2): `Evicted` if the entry is no
+    /// longer this consumer's, since the slot may then be in reuse and the copy torn.
+    pub fn get(&self, s: u64) -> Result<Item<T>> {
+        let item = self
+            .bytes(s)
+            .map_or(Item::Gap, |b| Item::Event(T::decode(b)));
+        self.consumer.check_delivery()?;
+        Ok(item)
+    }
+
+    /// Every sequence of the batch with its item, in order, as [`Batch::get`] returns it: once
+    /// the consumer is evicted, every further item is `Err(Evicted)`.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, Result<Item<T>>)> + '_ {
         (self.first..self.end).map(|s| (s, self.get(s)))
     }
 

@@ -50,6 +50,14 @@ pub enum Error {
     },
     /// No segment of that name or path exists (until the deadline).
     NotFound,
+    /// Not a segment name of spec section 9 (refused before touching the system).
+    InvalidName { name: String },
+    /// The name or path names something other than a regular file (spec 5.1: a FIFO, device
+    /// or directory), or a symbolic link (`O_NOFOLLOW`).
+    NotRegularFile,
+    /// Creating: the file system has no room for the segment (spec 5.1, `posix_fallocate`
+    /// failed with `ENOSPC`); nothing was left behind.
+    NoSpace { total_size: u64 },
     /// Every consumer registry entry is in use.
     RegistryFull,
     /// Every producer registry entry is active (spec 5.4: "producer registry full").
@@ -64,6 +72,10 @@ pub enum Error {
     SequenceExhausted,
     /// The creator closed a multi-producer ring to claims (`claimed` bit 62, spec 5.4 step 1).
     Closed,
+    /// Every producer is dead (spec 5.5 step 4): the creator (whose pid this is) and, in multi
+    /// mode, the owner of every active producer entry, while `producer_state` is still open and
+    /// nothing more is available.
+    ProducerDead { pid: u32 },
     /// The ring is poisoned (spec 5.9); carries the record. Terminal for every producer and
     /// consumer.
     Poisoned(Poison),
@@ -91,6 +103,11 @@ impl Error {
             Error::BadRegion { .. } => "region",
             Error::WrongEventType { .. } => "event_type",
             Error::NotFound => "not_found",
+            Error::InvalidName { .. } => "usage",
+            Error::NotRegularFile => "io",
+            Error::NoSpace { .. } => "io",
+            // PROTOCOL.md lists no code for it; "io" as the Go conformer reports it.
+            Error::ProducerDead { .. } => "io",
             Error::RegistryFull | Error::ProducerRegistryFull => "registry_full",
             Error::DuplicateName => "duplicate_name",
             Error::Evicted => "evicted",
@@ -156,6 +173,14 @@ impl fmt::Display for Error {
                 "wrong event type: expected size {expected_size} align {expected_align} fingerprint 0x{expected_fingerprint:016x}, segment has size {found_size} align {found_align} fingerprint 0x{found_fingerprint:016x}"
             ),
             Error::NotFound => write!(f, "segment not found"),
+            Error::InvalidName { name } => write!(f, "invalid segment name {name:?}"),
+            Error::NotRegularFile => write!(f, "not a regular file"),
+            Error::NoSpace { total_size } => {
+                write!(f, "no space for a segment of {total_size} bytes")
+            }
+            Error::ProducerDead { pid } => {
+                write!(f, "every producer is dead (creator pid {pid})")
+            }
             Error::RegistryFull => write!(f, "consumer registry full"),
             Error::ProducerRegistryFull => write!(f, "producer registry full"),
             Error::DuplicateName => write!(f, "an active consumer already has this name"),

@@ -127,12 +127,17 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             p1.set_wait(WaitMode::Spin);
             let dead = p1.index();
             p1.claim_and_abandon(3)?;
-            seg.producer_entry(dead)
-                .u32(l::PRD_OWNER_PID)
-                .store(DEAD_PID, Ordering::Relaxed);
+            let e = seg.producer_entry(dead);
+            e.take_owner(e.owner().load(Ordering::SeqCst), l::owner_word(DEAD_PID, 0));
             drain(&mut c1, 2)?;
-            // c1 (stall timeout 0) passes the claim over (spec 5.8) and reads the gaps.
+            // c1 (stall timeout 0) passes the claim over (spec 5.8) and reads the gaps; once the
+            // claim is resolved, a peer retires the dead entry (dead, generation 1).
             drain(&mut c1, 3)?;
+            if seg.retire_dead_producers() != 1 {
+                return Err(Error::InvalidArgument(
+                    "golden: the dead producer entry was not retired".into(),
+                ));
+            }
             publish_each(&mut p, 2..3)?;
             drain(&mut c1, 1)?;
             c1.abandon();
@@ -178,7 +183,7 @@ fn get_u32(img: &[u8], off: usize) -> Option<u32> {
 
 /// Zeroes the fields a golden comparison ignores: incarnation, creator pid and start time,
 /// creation time, producer heartbeat, poison pid, and in every consumer and producer registry
-/// entry the owner pid, owner start time and heartbeat. Entries are located through the image's
+/// entry the owner identity and heartbeat. Entries are located through the image's
 /// own header; entries outside the image are skipped.
 pub fn mask(img: &mut [u8]) {
     for f in [
@@ -202,11 +207,7 @@ pub fn mask(img: &mut [u8]) {
             else {
                 break;
             };
-            for f in [
-                l::PRD_OWNER_PID,
-                l::PRD_OWNER_START_TIME,
-                l::PRD_HEARTBEAT_NS,
-            ] {
+            for f in [l::PRD_OWNER, l::PRD_HEARTBEAT_NS] {
                 zero(img, at, f);
             }
         }
@@ -225,11 +226,7 @@ pub fn mask(img: &mut [u8]) {
         else {
             return;
         };
-        for f in [
-            l::ENT_OWNER_PID,
-            l::ENT_OWNER_START_TIME,
-            l::ENT_HEARTBEAT_NS,
-        ] {
+        for f in [l::ENT_OWNER, l::ENT_HEARTBEAT_NS] {
             zero(img, at, f);
         }
     }

@@ -1,4 +1,4 @@
-//! Byte layout of a format 1.0 segment: the only module that knows offsets.
+//! Byte layout of a format 2.0 segment: the only module that knows offsets.
 //!
 //! Every constant mirrors one row of a table in `spec/LAYOUT.md` ("### Table: header",
 //! "cursors", "wait", "entry", "producer"). The unit test at the bottom parses those tables from the spec and
@@ -25,18 +25,18 @@ const fn f(offset: usize, size: usize) -> Field {
 /// `RINGWIRE` read as a little-endian u64.
 pub const MAGIC_VALUE: u64 = 0x4552_4957_474E_4952;
 /// Major version this implementation reads and writes.
-pub const VERSION_MAJOR: u16 = 1;
+pub const VERSION_MAJOR: u16 = 2;
 /// Minor version this implementation writes.
 pub const VERSION_MINOR: u16 = 0;
-/// `header_len` written by a 1.0 creator, and the minimum a reader accepts.
+/// `header_len` written by a 2.0 creator, and the minimum a reader accepts.
 pub const HEADER_LEN: usize = 512;
-/// Registry entry size written by a 1.0 creator.
+/// Registry entry size written by a 2.0 creator.
 pub const REGISTRY_ENTRY_SIZE: usize = 256;
 /// Segments are sized in multiples of this.
 pub const PAGE: u64 = 4096;
 /// Regions start at multiples of this (a cache-line pair).
 pub const REGION_ALIGN: u64 = 128;
-/// A 1.0 creator starts the slot array at a multiple of this (or of `slot_align`, if larger).
+/// A 2.0 creator starts the slot array at a multiple of this (or of `slot_align`, if larger).
 pub const SLOTS_ALIGN: u64 = PAGE;
 
 /// `init_state` values.
@@ -52,18 +52,75 @@ pub const MODE_SINGLE: u32 = 1;
 /// Multi-producer mode.
 pub const MODE_MULTI: u32 = 2;
 
-/// Registry entry states (spec 4.3).
+/// Registry entry states (spec 4.3, bits 0-7 of `state`).
 pub const ENTRY_FREE: u32 = 0;
-/// Being filled in by the consumer that won the claim.
+/// Being filled in by the process in `owner`.
 pub const ENTRY_CLAIMING: u32 = 1;
-/// Owned by a live (or not yet detected dead) consumer.
+/// Owned by the process in `owner` (live, or not yet detected dead).
 pub const ENTRY_ACTIVE: u32 = 2;
 /// The owner deregistered.
 pub const ENTRY_CLOSED: u32 = 3;
-/// A producer removed a stalled or dead owner.
+/// A peer removed a stalled or dead owner.
 pub const ENTRY_EVICTED: u32 = 4;
+/// Largest defined consumer entry state; a larger value marks a corrupt entry.
+pub const ENTRY_STATE_MAX: u32 = ENTRY_EVICTED;
 /// `flags` bit 0: the consumer gates the producer.
 pub const FLAG_REQUIRED: u32 = 1;
+
+/// Bits 0-7 of a `state` word (consumer and producer entries): the state value.
+pub const STATE_VALUE_MASK: u32 = 0xff;
+/// The generation sits in bits 8-31 of a `state` word, modulo 2^24.
+pub const STATE_GEN_SHIFT: u32 = 8;
+/// Generations count modulo this (2^24).
+pub const GENERATION_MOD: u32 = 1 << 24;
+
+/// The state value of a `state` word (bits 0-7).
+#[inline]
+pub const fn state_value(word: u32) -> u32 {
+    word & STATE_VALUE_MASK
+}
+
+/// The generation of a `state` word (bits 8-31).
+#[inline]
+pub const fn state_gen(word: u32) -> u32 {
+    word >> STATE_GEN_SHIFT
+}
+
+/// A `state` word: `value` in bits 0-7, `generation` (modulo 2^24) in bits 8-31.
+#[inline]
+pub const fn state_word(value: u32, generation: u32) -> u32 {
+    (generation % GENERATION_MOD) << STATE_GEN_SHIFT | (value & STATE_VALUE_MASK)
+}
+
+/// `word` with its state value replaced by `value`, same generation (retire, close, evict).
+#[inline]
+pub const fn with_value(word: u32, value: u32) -> u32 {
+    state_word(value, state_gen(word))
+}
+
+/// `word` claimed again: `value`, generation + 1 modulo 2^24 (spec 4.3).
+#[inline]
+pub const fn next_claim(word: u32, value: u32) -> u32 {
+    state_word(value, (state_gen(word) + 1) % GENERATION_MOD)
+}
+
+/// An owner identity (spec 8): pid in bits 0-31, start time modulo 2^32 in bits 32-63.
+#[inline]
+pub const fn owner_word(pid: u32, start_time: u64) -> u64 {
+    (start_time << 32) | pid as u64
+}
+
+/// The pid of an owner identity.
+#[inline]
+pub const fn owner_pid(owner: u64) -> u32 {
+    owner as u32
+}
+
+/// The start time (modulo 2^32) of an owner identity.
+#[inline]
+pub const fn owner_start(owner: u64) -> u32 {
+    (owner >> 32) as u32
+}
 
 /// Largest `name_len` of a registry entry.
 pub const MAX_CONSUMER_NAME: usize = 48;
@@ -81,14 +138,16 @@ pub const COUNT_MASK: u64 = (1 << 62) - 1;
 /// Availability word bit 63: the sequence was passed over as a gap (spec 4.5, 5.8).
 pub const AVAIL_GAP: u64 = 1 << 63;
 
-/// Producer entry states (spec 4.4, "Table: producer").
+/// Producer entry states (spec 4.4, "Table: producer", bits 0-7 of `state`).
 pub const PRODUCER_FREE: u32 = 0;
 /// Owned by a live (or not yet detected dead) producer.
 pub const PRODUCER_ACTIVE: u32 = 1;
 /// The owner detached.
 pub const PRODUCER_ENTRY_CLOSED: u32 = 2;
-/// The owner died and its claims were passed over (spec 5.8).
+/// The owner died and its claims are resolved (retired, spec 5.8).
 pub const PRODUCER_DEAD: u32 = 3;
+/// Largest defined producer entry state; a larger value marks a corrupt entry.
+pub const PRODUCER_STATE_MAX: u32 = PRODUCER_DEAD;
 /// Size of one producer registry entry.
 pub const PRODUCER_ENTRY_SIZE: usize = 128;
 /// Largest `producer_capacity` (multi mode).
@@ -240,16 +299,15 @@ pub const WAIT_TABLE: &[(&str, Field)] = &[
 // ---- Table: entry (offsets from the start of a registry entry) ----
 pub const ENT_STATE: Field = f(0, 4);
 pub const ENT_FLAGS: Field = f(4, 4);
-pub const ENT_GENERATION: Field = f(8, 8);
-pub const ENT_OWNER_PID: Field = f(16, 4);
-pub const ENT_NAME_LEN: Field = f(20, 4);
-pub const ENT_OWNER_START_TIME: Field = f(24, 8);
-pub const ENT_HEARTBEAT_NS: Field = f(32, 8);
-pub const ENT_DEPENDS_ON: Field = f(40, 8);
-pub const ENT_NAME: Field = f(48, 48);
-pub const ENT_LOST: Field = f(96, 8);
-pub const ENT_GAPS_SEEN: Field = f(104, 8);
-pub const ENT_RESERVED: Field = f(112, 16);
+pub const ENT_OWNER: Field = f(8, 8);
+pub const ENT_NAME_LEN: Field = f(16, 4);
+pub const ENT_RESERVED0: Field = f(20, 4);
+pub const ENT_HEARTBEAT_NS: Field = f(24, 8);
+pub const ENT_DEPENDS_ON: Field = f(32, 8);
+pub const ENT_NAME: Field = f(40, 48);
+pub const ENT_LOST: Field = f(88, 8);
+pub const ENT_GAPS_SEEN: Field = f(96, 8);
+pub const ENT_RESERVED: Field = f(104, 24);
 pub const ENT_CURSOR: Field = f(128, 8);
 pub const ENT_PAD: Field = f(136, 120);
 
@@ -257,10 +315,9 @@ pub const ENT_PAD: Field = f(136, 120);
 pub const ENTRY_TABLE: &[(&str, Field)] = &[
     ("state", ENT_STATE),
     ("flags", ENT_FLAGS),
-    ("generation", ENT_GENERATION),
-    ("owner_pid", ENT_OWNER_PID),
+    ("owner", ENT_OWNER),
     ("name_len", ENT_NAME_LEN),
-    ("owner_start_time", ENT_OWNER_START_TIME),
+    ("reserved0", ENT_RESERVED0),
     ("heartbeat_ns", ENT_HEARTBEAT_NS),
     ("depends_on", ENT_DEPENDS_ON),
     ("name", ENT_NAME),
@@ -273,32 +330,30 @@ pub const ENTRY_TABLE: &[(&str, Field)] = &[
 
 // ---- Table: producer (offsets from the start of a producer registry entry) ----
 pub const PRD_STATE: Field = f(0, 4);
-pub const PRD_OWNER_PID: Field = f(4, 4);
-pub const PRD_OWNER_START_TIME: Field = f(8, 8);
+pub const PRD_RESERVED0: Field = f(4, 4);
+pub const PRD_OWNER: Field = f(8, 8);
 pub const PRD_HEARTBEAT_NS: Field = f(16, 8);
-pub const PRD_GENERATION: Field = f(24, 8);
-pub const PRD_INTENT_START: Field = f(32, 8);
-pub const PRD_INTENT_END: Field = f(40, 8);
-pub const PRD_RESERVED: Field = f(48, 80);
+pub const PRD_INTENT_START: Field = f(24, 8);
+pub const PRD_INTENT_END: Field = f(32, 8);
+pub const PRD_RESERVED: Field = f(40, 88);
 
 /// The producer table in spec order.
 pub const PRODUCER_TABLE: &[(&str, Field)] = &[
     ("state", PRD_STATE),
-    ("owner_pid", PRD_OWNER_PID),
-    ("owner_start_time", PRD_OWNER_START_TIME),
+    ("reserved0", PRD_RESERVED0),
+    ("owner", PRD_OWNER),
     ("heartbeat_ns", PRD_HEARTBEAT_NS),
-    ("generation", PRD_GENERATION),
     ("intent_start", PRD_INTENT_START),
     ("intent_end", PRD_INTENT_END),
     ("reserved", PRD_RESERVED),
 ];
 
-// ---- Placement by a 1.0 creator (spec section 4, second table) ----
-/// Where a 1.0 creator places the cursors region.
+// ---- Placement by a 2.0 creator (spec section 4, second table) ----
+/// Where a 2.0 creator places the cursors region.
 pub const PLACE_CURSORS: u64 = 512;
-/// Where a 1.0 creator places the wait region.
+/// Where a 2.0 creator places the wait region.
 pub const PLACE_WAIT: u64 = 768;
-/// Where a 1.0 creator places the registry.
+/// Where a 2.0 creator places the registry.
 pub const PLACE_REGISTRY: u64 = 1024;
 
 // Compile-time checks: every table tiles its structure without gaps or overlaps.
@@ -322,6 +377,8 @@ const _: () = assert!(tiles(PRODUCER_TABLE, PRODUCER_ENTRY_SIZE));
 const _: () = assert!((PRODUCER_ENTRY_SIZE as u64).is_multiple_of(REGION_ALIGN));
 const _: () = assert!(CLAIMED_CLOSED & COUNT_MASK == 0 && AVAIL_GAP & COUNT_MASK == 0);
 const _: () = assert!(POISON_MESSAGE.size == MAX_POISON_MESSAGE);
+const _: () = assert!(ENT_NAME.size == MAX_CONSUMER_NAME);
+const _: () = assert!(ENT_OWNER.offset.is_multiple_of(8) && PRD_OWNER.offset.is_multiple_of(8));
 const _: () = assert!(PLACE_WAIT == PLACE_CURSORS + CURSORS_LEN);
 const _: () = assert!(PLACE_REGISTRY == PLACE_WAIT + WAIT_LEN);
 
@@ -382,7 +439,11 @@ mod tests {
         assert_eq!(CLAIMED_CLOSED, 0x4000_0000_0000_0000);
         assert!(spec.contains("`0x3FFFFFFFFFFFFFFF`"));
         assert_eq!(COUNT_MASK, 0x3FFF_FFFF_FFFF_FFFF);
-        assert!(spec.contains("**Format version 1.0.**"));
+        assert!(spec.contains("**Format version 2.0.**"));
+        assert!(spec.contains("| 12 | 2 | u16 | version_major | creator | all | plain | 2 |"));
+        // Entry state words: generation 1, active (spec 5.1: `0x101` for producer entry 0).
+        assert!(spec.contains("generation 1 (`0x101`)"));
+        assert_eq!(state_word(PRODUCER_ACTIVE, 1), 0x101);
         assert!(spec.contains(&format!("`0x{MAGIC_VALUE:016X}`, the bytes `RINGWIRE`")));
         assert_eq!(&MAGIC_VALUE.to_le_bytes(), b"RINGWIRE");
     }

@@ -1,11 +1,12 @@
 //! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
-//! bytes follow `spec/LAYOUT.md` (format 1.0) byte for byte, so Go, C and Rust processes can
+//! bytes follow `spec/LAYOUT.md` (format 2.0) byte for byte, so Go, C and Rust processes can
 //! produce and consume the same ring.
 //!
 //! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
 //! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing.
-//! - [`Consumer`]: registration (5.7) and batched consumption (5.5), passing over a dead
-//!   producer's claims as gaps (5.8).
+//! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
+//!   copy-and-verify (5.10), passing over a dead producer's claims as gaps (5.8), stopping when
+//!   every producer is dead (5.5 step 4).
 //! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
 //!
@@ -25,6 +26,7 @@ mod poison;
 pub mod process;
 mod producer;
 mod recovery;
+mod registry;
 mod segment;
 mod wait;
 
@@ -32,9 +34,11 @@ pub use atomics::monotonic_ns;
 pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
 pub use error::{Error, Result};
 pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
-pub use naming::{fnv1a64, portable_name, MAX_PORTABLE_LEN};
+pub use naming::{
+    check_segment_name, fnv1a64, portable_name, MAX_NAME_COMPONENT, MAX_PORTABLE_LEN,
+};
 pub use poison::{Poison, PoisonPhase};
-pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED};
+pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
 pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
     ProducerInfo, ProducerMode, ProducerState, Region, Segment,

@@ -39,6 +39,18 @@ unsafe impl Send for Mapping {}
 // SAFETY: as above; `&Mapping` only exposes atomic views and raw copies.
 unsafe impl Sync for Mapping {}
 
+/// The message of the error for a backing that is not a regular file.
+const NOT_REGULAR: &str = "not a regular file";
+
+/// Whether `e` says that a backing was refused for not being a regular file: something else
+/// under the name (FIFO, device, directory), or a symbolic link (`O_NOFOLLOW`: `ELOOP`).
+pub(crate) fn not_regular(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+        || (e.kind() == io::ErrorKind::InvalidInput
+            && e.get_ref()
+                .is_some_and(|inner| inner.to_string() == NOT_REGULAR))
+}
+
 fn c_name(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
 }
@@ -98,46 +110,87 @@ impl Mapping {
         })
     }
 
+    /// The length of an opened backing, refusing anything but a regular file (spec 5.1): a
+    /// FIFO, device or directory under the name is not a segment (`ErrorKind::InvalidInput`).
     fn size_of(file: &File) -> io::Result<usize> {
-        let len = file.metadata()?.len();
-        usize::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "too large"))
+        let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, NOT_REGULAR));
+        }
+        usize::try_from(meta.len())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "too large"))
     }
 
-    /// Creates shared-memory object `name` exclusively (`O_CREAT | O_EXCL`, `mode`), sizes it to
-    /// `len` (zero-filled) and maps it.
+    /// Sizes a freshly created backing to `len` bytes and reserves its memory (spec 5.1 step 1):
+    /// `posix_fallocate` on Linux, so that a full tmpfs fails here (`ENOSPC`,
+    /// `ErrorKind::StorageFull`) instead of killing the first writer with `SIGBUS`; where the
+    /// file system cannot reserve (`EOPNOTSUPP`), and on other systems, `ftruncate`. Both
+    /// zero-fill.
+    fn reserve(file: &File, len: usize) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        {
+            let off = libc::off_t::try_from(len)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too large"))?;
+            // SAFETY: `file` is an open descriptor for the duration of the call; posix_fallocate
+            // takes no pointers.
+            match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, off) } {
+                0 => return Ok(()),
+                libc::EOPNOTSUPP => {}
+                e => return Err(io::Error::from_raw_os_error(e)),
+            }
+        }
+        file.set_len(len as u64)
+    }
+
+    /// Creates shared-memory object `name` exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`, `mode`),
+    /// sizes it to `len`, reserving its memory (zero-filled), and maps it. On any failure the
+    /// object is removed again.
     pub fn create_shm(name: &str, len: usize, mode: u32) -> io::Result<Mapping> {
-        let file = shm_open(name, libc::O_RDWR | libc::O_CREAT | libc::O_EXCL, mode)?;
-        let sized = file
-            .set_len(len as u64)
-            .and_then(|_| Self::map_file(&file, len));
+        let file = shm_open(
+            name,
+            libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW,
+            mode,
+        )?;
+        let sized = Self::reserve(&file, len).and_then(|_| Self::map_file(&file, len));
         if sized.is_err() {
             let _ = unlink_shm(name);
         }
         sized
     }
 
-    /// Opens and maps the whole of existing shared-memory object `name`.
+    /// Opens (`O_NOFOLLOW`) and maps the whole of existing shared-memory object `name`, which
+    /// must be a regular file.
     pub fn open_shm(name: &str) -> io::Result<Mapping> {
-        let file = shm_open(name, libc::O_RDWR, 0)?;
+        let file = shm_open(name, libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0)?;
         let len = Self::size_of(&file)?;
         Self::map_file(&file, len)
     }
 
-    /// Creates file `path` exclusively with `mode`, sizes it to `len` and maps it.
+    /// Creates file `path` exclusively (`O_CREAT | O_EXCL | O_NOFOLLOW`) with `mode`, sizes it
+    /// to `len`, reserving its memory, and maps it. On any failure the file is removed again.
     pub fn create_file(path: &Path, len: usize, mode: u32) -> io::Result<Mapping> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
             .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)?;
-        file.set_len(len as u64)?;
-        Self::map_file(&file, len)
+        let sized = Self::reserve(&file, len).and_then(|_| Self::map_file(&file, len));
+        if sized.is_err() {
+            let _ = std::fs::remove_file(path);
+        }
+        sized
     }
 
-    /// Opens and maps the whole of existing file `path`.
+    /// Opens (`O_NOFOLLOW`, and `O_NONBLOCK` so that a FIFO under the name cannot block) and
+    /// maps the whole of existing file `path`, which must be a regular file.
     pub fn open_file(path: &Path) -> io::Result<Mapping> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path)?;
         let len = Self::size_of(&file)?;
         Self::map_file(&file, len)
     }

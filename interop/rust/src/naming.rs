@@ -1,4 +1,7 @@
-//! FNV-1a 64 (spec section 7) and portable segment names (spec section 9).
+//! FNV-1a 64 (spec section 7), the segment name grammar and portable segment names (spec
+//! section 9).
+
+use crate::error::{Error, Result};
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -17,6 +20,32 @@ pub const fn fnv1a64_continue(mut h: u64, bytes: &[u8]) -> u64 {
         i += 1;
     }
     h
+}
+
+/// Longest component of a segment name in bytes (Linux `NAME_MAX`; spec 9).
+pub const MAX_NAME_COMPONENT: usize = 255;
+
+/// Checks `name` against the grammar of spec section 9 before anything touches the system:
+/// `"/"` followed by 1 to 255 bytes, none of them `/` or NUL, and not `.` or `..` (on macOS at
+/// most 31 bytes in all). Anything else is `InvalidName`.
+pub fn check_segment_name(name: &[u8]) -> Result<()> {
+    let ok = match name.split_first() {
+        Some((b'/', c)) => {
+            (1..=MAX_NAME_COMPONENT).contains(&c.len())
+                && !c.iter().any(|&b| b == b'/' || b == 0)
+                && c != b"."
+                && c != b".."
+                && (!cfg!(target_os = "macos") || name.len() <= MAX_PORTABLE_LEN)
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidName {
+            name: String::from_utf8_lossy(name).into_owned(),
+        })
+    }
 }
 
 /// Longest name [`portable_name`] returns, including the slash (macOS's limit).
@@ -81,6 +110,46 @@ mod tests {
         for (d, want) in rows {
             assert_eq!(fnv1a64(d.as_bytes()), want, "{d}");
         }
+    }
+
+    /// Decodes the `\xHH` escapes of `conformance/testdata/segment_names.tsv`.
+    fn unescape(s: &str) -> Vec<u8> {
+        let b = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
+                let hex = std::str::from_utf8(&b[i + 2..i + 4]).expect("ascii hex");
+                out.push(u8::from_str_radix(hex, 16).expect("\\xHH"));
+                i += 4;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn segment_names_match_conformance_vectors() {
+        let tsv = include_str!("../../../conformance/testdata/segment_names.tsv");
+        let mut n = 0;
+        for line in tsv.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let (name, want) = line.rsplit_once('\t').expect("name<TAB>verdict");
+            let name = unescape(name);
+            let got = check_segment_name(&name);
+            match want {
+                "valid" => assert!(got.is_ok(), "{name:?} refused: {got:?}"),
+                "invalid" => assert!(
+                    matches!(got, Err(Error::InvalidName { .. })),
+                    "{name:?} accepted"
+                ),
+                other => panic!("bad verdict {other:?}"),
+            }
+            n += 1;
+        }
+        assert!(n >= 19, "only {n} vectors");
+        assert_eq!(unescape("/nul\\x00inside"), b"/nul\0inside");
     }
 
     #[test]

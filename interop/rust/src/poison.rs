@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::layout as l;
 use crate::segment::Segment;
-use crate::wait;
+use crate::wait::{self, Words};
 
 /// How long a reader that sees `poison_state = 1` waits for the record to be complete (5.9: "a
 /// reader that sees 1 SHOULD wait briefly for 2").
@@ -87,7 +87,7 @@ impl Segment {
     /// Records `p` as the ring's poison (spec 5.9) if no failure was recorded before: CAS
     /// `poison_state` 0 -> 1, write the record (the message cut to 64 bytes at a character
     /// boundary, `pid` as given), store `poison_state = 2` (release), then wake every blocked
-    /// waiter. Returns whether this call recorded it; later failures are not recorded. Safe for
+    /// waiter unconditionally. Returns whether this call recorded it; later failures are not recorded. Safe for
     /// concurrent use.
     pub fn poison(&self, p: &Poison) -> bool {
         let m = self.map();
@@ -117,10 +117,10 @@ impl Segment {
         m.u32_at(l::POISON_MESSAGE_LEN.offset)
             .store(msg.len() as u32, Ordering::Relaxed);
         m.copy_in(l::POISON_MESSAGE.offset, &buf);
-        // Releases the record; seq-cst so it is ordered before the waiters loads of the wakes.
+        // Releases the record; seq-cst so it is ordered before the waiters loads of the
+        // unconditional wakes (spec 5.6: poisoning concerns both words).
         state.store(l::POISON_RECORDED, Ordering::SeqCst);
-        wait::wake(self.consumer_waiters(), self.consumer_wake());
-        wait::wake(self.producer_waiters(), self.producer_wake());
+        wait::wake_unconditionally(self, Words::BOTH);
         true
     }
 

@@ -1,10 +1,11 @@
 //! Publishing events: single-producer (spec 5.3) and multi-producer (spec 5.4), the producer
-//! registry (4.4), ending a multi-producer stream (5.4) and poisoning on a failed fill (5.9).
+//! registry (4.4), ending a multi-producer stream (5.4), poisoning on a failed fill (5.9) and
+//! evicting dead or stalled consumers (5.7, 8).
 
 use std::fmt::Display;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::atomics::monotonic_ns;
@@ -13,11 +14,18 @@ use crate::event::{Event, EventType};
 use crate::layout as l;
 use crate::poison::{Poison, PoisonPhase};
 use crate::process;
-use crate::segment::{check_event_type, Backing, Config, Entry, ProducerMode, Segment};
-use crate::wait::{self, Blocker, WaitMode};
+use crate::segment::{check_event_type, Backing, Config, ProducerEntry, ProducerMode, Segment};
+use crate::wait::{self, Blocking, WaitMode, Words};
 
-/// How often a producer waiting for room looks for dead consumers to evict.
+/// How often a producer waiting for room looks for dead (or stalled) consumers to evict.
 const EVICT_SCAN: Duration = Duration::from_millis(100);
+/// How often a waiting producer refreshes its heartbeat (spec 8: at least once a second).
+pub(crate) const HEARTBEAT_WHILE_WAITING: Duration = Duration::from_millis(250);
+/// The shortest stall timeout an observer may use to judge a consumer stalled (spec 8).
+pub const MIN_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Passes over the producer registry before attaching reports it full while entries keep
+/// changing under it (compare-and-swap failures).
+const ATTACH_PASSES: usize = 4;
 
 /// Poison message of a fill closure that panicked (the golden `poisoned` scenario's).
 pub const FILL_PANICKED: &str = "fill panicked";
@@ -28,8 +36,8 @@ pub struct Producer<T: Event> {
     seg: Segment,
     /// Index of this producer's entry in the producer registry (the creator's is 0).
     index: usize,
-    /// Generation of that entry when this producer took it.
-    generation: u64,
+    /// Generation of that entry when this producer took it (bits 8-31 of its `state`).
+    generation: u32,
     /// Single mode: private `next` (the count claimed so far).
     next: u64,
     /// Cached gating bound (minimum cursor of the active required consumers).
@@ -38,28 +46,88 @@ pub struct Producer<T: Event> {
     creator: bool,
     closed: bool,
     timeout: Duration,
-    /// Registration in `producer_blockers` ([`WaitMode::Block`] on Linux), until close or drop.
-    blocker: Option<Blocker>,
+    /// Whether it may block in the kernel, and its registration in `producer_blockers` from
+    /// its first kernel wait until close or drop.
+    blocking: Blocking,
+    /// Evict live consumers stalled for this long (spec 8), if set.
+    stall_timeout: Option<Duration>,
+    /// Per registry entry: the state word and cursor last seen, and since when unchanged.
+    stall_watch: Vec<(u32, u64, Instant)>,
     _event: PhantomData<T>,
 }
 
-/// Whether a waiter in `mode` may block in the kernel (spec 5.6): only with a futex.
-fn blocks(mode: WaitMode) -> bool {
-    mode == WaitMode::Block && cfg!(target_os = "linux")
+/// What one attempt at one producer entry found (spec 5.4 attach).
+enum Attempt {
+    /// Taken, with this generation.
+    Took(u32),
+    /// Not usable.
+    Skip,
+    /// A compare-and-swap failed: the entry changed under us.
+    Raced,
+}
+
+/// Spec 5.4 attach steps 1-3 on entry `e` for the process `me`.
+fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
+    // Step 1.
+    let mut st = e.state().load(Ordering::SeqCst);
+    let o = e.owner().load(Ordering::SeqCst);
+    match l::state_value(st) {
+        // The owner word is the lock: 0 or a dead process means nobody holds the entry.
+        l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD => {
+            if o != 0 && !process::owner_dead(o) {
+                return Attempt::Skip;
+            }
+        }
+        l::PRODUCER_ACTIVE => {
+            // Its owner is dead and every claim of its intent is resolved: retire it first.
+            if !process::owner_dead(o) || !seg.intent_resolved(e) {
+                return Attempt::Skip;
+            }
+            let dead = l::with_value(st, l::PRODUCER_DEAD);
+            if e.state()
+                .compare_exchange(st, dead, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+            {
+                return Attempt::Raced;
+            }
+            st = dead;
+        }
+        _ => return Attempt::Skip, // corrupt
+    }
+    // Step 2.
+    if !e.take_owner(o, me) {
+        return Attempt::Raced;
+    }
+    // Step 3.
+    e.intent_end().store(0, Ordering::SeqCst);
+    e.heartbeat().store(monotonic_ns(), Ordering::Release);
+    let active = l::next_claim(st, l::PRODUCER_ACTIVE);
+    match e
+        .state()
+        .compare_exchange(st, active, Ordering::SeqCst, Ordering::SeqCst)
+    {
+        Ok(_) => Attempt::Took(l::state_gen(active)),
+        Err(_) => {
+            // No conforming peer changes the state while we hold the owner word: give it back.
+            e.take_owner(me, 0);
+            Attempt::Raced
+        }
+    }
 }
 
 impl<T: Event> Producer<T> {
     /// Creates a segment for `T` (spec 5.1) and returns its producer (the creator, producer
-    /// entry 0).
+    /// entry 0, generation 1).
     pub fn create(backing: Backing<'_>, cfg: &Config) -> Result<Self> {
         let seg = Segment::create(backing, cfg, &EventType::of::<T>()?)?;
         Ok(Self::new(seg, 0, 1, true))
     }
 
     /// Joins an existing multi-producer segment as one more producer: checks the event type
-    /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4). A single-producer
-    /// segment is refused with `BadProducerMode`; no free, closed or dead entry with
-    /// `ProducerRegistryFull`.
+    /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4): a free, closed or
+    /// dead entry whose owner word is 0 or a dead process (the owner word is the lock), or an
+    /// active one whose owner is dead and whose claims are all resolved (retired first). A single-producer segment is refused
+    /// with `BadProducerMode`; no usable entry with `ProducerRegistryFull`.
     pub fn attach(seg: &Segment) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         if seg.geometry().mode != ProducerMode::Multi {
@@ -68,82 +136,28 @@ impl<T: Event> Producer<T> {
                 producer_capacity: seg.geometry().producer_capacity,
             });
         }
-        let settled = Self::settled(seg);
-        let (index, e) = seg
-            .producer_entries()
-            .find(|(_, e)| {
-                let state = e.u32(l::PRD_STATE);
-                let mut st = state.load(Ordering::Acquire);
-                // An active entry whose owner died outside a claim, or whose whole claim the
-                // required consumers have read or passed over, is reclaimed by way of dead;
-                // one that died mid-claim is left to the recovery of 5.8.
-                if st == l::PRODUCER_ACTIVE
-                    && Self::reclaimable(e, settled)
-                    && state
-                        .compare_exchange(
-                            l::PRODUCER_ACTIVE,
-                            l::PRODUCER_DEAD,
-                            Ordering::SeqCst,
-                            Ordering::SeqCst,
-                        )
-                        .is_ok()
-                {
-                    st = l::PRODUCER_DEAD;
+        let me = process::own_identity();
+        for _ in 0..ATTACH_PASSES {
+            let mut raced = false;
+            for (index, e) in seg.producer_entries() {
+                match try_take(seg, &e, me) {
+                    Attempt::Took(generation) => {
+                        return Ok(Self::new(seg.clone(), index, generation, false))
+                    }
+                    Attempt::Raced => raced = true,
+                    Attempt::Skip => {}
                 }
-                matches!(
-                    st,
-                    l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD
-                ) && state
-                    .compare_exchange(st, l::PRODUCER_ACTIVE, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            })
-            .ok_or(Error::ProducerRegistryFull)?;
-        // owner_pid 0 while being filled in (peers treat it as alive), and no claim held.
-        let pid = process::current_pid();
-        e.u32(l::PRD_OWNER_PID).store(0, Ordering::SeqCst);
-        e.u64(l::PRD_INTENT_END).store(0, Ordering::SeqCst);
-        let generation = e
-            .u64(l::PRD_GENERATION)
-            .load(Ordering::Relaxed)
-            .wrapping_add(1);
-        e.u64(l::PRD_GENERATION)
-            .store(generation, Ordering::Relaxed);
-        e.u64(l::PRD_OWNER_START_TIME)
-            .store(process::start_time(pid), Ordering::Relaxed);
-        e.u64(l::PRD_HEARTBEAT_NS)
-            .store(monotonic_ns(), Ordering::Release);
-        e.u32(l::PRD_OWNER_PID).store(pid, Ordering::Release);
-        Ok(Self::new(seg.clone(), index, generation, false))
+            }
+            if !raced {
+                break;
+            }
+        }
+        Err(Error::ProducerRegistryFull)
     }
 
-    /// The lowest cursor of the active required consumers, or `None` if there is none: the
-    /// count below which every sequence was read or passed over (spec 5.4, reclaiming).
-    fn settled(seg: &Segment) -> Option<u64> {
-        seg.entries()
-            .filter(|(_, e)| {
-                e.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
-                    && e.flags() & l::FLAG_REQUIRED != 0
-            })
-            .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
-            .min()
-    }
-
-    /// Whether an active producer entry may be reclaimed (spec 5.4): its owner is dead (an
-    /// entry being filled in, `owner_pid` 0, counts as alive) and it holds no claim
-    /// (`intent_end` 0), or its claim ends at or below `settled`. With no active required
-    /// consumer nothing is settled: only an entry without a claim is reclaimed, so a claim that
-    /// a consumer registering later must pass over keeps its intent.
-    fn reclaimable(e: &Entry<'_>, settled: Option<u64>) -> bool {
-        let pid = e.u32(l::PRD_OWNER_PID).load(Ordering::Acquire);
-        let start = e.u64(l::PRD_OWNER_START_TIME).load(Ordering::Relaxed);
-        let end = e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst);
-        process::is_dead(pid, start) && (end == 0 || settled.is_some_and(|c| end <= c))
-    }
-
-    fn new(seg: Segment, index: usize, generation: u64, creator: bool) -> Self {
+    fn new(seg: Segment, index: usize, generation: u32, creator: bool) -> Self {
         let next = seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
-        // Spec 5.6: counted before it can ever block waiting for room.
-        let blocker = blocks(WaitMode::Block).then(|| Blocker::register(seg.producer_blockers()));
+        let entries = seg.geometry().registry_capacity as usize;
         Producer {
             seg,
             index,
@@ -153,7 +167,10 @@ impl<T: Event> Producer<T> {
             creator,
             closed: false,
             timeout: Duration::from_secs(20),
-            blocker,
+            // Spec 5.6: registered (with the barrier F3) before its first kernel wait.
+            blocking: Blocking::new(WaitMode::Block),
+            stall_timeout: None,
+            stall_watch: vec![(0, 0, Instant::now()); entries],
             _event: PhantomData,
         }
     }
@@ -168,7 +185,7 @@ impl<T: Event> Producer<T> {
         self.index
     }
 
-    fn entry(&self) -> Entry<'_> {
+    fn entry(&self) -> ProducerEntry<'_> {
         self.seg.producer_entry(self.index)
     }
 
@@ -178,22 +195,44 @@ impl<T: Event> Producer<T> {
         self.timeout = timeout;
     }
 
-    /// How this producer waits for room (and the creator of a multi-mode ring for outstanding
-    /// claims when it closes). A new producer uses [`WaitMode::Block`] and is counted in
-    /// `producer_blockers` (spec 5.6), so every consumer's cursor store is seq-cst with the
-    /// wake handshake; [`WaitMode::Spin`] leaves the count (consumers then take the release
-    /// fast path while no other producer blocks) and never blocks in the kernel.
-    pub fn set_wait(&mut self, mode: WaitMode) {
-        match (&mut self.blocker, blocks(mode)) {
-            (Some(b), false) => {
-                b.release(self.seg.producer_blockers());
-                self.blocker = None;
-            }
-            (None, true) if !self.closed => {
-                self.blocker = Some(Blocker::register(self.seg.producer_blockers()));
-            }
-            _ => {}
+    /// Also evict required consumers that are *stalled* (spec 8: owner alive, cursor unmoved
+    /// for `timeout` while this producer watched it, heartbeat older than `timeout`) while
+    /// waiting for room; `None` (the default) evicts only dead ones. A timeout under 5 s is
+    /// refused with `InvalidArgument`, so a waiting consumer (heartbeat at least once a second)
+    /// is never taken for stalled.
+    pub fn set_stall_eviction(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if timeout.is_some_and(|t| t < MIN_STALL_TIMEOUT) {
+            return Err(Error::InvalidArgument(
+                "a stall timeout must be at least 5 s (spec 8)".into(),
+            ));
         }
+        self.stall_timeout = timeout;
+        Ok(())
+    }
+
+    /// How this producer waits for room (and the creator of a multi-mode ring for outstanding
+    /// claims when it closes). A new producer uses [`WaitMode::Block`]: the first time it
+    /// blocks in the kernel it registers in `producer_blockers` (spec 5.6, with the barrier
+    /// F3) until close or drop, so consumers do the wake handshake after their cursor stores;
+    /// [`WaitMode::Spin`] hands a registration back (consumers then skip the handshake while no
+    /// other producer blocks) and never blocks in the kernel.
+    pub fn set_wait(&mut self, mode: WaitMode) {
+        self.blocking.set_mode(mode, self.seg.producer_blockers());
+    }
+
+    /// Stores a heartbeat (CLOCK_MONOTONIC ns) in this producer's entry and the header's
+    /// `producer_heartbeat_ns`. Waits do this at least once a second (spec 8); a producer that
+    /// waits for something else (consumers to register, say) should call it as often.
+    pub fn heartbeat(&self) {
+        Self::beat(&self.seg, self.index);
+    }
+
+    fn beat(seg: &Segment, index: usize) {
+        let now = monotonic_ns();
+        seg.producer_heartbeat().store(now, Ordering::Release);
+        seg.producer_entry(index)
+            .heartbeat()
+            .store(now, Ordering::Release);
     }
 
     /// Publishes one event. Blocks while the ring is full (see [`Producer::publish_batch`]).
@@ -202,8 +241,9 @@ impl<T: Event> Producer<T> {
     }
 
     /// Publishes `events` in order, in claims of at most `capacity`. Blocks while the ring is
-    /// full: woken by consumers moving their cursors (futex), re-checking at least every 20 ms,
-    /// evicting required consumers whose owner process is dead; fails with `Timeout` when one
+    /// full: woken by consumers moving their cursors, deregistering or being evicted (futex),
+    /// re-checking at least every 20 ms, evicting required consumers whose owner process is dead
+    /// (and stalled ones, see [`Producer::set_stall_eviction`]); fails with `Timeout` when one
     /// claim found no room for the configured timeout, `Poisoned` once the ring is poisoned,
     /// `Closed` once the creator closed a multi-producer ring.
     pub fn publish_batch(&mut self, events: &[T]) -> Result<()> {
@@ -227,19 +267,7 @@ impl<T: Event> Producer<T> {
         n: usize,
         mut fill: impl FnMut(u64, usize) -> std::result::Result<T, E>,
     ) -> Result<()> {
-        if self.closed {
-            return Err(Error::InvalidArgument("producer is closed".into()));
-        }
-        let cap = self.seg.geometry().capacity;
-        if n == 0 || n as u64 > cap {
-            return Err(Error::InvalidArgument(format!(
-                "a claim must be 1 to {cap} events"
-            )));
-        }
-        let first = match self.seg.geometry().mode {
-            ProducerMode::Single => self.claim_single(n as u64)?,
-            ProducerMode::Multi => self.claim_multi(n as u64)?,
-        };
+        let first = self.claim_n(n)?;
         // Between claim and publish: a failure here must poison, never publish.
         let seg = &self.seg;
         let size = seg.geometry().event.size as usize;
@@ -277,12 +305,8 @@ impl<T: Event> Producer<T> {
         });
     }
 
-    /// Zero-copy publishing: claims `n` sequences (1 to `capacity`), waiting for room as
-    /// [`Producer::publish_batch`], and lends their slots in place as a [`Claim`] to be written
-    /// and then [`Claim::publish`]ed. A claim dropped without publishing (an early return, a
-    /// panic) poisons the ring, as a failed fill does (spec 5.4: slots that were not written are
-    /// never published).
-    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>> {
+    /// Checks the state and `n`, then claims `n` sequences: returns the first.
+    fn claim_n(&mut self, n: usize) -> Result<u64> {
         if self.closed {
             return Err(Error::InvalidArgument("producer is closed".into()));
         }
@@ -292,10 +316,19 @@ impl<T: Event> Producer<T> {
                 "a claim must be 1 to {cap} events"
             )));
         }
-        let first = match self.seg.geometry().mode {
-            ProducerMode::Single => self.claim_single(n as u64)?,
-            ProducerMode::Multi => self.claim_multi(n as u64)?,
-        };
+        match self.seg.geometry().mode {
+            ProducerMode::Single => self.claim_single(n as u64),
+            ProducerMode::Multi => self.claim_multi(n as u64),
+        }
+    }
+
+    /// Zero-copy publishing: claims `n` sequences (1 to `capacity`), waiting for room as
+    /// [`Producer::publish_batch`], and lends their slots in place as a [`Claim`] to be written
+    /// and then [`Claim::publish`]ed. A claim dropped without publishing (an early return, a
+    /// panic) poisons the ring, as a failed fill does (spec 5.4: slots that were not written are
+    /// never published).
+    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>> {
+        let first = self.claim_n(n)?;
         Ok(Claim {
             producer: self,
             first,
@@ -305,67 +338,66 @@ impl<T: Event> Producer<T> {
     }
 
     /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
-    /// and publish would; this producer is forgotten without detaching. For tests and tools.
-    #[doc(hidden)]
-    pub fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
-        let first = match self.seg.geometry().mode {
-            ProducerMode::Single => self.claim_single(n as u64)?,
-            ProducerMode::Multi => self.claim_multi(n as u64)?,
-        };
+    /// and publish would; this producer is forgotten without detaching. For the golden images and tests.
+    pub(crate) fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
+        let first = self.claim_n(n)?;
         // Drop then does nothing: the entry stays active, holding the claim, and the blockers
         // count keeps this producer, as after a crash.
-        self.closed = true;
-        if let Some(b) = self.blocker.as_mut() {
-            b.leak();
-        }
+        self.forget();
         Ok(first)
     }
 
     /// Forgets this producer without detaching, as if its process had died outside a claim:
-    /// its entry stays active. For tests and tools.
-    #[doc(hidden)]
-    pub fn abandon(mut self) {
-        self.closed = true;
-        if let Some(b) = self.blocker.as_mut() {
-            b.leak();
-        }
+    /// its entry stays active. For tests.
+    #[cfg(test)]
+    pub(crate) fn abandon(mut self) {
+        self.forget();
     }
 
-    /// Minimum cursor of every active required entry, or `end` if there is none (5.3 step 1).
+    fn forget(&mut self) {
+        self.closed = true;
+        self.blocking.leak();
+    }
+
+    /// Minimum cursor of every entry that gates (active, required, not corrupt), or `end` if
+    /// there is none (5.3 step 1).
     fn gating_bound(seg: &Segment, end: u64) -> u64 {
         seg.entries()
-            .filter(|(_, e)| {
-                e.state().load(Ordering::SeqCst) == l::ENTRY_ACTIVE
-                    && e.flags() & l::FLAG_REQUIRED != 0
-            })
+            .filter(|(_, e)| e.gates())
             .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
             .min()
             .unwrap_or(end)
     }
 
-    /// Marks active entries whose owner process is dead (spec section 8) as evicted, so they
-    /// stop gating; returns how many. Done automatically while waiting for room.
+    /// Evicts every active consumer whose owner process is dead (spec section 8), so it stops
+    /// gating: compare-and-swap of its `state` from active to evicted (same generation), then an
+    /// unconditional wake of both wait words (spec 5.7). Returns how many. Done automatically
+    /// while waiting for room.
     pub fn evict_dead_consumers(&self) -> usize {
-        Self::evict_dead(&self.seg)
+        self.seg
+            .evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)))
     }
 
-    fn evict_dead(seg: &Segment) -> usize {
-        let mut evicted = 0;
-        for (_, e) in seg.entries() {
-            if e.state().load(Ordering::Acquire) != l::ENTRY_ACTIVE {
-                continue;
+    /// Evicts required consumers stalled for the stall timeout (spec 8), if one is set.
+    fn evict_stalled(seg: &Segment, timeout: Option<Duration>, watch: &mut [(u32, u64, Instant)]) {
+        let Some(timeout) = timeout else {
+            return;
+        };
+        let now = Instant::now();
+        let now_ns = monotonic_ns();
+        seg.evict_where(|i, e| {
+            let word = e.state().load(Ordering::SeqCst);
+            let cursor = e.cursor().load(Ordering::SeqCst);
+            let w = &mut watch[i];
+            if (w.0, w.1) != (word, cursor) {
+                *w = (word, cursor, now);
+                return false;
             }
-            if crate::consumer::owner_dead(&e) {
-                let won = e.state().compare_exchange(
-                    l::ENTRY_ACTIVE,
-                    l::ENTRY_EVICTED,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                evicted += usize::from(won.is_ok());
-            }
-        }
-        evicted
+            e.flags() & l::FLAG_REQUIRED != 0
+                && now.duration_since(w.2) >= timeout
+                && now_ns.saturating_sub(e.heartbeat().load(Ordering::Acquire))
+                    >= timeout.as_nanos() as u64
+        });
     }
 
     /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6). Every recompute of
@@ -381,18 +413,31 @@ impl<T: Event> Producer<T> {
             return Ok(());
         }
         let seg = &self.seg;
+        let (index, stall_timeout, watch) = (self.index, self.stall_timeout, &mut self.stall_watch);
         let mut bound = self.bound;
         let mut last_scan = Instant::now();
+        let mut last_beat = Instant::now();
         let ok = wait::wait_until(
             seg.producer_waiters(),
             seg.producer_wake(),
-            self.blocker.as_ref(),
+            seg.producer_blockers(),
+            &mut self.blocking,
             Instant::now() + self.timeout,
             || {
+                // Spec 5.6 step 3: poison, close, and the registry (which covers consumers
+                // that deregistered or were evicted).
                 seg.check_poison()?;
+                if seg.claims_closed() {
+                    return Err(Error::Closed);
+                }
+                if last_beat.elapsed() >= HEARTBEAT_WHILE_WAITING {
+                    last_beat = Instant::now();
+                    Self::beat(seg, index);
+                }
                 if last_scan.elapsed() >= EVICT_SCAN {
                     last_scan = Instant::now();
-                    Self::evict_dead(seg);
+                    seg.evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)));
+                    Self::evict_stalled(seg, stall_timeout, watch);
                 }
                 bound = Self::gating_bound(seg, end);
                 Ok(end.saturating_sub(cap) <= bound)
@@ -415,6 +460,9 @@ impl<T: Event> Producer<T> {
         self.seg.check_poison()?;
         self.wait_for_room(end)?;
         self.seg.claimed().store(end, Ordering::Release);
+        // F1 (spec 5.11): the claim is visible before any byte of the slots it reuses, which an
+        // optional consumer's copy-and-verify relies on (5.10).
+        fence(Ordering::Release);
         Ok(std::mem::replace(&mut self.next, end))
     }
 
@@ -422,7 +470,7 @@ impl<T: Event> Producer<T> {
     fn claim_multi(&mut self, n: u64) -> Result<u64> {
         loop {
             // Step 1.
-            let w = self.seg.claimed().load(Ordering::SeqCst);
+            let w = self.seg.claimed().load(Ordering::Acquire);
             if w & l::CLAIMED_CLOSED != 0 {
                 return Err(Error::Closed);
             }
@@ -434,10 +482,10 @@ impl<T: Event> Producer<T> {
             };
             self.wait_for_room(end)?;
             // Step 2: announce the claim before making it, so that peers can pass it over if
-            // this process dies before publishing (5.8).
+            // this process dies before publishing (5.8). `intent_end` is 0 here.
             let e = self.entry();
-            e.u64(l::PRD_INTENT_START).store(c, Ordering::SeqCst);
-            e.u64(l::PRD_INTENT_END).store(end, Ordering::SeqCst);
+            e.intent_start().store(c, Ordering::SeqCst);
+            e.intent_end().store(end, Ordering::SeqCst);
             // Step 3.
             if self
                 .seg
@@ -447,54 +495,40 @@ impl<T: Event> Producer<T> {
             {
                 return Ok(c);
             }
-            // Not in the spec: withdraw the intent, which now covers another producer's claim.
-            e.u64(l::PRD_INTENT_END).store(0, Ordering::SeqCst);
+            // The range is someone else's now: withdraw the intent.
+            e.intent_end().store(0, Ordering::SeqCst);
         }
     }
 
     /// Publishes the filled claim `first..first + n` (5.3 steps 4-5, 5.4 steps 5-7).
     fn publish_claimed(&mut self, first: u64, n: u64) {
         let end = first + n;
-        // 5.3 step 4: while no consumer may block in the kernel, the publishing store is a
-        // release store and the wake of step 5 is skipped (spec 5.6); otherwise it is seq-cst,
-        // ordered before the waiters load.
-        let cb = self.seg.consumer_blockers().load(Ordering::Acquire);
         match self.seg.geometry().mode {
-            // Releases the slot writes.
-            ProducerMode::Single => self.seg.published().store(end, wait::store_order(cb)),
+            // 5.3 step 4: releases the slot writes.
+            ProducerMode::Single => self.seg.published().store(end, Ordering::Release),
             ProducerMode::Multi => {
+                // 5.4 step 5: each store releases the slot write of its sequence.
                 for s in first..end {
-                    // 5.4 step 5: releases the slot write of `s`; the last one seq-cst if
-                    // someone may block, for its order before the waiters load.
-                    let order = if s + 1 == end {
-                        wait::store_order(cb)
-                    } else {
-                        Ordering::Release
-                    };
-                    self.seg.availability(s).store(s + 1, order);
+                    self.seg.availability(s).store(s + 1, Ordering::Release);
                 }
                 // 5.4 step 6.
-                self.entry()
-                    .u64(l::PRD_INTENT_END)
-                    .store(0, Ordering::Release);
+                self.entry().intent_end().store(0, Ordering::Release);
             }
         }
+        // 5.3 step 5 (5.4 step 7): the blockers count is loaded after the store.
+        wait::after_store(&self.seg, Words::CONSUMER);
         // A sign of life every 1024 sequences (as the C library), not a clock read per publish.
         if first >> 10 != end >> 10 {
-            let now = monotonic_ns();
-            self.seg.producer_heartbeat().store(now, Ordering::Release);
-            self.entry()
-                .u64(l::PRD_HEARTBEAT_NS)
-                .store(now, Ordering::Release);
+            self.heartbeat();
         }
-        // 5.3 step 5.
-        wait::wake_if(cb, self.seg.consumer_waiters(), self.seg.consumer_wake());
     }
 
     /// Closes the producer; later publishes fail.
     ///
-    /// - An attached multi-mode producer detaches: its entry becomes closed.
-    /// - The creator of a single-mode ring stores `producer_state = 2` and wakes consumers.
+    /// - An attached multi-mode producer detaches: compare-and-swap of its entry's `state` from
+    ///   active (its generation) to closed, then of `owner` from its identity to 0.
+    /// - The creator of a single-mode ring stores `producer_state = 2` and wakes consumers
+    ///   unconditionally (spec 5.3, 5.6).
     /// - The creator of a multi-mode ring ends the stream (spec 5.4): sets the closed bit of
     ///   `claimed`, so every later claim fails with `Closed`, waits until every claimed sequence
     ///   is published or a gap (woken by publishes, re-checking every 20 ms, for up to the
@@ -505,22 +539,24 @@ impl<T: Event> Producer<T> {
             return Ok(());
         }
         self.closed = true;
-        let wait_mode = if self.blocker.is_some() {
-            WaitMode::Block
-        } else {
-            WaitMode::Spin
-        };
-        if let Some(b) = self.blocker.as_mut() {
-            b.release(self.seg.producer_blockers());
-        }
-        self.blocker = None;
+        let wait_mode = self.blocking.mode();
+        self.blocking.release(self.seg.producer_blockers());
         if !self.creator {
-            let _ = self.entry().u32(l::PRD_STATE).compare_exchange(
-                l::PRODUCER_ACTIVE,
-                l::PRODUCER_ENTRY_CLOSED,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            );
+            // Detach (spec 5.4): state from active (our generation) to closed, then the owner
+            // word from our identity to 0.
+            let mine = l::state_word(l::PRODUCER_ACTIVE, self.generation);
+            let e = self.entry();
+            if e.state()
+                .compare_exchange(
+                    mine,
+                    l::with_value(mine, l::PRODUCER_ENTRY_CLOSED),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                )
+                .is_ok()
+            {
+                e.take_owner(process::own_identity(), 0);
+            }
             return Ok(());
         }
         let mut result = Ok(());
@@ -531,25 +567,32 @@ impl<T: Event> Producer<T> {
                 .fetch_or(l::CLAIMED_CLOSED, Ordering::SeqCst)
                 & l::COUNT_MASK;
             let seg = &self.seg;
+            let index = self.index;
             let from = count.saturating_sub(seg.geometry().capacity);
-            // This wait is on the consumer word (woken by publishes): counted in
-            // `consumer_blockers` for its duration (spec 5.6), so publishers wake it.
-            let mut blocker = blocks(wait_mode).then(|| Blocker::register(seg.consumer_blockers()));
+            // This wait is on the consumer word (woken by publishes): if it blocks, it is
+            // registered in `consumer_blockers` for its duration (spec 5.6), so publishers
+            // wake it.
+            let mut blocking = Blocking::new(wait_mode);
+            let mut last_beat = Instant::now();
             let complete = wait::wait_until(
                 seg.consumer_waiters(),
                 seg.consumer_wake(),
-                blocker.as_ref(),
+                seg.consumer_blockers(),
+                &mut blocking,
                 Instant::now() + self.timeout,
                 || {
-                    Ok((from..count).all(|s| {
-                        let w = seg.availability(s).load(Ordering::SeqCst);
-                        w & !l::AVAIL_GAP == s + 1
-                    }) || seg.is_poisoned())
+                    if last_beat.elapsed() >= HEARTBEAT_WHILE_WAITING {
+                        last_beat = Instant::now();
+                        Self::beat(seg, index);
+                    }
+                    Ok(seg.is_poisoned()
+                        || (from..count).all(|s| {
+                            let w = seg.availability(s).load(Ordering::Acquire);
+                            w & l::COUNT_MASK > s
+                        }))
                 },
             );
-            if let Some(b) = blocker.as_mut() {
-                b.release(seg.consumer_blockers());
-            }
+            blocking.release(seg.consumer_blockers());
             if !matches!(complete, Ok(true)) {
                 result = Err(Error::Timeout);
             }
@@ -557,12 +600,12 @@ impl<T: Event> Producer<T> {
         self.seg
             .producer_state()
             .store(l::PRODUCER_CLOSED, Ordering::SeqCst);
-        wait::wake(self.seg.consumer_waiters(), self.seg.consumer_wake());
+        wait::wake_unconditionally(&self.seg, Words::CONSUMER);
         result
     }
 
-    /// Generation of this producer's registry entry.
-    pub fn generation(&self) -> u64 {
+    /// Generation of this producer's registry entry (bits 8-31 of its `state`).
+    pub fn generation(&self) -> u32 {
         self.generation
     }
 }
@@ -570,9 +613,7 @@ impl<T: Event> Producer<T> {
 impl<T: Event> Drop for Producer<T> {
     fn drop(&mut self) {
         let _ = self.close();
-        if let Some(b) = self.blocker.as_mut() {
-            b.release(self.seg.producer_blockers());
-        }
+        self.blocking.release(self.seg.producer_blockers());
     }
 }
 

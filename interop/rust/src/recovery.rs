@@ -1,95 +1,123 @@
-//! Passing over a dead producer's claims (spec 5.8, multi mode).
+//! Passing over a dead producer's claims (spec 5.8, multi mode) and retiring dead producer
+//! entries once their claims are resolved (5.4 attach step 1, 5.8).
 
 use std::sync::atomic::Ordering;
 
 use crate::layout as l;
 use crate::process;
-use crate::segment::{Entry, Segment};
+use crate::segment::{Intent, ProducerEntry, Segment};
 
-/// An active producer entry's claim range, if it holds one, and whether its owner is dead.
-fn intent(e: &Entry<'_>) -> Option<(u64, u64, bool)> {
-    if e.u32(l::PRD_STATE).load(Ordering::Acquire) != l::PRODUCER_ACTIVE {
-        return None;
-    }
-    let end = e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst);
-    let start = e.u64(l::PRD_INTENT_START).load(Ordering::SeqCst);
-    if end == 0 || start >= end {
-        return None;
-    }
-    // owner_pid 0 (being filled in) counts as alive: `is_dead(0, _)` is false.
-    let pid = e.u32(l::PRD_OWNER_PID).load(Ordering::Relaxed);
-    let st = e.u64(l::PRD_OWNER_START_TIME).load(Ordering::Relaxed);
-    Some((start, end, process::is_dead(pid, st)))
+/// What spec 5.8 decided for one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resolution {
+    /// Published or passed over already (by anyone): nothing to wait for.
+    Resolved,
+    /// This call passed it over (its compare-and-swap won) and counted it in `gaps`.
+    Passed,
+    /// A live producer holds it (or may), or nothing says its producer is dead: keep waiting.
+    Wait,
 }
 
 impl Segment {
-    /// Spec 5.8, run by a required consumer that has waited at sequence `s` past its stall
-    /// timeout: finds an active producer entry whose owner is dead and whose intent covers `s`,
-    /// wins the CAS of its state to dead, and marks every sequence of its intent from `s` on that
-    /// is not published as a gap (`(t + 1) | 2^63`), adding each to the header's `gaps`. Returns
-    /// the number of sequences marked (0: nothing to do, a live producer still covers `s`, or a
-    /// peer won the CAS and marks them).
+    /// Whether the availability word of `t` says it is resolved: its low 62 bits are at least
+    /// `t + 1` (published, passed over, or already reused by a later round).
+    fn resolved(&self, t: u64) -> bool {
+        self.availability(t).load(Ordering::Acquire) & l::COUNT_MASK > t
+    }
+
+    /// Spec 5.4 attach step 1, "resolved": the entry's `intent_end` is 0, or every sequence of
+    /// its intent below the claimed count is resolved. An intent in flux, or longer than the
+    /// ring (only a corrupt entry has one), is not resolved.
+    pub(crate) fn intent_resolved(&self, e: &ProducerEntry<'_>) -> bool {
+        match e.intent() {
+            Intent::None => true,
+            Intent::InFlux => false,
+            Intent::Range(start, end) => {
+                let limit = self.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+                let end = end.min(limit);
+                end <= start
+                    || (end - start <= self.geometry().capacity
+                        && (start..end).all(|t| self.resolved(t)))
+            }
+        }
+    }
+
+    /// Spec 5.8 for one sequence `s`, run by a required consumer that has waited at `s` past
+    /// its stall timeout:
     ///
-    /// One addition to step 3: a sequence that an active entry with a live owner also covers is
-    /// left alone, so a stale intent (left by a failed CAS, 5.4 step 3) never marks a live
-    /// producer's claim.
-    pub(crate) fn pass_over_dead_claims(&self, s: u64) -> u64 {
+    /// 1. `s` at or above the claimed count: nothing to resolve (`Wait`).
+    /// 2. The availability word says published or passed over: `Resolved`.
+    /// 3. The intents of the active producer entries: one with a live owner that covers `s`
+    ///    or is in flux, or none with a dead owner that covers `s`: `Wait`.
+    /// 4. Compare-and-swap of the word from what step 2 read to `(s + 1) | GAP`; the winner
+    ///    adds 1 to the header's `gaps` (so a gap is counted once however many consumers
+    ///    resolve it) and gets `Passed`; a loser goes back to step 2.
+    pub(crate) fn resolve_sequence(&self, s: u64) -> Resolution {
+        // Step 1.
         let limit = self.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
         if s >= limit {
-            return 0;
+            return Resolution::Wait;
         }
-        let live_covers = |t: u64| {
-            self.producer_entries()
-                .any(|(_, e)| matches!(intent(&e), Some((a, b, false)) if a <= t && t < b))
-        };
-        // Step 1.
-        if live_covers(s) {
-            return 0;
-        }
-        let Some((victim, start, end)) =
-            self.producer_entries().find_map(|(i, e)| match intent(&e) {
-                Some((a, b, true)) if a <= s && s < b => Some((i, a, b)),
-                _ => None,
-            })
-        else {
-            return 0;
-        };
-        // Step 2: only the winner goes on.
-        if self
-            .producer_entry(victim)
-            .u32(l::PRD_STATE)
-            .compare_exchange(
-                l::PRODUCER_ACTIVE,
-                l::PRODUCER_DEAD,
-                Ordering::SeqCst,
-                Ordering::SeqCst,
-            )
-            .is_err()
-        {
-            return 0;
-        }
-        // Step 3. The claim lies below `claimed`, and the caller gates the producers at `s`, so
-        // no word from `s` on can belong to a later round.
-        let mut marked = 0;
-        for t in s.max(start)..end.min(limit) {
-            let word = self.availability(t);
+        let word = self.availability(s);
+        loop {
+            // Step 2.
             let w = word.load(Ordering::Acquire);
-            if w == t + 1 || w == (t + 1) | l::AVAIL_GAP || live_covers(t) {
-                continue;
+            if w & l::COUNT_MASK > s {
+                return Resolution::Resolved;
             }
+            // Step 3.
+            let mut dead_covers = false;
+            for (_, e) in self.producer_entries() {
+                if l::state_value(e.state().load(Ordering::SeqCst)) != l::PRODUCER_ACTIVE {
+                    continue;
+                }
+                let intent = e.intent();
+                let dead = process::owner_dead(e.owner().load(Ordering::SeqCst));
+                if !dead && (intent == Intent::InFlux || intent.covers(s)) {
+                    return Resolution::Wait;
+                }
+                dead_covers |= dead && intent.covers(s);
+            }
+            if !dead_covers {
+                return Resolution::Wait;
+            }
+            // Step 4.
             if word
                 .compare_exchange(
                     w,
-                    (t + 1) | l::AVAIL_GAP,
+                    (s + 1) | l::AVAIL_GAP,
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 )
                 .is_ok()
             {
                 self.gaps_word().fetch_add(1, Ordering::SeqCst);
-                marked += 1;
+                return Resolution::Passed;
             }
         }
-        marked
+    }
+
+    /// Retires every active producer entry whose owner is dead and whose claims are all
+    /// resolved (compare-and-swap of `state` from active to dead, same generation; spec 5.8):
+    /// the entry is then free to be taken again and shows as dead. Returns how many. Attaching
+    /// does this for the entry it takes; tools and a creator waiting for attached producers to
+    /// leave call it. An entry with unresolved claims is never retired.
+    pub fn retire_dead_producers(&self) -> usize {
+        self.producer_entries()
+            .filter(|(_, e)| {
+                let st = e.state().load(Ordering::SeqCst);
+                l::state_value(st) == l::PRODUCER_ACTIVE
+                    && process::owner_dead(e.owner().load(Ordering::SeqCst))
+                    && self.intent_resolved(e)
+                    && e.state()
+                        .compare_exchange(
+                            st,
+                            l::with_value(st, l::PRODUCER_DEAD),
+                            Ordering::SeqCst,
+                            Ordering::SeqCst,
+                        )
+                        .is_ok()
+            })
+            .count()
     }
 }

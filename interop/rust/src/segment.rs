@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::layout::{self as l, Field};
 use crate::mapping::{self, Mapping};
+use crate::naming::check_segment_name;
 use crate::process;
 
 /// Producer mode of a segment.
@@ -439,13 +440,22 @@ impl Segment {
     /// Fails with `Io(AlreadyExists)` if the name or path exists; see [`unlink_shm`] to replace a
     /// stale segment.
     pub fn create(backing: Backing<'_>, cfg: &Config, ty: &EventType) -> Result<Segment> {
+        if let Backing::Shm(name) = backing {
+            check_segment_name(name.as_bytes())?;
+        }
         let p = place(cfg, ty)?;
         let len = p.total_size as usize;
-        let map = match backing {
-            Backing::Shm(name) => Mapping::create_shm(name, len, cfg.file_mode)?,
-            Backing::File(path) => Mapping::create_file(path, len, cfg.file_mode)?,
-            Backing::Heap => Mapping::heap(len),
+        let created = match backing {
+            Backing::Shm(name) => Mapping::create_shm(name, len, cfg.file_mode),
+            Backing::File(path) => Mapping::create_file(path, len, cfg.file_mode),
+            Backing::Heap => Ok(Mapping::heap(len)),
         };
+        let map = created.map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) => Error::NoSpace {
+                total_size: p.total_size,
+            },
+            _ => Error::Io(e),
+        })?;
         let w32 = |f: Field, v: u32| map.u32_at(f.offset).store(v, Ordering::Relaxed);
         let w64 = |f: Field, v: u64| map.u64_at(f.offset).store(v, Ordering::Relaxed);
         let wreg = |f: Field, r: Region| {
@@ -508,18 +518,20 @@ impl Segment {
         w64(l::TYPE_FINGERPRINT, ty.fingerprint);
         w32(l::TYPE_NAME_LEN, ty.name.len() as u32);
         map.copy_in(l::TYPE_NAME.offset, ty.name.as_bytes());
-        // The creator takes producer entry 0 before it publishes `init_state` (spec 5.4).
-        let e0 = p.producers.offset as usize;
-        map.u64_at(e0 + l::PRD_GENERATION.offset)
-            .store(1, Ordering::Relaxed);
-        map.u64_at(e0 + l::PRD_OWNER_START_TIME.offset)
-            .store(process::start_time(pid), Ordering::Relaxed);
-        map.u64_at(e0 + l::PRD_HEARTBEAT_NS.offset)
-            .store(monotonic_ns(), Ordering::Relaxed);
-        map.u32_at(e0 + l::PRD_OWNER_PID.offset)
-            .store(pid, Ordering::Relaxed);
-        map.u32_at(e0 + l::PRD_STATE.offset)
-            .store(l::PRODUCER_ACTIVE, Ordering::Relaxed);
+        // Spec 5.1 step 2: the creator takes producer entry 0 (in both modes) before it publishes
+        // `init_state`: owner, heartbeat, then state active with generation 1 (`0x101`).
+        let e0 = ProducerEntry {
+            map: &map,
+            base: p.producers.offset as usize,
+        };
+        e0.take_owner(0, process::own_identity());
+        e0.heartbeat().store(monotonic_ns(), Ordering::Relaxed);
+        let _ = e0.state().compare_exchange(
+            l::state_word(l::PRODUCER_FREE, 0),
+            l::next_claim(0, l::PRODUCER_ACTIVE),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
         // Last write of initialization; pairs with the acquire load in `validate` check 2.
         map.u32_at(l::INIT_STATE.offset)
             .store(l::INIT_READY, Ordering::Release);
@@ -533,6 +545,7 @@ impl Segment {
     /// (created but not yet sized) or is initializing, until `timeout` has passed. Runs checks 1
     /// to 12; check 13 is done by the typed producer and consumer.
     pub fn attach_shm(name: &str, timeout: Duration) -> Result<Segment> {
+        check_segment_name(name.as_bytes())?;
         Self::attach_with(timeout, || Mapping::open_shm(name))
     }
 
@@ -556,6 +569,7 @@ impl Segment {
         loop {
             let err = match open() {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Error::NotFound,
+                Err(e) if mapping::not_regular(&e) => return Err(Error::NotRegularFile),
                 Err(e) => return Err(Error::Io(e)),
                 // Created but not yet sized by the creator: still initializing.
                 Ok(map) if map.len() == 0 => Error::Initializing,
@@ -660,15 +674,15 @@ impl Segment {
         (0..self.inner.geo.registry_capacity as usize).map(move |i| (i, self.entry(i)))
     }
     /// Producer registry entry `i` (< producer_capacity).
-    pub(crate) fn producer_entry(&self, i: usize) -> Entry<'_> {
+    pub(crate) fn producer_entry(&self, i: usize) -> ProducerEntry<'_> {
         let g = &self.inner.geo;
         assert!(i < g.producer_capacity as usize);
-        Entry {
+        ProducerEntry {
             map: self.map(),
             base: (g.producers.offset + (i * l::PRODUCER_ENTRY_SIZE) as u64) as usize,
         }
     }
-    pub(crate) fn producer_entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
+    pub(crate) fn producer_entries(&self) -> impl Iterator<Item = (usize, ProducerEntry<'_>)> {
         (0..self.inner.geo.producer_capacity as usize).map(move |i| (i, self.producer_entry(i)))
     }
     /// The header's `gaps` counter.
@@ -724,23 +738,56 @@ impl Segment {
     pub fn producer_registry(&self) -> Vec<ProducerInfo> {
         self.producer_entries()
             .filter_map(|(index, e)| {
-                let state = match e.u32(l::PRD_STATE).load(Ordering::Acquire) {
+                let word = e.state().load(Ordering::Acquire);
+                let state = match l::state_value(word) {
                     l::PRODUCER_FREE => return None,
                     l::PRODUCER_ACTIVE => ProducerState::Active,
                     l::PRODUCER_ENTRY_CLOSED => ProducerState::Closed,
                     l::PRODUCER_DEAD => ProducerState::Dead,
-                    v => ProducerState::Unknown(v),
+                    v => ProducerState::Corrupt(v),
                 };
+                let owner = e.owner().load(Ordering::SeqCst);
                 Some(ProducerInfo {
                     index,
                     state,
-                    owner_pid: e.u32(l::PRD_OWNER_PID).load(Ordering::Relaxed),
-                    generation: e.u64(l::PRD_GENERATION).load(Ordering::Relaxed),
-                    intent_start: e.u64(l::PRD_INTENT_START).load(Ordering::SeqCst),
-                    intent_end: e.u64(l::PRD_INTENT_END).load(Ordering::SeqCst),
+                    generation: l::state_gen(word),
+                    owner,
+                    owner_pid: l::owner_pid(owner),
+                    owner_dead: process::owner_dead(owner),
+                    intent_start: e.intent_start().load(Ordering::SeqCst),
+                    intent_end: e.intent_end().load(Ordering::SeqCst),
                 })
             })
             .collect()
+    }
+
+    /// `creator_pid`.
+    pub fn creator_pid(&self) -> u32 {
+        self.map()
+            .u32_at(l::CREATOR_PID.offset)
+            .load(Ordering::Relaxed)
+    }
+
+    /// A live producer (spec 5.5 step 4), by pid: the creator (`creator_pid`,
+    /// `creator_start_time`, compared in full) or, in multi mode, the owner of an active
+    /// producer entry; `None` if every one is dead (section 8).
+    pub fn live_producer(&self) -> Option<u32> {
+        let start = self
+            .map()
+            .u64_at(l::CREATOR_START_TIME.offset)
+            .load(Ordering::Relaxed);
+        if !process::is_dead(self.creator_pid(), start) {
+            return Some(self.creator_pid());
+        }
+        if self.inner.geo.mode != ProducerMode::Multi {
+            return None;
+        }
+        self.producer_entries().find_map(|(_, e)| {
+            let o = e.owner().load(Ordering::SeqCst);
+            (l::state_value(e.state().load(Ordering::SeqCst)) == l::PRODUCER_ACTIVE
+                && !process::owner_dead(o))
+            .then_some(l::owner_pid(o))
+        })
     }
 
     /// Whether the producer has stored `producer_state = 2` (acquire).
@@ -751,24 +798,37 @@ impl Segment {
     /// Number of registry entries currently active.
     pub fn active_consumers(&self) -> usize {
         self.entries()
-            .filter(|(_, e)| e.state().load(Ordering::Acquire) == l::ENTRY_ACTIVE)
+            .filter(|(_, e)| e.state_value() == l::ENTRY_ACTIVE)
             .count()
     }
 
-    /// Every registry entry that is not free, in index order.
+    /// Every registry entry that is not free, in index order. An entry with an undefined state
+    /// value or a `name_len` out of 1..=48 is shown as [`EntryState::Corrupt`] (spec 4.3).
     pub fn registry(&self) -> Vec<EntryInfo> {
         self.entries()
             .filter_map(|(index, e)| {
-                let state = EntryState::from_u32(e.state().load(Ordering::Acquire))?;
+                let word = e.state().load(Ordering::Acquire);
+                let name = e.name_bytes();
+                let state = match (EntryState::from_u32(l::state_value(word))?, &name) {
+                    (EntryState::Corrupt(v), _) => EntryState::Corrupt(v),
+                    (s, Some(_)) => s,
+                    // Claiming entries may not have their name yet.
+                    (EntryState::Claiming, None) => EntryState::Claiming,
+                    (_, None) => EntryState::Corrupt(l::state_value(word)),
+                };
+                let owner = e.owner().load(Ordering::SeqCst);
                 Some(EntryInfo {
                     index,
                     state,
-                    name: e.name(),
+                    name: String::from_utf8_lossy(&name.unwrap_or_default()).into_owned(),
                     required: e.flags() & l::FLAG_REQUIRED != 0,
-                    generation: e.u64(l::ENT_GENERATION).load(Ordering::Relaxed),
+                    generation: l::state_gen(word),
+                    owner,
+                    owner_pid: l::owner_pid(owner),
                     cursor: e.cursor().load(Ordering::Acquire),
-                    lost: e.u64(l::ENT_LOST).load(Ordering::Acquire),
-                    gaps_seen: e.u64(l::ENT_GAPS_SEEN).load(Ordering::Acquire),
+                    lost: e.lost().load(Ordering::Acquire),
+                    gaps_seen: e.gaps_seen().load(Ordering::Acquire),
+                    heartbeat_ns: e.heartbeat().load(Ordering::Acquire),
                 })
             })
             .collect()
@@ -777,6 +837,7 @@ impl Segment {
 
 /// Removes shared-memory object `name` (a creator replacing a stale segment MUST do this first).
 pub fn unlink_shm(name: &str) -> Result<()> {
+    check_segment_name(name.as_bytes())?;
     match mapping::unlink_shm(name) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
         r => Ok(r?),
@@ -792,10 +853,11 @@ pub enum EntryState {
     Active,
     /// Deregistered.
     Closed,
-    /// Removed by a producer.
+    /// Removed by a peer.
     Evicted,
-    /// A value the spec does not define (a corrupt entry).
-    Unknown(u32),
+    /// A state value the spec does not define, or a `name_len` out of 1..=48 (spec 4.3): the
+    /// entry matches no name and never gates. Carries the state value.
+    Corrupt(u32),
 }
 
 impl EntryState {
@@ -806,7 +868,7 @@ impl EntryState {
             l::ENTRY_ACTIVE => EntryState::Active,
             l::ENTRY_CLOSED => EntryState::Closed,
             l::ENTRY_EVICTED => EntryState::Evicted,
-            v => EntryState::Unknown(v),
+            v => EntryState::Corrupt(v),
         })
     }
 
@@ -817,7 +879,7 @@ impl EntryState {
             EntryState::Active => "active",
             EntryState::Closed => "closed",
             EntryState::Evicted => "evicted",
-            EntryState::Unknown(_) => "unknown",
+            EntryState::Corrupt(_) => "corrupt",
         }
     }
 }
@@ -827,20 +889,26 @@ impl EntryState {
 pub struct EntryInfo {
     /// Entry index.
     pub index: usize,
-    /// State.
+    /// State (bits 0-7 of `state`).
     pub state: EntryState,
-    /// Consumer name (lossy UTF-8).
+    /// Consumer name (lossy UTF-8; empty for a corrupt `name_len`).
     pub name: String,
     /// `flags` bit 0.
     pub required: bool,
-    /// `generation`.
-    pub generation: u64,
+    /// Generation (bits 8-31 of `state`).
+    pub generation: u32,
+    /// `owner`: the owner identity (spec 8).
+    pub owner: u64,
+    /// The pid of `owner`.
+    pub owner_pid: u32,
     /// `cursor`.
     pub cursor: u64,
     /// `lost`.
     pub lost: u64,
     /// `gaps_seen`.
     pub gaps_seen: u64,
+    /// `heartbeat_ns`.
+    pub heartbeat_ns: u64,
 }
 
 /// State of a producer registry entry that is not free (spec 4.4).
@@ -850,10 +918,10 @@ pub enum ProducerState {
     Active,
     /// The owner detached.
     Closed,
-    /// The owner died; its claims were passed over.
+    /// Retired: the owner died and its claims are resolved.
     Dead,
-    /// A value the spec does not define.
-    Unknown(u32),
+    /// A state value the spec does not define.
+    Corrupt(u32),
 }
 
 /// A snapshot of one producer registry entry.
@@ -861,48 +929,82 @@ pub enum ProducerState {
 pub struct ProducerInfo {
     /// Entry index.
     pub index: usize,
-    /// State.
+    /// State (bits 0-7 of `state`).
     pub state: ProducerState,
-    /// `owner_pid`.
+    /// Generation (bits 8-31 of `state`).
+    pub generation: u32,
+    /// `owner`: the owner identity (spec 8).
+    pub owner: u64,
+    /// The pid of `owner`.
     pub owner_pid: u32,
-    /// `generation`.
-    pub generation: u64,
+    /// Whether `owner` names a dead process now (spec 8).
+    pub owner_dead: bool,
     /// `intent_start`.
     pub intent_start: u64,
     /// `intent_end` (0 when the owner holds no claim).
     pub intent_end: u64,
 }
 
-/// View of one consumer or producer registry entry (the field constants say which).
+/// View of one consumer registry entry (spec 4.3): the only code that knows its fields.
 pub(crate) struct Entry<'a> {
     map: &'a Mapping,
     base: usize,
 }
 
 impl<'a> Entry<'a> {
-    pub(crate) fn u32(&self, f: Field) -> &'a AtomicU32 {
+    fn u32(&self, f: Field) -> &'a AtomicU32 {
         self.map.u32_at(self.base + f.offset)
     }
-    pub(crate) fn u64(&self, f: Field) -> &'a AtomicU64 {
+    fn u64(&self, f: Field) -> &'a AtomicU64 {
         self.map.u64_at(self.base + f.offset)
     }
+    /// `state`: value in bits 0-7, generation in bits 8-31; changed only by compare-and-swap.
     pub(crate) fn state(&self) -> &'a AtomicU32 {
         self.u32(l::ENT_STATE)
+    }
+    /// `owner`: the owner identity; changed only by compare-and-swap.
+    pub(crate) fn owner(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_OWNER)
     }
     pub(crate) fn cursor(&self) -> &'a AtomicU64 {
         self.u64(l::ENT_CURSOR)
     }
+    pub(crate) fn heartbeat(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_HEARTBEAT_NS)
+    }
+    pub(crate) fn depends_on(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_DEPENDS_ON)
+    }
+    pub(crate) fn lost(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_LOST)
+    }
+    pub(crate) fn gaps_seen(&self) -> &'a AtomicU64 {
+        self.u64(l::ENT_GAPS_SEEN)
+    }
     pub(crate) fn flags(&self) -> u32 {
         self.u32(l::ENT_FLAGS).load(Ordering::Relaxed)
     }
-    pub(crate) fn name_bytes(&self) -> Vec<u8> {
-        let n = (self.u32(l::ENT_NAME_LEN).load(Ordering::Relaxed) as usize).min(l::ENT_NAME.size);
+    pub(crate) fn set_flags(&self, flags: u32) {
+        self.u32(l::ENT_FLAGS).store(flags, Ordering::Relaxed);
+    }
+    /// The state value (bits 0-7) of an acquire load of `state`.
+    pub(crate) fn state_value(&self) -> u32 {
+        l::state_value(self.state().load(Ordering::Acquire))
+    }
+    /// The name, or `None` if `name_len` is out of 1..=48: such an entry is corrupt (spec 4.3)
+    /// and matches no name. Never reads past the field.
+    pub(crate) fn name_bytes(&self) -> Option<Vec<u8>> {
+        let n = self.u32(l::ENT_NAME_LEN).load(Ordering::Relaxed) as usize;
+        if !(1..=l::MAX_CONSUMER_NAME).contains(&n) {
+            return None;
+        }
         let mut b = vec![0u8; n];
         self.map.copy_out(self.base + l::ENT_NAME.offset, &mut b);
-        b
+        Some(b)
     }
-    pub(crate) fn name(&self) -> String {
-        String::from_utf8_lossy(&self.name_bytes()).into_owned()
+    /// Whether the entry's name is `name` (a corrupt entry matches nothing).
+    pub(crate) fn name_is(&self, name: &[u8]) -> bool {
+        self.name_bytes().is_some_and(|n| n == name)
     }
     pub(crate) fn write_name(&self, name: &[u8]) {
         let mut b = [0u8; l::MAX_CONSUMER_NAME];
@@ -910,6 +1012,74 @@ impl<'a> Entry<'a> {
         self.map.copy_in(self.base + l::ENT_NAME.offset, &b);
         self.u32(l::ENT_NAME_LEN)
             .store(name.len() as u32, Ordering::Relaxed);
+    }
+    /// Whether the entry gates the producer now (spec 5.3 step 1): active, required, and not
+    /// corrupt (a valid `name_len`, spec 4.3).
+    pub(crate) fn gates(&self) -> bool {
+        l::state_value(self.state().load(Ordering::SeqCst)) == l::ENTRY_ACTIVE
+            && self.flags() & l::FLAG_REQUIRED != 0
+            && self.name_bytes().is_some()
+    }
+}
+
+/// How an intent reads (spec 5.8): `intent_end` as `e1`, `intent_start`, `intent_end` as `e2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Intent {
+    /// `e1 == e2 == 0`: no claim held.
+    None,
+    /// `e1 == e2 != 0`: the claim `start..end`.
+    Range(u64, u64),
+    /// `e1 != e2`: the owner is changing it.
+    InFlux,
+}
+
+impl Intent {
+    /// Whether the intent covers sequence `s`.
+    pub(crate) fn covers(self, s: u64) -> bool {
+        matches!(self, Intent::Range(a, b) if a <= s && s < b)
+    }
+}
+
+/// View of one producer registry entry (spec 4.4): the only code that knows its fields.
+pub(crate) struct ProducerEntry<'a> {
+    map: &'a Mapping,
+    base: usize,
+}
+
+impl<'a> ProducerEntry<'a> {
+    /// `state`: value in bits 0-7, generation in bits 8-31; changed only by compare-and-swap.
+    pub(crate) fn state(&self) -> &'a AtomicU32 {
+        self.map.u32_at(self.base + l::PRD_STATE.offset)
+    }
+    /// `owner`: the owner identity; changed only by compare-and-swap.
+    pub(crate) fn owner(&self) -> &'a AtomicU64 {
+        self.map.u64_at(self.base + l::PRD_OWNER.offset)
+    }
+    pub(crate) fn heartbeat(&self) -> &'a AtomicU64 {
+        self.map.u64_at(self.base + l::PRD_HEARTBEAT_NS.offset)
+    }
+    pub(crate) fn intent_start(&self) -> &'a AtomicU64 {
+        self.map.u64_at(self.base + l::PRD_INTENT_START.offset)
+    }
+    pub(crate) fn intent_end(&self) -> &'a AtomicU64 {
+        self.map.u64_at(self.base + l::PRD_INTENT_END.offset)
+    }
+    /// Compare-and-swap of `owner` from `from` to `to` (seq-cst); whether it won.
+    pub(crate) fn take_owner(&self, from: u64, to: u64) -> bool {
+        self.owner()
+            .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+    /// Reads the intent as spec 5.8 says: `intent_end`, `intent_start`, `intent_end` again.
+    pub(crate) fn intent(&self) -> Intent {
+        let e1 = self.intent_end().load(Ordering::SeqCst);
+        let start = self.intent_start().load(Ordering::SeqCst);
+        let e2 = self.intent_end().load(Ordering::SeqCst);
+        match (e1 == e2, e1) {
+            (false, _) => Intent::InFlux,
+            (true, 0) => Intent::None,
+            (true, end) => Intent::Range(start, end),
+        }
     }
 }
 

@@ -12,14 +12,14 @@ use ringwire::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
 
-/// A shared-memory name `/rwr-t-<pid>-<n>`, unlinked on drop even when the test fails.
+/// A shared-memory name `/rwrs-<pid>-x<n>`, unlinked on drop even when the test fails.
 struct Shm(String);
 
 impl Shm {
     fn new() -> Shm {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         Shm(format!(
-            "/rwr-t-{}-x{}",
+            "/rwrs-{}-x{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         ))
@@ -368,9 +368,9 @@ fn child_consumer_that_hangs() {
     drop(c);
 }
 
-/// Re-exec target: does the first half of a takeover of the dead consumer "victim" on
-/// $RWR_CHILD_TAKER_SHM (the generation CAS and the owner fields, spec 5.7 step 5), prints the
-/// new generation and hangs until killed. A no-op in a normal test run.
+/// Re-exec target: does the first step of a takeover of the dead consumer "victim" on
+/// $RWR_CHILD_TAKER_SHM (the compare-and-swap of its owner word, spec 5.7), prints the entry's
+/// generation and hangs until killed. A no-op in a normal test run.
 #[test]
 fn child_taker_that_stops_midway() {
     let Ok(name) = std::env::var("RWR_CHILD_TAKER_SHM") else {
@@ -425,7 +425,7 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     for k in 0..3 {
         p.publish(&ConformanceEvent::new(k, 0)).unwrap();
     }
-    // A taker wins the generation CAS, writes its owner fields and is killed there.
+    // A taker wins the owner CAS and is killed there.
     let mut taker = reexec(
         "child_taker_that_stops_midway",
         "RWR_CHILD_TAKER_SHM",
@@ -437,7 +437,8 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
         .map(|l| l.unwrap())
         .find(|l| l.starts_with("taken "))
         .expect("the taker's line");
-    assert_eq!(taken, "taken 2");
+    // The owner word changed; the state word (generation 1) did not.
+    assert_eq!(taken, "taken 1");
     // While the taker lives the name is taken.
     assert!(matches!(
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")),
@@ -449,19 +450,93 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     let e = victim_entry();
     assert_eq!(
         (e.state, e.required, e.generation, e.cursor),
-        (EntryState::Active, true, 2, 0)
+        (EntryState::Active, true, 1, 0)
     );
     // The next taker resumes at the cursor, and gets every event.
     let mut c =
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")).unwrap();
     assert_eq!((c.index(), c.cursor()), (e.index, 0));
-    assert_eq!(victim_entry().generation, 3);
+    assert_eq!(victim_entry().generation, 1);
+    assert_eq!(victim_entry().owner, ringwire::process::own_identity());
     let mut got = vec![];
     c.poll(8, |item, _, _| got.push(item.event().unwrap().seq))
         .unwrap();
     assert_eq!(got, [0, 1, 2]);
     c.close().unwrap();
     p.close().unwrap();
+}
+
+/// Re-exec target: creates the single-producer segment $RWR_CHILD_CREATOR_SHM, publishes
+/// k = 0, 1 once a consumer has registered, and hangs until killed. A no-op in a normal test run.
+#[test]
+fn child_creator_that_hangs() {
+    let Ok(name) = std::env::var("RWR_CHILD_CREATOR_SHM") else {
+        return;
+    };
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&name),
+        &Config {
+            capacity: 8,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    wait_until("a consumer registers", || seg.active_consumers() == 1);
+    p.publish_batch(&[ConformanceEvent::new(0, 0), ConformanceEvent::new(1, 0)])
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Spec 5.5 step 4 with a real kill -9: a consumer waiting on a ring whose only producer was
+/// killed stops with "producer dead" (naming the creator's pid) instead of waiting for its
+/// deadline; the killed creator counts as dead while still a zombie (spec 8), before it is
+/// reaped.
+#[test]
+fn a_consumer_stops_when_its_producer_is_killed_with_sigkill() {
+    let shm = Shm::new();
+    let mut creator = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_creator_that_hangs",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RWR_CHILD_CREATOR_SHM", &shm.0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let seg = wait_for_segment(&shm.0);
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut got = 0;
+    while got < 2 {
+        got += c.poll(8, |_, _, _| {}).unwrap().delivered;
+        if got < 2 {
+            c.wait(Instant::now() + Duration::from_secs(10)).unwrap();
+        }
+    }
+    // Alive: a wait runs to its deadline.
+    assert!(matches!(
+        c.wait(Instant::now() + Duration::from_millis(1200)),
+        Err(ringwire::Error::Timeout)
+    ));
+    // kill -9, not reaped yet: a zombie.
+    creator.kill().unwrap();
+    let t = Instant::now();
+    let r = c.wait(Instant::now() + Duration::from_secs(20));
+    let pid = creator.id();
+    assert!(
+        matches!(r, Err(ringwire::Error::ProducerDead { pid: p }) if p == pid),
+        "{r:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    creator.wait().unwrap();
+    c.close().unwrap();
 }
 
 #[test]
@@ -511,7 +586,7 @@ fn producer_evicts_a_consumer_killed_with_sigkill() {
 
 #[test]
 fn conformer_contract() {
-    let dir = std::env::temp_dir().join(format!("rwr-t-{}-golden", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rwrs-{}-golden", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     struct Rm(std::path::PathBuf);
     impl Drop for Rm {
@@ -533,7 +608,7 @@ fn conformer_contract() {
         let fs = f.to_str().unwrap();
         assert_eq!(run(&["golden", s, fs]), (0, vec![]));
         let line = format!(
-            "{{\"event\":\"valid\",\"major\":1,\"minor\":0,\"capacity\":{cap},\"slot_size\":64,\"mode\":\"{mode}\",\"registry\":{reg}}}"
+            "{{\"event\":\"valid\",\"major\":2,\"minor\":0,\"capacity\":{cap},\"slot_size\":64,\"mode\":\"{mode}\",\"registry\":{reg}}}"
         );
         assert_eq!(run(&["validate", fs]), (0, vec![line]));
         assert_eq!(

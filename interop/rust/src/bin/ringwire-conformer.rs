@@ -124,10 +124,22 @@ impl Flags {
     }
 }
 
-fn wait_for(deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
+/// Polls `cond` every millisecond until it holds or `deadline` passes, refreshing the
+/// producer's heartbeat at least once a second meanwhile (spec 8: the creator waiting for
+/// consumers or producers).
+fn wait_for(
+    producer: &Producer<ConformanceEvent>,
+    deadline: Instant,
+    mut cond: impl FnMut() -> bool,
+) -> bool {
+    let mut beat = Instant::now();
     while !cond() {
         if Instant::now() >= deadline {
             return false;
+        }
+        if beat.elapsed() >= Duration::from_millis(250) {
+            beat = Instant::now();
+            producer.heartbeat();
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -231,6 +243,9 @@ fn produce(args: &[String]) -> Out {
             return Ok(());
         }
         let left = || {
+            // A killed producer's entry stays active until its claims are resolved; retiring
+            // it then (spec 5.8) is what tells that it has left.
+            seg.retire_dead_producers();
             seg.producer_registry()
                 .iter()
                 .filter(|p| {
@@ -238,7 +253,9 @@ fn produce(args: &[String]) -> Out {
                 })
                 .count()
         };
-        if wait_for(Instant::now() + timeout, || left() >= want_producers) {
+        if wait_for(&producer, Instant::now() + timeout, || {
+            left() >= want_producers
+        }) {
             Ok(())
         } else {
             Err(Fail {
@@ -251,7 +268,7 @@ fn produce(args: &[String]) -> Out {
     let result = result.and(producer.close().map_err(Fail::from));
     // Consumers that died after the last event would never deregister: evict them meanwhile.
     let mut last_scan = Instant::now();
-    let drained = wait_for(Instant::now() + timeout, || {
+    let drained = wait_for(&producer, Instant::now() + timeout, || {
         if last_scan.elapsed() >= Duration::from_millis(100) {
             last_scan = Instant::now();
             producer.evict_dead_consumers();
@@ -279,7 +296,7 @@ fn publish_all(
     batch: u64,
     timeout: Duration,
 ) -> Out {
-    if !wait_for(Instant::now() + timeout, || {
+    if !wait_for(producer, Instant::now() + timeout, || {
         seg.active_consumers() >= want_consumers
     }) {
         return Err(Fail {

@@ -1,0 +1,200 @@
+package consumer_test
+
+import (
+	"errors"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ringwire/ringwire/consumer"
+	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/producer"
+	"github.com/ringwire/ringwire/segment"
+)
+
+// race runs n attachers of one name at once and returns those that succeeded.
+func race(t *testing.T, p *producer.Producer[event], n int, name string) []*consumer.Consumer[event] {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		won  []*consumer.Consumer[event]
+		errs []error
+	)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			c, err := consumer.New[event](p.Segment(), consumer.Options{Name: name})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won = append(won, c)
+			} else {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, err := range errs {
+		require.True(t, errors.Is(err, consumer.ErrDuplicateName), "unexpected error %v", err)
+	}
+	return won
+}
+
+// Spec 5.7 step 5: attachers of one name that race never both succeed (the 1.0 rule, "the lower
+// index wins" checked against active entries only, let two through when the second checked
+// before the first activated).
+func TestRegister_ConcurrentSameName_AtMostOneWins(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 8})
+	require.NoError(t, err)
+	defer p.Close()
+	for round := 0; round < 200; round++ {
+		won := race(t, p, 4, "dup")
+		require.LessOrEqual(t, len(won), 1, "round %d: %d attachers of one name succeeded", round, len(won))
+		for _, c := range won {
+			require.NoError(t, c.Close())
+		}
+	}
+}
+
+// Spec 5.7, taking over: of several takers of a dead consumer's entry exactly one wins, and it is
+// the entry's only owner.
+func TestRegister_ConcurrentTakeover_OneOwner(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
+	require.NoError(t, err)
+	defer p.Close()
+	for round := 0; round < 50; round++ {
+		c := attach(t, p, consumer.Options{Name: "taken"})
+		e := p.Segment().View().Entry(c.Index())
+		// Its process "dies": the entry keeps the identity of a process that has exited.
+		dead := exec.Command("true")
+		require.NoError(t, dead.Run())
+		e.Owner.Store(uint64(layout.MakeOwner(uint32(dead.Process.Pid), 0)))
+
+		won := race(t, p, 4, "taken")
+		require.Len(t, won, 1, "round %d", round)
+		require.True(t, won[0].Resumed())
+		require.Equal(t, c.Index(), won[0].Index())
+		require.Equal(t, layout.EntryActive, e.Load().State(), "the entry never left the active state")
+		require.NoError(t, won[0].Close())
+		require.Zero(t, e.Owner.Load(), "deregistration clears the owner word")
+		require.ErrorIs(t, c.Close(), nil) // the dead registration's handle: must not touch the entry
+		require.Equal(t, layout.EntryClosed, e.Load().State())
+	}
+}
+
+// Spec 5.7, deregistering: a registration that was evicted and whose entry was claimed again by a
+// new consumer of the same name must not close the new owner's entry when it closes.
+func TestClose_AfterEvictionAndReclaim_LeavesNewOwner(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	old := attach(t, p, consumer.Options{Name: "a"})
+	e := p.Segment().View().Entry(old.Index())
+	st := e.Load()
+	require.True(t, e.CompareAndSwapState(st, st.With(layout.EntryEvicted)))
+	require.True(t, e.Owner.CompareAndSwap(e.Owner.Load(), 0)) // the evictor lets go (spec 5.7)
+
+	renewed := attach(t, p, consumer.Options{Name: "a"})
+	require.Equal(t, old.Index(), renewed.Index(), "the evicted entry of this name is claimed again")
+	require.NoError(t, old.Close())
+	require.Equal(t, layout.EntryActive, e.Load().State(), "the old handle closed the new owner's entry")
+	require.Equal(t, st.Gen()+1, e.Load().Gen())
+	require.NoError(t, renewed.Close())
+}
+
+// Spec 5.6 step 3 and 5.7, evicting: a consumer asleep in the kernel waiting for events notices
+// its eviction (the evictor wakes both words, the waiter's re-check looks at its registration)
+// instead of sleeping until an event comes.
+func TestRead_BlockedConsumerNoticesEviction(t *testing.T) {
+	for _, strategy := range []coordination.Strategy{coordination.Blocking(), coordination.Yield()} {
+		t.Run(strategy.String(), func(t *testing.T) {
+			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+			require.NoError(t, err)
+			defer p.Close()
+			c := attach(t, p, consumer.Options{Name: "idle", Wait: strategy, ReadTimeout: 20 * time.Second})
+			defer c.Close()
+			done := make(chan error, 1)
+			go func() {
+				var ev event
+				_, err := c.Read(&ev)
+				done <- err
+			}()
+			time.Sleep(50 * time.Millisecond) // let it block
+			v := p.Segment().View()
+			e := v.Entry(c.Index())
+			st := e.Load()
+			require.True(t, e.CompareAndSwapState(st, st.With(layout.EntryEvicted)))
+			coordination.WakeAll(v.Wait())
+			select {
+			case err := <-done:
+				require.ErrorIs(t, err, consumer.ErrEvicted)
+			case <-time.After(10 * time.Second):
+				t.Fatal("the evicted consumer went on waiting")
+			}
+			require.Zero(t, e.Owner.Load(), "an evicted owner lets go of the owner word")
+		})
+	}
+}
+
+// Spec 5.5 step 2: a consumer evicted in the middle of a batch delivers no further event of it
+// (the producer, no longer gated, may be reusing those slots) and stops with ErrEvicted.
+func TestProcess_EvictedMidBatch_DeliversNoMore(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "slow"})
+	defer c.Close()
+	require.NoError(t, p.PublishBatch(4, func(i int, e *event) { fill(uint64(i), e) }))
+	e := p.Segment().View().Entry(c.Index())
+	var seen []uint64
+	_, err = c.Process(func(ev *event, seq uint64, _ bool) error {
+		seen = append(seen, seq)
+		if seq == 1 {
+			st := e.Load()
+			require.True(t, e.CompareAndSwapState(st, st.With(layout.EntryEvicted)))
+		}
+		return nil
+	}, 0)
+	require.ErrorIs(t, err, consumer.ErrEvicted)
+	require.Equal(t, []uint64{0, 1}, seen)
+}
+
+// Spec 5.7 step 2: an entry left in claiming by a claimer that died is claimable again, whatever
+// name the next attacher has (it would otherwise be lost to the registry for good).
+func TestRegister_ReclaimsEntryOfDeadClaimer(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 1})
+	require.NoError(t, err)
+	defer p.Close()
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	e := p.Segment().View().Entry(0)
+	e.Owner.Store(uint64(layout.MakeOwner(uint32(dead.Process.Pid), 0)))
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryClaiming, 7)))
+	c := attach(t, p, consumer.Options{Name: "other"})
+	defer c.Close()
+	require.Equal(t, layout.MakeState(layout.EntryActive, 8), e.Load())
+}
+
+// Spec 5.7 step 6: an entry is Ready (what AwaitConsumers waits for) only once its start is
+// chosen, so a producer that publishes right after seeing it loses nothing to a later start.
+func TestRegister_ReadyOnlyOnceTheStartIsChosen(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "late"})
+	defer c.Close()
+	e := p.Segment().View().Entry(c.Index())
+	require.True(t, e.Ready())
+	require.Zero(t, e.Flags&layout.FlagStarting)
+	e.Flags |= layout.FlagStarting
+	require.False(t, e.Ready(), "active but still choosing its start")
+	require.Error(t, coordination.AwaitConsumers(p.Segment().View(), 1, nil, time.Now().Add(20*time.Millisecond)))
+}
