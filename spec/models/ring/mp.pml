@@ -187,8 +187,8 @@ scan:
       fi
     :: else                                 /* 5.4 attach step 1: free, closed or dead: usable */
     fi;
-    if                                      /* 5.4 attach step 2: o a live other process: choose another */
-    :: o != me && alive[o] -> e++; goto scan
+    if                                      /* 5.4 attach step 1: usable only if o is 0 or dead */
+    :: alive[o] -> e++; goto scan
     :: else
     fi;
     atomic {                                /* 5.4 attach step 2: CAS owner from o to itself */
@@ -358,7 +358,10 @@ step4:
   goto publish;
 detach:
   skip;
-  CAS(pst[e], PMK(P_ACTIVE, mygen), PMK(P_CLOSED, mygen), ok, WAKE_C);   /* 5.4: detach */
+  CAS(pst[e], PMK(P_ACTIVE, mygen), PMK(P_CLOSED, mygen), ok, WAKE_C);   /* 5.4: detach: state to closed */
+#ifndef OLD_58
+  CAS(powner[e], me, 0, ok, WAKE_C; att[me] = false);   /* 5.4: detach: then owner from its identity to 0 */
+#endif
 out:
   skip
   } unless { !alive[me] };
