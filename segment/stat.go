@@ -88,15 +88,15 @@ func InfoOf(b Backing, v *layout.View) Info {
 }
 
 // ProducerAlive reports whether a process that can publish into v is alive: its creator, or the
-// owner of an active producer entry (spec 5.5 step 4). A pid of 0 names no process (section 8).
+// owner of any producer entry (spec 5.5 step 4). A pid of 0 names no process (section 8).
 func ProducerAlive(v *layout.View) bool {
 	h := v.Header()
 	if sys.Alive(h.CreatorPID, h.CreatorStartTime) {
 		return true
 	}
 	for i := 0; i < v.Producers(); i++ {
-		pe := v.Producer(i)
-		if o := pe.OwnerID(); pe.Is(layout.ProducerActive) && sys.AliveOwner(o.PID(), o.StartTime()) {
+		// Any state: a producer between attach steps 2 and 3 holds an entry not yet active.
+		if o := v.Producer(i).OwnerID(); o != 0 && sys.AliveOwner(o.PID(), o.StartTime()) {
 			return true
 		}
 	}
