@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -294,13 +295,14 @@ func (c *Consumer[T]) count() uint64 {
 }
 
 // register claims a registry entry (spec 5.7): the owner word first (the entry's lock), then
-// the state word, each by compare-and-swap.
+// the state word, each by compare-and-swap. A round that finds the registry changing under it
+// (another taker, an eviction) starts again from step 1.
 func (c *Consumer[T]) register(o Options) error {
 	var deps uint64
 	for _, name := range o.After {
-		j := c.findActive(name)
-		if j < 0 {
-			return fmt.Errorf("%w: %q", ErrUnknownStage, name)
+		j, err := c.dependency(name)
+		if err != nil {
+			return err
 		}
 		deps |= 1 << uint(j)
 		c.deps = append(c.deps, c.v.Entry(j))
@@ -308,25 +310,51 @@ func (c *Consumer[T]) register(o Options) error {
 	pid := os.Getpid()
 	start, _ := sys.ProcessStartTime(pid)
 	c.me = layout.MakeOwner(uint32(pid), start)
-	// Step 1: an active entry of this name belongs to a live consumer (refused) or to a dead one,
-	// which this consumer takes over and resumes: nothing lost. An evicted entry of this name is
+	for round := 0; round < 16; round++ {
+		if done, err := c.registerOnce(o, deps); done {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: the registry kept changing while this consumer registered", ErrDuplicateName)
+}
+
+// registerOnce is one round of spec 5.7. It reports done = false when the round lost a race
+// and should be run again.
+func (c *Consumer[T]) registerOnce(o Options, deps uint64) (done bool, err error) {
+	// Step 1, over the whole registry: an active entry of this name held by a live process means
+	// a duplicate, wherever it is. Otherwise an active (or claiming) entry of this name whose
+	// owner died is taken over and resumed: nothing lost. An evicted entry of this name is
 	// claimed again, and what was lost since the eviction is reported.
+	dead, evicted := -1, -1
 	for i := 0; i < c.v.Entries(); i++ {
 		e := c.v.Entry(i)
 		if e.NameString() != o.Name {
 			continue
 		}
-		switch st := e.Load(); st.State() {
-		case layout.EntryActive:
-			owner := e.OwnerID()
-			if !liveness.OwnerDead(owner) {
-				return ErrDuplicateName
+		switch e.Load().State() {
+		case layout.EntryActive, layout.EntryClaiming:
+			if !liveness.OwnerDead(e.OwnerID()) {
+				if e.Is(layout.EntryActive) {
+					return true, ErrDuplicateName
+				}
+				continue // a rival still claiming: step 5 settles it
 			}
-			return c.takeOver(i, e, st, owner, o, deps)
+			if dead < 0 {
+				dead = i
+			}
 		case layout.EntryEvicted:
-			if ok, err := c.claim(i, e, st, o, deps, StartLatest, true); ok {
-				return err
+			if evicted < 0 {
+				evicted = i
 			}
+		}
+	}
+	if dead >= 0 {
+		return c.takeOver(dead, o, deps)
+	}
+	if evicted >= 0 {
+		e := c.v.Entry(evicted)
+		if ok, err := c.claim(evicted, e, e.Load(), o, deps, StartLatest, true); ok {
+			return true, err
 		}
 	}
 	// Step 2: any entry that is free, closed or evicted and held by nobody alive, or left in
@@ -336,11 +364,11 @@ func (c *Consumer[T]) register(o Options) error {
 		switch st := e.Load(); st.State() {
 		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted, layout.EntryClaiming:
 			if ok, err := c.claim(i, e, st, o, deps, o.Start, false); ok {
-				return err
+				return true, err
 			}
 		}
 	}
-	return ErrRegistryFull
+	return true, ErrRegistryFull
 }
 
 // claim is spec 5.7 steps 2 to 6 on entry i, which was seen in state st. It reports false,
@@ -361,13 +389,17 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 		return false, nil
 	}
 	was := e.Cursor.Load()
-	// Step 4: fill in, with a provisional cursor, and activate.
+	// Step 4: fill in, with the provisional cursor a ring below the count, and activate. From
+	// the activation on, the entry holds the producers back to the count they had reached, so
+	// that the start chosen in step 6 only ever raises the cursor (the spec's "why step 6 is
+	// safe").
 	c.fill(e, o, deps)
 	if !evicted {
 		e.Lost.Store(0)
 	}
 	e.GapsSeen.Store(0)
-	e.Cursor.Store(c.count())
+	now := c.count()
+	e.Cursor.Store(now - min(now, c.v.Capacity()))
 	active := claiming.With(layout.EntryActive)
 	if !e.CompareAndSwapState(claiming, active) {
 		e.Owner.CompareAndSwap(uint64(c.me), 0)
@@ -378,23 +410,7 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 		c.deregister()
 		return true, ErrDuplicateName
 	}
-	// Step 6. A producer that scanned before the activation may still publish up to its old
-	// bound, which is at most today's count + capacity: starting at today's count is safe.
-	now := c.count()
-	cur := now
-	switch from {
-	case StartOldest:
-		cur = c.oldest(i, now)
-	case startInRing:
-		cur = now - min(now, c.v.Capacity())
-	}
-	for _, d := range c.deps {
-		// A stage reading behind others starts where the slowest of them is.
-		cur = min(cur, d.Cursor.Load())
-	}
-	e.Cursor.Store(cur)
-	atomic.StoreUint32(&e.Flags, atomic.LoadUint32(&e.Flags)&^layout.FlagStarting)
-	c.next, c.avail = cur, cur
+	cur := c.choose(i, from) // step 6
 	if evicted {
 		c.resumed = true
 		if cur > was {
@@ -405,27 +421,78 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 	return true, nil
 }
 
-// takeOver takes the active entry i of a dead consumer of the same name (spec 5.7, taking over):
-// the owner word by compare-and-swap, so that of two takers only one wins, and the entry stays
-// active (gating) throughout. The consumer resumes at the dead owner's cursor.
-func (c *Consumer[T]) takeOver(i int, e *layout.Entry, st layout.StateWord, dead layout.OwnerID, o Options, deps uint64) error {
+// choose is spec 5.7 step 6: it picks where this consumer starts, from values loaded now, stores
+// it as the cursor (never below the provisional one), clears the starting bit, and wakes
+// producers the provisional cursor may have held back.
+func (c *Consumer[T]) choose(self int, from Start) uint64 {
+	e := c.entry
+	now := c.count()
+	cur := now
+	switch from {
+	case StartOldest:
+		cur = c.oldest(self, now)
+	case startInRing:
+		cur = now - min(now, c.v.Capacity()) // optional consumers only: they copy and verify
+	}
+	for _, d := range c.deps {
+		// A stage reading behind others starts where the slowest of them is.
+		cur = min(cur, d.Cursor.Load())
+	}
+	cur = max(cur, e.Cursor.Load())
+	e.Cursor.Store(cur)
+	atomic.StoreUint32(&e.Flags, atomic.LoadUint32(&e.Flags)&^layout.FlagStarting)
+	c.next, c.avail = cur, cur
+	if pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load(); pb|cb != 0 {
+		order.Full() // F2, as after any cursor store (5.5 step 3)
+		coordination.Notify(&c.wait.Producer)
+		coordination.Notify(&c.wait.Consumer)
+	}
+	return cur
+}
+
+// takeOver takes entry i, active or claiming with the name of this consumer and a dead owner
+// (spec 5.7, taking over): the owner word by compare-and-swap, so that of two takers only one
+// wins, then the state word to the next generation, so that an eviction prepared against the
+// dead owner fails. An active entry stays active (gating) throughout, and the consumer resumes at
+// the dead owner's cursor; one whose owner died before choosing its start chooses it now.
+func (c *Consumer[T]) takeOver(i int, o Options, deps uint64) (done bool, err error) {
+	e := c.v.Entry(i)
+	st := e.Load()
+	dead := e.OwnerID()
+	if st.State() == layout.EntryClaiming {
+		ok, err := c.claim(i, e, st, o, deps, o.Start, false) // goes on from step 4
+		return ok, err
+	}
+	if st.State() != layout.EntryActive || !liveness.OwnerDead(dead) {
+		return false, nil // changed since step 1's scan
+	}
 	if e.Required() == o.Optional {
-		return fmt.Errorf("%w: the dead consumer of this name was %s, this one is %s",
+		return true, fmt.Errorf("%w: the dead consumer of this name was %s, this one is %s",
 			ErrDuplicateName, kind(e.Required()), kind(!o.Optional))
 	}
 	if !e.Owner.CompareAndSwap(uint64(dead), uint64(c.me)) {
-		return ErrDuplicateName // another taker won
+		return false, nil // another taker won: step 1 again finds it
 	}
-	if e.Load() != st { // evicted meanwhile: give the lock back and let the caller retry
+	e.HeartbeatNs.Store(sys.Monotonic())
+	mine := st.Next(layout.EntryActive)
+	if !e.CompareAndSwapState(st, mine) { // evicted meanwhile: give the lock back, start again
 		e.Owner.CompareAndSwap(uint64(c.me), 0)
-		return ErrDuplicateName
+		return false, nil
+	}
+	c.entry, c.index, c.state = e, i, mine
+	if c.nameTaken(i, o.Name) { // a live rival of the same name: it keeps the name
+		c.deregister()
+		return true, ErrDuplicateName
 	}
 	e.DependsOn.Store(deps)
-	e.HeartbeatNs.Store(sys.Monotonic())
-	cur := e.Cursor.Load()
-	c.entry, c.index, c.state, c.next, c.avail = e, i, st, cur, cur
 	c.resumed = true
-	return nil
+	if !e.Ready() { // its owner died before step 6: the cursor is only provisional
+		c.choose(i, o.Start)
+		return true, nil
+	}
+	cur := e.Cursor.Load()
+	c.next, c.avail = cur, cur
+	return true, nil
 }
 
 func kind(required bool) string {
@@ -487,22 +554,39 @@ func (c *Consumer[T]) findActive(name string) int {
 	return -1
 }
 
-// oldest returns the lowest cursor of the other active required entries, if below now and not
-// more than a ring behind it.
+// oldest returns the lowest cursor of the other active required entries that have chosen
+// their start (a starting entry's cursor is only provisional), or now if none is lower.
 func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
 	lo := now
 	for j := 0; j < c.v.Entries(); j++ {
 		e := c.v.Entry(j)
-		if j != self && e.Gates() {
-			if cur := e.Cursor.Load(); cur < lo {
-				lo = cur
-			}
+		if j != self && e.Gates() && e.Ready() {
+			lo = min(lo, e.Cursor.Load())
 		}
 	}
-	if now-lo > c.v.Capacity() {
-		lo = now - c.v.Capacity()
-	}
 	return lo
+}
+
+// dependency returns the index of the active entry named name that this consumer will read
+// behind (Options.After). An entry still choosing its start (spec 5.7 step 6) has no cursor to
+// start from yet: dependency waits for it, as long as its owner lives, for up to a second.
+func (c *Consumer[T]) dependency(name string) (int, error) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		j := c.findActive(name)
+		if j < 0 {
+			return -1, fmt.Errorf("%w: %q", ErrUnknownStage, name)
+		}
+		e := c.v.Entry(j)
+		if e.Ready() {
+			return j, nil
+		}
+		if liveness.ConsumerDead(e) || time.Now().After(deadline) {
+			return -1, fmt.Errorf("%w: %q is still starting (its owner died, or it took over a second)", ErrUnknownStage, name)
+		}
+		runtime.Gosched()
+		time.Sleep(50 * time.Microsecond)
+	}
 }
 
 // Segment returns the consumer's segment.

@@ -357,6 +357,7 @@ func TestLiveness_DeadConsumer(t *testing.T) {
 			}
 			require.NoError(t, err2, "the dead consumer was evicted and no longer holds the producer")
 			require.Equal(t, layout.EntryEvicted, p.Segment().View().Entry(0).Load().State())
+			require.Zero(t, p.Segment().View().Entry(0).Owner.Load(), "the evictor clears the owner word (spec 5.7)")
 			c, err := consumer.Attach[event](segment.SharedMemory(name), consumer.Options{Name: "durable"})
 			require.NoError(t, err)
 			defer c.Close()

@@ -198,3 +198,115 @@ func TestRegister_ReadyOnlyOnceTheStartIsChosen(t *testing.T) {
 	require.False(t, e.Ready(), "active but still choosing its start")
 	require.Error(t, coordination.AwaitConsumers(p.Segment().View(), 1, nil, time.Now().Add(20*time.Millisecond)))
 }
+
+// deadOwner returns the owner identity of a process that has exited.
+func deadOwner(t *testing.T) layout.OwnerID {
+	t.Helper()
+	dead := exec.Command("true")
+	require.NoError(t, dead.Run())
+	return layout.MakeOwner(uint32(dead.Process.Pid), 0)
+}
+
+// Spec 5.7, taking over: the taker moves the state word to the next generation, so that an
+// eviction prepared against the dead owner (state loaded, owner judged dead) fails instead of
+// evicting the live taker.
+func TestRegister_TakeoverDefeatsAnEvictionPreparedAgainstTheDeadOwner(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "phoenix"})
+	e := p.Segment().View().Entry(c.Index())
+	e.Owner.Store(uint64(deadOwner(t)))
+	prepared := e.Load() // an evictor's load, before it judges the owner dead
+
+	taker := attach(t, p, consumer.Options{Name: "phoenix"})
+	defer taker.Close()
+	require.True(t, taker.Resumed())
+	require.Equal(t, prepared.Gen()+1, e.Load().Gen(), "a takeover bumps the generation")
+	require.False(t, e.CompareAndSwapState(prepared, prepared.With(layout.EntryEvicted)),
+		"an eviction judged against the dead owner evicted the live taker")
+	require.NoError(t, p.Publish(func(ev *event) { fill(0, ev) }))
+	var ev event
+	seq, err := taker.Read(&ev)
+	require.NoError(t, err, "the taker's registration is the bumped generation")
+	require.Zero(t, seq)
+}
+
+// Spec 5.7 step 1 scans the whole registry: a live consumer of the name anywhere makes the
+// attacher a duplicate, even when an entry of the same name with a dead owner comes first (it
+// used to be taken over, leaving two live consumers of one name).
+func TestRegister_LiveNameAnywhereBeatsADeadOneFirst(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	require.NoError(t, err)
+	defer p.Close()
+	first := attach(t, p, consumer.Options{Name: "first"})
+	live := attach(t, p, consumer.Options{Name: "twin"})
+	defer live.Close()
+	require.Less(t, first.Index(), live.Index())
+	e := p.Segment().View().Entry(first.Index())
+	require.True(t, e.SetName("twin"))
+	dead := deadOwner(t)
+	e.Owner.Store(uint64(dead))
+	before := e.Load()
+
+	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "twin"})
+	require.ErrorIs(t, err, consumer.ErrDuplicateName)
+	require.Equal(t, before, e.Load(), "the dead entry was taken over")
+	require.Equal(t, uint64(dead), e.Owner.Load())
+}
+
+// Spec 5.7, taking over: an entry whose owner died before step 6 holds only the provisional
+// cursor (a ring below the count then), where events may have been overwritten. The taker
+// chooses its start instead of resuming there.
+func TestRegister_TakeoverOfAStartingEntryChoosesTheStart(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8, Registry: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	c := attach(t, p, consumer.Options{Name: "early"})
+	e := p.Segment().View().Entry(c.Index())
+	// It dies right after activating: starting, and its cursor provisional. Publishing goes on
+	// meanwhile only because this test moves the cursor by hand as a stand-in for the gating.
+	e.Owner.Store(uint64(deadOwner(t)))
+	for i := uint64(0); i < 20; i++ {
+		e.Cursor.Store(i)
+		require.NoError(t, p.Publish(func(ev *event) { fill(i, ev) }))
+	}
+	e.Cursor.Store(12) // 20 - capacity: a provisional cursor
+	e.Flags |= layout.FlagStarting
+	require.False(t, e.Ready())
+
+	taker := attach(t, p, consumer.Options{Name: "early"}) // StartLatest
+	defer taker.Close()
+	require.True(t, taker.Resumed())
+	require.True(t, e.Ready(), "the taker finished step 6")
+	require.Equal(t, uint64(20), taker.Cursor(), "the taker resumed at a provisional cursor")
+	require.Equal(t, uint64(20), e.Cursor.Load())
+}
+
+// Spec 5.7 step 6, oldest: the start is the lowest cursor of the other required entries that
+// have chosen theirs; a starting entry's cursor is only provisional and not copied.
+func TestRegister_OldestSkipsEntriesStillStarting(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	require.NoError(t, err)
+	defer p.Close()
+	slow := attach(t, p, consumer.Options{Name: "slow"})
+	defer slow.Close()
+	require.NoError(t, p.PublishBatch(10, func(i int, ev *event) { fill(uint64(i), ev) }))
+	var ev event
+	for i := 0; i < 8; i++ {
+		_, err := slow.Read(&ev)
+		require.NoError(t, err)
+	}
+	starting := attach(t, p, consumer.Options{Name: "starting"})
+	defer starting.Close()
+	se := p.Segment().View().Entry(starting.Index())
+	se.Cursor.Store(0) // provisional
+	se.Flags |= layout.FlagStarting
+
+	c := attach(t, p, consumer.Options{Name: "late", Start: consumer.StartOldest})
+	defer c.Close()
+	require.Equal(t, uint64(8), c.Cursor(), "oldest copied a starting entry's provisional cursor")
+	seq, err := c.Read(&ev)
+	require.NoError(t, err)
+	require.Equal(t, uint64(8), seq)
+}

@@ -114,7 +114,7 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 	mono := Now()
 	for i := 0; i < v.Entries(); i++ {
 		e := v.Entry(i)
-		st := e.Load()
+		st := e.Load() // the state word first, then the owner (spec 5.7, evicting)
 		if st.State() != layout.EntryActive || !e.Required() {
 			delete(w.seen, i)
 			continue
@@ -129,7 +129,7 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 		if cur+v.Capacity() >= end {
 			continue // not in the way of this claim
 		}
-		l := Laggard{Index: i, Name: e.NameString(), PID: owner.PID(), Dead: ConsumerDead(e),
+		l := Laggard{Index: i, Name: e.NameString(), PID: owner.PID(), Dead: OwnerDead(owner),
 			Behind: published - cur, Still: now.Sub(s.since)}
 		if hb := e.HeartbeatNs.Load(); hb != 0 && mono > hb {
 			l.HeartbeatAge = time.Duration(mono - hb)
@@ -145,6 +145,7 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 		switch act {
 		case Evict:
 			if e.CompareAndSwapState(st, st.With(layout.EntryEvicted)) { // spec 5.7, evicting
+				e.Owner.CompareAndSwap(uint64(owner), 0)
 				evicted++
 				delete(w.seen, i)
 				coordination.WakeAll(v.Wait()) // the evicted owner and other producers re-check
