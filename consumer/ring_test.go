@@ -120,7 +120,7 @@ func waitActive(t *testing.T, v *layout.View, n int) {
 	require.Eventually(t, func() bool {
 		active := 0
 		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).Is(layout.EntryActive) {
+			if v.Entry(i).Ready() { // active and past its start (spec 5.7 step 6)
 				active++
 			}
 		}
