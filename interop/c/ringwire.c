@@ -1456,6 +1456,8 @@ static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 		if (!atomic_compare_exchange_strong_explicit(&e->owner, &o, me, memory_order_seq_cst,
 							     memory_order_seq_cst))
 			continue;
+		if (rw_test.producer_attach)
+			rw_test.producer_attach(e, 2);
 		/* step 3 */
 		atomic_store_explicit(&e->intent_end, 0, memory_order_seq_cst);
 		atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
@@ -2304,15 +2306,15 @@ static rw_code report_lap(rw_consumer *c, uint64_t L, rw_error *err)
 }
 
 /* 5.5 step 4: whether every producer is dead: the creator and, in multi mode, the owner of every
- * active producer entry. */
+ * producer entry whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
+ * that is not active yet; 0 names nobody). */
 static int producers_dead(const rw_segment *seg)
 {
 	if (!rw_process_dead(seg->g.creator_pid, seg->g.creator_start_time))
 		return 0;
 	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
-		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		if (rw_state_value(rw_producer_state_word(e)) == RW_PRODUCER_ENTRY_ACTIVE &&
-		    !rw_owner_dead(rw_producer_owner(e)))
+		uint64_t o = rw_producer_owner(rw_producer_entry_at(seg, i));
+		if (o != 0 && !rw_owner_dead(o))
 			return 0;
 	}
 	return 1;

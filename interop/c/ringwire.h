@@ -913,8 +913,9 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
  *  RW_ERR_EVICTED when the entry's state word or owner word changed, also when a required
  *   consumer finds it so after copying a batch (after F4): the copies are discarded (*got = 0,
  *   cursor not stored), their slots may have been in reuse (5.5 step 2);
- *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) every active producer
- *   entry's owner are found dead with producer_state still 1 (checked every 500 ms);
+ *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) the owner of every
+ *   producer entry, whatever its state, are found dead with producer_state still 1 (checked
+ *   every 500 ms);
  *  RW_ERR_GAP (multi): a call that starts at a gap passes over the whole run of gaps, counts it
  *   in gaps_seen, releases it and sets gap_seq, gap_count (*got = 0); reading may go on;
  *  RW_ERR_LOST (optional consumers): the consumer was lapped (5.10); the events from lost_seq,
@@ -954,6 +955,9 @@ void rw_consumer_poll_only(rw_consumer *c);
 typedef struct rw_test_hooks {
 	/* A takeover (5.7) calls it with step 1 right after winning the owner CAS. */
 	void (*takeover)(rw_entry *e, int step);
+	/* A producer attaching (5.4) calls it with step 2 right after winning the owner CAS, before
+	 * step 3 makes the entry active. */
+	void (*producer_attach)(rw_producer_entry *e, int step);
 	/* 5.8 calls it between the loads of intent_end, intent_start, intent_end (step 1, 2). */
 	void (*intent_read)(rw_producer_entry *e, int step);
 	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load

@@ -1768,6 +1768,12 @@ static void test_producer_registry(void)
 	rw_producer late3;
 	CHECK_RC(rw_producer_init(&late3, &att, &err), RW_OK, err);
 	CHECK(late3.index == 1 && atomic_load(&pa->state) == 0x401, "died outside a claim");
+	/* resolved active entries whose owner lives (ours) are never retired */
+	rw_producer late4;
+	CHECK_RC(rw_producer_init(&late4, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&pa->state) == 0x401 &&
+		      atomic_load(&pb->state) == 0x301,
+	      "live owners' resolved entries are not retired");
 	rw_deregister(&r);
 	free(img);
 
@@ -3476,6 +3482,33 @@ static int child_attach_and_hang(void *argp)
 		pause();
 }
 
+/* Attaches a producer and stops for good between 5.4 attach steps 2 and 3: it holds an entry
+ * (its owner word) that is not active. */
+static int half_fd = -1;
+static void hang_in_attach(rw_producer_entry *e, int step)
+{
+	(void)e;
+	if (step != 2)
+		return;
+	if (write(half_fd, "h", 1) != 1)
+		_exit(95);
+	for (;;)
+		pause();
+}
+
+static int child_attach_halfway(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 96;
+	half_fd = a->fd;
+	rw_test.producer_attach = hang_in_attach;
+	rw_producer_init(&p, &seg, NULL);
+	return write(half_fd, "x", 1) == 1 ? 97 : 98; /* never reached the step */
+}
+
 static void test_producer_dead(void)
 {
 	rw_error err;
@@ -3511,7 +3544,10 @@ static void test_producer_dead(void)
 	shm_unlink(n1);
 
 	/* multi mode: with the creator dead but an attached producer alive the consumer keeps
-	 * waiting; once that one is dead too, it stops */
+	 * waiting; so it does while a producer stopped between attach steps 2 and 3 lives, whose
+	 * entry is not active (the owner of every producer entry counts, whatever its state); once
+	 * that one is dead too, it stops. Producers are checked every 100 ms here. */
+	rw_test.liveness_period_ns = 100000000ull;
 	const char *n2 = shm_name("dead2");
 	struct creator_arg mca = {n2, RW_MODE_MULTI, sv[1]};
 	creator = spawn(child_create_and_hang, &mca);
@@ -3524,12 +3560,24 @@ static void test_producer_dead(void)
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 1000, &err), RW_OK, err);
 	CHECK(got == 1 && ev_check(ev, 0, 1) == 0, "the attacher's event");
 	CHECK(kill(creator, SIGKILL) == 0 && reap(creator) == 128 + SIGKILL, "creator killed");
-	CHECK_RC(rw_consume(&c, ev, 4, &got, 1200, &err), RW_ERR_TIMEOUT, err);
-	CHECK(kill(attacher, SIGKILL) == 0, "kill -9 the attacher");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 600, &err), RW_ERR_TIMEOUT, err);
+	pid_t half = spawn(child_attach_halfway, &mca);
+	CHECK(read(sv[0], &b, 1) == 1 && b == 'h', "a producer stopped between attach steps 2 and 3");
+	int held = 0;
+	for (uint32_t i = 0; i < seg.g.producer_capacity; i++) {
+		rw_producer_entry *pe = rw_producer_entry_at(&seg, i);
+		if (rw_owner_pid(atomic_load(&pe->owner)) == (uint32_t)half)
+			held = rw_state_value(atomic_load(&pe->state)) != RW_PRODUCER_ENTRY_ACTIVE;
+	}
+	CHECK(held, "it holds a producer entry that is not active");
+	CHECK(kill(attacher, SIGKILL) == 0 && reap(attacher) == 128 + SIGKILL, "attacher killed");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 600, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(half, SIGKILL) == 0, "kill -9 the half-attached producer");
 	t0 = rw_monotonic_ns();
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
 	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
-	CHECK(reap(attacher) == 128 + SIGKILL, "attacher reaped");
+	CHECK(reap(half) == 128 + SIGKILL, "half-attached producer reaped");
+	rw_test.liveness_period_ns = 0;
 	rw_deregister(&c);
 	rw_segment_close(&seg);
 	shm_unlink(n2);
