@@ -503,6 +503,24 @@ static inline void wake_after_store(_Atomic uint32_t *blockers, _Atomic uint32_t
 	wake_if_waiters(waiters, wake);
 }
 
+/* 5.5 step 3, after a consumer's release store of its cursor: loads both blockers counts after
+ * it and, if either is not 0, F2 and the waiters handshake on each word whose count is not 0:
+ * producers wait for room on the producer word, consumers that read behind this one (depends_on)
+ * on the consumer word. */
+static void wake_after_cursor_store(rw_segment *seg)
+{
+	atomic_signal_fence(memory_order_seq_cst); /* keep the loads after the store (F3, 5.6) */
+	uint32_t pb = atomic_load_explicit(&seg->hdr->producer_blockers, memory_order_relaxed);
+	uint32_t cb = atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_relaxed);
+	if ((pb | cb) == 0)
+		return;
+	atomic_thread_fence(memory_order_seq_cst); /* F2 */
+	if (pb)
+		wake_if_waiters(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	if (cb)
+		wake_if_waiters(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+}
+
 /* 5.6: registers as a blocker before the first kernel wait: seq-cst add, then F3. If the barrier
  * fails the blocker bounds its kernel waits to 1 ms (RW_BLOCKER_BOUNDED). Where there is no futex
  * nobody registers: waiters sleep. */
@@ -1456,6 +1474,8 @@ static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 		if (!atomic_compare_exchange_strong_explicit(&e->owner, &o, me, memory_order_seq_cst,
 							     memory_order_seq_cst))
 			continue;
+		if (rw_test.producer_attach)
+			rw_test.producer_attach(e, 2);
 		/* step 3 */
 		atomic_store_explicit(&e->intent_end, 0, memory_order_seq_cst);
 		atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
@@ -1951,20 +1971,106 @@ static int live_duplicate(rw_segment *seg, const char *name, size_t nlen, uint32
 	return -1;
 }
 
-/* 5.7 deregistering: CAS state from ours to closed, then owner from ours to 0, then wake the
- * producer word unconditionally; if the entry is no longer ours, only clear owner if we hold it. */
+/* 5.7 deregistering entry e, whose state word was ours as `state_word` and whose owner word we
+ * hold as `me`: CAS state to closed (same generation), then owner from us to 0, then wake the
+ * producer word unconditionally; if the entry is no longer ours, only clear owner if we hold it.
+ * A claiming entry taken over and refused before step 4 is closed the same way. */
+static void release_entry(rw_segment *seg, rw_entry *e, uint32_t state_word, uint64_t me)
+{
+	uint32_t closed = rw_state_word(RW_ENTRY_CLOSED, rw_state_generation(state_word));
+	/* an entry whose owner word is someone else's was taken over: it is not ours to close */
+	if (rw_entry_owner(e) == me && cas_state(&e->state, state_word, closed)) {
+		cas_owner(&e->owner, me, 0);
+		wake_unconditionally(&seg->wait->producer_waiters, &seg->wait->producer_wake);
+	} else {
+		cas_owner(&e->owner, me, 0);
+	}
+}
+
 static void give_up_entry(rw_consumer *c)
 {
-	rw_entry *e = c->entry;
-	uint32_t closed = rw_state_word(RW_ENTRY_CLOSED, rw_state_generation(c->state_word));
-	/* an entry whose owner word is someone else's was taken over (its state word does not
-	 * change then): it is not ours to close */
-	if (rw_entry_owner(e) == c->owner && cas_state(&e->state, c->state_word, closed)) {
-		cas_owner(&e->owner, c->owner, 0);
-		wake_unconditionally(&c->seg->wait->producer_waiters, &c->seg->wait->producer_wake);
-	} else {
-		cas_owner(&e->owner, c->owner, 0);
+	release_entry(c->seg, c->entry, c->state_word, c->owner);
+}
+
+#define RW_START_WAIT_NS 5000000000ull /* 5.7 step 6: longest wait for a starting dependency */
+
+/* 5.7 step 6, depends_on: the cursor of entry j, which must be active with flags bit 1 (starting)
+ * clear when its cursor is read (loads: state, flags, cursor). An entry still starting is waited
+ * for, at most 5 s, refreshing our heartbeat (spec 8); if its owner dies meanwhile, or it is not
+ * active, registration fails. */
+static rw_code dependency_cursor(rw_consumer *c, uint32_t j, uint64_t *out, rw_error *err)
+{
+	if (j == c->index)
+		return fail(err, RW_ERR_INVALID_ARG, "depends_on names the consumer's own entry %u", j);
+	rw_entry *d = rw_entry_at(c->seg, j);
+	uint64_t deadline = rw_monotonic_ns() +
+			    (rw_test.start_wait_ns ? rw_test.start_wait_ns : RW_START_WAIT_NS);
+	for (;;) {
+		uint32_t st = rw_entry_state_word(d);
+		if (rw_state_value(st) != RW_ENTRY_ACTIVE)
+			return fail(err, RW_ERR_INVALID_ARG,
+				    "depends_on names entry %u, which is %s, not active", j,
+				    rw_entry_state_name(st));
+		if ((rw_entry_flags(d) & RW_FLAG_STARTING) == 0) {
+			*out = atomic_load_explicit(&d->cursor, memory_order_acquire);
+			return RW_OK;
+		}
+		uint64_t o = rw_entry_owner(d);
+		if (rw_owner_dead(o))
+			return fail(err, RW_ERR_INVALID_ARG,
+				    "depends_on names entry %u, whose owner (pid %u) died before "
+				    "choosing its start",
+				    j, rw_owner_pid(o));
+		if (rw_monotonic_ns() >= deadline)
+			return fail(err, RW_ERR_TIMEOUT,
+				    "entry %u (depends_on) is still choosing its start", j);
+		rw_heartbeat(c);
+		sleep_ns(1000000);
 	}
+}
+
+/* 5.7 step 6 on c's entry, active with flags bit 1 set and gating at cursor `floor` (the
+ * provisional cursor, or the cursor a dead owner left): chooses the start s from values loaded
+ * now (latest: the count; oldest: the minimum of the count and of the cursors of the other active
+ * required entries whose bit 1 is clear; with depends_on, at most each dependency's cursor),
+ * never below floor, so that a cursor the producers may have seen is only ever raised. Stores
+ * cursor = s (release), clears bit 1 (release), then wakes as 5.5 step 3 does (the provisional
+ * cursor may have held a producer waiting for room). On failure it stores nothing: the caller
+ * gives the entry up. */
+static rw_code choose_start(rw_consumer *c, rw_start start, uint64_t floor, rw_error *err)
+{
+	rw_segment *seg = c->seg;
+	rw_entry *e = c->entry;
+	uint64_t s = producer_count(seg);
+	for (uint32_t i = 0; start == RW_START_OLDEST && i < seg->g.registry_capacity; i++) {
+		rw_entry *o = rw_entry_at(seg, i);
+		/* active, required and sane (state, then flags), then bit 1, then the cursor; an
+		 * entry still starting has no cursor to copy yet */
+		if (i == c->index || !rw_entry_gates(o) ||
+		    (rw_entry_flags(o) & RW_FLAG_STARTING) != 0)
+			continue;
+		uint64_t oc = atomic_load_explicit(&o->cursor, memory_order_acquire);
+		if (oc < s)
+			s = oc;
+	}
+	for (uint32_t j = 0; j < seg->g.registry_capacity && j < 64; j++) {
+		if (!(c->depends_on >> j & 1))
+			continue;
+		uint64_t dc = 0;
+		rw_code rc = dependency_cursor(c, j, &dc, err);
+		if (rc != RW_OK)
+			return rc;
+		if (dc < s)
+			s = dc;
+	}
+	if (s < floor)
+		s = floor; /* never lowered: only a dependency that does not gate can be below it */
+	atomic_store_explicit(&e->cursor, s, memory_order_release);
+	/* the start is chosen: producers awaiting consumers may count this entry now */
+	atomic_fetch_and_explicit(&e->flags, ~(uint32_t)RW_FLAG_STARTING, memory_order_release);
+	c->next = s;
+	wake_after_cursor_store(seg);
+	return RW_OK;
 }
 
 /* 5.7 steps 4 to 6 on entry idx, whose state word is `claiming` (ours: we hold its owner word).
@@ -1986,7 +2092,10 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 	atomic_store_explicit(&e->lost, 0, memory_order_release);
 	atomic_store_explicit(&e->gaps_seen, 0, memory_order_release);
-	uint64_t provisional = producer_count(seg);
+	/* the provisional cursor, a ring below the count: from the activation on it holds the
+	 * producers back to at most the count they had reached, so step 6 only raises it */
+	uint64_t count = producer_count(seg);
+	uint64_t provisional = count > cap ? count - cap : 0;
 	atomic_store_explicit(&e->cursor, provisional, memory_order_release);
 	uint32_t active = rw_state_word(RW_ENTRY_ACTIVE, rw_state_generation(claiming));
 	if (!cas_state(&e->state, claiming, active)) {
@@ -1996,6 +2105,8 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 		return RW_OK;
 	}
 	fill_consumer(c, seg, idx, flags, depends_on, active, me);
+	if (rw_test.registration)
+		rw_test.registration(e, 4);
 	/* step 5: a racing registration of the same name that stored before we scanned */
 	int dup = live_duplicate(seg, name, nlen, idx);
 	if (dup >= 0) {
@@ -2005,33 +2116,77 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 			    dup);
 	}
 	/* step 6 */
-	uint64_t cursor;
-	if (start == RW_START_LATEST) {
-		cursor = producer_count(seg);
-	} else {
-		uint64_t floor = provisional > cap ? provisional - cap : 0;
-		cursor = provisional;
-		for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-			rw_entry *o = rw_entry_at(seg, i);
-			if (i == idx || !rw_entry_gates(o))
-				continue;
-			uint64_t oc = atomic_load_explicit(&o->cursor, memory_order_acquire);
-			if (oc < cursor)
-				cursor = oc;
-		}
-		if (cursor < floor)
-			cursor = floor;
+	rw_code rc = choose_start(c, start, provisional, err);
+	if (rc != RW_OK) {
+		give_up_entry(c);
+		c->registered = 0;
+		return rc;
 	}
-	atomic_store_explicit(&e->cursor, cursor, memory_order_release);
-	/* the start is chosen: producers awaiting consumers may count this entry now */
-	atomic_store_explicit(&e->flags, flags, memory_order_release);
-	c->next = cursor;
-	if (evicted_cursor != UINT64_MAX && cursor > evicted_cursor) {
+	if (evicted_cursor != UINT64_MAX && c->next > evicted_cursor) {
 		/* 5.7: the events between the evicted entry's cursor and our start went unread */
-		c->lost = cursor - evicted_cursor;
+		c->lost = c->next - evicted_cursor;
 		atomic_store_explicit(&e->lost, c->lost, memory_order_release);
 		c->lost_seq = evicted_cursor;
 		c->report_lost = c->lost;
+	}
+	ok(err);
+	return RW_OK;
+}
+
+/* 5.7 taking over entry i, seen claiming or active under our name with state word st and then
+ * owner o, which was found dead: CAS owner o -> me (only the winner goes on), store the
+ * heartbeat, CAS state st -> the same state with generation + 1, so that any CAS a peer prepared
+ * against the dead owner (an eviction) fails. If that CAS fails (evicted meanwhile) the owner
+ * word is given back and registration starts again from step 1 (*restart). Then the name is
+ * scanned as in step 5. A claiming entry goes on from step 4. An active one keeps name, flags and
+ * cursor, stores depends_on and resumes at the dead owner's cursor, or goes on from step 6 if
+ * that owner died before choosing its start (flags bit 1 still set). Our registration is the
+ * bumped state word. */
+static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t st, uint64_t o,
+			 uint64_t me, const char *name, size_t nlen, uint32_t flags,
+			 uint64_t depends_on, rw_start start, int *restart, rw_error *err)
+{
+	rw_entry *e = rw_entry_at(seg, i);
+	uint32_t v = rw_state_value(st);
+	*restart = 0;
+	if (v == RW_ENTRY_ACTIVE && (rw_entry_flags(e) & RW_FLAG_REQUIRED) != flags)
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" in entry %u is registered as %s", name,
+			    i, (rw_entry_flags(e) & RW_FLAG_REQUIRED) ? "required" : "optional");
+	if (!cas_owner(&e->owner, o, me)) {
+		*restart = 1; /* another taker won: look again */
+		return RW_OK;
+	}
+	if (rw_test.takeover)
+		rw_test.takeover(e, 1);
+	atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
+	uint32_t ours = rw_state_claim(st, v);
+	if (!cas_state(&e->state, st, ours)) {
+		/* evicted (or given up) meanwhile: we hold only its owner word */
+		cas_owner(&e->owner, me, 0);
+		*restart = 1;
+		return RW_OK;
+	}
+	/* the scan of step 5: a live registration of our name that stored meanwhile */
+	int dup = live_duplicate(seg, name, nlen, i);
+	if (dup >= 0) {
+		release_entry(seg, e, ours, me);
+		return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\" is registered in entry %d too", name,
+			    dup);
+	}
+	if (v == RW_ENTRY_CLAIMING) /* goes on from step 4 */
+		return finish_registration(c, seg, i, ours, me, name, nlen, flags, depends_on, start,
+					   UINT64_MAX, restart, err);
+	atomic_store_explicit(&e->depends_on, depends_on, memory_order_release);
+	fill_consumer(c, seg, i, flags, depends_on, ours, me);
+	c->taken_over = 1;
+	if (rw_entry_flags(e) & RW_FLAG_STARTING) {
+		/* its owner died between steps 4 and 6: the cursor is only provisional */
+		rw_code rc = choose_start(c, start, c->next, err);
+		if (rc != RW_OK) {
+			give_up_entry(c);
+			c->registered = 0;
+			return rc;
+		}
 	}
 	ok(err);
 	return RW_OK;
@@ -2051,15 +2206,20 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 	uint64_t me = rw_self_identity();
 	for (int attempt = 0; attempt < 100; attempt++) {
 		int restart = 0;
-		/* step 1: a claiming or active entry of this name */
-		for (uint32_t i = 0; i < seg->g.registry_capacity && !restart; i++) {
+		/* step 1: the whole registry first. A live active entry of this name anywhere
+		 * refuses, even if a dead owner's entry of the name comes earlier; otherwise the
+		 * first claiming or active one whose owner is dead is taken over. */
+		int dead = -1;
+		uint32_t dead_st = 0;
+		uint64_t dead_o = 0;
+		for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
 			rw_entry *e = rw_entry_at(seg, i);
 			uint32_t st = rw_entry_state_word(e);
 			uint32_t v = rw_state_value(st);
 			if ((v != RW_ENTRY_CLAIMING && v != RW_ENTRY_ACTIVE) ||
 			    !entry_has_name(e, name, nlen))
 				continue;
-			uint64_t o = rw_entry_owner(e);
+			uint64_t o = rw_entry_owner(e); /* loaded after the state (taking over) */
 			if (!rw_owner_dead(o)) {
 				if (v == RW_ENTRY_ACTIVE)
 					return fail(err, RW_ERR_DUPLICATE_NAME,
@@ -2067,47 +2227,19 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 						    rw_owner_pid(o));
 				continue; /* a live claimer: step 5 settles it */
 			}
-			/* taking over: the owner word is the only thing that changes hands */
-			if (v == RW_ENTRY_ACTIVE && (rw_entry_flags(e) & RW_FLAG_REQUIRED) != flags)
-				return fail(err, RW_ERR_DUPLICATE_NAME,
-					    "\"%s\" in entry %u is registered as %s", name, i,
-					    (rw_entry_flags(e) & RW_FLAG_REQUIRED) ? "required"
-										 : "optional");
-			if (!cas_owner(&e->owner, o, me)) {
-				restart = 1; /* another taker won: look again */
-				break;
+			if (dead < 0) {
+				dead = (int)i;
+				dead_st = st;
+				dead_o = o;
 			}
-			if (rw_test.takeover)
-				rw_test.takeover(e, 1);
-			if (rw_entry_state_word(e) != st) {
-				/* evicted or given up meanwhile: we hold only its owner word */
-				cas_owner(&e->owner, me, 0);
-				restart = 1;
-				break;
-			}
-			if (v == RW_ENTRY_CLAIMING) { /* goes on from step 4 */
-				rw_code rc = finish_registration(c, seg, i, st, me, name, nlen, flags,
-								 depends_on, start, UINT64_MAX,
-								 &restart, err);
-				if (!restart)
-					return rc;
-				break;
-			}
-			/* name, flags and cursor are kept; the dead owner's batch comes again */
-			atomic_store_explicit(&e->depends_on, depends_on, memory_order_release);
-			atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(),
-					      memory_order_release);
-			/* an owner that died between 5.7 steps 4 and 6 left bit 1 set: our start
-			 * is its cursor, chosen now */
-			atomic_fetch_and_explicit(&e->flags, ~(uint32_t)RW_FLAG_STARTING,
-						  memory_order_release);
-			fill_consumer(c, seg, i, flags, depends_on, st, me);
-			c->taken_over = 1;
-			ok(err);
-			return RW_OK;
 		}
-		if (restart)
+		if (dead >= 0) {
+			rw_code rc = take_over(c, seg, (uint32_t)dead, dead_st, dead_o, me, name, nlen,
+					       flags, depends_on, start, &restart, err);
+			if (!restart)
+				return rc;
 			continue;
+		}
 		/* steps 2 and 3: an evicted entry of our name first (5.7: SHOULD), then any free,
 		 * closed or evicted entry, or one left claiming by a claimer that died (whatever its
 		 * name): the owner check below makes that one claimable only if its owner is dead */
@@ -2232,18 +2364,7 @@ void rw_release(rw_consumer *c, uint64_t hi)
 	c->next = hi;
 	/* 5.5 step 2: release store; step 3: the counts are loaded after it */
 	atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
-	atomic_signal_fence(memory_order_seq_cst); /* keep the loads after the store (F3, 5.6) */
-	uint32_t pb = atomic_load_explicit(&seg->hdr->producer_blockers, memory_order_relaxed);
-	uint32_t cb = atomic_load_explicit(&seg->hdr->consumer_blockers, memory_order_relaxed);
-	if ((pb | cb) == 0)
-		return;
-	atomic_thread_fence(memory_order_seq_cst); /* F2 */
-	/* producers wait for room on the producer word; consumers that read behind this one
-	 * (depends_on) wait on the consumer word */
-	if (pb)
-		wake_if_waiters(&seg->wait->producer_waiters, &seg->wait->producer_wake);
-	if (cb)
-		wake_if_waiters(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
+	wake_after_cursor_store(seg);
 }
 
 /* 5.5 step 4: the stream has ended for c only if producer_state is 2 and c read up to the
@@ -2304,15 +2425,15 @@ static rw_code report_lap(rw_consumer *c, uint64_t L, rw_error *err)
 }
 
 /* 5.5 step 4: whether every producer is dead: the creator and, in multi mode, the owner of every
- * active producer entry. */
+ * producer entry whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
+ * that is not active yet; 0 names nobody). */
 static int producers_dead(const rw_segment *seg)
 {
 	if (!rw_process_dead(seg->g.creator_pid, seg->g.creator_start_time))
 		return 0;
 	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
-		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		if (rw_state_value(rw_producer_state_word(e)) == RW_PRODUCER_ENTRY_ACTIVE &&
-		    !rw_owner_dead(rw_producer_owner(e)))
+		uint64_t o = rw_producer_owner(rw_producer_entry_at(seg, i));
+		if (o != 0 && !rw_owner_dead(o))
 			return 0;
 	}
 	return 1;

@@ -895,13 +895,22 @@ typedef struct rw_consumer {
 } rw_consumer;
 
 /* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
- * read behind entry i. Fails with RW_ERR_REGISTRY_FULL or RW_ERR_DUPLICATE_NAME (a live entry has
- * the name, or a racing registration of it won, or a dead owner's entry of that name was
- * registered with the other required/optional choice). An active or claiming entry of that name
- * whose owner is dead is taken over by a CAS of its owner word: it stays active throughout, its
- * name, flags and cursor are kept, and reading resumes at the dead owner's cursor (start is
- * ignored). An evicted entry of that name is claimed again when free to claim, and the events
- * between its old cursor and the new start are reported by the first rw_consume as RW_ERR_LOST. */
+ * read behind entry i, which must be active; one still choosing its start (flags bit 1) is waited
+ * for, up to 5 s (RW_ERR_TIMEOUT), and refused if its owner dies meanwhile (RW_ERR_INVALID_ARG, as
+ * for an entry that is not active). The entry first gates at a provisional cursor a ring below
+ * the producers' count; the start (latest: the count; oldest: the lowest cursor of the other
+ * started required entries, if lower; with depends_on at most each dependency's cursor; never
+ * below the provisional cursor) only raises it. Fails with RW_ERR_REGISTRY_FULL or
+ * RW_ERR_DUPLICATE_NAME (a live active entry has the name anywhere in the registry, or a racing
+ * registration of it won, or a dead owner's entry of that name was registered with the other
+ * required/optional choice). An active or claiming entry of that name whose owner is dead is
+ * taken over: a CAS of its owner word, then of its state word to the same state with generation
+ * + 1 (which voids evictions prepared against the dead owner; c->state_word is the new word).
+ * An active entry stays active throughout, its name, flags and cursor are kept, and reading
+ * resumes at the dead owner's cursor (start is ignored) unless that owner died before choosing
+ * its start (bit 1 set): then the start is chosen now, from start. An evicted entry of that name
+ * is claimed again when free to claim, and the events between its old cursor and the new start
+ * are reported by the first rw_consume as RW_ERR_LOST. */
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err);
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
@@ -913,8 +922,9 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
  *  RW_ERR_EVICTED when the entry's state word or owner word changed, also when a required
  *   consumer finds it so after copying a batch (after F4): the copies are discarded (*got = 0,
  *   cursor not stored), their slots may have been in reuse (5.5 step 2);
- *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) every active producer
- *   entry's owner are found dead with producer_state still 1 (checked every 500 ms);
+ *  RW_ERR_PRODUCER_DEAD when, while waiting, the creator and (multi) the owner of every
+ *   producer entry, whatever its state, are found dead with producer_state still 1 (checked
+ *   every 500 ms);
  *  RW_ERR_GAP (multi): a call that starts at a gap passes over the whole run of gaps, counts it
  *   in gaps_seen, releases it and sets gap_seq, gap_count (*got = 0); reading may go on;
  *  RW_ERR_LOST (optional consumers): the consumer was lapped (5.10); the events from lost_seq,
@@ -954,6 +964,12 @@ void rw_consumer_poll_only(rw_consumer *c);
 typedef struct rw_test_hooks {
 	/* A takeover (5.7) calls it with step 1 right after winning the owner CAS. */
 	void (*takeover)(rw_entry *e, int step);
+	/* A registration (5.7) calls it with step 4 right after activating its entry (which gates
+	 * the producers at the provisional cursor, flags bit 1 set), before steps 5 and 6. */
+	void (*registration)(rw_entry *e, int step);
+	/* A producer attaching (5.4) calls it with step 2 right after winning the owner CAS, before
+	 * step 3 makes the entry active. */
+	void (*producer_attach)(rw_producer_entry *e, int step);
 	/* 5.8 calls it between the loads of intent_end, intent_start, intent_end (step 1, 2). */
 	void (*intent_read)(rw_producer_entry *e, int step);
 	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load
@@ -966,6 +982,7 @@ typedef struct rw_test_hooks {
 	int membarrier_fails;        /* F3 reports failure (as on a kernel without it) */
 	uint64_t wait_slice_ns;      /* longest kernel wait of a registered blocker (0: 20 ms) */
 	uint64_t liveness_period_ns; /* consumers' producer-liveness period (0: 500 ms) */
+	uint64_t start_wait_ns;      /* 5.7 step 6: longest wait for a starting dependency (0: 5 s) */
 } rw_test_hooks;
 extern rw_test_hooks rw_test;
 

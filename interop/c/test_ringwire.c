@@ -1250,8 +1250,9 @@ static void test_takeover(void)
 		ev_make(ev + k * EV_SIZE, (uint64_t)k, 0);
 	CHECK_RC(rw_publish(&p, ev, 4, 0, &err), RW_OK, err);
 
-	/* a dead owner's entry is taken over by a CAS of its owner word only: the state word
-	 * (active, generation) never changes, name, flags and cursor are kept */
+	/* a dead owner's entry is taken over by a CAS of its owner word, then of its state word to
+	 * active with generation + 1 (it never leaves the active state); name, flags and cursor are
+	 * kept */
 	struct crash_arg arg = {name, "crashy", -1};
 	pid_t crashed = spawn(child_register_and_die, &arg);
 	int st = reap(crashed);
@@ -1270,11 +1271,15 @@ static void test_takeover(void)
 	      "an optional taker of a required entry is refused: %s", err.message);
 	CHECK_RC(rw_register(&c, &seg, "crashy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
-	CHECK(c.taken_over && c.index == 1 && atomic_load(&e->state) == st_word &&
-		      c.state_word == st_word && c.next == 2 && atomic_load(&e->owner) == me &&
+	CHECK(c.taken_over && c.index == 1 && atomic_load(&e->state) == 0x202 &&
+		      c.state_word == 0x202 && c.next == 2 && atomic_load(&e->owner) == me &&
 		      e->flags == RW_FLAG_REQUIRED && e->name_len == 6,
-	      "taken over: index %u state 0x%x next %llu", c.index, atomic_load(&e->state),
-	      (unsigned long long)c.next);
+	      "taken over: index %u state 0x%x (want 0x202: generation + 1) next %llu", c.index,
+	      atomic_load(&e->state), (unsigned long long)c.next);
+	/* an eviction prepared against the dead owner (its state word) fails against the taker */
+	CHECK(rw_evict_entry(&seg, 1, st_word) == 0 && atomic_load(&e->state) == 0x202 &&
+		      rw_check_owner(&c) == RW_OK,
+	      "a stale eviction does not evict the taker (state 0x%x)", atomic_load(&e->state));
 	uint32_t got;
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 0, &err), RW_OK, err);
 	CHECK(got == 2 && ev_check(ev, 2, 0) == 0, "resumes after the dead owner's cursor");
@@ -1353,9 +1358,11 @@ static void test_takeover(void)
 	rw_consumer mt;
 	CHECK_RC(rw_register(&mt, &seg, "midway", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
 		 RW_OK, err);
-	CHECK(mt.taken_over && mt.next == mc && mt.state_word == m_state &&
-		      atomic_load(&m->owner) == me,
-	      "taken over after the killed taker: next %llu", (unsigned long long)mt.next);
+	uint32_t mt_state = rw_state_claim(m_state, RW_ENTRY_ACTIVE);
+	CHECK(mt.taken_over && mt.next == mc && mt.state_word == mt_state &&
+		      atomic_load(&m->state) == mt_state && atomic_load(&m->owner) == me,
+	      "taken over after the killed taker: next %llu, state 0x%x", (unsigned long long)mt.next,
+	      atomic_load(&m->state));
 	CHECK_RC(rw_consume(&mt, ev, 4, &got, 0, &err), RW_OK, err);
 	CHECK(got == 4 && ev_check(ev, 2, 0) == 0 && ev_check(ev + 3 * EV_SIZE, 5, 0) == 0,
 	      "resumes at the cursor the killed taker kept");
@@ -1363,8 +1370,9 @@ static void test_takeover(void)
 	atomic_store(&m->owner, rw_owner_identity(dead_pid(), 0)); /* mt "dies" */
 	CHECK(rw_check_owner(&mt) == RW_ERR_EVICTED, "a changed owner word evicts its owner");
 
-	/* An eviction between a taker's owner CAS and its re-check: the taker gives the owner word
-	 * up again and registers afresh, claiming the evicted entry of its name again. */
+	/* An eviction between a taker's owner CAS and its state CAS: that CAS fails, the taker
+	 * gives the owner word up again and registers afresh, claiming the evicted entry of its
+	 * name again. */
 	evict_seg = &seg;
 	rw_test.takeover = evict_at_takeover;
 	rw_consumer late;
@@ -1372,8 +1380,7 @@ static void test_takeover(void)
 		 RW_OK, err);
 	rw_test.takeover = NULL;
 	CHECK(!late.taken_over && late.entry == m &&
-		      atomic_load(&m->state) ==
-			      rw_state_word(RW_ENTRY_ACTIVE, rw_state_generation(m_state) + 1) &&
+		      atomic_load(&m->state) == rw_state_claim(mt_state, RW_ENTRY_ACTIVE) &&
 		      atomic_load(&m->owner) == me && late.report_lost == 2,
 	      "evicted under the taker: registered afresh in the same entry (0x%x)",
 	      atomic_load(&m->state));
@@ -1417,17 +1424,17 @@ static void test_duplicate_race(void)
 		      e0->name_len == 4,
 	      "our entry was activated, then given up (closed, owner 0): 0x%x",
 	      atomic_load(&e0->state));
-	/* once the other claimer is dead its claiming entry is taken over (5.7 step 1) and goes
-	 * on from step 4 */
+	/* once the other claimer is dead its claiming entry is taken over (5.7 step 1: owner CAS,
+	 * state CAS to claiming with generation + 1) and goes on from step 4 */
 	CHECK(write(sv[0], "x", 1) == 1 && reap(other) == 0, "the other claimer exited");
 	close(sv[0]);
 	close(sv[1]);
 	CHECK_RC(rw_register(&c, &seg, "race", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
 		 err);
-	CHECK(c.index == 2 && !c.taken_over && atomic_load(&e2->state) == 0x102 &&
-		      atomic_load(&e2->owner) == rw_self_identity(),
-	      "the dead claimer's entry taken over and activated (index %u, 0x%x)", c.index,
-	      atomic_load(&e2->state));
+	CHECK(c.index == 2 && !c.taken_over && atomic_load(&e2->state) == 0x202 &&
+		      c.state_word == 0x202 && atomic_load(&e2->owner) == rw_self_identity(),
+	      "the dead claimer's entry taken over (generation + 1) and activated (index %u, 0x%x)",
+	      c.index, atomic_load(&e2->state));
 	rw_deregister(&c);
 	free(img);
 }
@@ -1768,6 +1775,12 @@ static void test_producer_registry(void)
 	rw_producer late3;
 	CHECK_RC(rw_producer_init(&late3, &att, &err), RW_OK, err);
 	CHECK(late3.index == 1 && atomic_load(&pa->state) == 0x401, "died outside a claim");
+	/* resolved active entries whose owner lives (ours) are never retired */
+	rw_producer late4;
+	CHECK_RC(rw_producer_init(&late4, &att, &err), RW_ERR_PRODUCERS_FULL, err);
+	CHECK(atomic_load(&p0->state) == 0x101 && atomic_load(&pa->state) == 0x401 &&
+		      atomic_load(&pb->state) == 0x301,
+	      "live owners' resolved entries are not retired");
 	rw_deregister(&r);
 	free(img);
 
@@ -3476,6 +3489,33 @@ static int child_attach_and_hang(void *argp)
 		pause();
 }
 
+/* Attaches a producer and stops for good between 5.4 attach steps 2 and 3: it holds an entry
+ * (its owner word) that is not active. */
+static int half_fd = -1;
+static void hang_in_attach(rw_producer_entry *e, int step)
+{
+	(void)e;
+	if (step != 2)
+		return;
+	if (write(half_fd, "h", 1) != 1)
+		_exit(95);
+	for (;;)
+		pause();
+}
+
+static int child_attach_halfway(void *argp)
+{
+	struct creator_arg *a = argp;
+	rw_segment seg;
+	rw_producer p;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 96;
+	half_fd = a->fd;
+	rw_test.producer_attach = hang_in_attach;
+	rw_producer_init(&p, &seg, NULL);
+	return write(half_fd, "x", 1) == 1 ? 97 : 98; /* never reached the step */
+}
+
 static void test_producer_dead(void)
 {
 	rw_error err;
@@ -3511,7 +3551,10 @@ static void test_producer_dead(void)
 	shm_unlink(n1);
 
 	/* multi mode: with the creator dead but an attached producer alive the consumer keeps
-	 * waiting; once that one is dead too, it stops */
+	 * waiting; so it does while a producer stopped between attach steps 2 and 3 lives, whose
+	 * entry is not active (the owner of every producer entry counts, whatever its state); once
+	 * that one is dead too, it stops. Producers are checked every 100 ms here. */
+	rw_test.liveness_period_ns = 100000000ull;
 	const char *n2 = shm_name("dead2");
 	struct creator_arg mca = {n2, RW_MODE_MULTI, sv[1]};
 	creator = spawn(child_create_and_hang, &mca);
@@ -3524,12 +3567,24 @@ static void test_producer_dead(void)
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 1000, &err), RW_OK, err);
 	CHECK(got == 1 && ev_check(ev, 0, 1) == 0, "the attacher's event");
 	CHECK(kill(creator, SIGKILL) == 0 && reap(creator) == 128 + SIGKILL, "creator killed");
-	CHECK_RC(rw_consume(&c, ev, 4, &got, 1200, &err), RW_ERR_TIMEOUT, err);
-	CHECK(kill(attacher, SIGKILL) == 0, "kill -9 the attacher");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 600, &err), RW_ERR_TIMEOUT, err);
+	pid_t half = spawn(child_attach_halfway, &mca);
+	CHECK(read(sv[0], &b, 1) == 1 && b == 'h', "a producer stopped between attach steps 2 and 3");
+	int held = 0;
+	for (uint32_t i = 0; i < seg.g.producer_capacity; i++) {
+		rw_producer_entry *pe = rw_producer_entry_at(&seg, i);
+		if (rw_owner_pid(atomic_load(&pe->owner)) == (uint32_t)half)
+			held = rw_state_value(atomic_load(&pe->state)) != RW_PRODUCER_ENTRY_ACTIVE;
+	}
+	CHECK(held, "it holds a producer entry that is not active");
+	CHECK(kill(attacher, SIGKILL) == 0 && reap(attacher) == 128 + SIGKILL, "attacher killed");
+	CHECK_RC(rw_consume(&c, ev, 4, &got, 600, &err), RW_ERR_TIMEOUT, err);
+	CHECK(kill(half, SIGKILL) == 0, "kill -9 the half-attached producer");
 	t0 = rw_monotonic_ns();
 	CHECK_RC(rw_consume(&c, ev, 4, &got, 10000, &err), RW_ERR_PRODUCER_DEAD, err);
 	CHECK(rw_monotonic_ns() - t0 < 3000000000ull, "noticed within the liveness period");
-	CHECK(reap(attacher) == 128 + SIGKILL, "attacher reaped");
+	CHECK(reap(half) == 128 + SIGKILL, "half-attached producer reaped");
+	rw_test.liveness_period_ns = 0;
 	rw_deregister(&c);
 	rw_segment_close(&seg);
 	shm_unlink(n2);
@@ -3713,6 +3768,358 @@ static void test_corrupt_entries(void)
 	free(img);
 }
 
+/* ---- registration after the 2.0 revision of 5.7 ------------------------------------------------- */
+
+/* Writes entry i by hand, state last, as a peer would leave it. */
+static rw_entry *fake_entry(rw_segment *seg, uint32_t i, const char *name, uint32_t flags,
+			    uint64_t cursor, uint64_t owner, uint32_t state)
+{
+	rw_entry *e = rw_entry_at(seg, i);
+	atomic_store(&e->flags, flags);
+	e->name_len = (uint32_t)strlen(name);
+	memset(e->name, 0, sizeof e->name);
+	memcpy(e->name, name, e->name_len);
+	atomic_store(&e->cursor, cursor);
+	atomic_store(&e->heartbeat_ns, rw_monotonic_ns());
+	atomic_store(&e->owner, owner);
+	atomic_store(&e->state, state);
+	return e;
+}
+
+struct die_arg {
+	const char *name;
+	const char *consumer;
+	int step; /* 0: killed once registered; 4: killed at 5.7 step 4 (active, bit 1 set) */
+};
+
+static void kill_at_registration(rw_entry *e, int step)
+{
+	(void)e;
+	if (step == 4)
+		raise(SIGKILL);
+}
+
+/* Registers a required consumer (latest) and is kill -9'ed, after registering or at step 4. */
+static int child_register_killed(void *argp)
+{
+	struct die_arg *a = argp;
+	rw_segment seg;
+	rw_consumer c;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 30;
+	if (a->step == 4)
+		rw_test.registration = kill_at_registration;
+	if (rw_register(&c, &seg, a->consumer, RW_FLAG_REQUIRED, 0, RW_START_LATEST, NULL) != RW_OK)
+		return 31;
+	raise(SIGKILL);
+	return 32;
+}
+
+/* 5.7 step 1 scans the whole registry before it takes anything over, and a taker scans the name
+ * again (as in step 5) once its state CAS succeeded. */
+static void test_takeover_scan(void)
+{
+	rw_error err;
+	rw_segment seg;
+	const char *name = shm_name("tscan");
+	rw_config cfg = config(8, RW_MODE_SINGLE, 3);
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	struct die_arg da = {name, "dup", 0};
+	pid_t dead = spawn(child_register_killed, &da);
+	CHECK(reap(dead) == 128 + SIGKILL, "dup's owner killed");
+	rw_entry *e0 = rw_entry_at(&seg, 0);
+	uint32_t st0 = atomic_load(&e0->state);
+	uint64_t o0 = atomic_load(&e0->owner);
+	CHECK(st0 == 0x102 && rw_owner_pid(o0) == (uint32_t)dead,
+	      "entry 0: dup, active, its owner killed (0x%x)", st0);
+	/* a live active entry of the same name after it, as a race can leave one */
+	uint64_t me = rw_self_identity();
+	rw_entry *e1 = fake_entry(&seg, 1, "dup", RW_FLAG_REQUIRED, 0, me,
+				  rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_consumer c;
+	CHECK_RC(rw_register(&c, &seg, "dup", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_ERR_DUPLICATE_NAME, err);
+	CHECK(atomic_load(&e0->state) == st0 && atomic_load(&e0->owner) == o0,
+	      "a live active entry of the name later in the registry refuses: the dead owner's "
+	      "entry before it is not taken over (0x%x, owner pid %u)",
+	      atomic_load(&e0->state), rw_owner_pid(atomic_load(&e0->owner)));
+	/* the live one still claiming: the dead owner's entry is taken over (generation + 1), the
+	 * taker's scan then finds the live claimer, deregisters (closed, owner 0) and refuses */
+	atomic_store(&e1->state, rw_state_word(RW_ENTRY_CLAIMING, 1));
+	CHECK_RC(rw_register(&c, &seg, "dup", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err),
+		 RW_ERR_DUPLICATE_NAME, err);
+	CHECK(atomic_load(&e0->state) == rw_state_word(RW_ENTRY_CLOSED, 2) &&
+		      atomic_load(&e0->owner) == 0 && strstr(err.message, "entry 1") != NULL,
+	      "taken over, then given up on the re-scan: 0x%x, owner pid %u (%s)",
+	      atomic_load(&e0->state), rw_owner_pid(atomic_load(&e0->owner)), err.message);
+	/* once the claimer is gone the name registers in the closed entry */
+	atomic_store(&e1->state, rw_state_word(RW_ENTRY_CLOSED, 1));
+	atomic_store(&e1->owner, 0);
+	CHECK_RC(rw_register(&c, &seg, "dup", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK(c.index == 0 && atomic_load(&e0->state) == rw_state_word(RW_ENTRY_ACTIVE, 3),
+	      "registered afresh in entry %u (0x%x)", c.index, atomic_load(&e0->state));
+	rw_deregister(&c);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+}
+
+static uint64_t step4_cursor;
+static uint32_t step4_flags;
+static void record_step4(rw_entry *e, int step)
+{
+	if (step == 4) {
+		step4_cursor = atomic_load(&e->cursor);
+		step4_flags = atomic_load(&e->flags);
+	}
+}
+
+/* 5.7 steps 4 and 6 in one process: the provisional cursor is a ring below the count; the start
+ * only raises it; oldest copies no entry still starting; depends_on needs active entries and is
+ * never followed below the provisional cursor. */
+static void test_provisional_start(void)
+{
+	rw_error err;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	rw_segment seg;
+	uint8_t *img = heap_segment(&cfg, &seg);
+	uint64_t me = rw_self_identity();
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	uint8_t ev[EV_SIZE * 8] = {0};
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err); /* nobody gates yet: 13 events */
+	CHECK_RC(rw_publish(&p, ev, 5, 0, &err), RW_OK, err);
+	rw_test.registration = record_step4;
+	step4_cursor = UINT64_MAX;
+	rw_consumer a;
+	CHECK_RC(rw_register(&a, &seg, "a", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	rw_entry *ea = rw_entry_at(&seg, a.index);
+	CHECK(step4_cursor == 5 && step4_flags == (RW_FLAG_REQUIRED | RW_FLAG_STARTING),
+	      "step 4: active at the provisional cursor 13 - 8 = 5 with bit 1 set (cursor %llu, "
+	      "flags 0x%x)",
+	      (unsigned long long)step4_cursor, step4_flags);
+	CHECK(a.next == 13 && atomic_load(&ea->cursor) == 13 && rw_entry_flags(ea) == RW_FLAG_REQUIRED,
+	      "step 6 raised it to the count, bit 1 clear (next %llu)", (unsigned long long)a.next);
+	/* depends_on an optional entry whose cursor is below the provisional one: the start is
+	 * the provisional cursor, never lower */
+	rw_entry *eo = fake_entry(&seg, 1, "opt", 0, 2, me, rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_consumer s;
+	CHECK_RC(rw_register(&s, &seg, "stage", RW_FLAG_REQUIRED, 1ull << 1, RW_START_LATEST, &err),
+		 RW_OK, err);
+	CHECK(s.next == 5 && step4_cursor == 5,
+	      "behind an optional entry at 2: starts at the provisional 5 (next %llu)",
+	      (unsigned long long)s.next);
+	rw_deregister(&s);
+	/* a dependency that is not active fails step 6; the entry is given up */
+	atomic_store(&eo->state, rw_state_word(RW_ENTRY_CLOSED, 1));
+	CHECK_RC(rw_register(&s, &seg, "stage", RW_FLAG_REQUIRED, 1ull << 1, RW_START_LATEST, &err),
+		 RW_ERR_INVALID_ARG, err);
+	rw_entry *es = rw_entry_at(&seg, s.index);
+	CHECK(s.index == 2 && rw_state_value(atomic_load(&es->state)) == RW_ENTRY_CLOSED &&
+		      atomic_load(&es->owner) == 0 && !s.registered,
+	      "given up after step 6 failed (entry %u, 0x%x): %s", s.index,
+	      atomic_load(&es->state), err.message);
+	rw_test.registration = NULL;
+	rw_deregister(&a);
+	free(img);
+
+	/* oldest: the minimum of the count and of the cursors of the other required entries that
+	 * are active with bit 1 clear; one still starting has no cursor to copy */
+	img = heap_segment(&cfg, &seg);
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_publish(&p, ev, 5, 0, &err), RW_OK, err);
+	fake_entry(&seg, 0, "starter", RW_FLAG_REQUIRED | RW_FLAG_STARTING, 0, me,
+		   rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_entry *er = fake_entry(&seg, 1, "ready", RW_FLAG_REQUIRED, 3, me,
+				  rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_test.registration = record_step4;
+	rw_consumer old;
+	CHECK_RC(rw_register(&old, &seg, "old", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	CHECK(step4_cursor == 0 && old.next == 3,
+	      "oldest: the ready entry's 3, not the starting entry's 0 (step 4 %llu, next %llu)",
+	      (unsigned long long)step4_cursor, (unsigned long long)old.next);
+	rw_deregister(&old);
+	atomic_store(&er->state, rw_state_word(RW_ENTRY_CLOSED, 1));
+	CHECK_RC(rw_register(&old, &seg, "old", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	CHECK(old.next == 5, "oldest beside only a starting entry: the count 5 (next %llu)",
+	      (unsigned long long)old.next);
+	rw_deregister(&old);
+	rw_test.registration = NULL;
+	free(img);
+}
+
+struct ready_arg {
+	const char *name;
+	uint32_t index;
+	uint64_t cursor;
+	unsigned delay_ms;
+};
+
+/* Plays a dependency finishing its step 6 in another process after delay_ms: stores its cursor,
+ * then clears flags bit 1. */
+static int child_finish_start(void *argp)
+{
+	struct ready_arg *a = argp;
+	rw_segment seg;
+	if (rw_attach_shm(a->name, &ev_type, 5000, &seg, NULL) != RW_OK)
+		return 40;
+	sleep_ms(a->delay_ms);
+	rw_entry *e = rw_entry_at(&seg, a->index);
+	atomic_store(&e->cursor, a->cursor);
+	atomic_fetch_and(&e->flags, ~(uint32_t)RW_FLAG_STARTING);
+	return 0;
+}
+
+static const char *wake_name;
+static pid_t wake_child;
+static int wake_blocked;
+static uint64_t wake_t0;
+static rw_segment *wake_seg;
+
+/* At 5.7 step 4 (our entry gating at the provisional cursor) a forked producer tries to publish
+ * and waits for room behind it, blocked in the kernel for up to 5 s at a time. */
+static void producer_waits_at_step4(rw_entry *e, int step)
+{
+	(void)e;
+	if (step != 4)
+		return;
+	static struct wake_arg wa;
+	wa = (struct wake_arg){wake_name, NULL, RW_OK};
+	wake_child = spawn(child_produce_expect, &wa);
+	_Atomic uint32_t *waiters = &wake_seg->wait->producer_waiters;
+	for (int i = 0; i < 5000 && atomic_load(waiters) == 0; i++)
+		sleep_ms(1);
+	wake_blocked = atomic_load(waiters) != 0;
+	sleep_ms(20); /* well inside its 5 s kernel wait */
+	wake_t0 = rw_monotonic_ns();
+}
+
+/* 5.7 steps 4 to 6 across processes: a dependency still starting is waited for, and refused once
+ * its owner is dead; a dead owner's entry left starting is taken over from step 6; step 6 wakes a
+ * producer that the provisional cursor held back. */
+static void test_start_across_processes(void)
+{
+	rw_error err;
+	rw_segment seg;
+	const char *name = shm_name("start2");
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	CHECK_RC(rw_create_shm(name, &cfg, &seg, &err), RW_OK, err);
+	uint64_t me = rw_self_identity();
+	rw_producer p;
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	uint8_t ev[EV_SIZE * 8] = {0};
+	CHECK_RC(rw_publish(&p, ev, 5, 0, &err), RW_OK, err);
+
+	/* depends_on an entry still starting (a live owner): waits until its start is chosen and
+	 * starts no later than it */
+	rw_entry *ea = fake_entry(&seg, 0, "a", RW_FLAG_REQUIRED | RW_FLAG_STARTING, 0, me,
+				  rw_state_word(RW_ENTRY_ACTIVE, 1));
+	struct ready_arg ra = {name, 0, 2, 150};
+	pid_t child = spawn(child_finish_start, &ra);
+	rw_consumer b;
+	uint64_t t0 = rw_monotonic_ns();
+	CHECK_RC(rw_register(&b, &seg, "b", RW_FLAG_REQUIRED, 1ull << 0, RW_START_LATEST, &err),
+		 RW_OK, err);
+	uint64_t took = rw_monotonic_ns() - t0;
+	CHECK(reap(child) == 0, "the dependency chose its start");
+	CHECK(took >= 100000000ull && b.next == 2,
+	      "waited %llu ms for the starting dependency, starts at its cursor 2 (next %llu)",
+	      (unsigned long long)(took / 1000000), (unsigned long long)b.next);
+	rw_deregister(&b);
+	/* ... for a bounded time */
+	atomic_fetch_or(&ea->flags, RW_FLAG_STARTING);
+	rw_test.start_wait_ns = 50000000ull;
+	CHECK_RC(rw_register(&b, &seg, "b", RW_FLAG_REQUIRED, 1ull << 0, RW_START_LATEST, &err),
+		 RW_ERR_TIMEOUT, err);
+	rw_test.start_wait_ns = 0;
+	CHECK(!b.registered &&
+		      rw_state_value(atomic_load(&rw_entry_at(&seg, b.index)->state)) ==
+			      RW_ENTRY_CLOSED &&
+		      atomic_load(&rw_entry_at(&seg, b.index)->owner) == 0,
+	      "timed out waiting: entry %u given up", b.index);
+	atomic_store(&ea->state, rw_state_word(RW_ENTRY_CLOSED, 1));
+	atomic_store(&ea->owner, 0);
+
+	/* a consumer killed at step 4 leaves its entry active at the provisional cursor with bit
+	 * 1 set. With an anchor at 5 and the count at 10: */
+	rw_consumer anc;
+	CHECK_RC(rw_register(&anc, &seg, "anc", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK,
+		 err);
+	CHECK_RC(rw_publish(&p, ev, 5, 0, &err), RW_OK, err);
+	struct die_arg da = {name, "k", 4};
+	pid_t killed = spawn(child_register_killed, &da);
+	CHECK(reap(killed) == 128 + SIGKILL, "k killed at step 4");
+	rw_entry *ek = entry_named(&seg, "k");
+	uint32_t k = ek ? (uint32_t)(((uint8_t *)ek - (seg.base + seg.g.registry.offset)) /
+				      seg.g.registry_entry_size)
+			: 0;
+	uint32_t kst = ek ? atomic_load(&ek->state) : 0;
+	CHECK(ek && rw_state_value(kst) == RW_ENTRY_ACTIVE &&
+		      rw_entry_flags(ek) == (RW_FLAG_REQUIRED | RW_FLAG_STARTING) &&
+		      atomic_load(&ek->cursor) == 2 &&
+		      rw_owner_pid(atomic_load(&ek->owner)) == (uint32_t)killed,
+	      "k: active, bit 1 set, provisional cursor 10 - 8 = 2 (%llu)",
+	      ek ? (unsigned long long)atomic_load(&ek->cursor) : 0ull);
+	if (!ek)
+		goto out;
+	/* depends_on it while its owner is dead: refused at once */
+	rw_consumer s;
+	t0 = rw_monotonic_ns();
+	CHECK_RC(rw_register(&s, &seg, "s", RW_FLAG_REQUIRED, 1ull << k, RW_START_LATEST, &err),
+		 RW_ERR_INVALID_ARG, err);
+	CHECK(rw_monotonic_ns() - t0 < 1000000000ull && strstr(err.message, "died") != NULL,
+	      "a starting dependency whose owner died fails the registration: %s", err.message);
+	/* its taker goes on from step 6 (oldest: min(count 10, anc 5)), with generation + 1 */
+	rw_consumer kt;
+	CHECK_RC(rw_register(&kt, &seg, "k", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err), RW_OK,
+		 err);
+	CHECK(kt.taken_over && kt.index == k && kt.next == 5 && atomic_load(&ek->cursor) == 5 &&
+		      rw_entry_flags(ek) == RW_FLAG_REQUIRED &&
+		      atomic_load(&ek->state) == rw_state_claim(kst, RW_ENTRY_ACTIVE) &&
+		      kt.state_word == atomic_load(&ek->state),
+	      "k taken over from step 6: next %llu, flags 0x%x, state 0x%x",
+	      (unsigned long long)kt.next, rw_entry_flags(ek), atomic_load(&ek->state));
+	CHECK_RC(rw_register(&s, &seg, "s", RW_FLAG_REQUIRED, 1ull << k, RW_START_LATEST, &err),
+		 RW_OK, err);
+	CHECK(s.next == 5, "behind k once it started: next %llu", (unsigned long long)s.next);
+	rw_deregister(&s);
+	rw_deregister(&kt);
+out:
+	rw_deregister(&anc);
+	rw_segment_close(&seg);
+	shm_unlink(name);
+
+	/* step 6 wakes a producer that the provisional cursor held back: multi mode, 8 events in
+	 * a ring of 8, a forked producer publishing a ninth waits for room behind the provisional
+	 * cursor 0 until step 6 stores the count */
+	const char *mname = shm_name("start2-wake");
+	rw_config mcfg = config(8, RW_MODE_MULTI, 2);
+	CHECK_RC(rw_create_shm(mname, &mcfg, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_producer_init(&p, &seg, &err), RW_OK, err);
+	CHECK_RC(rw_publish(&p, ev, 8, 0, &err), RW_OK, err);
+	wake_name = mname;
+	wake_seg = &seg;
+	wake_child = 0;
+	wake_blocked = 0;
+	rw_test.registration = producer_waits_at_step4;
+	rw_consumer w;
+	CHECK_RC(rw_register(&w, &seg, "w", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err), RW_OK, err);
+	rw_test.registration = NULL;
+	CHECK(wake_blocked || !KERNEL_BLOCKS,
+	      "the producer waits for room behind the provisional cursor");
+	int st = reap(wake_child);
+	took = rw_monotonic_ns() - wake_t0;
+	CHECK(st == 0 && w.next == 8, "the producer published (status %d), w starts at 8 (%llu)", st,
+	      (unsigned long long)w.next);
+	CHECK(took < 2000000000ull, "woken by step 6 after %llu ms",
+	      (unsigned long long)(took / 1000000));
+	rw_deregister(&w);
+	rw_segment_close(&seg);
+	shm_unlink(mname);
+}
+
 int main(void)
 {
 	parent_pid = getpid();
@@ -3763,6 +4170,9 @@ int main(void)
 		{"golden", test_golden},
 		{"conformer_end_to_end", test_conformer_end_to_end},
 		{"starting_bit", test_starting_bit},
+		{"takeover_scan", test_takeover_scan},
+		{"provisional_start", test_provisional_start},
+		{"start_across_processes", test_start_across_processes},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int before = failed;
