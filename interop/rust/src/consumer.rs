@@ -378,9 +378,10 @@ impl<T: Event> Consumer<T> {
 
     /// Spec 5.5 step 4, with nothing available (`next` is where this consumer waits): at most
     /// every 500 ms, checks the creator (`creator_pid`, `creator_start_time`) and, in multi
-    /// mode, the owner of every active producer entry. When none is alive and `producer_state`
-    /// is still open, re-reads `hi` once and, if nothing more is available, fails with
-    /// `ProducerDead`. A required consumer first passes over a dead producer's claims (5.8).
+    /// mode, the owner of every producer entry whatever its state (one between attach steps 2
+    /// and 3 is not active yet). When none is alive and `producer_state` is still open,
+    /// re-reads `hi` once and, if nothing more is available, fails with `ProducerDead`. A
+    /// required consumer first passes over a dead producer's claims (5.8).
     fn check_producers_alive(&mut self) -> Result<()> {
         if self.liveness_checked.elapsed() < LIVENESS_EVERY {
             return Ok(());

@@ -73,8 +73,8 @@ pub enum Error {
     /// The creator closed a multi-producer ring to claims (`claimed` bit 62, spec 5.4 step 1).
     Closed,
     /// Every producer is dead (spec 5.5 step 4): the creator (whose pid this is) and, in multi
-    /// mode, the owner of every active producer entry, while `producer_state` is still open and
-    /// nothing more is available.
+    /// mode, the owner of every producer entry (whatever its state), while `producer_state` is
+    /// still open and nothing more is available.
     ProducerDead { pid: u32 },
     /// The ring is poisoned (spec 5.9); carries the record. Terminal for every producer and
     /// consumer.

@@ -66,8 +66,11 @@ enum Attempt {
     Raced,
 }
 
-/// Spec 5.4 attach steps 1-3 on entry `e` for the process `me`.
-fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
+/// Spec 5.4 attach steps 1 and 2 on entry `e` for the process `me`: loads `state` as `st`, then
+/// `owner` as `o` (once), judges that owner, and wins `owner` by compare-and-swap from `o`.
+/// Returns the state word step 3 goes on from (free, closed or dead; an active entry is first
+/// retired to dead, only if its loaded owner is dead and it is resolved).
+fn lock_entry(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> std::result::Result<u32, Attempt> {
     // Step 1.
     let mut st = e.state().load(Ordering::SeqCst);
     let o = e.owner().load(Ordering::SeqCst);
@@ -75,29 +78,39 @@ fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
         // The owner word is the lock: 0 or a dead process means nobody holds the entry.
         l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD => {
             if o != 0 && !process::owner_dead(o) {
-                return Attempt::Skip;
+                return Err(Attempt::Skip);
             }
         }
         l::PRODUCER_ACTIVE => {
-            // Its owner is dead and every claim of its intent is resolved: retire it first.
+            // Its owner (as loaded above) is dead and every claim of its intent is resolved:
+            // retire it first. The owner is judged before the intent is read.
             if !process::owner_dead(o) || !seg.intent_resolved(e) {
-                return Attempt::Skip;
+                return Err(Attempt::Skip);
             }
             let dead = l::with_value(st, l::PRODUCER_DEAD);
             if e.state()
                 .compare_exchange(st, dead, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
             {
-                return Attempt::Raced;
+                return Err(Attempt::Raced);
             }
             st = dead;
         }
-        _ => return Attempt::Skip, // corrupt
+        _ => return Err(Attempt::Skip), // corrupt
     }
     // Step 2.
     if !e.take_owner(o, me) {
-        return Attempt::Raced;
+        return Err(Attempt::Raced);
     }
+    Ok(st)
+}
+
+/// Spec 5.4 attach steps 1-3 on entry `e` for the process `me`.
+fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
+    let st = match lock_entry(seg, e, me) {
+        Ok(st) => st,
+        Err(a) => return a,
+    };
     // Step 3.
     e.intent_end().store(0, Ordering::SeqCst);
     e.heartbeat().store(monotonic_ns(), Ordering::Release);
@@ -153,6 +166,19 @@ impl<T: Event> Producer<T> {
             }
         }
         Err(Error::ProducerRegistryFull)
+    }
+
+    /// Does spec 5.4 attach steps 1 and 2 on `seg` (a multi-producer segment) and stops there,
+    /// as a producer killed between steps 2 and 3 would: the entry's owner word is this process,
+    /// its state is not active. Returns the entry's index. A test fixture (feature
+    /// `test-fixtures`).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn begin_attach(seg: &Segment) -> Result<usize> {
+        check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        let me = process::own_identity();
+        seg.producer_entries()
+            .find_map(|(index, e)| lock_entry(seg, &e, me).ok().map(|_| index))
+            .ok_or(Error::ProducerRegistryFull)
     }
 
     fn new(seg: Segment, index: usize, generation: u32, creator: bool) -> Self {

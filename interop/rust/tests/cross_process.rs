@@ -539,6 +539,97 @@ fn a_consumer_stops_when_its_producer_is_killed_with_sigkill() {
     c.close().unwrap();
 }
 
+/// Re-exec target: creates the multi-producer segment $RWR_CHILD_MULTI_CREATOR_SHM and hangs
+/// until killed. A no-op in a normal test run.
+#[test]
+fn child_multi_creator_that_hangs() {
+    let Ok(name) = std::env::var("RWR_CHILD_MULTI_CREATOR_SHM") else {
+        return;
+    };
+    let _p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&name),
+        &Config {
+            capacity: 8,
+            mode: ProducerMode::Multi,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Re-exec target: does spec 5.4 attach steps 1 and 2 on $RWR_CHILD_ATTACHER_SHM (its owner
+/// word won, its state not yet active), prints the entry's index and hangs until killed. A
+/// no-op in a normal test run.
+#[test]
+fn child_attacher_stopped_between_steps_2_and_3() {
+    let Ok(name) = std::env::var("RWR_CHILD_ATTACHER_SHM") else {
+        return;
+    };
+    let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
+    let i = Producer::<ConformanceEvent>::begin_attach(&seg).unwrap();
+    // On its own line: libtest has already printed "test ... " without a newline.
+    println!("\nlocked {i}");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// The first line of `child`'s stdout that starts with `prefix`, without the prefix.
+fn line_of(child: &mut Child, prefix: &str) -> String {
+    let out = BufReader::new(child.stdout.take().unwrap());
+    out.lines()
+        .map(|l| l.unwrap())
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no line {prefix:?}"))
+}
+
+/// Spec 5.5 step 4 (finding F2) with real kill -9: the creator of a multi-producer ring is
+/// killed while another process is between 5.4 attach steps 2 and 3 (its owner word won, its
+/// entry not yet active). The consumer keeps waiting while that process lives, and stops with
+/// "producer dead" once it is killed too.
+#[test]
+fn a_consumer_keeps_waiting_while_an_attaching_producer_lives() {
+    let shm = Shm::new();
+    let mut creator = reexec(
+        "child_multi_creator_that_hangs",
+        "RWR_CHILD_MULTI_CREATOR_SHM",
+        &shm.0,
+    );
+    let seg = wait_for_segment(&shm.0);
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut attacher = reexec(
+        "child_attacher_stopped_between_steps_2_and_3",
+        "RWR_CHILD_ATTACHER_SHM",
+        &shm.0,
+    );
+    assert_eq!(line_of(&mut attacher, "locked "), "1");
+    let entry = &seg.producer_registry();
+    assert_eq!(
+        entry.len(),
+        1,
+        "entry 1 is not active (still free): {entry:?}"
+    );
+    creator.kill().unwrap();
+    creator.wait().unwrap();
+    // The attacher is alive: a plain timeout, not "producer dead".
+    let r = c.wait(Instant::now() + Duration::from_millis(1200));
+    assert!(matches!(r, Err(ringwire::Error::Timeout)), "{r:?}");
+    attacher.kill().unwrap();
+    attacher.wait().unwrap();
+    let t = Instant::now();
+    let r = c.wait(Instant::now() + Duration::from_secs(20));
+    assert!(
+        matches!(r, Err(ringwire::Error::ProducerDead { .. })),
+        "{r:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    c.close().unwrap();
+}
+
 #[test]
 fn producer_evicts_a_consumer_killed_with_sigkill() {
     let shm = Shm::new();
