@@ -385,14 +385,17 @@ impl<T: Event> Producer<T> {
         self.blocking.leak();
     }
 
-    /// Minimum cursor of every entry that gates (active, required, not corrupt), or `end` if
-    /// there is none (5.3 step 1).
-    fn gating_bound(seg: &Segment, end: u64) -> u64 {
+    /// Minimum cursor of every entry that gates (active, required, not corrupt), or, if there
+    /// is none, `count`: the count this producer had published when it computes the bound (the
+    /// first sequence of the claim it is making), never anything higher (5.3 step 1): a
+    /// consumer may register at any moment and start at that count (5.7 step 6 relies on every
+    /// bound being at most the count at the scan plus `capacity`).
+    fn gating_bound(seg: &Segment, count: u64) -> u64 {
         seg.entries()
             .filter(|(_, e)| e.gates())
             .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
             .min()
-            .unwrap_or(end)
+            .unwrap_or(count)
     }
 
     /// Evicts every active consumer whose owner process is dead (spec section 8), so it stops
@@ -426,15 +429,16 @@ impl<T: Event> Producer<T> {
         });
     }
 
-    /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6). Every recompute of
-    /// the bound also loads `poison_state` and fails with `Poisoned` if it is set.
-    fn wait_for_room(&mut self, end: u64) -> Result<()> {
+    /// Ensures `end - capacity <= bound` for the claim `start..end` (`start` the producers' count
+    /// this producer loaded), waiting for room (5.3 step 1, 5.6). Every recompute of the bound
+    /// also loads `poison_state` and fails with `Poisoned` if it is set.
+    fn wait_for_room(&mut self, start: u64, end: u64) -> Result<()> {
         let cap = self.seg.geometry().capacity;
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
         self.seg.check_poison()?;
-        self.bound = Self::gating_bound(&self.seg, end);
+        self.bound = Self::gating_bound(&self.seg, start);
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
@@ -465,7 +469,7 @@ impl<T: Event> Producer<T> {
                     seg.evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)));
                     Self::evict_stalled(seg, stall_timeout, watch);
                 }
-                bound = Self::gating_bound(seg, end);
+                bound = Self::gating_bound(seg, start);
                 Ok(end.saturating_sub(cap) <= bound)
             },
         )?;
@@ -484,7 +488,7 @@ impl<T: Event> Producer<T> {
             _ => return Err(Error::SequenceExhausted),
         };
         self.seg.check_poison()?;
-        self.wait_for_room(end)?;
+        self.wait_for_room(self.next, end)?;
         self.seg.claimed().store(end, Ordering::Release);
         // F1 (spec 5.11): the claim is visible before any byte of the slots it reuses, which an
         // optional consumer's copy-and-verify relies on (5.10).
@@ -506,7 +510,7 @@ impl<T: Event> Producer<T> {
                 Some(end) if end < l::MAX_SEQUENCE => end,
                 _ => return Err(Error::SequenceExhausted),
             };
-            self.wait_for_room(end)?;
+            self.wait_for_room(c, end)?;
             // Step 2: announce the claim before making it, so that peers can pass it over if
             // this process dies before publishing (5.8). `intent_end` is 0 here.
             let e = self.entry();

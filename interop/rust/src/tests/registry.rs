@@ -4,8 +4,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::{cfg, multi_cfg, set_consumer_owner, set_producer_owner, DEAD_PID};
-use crate::consumer::{Consumer, ConsumerOptions};
+use super::{cfg, multi_cfg, opts, poll_all, set_consumer_owner, set_producer_owner, DEAD_PID};
+use crate::consumer::{Consumer, ConsumerOptions, Start};
 use crate::error::Error;
 use crate::layout as l;
 use crate::process::own_identity;
@@ -430,4 +430,50 @@ fn an_entry_still_choosing_its_start_is_not_counted_as_an_active_consumer() {
     assert_eq!(t.index(), i, "taken over");
     assert_eq!(e.flags(), l::FLAG_REQUIRED);
     assert_eq!(seg.active_consumers(), 2);
+}
+
+fn ring(capacity: u64, registry: u32) -> (Producer<u64>, Segment) {
+    let p = Producer::<u64>::create(
+        Backing::Heap,
+        &cfg(capacity, registry, ProducerMode::Single),
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    (p, seg)
+}
+
+fn publish_n(p: &mut Producer<u64>, n: u64) {
+    p.publish_batch(&(0..n).collect::<Vec<u64>>()).unwrap();
+}
+
+/// Spec 5.3 step 1: with no gating entry the bound is the count the producer had published
+/// when it computed it, never the end of the claim it computed it for: a consumer that
+/// registers (at *latest*) between that scan and the publish starts at that count, and the
+/// producer must not overwrite it without scanning again.
+#[test]
+fn a_producer_without_consumers_bounds_itself_by_its_count() {
+    let (mut p, seg) = ring(4, 2);
+    publish_n(&mut p, 4);
+    let mut c = None;
+    p.try_publish_with(2, |s, i| {
+        if i == 0 {
+            // Between the producer's scan (no consumer) and its publish.
+            c = Some(Consumer::<u64>::register(&seg, &opts("c", true, Start::Latest)).unwrap());
+        }
+        Ok::<u64, &str>(s)
+    })
+    .unwrap();
+    let mut c = c.unwrap();
+    assert_eq!(c.cursor(), 4);
+    p.set_timeout(Duration::from_millis(50));
+    p.publish_batch(&[6, 7]).unwrap();
+    assert!(
+        matches!(p.publish(&8), Err(Error::Timeout)),
+        "sequence 8 overwrote the unread sequence 4"
+    );
+    let got: Vec<u64> = poll_all(&mut c)
+        .into_iter()
+        .map(|(item, _)| item.event().unwrap())
+        .collect();
+    assert_eq!(got, [4, 5, 6, 7]);
 }
