@@ -404,18 +404,19 @@ impl<T: Event> Producer<T> {
     /// while waiting for room.
     pub fn evict_dead_consumers(&self) -> usize {
         self.seg
-            .evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)))
+            .evict_where(|_, _, _, owner| process::owner_dead(owner))
     }
 
-    /// Evicts required consumers stalled for the stall timeout (spec 8), if one is set.
+    /// Evicts required consumers stalled for the stall timeout (spec 8), if one is set. For each
+    /// active entry the state word and the owner are loaded first (by [`Segment::evict_where`]),
+    /// then its cursor and `heartbeat_ns`.
     fn evict_stalled(seg: &Segment, timeout: Option<Duration>, watch: &mut [(u32, u64, Instant)]) {
         let Some(timeout) = timeout else {
             return;
         };
         let now = Instant::now();
         let now_ns = monotonic_ns();
-        seg.evict_where(|i, e| {
-            let word = e.state().load(Ordering::SeqCst);
+        seg.evict_where(|i, e, word, _owner| {
             let cursor = e.cursor().load(Ordering::SeqCst);
             let w = &mut watch[i];
             if (w.0, w.1) != (word, cursor) {
@@ -466,7 +467,7 @@ impl<T: Event> Producer<T> {
                 }
                 if last_scan.elapsed() >= EVICT_SCAN {
                     last_scan = Instant::now();
-                    seg.evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)));
+                    seg.evict_where(|_, _, _, owner| process::owner_dead(owner));
                     Self::evict_stalled(seg, stall_timeout, watch);
                 }
                 bound = Self::gating_bound(seg, start);
