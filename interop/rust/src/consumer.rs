@@ -16,13 +16,16 @@ use crate::registry::{self, Request};
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
 use crate::wait::{self, Blocking, WaitMode, Words};
 
-/// Where a new consumer starts reading (spec 5.7 step 6).
+/// Where a new consumer starts reading (spec 5.7 step 6). A consumer with `depends_on` starts at
+/// the lowest of that and the cursors of the entries it depends on, each read once it has chosen
+/// its own start (registration waits up to [`crate::DEPENDENCY_WAIT`] for that).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     /// At the current count: only events published from now on.
     Latest,
-    /// At the lowest cursor of the other active required consumers, if lower (never below
-    /// `count - capacity`).
+    /// At the lowest cursor of the other active required consumers that have chosen their own
+    /// start, if lower than the current count (never below the provisional cursor, the count a
+    /// ring earlier, spec 5.7 steps 4 and 6).
     Oldest,
 }
 
@@ -154,8 +157,11 @@ impl<T: Event> Consumer<T> {
     /// Registers a consumer (spec 5.7) after checking the event type (5.2 check 13).
     ///
     /// Fails with `DuplicateName` if a live consumer is claiming or active under the same name
-    /// (a dead one's entry is taken over, resuming at its cursor; one of the other kind,
-    /// required or optional, is refused), or `RegistryFull`.
+    /// (a dead one's entry is taken over, with its generation bumped, resuming at its cursor, or
+    /// choosing its start if its owner died before it had; one of the other kind, required or
+    /// optional, is refused), or `RegistryFull`. With `depends_on`: `DependencyUnavailable` if
+    /// a named entry is not an active consumer (or its owner died while it was choosing its
+    /// start), `Timeout` if it is still choosing its start after [`crate::DEPENDENCY_WAIT`].
     pub fn register(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         let name = opts.name.as_bytes();
@@ -203,8 +209,9 @@ impl<T: Event> Consumer<T> {
 
     /// Does the first step of a takeover (spec 5.7: the compare-and-swap of `owner` from the
     /// dead owner to this process) of the active entry named `opts.name`, and stops there, as a
-    /// taker killed midway would; returns the entry's generation (unchanged: the entry never
-    /// leaves the active state). A test fixture (feature `test-fixtures`).
+    /// taker killed midway would; returns the entry's generation (unchanged: it stops before the
+    /// generation bump, and the entry never leaves the active state). A test fixture (feature
+    /// `test-fixtures`).
     #[cfg(any(test, feature = "test-fixtures"))]
     pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u32> {
         let name = opts.name.as_bytes();
@@ -378,9 +385,10 @@ impl<T: Event> Consumer<T> {
 
     /// Spec 5.5 step 4, with nothing available (`next` is where this consumer waits): at most
     /// every 500 ms, checks the creator (`creator_pid`, `creator_start_time`) and, in multi
-    /// mode, the owner of every active producer entry. When none is alive and `producer_state`
-    /// is still open, re-reads `hi` once and, if nothing more is available, fails with
-    /// `ProducerDead`. A required consumer first passes over a dead producer's claims (5.8).
+    /// mode, the owner of every producer entry whatever its state (one between attach steps 2
+    /// and 3 is not active yet). When none is alive and `producer_state` is still open,
+    /// re-reads `hi` once and, if nothing more is available, fails with `ProducerDead`. A
+    /// required consumer first passes over a dead producer's claims (5.8).
     fn check_producers_alive(&mut self) -> Result<()> {
         if self.liveness_checked.elapsed() < LIVENESS_EVERY {
             return Ok(());

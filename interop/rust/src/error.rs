@@ -66,6 +66,9 @@ pub enum Error {
     DuplicateName,
     /// This consumer's entry was evicted or reclaimed.
     Evicted,
+    /// Registering (spec 5.7 step 6): `depends_on` names entry `index`, which is not an active
+    /// consumer, or which was still choosing its start (`flags` bit 1) when its owner died.
+    DependencyUnavailable { index: usize },
     /// A bounded wait reached its deadline.
     Timeout,
     /// Claiming would reach sequence 2^62 (spec section 2).
@@ -73,8 +76,8 @@ pub enum Error {
     /// The creator closed a multi-producer ring to claims (`claimed` bit 62, spec 5.4 step 1).
     Closed,
     /// Every producer is dead (spec 5.5 step 4): the creator (whose pid this is) and, in multi
-    /// mode, the owner of every active producer entry, while `producer_state` is still open and
-    /// nothing more is available.
+    /// mode, the owner of every producer entry (whatever its state), while `producer_state` is
+    /// still open and nothing more is available.
     ProducerDead { pid: u32 },
     /// The ring is poisoned (spec 5.9); carries the record. Terminal for every producer and
     /// consumer.
@@ -111,6 +114,8 @@ impl Error {
             Error::RegistryFull | Error::ProducerRegistryFull => "registry_full",
             Error::DuplicateName => "duplicate_name",
             Error::Evicted => "evicted",
+            // PROTOCOL.md lists no code for it (the conformer never depends on a consumer).
+            Error::DependencyUnavailable { .. } => "io",
             Error::Timeout => "timeout",
             Error::SequenceExhausted => "exhausted",
             Error::Poisoned(_) => "poisoned",
@@ -185,6 +190,10 @@ impl fmt::Display for Error {
             Error::ProducerRegistryFull => write!(f, "producer registry full"),
             Error::DuplicateName => write!(f, "an active consumer already has this name"),
             Error::Evicted => write!(f, "consumer was evicted"),
+            Error::DependencyUnavailable { index } => write!(
+                f,
+                "depends_on names entry {index}, which is not an active consumer with its start chosen"
+            ),
             Error::Timeout => write!(f, "timed out"),
             Error::SequenceExhausted => write!(f, "sequence space exhausted (2^62)"),
             Error::Closed => write!(f, "ring closed to claims"),

@@ -39,6 +39,7 @@ pub use naming::{
 };
 pub use poison::{Poison, PoisonPhase};
 pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
+pub use registry::DEPENDENCY_WAIT;
 pub use segment::{
     check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
     ProducerInfo, ProducerMode, ProducerState, Region, Segment,

@@ -66,8 +66,11 @@ enum Attempt {
     Raced,
 }
 
-/// Spec 5.4 attach steps 1-3 on entry `e` for the process `me`.
-fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
+/// Spec 5.4 attach steps 1 and 2 on entry `e` for the process `me`: loads `state` as `st`, then
+/// `owner` as `o` (once), judges that owner, and wins `owner` by compare-and-swap from `o`.
+/// Returns the state word step 3 goes on from (free, closed or dead; an active entry is first
+/// retired to dead, only if its loaded owner is dead and it is resolved).
+fn lock_entry(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> std::result::Result<u32, Attempt> {
     // Step 1.
     let mut st = e.state().load(Ordering::SeqCst);
     let o = e.owner().load(Ordering::SeqCst);
@@ -75,29 +78,39 @@ fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
         // The owner word is the lock: 0 or a dead process means nobody holds the entry.
         l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD => {
             if o != 0 && !process::owner_dead(o) {
-                return Attempt::Skip;
+                return Err(Attempt::Skip);
             }
         }
         l::PRODUCER_ACTIVE => {
-            // Its owner is dead and every claim of its intent is resolved: retire it first.
+            // Its owner (as loaded above) is dead and every claim of its intent is resolved:
+            // retire it first. The owner is judged before the intent is read.
             if !process::owner_dead(o) || !seg.intent_resolved(e) {
-                return Attempt::Skip;
+                return Err(Attempt::Skip);
             }
             let dead = l::with_value(st, l::PRODUCER_DEAD);
             if e.state()
                 .compare_exchange(st, dead, Ordering::SeqCst, Ordering::SeqCst)
                 .is_err()
             {
-                return Attempt::Raced;
+                return Err(Attempt::Raced);
             }
             st = dead;
         }
-        _ => return Attempt::Skip, // corrupt
+        _ => return Err(Attempt::Skip), // corrupt
     }
     // Step 2.
     if !e.take_owner(o, me) {
-        return Attempt::Raced;
+        return Err(Attempt::Raced);
     }
+    Ok(st)
+}
+
+/// Spec 5.4 attach steps 1-3 on entry `e` for the process `me`.
+fn try_take(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> Attempt {
+    let st = match lock_entry(seg, e, me) {
+        Ok(st) => st,
+        Err(a) => return a,
+    };
     // Step 3.
     e.intent_end().store(0, Ordering::SeqCst);
     e.heartbeat().store(monotonic_ns(), Ordering::Release);
@@ -153,6 +166,19 @@ impl<T: Event> Producer<T> {
             }
         }
         Err(Error::ProducerRegistryFull)
+    }
+
+    /// Does spec 5.4 attach steps 1 and 2 on `seg` (a multi-producer segment) and stops there,
+    /// as a producer killed between steps 2 and 3 would: the entry's owner word is this process,
+    /// its state is not active. Returns the entry's index. A test fixture (feature
+    /// `test-fixtures`).
+    #[cfg(any(test, feature = "test-fixtures"))]
+    pub fn begin_attach(seg: &Segment) -> Result<usize> {
+        check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        let me = process::own_identity();
+        seg.producer_entries()
+            .find_map(|(index, e)| lock_entry(seg, &e, me).ok().map(|_| index))
+            .ok_or(Error::ProducerRegistryFull)
     }
 
     fn new(seg: Segment, index: usize, generation: u32, creator: bool) -> Self {
@@ -359,14 +385,17 @@ impl<T: Event> Producer<T> {
         self.blocking.leak();
     }
 
-    /// Minimum cursor of every entry that gates (active, required, not corrupt), or `end` if
-    /// there is none (5.3 step 1).
-    fn gating_bound(seg: &Segment, end: u64) -> u64 {
+    /// Minimum cursor of every entry that gates (active, required, not corrupt), or, if there
+    /// is none, `count`: the count this producer had published when it computes the bound (the
+    /// first sequence of the claim it is making), never anything higher (5.3 step 1): a
+    /// consumer may register at any moment and start at that count (5.7 step 6 relies on every
+    /// bound being at most the count at the scan plus `capacity`).
+    fn gating_bound(seg: &Segment, count: u64) -> u64 {
         seg.entries()
             .filter(|(_, e)| e.gates())
             .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
             .min()
-            .unwrap_or(end)
+            .unwrap_or(count)
     }
 
     /// Evicts every active consumer whose owner process is dead (spec section 8), so it stops
@@ -375,18 +404,19 @@ impl<T: Event> Producer<T> {
     /// while waiting for room.
     pub fn evict_dead_consumers(&self) -> usize {
         self.seg
-            .evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)))
+            .evict_where(|_, _, _, owner| process::owner_dead(owner))
     }
 
-    /// Evicts required consumers stalled for the stall timeout (spec 8), if one is set.
+    /// Evicts required consumers stalled for the stall timeout (spec 8), if one is set. For each
+    /// active entry the state word and the owner are loaded first (by [`Segment::evict_where`]),
+    /// then its cursor and `heartbeat_ns`.
     fn evict_stalled(seg: &Segment, timeout: Option<Duration>, watch: &mut [(u32, u64, Instant)]) {
         let Some(timeout) = timeout else {
             return;
         };
         let now = Instant::now();
         let now_ns = monotonic_ns();
-        seg.evict_where(|i, e| {
-            let word = e.state().load(Ordering::SeqCst);
+        seg.evict_where(|i, e, word, _owner| {
             let cursor = e.cursor().load(Ordering::SeqCst);
             let w = &mut watch[i];
             if (w.0, w.1) != (word, cursor) {
@@ -400,15 +430,16 @@ impl<T: Event> Producer<T> {
         });
     }
 
-    /// Ensures `end - capacity <= bound`, waiting for room (5.3 step 1, 5.6). Every recompute of
-    /// the bound also loads `poison_state` and fails with `Poisoned` if it is set.
-    fn wait_for_room(&mut self, end: u64) -> Result<()> {
+    /// Ensures `end - capacity <= bound` for the claim `start..end` (`start` the producers' count
+    /// this producer loaded), waiting for room (5.3 step 1, 5.6). Every recompute of the bound
+    /// also loads `poison_state` and fails with `Poisoned` if it is set.
+    fn wait_for_room(&mut self, start: u64, end: u64) -> Result<()> {
         let cap = self.seg.geometry().capacity;
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
         self.seg.check_poison()?;
-        self.bound = Self::gating_bound(&self.seg, end);
+        self.bound = Self::gating_bound(&self.seg, start);
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
@@ -436,10 +467,10 @@ impl<T: Event> Producer<T> {
                 }
                 if last_scan.elapsed() >= EVICT_SCAN {
                     last_scan = Instant::now();
-                    seg.evict_where(|_, e| process::owner_dead(e.owner().load(Ordering::SeqCst)));
+                    seg.evict_where(|_, _, _, owner| process::owner_dead(owner));
                     Self::evict_stalled(seg, stall_timeout, watch);
                 }
-                bound = Self::gating_bound(seg, end);
+                bound = Self::gating_bound(seg, start);
                 Ok(end.saturating_sub(cap) <= bound)
             },
         )?;
@@ -458,7 +489,7 @@ impl<T: Event> Producer<T> {
             _ => return Err(Error::SequenceExhausted),
         };
         self.seg.check_poison()?;
-        self.wait_for_room(end)?;
+        self.wait_for_room(self.next, end)?;
         self.seg.claimed().store(end, Ordering::Release);
         // F1 (spec 5.11): the claim is visible before any byte of the slots it reuses, which an
         // optional consumer's copy-and-verify relies on (5.10).
@@ -480,7 +511,7 @@ impl<T: Event> Producer<T> {
                 Some(end) if end < l::MAX_SEQUENCE => end,
                 _ => return Err(Error::SequenceExhausted),
             };
-            self.wait_for_room(end)?;
+            self.wait_for_room(c, end)?;
             // Step 2: announce the claim before making it, so that peers can pass it over if
             // this process dies before publishing (5.8). `intent_end` is 0 here.
             let e = self.entry();

@@ -1,18 +1,29 @@
 //! The consumer registry protocols of spec 5.7: registering (owner word, then state word, each
-//! by compare-and-swap), taking over a dead owner's entry, deregistering and evicting.
+//! by compare-and-swap, a provisional cursor a ring below the count, then the start chosen),
+//! taking over a dead owner's entry (owner, then a generation bump), deregistering and evicting.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use crate::atomics::monotonic_ns;
 use crate::error::{Error, Result};
 use crate::layout as l;
 use crate::process;
+use crate::producer::HEARTBEAT_WHILE_WAITING;
 use crate::segment::{Entry, Segment};
 use crate::wait::{self, Words};
 
 /// Passes over the registry before registration reports it full while entries keep changing
 /// under it (compare-and-swap failures).
 const CLAIM_PASSES: usize = 4;
+
+/// Times a registration starts again from step 1 when a takeover finds the entry changed under
+/// it (another taker won the owner word, or the entry was evicted before the generation bump).
+const TAKEOVER_ATTEMPTS: usize = 4;
+
+/// How long step 6 waits for a `depends_on` entry that is still choosing its start (`flags` bit
+/// 1 set) before registration fails with `Timeout`.
+pub const DEPENDENCY_WAIT: Duration = Duration::from_secs(5);
 
 /// What a registration asks for (the parts of `ConsumerOptions` the registry needs).
 pub(crate) struct Request<'a> {
@@ -65,16 +76,32 @@ impl Segment {
     /// Registers a consumer (spec 5.7 steps 1-6, and takeover). Errors: `DuplicateName` (a live
     /// consumer has the name, a racing registration of the name won, or the entry to take over
     /// is of the other kind, required or optional), `RegistryFull`, `Evicted` (an entry being
-    /// taken over was evicted meanwhile).
+    /// taken over kept changing under every attempt), and from step 6 `DependencyUnavailable`
+    /// or `Timeout` (a `depends_on` entry that is not active, or still starting past
+    /// [`DEPENDENCY_WAIT`] or with its owner dead), `InvalidArgument` (depending on itself).
     pub(crate) fn register_consumer(&self, req: &Request<'_>) -> Result<Registration> {
         let me = process::own_identity();
-        // Step 1: a claiming or active entry with the name. A live active one refuses; the
-        // first one whose owner is dead is taken over; a live claimer is left to step 5.
+        for _ in 0..TAKEOVER_ATTEMPTS {
+            let Some((index, st, o)) = self.find_name(req.name)? else {
+                return self.register_fresh(req, me);
+            };
+            if let Some(r) = self.take_over(index, &self.entry(index), req, st, o, me)? {
+                return Ok(r);
+            }
+        }
+        Err(Error::Evicted)
+    }
+
+    /// Step 1: scans the whole registry for claiming or active entries named `name` (loading
+    /// `state`, then `owner`). If any is active with a live owner: `DuplicateName`. Otherwise the
+    /// first one whose owner is dead, to take over (index, state word, owner), if any. A claiming
+    /// entry with a live owner is left to step 5.
+    fn find_name(&self, name: &[u8]) -> Result<Option<(usize, u32, u64)>> {
         let mut dead = None;
         for (index, e) in self.entries() {
             let st = e.state().load(Ordering::SeqCst);
             let v = l::state_value(st);
-            if !matches!(v, l::ENTRY_CLAIMING | l::ENTRY_ACTIVE) || !e.name_is(req.name) {
+            if !matches!(v, l::ENTRY_CLAIMING | l::ENTRY_ACTIVE) || !e.name_is(name) {
                 continue;
             }
             let o = e.owner().load(Ordering::SeqCst);
@@ -86,17 +113,14 @@ impl Segment {
                 dead = Some((index, st, o));
             }
         }
-        if let Some((index, st, o)) = dead {
-            return self.take_over(index, &self.entry(index), req, st, o, me);
-        }
+        Ok(dead)
+    }
+
+    /// Steps 2 to 6 in an entry claimed now.
+    fn register_fresh(&self, req: &Request<'_>, me: u64) -> Result<Registration> {
         // Steps 2 and 3: claim an entry through its owner word, then its state word.
         let (index, e, generation) = self.claim_entry(me)?;
-        // Step 4.
-        self.fill_entry(&e, req);
-        let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
-        if !cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
-            return Err(Error::Evicted); // a peer found us dead and took the claim over
-        }
+        self.activate(index, &e, req, generation, me)?;
         self.settle(index, &e, req, generation, me)
     }
 
@@ -105,12 +129,9 @@ impl Segment {
     /// Returns the entry's index. A test fixture.
     #[cfg(any(test, feature = "test-fixtures"))]
     pub(crate) fn register_through_step4(&self, req: &Request<'_>) -> Result<usize> {
-        let (index, e, generation) = self.claim_entry(process::own_identity())?;
-        self.fill_entry(&e, req);
-        let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
-        if !cas_state(&e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
-            return Err(Error::Evicted);
-        }
+        let me = process::own_identity();
+        let (index, e, generation) = self.claim_entry(me)?;
+        self.activate(index, &e, req, generation, me)?;
         Ok(index)
     }
 
@@ -155,17 +176,42 @@ impl Segment {
         Err(Error::RegistryFull)
     }
 
+    /// Step 4 on the entry `index`, claiming with `generation` and held by `me`: its fields
+    /// (`flags` with bit 1, starting, set) and the provisional cursor, then compare-and-swap of
+    /// `state` from claiming to active (same generation). From here the entry gates the
+    /// producers at the provisional cursor.
+    fn activate(
+        &self,
+        index: usize,
+        e: &Entry<'_>,
+        req: &Request<'_>,
+        generation: u32,
+        me: u64,
+    ) -> Result<()> {
+        self.fill_entry(e, req);
+        let claiming = l::state_word(l::ENTRY_CLAIMING, generation);
+        if !cas_state(e, claiming, l::with_value(claiming, l::ENTRY_ACTIVE)) {
+            // No conforming peer changes a claiming entry whose owner is alive.
+            self.let_go(index, generation, me);
+            return Err(Error::Evicted);
+        }
+        Ok(())
+    }
+
     /// Step 4's fields, written while the entry is claiming (or taken over while claiming).
     /// `flags` bit 1 (starting) stays set until step 6 has stored the start.
     fn fill_entry(&self, e: &Entry<'_>, req: &Request<'_>) {
         e.set_flags(flags_of(req) | l::FLAG_STARTING);
         e.write_name(req.name);
-        e.depends_on().store(req.depends_on, Ordering::Relaxed);
+        e.depends_on().store(req.depends_on, Ordering::Release);
         e.heartbeat().store(monotonic_ns(), Ordering::Release);
         e.lost().store(0, Ordering::Release);
         e.gaps_seen().store(0, Ordering::Release);
-        // Provisional cursor: the current count.
-        e.cursor().store(self.count(), Ordering::Release);
+        // The provisional cursor, a ring below the count: once active, the entry holds the
+        // producers back to at most the count they had reached, so that step 6 only ever raises
+        // the cursor.
+        let provisional = self.count().saturating_sub(self.geometry().capacity);
+        e.cursor().store(provisional, Ordering::Release);
     }
 
     /// Steps 5 and 6 for the active entry `index` of generation `generation`.
@@ -179,49 +225,147 @@ impl Segment {
     ) -> Result<Registration> {
         // Step 5: another claiming or active entry with the name whose owner is alive: this
         // registration lost a race ("seer loses").
-        let rival = self.entries().any(|(j, o)| {
+        if self.name_rival(index, req.name) {
+            self.deregister(index, generation, me);
+            return Err(Error::DuplicateName);
+        }
+        self.choose_start(index, e, req, generation, me)
+    }
+
+    /// Step 5's scan: whether an entry other than `index`, claiming or active, is named `name`
+    /// and has a live owner.
+    fn name_rival(&self, index: usize, name: &[u8]) -> bool {
+        self.entries().any(|(j, o)| {
             j != index
                 && matches!(
                     l::state_value(o.state().load(Ordering::SeqCst)),
                     l::ENTRY_CLAIMING | l::ENTRY_ACTIVE
                 )
-                && o.name_is(req.name)
+                && o.name_is(name)
                 && !process::owner_dead(o.owner().load(Ordering::SeqCst))
-        });
-        if rival {
-            self.deregister(index, generation, me);
-            return Err(Error::DuplicateName);
-        }
-        // Step 6.
-        let provisional = e.cursor().load(Ordering::Acquire);
-        let count = self.count();
-        let cursor = if req.oldest {
-            let floor = count.saturating_sub(self.geometry().capacity);
-            self.entries()
-                .filter(|(j, o)| *j != index && o.gates())
-                .map(|(_, o)| o.cursor().load(Ordering::SeqCst))
-                .min()
-                .unwrap_or(provisional)
-                .min(provisional)
-                .max(floor)
-        } else {
-            count
-        };
-        e.cursor().store(cursor, Ordering::SeqCst);
-        // The start is chosen: a producer awaiting consumers may count this entry now.
-        e.set_flags(flags_of(req));
-        Ok(Registration {
-            index,
-            generation,
-            cursor,
         })
     }
 
-    /// Taking over the claiming or active entry `e` (state word `st`) whose owner `o` is dead:
-    /// compare-and-swap of `owner` from `o` to this process; only the winner goes on. An active
-    /// entry never leaves the active state: the taker keeps `name`, `cursor` and `flags`
-    /// (refusing if its required/optional choice differs), stores `depends_on` and
-    /// `heartbeat_ns`, and resumes at the cursor. A claiming entry goes on from step 4.
+    /// Step 6 for the active entry `index` (generation `generation`, `flags` bit 1 set, its
+    /// cursor provisional): the start `s` from values loaded now: the count (*latest*), or the
+    /// minimum of the count and of the cursors of the other active required entries whose bit 1
+    /// is clear (*oldest*); then the minimum with the cursor of each `depends_on` entry, read
+    /// once it is active with bit 1 clear ([`Segment::dependency_cursor`]). `s` is never below
+    /// the provisional cursor. Stores `cursor = s` (release), clears bit 1 (release), then does
+    /// 5.5 step 3 (the provisional cursor may have held a producer waiting for room). A failed
+    /// dependency deregisters.
+    fn choose_start(
+        &self,
+        index: usize,
+        e: &Entry<'_>,
+        req: &Request<'_>,
+        generation: u32,
+        me: u64,
+    ) -> Result<Registration> {
+        let provisional = e.cursor().load(Ordering::Acquire);
+        let mut s = self.count();
+        if req.oldest {
+            for (j, o) in self.entries() {
+                // An entry still starting has no cursor to copy yet.
+                if j != index && o.gates() && o.flags() & l::FLAG_STARTING == 0 {
+                    s = s.min(o.cursor().load(Ordering::SeqCst));
+                }
+            }
+        }
+        let reg = self.geometry().registry_capacity as usize;
+        for j in (0..reg).filter(|j| req.depends_on >> j & 1 == 1) {
+            match self.dependency_cursor(index, j, e) {
+                Ok(c) => s = s.min(c),
+                Err(err) => {
+                    self.deregister(index, generation, me);
+                    return Err(err);
+                }
+            }
+        }
+        // Never lower than what the producers may have seen (spec 5.7 step 6: a start is only
+        // raised). Only a dependency that is itself behind that (an optional consumer that was
+        // lapped) can ask for less.
+        let s = s.max(provisional);
+        if !owns(e, generation, me) {
+            // Evicted meanwhile (a conforming peer evicts only a dead or stalled owner): the
+            // cursor is no longer ours to store.
+            self.let_go(index, generation, me);
+            return Err(Error::Evicted);
+        }
+        e.cursor().store(s, Ordering::Release);
+        // The start is chosen: a producer awaiting consumers may count this entry now.
+        e.clear_flags(l::FLAG_STARTING);
+        // 5.5 step 3: the cursor moved up from the provisional one.
+        wait::after_store(self, Words::BOTH);
+        Ok(Registration {
+            index,
+            generation,
+            cursor: s,
+        })
+    }
+
+    /// Step 6 for dependency `j` of the registering entry `own` (index `index`): the cursor of
+    /// entry `j` (acquire), once it is active with `flags` bit 1 (starting) clear. While it is
+    /// still starting this waits, storing `own`'s heartbeat at least every 250 ms (spec 8), for
+    /// at most [`DEPENDENCY_WAIT`] (then `Timeout`). Fails with `DependencyUnavailable` if the
+    /// entry is not active (or corrupt) or its owner died while it was starting, and with
+    /// `InvalidArgument` if it is the registering entry itself.
+    fn dependency_cursor(&self, index: usize, j: usize, own: &Entry<'_>) -> Result<u64> {
+        if j == index {
+            return Err(Error::InvalidArgument(
+                "a consumer cannot depend on its own entry".into(),
+            ));
+        }
+        let d = self.entry(j);
+        let deadline = Instant::now() + DEPENDENCY_WAIT;
+        let mut last_beat = Instant::now();
+        let mut pause = Duration::from_micros(50);
+        loop {
+            let st = d.state().load(Ordering::SeqCst);
+            if l::state_value(st) != l::ENTRY_ACTIVE || d.name_bytes().is_none() {
+                return Err(Error::DependencyUnavailable { index: j });
+            }
+            // Bit 1 is cleared (release) after the start is stored: the cursor read after an
+            // acquire load that saw it clear is the chosen start or later. It is that entry's
+            // if the state word (and so the registration) is still the one loaded above.
+            if d.flags() & l::FLAG_STARTING == 0 {
+                let cursor = d.cursor().load(Ordering::Acquire);
+                if d.state().load(Ordering::SeqCst) == st {
+                    return Ok(cursor);
+                }
+                // Changed meanwhile: look again, after the pause.
+            } else if process::owner_dead(d.owner().load(Ordering::SeqCst)) {
+                return Err(Error::DependencyUnavailable { index: j });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout);
+            }
+            if now.duration_since(last_beat) >= HEARTBEAT_WHILE_WAITING {
+                last_beat = now;
+                own.heartbeat().store(monotonic_ns(), Ordering::Release);
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(5));
+        }
+    }
+
+    /// Taking over the claiming or active entry `e` (index `index`, state word `st` loaded
+    /// before its owner `o`, which is dead), spec 5.7:
+    ///
+    /// 1. refuse (`DuplicateName`) an active entry of the other kind, required or optional;
+    /// 2. compare-and-swap of `owner` from `o` to `me`; only the winner goes on;
+    /// 3. store `heartbeat_ns`;
+    /// 4. compare-and-swap of `state` from `st` to the same state with generation + 1, so that
+    ///    a compare-and-swap a peer prepared against the dead owner (an eviction) fails; on
+    ///    failure give the owner word back by compare-and-swap;
+    /// 5. scan as in step 5: a live rival of the name deregisters this and refuses;
+    /// 6. a claiming entry goes on from step 4; an active entry keeps `name`, `cursor` and
+    ///    `flags`, stores `depends_on`, and goes on from step 6 if its bit 1 (starting) is
+    ///    still set (its owner died before choosing its start), else resumes at its cursor.
+    ///
+    /// Returns `None` when registration must start again from step 1 (the owner word or the
+    /// state word changed under this taker). The entry never leaves the active state meanwhile.
     fn take_over(
         &self,
         index: usize,
@@ -230,34 +374,42 @@ impl Segment {
         st: u32,
         o: u64,
         me: u64,
-    ) -> Result<Registration> {
+    ) -> Result<Option<Registration>> {
         let active = l::state_value(st) == l::ENTRY_ACTIVE;
         if active && e.flags() & l::FLAG_REQUIRED != flags_of(req) {
             return Err(Error::DuplicateName);
         }
         if !cas_owner(e, o, me) {
-            return Err(Error::DuplicateName); // another taker won
+            return Ok(None); // another taker won, or an evictor cleared it: step 1 again
         }
-        let generation = l::state_gen(st);
-        if !active {
-            self.fill_entry(e, req);
-            if !cas_state(e, st, l::with_value(st, l::ENTRY_ACTIVE)) {
-                return Err(Error::Evicted);
-            }
-            return self.settle(index, e, req, generation, me);
-        }
-        e.depends_on().store(req.depends_on, Ordering::Relaxed);
         e.heartbeat().store(monotonic_ns(), Ordering::Release);
-        // An owner that died between steps 4 and 6 left bit 1 set; the start is its cursor.
-        e.clear_flags(l::FLAG_STARTING);
-        if !owns(e, generation, me) {
-            return Err(Error::Evicted); // evicted (or taken again) meanwhile
+        #[cfg(test)]
+        hook::before_generation_bump();
+        let bumped = l::next_claim(st, l::state_value(st));
+        if !cas_state(e, st, bumped) {
+            // Evicted meanwhile by a peer that judged the dead owner: give the lock back and
+            // start again from step 1.
+            cas_owner(e, me, 0);
+            return Ok(None);
         }
-        Ok(Registration {
+        let generation = l::state_gen(bumped);
+        if self.name_rival(index, req.name) {
+            self.deregister(index, generation, me);
+            return Err(Error::DuplicateName);
+        }
+        if !active {
+            self.activate(index, e, req, generation, me)?;
+            return self.settle(index, e, req, generation, me).map(Some);
+        }
+        e.depends_on().store(req.depends_on, Ordering::Release);
+        if e.flags() & l::FLAG_STARTING != 0 {
+            return self.choose_start(index, e, req, generation, me).map(Some);
+        }
+        Ok(Some(Registration {
             index,
             generation,
             cursor: e.cursor().load(Ordering::Acquire),
-        })
+        }))
     }
 
     /// Deregistering (spec 5.7): compare-and-swap of `state` from active (generation
@@ -288,16 +440,25 @@ impl Segment {
         }
     }
 
-    /// Evicting (spec 5.7): every active entry for which `pred(index, entry)` holds is moved
-    /// from active to evicted by compare-and-swap of its `state` (same generation), then its
-    /// owner word from the evicted owner's identity to 0, then both wait words are woken
-    /// unconditionally. Returns how many this call evicted.
-    pub(crate) fn evict_where(&self, mut pred: impl FnMut(usize, &Entry<'_>) -> bool) -> usize {
+    /// Evicting (spec 5.7): for every entry, loads `state` as `st` first, then `owner` as `o`;
+    /// an active one for which `judge(index, entry, st, o)` holds (the judge loads anything else
+    /// it needs, such as `heartbeat_ns` and `cursor`, after those) is moved by compare-and-swap
+    /// of `state` from `st` to evicted (same generation), then of `owner` from `o` to 0, then
+    /// both wait words are woken unconditionally. A takeover bumps the generation, so an
+    /// eviction judged against a dead owner fails once the entry is taken over. Returns how many
+    /// this call evicted.
+    pub(crate) fn evict_where(
+        &self,
+        mut judge: impl FnMut(usize, &Entry<'_>, u32, u64) -> bool,
+    ) -> usize {
         let mut evicted = 0;
         for (i, e) in self.entries() {
             let st = e.state().load(Ordering::SeqCst);
+            if l::state_value(st) != l::ENTRY_ACTIVE {
+                continue;
+            }
             let o = e.owner().load(Ordering::SeqCst);
-            if l::state_value(st) != l::ENTRY_ACTIVE || !pred(i, &e) {
+            if !judge(i, &e, st, o) {
                 continue;
             }
             if cas_state(&e, st, l::with_value(st, l::ENTRY_EVICTED)) {
@@ -307,5 +468,27 @@ impl Segment {
             }
         }
         evicted
+    }
+}
+
+/// Test seams: code run at fixed points of the protocol, to force an interleaving in one thread.
+#[cfg(test)]
+pub(crate) mod hook {
+    use std::cell::RefCell;
+
+    thread_local! {
+        static BEFORE_BUMP: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    /// Runs `f` once (on this thread) in the next takeover, between its compare-and-swap of
+    /// `owner` and its compare-and-swap of `state`.
+    pub(crate) fn set_before_generation_bump(f: Box<dyn FnOnce()>) {
+        BEFORE_BUMP.with(|h| *h.borrow_mut() = Some(f));
+    }
+
+    pub(super) fn before_generation_bump() {
+        if let Some(f) = BEFORE_BUMP.with(|h| h.borrow_mut().take()) {
+            f();
+        }
     }
 }

@@ -769,8 +769,10 @@ impl Segment {
     }
 
     /// A live producer (spec 5.5 step 4), by pid: the creator (`creator_pid`,
-    /// `creator_start_time`, compared in full) or, in multi mode, the owner of an active
-    /// producer entry; `None` if every one is dead (section 8).
+    /// `creator_start_time`, compared in full) or, in multi mode, the owner of any producer
+    /// entry, whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
+    /// that is not yet active; a detached producer cleared its owner word to 0, which names no
+    /// process); `None` if every one is dead (section 8).
     pub fn live_producer(&self) -> Option<u32> {
         let start = self
             .map()
@@ -784,9 +786,7 @@ impl Segment {
         }
         self.producer_entries().find_map(|(_, e)| {
             let o = e.owner().load(Ordering::SeqCst);
-            (l::state_value(e.state().load(Ordering::SeqCst)) == l::PRODUCER_ACTIVE
-                && !process::owner_dead(o))
-            .then_some(l::owner_pid(o))
+            (!process::owner_dead(o)).then_some(l::owner_pid(o))
         })
     }
 

@@ -455,8 +455,12 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
     // The next taker resumes at the cursor, and gets every event.
     let mut c =
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("victim")).unwrap();
-    assert_eq!((c.index(), c.cursor()), (e.index, 0));
-    assert_eq!(victim_entry().generation, 1);
+    assert_eq!((c.index(), c.cursor(), c.generation()), (e.index, 0, 2));
+    assert_eq!(
+        victim_entry().generation,
+        2,
+        "the takeover bumps the generation"
+    );
     assert_eq!(victim_entry().owner, ringwire::process::own_identity());
     let mut got = vec![];
     c.poll(8, |item, _, _| got.push(item.event().unwrap().seq))
@@ -537,6 +541,179 @@ fn a_consumer_stops_when_its_producer_is_killed_with_sigkill() {
     );
     creator.wait().unwrap();
     c.close().unwrap();
+}
+
+/// Re-exec target: creates the multi-producer segment $RWR_CHILD_MULTI_CREATOR_SHM and hangs
+/// until killed. A no-op in a normal test run.
+#[test]
+fn child_multi_creator_that_hangs() {
+    let Ok(name) = std::env::var("RWR_CHILD_MULTI_CREATOR_SHM") else {
+        return;
+    };
+    let _p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&name),
+        &Config {
+            capacity: 8,
+            mode: ProducerMode::Multi,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Re-exec target: does spec 5.4 attach steps 1 and 2 on $RWR_CHILD_ATTACHER_SHM (its owner
+/// word won, its state not yet active), prints the entry's index and hangs until killed. A
+/// no-op in a normal test run.
+#[test]
+fn child_attacher_stopped_between_steps_2_and_3() {
+    let Ok(name) = std::env::var("RWR_CHILD_ATTACHER_SHM") else {
+        return;
+    };
+    let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
+    let i = Producer::<ConformanceEvent>::begin_attach(&seg).unwrap();
+    // On its own line: libtest has already printed "test ... " without a newline.
+    println!("\nlocked {i}");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Re-exec target: registers the required consumer "starter" on $RWR_CHILD_STARTER_SHM up to
+/// spec 5.7 step 4 (active, `flags` bit 1 set, provisional cursor), prints the entry's index and
+/// hangs until killed. A no-op in a normal test run.
+#[test]
+fn child_registrant_stopped_before_step_6() {
+    let Ok(name) = std::env::var("RWR_CHILD_STARTER_SHM") else {
+        return;
+    };
+    let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
+    let i = Consumer::<ConformanceEvent>::begin_registration(
+        &seg,
+        &ConsumerOptions::required("starter"),
+    )
+    .unwrap();
+    println!("\nstarting {i}");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// The first line of `child`'s stdout that starts with `prefix`, without the prefix.
+fn line_of(child: &mut Child, prefix: &str) -> String {
+    let out = BufReader::new(child.stdout.take().unwrap());
+    out.lines()
+        .map(|l| l.unwrap())
+        .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+        .unwrap_or_else(|| panic!("no line {prefix:?}"))
+}
+
+/// Spec 5.5 step 4 (finding F2) with real kill -9: the creator of a multi-producer ring is
+/// killed while another process is between 5.4 attach steps 2 and 3 (its owner word won, its
+/// entry not yet active). The consumer keeps waiting while that process lives, and stops with
+/// "producer dead" once it is killed too.
+#[test]
+fn a_consumer_keeps_waiting_while_an_attaching_producer_lives() {
+    let shm = Shm::new();
+    let mut creator = reexec(
+        "child_multi_creator_that_hangs",
+        "RWR_CHILD_MULTI_CREATOR_SHM",
+        &shm.0,
+    );
+    let seg = wait_for_segment(&shm.0);
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let mut attacher = reexec(
+        "child_attacher_stopped_between_steps_2_and_3",
+        "RWR_CHILD_ATTACHER_SHM",
+        &shm.0,
+    );
+    assert_eq!(line_of(&mut attacher, "locked "), "1");
+    let entry = &seg.producer_registry();
+    assert_eq!(
+        entry.len(),
+        1,
+        "entry 1 is not active (still free): {entry:?}"
+    );
+    creator.kill().unwrap();
+    creator.wait().unwrap();
+    // The attacher is alive: a plain timeout, not "producer dead".
+    let r = c.wait(Instant::now() + Duration::from_millis(1200));
+    assert!(matches!(r, Err(ringwire::Error::Timeout)), "{r:?}");
+    attacher.kill().unwrap();
+    attacher.wait().unwrap();
+    let t = Instant::now();
+    let r = c.wait(Instant::now() + Duration::from_secs(20));
+    assert!(
+        matches!(r, Err(ringwire::Error::ProducerDead { .. })),
+        "{r:?}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    c.close().unwrap();
+}
+
+/// Spec 5.7 with real kill -9: a registrant killed between steps 4 and 6 leaves its entry
+/// active, gating at the provisional cursor (`count - capacity`) with `flags` bit 1 set. The
+/// producer is held there; a taker bumps the generation and goes on from step 6, choosing its
+/// start (here *latest*), which releases the producer.
+#[test]
+fn a_registrant_killed_before_choosing_its_start_is_taken_over_from_step_6() {
+    let shm = Shm::new();
+    let mut p = Producer::<ConformanceEvent>::create(
+        Backing::Shm(&shm.0),
+        &Config {
+            capacity: 4,
+            registry_capacity: 2,
+            ..Config::default()
+        },
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    for k in 0..8 {
+        p.publish(&ConformanceEvent::new(k, 0)).unwrap();
+    }
+    let mut starter = reexec(
+        "child_registrant_stopped_before_step_6",
+        "RWR_CHILD_STARTER_SHM",
+        &shm.0,
+    );
+    let i: usize = line_of(&mut starter, "starting ").parse().unwrap();
+    let e = seg.registry()[i].clone();
+    assert_eq!(
+        (e.state, e.starting, e.generation, e.cursor),
+        (EntryState::Active, true, 1, 4)
+    );
+    assert_eq!(seg.active_consumers(), 0);
+    starter.kill().unwrap();
+    starter.wait().unwrap();
+    // Held at the provisional cursor: 4 + capacity = 8 events, all published.
+    p.set_timeout(Duration::from_millis(50));
+    assert!(matches!(
+        p.publish(&ConformanceEvent::new(8, 0)),
+        Err(ringwire::Error::Timeout)
+    ));
+    let mut c = Consumer::<ConformanceEvent>::register(
+        &seg,
+        &ConsumerOptions {
+            start: ringwire::Start::Latest,
+            ..ConsumerOptions::required("starter")
+        },
+    )
+    .unwrap();
+    assert_eq!((c.index(), c.generation(), c.cursor()), (i, 2, 8));
+    let e = seg.registry()[i].clone();
+    assert_eq!((e.starting, e.generation, e.cursor), (false, 2, 8));
+    assert_eq!(seg.active_consumers(), 1);
+    p.set_timeout(Duration::from_secs(10));
+    for k in 8..10 {
+        p.publish(&ConformanceEvent::new(k, 0)).unwrap();
+    }
+    let mut got = vec![];
+    c.poll(8, |item, s, _| got.push((s, item.event().unwrap().seq)))
+        .unwrap();
+    assert_eq!(got, [(8, 8), (9, 9)]);
+    c.close().unwrap();
+    p.close().unwrap();
 }
 
 #[test]

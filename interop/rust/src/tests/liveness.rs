@@ -64,6 +64,30 @@ fn in_multi_mode_a_live_attached_producer_keeps_consumers_waiting() {
     assert!(matches!(r, Err(Error::ProducerDead { .. })), "{r:?}");
 }
 
+/// Spec 5.5 step 4 (finding F2): the owner of every producer entry counts, whatever its state.
+/// A producer between attach steps 2 and 3 holds an entry that is not active yet (owner won,
+/// state still free); while it lives, the consumer keeps waiting although the creator is dead.
+#[test]
+fn a_producer_between_attach_steps_2_and_3_keeps_consumers_waiting() {
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
+    let i = Producer::<u64>::begin_attach(&seg).unwrap();
+    assert_eq!(i, 1);
+    let r = &seg.producer_registry();
+    assert_eq!(r.len(), 1, "entry 1 is still free: {:?}", r);
+    kill_creator(&seg);
+    set_producer_owner(&seg, 0, DEAD_PID);
+    p.abandon();
+    let (r, took) = wait_result(&mut c, Duration::from_millis(1200));
+    assert!(matches!(r, Err(Error::Timeout)), "{r:?}");
+    assert!(took >= Duration::from_millis(1200));
+    // The attacher dies between the steps: nobody is left.
+    set_producer_owner(&seg, 1, DEAD_PID);
+    let (r, _) = wait_result(&mut c, Duration::from_secs(10));
+    assert!(matches!(r, Err(Error::ProducerDead { .. })), "{r:?}");
+}
+
 /// A producer that died mid-claim is passed over (5.8) before the consumer concludes that
 /// every producer is dead.
 #[test]

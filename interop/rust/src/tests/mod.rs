@@ -539,15 +539,16 @@ fn dead_owner_is_taken_over_at_its_cursor() {
     assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
     c.abandon();
     let mut t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
-    assert_eq!((t.index(), t.cursor()), (idx, 1));
-    // Taken over by a compare-and-swap of `owner` alone: the state word (generation 1) never
-    // changed, the owner is the taker.
+    assert_eq!((t.index(), t.cursor(), t.generation()), (idx, 1, 2));
+    // Taken over by a compare-and-swap of `owner`, then of `state` to active with the
+    // generation bumped (spec 5.7): the entry never left the active state, the owner is the
+    // taker, and the taker's registration is the bumped generation.
     let r = &seg.registry()[idx];
     assert_eq!(
         (r.state, r.generation, r.name.as_str(), r.owner),
         (
             crate::EntryState::Active,
-            1,
+            2,
             "w",
             crate::process::own_identity()
         )
@@ -588,7 +589,8 @@ fn takeover_killed_midway_leaves_the_entry_active_and_takeable() {
     // The next taker takes it over at the same cursor.
     let mut t = Consumer::<u64>::register(&seg, &opts).unwrap();
     assert_eq!((t.index(), t.cursor()), (idx, 0));
-    assert_eq!(seg.registry()[idx].generation, 1);
+    // The killed taker never bumped the generation; this one does.
+    assert_eq!((seg.registry()[idx].generation, t.generation()), (2, 2));
     let mut got = vec![];
     t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
     assert_eq!(got, [1, 2, 3, 4]);

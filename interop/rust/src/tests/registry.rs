@@ -2,10 +2,10 @@
 //! the state word carries the generation, and foreign entries are range-checked.
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{cfg, multi_cfg, set_consumer_owner, set_producer_owner, DEAD_PID};
-use crate::consumer::{Consumer, ConsumerOptions};
+use super::{cfg, multi_cfg, opts, poll_all, set_consumer_owner, set_producer_owner, DEAD_PID};
+use crate::consumer::{Consumer, ConsumerOptions, Start};
 use crate::error::Error;
 use crate::layout as l;
 use crate::process::own_identity;
@@ -162,11 +162,11 @@ fn a_registration_that_sees_a_live_rival_claiming_its_name_backs_off() {
     );
 }
 
-/// Takeover (spec 5.7): by compare-and-swap of the owner word alone; the state word and its
-/// generation stay; name, cursor and flags are kept, and a taker of the other kind (required
-/// versus optional) is refused.
+/// Takeover (spec 5.7): by compare-and-swap of the owner word, then of the state word to the
+/// same state with generation + 1; name, cursor and flags are kept, and a taker of the other
+/// kind (required versus optional) is refused before it touches anything.
 #[test]
-fn takeover_swaps_only_the_owner_and_refuses_the_other_kind() {
+fn takeover_swaps_the_owner_bumps_the_generation_and_refuses_the_other_kind() {
     let (mut p, seg) = seg8();
     let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
     let idx = c.index();
@@ -191,16 +191,19 @@ fn takeover_swaps_only_the_owner_and_refuses_the_other_kind() {
         },
     )
     .unwrap();
-    assert_eq!((t.index(), t.cursor(), t.generation()), (idx, 0, 1));
-    assert_eq!(seg.entry(idx).state().load(Ordering::SeqCst), before);
+    assert_eq!((t.index(), t.cursor(), t.generation()), (idx, 0, 2));
+    assert_eq!(
+        seg.entry(idx).state().load(Ordering::SeqCst),
+        l::next_claim(before, l::ENTRY_ACTIVE)
+    );
     assert_eq!(
         seg.entry(idx).owner().load(Ordering::SeqCst),
         own_identity()
     );
 }
 
-/// A claiming entry whose owner died after writing its name is taken over and goes on from
-/// step 4 (fields, then active with the same generation).
+/// A claiming entry whose owner died after writing its name is taken over (its generation
+/// bumped, still claiming) and goes on from step 4 (fields, then active with that generation).
 #[test]
 fn a_claiming_entry_of_a_dead_owner_is_taken_over_from_step_4() {
     let (_p, seg) = seg8();
@@ -213,7 +216,7 @@ fn a_claiming_entry_of_a_dead_owner_is_taken_over_from_step_4() {
         false,
     );
     let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("half")).unwrap();
-    assert_eq!((c.index(), c.generation()), (0, 7));
+    assert_eq!((c.index(), c.generation()), (0, 8));
     let r = &seg.registry()[0];
     assert_eq!(
         (r.state, r.required, r.owner),
@@ -365,7 +368,7 @@ fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
     let r = c.poll(10, |item, s, _| {
         seen.push((s, item.event().unwrap()));
         if s == 1 {
-            assert_eq!(seg.evict_where(|i, _| i == index), 1);
+            assert_eq!(seg.evict_where(|i, _, _, _| i == index), 1);
         }
     });
     assert!(matches!(r, Err(Error::Evicted)), "{r:?}");
@@ -382,7 +385,7 @@ fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
     assert_eq!(b.len(), 4);
     assert_eq!(b.get(0).unwrap().event(), Some(10));
     assert!(b.try_bytes(1).unwrap().is_some());
-    assert_eq!(seg.evict_where(|i, _| i == index), 1);
+    assert_eq!(seg.evict_where(|i, _, _, _| i == index), 1);
     assert!(matches!(b.get(1), Err(Error::Evicted)));
     assert!(matches!(b.try_bytes(2), Err(Error::Evicted)));
     assert!(b
@@ -396,7 +399,7 @@ fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
 /// Spec 5.7 steps 4 to 6: `flags` bit 1 (starting) is set from step 4 until the start is
 /// stored, and `active_consumers` (what a producer awaiting consumers waits on) counts only
 /// active entries with it clear. It changes no gating and is no corruption; a taker of an owner
-/// that died with it set resumes at the kept cursor and clears it.
+/// that died with it set chooses the start (step 6) and clears it.
 #[test]
 fn an_entry_still_choosing_its_start_is_not_counted_as_an_active_consumer() {
     let (_p, seg) = seg8();
@@ -427,7 +430,404 @@ fn an_entry_still_choosing_its_start_is_not_counted_as_an_active_consumer() {
 
     set_consumer_owner(&seg, i, DEAD_PID);
     let t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("early")).unwrap();
-    assert_eq!(t.index(), i, "taken over");
+    assert_eq!((t.index(), t.generation()), (i, 2), "taken over");
     assert_eq!(e.flags(), l::FLAG_REQUIRED);
     assert_eq!(seg.active_consumers(), 2);
+}
+
+fn ring(capacity: u64, registry: u32) -> (Producer<u64>, Segment) {
+    let p = Producer::<u64>::create(
+        Backing::Heap,
+        &cfg(capacity, registry, ProducerMode::Single),
+    )
+    .unwrap();
+    let seg = p.segment().clone();
+    (p, seg)
+}
+
+fn publish_n(p: &mut Producer<u64>, n: u64) {
+    p.publish_batch(&(0..n).collect::<Vec<u64>>()).unwrap();
+}
+
+/// Spec 5.7 step 4: the provisional cursor is `count - capacity` (0 below a ring), in both
+/// modes, so the entry holds the producers back to the count they had reached until step 6.
+#[test]
+fn the_provisional_cursor_is_a_ring_below_the_count() {
+    let (mut p, seg) = ring(4, 2);
+    publish_n(&mut p, 8);
+    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    assert_eq!(seg.consumer_cursor(i), Some(4));
+    // A producer that scans now may publish up to 4 + capacity = 8, which it has reached: no
+    // room (its cached bound, 4 from its scan at count 4, is used up).
+    p.set_timeout(Duration::from_millis(50));
+    assert!(matches!(p.publish(&8), Err(Error::Timeout)));
+    assert_eq!(seg.counts(), (8, 8));
+
+    let mut q = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 1)).unwrap();
+    publish_n(&mut q, 3);
+    let seg = q.segment().clone();
+    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("m")).unwrap();
+    assert_eq!(seg.consumer_cursor(i), Some(0), "below a ring: 0");
+}
+
+/// Spec 5.3 step 1: with no gating entry the bound is the count the producer had published
+/// when it computed it, never the end of the claim it computed it for: a consumer that
+/// registers (at *latest*) between that scan and the publish starts at that count, and the
+/// producer must not overwrite it without scanning again.
+#[test]
+fn a_producer_without_consumers_bounds_itself_by_its_count() {
+    let (mut p, seg) = ring(4, 2);
+    publish_n(&mut p, 4);
+    let mut c = None;
+    p.try_publish_with(2, |s, i| {
+        if i == 0 {
+            // Between the producer's scan (no consumer) and its publish.
+            c = Some(Consumer::<u64>::register(&seg, &opts("c", true, Start::Latest)).unwrap());
+        }
+        Ok::<u64, &str>(s)
+    })
+    .unwrap();
+    let mut c = c.unwrap();
+    assert_eq!(c.cursor(), 4);
+    p.set_timeout(Duration::from_millis(50));
+    p.publish_batch(&[6, 7]).unwrap();
+    assert!(
+        matches!(p.publish(&8), Err(Error::Timeout)),
+        "sequence 8 overwrote the unread sequence 4"
+    );
+    let got: Vec<u64> = poll_all(&mut c)
+        .into_iter()
+        .map(|(item, _)| item.event().unwrap())
+        .collect();
+    assert_eq!(got, [4, 5, 6, 7]);
+}
+
+/// Spec 5.7 step 6 ends with 5.5 step 3: the start raised the cursor above the provisional
+/// one, which may have held a producer waiting for room, so a registration wakes the producer
+/// word (here a blocker registered and waiting on it).
+#[test]
+fn choosing_the_start_wakes_producers_waiting_for_room() {
+    let (mut p, seg) = ring(4, 2);
+    publish_n(&mut p, 6);
+    seg.producer_blockers().fetch_add(1, Ordering::SeqCst);
+    seg.producer_waiters().fetch_add(1, Ordering::SeqCst);
+    let before = seg.producer_wake().load(Ordering::SeqCst);
+    let c = Consumer::<u64>::register(&seg, &opts("late", true, Start::Latest)).unwrap();
+    assert_eq!(c.cursor(), 6);
+    assert_ne!(
+        seg.producer_wake().load(Ordering::SeqCst),
+        before,
+        "no wake after the start was stored"
+    );
+    seg.producer_waiters().fetch_sub(1, Ordering::SeqCst);
+    seg.producer_blockers().fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Spec 5.7 step 6, *oldest*: the minimum of the count and of the cursors of the other active
+/// required entries whose bit 1 is clear; an entry still starting (its cursor provisional) is
+/// not copied.
+#[test]
+fn oldest_skips_entries_still_choosing_their_start() {
+    let (mut p, seg) = ring(8, 4);
+    publish_n(&mut p, 2);
+    let a = Consumer::<u64>::register(&seg, &opts("a", true, Start::Latest)).unwrap();
+    assert_eq!(a.cursor(), 2);
+    publish_n(&mut p, 3);
+    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    assert_eq!(seg.consumer_cursor(x), Some(0), "provisional");
+    let y = Consumer::<u64>::register(&seg, &opts("y", true, Start::Oldest)).unwrap();
+    assert_eq!(y.cursor(), 2, "a's cursor, not x's provisional one");
+    drop(a);
+    let z = Consumer::<u64>::register(&seg, &opts("z", true, Start::Oldest)).unwrap();
+    assert_eq!(z.cursor(), 2, "y's cursor");
+    drop((y, z));
+    let w = Consumer::<u64>::register(&seg, &opts("w", true, Start::Oldest)).unwrap();
+    assert_eq!(w.cursor(), 5, "only x is left, still starting: the count");
+}
+
+/// Spec 5.7 step 6, `depends_on`: whatever the start, the minimum with the cursor of each
+/// entry the consumer depends on (here *latest*, behind a slower stage).
+#[test]
+fn a_dependant_starts_no_later_than_its_dependency() {
+    let (mut p, seg) = ring(8, 3);
+    let a = Consumer::<u64>::register(&seg, &opts("a", true, Start::Latest)).unwrap();
+    publish_n(&mut p, 5);
+    let b = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << a.index(),
+            ..opts("b", true, Start::Latest)
+        },
+    )
+    .unwrap();
+    assert_eq!(b.cursor(), 0, "a has read nothing yet");
+}
+
+/// Spec 5.7 step 6: `s` is never below the provisional cursor, even behind a dependency that
+/// is further behind (an optional consumer the producer lapped).
+#[test]
+fn a_start_is_never_below_the_provisional_cursor() {
+    let (mut p, seg) = ring(4, 3);
+    let o = Consumer::<u64>::register(&seg, &opts("o", false, Start::Latest)).unwrap();
+    publish_n(&mut p, 10);
+    assert_eq!(seg.consumer_cursor(o.index()), Some(0), "lapped");
+    let b = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << o.index(),
+            ..opts("b", true, Start::Latest)
+        },
+    )
+    .unwrap();
+    assert_eq!(b.cursor(), 6, "count - capacity");
+}
+
+/// Spec 5.7 step 6: a dependency still starting (bit 1 set) has no cursor to copy yet: the
+/// dependant waits until its start is chosen, then copies it.
+#[test]
+fn a_dependant_waits_for_a_dependency_still_choosing_its_start() {
+    let (mut p, seg) = ring(8, 3);
+    publish_n(&mut p, 5);
+    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let seg2 = seg.clone();
+    let finisher = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        // x's step 6: its start stored, then bit 1 cleared (release).
+        let e = seg2.entry(x);
+        e.cursor().store(3, Ordering::Release);
+        e.clear_flags(l::FLAG_STARTING);
+    });
+    let t = Instant::now();
+    let b = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << x,
+            ..opts("b", true, Start::Latest)
+        },
+    )
+    .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(100), "did not wait");
+    assert_eq!(b.cursor(), 3, "x's chosen start");
+    finisher.join().unwrap();
+}
+
+/// Spec 5.7 step 6: a dependency that is not active, or whose owner died while it was still
+/// starting, fails the registration, which deregisters; so does depending on itself.
+#[test]
+fn a_dependency_that_cannot_become_ready_fails_the_registration() {
+    let (mut p, seg) = ring(8, 3);
+    publish_n(&mut p, 5);
+    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    set_consumer_owner(&seg, x, DEAD_PID);
+    let dependant = |name: &str, depends_on: u64| {
+        Consumer::<u64>::register(
+            &seg,
+            &ConsumerOptions {
+                depends_on,
+                ..opts(name, true, Start::Latest)
+            },
+        )
+    };
+    let r = dependant("b", 1 << x);
+    assert!(
+        matches!(r, Err(Error::DependencyUnavailable { index }) if index == x),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    let b = seg.entry(1);
+    assert_eq!(
+        (b.state_value(), b.owner().load(Ordering::SeqCst)),
+        (l::ENTRY_CLOSED, 0),
+        "deregistered"
+    );
+    // Entry 2 is free (not active).
+    let r = dependant("c", 1 << 2);
+    assert!(matches!(r, Err(Error::DependencyUnavailable { index: 2 })));
+    // Entry 1 is the one it claims: itself.
+    let r = dependant("d", 1 << 1);
+    assert!(matches!(r, Err(Error::InvalidArgument(_))));
+    assert_eq!(seg.entry(1).state_value(), l::ENTRY_CLOSED);
+}
+
+/// Spec 5.7 step 1 scans the whole registry: a live active entry of the name refuses even when
+/// a dead one of the name comes first, and the dead one is left alone.
+#[test]
+fn a_live_entry_of_the_name_anywhere_refuses_before_any_takeover() {
+    let (_p, seg) = ring(8, 3);
+    plant(
+        &seg,
+        0,
+        l::state_word(l::ENTRY_ACTIVE, 1),
+        DEAD_PID,
+        "w",
+        true,
+    );
+    plant(
+        &seg,
+        1,
+        l::state_word(l::ENTRY_ACTIVE, 1),
+        LIVE_PID,
+        "w",
+        true,
+    );
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")),
+        Err(Error::DuplicateName)
+    ));
+    let e = seg.entry(0);
+    assert_eq!(
+        (
+            e.state().load(Ordering::SeqCst),
+            e.owner().load(Ordering::SeqCst)
+        ),
+        (
+            l::state_word(l::ENTRY_ACTIVE, 1),
+            l::owner_word(DEAD_PID, 0)
+        )
+    );
+}
+
+/// Spec 5.7, taking over: after the generation bump the taker scans as in step 5; another
+/// claiming or active entry of the name with a live owner (a racing registration) makes it
+/// deregister and refuse.
+#[test]
+fn a_taker_that_sees_a_live_rival_of_the_name_deregisters_and_refuses() {
+    let (_p, seg) = ring(8, 3);
+    plant(
+        &seg,
+        0,
+        l::state_word(l::ENTRY_ACTIVE, 1),
+        DEAD_PID,
+        "w",
+        true,
+    );
+    plant(
+        &seg,
+        1,
+        l::state_word(l::ENTRY_CLAIMING, 1),
+        LIVE_PID,
+        "w",
+        true,
+    );
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")),
+        Err(Error::DuplicateName)
+    ));
+    let e = seg.entry(0);
+    assert_eq!(
+        (
+            e.state().load(Ordering::SeqCst),
+            e.owner().load(Ordering::SeqCst)
+        ),
+        (l::state_word(l::ENTRY_CLOSED, 2), 0),
+        "taken (generation 2), then deregistered"
+    );
+}
+
+/// Spec 5.7: an evictor that loaded the state word and then the dead owner, and judged it,
+/// fails its compare-and-swap once a taker has bumped the generation: the live taker is not
+/// evicted.
+#[test]
+fn an_eviction_judged_against_the_dead_owner_fails_once_the_entry_is_taken_over() {
+    let (mut p, seg) = ring(8, 2);
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    let idx = c.index();
+    c.abandon();
+    publish_n(&mut p, 3);
+    set_consumer_owner(&seg, idx, DEAD_PID);
+    let mut taker = None;
+    let evicted = seg.evict_where(|i, _, _, owner| {
+        if i != idx || !crate::process::owner_dead(owner) {
+            return false;
+        }
+        // Judged dead; before the evictor's compare-and-swap, a taker takes the entry over.
+        taker = Some(Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap());
+        true
+    });
+    assert_eq!(evicted, 0, "the live taker was evicted");
+    let mut t = taker.unwrap();
+    assert_eq!((t.index(), t.generation(), t.cursor()), (idx, 2, 0));
+    assert_eq!(poll_all(&mut t).len(), 3);
+}
+
+/// Spec 5.7: a takeover whose entry is evicted between its owner compare-and-swap and its
+/// generation bump (by a peer that judged the dead owner) gives the owner word back and starts
+/// again from step 1, which claims the evicted entry afresh.
+#[test]
+fn a_takeover_that_loses_the_entry_to_an_eviction_starts_again() {
+    let (mut p, seg) = ring(8, 1);
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    let idx = c.index();
+    c.abandon();
+    publish_n(&mut p, 3);
+    set_consumer_owner(&seg, idx, DEAD_PID);
+    let seg2 = seg.clone();
+    crate::registry::hook::set_before_generation_bump(Box::new(move || {
+        // The evictor's compare-and-swaps, prepared against the dead owner: the state one
+        // succeeds, the owner one fails (the taker holds it).
+        let e = seg2.entry(idx);
+        let active = l::state_word(l::ENTRY_ACTIVE, 1);
+        e.state()
+            .compare_exchange(
+                active,
+                l::with_value(active, l::ENTRY_EVICTED),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            )
+            .unwrap();
+        let dead = l::owner_word(DEAD_PID, 0);
+        assert!(e
+            .owner()
+            .compare_exchange(dead, 0, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err());
+    }));
+    let r = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w"));
+    let t = r.expect("registration after the lost takeover");
+    // Claimed afresh (evicted, generation 1 -> claiming then active, generation 2), starting
+    // at the count: nothing is left to resume.
+    assert_eq!((t.index(), t.generation(), t.cursor()), (idx, 2, 3));
+    let e = seg.entry(idx);
+    assert_eq!(
+        (
+            e.state().load(Ordering::SeqCst),
+            e.owner().load(Ordering::SeqCst)
+        ),
+        (l::state_word(l::ENTRY_ACTIVE, 2), own_identity())
+    );
+    assert_eq!(e.flags(), l::FLAG_REQUIRED);
+}
+
+/// Spec 5.7: an active entry taken over whose bit 1 (starting) is still set (its owner died
+/// before step 6) goes on from step 6: its cursor was only provisional, so the taker chooses
+/// the start (here *latest*) and the producer is released.
+#[test]
+fn a_starting_entry_taken_over_chooses_its_start() {
+    let (mut p, seg) = ring(4, 2);
+    publish_n(&mut p, 6);
+    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    assert_eq!(seg.consumer_cursor(i), Some(2), "provisional");
+    set_consumer_owner(&seg, i, DEAD_PID);
+    let mut t = Consumer::<u64>::register(&seg, &opts("s", true, Start::Latest)).unwrap();
+    assert_eq!((t.index(), t.generation(), t.cursor()), (i, 2, 6));
+    assert_eq!(seg.entry(i).flags(), l::FLAG_REQUIRED);
+    p.set_timeout(Duration::from_secs(5));
+    p.publish(&60).unwrap();
+    assert_eq!(poll_all(&mut t), [(crate::Item::Event(60), 6)]);
+}
+
+/// Spec 5.4 attach step 1: an active producer entry is retired only if its owner is dead; one
+/// whose owner is alive is never retired, however resolved its intent.
+#[test]
+fn a_live_producers_resolved_entry_is_never_retired() {
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    a.publish(&1).unwrap();
+    a.abandon(); // intent_end 0, owner this (live) process
+    assert!(matches!(
+        Producer::<u64>::attach(&seg),
+        Err(Error::ProducerRegistryFull)
+    ));
+    assert_eq!(seg.retire_dead_producers(), 0);
+    assert_eq!(seg.producer_registry()[1].state, ProducerState::Active);
 }

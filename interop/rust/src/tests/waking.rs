@@ -279,7 +279,7 @@ fn a_blocked_consumer_stops_when_evicted_or_taken_over() {
         }
         std::thread::sleep(Duration::from_millis(30));
         if how == "evicted" {
-            assert_eq!(seg.evict_where(|i, _| i == index), 1);
+            assert_eq!(seg.evict_where(|i, _, _, _| i == index), 1);
         } else {
             set_consumer_owner(&seg, index, DEAD_PID);
             wait::wake_unconditionally(&seg, Words::CONSUMER);
