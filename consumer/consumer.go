@@ -36,7 +36,13 @@ var (
 	ErrGap           = errors.New("sequence passed over: its producer died before publishing it")
 	ErrPoisoned      = layout.ErrPoisoned // errors carry a *layout.PoisonedError with the record
 	ErrHalted        = errors.New("consumer halted")
-	ErrUnknownStage  = errors.New("no active consumer with that name to read behind")
+	ErrUnknownStage  = errors.New("no active required consumer with that name to read behind")
+	// ErrDependencyUnavailable: a consumer named in Options.After was still choosing its start
+	// (spec 5.7 step 6) for the whole wait, or stopped being active while this one registered.
+	ErrDependencyUnavailable = errors.New("the consumer to read behind is not available")
+	// ErrRegistryBusy: registration lost its race with other peers (takers, evictors) round
+	// after round (spec 5.7 bounds the restarts).
+	ErrRegistryBusy = errors.New("the consumer registry kept changing during registration")
 	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
 	ErrProducerDead  = errors.New("producer died without closing the stream")
 	ErrMissed        = errors.New("events published before the consumer re-attached were missed")
@@ -315,7 +321,7 @@ func (c *Consumer[T]) register(o Options) error {
 			return err
 		}
 	}
-	return fmt.Errorf("%w: the registry kept changing while this consumer registered", ErrDuplicateName)
+	return fmt.Errorf("%w: %d rounds", ErrRegistryBusy, 16)
 }
 
 // registerOnce is one round of spec 5.7. It reports done = false when the round lost a race
@@ -410,7 +416,11 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 		c.deregister()
 		return true, ErrDuplicateName
 	}
-	cur := c.choose(i, from) // step 6
+	cur, err := c.choose(i, from) // step 6
+	if err != nil {
+		c.deregister()
+		return true, err
+	}
 	if evicted {
 		c.resumed = true
 		if cur > was {
@@ -422,9 +432,11 @@ func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Optio
 }
 
 // choose is spec 5.7 step 6: it picks where this consumer starts, from values loaded now, stores
-// it as the cursor (never below the provisional one), clears the starting bit, and wakes
-// producers the provisional cursor may have held back.
-func (c *Consumer[T]) choose(self int, from Start) uint64 {
+// it as the cursor (never below the entry's cursor: the provisional one, or a start a dead
+// previous owner stored), clears the starting bit, and wakes producers the provisional cursor
+// may have held back. A consumer it reads behind must still gate the producers (active,
+// required, started): another entry's cursor is no safe start.
+func (c *Consumer[T]) choose(self int, from Start) (uint64, error) {
 	e := c.entry
 	now := c.count()
 	cur := now
@@ -436,6 +448,9 @@ func (c *Consumer[T]) choose(self int, from Start) uint64 {
 	}
 	for _, d := range c.deps {
 		// A stage reading behind others starts where the slowest of them is.
+		if !d.Gates() || !d.Ready() {
+			return 0, fmt.Errorf("%w: %q stopped gating the producers while this consumer registered", ErrDependencyUnavailable, d.NameString())
+		}
 		cur = min(cur, d.Cursor.Load())
 	}
 	cur = max(cur, e.Cursor.Load())
@@ -447,7 +462,7 @@ func (c *Consumer[T]) choose(self int, from Start) uint64 {
 		coordination.Notify(&c.wait.Producer)
 		coordination.Notify(&c.wait.Consumer)
 	}
-	return cur
+	return cur, nil
 }
 
 // takeOver takes entry i, active or claiming with the name of this consumer and a dead owner
@@ -487,7 +502,10 @@ func (c *Consumer[T]) takeOver(i int, o Options, deps uint64) (done bool, err er
 	e.DependsOn.Store(deps)
 	c.resumed = true
 	if !e.Ready() { // its owner died before step 6: the cursor is only provisional
-		c.choose(i, o.Start)
+		if _, err := c.choose(i, o.Start); err != nil {
+			c.deregister()
+			return true, err
+		}
 		return true, nil
 	}
 	cur := e.Cursor.Load()
@@ -567,22 +585,29 @@ func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
 	return lo
 }
 
-// dependency returns the index of the active entry named name that this consumer will read
-// behind (Options.After). An entry still choosing its start (spec 5.7 step 6) has no cursor to
-// start from yet: dependency waits for it, as long as its owner lives, for up to a second.
+// dependencyWait bounds how long a consumer waits for one it reads behind to choose its start.
+const dependencyWait = 5 * time.Second
+
+// dependency returns the index of the active required entry named name that this consumer will
+// read behind (Options.After). An optional entry does not gate the producers, so its cursor is no
+// safe start: refused. An entry still choosing its start (spec 5.7 step 6) has no cursor to start
+// from yet: dependency waits for it, as long as its owner lives, for up to dependencyWait.
 func (c *Consumer[T]) dependency(name string) (int, error) {
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(dependencyWait)
 	for {
 		j := c.findActive(name)
 		if j < 0 {
 			return -1, fmt.Errorf("%w: %q", ErrUnknownStage, name)
 		}
 		e := c.v.Entry(j)
+		if !e.Required() {
+			return -1, fmt.Errorf("%w: %q is optional (it does not gate the producers)", ErrUnknownStage, name)
+		}
 		if e.Ready() {
 			return j, nil
 		}
 		if liveness.ConsumerDead(e) || time.Now().After(deadline) {
-			return -1, fmt.Errorf("%w: %q is still starting (its owner died, or it took over a second)", ErrUnknownStage, name)
+			return -1, fmt.Errorf("%w: %q is still starting (its owner died, or it took over %v)", ErrDependencyUnavailable, name, dependencyWait)
 		}
 		runtime.Gosched()
 		time.Sleep(50 * time.Microsecond)

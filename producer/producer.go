@@ -349,19 +349,42 @@ func (p *Producer[T]) poison(seq uint64, cause any) {
 }
 
 // gatingMin returns the lowest cursor of every active required consumer, or fallback when there
-// is none (spec 5.3 step 1).
+// is none (spec 5.3 step 1, the gating scan). A second pass loads every entry's state again and
+// the scan starts over if one changed: a registration that activates after the first pass went by
+// its entry may copy another entry's cursor (5.7 step 6, oldest or depends_on) before that cursor
+// moves and the first pass loads it, and a bound from such a scan could overwrite the newcomer's
+// start. The second pass costs one load per entry, on the slow path only.
 func (p *Producer[T]) gatingMin(fallback uint64) uint64 {
-	m := fallback
-	for i, n := 0, p.v.Entries(); i < n; i++ {
-		e := p.v.Entry(i)
-		if e.Gates() {
-			if c := e.Cursor.Load(); c < m {
-				m = c
+	var seen [layout.MaxRegistry]layout.StateWord
+	n := min(p.v.Entries(), len(seen))
+	for {
+		m := fallback
+		for i := 0; i < n; i++ {
+			e := p.v.Entry(i)
+			w := e.Load()
+			seen[i] = w
+			if scanHook != nil {
+				scanHook(i)
+			}
+			if w.State() == layout.EntryActive && e.Required() {
+				if c := e.Cursor.Load(); c < m {
+					m = c
+				}
 			}
 		}
+		same := true
+		for i := 0; i < n && same; i++ {
+			same = p.v.Entry(i).Load() == seen[i]
+		}
+		if same {
+			return m
+		}
 	}
-	return m
 }
+
+// scanHook, when set (by tests only), runs in the gating scan's first pass after entry i's state
+// was loaded: it lets a test activate a consumer between the loads of one scan.
+var scanHook func(entry int)
 
 // Await says which consumers to wait for before publishing.
 type Await struct {

@@ -1,0 +1,7 @@
+package producer
+
+// SetScanHook installs f as the gating scan's test hook and returns a function that removes it.
+func SetScanHook(f func(entry int)) (restore func()) {
+	scanHook = f
+	return func() { scanHook = nil }
+}
