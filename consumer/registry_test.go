@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,4 +310,56 @@ func TestRegister_OldestSkipsEntriesStillStarting(t *testing.T) {
 	seq, err := c.Read(&ev)
 	require.NoError(t, err)
 	require.Equal(t, uint64(8), seq)
+}
+
+// Spec 5.7 step 6, s = max(s, cursor) (model finding F3): an owner that died after storing its
+// start and before clearing the starting bit left a cursor the producers may have gated on. A
+// taker that goes on from step 6 with StartOldest, where another consumer is further behind,
+// keeps that start instead of lowering the cursor under the producers' feet.
+func TestRegister_TakerOfAStartingEntryNeverLowersItsCursor(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	require.NoError(t, err)
+	defer p.Close()
+	slow := attach(t, p, consumer.Options{Name: "slow"})
+	defer slow.Close()
+	c := attach(t, p, consumer.Options{Name: "dying"})
+	require.NoError(t, p.PublishBatch(10, func(i int, ev *event) { fill(uint64(i), ev) }))
+	e := p.Segment().View().Entry(c.Index())
+	e.Cursor.Store(10) // its step 6 (latest) stored 10, then it died before clearing bit 1
+	e.Flags |= layout.FlagStarting
+	e.Owner.Store(uint64(deadOwner(t)))
+
+	taker := attach(t, p, consumer.Options{Name: "dying", Start: consumer.StartOldest}) // slow is at 0
+	defer taker.Close()
+	require.True(t, taker.Resumed())
+	require.True(t, e.Ready())
+	require.Equal(t, uint64(10), e.Cursor.Load(), "the taker lowered a start the producers may have seen")
+	require.Equal(t, uint64(10), taker.Cursor())
+}
+
+// Spec 5.7 step 6, depends_on: an optional consumer does not gate the producers, so its cursor is
+// no safe start; reading behind one is refused. A dependency still starting is waited for.
+func TestRegister_DependenciesMustBeRequiredAndStarted(t *testing.T) {
+	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
+	require.NoError(t, err)
+	defer p.Close()
+	opt := attach(t, p, consumer.Options{Name: "opt", Optional: true})
+	defer opt.Close()
+	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "behind-opt", After: []string{"opt"}})
+	require.ErrorIs(t, err, consumer.ErrUnknownStage)
+	require.Contains(t, err.Error(), "optional")
+	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "behind-none", After: []string{"nobody"}})
+	require.ErrorIs(t, err, consumer.ErrUnknownStage)
+
+	up := attach(t, p, consumer.Options{Name: "up"})
+	defer up.Close()
+	ue := p.Segment().View().Entry(up.Index())
+	atomic.OrUint32(&ue.Flags, layout.FlagStarting) // as if up were still in its step 6
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		atomic.AndUint32(&ue.Flags, ^uint32(layout.FlagStarting))
+	}()
+	down, err := consumer.New[event](p.Segment(), consumer.Options{Name: "down", After: []string{"up"}})
+	require.NoError(t, err, "a dependency that finishes its start is waited for")
+	require.NoError(t, down.Close())
 }
