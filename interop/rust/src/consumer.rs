@@ -159,9 +159,12 @@ impl<T: Event> Consumer<T> {
     /// Fails with `DuplicateName` if a live consumer is claiming or active under the same name
     /// (a dead one's entry is taken over, with its generation bumped, resuming at its cursor, or
     /// choosing its start if its owner died before it had; one of the other kind, required or
-    /// optional, is refused), or `RegistryFull`. With `depends_on`: `DependencyUnavailable` if
-    /// a named entry is not an active consumer (or its owner died while it was choosing its
-    /// start), `Timeout` if it is still choosing its start after [`crate::DEPENDENCY_WAIT`].
+    /// optional, is refused), `RegistryFull`, or `RegistryBusy` (a takeover kept losing races
+    /// with other peers, 16 rounds). With `depends_on`: `DependencyUnavailable` if a named entry
+    /// is not an active required consumer (missing or optional: refused before anything is
+    /// claimed), or if it is still choosing its start after [`crate::DEPENDENCY_WAIT`], its
+    /// owner died while it was, or it stopped being active while this one chose its start (the
+    /// registration is then undone).
     pub fn register(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         let name = opts.name.as_bytes();

@@ -66,9 +66,15 @@ pub enum Error {
     DuplicateName,
     /// This consumer's entry was evicted or reclaimed.
     Evicted,
-    /// Registering (spec 5.7 step 6): `depends_on` names entry `index`, which is not an active
-    /// consumer, or which was still choosing its start (`flags` bit 1) when its owner died.
+    /// Registering (spec 5.7 step 6): `depends_on` names entry `index`, which is missing (not
+    /// an active consumer) or optional (it does not gate the producers, so its cursor is no safe
+    /// start), or which was still choosing its start (`flags` bit 1) when its owner died or after
+    /// [`crate::DEPENDENCY_WAIT`], or which stopped being active while this consumer registered.
+    /// The registration was undone (deregistered).
     DependencyUnavailable { index: usize },
+    /// Registering (spec 5.7): the takeover lost its race with other peers (takers, evictors)
+    /// round after round; registration gave up after a bounded number of restarts from step 1.
+    RegistryBusy,
     /// A bounded wait reached its deadline.
     Timeout,
     /// Claiming would reach sequence 2^62 (spec section 2).
@@ -116,6 +122,8 @@ impl Error {
             Error::Evicted => "evicted",
             // PROTOCOL.md lists no code for it (the conformer never depends on a consumer).
             Error::DependencyUnavailable { .. } => "io",
+            // PROTOCOL.md lists no code for it; "io" as the Go conformer reports it.
+            Error::RegistryBusy => "io",
             Error::Timeout => "timeout",
             Error::SequenceExhausted => "exhausted",
             Error::Poisoned(_) => "poisoned",
@@ -192,7 +200,11 @@ impl fmt::Display for Error {
             Error::Evicted => write!(f, "consumer was evicted"),
             Error::DependencyUnavailable { index } => write!(
                 f,
-                "depends_on names entry {index}, which is not an active consumer with its start chosen"
+                "depends_on names entry {index}, which is not an active required consumer with its start chosen (missing, optional, still starting, or gone)"
+            ),
+            Error::RegistryBusy => write!(
+                f,
+                "the consumer registry kept changing during registration (takeover restarted too often)"
             ),
             Error::Timeout => write!(f, "timed out"),
             Error::SequenceExhausted => write!(f, "sequence space exhausted (2^62)"),

@@ -385,17 +385,38 @@ impl<T: Event> Producer<T> {
         self.blocking.leak();
     }
 
-    /// Minimum cursor of every entry that gates (active, required, not corrupt), or, if there
-    /// is none, `count`: the count this producer had published when it computes the bound (the
-    /// first sequence of the claim it is making), never anything higher (5.3 step 1): a
-    /// consumer may register at any moment and start at that count (5.7 step 6 relies on every
-    /// bound being at most the count at the scan plus `capacity`).
+    /// The gating scan (5.3 step 1): the minimum cursor of every entry that gates (active,
+    /// required, not corrupt), or, if there is none, `count`: the count this producer had
+    /// published when it computes the bound (the first sequence of the claim it is making),
+    /// never anything higher: a consumer may register at any moment and start at that count
+    /// (5.7 step 6 relies on every bound being at most the count at the scan plus `capacity`).
+    ///
+    /// A second pass loads every entry's `state` word again and the scan starts over if one
+    /// differs from the first pass (state or generation; model finding F4): a registration that
+    /// activates after the first pass went by its entry may copy another entry's cursor (5.7
+    /// step 6, *oldest* or `depends_on`) before that cursor moves and the first pass loads it,
+    /// and a bound from such a scan could overwrite the newcomer's start. Only on the slow path
+    /// (the cached bound exceeded); it repeats only while peers keep registering, taking over,
+    /// deregistering or evicting between the passes.
     fn gating_bound(seg: &Segment, count: u64) -> u64 {
-        seg.entries()
-            .filter(|(_, e)| e.gates())
-            .map(|(_, e)| e.cursor().load(Ordering::SeqCst))
-            .min()
-            .unwrap_or(count)
+        // registry_capacity is at most 64 (spec 5.2 check 11).
+        let mut seen = [0u32; 64];
+        let n = (seg.geometry().registry_capacity as usize).min(seen.len());
+        loop {
+            let mut bound = count;
+            for (i, w) in seen.iter_mut().enumerate().take(n) {
+                let e = seg.entry(i);
+                *w = e.state().load(Ordering::SeqCst);
+                #[cfg(test)]
+                scan_hook::after_state_load(i);
+                if e.gates_as(*w) {
+                    bound = bound.min(e.cursor().load(Ordering::SeqCst));
+                }
+            }
+            if (0..n).all(|i| seg.entry(i).state().load(Ordering::SeqCst) == seen[i]) {
+                return bound;
+            }
+        }
     }
 
     /// Evicts every active consumer whose owner process is dead (spec section 8), so it stops
@@ -738,3 +759,41 @@ impl<T: Event> Drop for Claim<'_, T> {
 
 /// Poison message of a [`Claim`] dropped without being published.
 pub const CLAIM_DROPPED: &str = "claim dropped unpublished";
+
+/// Test seam: code run in the gating scan's first pass (5.3 step 1) after entry `i`'s `state`
+/// was loaded, to change the registry between the loads of one scan in one thread.
+#[cfg(test)]
+pub(crate) mod scan_hook {
+    use std::cell::RefCell;
+
+    type Hook = Box<dyn FnMut(usize)>;
+
+    thread_local! {
+        static HOOK: RefCell<Option<Hook>> = RefCell::new(None);
+    }
+
+    /// Installs `f` (on this thread), called with the entry index after every first-pass load
+    /// of an entry's `state`, until [`clear`].
+    pub(crate) fn set(f: Hook) {
+        HOOK.with(|h| *h.borrow_mut() = Some(f));
+    }
+
+    /// Removes the hook.
+    pub(crate) fn clear() {
+        HOOK.with(|h| *h.borrow_mut() = None);
+    }
+
+    pub(super) fn after_state_load(i: usize) {
+        // Taken out while it runs: it may register consumers and read, but never scans.
+        let Some(mut f) = HOOK.with(|h| h.borrow_mut().take()) else {
+            return;
+        };
+        f(i);
+        HOOK.with(|h| {
+            let mut h = h.borrow_mut();
+            if h.is_none() {
+                *h = Some(f);
+            }
+        });
+    }
+}

@@ -17,12 +17,15 @@ use crate::wait::{self, Words};
 /// under it (compare-and-swap failures).
 const CLAIM_PASSES: usize = 4;
 
-/// Times a registration starts again from step 1 when a takeover finds the entry changed under
-/// it (another taker won the owner word, or the entry was evicted before the generation bump).
-const TAKEOVER_ATTEMPTS: usize = 4;
+/// Rounds of registration: it starts again from step 1 when a takeover finds the entry changed
+/// under it (another taker won the owner word, or the entry was evicted before the generation
+/// bump), and fails with `RegistryBusy` after this many (spec 5.7: 16 in the reference
+/// implementations).
+const REGISTRATION_ROUNDS: usize = 16;
 
 /// How long step 6 waits for a `depends_on` entry that is still choosing its start (`flags` bit
-/// 1 set) before registration fails with `Timeout`.
+/// 1 set) before registration fails with `DependencyUnavailable` (spec 5.7: 5 s in the
+/// reference implementations).
 pub const DEPENDENCY_WAIT: Duration = Duration::from_secs(5);
 
 /// What a registration asks for (the parts of `ConsumerOptions` the registry needs).
@@ -75,13 +78,15 @@ fn cas_state(e: &Entry<'_>, from: u32, to: u32) -> bool {
 impl Segment {
     /// Registers a consumer (spec 5.7 steps 1-6, and takeover). Errors: `DuplicateName` (a live
     /// consumer has the name, a racing registration of the name won, or the entry to take over
-    /// is of the other kind, required or optional), `RegistryFull`, `Evicted` (an entry being
-    /// taken over kept changing under every attempt), and from step 6 `DependencyUnavailable`
-    /// or `Timeout` (a `depends_on` entry that is not active, or still starting past
-    /// [`DEPENDENCY_WAIT`] or with its owner dead), `InvalidArgument` (depending on itself).
+    /// is of the other kind, required or optional), `RegistryFull`, `RegistryBusy` (an entry
+    /// being taken over kept changing under every round), `DependencyUnavailable` (a
+    /// `depends_on` entry that is missing or optional, refused before anything is claimed, or,
+    /// at step 6, not active, required and started: still starting past [`DEPENDENCY_WAIT`] or
+    /// with its owner dead, or gone), `InvalidArgument` (depending on itself).
     pub(crate) fn register_consumer(&self, req: &Request<'_>) -> Result<Registration> {
+        self.check_dependencies(req.depends_on)?;
         let me = process::own_identity();
-        for _ in 0..TAKEOVER_ATTEMPTS {
+        for _ in 0..REGISTRATION_ROUNDS {
             let Some((index, st, o)) = self.find_name(req.name)? else {
                 return self.register_fresh(req, me);
             };
@@ -89,7 +94,23 @@ impl Segment {
                 return Ok(r);
             }
         }
-        Err(Error::Evicted)
+        Err(Error::RegistryBusy)
+    }
+
+    /// Spec 5.7 step 6 refuses a `depends_on` entry that is missing or optional (an optional
+    /// entry does not gate the producers, so its cursor is no safe start): checked once before
+    /// registering, so that such an attacher fails without claiming (or taking over) an entry.
+    /// One still starting is waited for at step 6, which checks every dependency again when it
+    /// reads its cursor.
+    fn check_dependencies(&self, depends_on: u64) -> Result<()> {
+        let reg = self.geometry().registry_capacity as usize;
+        for j in (0..reg).filter(|j| depends_on >> j & 1 == 1) {
+            let d = self.entry(j);
+            if !d.gates() {
+                return Err(Error::DependencyUnavailable { index: j });
+            }
+        }
+        Ok(())
     }
 
     /// Step 1: scans the whole registry for claiming or active entries named `name` (loading
@@ -246,14 +267,16 @@ impl Segment {
         })
     }
 
-    /// Step 6 for the active entry `index` (generation `generation`, `flags` bit 1 set, its
-    /// cursor provisional): the start `s` from values loaded now: the count (*latest*), or the
-    /// minimum of the count and of the cursors of the other active required entries whose bit 1
-    /// is clear (*oldest*); then the minimum with the cursor of each `depends_on` entry, read
-    /// once it is active with bit 1 clear ([`Segment::dependency_cursor`]). `s` is never below
-    /// the provisional cursor. Stores `cursor = s` (release), clears bit 1 (release), then does
-    /// 5.5 step 3 (the provisional cursor may have held a producer waiting for room). A failed
-    /// dependency deregisters.
+    /// Step 6 for the active entry `index` (generation `generation`, `flags` bit 1 set): the
+    /// start `s` from values loaded now: the count (*latest*), or the minimum of the count and
+    /// of the cursors of the other active required entries whose bit 1 is clear (*oldest*);
+    /// then the minimum with the cursor of each `depends_on` entry, read while it is active,
+    /// required and with bit 1 clear ([`Segment::dependency_cursor`]). Then `s = max(s,
+    /// cursor)` with the entry's own cursor loaded now: never below the provisional cursor, nor
+    /// below a start a dead previous owner stored before it died (a taker going on from step 6:
+    /// the producers may have seen that cursor; finding F3). Stores `cursor = s` (release),
+    /// clears bit 1 (release), then does 5.5 step 3 (the provisional cursor may have held a
+    /// producer waiting for room). A failed dependency deregisters.
     fn choose_start(
         &self,
         index: usize,
@@ -262,7 +285,6 @@ impl Segment {
         generation: u32,
         me: u64,
     ) -> Result<Registration> {
-        let provisional = e.cursor().load(Ordering::Acquire);
         let mut s = self.count();
         if req.oldest {
             for (j, o) in self.entries() {
@@ -283,9 +305,9 @@ impl Segment {
             }
         }
         // Never lower than what the producers may have seen (spec 5.7 step 6: a start is only
-        // raised). Only a dependency that is itself behind that (an optional consumer that was
-        // lapped) can ask for less.
-        let s = s.max(provisional);
+        // raised): the entry's own cursor, loaded now, is the provisional one or a start that a
+        // dead previous owner stored before it died (this is then a taker).
+        let s = s.max(e.cursor().load(Ordering::Acquire));
         if !owns(e, generation, me) {
             // Evicted meanwhile (a conforming peer evicts only a dead or stalled owner): the
             // cursor is no longer ours to store.
@@ -305,11 +327,12 @@ impl Segment {
     }
 
     /// Step 6 for dependency `j` of the registering entry `own` (index `index`): the cursor of
-    /// entry `j` (acquire), once it is active with `flags` bit 1 (starting) clear. While it is
-    /// still starting this waits, storing `own`'s heartbeat at least every 250 ms (spec 8), for
-    /// at most [`DEPENDENCY_WAIT`] (then `Timeout`). Fails with `DependencyUnavailable` if the
-    /// entry is not active (or corrupt) or its owner died while it was starting, and with
-    /// `InvalidArgument` if it is the registering entry itself.
+    /// entry `j` (acquire), read while it is active, required and with `flags` bit 1 (starting)
+    /// clear, its `state` word the same before and after the read. While it is still starting
+    /// this waits, storing `own`'s heartbeat at least every 250 ms (spec 8), for at most
+    /// [`DEPENDENCY_WAIT`]. Fails with `DependencyUnavailable` if the entry is not active (or
+    /// corrupt), is optional, its owner died while it was starting, or it is still starting at
+    /// the deadline, and with `InvalidArgument` if it is the registering entry itself.
     fn dependency_cursor(&self, index: usize, j: usize, own: &Entry<'_>) -> Result<u64> {
         if j == index {
             return Err(Error::InvalidArgument(
@@ -322,7 +345,8 @@ impl Segment {
         let mut pause = Duration::from_micros(50);
         loop {
             let st = d.state().load(Ordering::SeqCst);
-            if l::state_value(st) != l::ENTRY_ACTIVE || d.name_bytes().is_none() {
+            // Active, required (a consumer that gates the producers) and not corrupt.
+            if !d.gates_as(st) {
                 return Err(Error::DependencyUnavailable { index: j });
             }
             // Bit 1 is cleared (release) after the start is stored: the cursor read after an
@@ -339,7 +363,7 @@ impl Segment {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(Error::Timeout);
+                return Err(Error::DependencyUnavailable { index: j });
             }
             if now.duration_since(last_beat) >= HEARTBEAT_WHILE_WAITING {
                 last_beat = now;
@@ -484,6 +508,11 @@ pub(crate) mod hook {
     /// `owner` and its compare-and-swap of `state`.
     pub(crate) fn set_before_generation_bump(f: Box<dyn FnOnce()>) {
         BEFORE_BUMP.with(|h| *h.borrow_mut() = Some(f));
+    }
+
+    /// Removes a hook that did not run (or re-armed itself).
+    pub(crate) fn clear() {
+        BEFORE_BUMP.with(|h| *h.borrow_mut() = None);
     }
 
     pub(super) fn before_generation_bump() {

@@ -1028,7 +1028,12 @@ impl<'a> Entry<'a> {
     /// Whether the entry gates the producer now (spec 5.3 step 1): active, required, and not
     /// corrupt (a valid `name_len`, spec 4.3).
     pub(crate) fn gates(&self) -> bool {
-        l::state_value(self.state().load(Ordering::SeqCst)) == l::ENTRY_ACTIVE
+        self.gates_as(self.state().load(Ordering::SeqCst))
+    }
+    /// [`Entry::gates`] with `state` already loaded as `word` (the gating scan keeps it for its
+    /// second pass): `flags` and `name_len` are loaded after it.
+    pub(crate) fn gates_as(&self, word: u32) -> bool {
+        l::state_value(word) == l::ENTRY_ACTIVE
             && self.flags() & l::FLAG_REQUIRED != 0
             && self.name_bytes().is_some()
     }

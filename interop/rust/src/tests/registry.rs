@@ -502,6 +502,70 @@ fn a_producer_without_consumers_bounds_itself_by_its_count() {
     assert_eq!(got, [4, 5, 6, 7]);
 }
 
+/// Spec 5.3 step 1, the gating scan's second pass (model finding F4). Entry 0 is closed (D
+/// deregistered), Y (entry 1) has read 8 of a full ring of 16. While the scan's first pass is
+/// past entry 0's state, X registers there at *oldest* (starting at Y's cursor, 8) and then Y
+/// reads the remaining 8. A scan without the second pass saw entry 0 closed and Y at 16: bound
+/// 16, and a publish of 16 would overwrite X's unread 8..15. With it the scan starts over and
+/// sees X at 8: at most 8 new events.
+fn gating_scan_sees_a_consumer_that_activated_during_its_first_pass(mode: ProducerMode) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(16, 2, mode)).unwrap();
+    let seg = p.segment().clone();
+    let d = Consumer::<u64>::register(&seg, &opts("d", true, Start::Latest)).unwrap();
+    let mut y = Consumer::<u64>::register(&seg, &opts("y", true, Start::Latest)).unwrap();
+    assert_eq!((d.index(), y.index()), (0, 1));
+    d.close().unwrap();
+    publish_n(&mut p, 16);
+    assert_eq!(y.poll(8, |_, _, _| {}).unwrap().delivered, 8);
+    assert_eq!(y.cursor(), 8);
+
+    let x: Rc<RefCell<Option<Consumer<u64>>>> = Rc::new(RefCell::new(None));
+    let (x2, seg2) = (x.clone(), seg.clone());
+    let mut y = Some(y);
+    crate::producer::scan_hook::set(Box::new(move |i| {
+        if i != 0 || x2.borrow().is_some() {
+            return;
+        }
+        let c = Consumer::<u64>::register(&seg2, &opts("x", true, Start::Oldest)).unwrap();
+        assert_eq!((c.index(), c.cursor()), (0, 8), "X starts at Y's cursor");
+        *x2.borrow_mut() = Some(c);
+        let mut y = y.take().unwrap();
+        assert_eq!(y.poll(8, |_, _, _| {}).unwrap().delivered, 8);
+        assert_eq!(y.cursor(), 16);
+        y.abandon(); // stays active at 16: it no longer holds the producer back
+    }));
+    p.set_timeout(Duration::from_millis(100));
+    let r = p.publish_batch(&(16..32).collect::<Vec<u64>>());
+    crate::producer::scan_hook::clear();
+    assert!(x.borrow().is_some(), "the hook did not run");
+    assert!(
+        matches!(r, Err(Error::Timeout)),
+        "{mode:?}: the bound let 16 events overwrite X's unread 8..15: {r:?}"
+    );
+    // Room for exactly 8.
+    p.publish_batch(&(16..24).collect::<Vec<u64>>()).unwrap();
+    assert!(matches!(p.publish(&24), Err(Error::Timeout)));
+    let mut x = x.borrow_mut().take().unwrap();
+    let got: Vec<u64> = poll_all(&mut x)
+        .into_iter()
+        .map(|(item, _)| item.event().unwrap())
+        .collect();
+    assert_eq!(got, (8..24).collect::<Vec<u64>>());
+}
+
+#[test]
+fn gating_scan_second_pass_single() {
+    gating_scan_sees_a_consumer_that_activated_during_its_first_pass(ProducerMode::Single);
+}
+
+#[test]
+fn gating_scan_second_pass_multi() {
+    gating_scan_sees_a_consumer_that_activated_during_its_first_pass(ProducerMode::Multi);
+}
+
 /// Spec 5.7 step 6 ends with 5.5 step 3: the start raised the cursor above the provisional
 /// one, which may have held a producer waiting for room, so a registration wakes the producer
 /// word (here a blocker registered and waiting on it).
@@ -563,23 +627,79 @@ fn a_dependant_starts_no_later_than_its_dependency() {
     assert_eq!(b.cursor(), 0, "a has read nothing yet");
 }
 
-/// Spec 5.7 step 6: `s` is never below the provisional cursor, even behind a dependency that
-/// is further behind (an optional consumer the producer lapped).
+/// Spec 5.7 step 6: a dependency must be a required consumer. An optional one does not gate
+/// the producers (here it was lapped: its cursor 0 is below the events still in the ring), so
+/// its cursor is no safe start: refused, before anything is claimed, by a fresh registration
+/// and by a taker alike.
 #[test]
-fn a_start_is_never_below_the_provisional_cursor() {
+fn an_optional_dependency_is_refused() {
     let (mut p, seg) = ring(4, 3);
     let o = Consumer::<u64>::register(&seg, &opts("o", false, Start::Latest)).unwrap();
     publish_n(&mut p, 10);
     assert_eq!(seg.consumer_cursor(o.index()), Some(0), "lapped");
-    let b = Consumer::<u64>::register(
-        &seg,
-        &ConsumerOptions {
-            depends_on: 1 << o.index(),
-            ..opts("b", true, Start::Latest)
-        },
-    )
-    .unwrap();
-    assert_eq!(b.cursor(), 6, "count - capacity");
+    let dependant = |name: &str| {
+        Consumer::<u64>::register(
+            &seg,
+            &ConsumerOptions {
+                depends_on: 1 << o.index(),
+                ..opts(name, true, Start::Latest)
+            },
+        )
+    };
+    let r = dependant("b");
+    assert!(
+        matches!(r, Err(Error::DependencyUnavailable { index }) if index == o.index()),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert_eq!(
+        (seg.entry(1).state_value(), seg.entry(2).state_value()),
+        (l::ENTRY_FREE, l::ENTRY_FREE),
+        "nothing claimed"
+    );
+    // A dead required "t" that had chosen its start: its taker is refused too, and the entry
+    // is left as it was (active, gating, owner still the dead one) for a later taker.
+    let t = Consumer::<u64>::register(&seg, &opts("t", true, Start::Latest)).unwrap();
+    let ti = t.index();
+    t.abandon();
+    set_consumer_owner(&seg, ti, DEAD_PID);
+    let before = seg.entry(ti).state().load(Ordering::SeqCst);
+    let r = dependant("t");
+    assert!(
+        matches!(r, Err(Error::DependencyUnavailable { .. })),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert_eq!(seg.entry(ti).state().load(Ordering::SeqCst), before);
+    assert_eq!(
+        seg.entry(ti).owner().load(Ordering::SeqCst),
+        l::owner_word(DEAD_PID, 0)
+    );
+}
+
+/// Spec 5.7 step 6 (finding F3): `s = max(s, cursor)` with the entry's own cursor loaded at
+/// step 6. A taker of an entry whose owner died during step 6, after storing its start but
+/// before clearing bit 1, goes on from step 6 and must not lower that start (the producers may
+/// have seen it), even when its own choice (*oldest*, behind a slower consumer) is lower.
+#[test]
+fn a_taker_never_lowers_a_start_its_dead_owner_stored() {
+    let (mut p, seg) = ring(8, 3);
+    let a = Consumer::<u64>::register(&seg, &opts("a", true, Start::Latest)).unwrap();
+    publish_n(&mut p, 5);
+    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    assert_eq!(seg.consumer_cursor(i), Some(0), "provisional");
+    // The dead owner's step 6 got as far as storing its start (latest: 5).
+    seg.entry(i).cursor().store(5, Ordering::Release);
+    set_consumer_owner(&seg, i, DEAD_PID);
+    let t = Consumer::<u64>::register(&seg, &opts("s", true, Start::Oldest)).unwrap();
+    assert_eq!((t.index(), t.generation()), (i, 2), "taken over");
+    assert_eq!(
+        t.cursor(),
+        5,
+        "not a's cursor 0: the dead owner's start stands"
+    );
+    assert_eq!(seg.entry(i).flags(), l::FLAG_REQUIRED, "bit 1 cleared");
+    assert_eq!(a.cursor(), 0);
 }
 
 /// Spec 5.7 step 6: a dependency still starting (bit 1 set) has no cursor to copy yet: the
@@ -611,8 +731,10 @@ fn a_dependant_waits_for_a_dependency_still_choosing_its_start() {
     finisher.join().unwrap();
 }
 
-/// Spec 5.7 step 6: a dependency that is not active, or whose owner died while it was still
-/// starting, fails the registration, which deregisters; so does depending on itself.
+/// Spec 5.7 step 6: a dependency whose owner died while it was still starting fails the
+/// registration, which deregisters; one that is not active fails it before anything is
+/// claimed; depending on itself (a taker of a starting entry naming that entry) fails too and
+/// deregisters.
 #[test]
 fn a_dependency_that_cannot_become_ready_fails_the_registration() {
     let (mut p, seg) = ring(8, 3);
@@ -640,13 +762,24 @@ fn a_dependency_that_cannot_become_ready_fails_the_registration() {
         (l::ENTRY_CLOSED, 0),
         "deregistered"
     );
-    // Entry 2 is free (not active).
+    // Entry 2 is free, entry 1 closed (not active): refused before claiming anything.
     let r = dependant("c", 1 << 2);
     assert!(matches!(r, Err(Error::DependencyUnavailable { index: 2 })));
-    // Entry 1 is the one it claims: itself.
     let r = dependant("d", 1 << 1);
-    assert!(matches!(r, Err(Error::InvalidArgument(_))));
-    assert_eq!(seg.entry(1).state_value(), l::ENTRY_CLOSED);
+    assert!(matches!(r, Err(Error::DependencyUnavailable { index: 1 })));
+    assert_eq!(
+        (seg.entry(1).state_value(), seg.entry(2).state_value()),
+        (l::ENTRY_CLOSED, l::ENTRY_FREE),
+        "nothing claimed"
+    );
+    // The taker of x (starting, its owner dead) going on from step 6 would read behind itself.
+    let r = dependant("x", 1 << x);
+    assert!(
+        matches!(r, Err(Error::InvalidArgument(_))),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert_eq!(seg.entry(x).state_value(), l::ENTRY_CLOSED, "deregistered");
 }
 
 /// Spec 5.7 step 1 scans the whole registry: a live active entry of the name refuses even when
@@ -795,6 +928,112 @@ fn a_takeover_that_loses_the_entry_to_an_eviction_starts_again() {
         (l::state_word(l::ENTRY_ACTIVE, 2), own_identity())
     );
     assert_eq!(e.flags(), l::FLAG_REQUIRED);
+}
+
+/// Spec 5.7: a taker whose compare-and-swap of `state` keeps failing (the entry changes under
+/// it between its owner and state compare-and-swaps, round after round) restarts at step 1 a
+/// bounded number of times, 16, then fails with `RegistryBusy`.
+#[test]
+fn takeover_restarts_are_bounded_then_registry_busy() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    fn arm(seg: Segment, idx: usize, rounds: Rc<Cell<usize>>) {
+        crate::registry::hook::set_before_generation_bump(Box::new(move || {
+            rounds.set(rounds.get() + 1);
+            // Another peer's change between the taker's two compare-and-swaps: its state
+            // compare-and-swap fails, it gives the owner word back (0, which is dead) and
+            // starts again at step 1, which finds the entry to take over again.
+            let e = seg.entry(idx);
+            let st = e.state().load(Ordering::SeqCst);
+            e.state()
+                .store(l::next_claim(st, l::ENTRY_ACTIVE), Ordering::SeqCst);
+            arm(seg.clone(), idx, rounds.clone());
+        }));
+    }
+
+    let (_p, seg) = ring(8, 1);
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    let idx = c.index();
+    c.abandon();
+    set_consumer_owner(&seg, idx, DEAD_PID);
+    let rounds = Rc::new(Cell::new(0));
+    arm(seg.clone(), idx, rounds.clone());
+    let r = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w"));
+    crate::registry::hook::clear();
+    assert!(
+        matches!(r, Err(Error::RegistryBusy)),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert_eq!(rounds.get(), 16);
+    assert_eq!(
+        seg.entry(idx).owner().load(Ordering::SeqCst),
+        0,
+        "given back"
+    );
+}
+
+/// Spec 5.7 step 6: a dependency still starting (bit 1 set, its owner alive) is waited for at
+/// most [`crate::DEPENDENCY_WAIT`]; then the registration fails with `DependencyUnavailable`
+/// and deregisters.
+#[test]
+fn a_dependency_still_starting_at_the_deadline_fails_the_registration() {
+    let (mut p, seg) = ring(8, 3);
+    publish_n(&mut p, 5);
+    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let t = Instant::now();
+    let r = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << x,
+            ..opts("b", true, Start::Latest)
+        },
+    );
+    assert!(
+        matches!(r, Err(Error::DependencyUnavailable { index }) if index == x),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert!(t.elapsed() >= crate::DEPENDENCY_WAIT, "{:?}", t.elapsed());
+    let b = seg.entry(1);
+    assert_eq!(
+        (b.state_value(), b.owner().load(Ordering::SeqCst)),
+        (l::ENTRY_CLOSED, 0),
+        "deregistered"
+    );
+}
+
+/// Spec 5.7 step 6: a dependency must still be active when its cursor is read: one that
+/// deregisters while the dependant waits for its start fails the registration, which
+/// deregisters.
+#[test]
+fn a_dependency_that_deregisters_while_awaited_fails_the_registration() {
+    let (mut p, seg) = ring(8, 3);
+    publish_n(&mut p, 5);
+    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let seg2 = seg.clone();
+    let quitter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let gen = l::state_gen(seg2.entry(x).state().load(Ordering::SeqCst));
+        assert!(seg2.deregister(x, gen, own_identity()));
+    });
+    let t = Instant::now();
+    let r = Consumer::<u64>::register(
+        &seg,
+        &ConsumerOptions {
+            depends_on: 1 << x,
+            ..opts("b", true, Start::Latest)
+        },
+    );
+    quitter.join().unwrap();
+    assert!(
+        matches!(r, Err(Error::DependencyUnavailable { index }) if index == x),
+        "{:?}",
+        r.map(|c| c.cursor())
+    );
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(seg.entry(1).state_value(), l::ENTRY_CLOSED, "deregistered");
 }
 
 /// Spec 5.7: an active entry taken over whose bit 1 (starting) is still set (its owner died
