@@ -82,6 +82,7 @@ static const char *const code_names[RW_ERR_COUNT_] = {
 	[RW_ERR_NOT_REGULAR] = "not_regular",
 	[RW_ERR_PRODUCER_DEAD] = "producer_dead",
 	[RW_ERR_LOST] = "lost",
+	[RW_ERR_BUSY] = "registry_busy",
 };
 
 static const char *const code_texts[RW_ERR_COUNT_] = {
@@ -119,6 +120,7 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_NOT_REGULAR] = "not a regular file",
 	[RW_ERR_PRODUCER_DEAD] = "producer dead",
 	[RW_ERR_LOST] = "events lost",
+	[RW_ERR_BUSY] = "registry busy",
 };
 
 const char *rw_code_name(rw_code code)
@@ -1536,20 +1538,44 @@ void rw_producer_heartbeat(rw_producer *p)
 	p->heartbeat_at = now;
 }
 
-/* Minimum cursor of the entries that gate (active, required, not corrupt), or fallback (the count
- * the producer had published when it computed the bound) if there is none (5.3 step 1). */
+/* The gating scan (5.3 step 1): the minimum cursor of the entries that gate (active, required, not
+ * corrupt), or fallback (the count the producer had published when it computed the bound) if there
+ * is none. A second pass loads every entry's state word again and the scan starts over if one
+ * differs (state or generation) from the first pass: a registration that activates after the first
+ * pass went by its entry may copy another entry's cursor (5.7 step 6, oldest or depends_on) before
+ * that cursor moves and the first pass loads it, and a bound from such a scan could overwrite the
+ * newcomer's start. With the second pass a scan is as good as one taken at a single instant. It
+ * repeats only while peers keep registering, taking over, deregistering or evicting. */
 static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback)
 {
-	uint64_t bound = UINT64_MAX;
-	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-		rw_entry *e = rw_entry_at(seg, i);
-		if (!rw_entry_gates(e))
-			continue;
-		uint64_t c = atomic_load_explicit(&e->cursor, memory_order_acquire);
-		if (c < bound)
-			bound = c;
+	uint32_t seen[RW_MAX_REGISTRY];
+	uint32_t n = seg->g.registry_capacity;
+	if (n > RW_MAX_REGISTRY)
+		n = RW_MAX_REGISTRY; /* validated 1..64 (5.2 check 11) */
+	for (;;) {
+		uint64_t bound = UINT64_MAX;
+		for (uint32_t i = 0; i < n; i++) {
+			rw_entry *e = rw_entry_at(seg, i);
+			uint32_t st = rw_entry_state_word(e);
+			seen[i] = st;
+			if (rw_test.gating_scan)
+				rw_test.gating_scan(seg, i);
+			if (rw_state_value(st) != RW_ENTRY_ACTIVE)
+				continue;
+			uint32_t nl = *(const volatile uint32_t *)&e->name_len;
+			if ((rw_entry_flags(e) & RW_FLAG_REQUIRED) == 0 || nl < 1 ||
+			    nl > RW_MAX_CONSUMER_NAME)
+				continue; /* optional, or corrupt (4.3): does not gate */
+			uint64_t c = atomic_load_explicit(&e->cursor, memory_order_acquire);
+			if (c < bound)
+				bound = c;
+		}
+		uint32_t i = 0;
+		while (i < n && rw_entry_state_word(rw_entry_at(seg, i)) == seen[i])
+			i++;
+		if (i == n)
+			return bound == UINT64_MAX ? fallback : bound;
 	}
-	return bound == UINT64_MAX ? fallback : bound;
 }
 
 struct room_wait {
@@ -1994,10 +2020,12 @@ static void give_up_entry(rw_consumer *c)
 
 #define RW_START_WAIT_NS 5000000000ull /* 5.7 step 6: longest wait for a starting dependency */
 
-/* 5.7 step 6, depends_on: the cursor of entry j, which must be active with flags bit 1 (starting)
- * clear when its cursor is read (loads: state, flags, cursor). An entry still starting is waited
- * for, at most 5 s, refreshing our heartbeat (spec 8); if its owner dies meanwhile, or it is not
- * active, registration fails. */
+/* 5.7 step 6, depends_on: the cursor of entry j, which must be active, required and with flags
+ * bit 1 (starting) clear when its cursor is read (loads: state, flags, cursor): another entry's
+ * cursor is a safe start only if that entry gates the producers. A missing (not active) or optional
+ * entry fails at once (RW_ERR_INVALID_ARG, "unknown dependency"); one still starting is waited
+ * for, at most 5 s (RW_ERR_TIMEOUT), refreshing our heartbeat (spec 8), and fails if its owner
+ * dies meanwhile or it stops being active or required. The caller deregisters on failure. */
 static rw_code dependency_cursor(rw_consumer *c, uint32_t j, uint64_t *out, rw_error *err)
 {
 	if (j == c->index)
@@ -2011,7 +2039,13 @@ static rw_code dependency_cursor(rw_consumer *c, uint32_t j, uint64_t *out, rw_e
 			return fail(err, RW_ERR_INVALID_ARG,
 				    "depends_on names entry %u, which is %s, not active", j,
 				    rw_entry_state_name(st));
-		if ((rw_entry_flags(d) & RW_FLAG_STARTING) == 0) {
+		uint32_t fl = rw_entry_flags(d);
+		if ((fl & RW_FLAG_REQUIRED) == 0)
+			return fail(err, RW_ERR_INVALID_ARG,
+				    "depends_on names entry %u, which is optional (it does not gate "
+				    "the producers)",
+				    j);
+		if ((fl & RW_FLAG_STARTING) == 0) {
 			*out = atomic_load_explicit(&d->cursor, memory_order_acquire);
 			return RW_OK;
 		}
@@ -2029,15 +2063,15 @@ static rw_code dependency_cursor(rw_consumer *c, uint32_t j, uint64_t *out, rw_e
 	}
 }
 
-/* 5.7 step 6 on c's entry, active with flags bit 1 set and gating at cursor `floor` (the
- * provisional cursor, or the cursor a dead owner left): chooses the start s from values loaded
- * now (latest: the count; oldest: the minimum of the count and of the cursors of the other active
- * required entries whose bit 1 is clear; with depends_on, at most each dependency's cursor),
- * never below floor, so that a cursor the producers may have seen is only ever raised. Stores
- * cursor = s (release), clears bit 1 (release), then wakes as 5.5 step 3 does (the provisional
- * cursor may have held a producer waiting for room). On failure it stores nothing: the caller
- * gives the entry up. */
-static rw_code choose_start(rw_consumer *c, rw_start start, uint64_t floor, rw_error *err)
+/* 5.7 step 6 on c's entry, active with flags bit 1 set: chooses the start s from values loaded now
+ * (latest: the count; oldest: the minimum of the count and of the cursors of the other active
+ * required entries whose bit 1 is clear; with depends_on, at most each dependency's cursor), then
+ * s = max(s, the entry's own cursor loaded now): never below the provisional cursor, nor below a
+ * start a dead previous owner stored before it died (a taker going on from step 6), so that a
+ * cursor the producers may have seen is only ever raised. Stores cursor = s (release), clears bit
+ * 1 (release), then wakes as 5.5 step 3 does (the provisional cursor may have held a producer
+ * waiting for room). On failure it stores nothing: the caller gives the entry up. */
+static rw_code choose_start(rw_consumer *c, rw_start start, rw_error *err)
 {
 	rw_segment *seg = c->seg;
 	rw_entry *e = c->entry;
@@ -2063,8 +2097,9 @@ static rw_code choose_start(rw_consumer *c, rw_start start, uint64_t floor, rw_e
 		if (dc < s)
 			s = dc;
 	}
+	uint64_t floor = atomic_load_explicit(&e->cursor, memory_order_acquire);
 	if (s < floor)
-		s = floor; /* never lowered: only a dependency that does not gate can be below it */
+		s = floor;
 	atomic_store_explicit(&e->cursor, s, memory_order_release);
 	/* the start is chosen: producers awaiting consumers may count this entry now */
 	atomic_fetch_and_explicit(&e->flags, ~(uint32_t)RW_FLAG_STARTING, memory_order_release);
@@ -2116,7 +2151,7 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
 			    dup);
 	}
 	/* step 6 */
-	rw_code rc = choose_start(c, start, provisional, err);
+	rw_code rc = choose_start(c, start, err);
 	if (rc != RW_OK) {
 		give_up_entry(c);
 		c->registered = 0;
@@ -2137,7 +2172,8 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
  * owner o, which was found dead: CAS owner o -> me (only the winner goes on), store the
  * heartbeat, CAS state st -> the same state with generation + 1, so that any CAS a peer prepared
  * against the dead owner (an eviction) fails. If that CAS fails (evicted meanwhile) the owner
- * word is given back and registration starts again from step 1 (*restart). Then the name is
+ * word is given back and registration starts again from step 1 (*restart), as it does when
+ * another taker wins the owner CAS (rw_register bounds the rounds). Then the name is
  * scanned as in step 5. A claiming entry goes on from step 4. An active one keeps name, flags and
  * cursor, stores depends_on and resumes at the dead owner's cursor, or goes on from step 6 if
  * that owner died before choosing its start (flags bit 1 still set). Our registration is the
@@ -2180,8 +2216,9 @@ static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t s
 	fill_consumer(c, seg, i, flags, depends_on, ours, me);
 	c->taken_over = 1;
 	if (rw_entry_flags(e) & RW_FLAG_STARTING) {
-		/* its owner died between steps 4 and 6: the cursor is only provisional */
-		rw_code rc = choose_start(c, start, c->next, err);
+		/* its owner died between steps 4 and 6, perhaps after storing its start: step 6
+		 * goes on with our depends_on, and its max with the cursor keeps that start */
+		rw_code rc = choose_start(c, start, err);
 		if (rc != RW_OK) {
 			give_up_entry(c);
 			c->registered = 0;
@@ -2191,6 +2228,8 @@ static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t s
 	ok(err);
 	return RW_OK;
 }
+
+#define RW_REGISTER_ROUNDS 16 /* 5.7: restarts of registration before "registry busy" */
 
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err)
@@ -2204,7 +2243,10 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 	if (seg->g.registry_capacity < 64 && (depends_on >> seg->g.registry_capacity) != 0)
 		return fail(err, RW_ERR_INVALID_ARG, "depends_on names entries beyond the registry");
 	uint64_t me = rw_self_identity();
-	for (int attempt = 0; attempt < 100; attempt++) {
+	/* 5.7 taking over: a taker that loses the owner CAS, or whose state CAS fails, and a
+	 * claimer whose claiming entry was taken over, start again at step 1, for a bounded number
+	 * of rounds */
+	for (int round = 0; round < RW_REGISTER_ROUNDS; round++) {
 		int restart = 0;
 		/* step 1: the whole registry first. A live active entry of this name anywhere
 		 * refuses, even if a dead owner's entry of the name comes earlier; otherwise the
@@ -2276,7 +2318,9 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 			return fail(err, RW_ERR_REGISTRY_FULL, "no claimable entry among %u",
 				    seg->g.registry_capacity);
 	}
-	return fail(err, RW_ERR_DUPLICATE_NAME, "\"%s\": registration kept losing races", name);
+	return fail(err, RW_ERR_BUSY,
+		    "\"%s\": the registry kept changing during registration (%d rounds)", name,
+		    RW_REGISTER_ROUNDS);
 }
 
 rw_code rw_check_owner(const rw_consumer *c)

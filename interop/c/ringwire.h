@@ -506,6 +506,8 @@ typedef enum rw_code {
 	RW_ERR_NOT_REGULAR,     /* the backing is a symlink or not a regular file (spec 5.1) */
 	RW_ERR_PRODUCER_DEAD,   /* every producer died without closing (spec 5.5 step 4) */
 	RW_ERR_LOST,            /* an optional consumer was lapped (spec 5.10); see rw_consumer.lost_* */
+	RW_ERR_BUSY,            /* registry busy: registration lost its races (a takeover's owner or
+				 * state CAS) in each of its 16 rounds (spec 5.7, taking over) */
 	RW_ERR_COUNT_
 } rw_code;
 
@@ -895,12 +897,15 @@ typedef struct rw_consumer {
 } rw_consumer;
 
 /* Registers name (1..48 bytes) per spec 5.7. flags: RW_FLAG_REQUIRED or 0. depends_on: bit i =
- * read behind entry i, which must be active; one still choosing its start (flags bit 1) is waited
- * for, up to 5 s (RW_ERR_TIMEOUT), and refused if its owner dies meanwhile (RW_ERR_INVALID_ARG, as
- * for an entry that is not active). The entry first gates at a provisional cursor a ring below
- * the producers' count; the start (latest: the count; oldest: the lowest cursor of the other
- * started required entries, if lower; with depends_on at most each dependency's cursor; never
- * below the provisional cursor) only raises it. Fails with RW_ERR_REGISTRY_FULL or
+ * read behind entry i, which must be active and required when step 6 reads its cursor (an entry
+ * that is not active, or optional, fails with RW_ERR_INVALID_ARG: an optional entry does not gate
+ * the producers, so its cursor is no safe start); one still choosing its start (flags bit 1) is
+ * waited for, up to 5 s (RW_ERR_TIMEOUT), and refused if its owner dies meanwhile
+ * (RW_ERR_INVALID_ARG). A registration that fails at step 6 deregisters its entry. The entry first
+ * gates at a provisional cursor a ring below the producers' count; the start (latest: the count;
+ * oldest: the lowest cursor of the other started required entries, if lower; with depends_on at
+ * most each dependency's cursor; never below the entry's cursor loaded at step 6: the provisional
+ * one, or a start a dead owner stored) only raises it. Fails with RW_ERR_REGISTRY_FULL or
  * RW_ERR_DUPLICATE_NAME (a live active entry has the name anywhere in the registry, or a racing
  * registration of it won, or a dead owner's entry of that name was registered with the other
  * required/optional choice). An active or claiming entry of that name whose owner is dead is
@@ -910,7 +915,9 @@ typedef struct rw_consumer {
  * resumes at the dead owner's cursor (start is ignored) unless that owner died before choosing
  * its start (bit 1 set): then the start is chosen now, from start. An evicted entry of that name
  * is claimed again when free to claim, and the events between its old cursor and the new start
- * are reported by the first rw_consume as RW_ERR_LOST. */
+ * are reported by the first rw_consume as RW_ERR_LOST. A taker that loses the owner CAS, or
+ * whose state CAS fails, starts again from step 1; after 16 rounds registration fails with
+ * RW_ERR_BUSY. */
 rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
 		    uint64_t depends_on, rw_start start, rw_error *err);
 /* Waits until at least one event is available (or the stream ended, or the timeout), copies up
@@ -962,6 +969,9 @@ void rw_consumer_poll_only(rw_consumer *c);
 /* ---- Test hooks: all zero outside tests; not safe to change while another thread uses the
  * library. ----------------------------------------------------------------------------------------- */
 typedef struct rw_test_hooks {
+	/* The gating scan (5.3 step 1) calls it in its first pass right after loading entry i's
+	 * state word (before its flags and cursor). */
+	void (*gating_scan)(const rw_segment *seg, uint32_t i);
 	/* A takeover (5.7) calls it with step 1 right after winning the owner CAS. */
 	void (*takeover)(rw_entry *e, int step);
 	/* A registration (5.7) calls it with step 4 right after activating its entry (which gates

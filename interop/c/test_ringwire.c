@@ -3900,21 +3900,32 @@ static void test_provisional_start(void)
 	      (unsigned long long)step4_cursor, step4_flags);
 	CHECK(a.next == 13 && atomic_load(&ea->cursor) == 13 && rw_entry_flags(ea) == RW_FLAG_REQUIRED,
 	      "step 6 raised it to the count, bit 1 clear (next %llu)", (unsigned long long)a.next);
-	/* depends_on an optional entry whose cursor is below the provisional one: the start is
-	 * the provisional cursor, never lower */
+	/* depends_on an optional entry: refused at step 6 (an optional entry does not gate the
+	 * producers, so its cursor is no safe start); the entry is given up */
 	rw_entry *eo = fake_entry(&seg, 1, "opt", 0, 2, me, rw_state_word(RW_ENTRY_ACTIVE, 1));
 	rw_consumer s;
 	CHECK_RC(rw_register(&s, &seg, "stage", RW_FLAG_REQUIRED, 1ull << 1, RW_START_LATEST, &err),
+		 RW_ERR_INVALID_ARG, err);
+	rw_entry *es = rw_entry_at(&seg, s.index);
+	CHECK(s.index == 2 && rw_state_value(atomic_load(&es->state)) == RW_ENTRY_CLOSED &&
+		      atomic_load(&es->owner) == 0 && !s.registered &&
+		      strstr(err.message, "optional") != NULL,
+	      "behind an optional entry: refused and given up (entry %u, 0x%x): %s", s.index,
+	      atomic_load(&es->state), err.message);
+	/* depends_on a required entry whose cursor is below the provisional one: the start is the
+	 * provisional cursor, never lower */
+	atomic_store(&eo->flags, RW_FLAG_REQUIRED);
+	CHECK_RC(rw_register(&s, &seg, "stage", RW_FLAG_REQUIRED, 1ull << 1, RW_START_LATEST, &err),
 		 RW_OK, err);
 	CHECK(s.next == 5 && step4_cursor == 5,
-	      "behind an optional entry at 2: starts at the provisional 5 (next %llu)",
+	      "behind a required entry at 2: starts at the provisional 5 (next %llu)",
 	      (unsigned long long)s.next);
 	rw_deregister(&s);
 	/* a dependency that is not active fails step 6; the entry is given up */
 	atomic_store(&eo->state, rw_state_word(RW_ENTRY_CLOSED, 1));
 	CHECK_RC(rw_register(&s, &seg, "stage", RW_FLAG_REQUIRED, 1ull << 1, RW_START_LATEST, &err),
 		 RW_ERR_INVALID_ARG, err);
-	rw_entry *es = rw_entry_at(&seg, s.index);
+	es = rw_entry_at(&seg, s.index);
 	CHECK(s.index == 2 && rw_state_value(atomic_load(&es->state)) == RW_ENTRY_CLOSED &&
 		      atomic_load(&es->owner) == 0 && !s.registered,
 	      "given up after step 6 failed (entry %u, 0x%x): %s", s.index,
@@ -4120,6 +4131,212 @@ out:
 	shm_unlink(mname);
 }
 
+/* ---- the gating scan's second pass (5.3 step 1, model finding F4) ------------------------------- */
+
+static rw_segment *scan_seg;
+static rw_consumer *scan_x, *scan_y;
+static int scan_hooked, scan_calls;
+static rw_code scan_x_rc, scan_y_rc;
+static uint32_t scan_y_got;
+
+/* At entry 0 of the first pass, once: X registers (oldest) into entry 0, which the pass has just
+ * seen closed, copying Y's cursor 8; then Y reads its last 8 events (cursor 16), before the pass
+ * loads Y's cursor. */
+static void activate_during_scan(const rw_segment *seg, uint32_t i)
+{
+	(void)seg;
+	scan_calls++;
+	if (i != 0 || scan_hooked)
+		return;
+	scan_hooked = 1;
+	rw_error err;
+	scan_x_rc = rw_register(scan_x, scan_seg, "x", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err);
+	uint8_t evs[EV_SIZE * 8];
+	scan_y_rc = rw_consume(scan_y, evs, 8, &scan_y_got, 0, &err);
+}
+
+/* Capacity 16, D in entry 0 and Y in entry 1, D deregisters; 16 events (the ring is full, Y at 0),
+ * Y reads 8. While a producer's gating scan is between its load of entry 0's state (closed) and
+ * its load of Y's cursor, X registers oldest in entry 0 and starts at Y's 8, and Y reads up to 16.
+ * The scan must not allow more than 8 new events: X holds 8..15. Without the second pass it sees
+ * only Y at 16 and allows 16, overwriting X's unread events. Single and multi mode. */
+static void test_gating_second_pass(void)
+{
+	static const uint32_t modes[] = {RW_MODE_SINGLE, RW_MODE_MULTI};
+	for (int m = 0; m < 2; m++) {
+		rw_error err;
+		rw_code rc;
+		rw_segment seg;
+		rw_config cfg = config(16, modes[m], 4);
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer p;
+		rc = rw_producer_init(&p, &seg, &err);
+		CHECK_RC(rc, RW_OK, err);
+		rw_consumer d, y, x;
+		rc = rw_register(&d, &seg, "d", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err);
+		CHECK_RC(rc, RW_OK, err);
+		rc = rw_register(&y, &seg, "y", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err);
+		CHECK_RC(rc, RW_OK, err);
+		CHECK(d.index == 0 && y.index == 1, "d in entry 0, y in entry 1 (%u, %u)", d.index,
+		      y.index);
+		rw_deregister(&d);
+		uint8_t evs[EV_SIZE * 16];
+		for (uint64_t k = 0; k < 16; k++)
+			ev_make(evs + k * EV_SIZE, k, 0);
+		rc = rw_publish(&p, evs, 16, 0, &err);
+		CHECK_RC(rc, RW_OK, err);
+		uint32_t got = 0;
+		rc = rw_consume(&y, evs, 8, &got, 0, &err);
+		CHECK_RC(rc, RW_OK, err);
+		CHECK(got == 8 && y.next == 8, "y read 8 (%u)", got);
+
+		scan_seg = &seg;
+		scan_x = &x;
+		scan_y = &y;
+		scan_hooked = 0;
+		scan_calls = 0;
+		scan_x_rc = scan_y_rc = RW_ERR_COUNT_;
+		scan_y_got = 0;
+		rw_test.gating_scan = activate_during_scan;
+		uint64_t first = 0;
+		rc = rw_claim(&p, 16, 0, &first, &err);
+		rw_test.gating_scan = NULL;
+		CHECK(scan_hooked && scan_x_rc == RW_OK && x.index == 0 && x.next == 8 &&
+			      scan_y_rc == RW_OK && scan_y_got == 8 && y.next == 16,
+		      "mode %u: during the scan x registered in entry 0 at 8 (%s, entry %u, next "
+		      "%llu) and y read up to 16 (%s, %u)",
+		      modes[m], rw_code_name(scan_x_rc), x.index, (unsigned long long)x.next,
+		      rw_code_name(scan_y_rc), scan_y_got);
+		CHECK(rc == RW_ERR_TIMEOUT && p.bound == 8,
+		      "mode %u: x holds 8..15, 16 new events must not fit (claim: %s, bound %llu)",
+		      modes[m], rw_code_name(rc), (unsigned long long)p.bound);
+		CHECK(scan_calls > 4, "mode %u: the void scan was taken again (%d hook calls)",
+		      modes[m], scan_calls);
+		if (rc == RW_OK) {
+			/* what a bound without the second pass lets a producer do */
+			for (uint64_t i = 0; i < 16; i++)
+				ev_make(rw_slot(&seg, first + i), first + i, 0);
+			rw_commit(&p);
+		} else {
+			for (uint64_t k = 0; k < 8; k++)
+				ev_make(evs + k * EV_SIZE, 16 + k, 0);
+			rc = rw_publish(&p, evs, 8, 0, &err);
+			CHECK_RC(rc, RW_OK, err); /* 8 fit */
+		}
+		got = 0;
+		rc = rw_consume(&x, evs, 8, &got, 0, &err);
+		CHECK_RC(rc, RW_OK, err);
+		int intact = got == 8;
+		for (uint32_t i = 0; i < got; i++)
+			intact = intact && ev_check(evs + i * EV_SIZE, 8 + i, 0) == 0;
+		CHECK(intact, "mode %u: x reads its events 8..15 intact (got %u, first seq %llu)",
+		      modes[m], got, got ? (unsigned long long)ev_seq(evs) : 0ull);
+		rw_deregister(&x);
+		rw_deregister(&y);
+		free(img);
+	}
+}
+
+/* ---- registration rules of the 18df1da revision (5.7) ------------------------------------------ */
+
+static int busy_rounds;
+/* After each takeover's owner CAS, a peer changes the entry's generation (as an eviction and a
+ * new claim would): the taker's state CAS fails and it starts again at step 1. */
+static void bump_generation(rw_entry *e, int step)
+{
+	if (step != 1)
+		return;
+	busy_rounds++;
+	atomic_fetch_add(&e->state, 1u << 8);
+}
+
+/* 5.7 step 6 and taking over: dependencies must be active, required and started (an optional one
+ * is refused at once, even while it is starting); a taker going on from step 6 never lowers a
+ * start its dead owner stored (F3); takeover restarts are bounded and then fail with
+ * RW_ERR_BUSY. */
+static void test_registration_rules(void)
+{
+	rw_error err;
+	rw_code rc;
+	rw_segment seg;
+	rw_config cfg = config(8, RW_MODE_SINGLE, 4);
+	uint8_t *img = heap_segment(&cfg, &seg);
+	uint64_t me = rw_self_identity();
+	rw_producer p;
+	rc = rw_producer_init(&p, &seg, &err);
+	CHECK_RC(rc, RW_OK, err);
+	uint8_t ev[EV_SIZE * 8] = {0};
+	rc = rw_publish(&p, ev, 8, 0, &err);
+	CHECK_RC(rc, RW_OK, err);
+	rc = rw_publish(&p, ev, 2, 0, &err);
+	CHECK_RC(rc, RW_OK, err); /* nobody gates yet: 10 events */
+
+	/* an optional dependency still starting (live owner): refused at once, not waited for */
+	rw_entry *eo = fake_entry(&seg, 0, "opt", RW_FLAG_STARTING, 4, me,
+				  rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_consumer s;
+	uint64_t t0 = rw_monotonic_ns();
+	rc = rw_register(&s, &seg, "s", RW_FLAG_REQUIRED, 1ull << 0, RW_START_LATEST, &err);
+	CHECK_RC(rc, RW_ERR_INVALID_ARG, err);
+	rw_entry *es = rw_entry_at(&seg, s.index);
+	CHECK(rw_monotonic_ns() - t0 < 1000000000ull && strstr(err.message, "optional") &&
+		      rw_state_value(atomic_load(&es->state)) == RW_ENTRY_CLOSED &&
+		      atomic_load(&es->owner) == 0 && !s.registered,
+	      "optional starting dependency refused at once, entry %u given up: %s", s.index,
+	      err.message);
+	/* started, still optional: refused; an optional consumer may not be read behind either */
+	atomic_store(&eo->flags, 0);
+	rc = rw_register(&s, &seg, "s", 0, 1ull << 0, RW_START_OLDEST, &err);
+	CHECK_RC(rc, RW_ERR_INVALID_ARG, err);
+	CHECK(!s.registered && strstr(err.message, "optional"), "optional dependency refused: %s",
+	      err.message);
+	/* required and started: followed */
+	atomic_store(&eo->flags, RW_FLAG_REQUIRED);
+	rc = rw_register(&s, &seg, "s", RW_FLAG_REQUIRED, 1ull << 0, RW_START_LATEST, &err);
+	CHECK_RC(rc, RW_OK, err);
+	CHECK(s.next == 4, "behind a required dependency at 4: next %llu", (unsigned long long)s.next);
+	rw_deregister(&s);
+	atomic_store(&eo->state, rw_state_word(RW_ENTRY_CLOSED, 1));
+	atomic_store(&eo->owner, 0);
+
+	/* F3: an owner that died during step 6 after storing its start 6 (bit 1 still set); with a
+	 * ready required entry at 3, its taker (oldest: min(10, 3) = 3) keeps 6 */
+	uint32_t dead = dead_pid();
+	fake_entry(&seg, 1, "y", RW_FLAG_REQUIRED, 3, me, rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_entry *ek = fake_entry(&seg, 2, "k", RW_FLAG_REQUIRED | RW_FLAG_STARTING, 6,
+				  rw_owner_identity(dead, 0), rw_state_word(RW_ENTRY_ACTIVE, 1));
+	rw_consumer k;
+	rc = rw_register(&k, &seg, "k", RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err);
+	CHECK_RC(rc, RW_OK, err);
+	CHECK(k.taken_over && k.index == 2 && k.next == 6 && atomic_load(&ek->cursor) == 6 &&
+		      rw_entry_flags(ek) == RW_FLAG_REQUIRED,
+	      "taker from step 6 keeps the dead owner's start 6 (next %llu, cursor %llu)",
+	      (unsigned long long)k.next, (unsigned long long)atomic_load(&ek->cursor));
+	rw_deregister(&k);
+
+	/* takeover restarts are bounded: every state CAS fails, 16 rounds, then RW_ERR_BUSY */
+	rw_entry *eb = fake_entry(&seg, 3, "busy", RW_FLAG_REQUIRED, 0, rw_owner_identity(dead, 0),
+				  rw_state_word(RW_ENTRY_ACTIVE, 1));
+	busy_rounds = 0;
+	rw_test.takeover = bump_generation;
+	rw_consumer b;
+	rc = rw_register(&b, &seg, "busy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err);
+	CHECK_RC(rc, RW_ERR_BUSY, err);
+	rw_test.takeover = NULL;
+	CHECK(busy_rounds == 16 && !b.registered && atomic_load(&eb->owner) == 0 &&
+		      rw_state_value(atomic_load(&eb->state)) == RW_ENTRY_ACTIVE,
+	      "busy after %d rounds, the owner word given back each time: %s", busy_rounds,
+	      err.message);
+	CHECK(strcmp(rw_code_name(RW_ERR_BUSY), "registry_busy") == 0, "code name %s",
+	      rw_code_name(RW_ERR_BUSY));
+	/* once the registry is quiet the name is taken over */
+	rc = rw_register(&b, &seg, "busy", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err);
+	CHECK_RC(rc, RW_OK, err);
+	CHECK(b.taken_over && b.index == 3, "taken over once quiet (entry %u)", b.index);
+	rw_deregister(&b);
+	free(img);
+}
+
 int main(void)
 {
 	parent_pid = getpid();
@@ -4173,6 +4390,8 @@ int main(void)
 		{"takeover_scan", test_takeover_scan},
 		{"provisional_start", test_provisional_start},
 		{"start_across_processes", test_start_across_processes},
+		{"gating_second_pass", test_gating_second_pass},
+		{"registration_rules", test_registration_rules},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int before = failed;
