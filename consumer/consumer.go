@@ -43,9 +43,9 @@ var (
 	// ErrRegistryBusy: registration lost its race with other peers (takers, evictors) round
 	// after round (spec 5.7 bounds the restarts).
 	ErrRegistryBusy = errors.New("the consumer registry kept changing during registration")
-	ErrReplaced      = errors.New("segment replaced: its producer restarted over it")
-	ErrProducerDead  = errors.New("producer died without closing the stream")
-	ErrMissed        = errors.New("events published before the consumer re-attached were missed")
+	ErrReplaced     = errors.New("segment replaced: its producer restarted over it")
+	ErrProducerDead = errors.New("producer died without closing the stream")
+	ErrMissed       = errors.New("events published before the consumer re-attached were missed")
 )
 
 // MissedError reports the events of a new incarnation of the segment (its producer restarted)
