@@ -47,7 +47,7 @@ func Produce(p *producer.Producer[Event64], n, batch int) error {
 			second[j].Seq = s
 			s++
 		}
-		if err := p.Commit(cl); err != nil {
+		if err := p.PublishClaim(cl); err != nil {
 			return err
 		}
 	}

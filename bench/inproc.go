@@ -209,7 +209,7 @@ func ringShape[E any](cfg Config, n int) (time.Duration, error) {
 		mode = producer.Multi
 	}
 	opts := producer.Options{Capacity: uint64(cfg.Capacity), Mode: mode, Wait: w}
-	p0, err := producer.New[E](segment.Heap(), opts)
+	p0, err := producer.Create[E](segment.Heap(), opts)
 	if err != nil {
 		return 0, err
 	}
@@ -220,7 +220,7 @@ func ringShape[E any](cfg Config, n int) (time.Duration, error) {
 		}
 	}
 	for len(prods) < np {
-		p, err := producer.Join[E](p0.Segment(), opts)
+		p, err := producer.Register[E](p0.Segment(), opts)
 		if err != nil {
 			closeAll()
 			return 0, err
@@ -229,7 +229,7 @@ func ringShape[E any](cfg Config, n int) (time.Duration, error) {
 	}
 	var cons []*consumer.Consumer[E]
 	for _, st := range stagesOf(cfg.Shape) {
-		c, err := consumer.New[E](p0.Segment(), consumer.Options{Name: st.name, After: st.after, Wait: w})
+		c, err := consumer.Register[E](p0.Segment(), consumer.Options{Name: st.name, After: st.after, Wait: w})
 		if err != nil {
 			for _, c := range cons {
 				c.Close()
@@ -308,7 +308,7 @@ func publishN[E any](p *producer.Producer[E], n, batch int, base uint64) error {
 			*seqOf(&second[j]) = s
 			s++
 		}
-		if err := p.Commit(cl); err != nil {
+		if err := p.PublishClaim(cl); err != nil {
 			return err
 		}
 	}

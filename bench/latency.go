@@ -78,7 +78,7 @@ func ping(r Role) error {
 	if err != nil {
 		return err
 	}
-	p, err := producer.New[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+	p, err := producer.Create[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func pong(r Role) error {
 	if err != nil {
 		return err
 	}
-	p, err := producer.New[Event64](segment.SharedMemory(r.Back), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+	p, err := producer.Create[Event64](segment.SharedMemory(r.Back), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func (t Tools) WakeUp(samples int, gap time.Duration) (Latency, error) {
 
 func wakeProduce(r Role) error {
 	w, _ := WaitFor("blocking")
-	p, err := producer.New[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+	p, err := producer.Create[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}

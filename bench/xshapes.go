@@ -140,7 +140,7 @@ func shapeProduce(r Role) error {
 	opts := producer.Options{Capacity: uint64(r.Capacity), Mode: mode, Wait: w, Registry: 8}
 	var p *producer.Producer[Event64]
 	if s.Index == 0 {
-		p, err = producer.New[Event64](segment.SharedMemory(r.Name), opts)
+		p, err = producer.Create[Event64](segment.SharedMemory(r.Name), opts)
 	} else {
 		p, err = producer.Attach[Event64](segment.SharedMemory(r.Name), 10*time.Second, opts)
 	}
@@ -189,7 +189,7 @@ func shapeConsume(r Role) error {
 	var c *consumer.Consumer[Event64]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err = consumer.New[Event64](seg, consumer.Options{Name: s.Stage, After: s.After, Wait: w})
+		c, err = consumer.Register[Event64](seg, consumer.Options{Name: s.Stage, After: s.After, Wait: w})
 		if err == nil || !errors.Is(err, consumer.ErrUnknownStage) || time.Now().After(deadline) {
 			break
 		}

@@ -39,7 +39,7 @@ var scenarios = map[string]scenario{
 	"closed": {mode: layout.SingleProducer, capacity: 16, registry: 2, build: func(g *golden) {
 		g.publishSingle(3)
 		g.entry(0, "c1", layout.EntryClosed, true, 3)
-		g.v.Header().ProducerState.Store(layout.ProducerClosed)
+		g.v.Header().ProducerState.Store(layout.StreamClosed)
 	}},
 	"multi-gap": {mode: layout.MultiProducer, capacity: 8, registry: 2, producers: 2, build: func(g *golden) {
 		g.publishMulti(0, 0)

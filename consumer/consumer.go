@@ -186,7 +186,7 @@ type Options struct {
 // Handler receives events in sequence order. endOfBatch is true on the last event of the run
 // that was available when the batch began. ev is valid only during the call. A non-nil error
 // stops the batch: the events before ev count as consumed, ev does not.
-type Handler[T any] func(ev *T, seq uint64, endOfBatch bool) error
+type HandlerFunc[T any] func(ev *T, seq uint64, endOfBatch bool) error
 
 // Consumer reads events of type T. It is not safe for concurrent use: one goroutine reads.
 type Consumer[T any] struct {
@@ -238,20 +238,20 @@ func Attach[T any](b segment.Backing, o Options) (*Consumer[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := New[T](seg, o)
-	seg.Release() // New took its own reference
+	c, err := Register[T](seg, o)
+	seg.Release() // Register took its own reference
 	return c, err
 }
 
-// New registers a consumer in a segment this process already holds, such as a heap ring's
+// Register registers a consumer in a segment this process already holds, such as a heap ring's
 // (producer.Segment()). The segment stays mapped until the consumer's Close.
-func New[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
+func Register[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	if len(o.Name) < 1 || len(o.Name) > layout.NameMax {
 		return nil, fmt.Errorf("%w: %q must be 1 to %d bytes", ErrBadName, o.Name, layout.NameMax)
 	}
 	et, err := layout.TypeOf[T]()
 	if errors.Is(err, layout.ErrNotRepresented) && seg.Backing().Kind() == segment.KindHeap {
-		et, err = layout.LocalTypeOf[T](), nil // a Go-typed heap ring (see producer.New)
+		et, err = layout.LocalTypeOf[T](), nil // a Go-typed heap ring (see producer.Create)
 	}
 	if err != nil {
 		return nil, err
@@ -660,7 +660,7 @@ func (c *Consumer[T]) producerAvailable() uint64 {
 
 // ended reports whether the stream is over: the producer closed it and everything was read.
 func (c *Consumer[T]) ended() bool {
-	if c.hdr.ProducerState.Load() != layout.ProducerClosed {
+	if c.hdr.ProducerState.Load() != layout.StreamClosed {
 		return false
 	}
 	c.avail = c.available()
@@ -772,7 +772,7 @@ func (c *Consumer[T]) ready() bool {
 		c.w.halted = true
 		return true
 	}
-	if c.hdr.ProducerState.Load() == layout.ProducerClosed && c.ended() {
+	if c.hdr.ProducerState.Load() == layout.StreamClosed && c.ended() {
 		// Ended only once everything up to the producers' count was read (spec 5.5 step 4): a
 		// stage behind a slower one keeps waiting for it after the close.
 		c.w.ended = true
@@ -868,7 +868,7 @@ func (c *Consumer[T]) replaced() error {
 	}
 	old := *c
 	*c = *nc
-	c.readyFn = c.ready // bound to nc by New; c is the consumer from now on
+	c.readyFn = c.ready // bound to nc by Register; c is the consumer from now on
 	old.Close()
 	// Every incarnation counts from 0: the events before the start were missed. Reported
 	// before any event of the new incarnation, so that the reader can tell what came when.

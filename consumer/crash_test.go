@@ -25,10 +25,10 @@ import (
 // claim as a counted gap, reports it with its sequences, and goes on with later events.
 func TestConsumer_DeadProducerClaimBecomesGap(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "survivor", StallTimeout: 50 * time.Millisecond,
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "survivor", StallTimeout: 50 * time.Millisecond,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 10 * time.Second})
 	require.NoError(t, err)
 	defer c.Close()
@@ -76,7 +76,7 @@ func TestConsumer_DeadProducerClaimBecomesGap(t *testing.T) {
 func TestProducer_PanicInFillPoisonsRing(t *testing.T) {
 	for _, mode := range []producer.Mode{producer.Single, producer.Multi} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
-			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Mode: mode})
+			p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Mode: mode})
 			require.NoError(t, err)
 			c := attach(t, p, consumer.Options{Name: "victim"})
 			require.NoError(t, p.PublishBatch(3, func(i int, e *event) { fill(uint64(i), e) }))
@@ -111,7 +111,7 @@ func TestProducer_PanicInSingleFillPoisonsRing(t *testing.T) {
 	}
 	for name, publish := range publishers {
 		t.Run(name, func(t *testing.T) {
-			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+			p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 			require.NoError(t, err)
 			defer p.Close()
 			c := attach(t, p, consumer.Options{Name: "victim"})

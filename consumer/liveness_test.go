@@ -101,7 +101,7 @@ func readIncarnation(r io.Reader) incarnation {
 func TestCrash_ConsumerKill9ResumesLosingNothing(t *testing.T) {
 	name := testseg.Name(t)
 	const total = 40_000
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Keep: true,
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Keep: true,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond)})
 	require.NoError(t, err)
 	defer p.Close()
@@ -196,7 +196,7 @@ func childProduceForever() int {
 		if rng.IntN(4) == 0 {
 			time.Sleep(100 * time.Microsecond) // slow fills: a kill often lands mid-claim
 		}
-		if err := p.Commit(cl); err != nil {
+		if err := p.PublishClaim(cl); err != nil {
 			return 1
 		}
 		k += uint64(n)
@@ -209,10 +209,10 @@ func childProduceForever() int {
 // producer's events in order.
 func TestCrash_ProducersKilledAtRandom_RingNeverWedges(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi, Producers: 6})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi, Producers: 6})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "watcher", StallTimeout: 20 * time.Millisecond,
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "watcher", StallTimeout: 20 * time.Millisecond,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
 
@@ -332,7 +332,7 @@ func TestLiveness_DeadConsumer(t *testing.T) {
 	for _, action := range []liveness.Action{liveness.Fail, liveness.Evict} {
 		t.Run(fmt.Sprint(action), func(t *testing.T) {
 			name := testseg.Name(t)
-			p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 8, Keep: true,
+			p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 8, Keep: true,
 				Wait:     coordination.Sleep(time.Microsecond, time.Millisecond),
 				Liveness: liveness.Policy{Action: action, CheckInterval: 5 * time.Millisecond}})
 			require.NoError(t, err)
@@ -375,7 +375,7 @@ func TestLiveness_DeadConsumer(t *testing.T) {
 // consumer is told so when it next reads.
 func TestLiveness_StalledConsumerEvictedByDecision(t *testing.T) {
 	var decided []liveness.Laggard
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 4,
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 4,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond),
 		Liveness: liveness.Policy{StallTimeout: 30 * time.Millisecond, CheckInterval: 5 * time.Millisecond,
 			Decide: func(l liveness.Laggard) liveness.Action {
@@ -402,7 +402,7 @@ func TestConsumer_ReplacedSegment(t *testing.T) {
 	for _, reattach := range []bool{false, true} {
 		t.Run(fmt.Sprint("reattach=", reattach), func(t *testing.T) {
 			name := testseg.Name(t)
-			p1, err := producer.New[event](segment.SharedMemory(name), producer.Options{Keep: true})
+			p1, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Keep: true})
 			require.NoError(t, err)
 			c, err := consumer.Attach[event](segment.SharedMemory(name), consumer.Options{Name: "follower", Reattach: reattach,
 				Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 5 * time.Second})
@@ -412,7 +412,7 @@ func TestConsumer_ReplacedSegment(t *testing.T) {
 			// The first producer "crashes" (never closes its stream); a new one replaces the
 			// segment.
 			defer p1.Close()
-			p2, err := producer.New[event](segment.SharedMemory(name), producer.Options{Replace: true})
+			p2, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Replace: true})
 			require.NoError(t, err)
 			defer p2.Close()
 			published := make(chan struct{})
@@ -444,7 +444,7 @@ func waitActiveQuiet(v *layout.View, n int, d time.Duration) {
 
 func TestProducer_AwaitConsumers(t *testing.T) {
 	name := testseg.Name(t)
-	_, err := producer.New[event](segment.SharedMemory(name), producer.Options{
+	_, err := producer.Create[event](segment.SharedMemory(name), producer.Options{
 		Await: producer.Await{Names: []string{"risk"}, Timeout: 20 * time.Millisecond}})
 	require.ErrorIs(t, err, coordination.ErrAwaitTimeout)
 	require.Contains(t, err.Error(), "risk")
@@ -453,7 +453,7 @@ func TestProducer_AwaitConsumers(t *testing.T) {
 
 	got := make(chan error, 1)
 	go func() {
-		p, err := producer.New[event](segment.SharedMemory(name), producer.Options{
+		p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{
 			Await: producer.Await{Consumers: 2, Names: []string{"risk"}, Timeout: 5 * time.Second}})
 		if err == nil {
 			err = p.Close()
@@ -476,7 +476,7 @@ func TestProducer_AwaitConsumers(t *testing.T) {
 // get clear errors.
 func TestAttach_RefusedClearly(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
 	require.NoError(t, err)
 	defer p.Close()
 	_, err = producer.Attach[event](segment.SharedMemory(name), 0, producer.Options{})

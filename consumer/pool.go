@@ -26,7 +26,7 @@ func NewPool(start uint64) *Pool {
 }
 
 // processPooled claims the pool's next sequence, waits for it, and hands it to h.
-func (c *Consumer[T]) processPooled(h Handler[T]) (int, error) {
+func (c *Consumer[T]) processPooled(h HandlerFunc[T]) (int, error) {
 	s := c.pool.next.Add(1) - 1
 	c.next, c.avail = s, 0
 	c.entry.Cursor.Store(s) // finished with everything of ours below s

@@ -30,7 +30,7 @@ func childProduceAndHang() int {
 	if os.Getenv("RW_MODE") == "multi" {
 		mode = producer.Multi
 	}
-	p, err := producer.New[event](segment.SharedMemory(os.Getenv("RW_NAME")), producer.Options{
+	p, err := producer.Create[event](segment.SharedMemory(os.Getenv("RW_NAME")), producer.Options{
 		Capacity: 128, Mode: mode, Await: producer.Await{Consumers: 1, Timeout: 10 * time.Second}})
 	if err != nil {
 		fmt.Println("create:", err)

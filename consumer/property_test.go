@@ -25,7 +25,7 @@ func TestRing_PropertyAgainstModel(t *testing.T) {
 			if seed%2 == 0 {
 				mode = producer.Multi
 			}
-			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: capacity, Mode: mode, Registry: 4})
+			p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: capacity, Mode: mode, Registry: 4})
 			require.NoError(t, err)
 			defer p.Close()
 
@@ -77,7 +77,7 @@ func TestRing_PropertyAgainstModel(t *testing.T) {
 						for i := 0; i < n; i++ {
 							fill(cl.Seq(i), cl.At(i))
 						}
-						require.NoError(t, p.Commit(cl))
+						require.NoError(t, p.PublishClaim(cl))
 						published += uint64(n)
 					}
 				case 3, 4: // consume up to k from one open consumer
@@ -106,7 +106,7 @@ func TestRing_PropertyAgainstModel(t *testing.T) {
 						require.NoError(t, mc.c.Close())
 						delete(open, name)
 					} else {
-						c, err := consumer.New[event](p.Segment(), consumer.Options{Name: name})
+						c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: name})
 						require.NoError(t, err)
 						require.Equal(t, published, c.Cursor(), "a new consumer starts at the producer's cursor")
 						open[name] = &modelConsumer{c: c, cursor: published}

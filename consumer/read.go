@@ -11,7 +11,7 @@ import (
 // available events (all of them if max <= 0) to h as one batch, and stores the cursor once. It
 // returns how many events h finished with; ErrEndOfStream once the producer has closed and every
 // event was read.
-func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
+func (c *Consumer[T]) Process(h HandlerFunc[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
@@ -30,7 +30,7 @@ func (c *Consumer[T]) Process(h Handler[T], max int) (int, error) {
 }
 
 // Poll is Process without waiting: it handles whatever is available now, possibly nothing.
-func (c *Consumer[T]) Poll(h Handler[T], max int) (int, error) {
+func (c *Consumer[T]) Poll(h HandlerFunc[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
@@ -44,7 +44,7 @@ func (c *Consumer[T]) Poll(h Handler[T], max int) (int, error) {
 	return c.run(h, max)
 }
 
-func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
+func (c *Consumer[T]) run(h HandlerFunc[T], max int) (int, error) {
 	if c.opt {
 		return c.runOptional(h, max)
 	}
@@ -76,7 +76,7 @@ func (c *Consumer[T]) run(h Handler[T], max int) (int, error) {
 // runOptional is run for a consumer that does not gate the producer: each event is copied, then
 // checked not to have been overwritten during the copy (a seqlock read against the claimed count)
 // before the handler sees it.
-func (c *Consumer[T]) runOptional(h Handler[T], max int) (int, error) {
+func (c *Consumer[T]) runOptional(h HandlerFunc[T], max int) (int, error) {
 	start, hi := c.next, c.avail
 	if max > 0 && hi-start > uint64(max) {
 		hi = start + uint64(max)
@@ -199,7 +199,7 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 // optional consumer) end Run with that error unless Options.OnLoss is set, in which case OnLoss
 // is told and Run goes on; either way the consumer has already moved past them. The same holds
 // for the events a consumer re-attaching to a restarted producer missed (a *MissedError).
-func (c *Consumer[T]) Run(h Handler[T]) error {
+func (c *Consumer[T]) Run(h HandlerFunc[T]) error {
 	for {
 		if _, err := c.Process(h, 0); err != nil {
 			if err == ErrEndOfStream {
@@ -263,7 +263,7 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 	if c.avail <= c.next {
 		c.avail = c.available()
 		if c.avail <= c.next {
-			if c.hdr.ProducerState.Load() == layout.ProducerClosed && c.available() == c.next {
+			if c.hdr.ProducerState.Load() == layout.StreamClosed && c.available() == c.next {
 				return nil, 0, ErrEndOfStream
 			}
 			return nil, 0, ErrEmpty

@@ -27,7 +27,7 @@ func childRestartingProducer() int {
 	tag, _ := strconv.ParseUint(os.Getenv("RW_TAG"), 10, 64)
 	await, _ := strconv.Atoi(os.Getenv("RW_AWAIT"))
 	count, _ := strconv.ParseUint(os.Getenv("RW_COUNT"), 10, 64)
-	p, err := producer.New[event](segment.SharedMemory(os.Getenv("RW_NAME")), producer.Options{Capacity: 64, Replace: true,
+	p, err := producer.Create[event](segment.SharedMemory(os.Getenv("RW_NAME")), producer.Options{Capacity: 64, Replace: true,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond), Await: producer.Await{Consumers: await, Timeout: 10 * time.Second}})
 	if err != nil {
 		fmt.Println("create:", err)

@@ -31,7 +31,7 @@ func race(t *testing.T, p *producer.Producer[event], n int, name string) []*cons
 		go func() {
 			defer wg.Done()
 			<-start
-			c, err := consumer.New[event](p.Segment(), consumer.Options{Name: name})
+			c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: name})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -53,7 +53,7 @@ func race(t *testing.T, p *producer.Producer[event], n int, name string) []*cons
 // index wins" checked against active entries only, let two through when the second checked
 // before the first activated).
 func TestRegister_ConcurrentSameName_AtMostOneWins(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 8})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 8})
 	require.NoError(t, err)
 	defer p.Close()
 	for round := 0; round < 200; round++ {
@@ -68,7 +68,7 @@ func TestRegister_ConcurrentSameName_AtMostOneWins(t *testing.T) {
 // Spec 5.7, taking over: of several takers of a dead consumer's entry exactly one wins, and it is
 // the entry's only owner.
 func TestRegister_ConcurrentTakeover_OneOwner(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
 	require.NoError(t, err)
 	defer p.Close()
 	for round := 0; round < 50; round++ {
@@ -94,7 +94,7 @@ func TestRegister_ConcurrentTakeover_OneOwner(t *testing.T) {
 // Spec 5.7, deregistering: a registration that was evicted and whose entry was claimed again by a
 // new consumer of the same name must not close the new owner's entry when it closes.
 func TestClose_AfterEvictionAndReclaim_LeavesNewOwner(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
 	require.NoError(t, err)
 	defer p.Close()
 	old := attach(t, p, consumer.Options{Name: "a"})
@@ -117,7 +117,7 @@ func TestClose_AfterEvictionAndReclaim_LeavesNewOwner(t *testing.T) {
 func TestRead_BlockedConsumerNoticesEviction(t *testing.T) {
 	for _, strategy := range []coordination.Strategy{coordination.Blocking(), coordination.Yield()} {
 		t.Run(strategy.String(), func(t *testing.T) {
-			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+			p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 			require.NoError(t, err)
 			defer p.Close()
 			c := attach(t, p, consumer.Options{Name: "idle", Wait: strategy, ReadTimeout: 20 * time.Second})
@@ -148,7 +148,7 @@ func TestRead_BlockedConsumerNoticesEviction(t *testing.T) {
 // Spec 5.5 step 2: a consumer evicted in the middle of a batch delivers no further event of it
 // (the producer, no longer gated, may be reusing those slots) and stops with ErrEvicted.
 func TestProcess_EvictedMidBatch_DeliversNoMore(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "slow"})
@@ -171,7 +171,7 @@ func TestProcess_EvictedMidBatch_DeliversNoMore(t *testing.T) {
 // Spec 5.7 step 2: an entry left in claiming by a claimer that died is claimable again, whatever
 // name the next attacher has (it would otherwise be lost to the registry for good).
 func TestRegister_ReclaimsEntryOfDeadClaimer(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 1})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 1})
 	require.NoError(t, err)
 	defer p.Close()
 	dead := exec.Command("true")
@@ -187,7 +187,7 @@ func TestRegister_ReclaimsEntryOfDeadClaimer(t *testing.T) {
 // Spec 5.7 step 6: an entry is Ready (what AwaitConsumers waits for) only once its start is
 // chosen, so a producer that publishes right after seeing it loses nothing to a later start.
 func TestRegister_ReadyOnlyOnceTheStartIsChosen(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "late"})
@@ -212,7 +212,7 @@ func deadOwner(t *testing.T) layout.OwnerID {
 // eviction prepared against the dead owner (state loaded, owner judged dead) fails instead of
 // evicting the live taker.
 func TestRegister_TakeoverDefeatsAnEvictionPreparedAgainstTheDeadOwner(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 2})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "phoenix"})
@@ -237,7 +237,7 @@ func TestRegister_TakeoverDefeatsAnEvictionPreparedAgainstTheDeadOwner(t *testin
 // attacher a duplicate, even when an entry of the same name with a dead owner comes first (it
 // used to be taken over, leaving two live consumers of one name).
 func TestRegister_LiveNameAnywhereBeatsADeadOneFirst(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
 	require.NoError(t, err)
 	defer p.Close()
 	first := attach(t, p, consumer.Options{Name: "first"})
@@ -250,7 +250,7 @@ func TestRegister_LiveNameAnywhereBeatsADeadOneFirst(t *testing.T) {
 	e.Owner.Store(uint64(dead))
 	before := e.Load()
 
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "twin"})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "twin"})
 	require.ErrorIs(t, err, consumer.ErrDuplicateName)
 	require.Equal(t, before, e.Load(), "the dead entry was taken over")
 	require.Equal(t, uint64(dead), e.Owner.Load())
@@ -260,7 +260,7 @@ func TestRegister_LiveNameAnywhereBeatsADeadOneFirst(t *testing.T) {
 // cursor (a ring below the count then), where events may have been overwritten. The taker
 // chooses its start instead of resuming there.
 func TestRegister_TakeoverOfAStartingEntryChoosesTheStart(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8, Registry: 2})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 8, Registry: 2})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "early"})
@@ -287,7 +287,7 @@ func TestRegister_TakeoverOfAStartingEntryChoosesTheStart(t *testing.T) {
 // Spec 5.7 step 6, oldest: the start is the lowest cursor of the other required entries that
 // have chosen theirs; a starting entry's cursor is only provisional and not copied.
 func TestRegister_OldestSkipsEntriesStillStarting(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
 	require.NoError(t, err)
 	defer p.Close()
 	slow := attach(t, p, consumer.Options{Name: "slow"})
@@ -317,7 +317,7 @@ func TestRegister_OldestSkipsEntriesStillStarting(t *testing.T) {
 // taker that goes on from step 6 with StartOldest, where another consumer is further behind,
 // keeps that start instead of lowering the cursor under the producers' feet.
 func TestRegister_TakerOfAStartingEntryNeverLowersItsCursor(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 3})
 	require.NoError(t, err)
 	defer p.Close()
 	slow := attach(t, p, consumer.Options{Name: "slow"})
@@ -340,15 +340,15 @@ func TestRegister_TakerOfAStartingEntryNeverLowersItsCursor(t *testing.T) {
 // Spec 5.7 step 6, depends_on: an optional consumer does not gate the producers, so its cursor is
 // no safe start; reading behind one is refused. A dependency still starting is waited for.
 func TestRegister_DependenciesMustBeRequiredAndStarted(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16, Registry: 4})
 	require.NoError(t, err)
 	defer p.Close()
 	opt := attach(t, p, consumer.Options{Name: "opt", Optional: true})
 	defer opt.Close()
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "behind-opt", After: []string{"opt"}})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "behind-opt", After: []string{"opt"}})
 	require.ErrorIs(t, err, consumer.ErrUnknownStage)
 	require.Contains(t, err.Error(), "optional")
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "behind-none", After: []string{"nobody"}})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "behind-none", After: []string{"nobody"}})
 	require.ErrorIs(t, err, consumer.ErrUnknownStage)
 
 	up := attach(t, p, consumer.Options{Name: "up"})
@@ -359,7 +359,7 @@ func TestRegister_DependenciesMustBeRequiredAndStarted(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		atomic.AndUint32(&ue.Flags, ^uint32(layout.FlagStarting))
 	}()
-	down, err := consumer.New[event](p.Segment(), consumer.Options{Name: "down", After: []string{"up"}})
+	down, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "down", After: []string{"up"}})
 	require.NoError(t, err, "a dependency that finishes its start is waited for")
 	require.NoError(t, down.Close())
 }

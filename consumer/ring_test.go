@@ -35,7 +35,7 @@ func attach[T any](t *testing.T, p *producer.Producer[T], o consumer.Options) *c
 	var c *consumer.Consumer[T]
 	var err error
 	if p.Segment().Backing().Kind() == segment.KindHeap {
-		c, err = consumer.New[T](p.Segment(), o)
+		c, err = consumer.Register[T](p.Segment(), o)
 	} else {
 		c, err = consumer.Attach[T](p.Segment().Backing(), o)
 	}
@@ -46,7 +46,7 @@ func attach[T any](t *testing.T, p *producer.Producer[T], o consumer.Options) *c
 func TestRing_WrapsAroundManyTimes(t *testing.T) {
 	for name, b := range backings(t) {
 		t.Run(name, func(t *testing.T) {
-			p, err := producer.New[event](b, producer.Options{Capacity: 8})
+			p, err := producer.Create[event](b, producer.Options{Capacity: 8})
 			require.NoError(t, err)
 			c := attach(t, p, consumer.Options{Name: "c1"})
 			const total = 50_000 // 6250 laps of an 8-slot ring
@@ -83,7 +83,7 @@ func TestRing_WrapsAroundManyTimes(t *testing.T) {
 func TestRing_ThreeConsumerProcesses(t *testing.T) {
 	name := testseg.Name(t)
 	const total = 200_000
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 256})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 256})
 	require.NoError(t, err)
 	defer p.Close()
 	var cmds []*exec.Cmd
@@ -129,7 +129,7 @@ func waitActive(t *testing.T, v *layout.View, n int) {
 }
 
 func testSize[T any](t *testing.T, set func(*T, uint64), get func(*T) uint64) {
-	p, err := producer.New[T](segment.SharedMemory(testseg.Name(t)), producer.Options{Capacity: 16})
+	p, err := producer.Create[T](segment.SharedMemory(testseg.Name(t)), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "sizes"})
 	for i := uint64(0); i < 40; i++ {
@@ -173,7 +173,7 @@ func TestRing_EventSizes(t *testing.T) {
 }
 
 func TestProducer_TryPublish_FullThenPublishWaits(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 4})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 4})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "slow"})
 	for i := uint64(0); i < 4; i++ {
@@ -200,7 +200,7 @@ func TestProducer_TryPublish_FullThenPublishWaits(t *testing.T) {
 }
 
 func TestProducer_Publish_TimesOutWhenFull(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 2, Timeout: 20 * time.Millisecond,
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 2, Timeout: 20 * time.Millisecond,
 		Wait: coordination.Sleep(time.Microsecond, time.Millisecond)})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "stuck"})
@@ -214,7 +214,7 @@ func TestProducer_Publish_TimesOutWhenFull(t *testing.T) {
 
 func TestConsumer_Attach_WrongEventTypeRefused(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
 	require.NoError(t, err)
 	defer p.Close()
 	_, err = consumer.Attach[[64]byte](segment.SharedMemory(name), consumer.Options{Name: "x"})
@@ -226,14 +226,14 @@ func TestConsumer_Attach_WrongEventTypeRefused(t *testing.T) {
 }
 
 func TestConsumer_RegistryFullAndDuplicateName(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Registry: 2})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Registry: 2})
 	require.NoError(t, err)
 	defer p.Close()
 	a := attach(t, p, consumer.Options{Name: "a"})
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "a"})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "a"})
 	require.ErrorIs(t, err, consumer.ErrDuplicateName)
 	b := attach(t, p, consumer.Options{Name: "b"})
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: "c"})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "c"})
 	require.ErrorIs(t, err, consumer.ErrRegistryFull)
 	require.NoError(t, b.Close())
 	c := attach(t, p, consumer.Options{Name: "c"}) // the closed entry is reused
@@ -241,12 +241,12 @@ func TestConsumer_RegistryFullAndDuplicateName(t *testing.T) {
 	require.Equal(t, uint32(2), p.Segment().View().Entry(c.Index()).Load().Gen())
 	require.NoError(t, a.Close())
 	require.NoError(t, c.Close())
-	_, err = consumer.New[event](p.Segment(), consumer.Options{Name: ""})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: ""})
 	require.ErrorIs(t, err, consumer.ErrBadName)
 }
 
 func TestConsumer_StartLatestAndOldest(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	defer p.Close()
 	first := attach(t, p, consumer.Options{Name: "first"})
@@ -270,7 +270,7 @@ func TestConsumer_StartLatestAndOldest(t *testing.T) {
 }
 
 func TestConsumer_TryNext_LeaseHoldsSlot(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 2})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 2})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "leaser"})
@@ -292,7 +292,7 @@ func TestConsumer_TryNext_LeaseHoldsSlot(t *testing.T) {
 }
 
 func TestConsumer_EndOfBatchAndBatches(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 64})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 64})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "batches"})
 	require.NoError(t, p.PublishBatch(10, func(i int, e *event) { fill(uint64(i), e) }))
@@ -337,7 +337,7 @@ func TestConsumer_EndOfBatchAndBatches(t *testing.T) {
 }
 
 func TestConsumer_Optional_LappedLossIsCounted(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 8})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "opt", Optional: true})
@@ -385,20 +385,20 @@ func TestConsumer_WaitsForProducerToAppear(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(20 * time.Millisecond)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
 	require.NoError(t, err)
 	require.NoError(t, <-got)
 	require.NoError(t, p.Close())
 }
 
 func TestProducer_MultiGoroutines(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 64, Mode: producer.Multi})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 64, Mode: producer.Multi})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "mp"})
 	const per, writers = 5000, 3
 	errc := make(chan error, writers)
 	for w := 0; w < writers; w++ {
-		q, err := producer.Join[event](p.Segment(), producer.Options{Wait: coordination.Yield()})
+		q, err := producer.Register[event](p.Segment(), producer.Options{Wait: coordination.Yield()})
 		require.NoError(t, err)
 		go func(w uint64) {
 			defer q.Close()
@@ -432,14 +432,14 @@ func TestProducer_MultiGoroutines(t *testing.T) {
 
 func TestProducer_Close_RemovesNameUnlessKept(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
 	require.NoError(t, err)
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, p.Close(), producer.ErrClosed)
 	_, err = os.Stat("/dev/shm" + name)
 	require.ErrorIs(t, err, os.ErrNotExist)
 
-	p, err = producer.New[event](segment.SharedMemory(name), producer.Options{Keep: true})
+	p, err = producer.Create[event](segment.SharedMemory(name), producer.Options{Keep: true})
 	require.NoError(t, err)
 	require.NoError(t, p.PublishBatch(3, func(i int, e *event) { fill(uint64(i), e) }))
 	require.NoError(t, p.Close())
@@ -461,7 +461,7 @@ func TestRing_HeapEventsWithGoPointers(t *testing.T) {
 		Tags []string
 		N    *int
 	}
-	p, err := producer.New[msg](segment.Heap(), producer.Options{Capacity: 16})
+	p, err := producer.Create[msg](segment.Heap(), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	c := attach(t, p, consumer.Options{Name: "gc"})
 	done := make(chan error, 1)
@@ -488,12 +488,12 @@ func TestRing_HeapEventsWithGoPointers(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, c.Close())
 
-	_, err = producer.New[msg](segment.SharedMemory(testseg.Name(t)), producer.Options{})
+	_, err = producer.Create[msg](segment.SharedMemory(testseg.Name(t)), producer.Options{})
 	require.ErrorIs(t, err, layout.ErrNotRepresented, "pointers never go into shared memory")
 }
 
 func TestRing_SlicesAcrossTheWrap(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 8})
 	require.NoError(t, err)
 	defer p.Close()
 	c := attach(t, p, consumer.Options{Name: "slices"})
@@ -511,7 +511,7 @@ func TestRing_SlicesAcrossTheWrap(t *testing.T) {
 		for i := range b {
 			fill(cl.Seq(len(a)+i), &b[i])
 		}
-		require.NoError(t, p.Commit(cl))
+		require.NoError(t, p.PublishClaim(cl))
 		calls := 0
 		got, err := c.ProcessSlices(func(evs []event, first uint64) error {
 			calls++

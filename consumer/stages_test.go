@@ -96,12 +96,12 @@ func childMultiProduce() int {
 func TestRing_MPMC_TwoProducerProcesses(t *testing.T) {
 	name := testseg.Name(t)
 	const procs, gs, count = 2, 3, 20_000
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 128, Mode: producer.Multi})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 128, Mode: producer.Multi})
 	require.NoError(t, err)
 	defer p.Close()
 	var cs []*consumer.Consumer[event]
 	for i := 0; i < 2; i++ {
-		c, err := consumer.New[event](p.Segment(), consumer.Options{Name: fmt.Sprint("c", i), Wait: coordination.Yield(), ReadTimeout: 20 * time.Second})
+		c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: fmt.Sprint("c", i), Wait: coordination.Yield(), ReadTimeout: 20 * time.Second})
 		require.NoError(t, err)
 		cs = append(cs, c)
 	}
@@ -208,7 +208,7 @@ func TestRing_StagesAcrossProcesses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			name := testseg.Name(t)
 			const total = 30_000
-			p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Wait: coordination.Blocking()})
+			p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Wait: coordination.Blocking()})
 			require.NoError(t, err)
 			defer p.Close()
 			var cmds []*exec.Cmd
@@ -265,7 +265,7 @@ func childIdleBlocking() int {
 // must use almost no CPU, and must wake when an event is published.
 func TestCoordination_BlockingIdleCostsAlmostNoCPU(t *testing.T) {
 	name := testseg.Name(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{})
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
 	require.NoError(t, err)
 	defer p.Close()
 	cmd, out := child(t, "idle-blocking", "RW_NAME="+name)

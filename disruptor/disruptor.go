@@ -102,7 +102,7 @@ func New[T any](opts Options) (*Disruptor[T], error) {
 		opts.Logger = slog.Default()
 	}
 	d := &Disruptor[T]{opts: opts}
-	p, err := producer.New[T](segment.Heap(), producer.Options{
+	p, err := producer.Create[T](segment.Heap(), producer.Options{
 		Capacity: opts.Size, Registry: layout.MaxRegistry, Mode: opts.Producer,
 		Wait: opts.Wait, Timeout: opts.PublishTimeout, Halt: &d.halt,
 	})
@@ -185,7 +185,7 @@ func (d *Disruptor[T]) Start() error {
 		for i, a := range p.after {
 			after[i] = a.name
 		}
-		c, err := consumer.New[T](d.seg, consumer.Options{
+		c, err := consumer.Register[T](d.seg, consumer.Options{
 			Name: p.name, After: after, Pool: p.pool, Wait: d.opts.Wait, Halt: &d.halt,
 		})
 		if err != nil {

@@ -44,8 +44,8 @@ const (
 
 // Values of header.producer_state.
 const (
-	ProducerOpen   uint32 = 1
-	ProducerClosed uint32 = 2
+	StreamOpen   uint32 = 1
+	StreamClosed uint32 = 2
 )
 
 // Values of entry.state.

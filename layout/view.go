@@ -76,7 +76,7 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	h.EventSize, h.EventAlign = c.Event.Size, c.Event.Align
 	h.TypeFingerprint = c.Event.Fingerprint
 	h.TypeNameLen = uint32(copy(h.TypeName[:], c.Event.Name))
-	h.ProducerState.Store(ProducerOpen)
+	h.ProducerState.Store(StreamOpen)
 	v := newView(mem, h)
 	// The creator is producer 0 (spec 5.4).
 	pe := v.Producer(0)

@@ -32,7 +32,7 @@ func TestProducer_Batch_SizesOutsideOneToCapacity(t *testing.T) {
 			{name: "TryClaim(capacity+1)", call: func(p *producer.Producer[event]) error { _, err := p.TryClaim(9); return err }, want: producer.ErrBatchTooLarge},
 		} {
 			t.Run(fmt.Sprint(mode, "/", tc.name), func(t *testing.T) {
-				p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8, Mode: mode})
+				p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 8, Mode: mode})
 				require.NoError(t, err)
 				defer p.Close()
 				err = tc.call(p)
@@ -58,10 +58,10 @@ func TestProducer_Batch_SizesOutsideOneToCapacity(t *testing.T) {
 func TestProducer_TryPublishBatch_TryClaim_FullWithoutWaiting(t *testing.T) {
 	for _, mode := range []producer.Mode{producer.Single, producer.Multi} {
 		t.Run(fmt.Sprint(mode), func(t *testing.T) {
-			p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 8, Mode: mode})
+			p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 8, Mode: mode})
 			require.NoError(t, err)
 			defer p.Close()
-			c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "slow"})
+			c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "slow"})
 			require.NoError(t, err)
 			defer c.Close()
 
@@ -77,7 +77,7 @@ func TestProducer_TryPublishBatch_TryClaim_FullWithoutWaiting(t *testing.T) {
 			for i := 0; i < cl.Len(); i++ {
 				fill(cl.Seq(i), cl.At(i))
 			}
-			require.NoError(t, p.Commit(cl))
+			require.NoError(t, p.PublishClaim(cl))
 			_, err = p.TryClaim(1)
 			require.ErrorAs(t, err, &fe)
 			require.Equal(t, uint64(1), fe.Missing)
@@ -89,7 +89,7 @@ func TestProducer_TryPublishBatch_TryClaim_FullWithoutWaiting(t *testing.T) {
 			cl, err = p.TryClaim(1)
 			require.NoError(t, err, "room again once the consumer read")
 			fill(cl.Seq(0), cl.At(0))
-			require.NoError(t, p.Commit(cl))
+			require.NoError(t, p.PublishClaim(cl))
 		})
 	}
 }

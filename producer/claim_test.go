@@ -16,16 +16,16 @@ import (
 // tagged is an event that says who wrote it: writer w's i-th event.
 type tagged struct{ W, I uint64 }
 
-// TestProducer_ClaimCommit_ConcurrentMulti shares one Multi producer between goroutines that
-// Claim and Commit, as its documentation allows. Under -race this used to report the producer's
-// outstanding-claim count, which every Claim and Commit wrote. Every event arrives once, each
+// TestProducer_ClaimPublish_ConcurrentMulti shares one Multi producer between goroutines that
+// Claim and PublishClaim, as its documentation allows. Under -race this used to report the producer's
+// outstanding-claim count, which every Claim and PublishClaim wrote. Every event arrives once, each
 // writer's in order.
-func TestProducer_ClaimCommit_ConcurrentMulti(t *testing.T) {
+func TestProducer_ClaimPublish_ConcurrentMulti(t *testing.T) {
 	const writers, per = 4, 2_000
-	p, err := producer.New[tagged](segment.Heap(), producer.Options{Capacity: 16, Mode: producer.Multi, Wait: coordination.Yield()})
+	p, err := producer.Create[tagged](segment.Heap(), producer.Options{Capacity: 16, Mode: producer.Multi, Wait: coordination.Yield()})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[tagged](p.Segment(), consumer.Options{Name: "all", Wait: coordination.Yield()})
+	c, err := consumer.Register[tagged](p.Segment(), consumer.Options{Name: "all", Wait: coordination.Yield()})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -45,7 +45,7 @@ func TestProducer_ClaimCommit_ConcurrentMulti(t *testing.T) {
 				for j := 0; j < n; j++ {
 					*cl.At(j) = tagged{W: w, I: i + uint64(j)}
 				}
-				if err := p.Commit(cl); err != nil {
+				if err := p.PublishClaim(cl); err != nil {
 					errs <- err
 					return
 				}
@@ -77,15 +77,15 @@ func TestProducer_ClaimCommit_ConcurrentMulti(t *testing.T) {
 // TestProducer_Claim_SingleOneOutstanding: in Single mode a second claim before the commit is
 // refused, and a commit without a claim is refused.
 func TestProducer_Claim_SingleOneOutstanding(t *testing.T) {
-	p, err := producer.New[tagged](segment.Heap(), producer.Options{Capacity: 8})
+	p, err := producer.Create[tagged](segment.Heap(), producer.Options{Capacity: 8})
 	require.NoError(t, err)
 	defer p.Close()
 	cl, err := p.Claim(2)
 	require.NoError(t, err)
 	_, err = p.Claim(1)
 	require.ErrorIs(t, err, producer.ErrClaimOutstanding)
-	require.NoError(t, p.Commit(cl))
-	require.ErrorIs(t, p.Commit(cl), producer.ErrNoClaim)
+	require.NoError(t, p.PublishClaim(cl))
+	require.ErrorIs(t, p.PublishClaim(cl), producer.ErrNoClaim)
 	require.Equal(t, uint64(2), p.Published())
 }
 
@@ -93,13 +93,13 @@ func TestProducer_Claim_SingleOneOutstanding(t *testing.T) {
 // prefix of published sequences, not the claimed count (which it used to return): a claim still
 // being written holds back what later claims published, until it is committed.
 func TestProducer_Published_MultiCountsOnlyPublished(t *testing.T) {
-	p, err := producer.New[tagged](segment.Heap(), producer.Options{Capacity: 4, Mode: producer.Multi})
+	p, err := producer.Create[tagged](segment.Heap(), producer.Options{Capacity: 4, Mode: producer.Multi})
 	require.NoError(t, err)
 	defer p.Close()
-	q, err := producer.Join[tagged](p.Segment(), producer.Options{})
+	q, err := producer.Register[tagged](p.Segment(), producer.Options{})
 	require.NoError(t, err)
 	defer q.Close()
-	c, err := consumer.New[tagged](p.Segment(), consumer.Options{Name: "c"})
+	c, err := consumer.Register[tagged](p.Segment(), consumer.Options{Name: "c"})
 	require.NoError(t, err)
 	defer c.Close()
 
@@ -109,7 +109,7 @@ func TestProducer_Published_MultiCountsOnlyPublished(t *testing.T) {
 	require.Zero(t, p.Published())
 	require.Zero(t, q.Published())
 	require.Zero(t, p.Remaining(), "all four slots are claimed")
-	require.NoError(t, p.Commit(slow))
+	require.NoError(t, p.PublishClaim(slow))
 	require.Equal(t, uint64(4), p.Published())
 	require.Equal(t, uint64(4), q.Published())
 

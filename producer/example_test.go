@@ -17,11 +17,11 @@ type Trade struct {
 // A heap ring in one process; across processes, use segment.SharedMemory("/trades") for the
 // producer and consumer.Attach with the same backing in the other process.
 func Example() {
-	p, err := producer.New[Trade](segment.Heap(), producer.Options{Capacity: 1024})
+	p, err := producer.Create[Trade](segment.Heap(), producer.Options{Capacity: 1024})
 	if err != nil {
 		panic(err)
 	}
-	c, err := consumer.New[Trade](p.Segment(), consumer.Options{Name: "risk"})
+	c, err := consumer.Register[Trade](p.Segment(), consumer.Options{Name: "risk"})
 	if err != nil {
 		panic(err)
 	}

@@ -18,11 +18,11 @@ type beatEvent struct{ V uint64 }
 // Spec section 8: a producer waiting for room refreshes its heartbeat at least once a second, so
 // that peers can tell a blocked producer from a hung one.
 func TestProducer_HeartbeatWhileWaitingForRoom(t *testing.T) {
-	p, err := producer.New[beatEvent](segment.Heap(), producer.Options{Capacity: 2, Wait: coordination.Yield(),
+	p, err := producer.Create[beatEvent](segment.Heap(), producer.Options{Capacity: 2, Wait: coordination.Yield(),
 		Timeout: 1500 * time.Millisecond})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[beatEvent](p.Segment(), consumer.Options{Name: "stuck"})
+	c, err := consumer.Register[beatEvent](p.Segment(), consumer.Options{Name: "stuck"})
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; i < 2; i++ {

@@ -36,7 +36,7 @@ func startChild(t *testing.T, role string, env ...string) (*exec.Cmd, *bufio.Rea
 func TestProducer_Publish_FailLeavesDeadConsumersEventsUnread(t *testing.T) {
 	const capacity, read = 8, 3
 	name := shmName(t)
-	p, err := producer.New[event](segment.SharedMemory(name), producer.Options{Capacity: capacity,
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: capacity,
 		Wait:     coordination.Sleep(time.Microsecond, time.Millisecond),
 		Liveness: liveness.Policy{Action: liveness.Fail, CheckInterval: time.Millisecond}})
 	require.NoError(t, err)

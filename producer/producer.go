@@ -26,7 +26,7 @@ var (
 	ErrBatchTooLarge    = errors.New("batch larger than the ring")
 	ErrBadBatch         = errors.New("batch size must be 1 to capacity") // a claim of n < 1, or a batch of n < 0
 	ErrClaimOutstanding = errors.New("a claim is outstanding")
-	ErrNoClaim          = errors.New("no outstanding claim to commit")
+	ErrNoClaim          = errors.New("no outstanding claim to publish")
 	ErrWrongMode        = errors.New("segment has the other producer mode")
 	ErrExhausted        = errors.New("sequence space exhausted (2^62)")
 	ErrPoisoned         = layout.ErrPoisoned // the ring is poisoned; errors carry a *layout.PoisonedError
@@ -69,9 +69,9 @@ type Options struct {
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default() (Blocking)
 	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
-	// Await holds New until the given consumers have attached (coordination modes): at least
+	// Await holds Create until the given consumers have attached (coordination modes): at least
 	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
-	// New fails with coordination.ErrAwaitTimeout, removing the segment, when they do not come.
+	// Create fails with coordination.ErrAwaitTimeout, removing the segment, when they do not come.
 	Await Await
 	// Liveness says what to do, while waiting for room, about required consumers that are dead
 	// or stalled: wait for them (the zero value), fail the publish naming them, or evict them.
@@ -143,8 +143,8 @@ type Producer[T any] struct {
 	failed  bool   // this producer poisoned the ring
 }
 
-// New creates a segment for events of type T at b and returns its producer.
-func New[T any](b segment.Backing, o Options) (*Producer[T], error) {
+// Create creates a segment for events of type T at b and returns its producer.
+func Create[T any](b segment.Backing, o Options) (*Producer[T], error) {
 	o.defaults()
 	et, local, err := eventType[T](o.TypeName, b.Kind() == segment.KindHeap)
 	if err != nil {
@@ -181,14 +181,14 @@ func Attach[T any](b segment.Backing, timeout time.Duration, o Options) (*Produc
 	if err != nil {
 		return nil, err
 	}
-	p, err := Join[T](seg, o)
-	seg.Release() // Join took its own reference
+	p, err := Register[T](seg, o)
+	seg.Release() // Register took its own reference
 	return p, err
 }
 
-// Join adds a producer to a segment this process already holds (an in-process Multi ring). The
+// Register adds a producer to a segment this process already holds (an in-process Multi ring). The
 // segment stays mapped until the producer's Close.
-func Join[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
+func Register[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 	o.defaults()
 	et, _, err := eventType[T](o.TypeName, seg.Backing().Kind() == segment.KindHeap)
 	if err != nil {
@@ -431,7 +431,7 @@ func (p *Producer[T]) Close() error {
 		errs = append(errs, p.closeClaims())
 	}
 	if p.creator {
-		p.hdr.ProducerState.Store(layout.ProducerClosed)
+		p.hdr.ProducerState.Store(layout.StreamClosed)
 		coordination.Notify(&p.wait.Consumer)
 		if !p.keep && p.seg.Backing().Kind() != segment.KindHeap {
 			if err := segment.Remove(p.seg.Backing()); err != nil && !errors.Is(err, segment.ErrNotFound) {

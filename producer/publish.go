@@ -117,7 +117,7 @@ func (p *Producer[T]) TryPublishBatch(n int, fill func(i int, ev *T)) error {
 }
 
 // Claim reserves n consecutive slots for writing in place, waiting for room as Publish does.
-// Write the events through the returned Claim and publish them with Commit. In Single mode only
+// Write the events through the returned Claim and publish them with PublishClaim. In Single mode only
 // one claim may be outstanding; in Multi mode goroutines sharing the producer may each hold
 // claims, and each must commit every claim it makes exactly once. n must be 1 to the capacity
 // (ErrBadBatch, ErrBatchTooLarge).
@@ -154,8 +154,8 @@ func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
 	return Claim[T]{p: p, start: seq, n: n}, nil
 }
 
-// Commit publishes a claim made by Claim or TryClaim.
-func (p *Producer[T]) Commit(c Claim[T]) error {
+// PublishClaim publishes a claim made by Claim or TryClaim.
+func (p *Producer[T]) PublishClaim(c Claim[T]) error {
 	if c.p != p {
 		return ErrNoClaim
 	}
@@ -392,7 +392,7 @@ func (p *Producer[T]) publish(start uint64, n int) {
 	}
 }
 
-// publishFast is publish's common case, small enough to be inlined (Publish and Commit call it
+// publishFast is publish's common case, small enough to be inlined (Publish and PublishClaim call it
 // directly: between a consumer seeing an event and this store, calls measured more than their
 // instructions): Single mode, where it stores the published cursor with a release store (spec 5.3
 // step 4) and then loads the blockers count (step 5; the order matters, see 5.6). It reports

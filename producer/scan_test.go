@@ -16,12 +16,12 @@ import (
 // scan's second pass sees entry 0's state change and scans again. Without it the producer would
 // publish over the newcomer's first eight unread events.
 func TestProducer_GatingScan_SecondPass(t *testing.T) {
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 16})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 16})
 	require.NoError(t, err)
 	defer p.Close()
-	d, err := consumer.New[event](p.Segment(), consumer.Options{Name: "d"})
+	d, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "d"})
 	require.NoError(t, err)
-	y, err := consumer.New[event](p.Segment(), consumer.Options{Name: "y"})
+	y, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "y"})
 	require.NoError(t, err)
 	defer y.Close()
 	require.Equal(t, []int{0, 1}, []int{d.Index(), y.Index()})
@@ -46,7 +46,7 @@ func TestProducer_GatingScan_SecondPass(t *testing.T) {
 		// Between the scan's load of entry 0's state and its load of entry 1's cursor: x
 		// activates in entry 0 and starts where y is (8), then y reads to the end (16).
 		var err error
-		x, err = consumer.New[event](p.Segment(), consumer.Options{Name: "x", Start: consumer.StartOldest})
+		x, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "x", Start: consumer.StartOldest})
 		require.NoError(t, err)
 		for i := 0; i < 8; i++ {
 			_, err := y.Read(&ev)

@@ -18,10 +18,10 @@ import (
 // noticing, as it did for the Fail liveness action).
 func TestProducer_Publish_HaltedFullRingPublishesNothing(t *testing.T) {
 	var halt atomic.Bool
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 4, Halt: &halt})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 4, Halt: &halt})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "slow"})
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "slow"})
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, p.PublishBatch(4, func(i int, e *event) { fill(uint64(i), e) }))
@@ -41,10 +41,10 @@ func TestProducer_ErrTimeout_OneSentinel(t *testing.T) {
 	require.Same(t, coordination.ErrTimeout, producer.ErrTimeout)
 	require.Same(t, coordination.ErrTimeout, consumer.ErrTimeout)
 
-	p, err := producer.New[event](segment.Heap(), producer.Options{Capacity: 2, Timeout: time.Millisecond})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Capacity: 2, Timeout: time.Millisecond})
 	require.NoError(t, err)
 	defer p.Close()
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "stuck", ReadTimeout: time.Millisecond})
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "stuck", ReadTimeout: time.Millisecond})
 	require.NoError(t, err)
 	defer c.Close()
 	var ev event
@@ -69,12 +69,12 @@ func TestProducer_DefaultWait_Blocking(t *testing.T) {
 	if !coordination.BlocksInKernel(coordination.Default()) {
 		t.Skip("no futex here: Blocking polls and is not counted")
 	}
-	p, err := producer.New[event](segment.Heap(), producer.Options{})
+	p, err := producer.Create[event](segment.Heap(), producer.Options{})
 	require.NoError(t, err)
 	defer p.Close()
 	h := p.Segment().View().Header()
 	require.Zero(t, h.ProducerBlockers.Load(), "a blocker registers at its first wait, not before")
-	c, err := consumer.New[event](p.Segment(), consumer.Options{Name: "c", ReadTimeout: 20 * time.Millisecond})
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "c", ReadTimeout: 20 * time.Millisecond})
 	require.NoError(t, err)
 	require.Zero(t, h.ConsumerBlockers.Load())
 	var ev event

@@ -70,7 +70,7 @@ func InfoOf(b Backing, v *layout.View) Info {
 		CreatedAt:    time.Unix(0, int64(h.CreatedUnixNs)),
 		Mode:         layout.ModeName(h.ProducerMode),
 		Capacity:     h.Capacity,
-		Closed:       h.ProducerState.Load() == layout.ProducerClosed,
+		Closed:       h.ProducerState.Load() == layout.StreamClosed,
 	}
 	info.ProducerAlive = ProducerAlive(v)
 	if h.ProducerMode == layout.MultiProducer {

@@ -16,7 +16,7 @@ import (
 // 62 (closed to claims) of its claimed word: Published is the count without that bit.
 func TestStat_ClosedMultiRing_PublishedIsTheCount(t *testing.T) {
 	b := segment.SharedMemory(rwName(t, "multi"))
-	p, err := producer.New[[32]byte](b, producer.Options{Mode: producer.Multi, Capacity: 16, Keep: true})
+	p, err := producer.Create[[32]byte](b, producer.Options{Mode: producer.Multi, Capacity: 16, Keep: true})
 	require.NoError(t, err)
 	for i := range 3 {
 		require.NoError(t, p.Publish(func(ev *[32]byte) { ev[0] = byte(i) }))

@@ -317,12 +317,12 @@ func aliveString(pid uint32, start uint64) string {
 // is alive (segment.ProducerAlive): an open stream without one is "open (dead)".
 func producerState(s uint32, alive bool) string {
 	switch s {
-	case layout.ProducerOpen:
+	case layout.StreamOpen:
 		if !alive {
 			return "open (dead)"
 		}
 		return "open"
-	case layout.ProducerClosed:
+	case layout.StreamClosed:
 		return "closed (no more events)"
 	}
 	return fmt.Sprintf("unknown state %d", s)

@@ -216,7 +216,7 @@ func runHere(args ...string) (int, string, string) {
 
 func TestInspect_Segment_ShowsConsumer(t *testing.T) {
 	name := testName(t, "insp")
-	p, err := producer.New[Event](segment.SharedMemory(name), producer.Options{Capacity: 64, Wait: coordination.Blocking()})
+	p, err := producer.Create[Event](segment.SharedMemory(name), producer.Options{Capacity: 64, Wait: coordination.Blocking()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestInspect_Errors(t *testing.T) {
 
 func TestList_Prefix_FindsSegment(t *testing.T) {
 	name := testName(t, "list")
-	p, err := producer.New[Event](segment.SharedMemory(name), producer.Options{Capacity: 128})
+	p, err := producer.Create[Event](segment.SharedMemory(name), producer.Options{Capacity: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,14 +408,14 @@ func TestGroup(t *testing.T) {
 // leaves another with a live creator: clean removes the first only.
 func TestClean_RemovesOnlyStale(t *testing.T) {
 	live := testName(t, "clean-live")
-	p, err := producer.New[Event](segment.SharedMemory(live), producer.Options{})
+	p, err := producer.Create[Event](segment.SharedMemory(live), producer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 
 	stale := testName(t, "clean-stale")
-	q, err := producer.New[Event](segment.SharedMemory(stale), producer.Options{Keep: true})
+	q, err := producer.Create[Event](segment.SharedMemory(stale), producer.Options{Keep: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,7 +453,7 @@ func TestInspect_Prefix_DescribesEverySegment(t *testing.T) {
 	var names []string
 	for _, n := range []string{"disc-a", "disc-b"} {
 		name := testName(t, n)
-		p, err := producer.New[Event](segment.SharedMemory(name), producer.Options{})
+		p, err := producer.Create[Event](segment.SharedMemory(name), producer.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -80,7 +80,7 @@ func runDemoProducer(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	p, err := producer.New[Event](segment.SharedMemory(*name), producer.Options{
+	p, err := producer.Create[Event](segment.SharedMemory(*name), producer.Options{
 		Capacity: *capacity, Registry: 8, Wait: strategy, ReclaimStale: true,
 	})
 	if err != nil {

@@ -123,7 +123,7 @@ func produce(args []string) error {
 	if a.attach {
 		p, err = producer.Attach[conformance.Event](b, a.timeout, opts)
 	} else {
-		p, err = producer.New[conformance.Event](b, opts)
+		p, err = producer.Create[conformance.Event](b, opts)
 	}
 	if err != nil {
 		return classify(err)
