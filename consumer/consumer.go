@@ -279,9 +279,9 @@ func Register[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	}
 	c.arr = v.Arrays()
 	c.readyFn = c.ready
-	c.parks = coordination.Parks(o.Wait)
+	c.parks = o.Wait.Traits().Parks
 	if !c.multi && len(o.After) == 0 {
-		c.quick = coordination.QuickPolls(o.Wait)
+		c.quick = o.Wait.Traits().QuickPolls
 	}
 	c.blocker = coordination.NewBlocker(o.Wait, &c.hdr.ConsumerBlockers)
 	if err := c.register(o); err != nil {

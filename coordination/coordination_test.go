@@ -47,8 +47,40 @@ func TestBlocker_CountsOnlyKernelBlockers(t *testing.T) {
 	require.Zero(t, count.Load(), "Release is idempotent")
 	var nilBlocker *coordination.Blocker
 	nilBlocker.Release()
-	require.True(t, coordination.Parks(coordination.Blocking()))
-	require.False(t, coordination.Parks(coordination.Yield()))
+	require.True(t, coordination.Blocking().Traits().Parks)
+	require.False(t, coordination.Yield().Traits().Parks)
+}
+
+// userBlocking is a strategy written outside this package that sleeps in the kernel (through
+// Blocking's Wait) and says so in its Traits.
+type userBlocking struct{ inner coordination.Strategy }
+
+func (u userBlocking) Wait(ready func() bool, w *layout.WaitWord, deadline time.Time) error {
+	return u.inner.Wait(ready, w, deadline)
+}
+func (userBlocking) Traits() coordination.Traits { return coordination.Traits{BlocksInKernel: true} }
+func (userBlocking) String() string              { return "user-blocking" }
+
+// userSpin says it never blocks.
+type userSpin struct{ userBlocking }
+
+func (userSpin) Traits() coordination.Traits { return coordination.Traits{} }
+
+// TestBlocker_UserStrategyCountedByItsTraits: whether a waiter is counted as a blocker is the
+// strategy's own statement, not a type switch over the built-in strategies, so a user-written
+// blocking strategy is counted and one that says it never blocks is not.
+func TestBlocker_UserStrategyCountedByItsTraits(t *testing.T) {
+	var count atomic.Uint32
+	var w layout.WaitWord
+	b := coordination.NewBlocker(userBlocking{coordination.Blocking()}, &count)
+	require.NotNil(t, b, "a strategy whose Traits say it blocks in the kernel gets a registration")
+	polls := 0
+	require.NoError(t, b.Wait(userBlocking{coordination.Blocking()}, func() bool { polls++; return polls > 1 }, &w, time.Time{}))
+	require.Equal(t, uint32(1), count.Load(), "counted before its first wait")
+	b.Release()
+	require.Zero(t, count.Load())
+
+	require.Nil(t, coordination.NewBlocker(userSpin{}, &count), "a strategy that says it never blocks is not counted")
 }
 
 func TestAwaitConsumers_TimesOutNamingTheMissing(t *testing.T) {

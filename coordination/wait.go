@@ -28,8 +28,28 @@ type Strategy interface {
 	// spurious wakeups; it must be cheap and free of side effects other than caching. word is
 	// the wait word of the segment that a blocking strategy sleeps on; others ignore it.
 	Wait(ready func() bool, word *layout.WaitWord, deadline time.Time) error
+	// Traits says how Wait passes the time. Producers and consumers act on it: a strategy whose
+	// Wait may sleep in the kernel on word MUST say BlocksInKernel, or its waiter is not counted
+	// as a blocker (spec 5.6) and wakers that skip the wake handshake leave it asleep until its
+	// own re-check. It must return the same value on every call.
+	Traits() Traits
 	// String names the strategy for tools and benchmarks.
 	String() string
+}
+
+// Traits describe a Strategy's waiting to the producers and consumers that use it.
+type Traits struct {
+	// BlocksInKernel: Wait may sleep in the kernel until a wake on word (a futex wait, as
+	// Blocking does). The waiter is then registered in the segment's blockers count before its
+	// first wait (see Blocker), so that every waker does the wake handshake for it.
+	BlocksInKernel bool
+	// Parks: Wait sleeps between checks (Sleep, Blocking), so a waiter may afford costlier
+	// checks (poison, halts, liveness) before each call.
+	Parks bool
+	// QuickPolls is how many times a waiter may poll its one condition word in a tight inline
+	// loop before it calls Wait (whose every poll also checks poison, halts and closure). 0 is
+	// always safe.
+	QuickPolls int
 }
 
 // checkEvery is how many idle rounds pass between clock reads in the spinning strategies.
@@ -46,6 +66,8 @@ func BusySpin() Strategy { return busySpin{} }
 type busySpin struct{}
 
 func (busySpin) String() string { return "busy-spin" }
+
+func (busySpin) Traits() Traits { return Traits{QuickPolls: 2048} }
 
 func (busySpin) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) error {
 	for i := 1; ; i++ {
@@ -65,6 +87,8 @@ func Yield() Strategy { return yield{} }
 type yield struct{}
 
 func (yield) String() string { return "yield" }
+
+func (yield) Traits() Traits { return Traits{QuickPolls: 64} }
 
 const spinsBeforeYield = 64
 
@@ -101,6 +125,8 @@ type sleep struct{ min, max time.Duration }
 
 func (s sleep) String() string { return "sleep" }
 
+func (sleep) Traits() Traits { return Traits{Parks: true, QuickPolls: 64} }
+
 const yieldsBeforeSleep = 100
 
 func (s sleep) Wait(ready func() bool, _ *layout.WaitWord, deadline time.Time) error {
@@ -132,6 +158,11 @@ func Blocking() Strategy { return blocking{} }
 type blocking struct{}
 
 func (blocking) String() string { return "blocking" }
+
+// Traits: without a futex (macOS) Blocking sleeps in bounded slices, and is not a blocker.
+func (blocking) Traits() Traits {
+	return Traits{BlocksInKernel: sys.HasFutex, Parks: true, QuickPolls: 64}
+}
 
 // longestBlock bounds one kernel sleep so that a deadline is honoured even if no wake comes.
 const longestBlock = 100 * time.Millisecond
@@ -200,38 +231,6 @@ func WakeAll(w *layout.Wait) {
 	}
 }
 
-// QuickPolls is how many times a waiter may poll its one condition word in a tight inline loop
-// before it enters s's Wait (whose every poll also checks poison, halts and closure): most of a
-// busy-spinning waiter's polls, and a short spin before a yielding or parking one gives up the CPU.
-// A custom strategy gets none.
-func QuickPolls(s Strategy) int {
-	switch s.(type) {
-	case busySpin:
-		return 2048
-	case yield, sleep, blocking:
-		return 64
-	}
-	return 0
-}
-
-// Parks reports whether s sleeps between checks (Sleep, Blocking), so that a waiter may afford
-// costlier checks on each of them.
-func Parks(s Strategy) bool {
-	switch s.(type) {
-	case sleep, blocking:
-		return true
-	}
-	return false
-}
-
-// BlocksInKernel reports whether s may sleep in the kernel on a wait word (Blocking, where a
-// futex exists). Such a waiter must be counted in the segment's blockers count (spec 5.6), so
-// that wakers do the wake handshake for it; see Blocker.
-func BlocksInKernel(s Strategy) bool {
-	_, ok := s.(blocking)
-	return ok && sys.HasFutex
-}
-
 // Blocker is one peer's registration in a blockers count of spec 5.6. It registers lazily, just
 // before the peer's first wait, so that a peer that never waits costs its wakers nothing (and
 // creating one does not pay the barrier). A nil *Blocker (from a strategy that never blocks in the
@@ -250,7 +249,7 @@ const boundedSlice = time.Millisecond
 // NewBlocker returns the registration of a peer using s in count, or nil if s never blocks in
 // the kernel. Nothing is added to count until the first Wait.
 func NewBlocker(s Strategy, count *atomic.Uint32) *Blocker {
-	if !BlocksInKernel(s) {
+	if !s.Traits().BlocksInKernel {
 		return nil
 	}
 	return &Blocker{count: count}

@@ -81,6 +81,22 @@ type Cursors struct {
 	Pad1      [120]byte     `spec:"pad1"`
 }
 
+// ClaimedWord is a value of cursors.claimed (spec 4.1): the count of sequences claimed, and in
+// bit 62 whether the stream is closed to claims. Read the count through Count, never the raw word.
+type ClaimedWord uint64
+
+// Count returns the number of sequences claimed: the word without its closed bit.
+func (w ClaimedWord) Count() uint64 { return uint64(w) & CountMask }
+
+// Closed reports whether the stream is closed to claims (bit 62).
+func (w ClaimedWord) Closed() bool { return uint64(w)&ClaimedClosed != 0 }
+
+// LoadClaimed returns the claimed word (an acquire load).
+func (c *Cursors) LoadClaimed() ClaimedWord { return ClaimedWord(c.Claimed.Load()) }
+
+// ClaimedCount returns the number of sequences claimed (the claimed word without bit 62).
+func (c *Cursors) ClaimedCount() uint64 { return c.Claimed.Load() & CountMask }
+
 // WaitWord is one futex word and the count of waiters blocked on it (spec section 5.6).
 type WaitWord struct {
 	Wake    atomic.Uint32

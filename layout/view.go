@@ -3,6 +3,7 @@ package layout
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"sync/atomic"
 	"unsafe"
 )
@@ -281,9 +282,39 @@ func (v *View) Producer(i int) *ProducerEntry {
 	return (*ProducerEntry)(unsafe.Add(v.prods, uintptr(i)*ProducerSize))
 }
 
+// AllEntries iterates over the consumer registry: every entry with its index, in index order.
+// It is the one registry scan; callers filter by state (Entry.Gates, Entry.Is).
+func (v *View) AllEntries() iter.Seq2[int, *Entry] {
+	return func(yield func(int, *Entry) bool) {
+		for i := 0; i < int(v.entries); i++ {
+			if !yield(i, v.Entry(i)) {
+				return
+			}
+		}
+	}
+}
+
+// AllProducers iterates over the producer registry: every producer entry with its index, in
+// index order, whatever its state.
+func (v *View) AllProducers() iter.Seq2[int, *ProducerEntry] {
+	return func(yield func(int, *ProducerEntry) bool) {
+		for i := 0; i < int(v.nprods); i++ {
+			if !yield(i, v.Producer(i)) {
+				return
+			}
+		}
+	}
+}
+
+// Published reports whether availability word w says sequence seq is published (spec 4.5): the
+// word, without its gap bit, is seq + 1 or more. A gap (bit 63) with the count seq + 1 is
+// published too: consumers pass over it as a gap.
+func Published(w, seq uint64) bool { return w&CountMask >= seq+1 }
+
 // Slot returns the address of the slot that holds sequence seq.
 func (v *View) Slot(seq uint64) unsafe.Pointer {
-	return unsafe.Add(v.slots, uintptr(seq&v.mask)*v.slotSize)
+	a := v.Arrays()
+	return a.Slot(seq)
 }
 
 // UseSlots makes the view read and write slots at base instead of inside the segment: the first
@@ -303,6 +334,16 @@ type Arrays struct {
 	Mask     uint64         // capacity - 1: sequence s is in slot s & Mask
 }
 
+// Slot returns the address of the slot that holds sequence seq: the one home of the formula.
+func (a *Arrays) Slot(seq uint64) unsafe.Pointer {
+	return unsafe.Add(a.Slots, uintptr(seq&a.Mask)*a.SlotSize)
+}
+
+// Availability returns seq's availability word (multi-producer mode).
+func (a *Arrays) Availability(seq uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(a.Avail, uintptr(seq&a.Mask)*AvailWord))
+}
+
 // Arrays returns the slot and availability arrays' geometry. Slot(s) is
 // Slots + (s & Mask) * SlotSize, and Availability(s) is Avail + (s & Mask) * AvailWord. Generic
 // hot paths compute these themselves: Go does not inline, into a generic function instantiated in
@@ -317,7 +358,8 @@ func (v *View) Availability(seq uint64) *atomic.Uint64 {
 	if v.avail == nil {
 		return nil
 	}
-	return (*atomic.Uint64)(unsafe.Add(v.avail, uintptr(seq&v.mask)*AvailWord))
+	a := v.Arrays()
+	return a.Availability(seq)
 }
 
 func littleEndian() bool {

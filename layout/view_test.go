@@ -204,3 +204,53 @@ func TestPoison_FirstFailureWins(t *testing.T) {
 	require.True(t, poisoned)
 	require.Equal(t, Poison{Phase: PhasePublish, Seq: 7, PID: 9, Stage: 1, Message: "fill panicked"}, p)
 }
+
+func TestCursors_ClaimedCount_MasksTheClosedBit(t *testing.T) {
+	tests := []struct {
+		name   string
+		word   uint64
+		count  uint64
+		closed bool
+	}{
+		{name: "open", word: 3, count: 3},
+		{name: "closed", word: ClaimedClosed | 3, count: 3, closed: true},
+		{name: "closed empty", word: ClaimedClosed, count: 0, closed: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Cursors
+			c.Claimed.Store(tt.word)
+			require.Equal(t, tt.count, c.ClaimedCount())
+			require.Equal(t, tt.count, c.LoadClaimed().Count())
+			require.Equal(t, tt.closed, c.LoadClaimed().Closed())
+		})
+	}
+}
+
+func TestView_AllEntriesAndProducers_VisitEveryEntryInOrder(t *testing.T) {
+	v, err := Open(newImage(t, testConfig(MultiProducer)))
+	require.NoError(t, err)
+	var idx []int
+	for i, e := range v.AllEntries() {
+		require.Same(t, v.Entry(i), e)
+		idx = append(idx, i)
+	}
+	require.Equal(t, []int{0, 1, 2, 3}, idx)
+	idx = idx[:0]
+	for i, p := range v.AllProducers() {
+		require.Same(t, v.Producer(i), p)
+		idx = append(idx, i)
+		if i == 2 {
+			break
+		}
+	}
+	require.Equal(t, []int{0, 1, 2}, idx)
+
+	a := v.Arrays()
+	require.Equal(t, v.Slot(9), a.Slot(9))
+	require.Equal(t, unsafe.Add(a.Slots, 64), a.Slot(9), "sequence 9 is in slot 1 of 8")
+	require.Same(t, v.Availability(9), a.Availability(9))
+	require.True(t, Published(10, 9))
+	require.True(t, Published(AvailGap|10, 9))
+	require.False(t, Published(9, 9))
+}

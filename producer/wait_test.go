@@ -66,7 +66,7 @@ func TestProducer_ErrTimeout_OneSentinel(t *testing.T) {
 // itself among the peers that may block in the kernel.
 func TestProducer_DefaultWait_Blocking(t *testing.T) {
 	require.Equal(t, coordination.Blocking().String(), coordination.Default().String())
-	if !coordination.BlocksInKernel(coordination.Default()) {
+	if !coordination.Default().Traits().BlocksInKernel {
 		t.Skip("no futex here: Blocking polls and is not counted")
 	}
 	p, err := producer.Create[event](segment.Heap(), producer.Options{})

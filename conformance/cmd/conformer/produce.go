@@ -142,7 +142,7 @@ func produce(args []string) error {
 		return closeErr(fmt.Errorf("waiting for %d consumers: %w", a.waitConsumers, err))
 	}
 	if a.waitClaimed != 0 {
-		if err := poll(a.timeout, func() bool { return v.Cursors().Claimed.Load()&layout.CountMask >= a.waitClaimed }); err != nil {
+		if err := poll(a.timeout, func() bool { return v.Cursors().ClaimedCount() >= a.waitClaimed }); err != nil {
 			return closeErr(fmt.Errorf("waiting for the claimed count to reach %d: %w", a.waitClaimed, err))
 		}
 	}
@@ -247,8 +247,8 @@ func poll(timeout time.Duration, ok func() bool) error {
 // activeEntries counts the registry entries whose state is active.
 func activeEntries(v *layout.View) uint64 {
 	var n uint64
-	for i := 0; i < v.Entries(); i++ {
-		if v.Entry(i).Ready() {
+	for _, e := range v.AllEntries() {
+		if e.Ready() {
 			n++
 		}
 	}
@@ -277,8 +277,7 @@ type registryEntry struct {
 // emitRegistry prints the registry line: every entry that is not free, in index order.
 func emitRegistry(v *layout.View) {
 	entries := []registryEntry{}
-	for i := 0; i < v.Entries(); i++ {
-		e := v.Entry(i)
+	for i, e := range v.AllEntries() {
 		st := e.Load().State()
 		if st == layout.EntryFree {
 			continue
