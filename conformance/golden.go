@@ -1,8 +1,11 @@
 package conformance
 
 import (
+	_ "embed"
 	"encoding/binary"
 	"fmt"
+	"reflect"
+	"strings"
 	"unsafe"
 
 	"github.com/ringwire/ringwire/layout"
@@ -138,28 +141,67 @@ func Golden(name string) ([]byte, error) {
 	return mem, nil
 }
 
-// Masked fields: offsets and lengths within the header (spec "Table: header"), within each
-// consumer registry entry ("Table: entry") and within each producer entry ("Table: producer")
-// that differ between runs and are zeroed before comparing images (PROTOCOL.md, "Golden
-// scenarios").
-var (
-	maskedHeader = [][2]uintptr{
-		{unsafe.Offsetof(layout.Header{}.Incarnation), 8},
-		{unsafe.Offsetof(layout.Header{}.CreatorPID), 4},
-		{unsafe.Offsetof(layout.Header{}.CreatorStartTime), 8},
-		{unsafe.Offsetof(layout.Header{}.CreatedUnixNs), 8},
-		{unsafe.Offsetof(layout.Header{}.ProducerHeartbeatNs), 8},
-		{unsafe.Offsetof(layout.Header{}.PoisonPID), 4},
+// maskedTSV is the one list of the golden images' masked fields (PROTOCOL.md, "Golden
+// scenarios"): the fields that differ between runs and are zeroed before images are compared. C
+// and Rust test their masking against the same file.
+//
+//go:embed testdata/v2/masked.tsv
+var maskedTSV string
+
+// masked holds the masked fields of maskedTSV as offsets and lengths within the header (spec
+// "Table: header"), within each consumer registry entry ("Table: entry") and within each producer
+// entry ("Table: producer"), found through the overlays' `spec` tags.
+var masked = mustMaskedFields(maskedTSV)
+
+type maskedFields struct{ header, entry, producer [][2]uintptr }
+
+// mustMaskedFields parses a masked-field list; the list is part of this package, so a field the
+// overlays do not have is a programming error.
+func mustMaskedFields(tsv string) maskedFields {
+	m, err := parseMaskedFields(tsv)
+	if err != nil {
+		panic(err)
 	}
-	maskedEntry = [][2]uintptr{
-		{unsafe.Offsetof(layout.Entry{}.Owner), 8},
-		{unsafe.Offsetof(layout.Entry{}.HeartbeatNs), 8},
+	return m
+}
+
+func parseMaskedFields(tsv string) (maskedFields, error) {
+	var m maskedFields
+	tables := map[string]struct {
+		t   reflect.Type
+		dst *[][2]uintptr
+	}{
+		"header":   {reflect.TypeFor[layout.Header](), &m.header},
+		"entry":    {reflect.TypeFor[layout.Entry](), &m.entry},
+		"producer": {reflect.TypeFor[layout.ProducerEntry](), &m.producer},
 	}
-	maskedProducer = [][2]uintptr{
-		{unsafe.Offsetof(layout.ProducerEntry{}.Owner), 8},
-		{unsafe.Offsetof(layout.ProducerEntry{}.HeartbeatNs), 8},
+	for n, line := range strings.Split(tsv, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		cols := strings.Split(line, "\t")
+		tab, ok := tables[cols[0]]
+		if len(cols) != 2 || !ok {
+			return m, fmt.Errorf("masked.tsv line %d: want \"header|entry|producer<TAB>field\", got %q", n+1, line)
+		}
+		f, ok := specField(tab.t, cols[1])
+		if !ok {
+			return m, fmt.Errorf("masked.tsv line %d: table %s has no field %q", n+1, cols[0], cols[1])
+		}
+		*tab.dst = append(*tab.dst, f)
 	}
-)
+	return m, nil
+}
+
+// specField returns the offset and size of the overlay field whose `spec` tag names field.
+func specField(t reflect.Type, field string) ([2]uintptr, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); f.Tag.Get("spec") == field {
+			return [2]uintptr{f.Offset, f.Type.Size()}, true
+		}
+	}
+	return [2]uintptr{}, false
+}
 
 // Mask zeroes the masked fields of a segment image in place. It locates the consumer and
 // producer registries through the header's own fields and touches nothing outside img, whatever
@@ -170,7 +212,7 @@ func Mask(img []byte) {
 			clear(img[off : off+n])
 		}
 	}
-	for _, f := range maskedHeader {
+	for _, f := range masked.header {
 		zero(uint64(f[0]), uint64(f[1]))
 	}
 	if len(img) < layout.HeaderLen {
@@ -185,7 +227,7 @@ func Mask(img []byte) {
 	entrySize := u32(unsafe.Offsetof(layout.Header{}.RegistryEntrySize))
 	if entries <= layout.MaxRegistry && entrySize >= layout.EntrySize && entrySize <= 1<<20 {
 		for i := uint64(0); i < entries; i++ {
-			for _, f := range maskedEntry {
+			for _, f := range masked.entry {
 				zero(regOff+i*entrySize+uint64(f[0]), uint64(f[1]))
 			}
 		}
@@ -194,7 +236,7 @@ func Mask(img []byte) {
 	producers := u32(unsafe.Offsetof(layout.Header{}.ProducerCapacity))
 	if producers <= layout.MaxProducers && prodOff <= uint64(len(img)) {
 		for i := uint64(0); i < producers; i++ {
-			for _, f := range maskedProducer {
+			for _, f := range masked.producer {
 				zero(prodOff+i*layout.ProducerSize+uint64(f[0]), uint64(f[1]))
 			}
 		}
