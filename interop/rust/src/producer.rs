@@ -27,7 +27,8 @@ pub const MIN_STALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// changing under it (compare-and-swap failures).
 const REGISTER_PASSES: usize = 4;
 
-/// Poison message of a fill closure that panicked (the golden `poisoned` scenario's).
+/// Poison message ([`Poison::message`]) recorded when a fill closure of
+/// [`Producer::try_publish_with`] panics.
 pub const FILL_PANICKED: &str = "fill panicked";
 
 /// A producer of events of type `T`. Not safe for concurrent use (`&mut self`); in multi mode
@@ -759,7 +760,8 @@ impl<T: Event> Drop for Claim<'_, T> {
     }
 }
 
-/// Poison message of a [`Claim`] dropped without being published.
+/// Poison message ([`Poison::message`]) recorded when a [`Claim`] is dropped without being
+/// published.
 pub const CLAIM_DROPPED: &str = "claim dropped unpublished";
 
 /// Test seam: code run in the gating scan's first pass (5.3 step 1) after entry `i`'s `state`

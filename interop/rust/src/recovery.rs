@@ -89,9 +89,10 @@ impl Segment {
 
     /// Retires every active producer entry whose owner is dead and whose claims are all
     /// resolved (compare-and-swap of `state` from active to dead, same generation; spec 5.8):
-    /// the entry is then free to be taken again and shows as dead. Returns how many. Attaching
-    /// does this for the entry it takes; tools and a creator waiting for attached producers to
-    /// leave call it. An entry with unresolved claims is never retired.
+    /// the entry is then free to be taken again and shows as dead. Returns how many.
+    /// [`crate::Producer::register`] does this for the entry it takes; tools and a creator
+    /// waiting for registered producers to leave call it. An entry with unresolved claims is
+    /// never retired.
     pub fn retire_dead_producers(&self) -> usize {
         self.active_producer_entries()
             .filter(|(_, e, st)| {

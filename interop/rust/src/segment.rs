@@ -822,7 +822,7 @@ impl Segment {
     /// A live producer (spec 5.5 step 4), by pid: the creator (`creator_pid`,
     /// `creator_start_time`, compared in full) or, in multi mode, the owner of any producer
     /// entry, whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
-    /// that is not yet active; a detached producer cleared its owner word to 0, which names no
+    /// that is not yet active; a producer that left its entry cleared its owner word to 0, which names no
     /// process); `None` if every one is dead (section 8).
     pub fn live_producer(&self) -> Option<u32> {
         let start = self

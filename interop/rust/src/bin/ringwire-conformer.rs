@@ -238,7 +238,7 @@ fn produce(args: &[String]) -> Out {
         drop(producer);
         return result;
     }
-    // Multi mode: attached producers (entries 1..) that registered and left again.
+    // Multi mode: producers of other processes (entries 1..) that registered and left again.
     let result = result.and_then(|()| {
         if mode != ProducerMode::Multi || want_producers == 0 {
             return Ok(());
@@ -261,7 +261,7 @@ fn produce(args: &[String]) -> Out {
         } else {
             Err(Fail {
                 code: "timeout",
-                message: format!("fewer than {want_producers} attached producers left"),
+                message: format!("fewer than {want_producers} registered producers left"),
             })
         }
     });

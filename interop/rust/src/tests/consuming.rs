@@ -27,6 +27,7 @@ fn dependent_consumer_reads_behind_its_dependency() {
     assert_eq!(a.poll(2, |_, _, _| {}).unwrap().delivered, 2);
     assert_eq!(b.poll(10, |_, _, _| {}).unwrap().delivered, 2);
 }
+
 /// Spec 5.5 step 4 and 5.6 step 3: the stream ends for a consumer only once its `next` equals
 /// the producers' count. A stage behind a slower one after the producer closed neither stops
 /// early nor spins in its wait: it waits for the slower stage, then receives every event.
@@ -77,6 +78,7 @@ fn a_stage_behind_a_slower_one_receives_every_event_after_the_close() {
         slow.join().unwrap();
     }
 }
+
 #[test]
 fn zero_copy_read_refuses_an_optional_consumer() {
     let p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();

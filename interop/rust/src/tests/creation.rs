@@ -266,6 +266,7 @@ fn shm_create_attach_and_guards() {
     ));
     assert!(t.elapsed() < Duration::from_secs(2));
 }
+
 #[test]
 fn attach_waits_while_initializing() {
     let g = ShmGuard::new();
@@ -282,17 +283,11 @@ fn attach_waits_while_initializing() {
     init.store(1, Ordering::Release);
     assert!(waiter.join().unwrap().is_ok());
 }
+
 #[test]
 fn file_backed_segment() {
-    let path = std::env::temp_dir().join(format!("rwrs-{}-file.seg", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    struct Rm(std::path::PathBuf);
-    impl Drop for Rm {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    let _rm = Rm(path.clone());
+    let tmp = TempPath::new("file.seg");
+    let path = tmp.0.clone();
     let mut p =
         Producer::<u64>::create(Backing::File(&path), &cfg(4, 1, ProducerMode::Single)).unwrap();
     let seg = Segment::attach_path(&path, Duration::from_secs(1)).unwrap();
@@ -306,6 +301,7 @@ fn file_backed_segment() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
+
 #[test]
 fn heap_mapping_is_page_aligned() {
     let m = Mapping::heap(8192);

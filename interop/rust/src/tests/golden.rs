@@ -155,6 +155,7 @@ fn golden_images_are_deterministic_and_valid() {
     assert_eq!(seg.claimed().load(Ordering::Relaxed), 6);
     assert_eq!(seg.published().load(Ordering::Relaxed), 0);
 }
+
 /// The committed golden files of format 2.0 (written by the Go conformer) equal ours byte for
 /// byte after masking, and validate.
 #[test]
@@ -194,6 +195,7 @@ fn golden_images_match_testdata_v2() {
         }
     }
 }
+
 #[test]
 fn golden_gap_and_poison_scenarios() {
     let seg = Segment::from_image(&golden::image("multi-gap").unwrap()).unwrap();

@@ -48,6 +48,7 @@ fn failed_fill_poisons_the_ring() {
     }));
     assert_eq!(seg.poison_record(), Some(rec));
 }
+
 #[test]
 fn panicking_fill_in_multi_mode_poisons_with_its_entry() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
@@ -75,6 +76,7 @@ fn panicking_fill_in_multi_mode_poisons_with_its_entry() {
     });
     assert_eq!(q.segment().poison_record().unwrap().message, "é".repeat(32));
 }
+
 #[test]
 fn dropped_claim_poisons_the_ring() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();

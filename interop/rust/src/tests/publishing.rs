@@ -65,14 +65,17 @@ fn run_threads(mode: ProducerMode, producers: u64, per_producer: u64, batch: usi
     drop(producers);
     assert!(c.poll(5, |_, _, _| {}).unwrap().ended);
 }
+
 #[test]
 fn single_producer_wraps_around() {
     run_threads(ProducerMode::Single, 1, 5000, 3);
 }
+
 #[test]
 fn multi_producer_wraps_around() {
     run_threads(ProducerMode::Multi, 2, 3000, 2);
 }
+
 #[test]
 fn producer_refuses_counts_reaching_2_pow_62() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 1, ProducerMode::Multi)).unwrap();
@@ -85,6 +88,7 @@ fn producer_refuses_counts_reaching_2_pow_62() {
     // A count of 2^62 would read as the closed bit.
     assert!(!seg.claims_closed());
 }
+
 #[test]
 fn full_ring_times_out_without_consumer_progress() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(2, 1, ProducerMode::Single)).unwrap();
@@ -93,6 +97,7 @@ fn full_ring_times_out_without_consumer_progress() {
     p.publish_batch(&[1, 2]).unwrap();
     assert!(matches!(p.publish(&3), Err(Error::Timeout)));
 }
+
 #[test]
 fn multi_claims_write_intent_and_clear_it_after_publishing() {
     let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
@@ -108,6 +113,7 @@ fn multi_claims_write_intent_and_clear_it_after_publishing() {
     assert_eq!((r[1].intent_start, r[1].intent_end), (3, 5));
     assert_eq!(r[1].state, crate::ProducerState::Active);
 }
+
 #[test]
 fn closed_bit_refuses_claims_and_consumers_still_finish() {
     let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
@@ -130,6 +136,7 @@ fn closed_bit_refuses_claims_and_consumers_still_finish() {
     let late = Consumer::<u64>::register(&seg, &opts("late", true, Start::Latest)).unwrap();
     assert_eq!(late.cursor(), 3);
 }
+
 #[test]
 fn close_waits_for_every_claim_then_times_out() {
     let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
@@ -141,6 +148,7 @@ fn close_waits_for_every_claim_then_times_out() {
     assert_eq!(seg.stream_state(), StreamState::Closed);
     assert!(seg.claims_closed());
 }
+
 // ---- Zero-copy claims and batches ----
 
 #[test]
@@ -185,6 +193,7 @@ fn zero_copy_claim_and_read_round_trip() {
         assert_eq!(seg.consumer_cursor(99), None);
     }
 }
+
 #[test]
 fn claim_slots_mut_splits_at_the_ring_end_and_round_trips() {
     let mut p =

@@ -186,6 +186,7 @@ fn consumer_passes_over_a_dead_producers_claim() {
     p.close().unwrap();
     assert!(c.poll(64, |_, _, _| {}).unwrap().ended);
 }
+
 /// Spec 5.4 attach step 1 and 5.8: an active producer entry whose owner is dead is retired and
 /// reused only once every sequence of its intent below the claimed count is resolved.
 #[test]

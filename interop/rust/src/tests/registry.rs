@@ -1099,6 +1099,7 @@ fn registration_rules() {
     ));
     drop((a, c));
 }
+
 #[test]
 fn dead_required_consumer_is_evicted_and_told() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
@@ -1112,6 +1113,7 @@ fn dead_required_consumer_is_evicted_and_told() {
     assert_eq!(seg.registry()[0].state, crate::EntryState::Evicted);
     assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
 }
+
 /// Another pid no process has.
 const DEAD_PID_2: u32 = 0x7fff_ffe0;
 
@@ -1146,6 +1148,7 @@ fn dead_owner_is_taken_over_at_its_cursor() {
     t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
     assert_eq!(got, [11, 12]);
 }
+
 #[test]
 fn takeover_killed_midway_leaves_the_entry_active_and_takeable() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
@@ -1184,8 +1187,9 @@ fn takeover_killed_midway_leaves_the_entry_active_and_takeable() {
     assert_eq!(got, [1, 2, 3, 4]);
     p.publish(&5).unwrap();
 }
+
 #[test]
-fn creator_and_attached_producers_take_entries() {
+fn creator_and_registered_producers_take_entries() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
     let seg = p.segment().clone();
     assert_eq!(seg.geometry().producer_capacity, 2);

@@ -20,6 +20,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 }
+
 /// Checks 1 to 12 on a copy of `img`.
 fn validate(img: &[u8]) -> crate::Result<crate::Geometry> {
     Segment::from_image(img).map(|s| s.geometry().clone())
@@ -28,9 +29,11 @@ fn validate(img: &[u8]) -> crate::Result<crate::Geometry> {
 fn put32(img: &mut [u8], off: usize, v: u32) {
     img[off..off + 4].copy_from_slice(&v.to_le_bytes());
 }
+
 fn put64(img: &mut [u8], off: usize, v: u64) {
     img[off..off + 8].copy_from_slice(&v.to_le_bytes());
 }
+
 #[test]
 fn validate_reports_each_check_in_order() {
     let good = golden::image("multi-wrapped").unwrap();
@@ -108,6 +111,7 @@ fn validate_reports_each_check_in_order() {
     let msg = validate(&img).unwrap_err().to_string();
     assert!(msg.contains("3.9") && msg.contains("2.0"), "{msg}");
 }
+
 #[test]
 fn wrong_event_type_is_refused() {
     let p = Producer::<ConformanceEvent>::create(Backing::Heap, &Config::default()).unwrap();
@@ -121,6 +125,7 @@ fn wrong_event_type_is_refused() {
         })
     ));
 }
+
 /// Random byte flips in valid images: validation and a consumer on top must return Ok or Err,
 /// never panic or touch memory outside the mapping.
 #[test]
