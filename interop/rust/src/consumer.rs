@@ -218,12 +218,10 @@ impl<T: Event> Consumer<T> {
     #[cfg(any(test, feature = "conformance"))]
     #[doc(hidden)]
     pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u32> {
-        let name = opts.name.as_bytes();
-        let (_, e) = seg
-            .entries()
-            .find(|(_, e)| e.state_value() == l::ENTRY_ACTIVE && e.name_is(name))
+        let (_, e, st) = seg
+            .entries_named(opts.name.as_bytes())
+            .find(|(_, _, st)| l::state_value(*st) == l::ENTRY_ACTIVE)
             .ok_or(Error::NotFound)?;
-        let st = e.state().load(Ordering::SeqCst);
         let o = e.owner().load(Ordering::SeqCst);
         if !process::owner_dead(o)
             || e.owner()

@@ -408,19 +408,21 @@ impl<T: Event> Producer<T> {
     fn gating_bound(seg: &Segment, count: u64) -> u64 {
         // registry_capacity is at most 64 (spec 5.2 check 11).
         let mut seen = [0u32; 64];
-        let n = (seg.geometry().registry_capacity as usize).min(seen.len());
         loop {
             let mut bound = count;
-            for (i, w) in seen.iter_mut().enumerate().take(n) {
-                let e = seg.entry(i);
+            for ((_i, e), w) in seg.entries().zip(seen.iter_mut()) {
                 *w = e.state().load(Ordering::SeqCst);
                 #[cfg(test)]
-                scan_hook::after_state_load(i);
+                scan_hook::after_state_load(_i);
                 if e.gates_as(*w) {
                     bound = bound.min(e.cursor().load(Ordering::SeqCst));
                 }
             }
-            if (0..n).all(|i| seg.entry(i).state().load(Ordering::SeqCst) == seen[i]) {
+            if seg
+                .entries()
+                .zip(seen)
+                .all(|((_, e), w)| e.state().load(Ordering::SeqCst) == w)
+            {
                 return bound;
             }
         }
