@@ -157,7 +157,8 @@ func buildRust(root string) *impl {
 	}
 	target := filepath.Join(src, "target")
 	env := append(os.Environ(), "CARGO_TARGET_DIR="+target)
-	if out, err := runBuild(src, env, cargo, "build", "--release", "--bin", "ringwire-conformer"); err != nil {
+	// The conformer needs the crate's conformance fixtures (its required feature).
+	if out, err := runBuild(src, env, cargo, "build", "--release", "--features", "conformance", "--bin", "ringwire-conformer"); err != nil {
 		im.reason = fmt.Sprintf("cargo build --release failed: %v\n%s", err, out)
 		return im
 	}

@@ -89,7 +89,9 @@ impl Mapping {
     }
 }
 
-/// Nanoseconds of `CLOCK_MONOTONIC` (spec section 8: comparable across processes of one host).
+/// Nanoseconds of `CLOCK_MONOTONIC` (spec section 8: comparable across processes of one host):
+/// the clock of every heartbeat ([`crate::EntryInfo::heartbeat_ns`]), to tell how long ago a
+/// peer last showed a sign of life.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -14,7 +14,7 @@ use crate::process;
 use crate::recovery::Resolution;
 use crate::registry::{self, Request};
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
-use crate::wait::{self, Blocking, WaitMode, Words};
+use crate::wait::{self, Blocking, WaitStrategy, Words};
 
 /// Where a new consumer starts reading (spec 5.7 step 6). A consumer with `depends_on` starts at
 /// the lowest of that and the cursors of the entries it depends on, each read once it has chosen
@@ -44,12 +44,12 @@ pub struct ConsumerOptions {
     /// before looking for a dead producer's claim to pass over (spec 5.8). Default 1 s. Safe
     /// at any length: only a claim whose producer is dead is passed over.
     pub stall_timeout: Duration,
-    /// How [`Consumer::wait`] waits. [`WaitMode::Block`] (the default) blocks in the kernel: the
-    /// first time it does, the consumer registers in the header's `consumer_blockers` (spec
-    /// 5.6, with a system-wide barrier) until close or drop, which makes every producer and
-    /// dependency do the wake handshake after its cursor store; [`WaitMode::Spin`] never blocks
-    /// in the kernel and leaves the count alone.
-    pub wait: WaitMode,
+    /// How [`Consumer::wait`] waits. [`WaitStrategy::Block`] (the default) blocks in the
+    /// kernel: the first time it does, the consumer registers in the header's
+    /// `consumer_blockers` (spec 5.6, with a system-wide barrier) until close or drop, which
+    /// makes every producer and dependency do the wake handshake after its cursor store;
+    /// [`WaitStrategy::Spin`] never blocks in the kernel and leaves the count alone.
+    pub wait_strategy: WaitStrategy,
 }
 
 /// Default [`ConsumerOptions::stall_timeout`].
@@ -68,7 +68,7 @@ impl ConsumerOptions {
             start: Start::Oldest,
             depends_on: 0,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
-            wait: WaitMode::Block,
+            wait_strategy: WaitStrategy::Block,
         }
     }
 
@@ -202,7 +202,7 @@ impl<T: Event> Consumer<T> {
             liveness_checked: Instant::now(),
             open: true,
             // Spec 5.6: registered (with the barrier F3) before its first kernel wait.
-            blocking: Blocking::new(opts.wait),
+            blocking: Blocking::new(opts.wait_strategy),
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
             polls: 0,
@@ -214,15 +214,14 @@ impl<T: Event> Consumer<T> {
     /// dead owner to this process) of the active entry named `opts.name`, and stops there, as a
     /// taker killed midway would; returns the entry's generation (unchanged: it stops before the
     /// generation bump, and the entry never leaves the active state). A test fixture (feature
-    /// `test-fixtures`).
-    #[cfg(any(test, feature = "test-fixtures"))]
+    /// `conformance`), not part of the API.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
     pub fn begin_takeover(seg: &Segment, opts: &ConsumerOptions) -> Result<u32> {
-        let name = opts.name.as_bytes();
-        let (_, e) = seg
-            .entries()
-            .find(|(_, e)| e.state_value() == l::ENTRY_ACTIVE && e.name_is(name))
+        let (_, e, st) = seg
+            .entries_named(opts.name.as_bytes())
+            .find(|(_, _, st)| l::state_value(*st) == l::ENTRY_ACTIVE)
             .ok_or(Error::NotFound)?;
-        let st = e.state().load(Ordering::SeqCst);
         let o = e.owner().load(Ordering::SeqCst);
         if !process::owner_dead(o)
             || e.owner()
@@ -241,9 +240,11 @@ impl<T: Event> Consumer<T> {
 
     /// Does spec 5.7 steps 2 to 4 for `opts` and stops there: the entry is active, owned by
     /// this process, with `flags` bit 1 (starting) set, as a registration that has not chosen
-    /// its start yet leaves it; returns its index. A test fixture (feature `test-fixtures`).
-    #[cfg(any(test, feature = "test-fixtures"))]
-    pub fn begin_registration(seg: &Segment, opts: &ConsumerOptions) -> Result<usize> {
+    /// its start yet leaves it; returns its index. A test fixture (feature `conformance`), not
+    /// part of the API.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn begin_register(seg: &Segment, opts: &ConsumerOptions) -> Result<usize> {
         seg.register_through_step4(&Request {
             name: opts.name.as_bytes(),
             required: opts.required,
@@ -317,19 +318,16 @@ impl<T: Event> Consumer<T> {
         let mut hi = match seg.geometry().mode {
             ProducerMode::Single => seg.published().load(Ordering::Acquire).min(stop),
             ProducerMode::Multi => {
-                let limit = (seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK).min(stop);
+                let limit = seg.claimed_count().min(stop);
                 let mut s = self.next;
-                while s < limit
-                    && seg.availability(s).load(Ordering::Acquire) & !l::AVAIL_GAP == s + 1
-                {
+                while s < limit && l::avail_marks(seg.availability(s).load(Ordering::Acquire), s) {
                     s += 1;
                 }
                 s
             }
         };
-        let reg = seg.geometry().registry_capacity as usize;
-        for i in (0..reg).filter(|i| self.depends_on >> i & 1 == 1) {
-            hi = hi.min(seg.entry(i).cursor().load(Ordering::Acquire));
+        for (_, d) in seg.dependencies(self.depends_on) {
+            hi = hi.min(d.cursor().load(Ordering::Acquire));
         }
         hi
     }
@@ -337,7 +335,7 @@ impl<T: Event> Consumer<T> {
     /// Whether sequence `s` was passed over as a gap (multi mode; acquire).
     fn is_gap(&self, s: u64) -> bool {
         self.seg.geometry().mode == ProducerMode::Multi
-            && self.seg.availability(s).load(Ordering::Acquire) == (s + 1) | l::AVAIL_GAP
+            && self.seg.availability(s).load(Ordering::Acquire) == l::avail_gap(s)
     }
 
     /// Whether this consumer passes over dead producers' claims (spec 5.8): a required consumer
@@ -398,12 +396,12 @@ impl<T: Event> Consumer<T> {
         }
         self.liveness_checked = Instant::now();
         let seg = &self.seg;
-        if seg.producer_closed() || (self.resolves_gaps() && self.next < seg.count()) {
+        if seg.stream_closed() || (self.resolves_gaps() && self.next < seg.count()) {
             return Ok(());
         }
         match seg.live_producer() {
             Some(_) => Ok(()),
-            None if !seg.producer_closed() && self.available(1) <= self.next => {
+            None if !seg.stream_closed() && self.available(1) <= self.next => {
                 Err(Error::ProducerDead {
                     pid: seg.creator_pid(),
                 })
@@ -583,7 +581,7 @@ impl<T: Event> Consumer<T> {
     /// it. A consumer behind a slower dependency (`depends_on`) has not ended: it keeps waiting
     /// for the dependency's cursor, on the consumer word.
     fn ended_now(&self) -> bool {
-        self.seg.producer_closed() && self.next == self.seg.count()
+        self.seg.stream_closed() && self.next == self.seg.count()
     }
 
     /// Spec 5.10: an optional consumer does not gate the producer, so it copies the available
@@ -601,7 +599,7 @@ impl<T: Event> Consumer<T> {
         // Step 1. Sequences already below `claimed - capacity` need no copy: they cannot be
         // valid (an optimization; the verification below decides).
         let hi = self.available(max.max(1) as u64);
-        let before = self.seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+        let before = self.seg.claimed_count();
         let from = next.max(before.saturating_sub(cap)).min(hi);
         self.pending.clear();
         for s in from..hi {
@@ -619,7 +617,7 @@ impl<T: Event> Consumer<T> {
         // Step 2: F4, the copies' loads complete before `claimed` is loaded.
         fence(Ordering::Acquire);
         // Step 3.
-        let claimed = self.seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+        let claimed = self.seg.claimed_count();
         let valid_from = next.max(claimed.saturating_sub(cap));
         // Step 4.
         let mut polled = Polled::default();
@@ -665,7 +663,7 @@ impl<T: Event> Consumer<T> {
     pub fn wait(&mut self, deadline: Instant) -> Result<()> {
         let seg = self.seg.clone();
         // Lent out for the wait (the closure borrows `self`), put back before returning.
-        let mut blocking = std::mem::replace(&mut self.blocking, Blocking::new(WaitMode::Spin));
+        let mut blocking = std::mem::replace(&mut self.blocking, Blocking::new(WaitStrategy::Spin));
         let mut last_beat = Instant::now();
         let ready = wait::wait_until(
             seg.consumer_waiters(),
@@ -712,6 +710,7 @@ impl<T: Event> Consumer<T> {
     /// and tools). Its cursor keeps gating the producer until the entry is evicted or taken over.
     /// Its registration in `consumer_blockers` is left behind too, as a crashed process leaves
     /// it (spec 5.6: that only costs wakers their fast path).
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn abandon(mut self) {
         self.open = false;
         self.blocking.leak();

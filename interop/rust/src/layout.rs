@@ -43,10 +43,10 @@ pub const SLOTS_ALIGN: u64 = PAGE;
 pub const INIT_INITIALIZING: u32 = 0;
 /// `init_state` once the segment is ready.
 pub const INIT_READY: u32 = 1;
-/// `producer_state` values.
-pub const PRODUCER_OPEN: u32 = 1;
-/// `producer_state` once no more events will be published.
-pub const PRODUCER_CLOSED: u32 = 2;
+/// `producer_state` (the stream state) values: producers may publish.
+pub const STREAM_OPEN: u32 = 1;
+/// `producer_state` once no more events will be published (the stream is closed).
+pub const STREAM_CLOSED: u32 = 2;
 /// `producer_mode` values.
 pub const MODE_SINGLE: u32 = 1;
 /// Multi-producer mode.
@@ -62,8 +62,6 @@ pub const ENTRY_ACTIVE: u32 = 2;
 pub const ENTRY_CLOSED: u32 = 3;
 /// A peer removed a stalled or dead owner.
 pub const ENTRY_EVICTED: u32 = 4;
-/// Largest defined consumer entry state; a larger value marks a corrupt entry.
-pub const ENTRY_STATE_MAX: u32 = ENTRY_EVICTED;
 /// `flags` bit 0: the consumer gates the producer.
 pub const FLAG_REQUIRED: u32 = 1;
 /// `flags` bit 1: starting. Set with the other flags in spec 5.7 step 4 and cleared (release)
@@ -141,16 +139,47 @@ pub const COUNT_MASK: u64 = (1 << 62) - 1;
 /// Availability word bit 63: the sequence was passed over as a gap (spec 4.5, 5.8).
 pub const AVAIL_GAP: u64 = 1 << 63;
 
+/// The claimed count of a `claimed` word: the word without its closed bit (bits 0-61). The only
+/// place that masks `claimed`.
+#[inline]
+pub const fn claimed_count(claimed: u64) -> u64 {
+    claimed & COUNT_MASK
+}
+
+/// Whether a `claimed` word has the closed-to-claims bit (bit 62, multi mode).
+#[inline]
+pub const fn claims_closed(claimed: u64) -> bool {
+    claimed & CLAIMED_CLOSED != 0
+}
+
+/// Whether availability word `word` says sequence `s` is published or passed over in the round
+/// of `s` (its count bits are `s + 1`, whatever the gap bit).
+#[inline]
+pub const fn avail_marks(word: u64, s: u64) -> bool {
+    word & !AVAIL_GAP == s + 1
+}
+
+/// Whether availability word `word` says sequence `s` is resolved: published, passed over, or
+/// already reused by a later round (its count bits exceed `s`).
+#[inline]
+pub const fn avail_resolved(word: u64, s: u64) -> bool {
+    word & COUNT_MASK > s
+}
+
+/// The availability word of sequence `s` passed over as a gap: `(s + 1) | AVAIL_GAP`.
+#[inline]
+pub const fn avail_gap(s: u64) -> u64 {
+    (s + 1) | AVAIL_GAP
+}
+
 /// Producer entry states (spec 4.4, "Table: producer", bits 0-7 of `state`).
 pub const PRODUCER_FREE: u32 = 0;
 /// Owned by a live (or not yet detected dead) producer.
 pub const PRODUCER_ACTIVE: u32 = 1;
 /// The owner detached.
-pub const PRODUCER_ENTRY_CLOSED: u32 = 2;
+pub const PRODUCER_CLOSED: u32 = 2;
 /// The owner died and its claims are resolved (retired, spec 5.8).
 pub const PRODUCER_DEAD: u32 = 3;
-/// Largest defined producer entry state; a larger value marks a corrupt entry.
-pub const PRODUCER_STATE_MAX: u32 = PRODUCER_DEAD;
 /// Size of one producer registry entry.
 pub const PRODUCER_ENTRY_SIZE: usize = 128;
 /// Largest `producer_capacity` (multi mode).
@@ -392,11 +421,17 @@ pub fn round_up(v: u64, to: u64) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// The text of spec/LAYOUT.md.
+    pub(crate) fn spec() -> String {
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/LAYOUT.md"))
+            .expect("read spec/LAYOUT.md")
+    }
+
     /// Parses the rows of "### Table: NAME" from the spec into (field, offset, size).
-    fn spec_table(spec: &str, name: &str) -> Vec<(String, usize, usize)> {
+    pub(crate) fn spec_table(spec: &str, name: &str) -> Vec<(String, usize, usize)> {
         let heading = format!("### Table: {name}");
         let start = spec
             .lines()
@@ -430,9 +465,7 @@ mod tests {
 
     #[test]
     fn layout_matches_spec_tables() {
-        let spec =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../spec/LAYOUT.md"))
-                .expect("read spec/LAYOUT.md");
+        let spec = spec();
         assert_eq!(spec_table(&spec, "header"), ours(HEADER_TABLE));
         assert_eq!(spec_table(&spec, "cursors"), ours(CURSORS_TABLE));
         assert_eq!(spec_table(&spec, "wait"), ours(WAIT_TABLE));

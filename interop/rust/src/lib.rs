@@ -1,29 +1,38 @@
 //! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
 //! bytes follow `spec/LAYOUT.md` (format 2.0) byte for byte, so Go, C and Rust processes can
-//! produce and consume the same ring.
+//! produce and consume the same ring. The words for its acts (create, attach, register, close,
+//! claim, publish, read, release) are those of `spec/VOCABULARY.md`.
 //!
-//! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment.
-//! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing.
+//! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment, and read its state
+//!   for tools ([`Segment::registry`], [`Segment::producer_registry`], [`Segment::stream_state`]).
+//! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing; a multi-producer
+//!   segment takes more producers with [`Producer::register`].
 //! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
 //!   copy-and-verify (5.10), passing over a dead producer's claims as gaps (5.8), stopping when
 //!   every producer is dead (5.5 step 4).
+//! - [`WaitStrategy`]: how a producer or consumer waits (5.6).
 //! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
+//!
+//! The fixtures of the conformance suite (its event type, golden images and the hooks that stop
+//! a protocol midway) are behind the non-default feature `conformance` and are not part of the
+//! API.
 //!
 //! Only `mapping` and `atomics` contain `unsafe`.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod atomics;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod consumer;
 mod error;
 mod event;
-pub mod golden;
-pub mod layout;
+mod layout;
 mod mapping;
 mod naming;
 mod poison;
-pub mod process;
+mod process;
 mod producer;
 mod recovery;
 mod registry;
@@ -33,7 +42,7 @@ mod wait;
 pub use atomics::monotonic_ns;
 pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
 pub use error::{Error, Result};
-pub use event::{descriptor_size_align, ConformanceEvent, Event, EventType};
+pub use event::{Event, EventType};
 pub use naming::{
     check_segment_name, fnv1a64, portable_name, MAX_NAME_COMPONENT, MAX_PORTABLE_LEN,
 };
@@ -41,10 +50,10 @@ pub use poison::{Poison, PoisonPhase};
 pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
 pub use registry::DEPENDENCY_WAIT;
 pub use segment::{
-    check_event_type, unlink_shm, validate_image, Backing, Config, EntryInfo, EntryState, Geometry,
-    ProducerInfo, ProducerMode, ProducerState, Region, Segment,
+    unlink_shm, Backing, Config, EntryInfo, EntryState, Geometry, ProducerInfo, ProducerMode,
+    ProducerState, Region, Segment, StreamState,
 };
-pub use wait::WaitMode;
+pub use wait::WaitStrategy;
 
 #[cfg(test)]
 mod tests;

@@ -68,11 +68,6 @@ pub fn parse_stat(stat: &str) -> Option<Stat> {
     })
 }
 
-/// Field 22 of a `/proc/<pid>/stat` line.
-pub fn parse_stat_start_time(stat: &str) -> Option<u64> {
-    parse_stat(stat).map(|s| s.start_time)
-}
-
 /// How a recorded start time is compared with the live process's (spec 8): in full for
 /// `*_start_time` fields, modulo 2^32 for owner identities. 0 on either side is unknown and
 /// compares equal.
@@ -143,7 +138,7 @@ mod tests {
                 start_time: 424242
             })
         );
-        assert_eq!(parse_stat_start_time("garbage"), None);
+        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]

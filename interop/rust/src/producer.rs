@@ -15,7 +15,7 @@ use crate::layout as l;
 use crate::poison::{Poison, PoisonPhase};
 use crate::process;
 use crate::segment::{check_event_type, Backing, Config, ProducerEntry, ProducerMode, Segment};
-use crate::wait::{self, Blocking, WaitMode, Words};
+use crate::wait::{self, Blocking, WaitStrategy, Words};
 
 /// How often a producer waiting for room looks for dead (or stalled) consumers to evict.
 const EVICT_SCAN: Duration = Duration::from_millis(100);
@@ -23,11 +23,12 @@ const EVICT_SCAN: Duration = Duration::from_millis(100);
 pub(crate) const HEARTBEAT_WHILE_WAITING: Duration = Duration::from_millis(250);
 /// The shortest stall timeout an observer may use to judge a consumer stalled (spec 8).
 pub const MIN_STALL_TIMEOUT: Duration = Duration::from_secs(5);
-/// Passes over the producer registry before attaching reports it full while entries keep
+/// Passes over the producer registry before registering reports it full while entries keep
 /// changing under it (compare-and-swap failures).
-const ATTACH_PASSES: usize = 4;
+const REGISTER_PASSES: usize = 4;
 
-/// Poison message of a fill closure that panicked (the golden `poisoned` scenario's).
+/// Poison message ([`Poison::message`]) recorded when a fill closure of
+/// [`Producer::try_publish_with`] panics.
 pub const FILL_PANICKED: &str = "fill panicked";
 
 /// A producer of events of type `T`. Not safe for concurrent use (`&mut self`); in multi mode
@@ -76,7 +77,7 @@ fn lock_entry(seg: &Segment, e: &ProducerEntry<'_>, me: u64) -> std::result::Res
     let o = e.owner().load(Ordering::SeqCst);
     match l::state_value(st) {
         // The owner word is the lock: 0 or a dead process means nobody holds the entry.
-        l::PRODUCER_FREE | l::PRODUCER_ENTRY_CLOSED | l::PRODUCER_DEAD => {
+        l::PRODUCER_FREE | l::PRODUCER_CLOSED | l::PRODUCER_DEAD => {
             if o != 0 && !process::owner_dead(o) {
                 return Err(Attempt::Skip);
             }
@@ -136,12 +137,13 @@ impl<T: Event> Producer<T> {
         Ok(Self::new(seg, 0, 1, true))
     }
 
-    /// Joins an existing multi-producer segment as one more producer: checks the event type
-    /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4): a free, closed or
-    /// dead entry whose owner word is 0 or a dead process (the owner word is the lock), or an
-    /// active one whose owner is dead and whose claims are all resolved (retired first). A single-producer segment is refused
-    /// with `BadProducerMode`; no usable entry with `ProducerRegistryFull`.
-    pub fn attach(seg: &Segment) -> Result<Self> {
+    /// Registers one more producer in an attached multi-producer segment: checks the event type
+    /// (spec 5.2 check 13) and takes a producer registry entry (spec 5.4 "attach"): a free,
+    /// closed or dead entry whose owner word is 0 or a dead process (the owner word is the
+    /// lock), or an active one whose owner is dead and whose claims are all resolved (retired
+    /// first). A single-producer segment is refused with `BadProducerMode`; no usable entry with
+    /// `ProducerRegistryFull`. [`Producer::close`] (or drop) leaves the entry.
+    pub fn register(seg: &Segment) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         if seg.geometry().mode != ProducerMode::Multi {
             return Err(Error::BadProducerMode {
@@ -150,7 +152,7 @@ impl<T: Event> Producer<T> {
             });
         }
         let me = process::own_identity();
-        for _ in 0..ATTACH_PASSES {
+        for _ in 0..REGISTER_PASSES {
             let mut raced = false;
             for (index, e) in seg.producer_entries() {
                 match try_take(seg, &e, me) {
@@ -171,9 +173,10 @@ impl<T: Event> Producer<T> {
     /// Does spec 5.4 attach steps 1 and 2 on `seg` (a multi-producer segment) and stops there,
     /// as a producer killed between steps 2 and 3 would: the entry's owner word is this process,
     /// its state is not active. Returns the entry's index. A test fixture (feature
-    /// `test-fixtures`).
-    #[cfg(any(test, feature = "test-fixtures"))]
-    pub fn begin_attach(seg: &Segment) -> Result<usize> {
+    /// `conformance`), not part of the API.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn begin_register(seg: &Segment) -> Result<usize> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
         let me = process::own_identity();
         seg.producer_entries()
@@ -182,7 +185,7 @@ impl<T: Event> Producer<T> {
     }
 
     fn new(seg: Segment, index: usize, generation: u32, creator: bool) -> Self {
-        let next = seg.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
+        let next = seg.claimed_count();
         let entries = seg.geometry().registry_capacity as usize;
         Producer {
             seg,
@@ -194,7 +197,7 @@ impl<T: Event> Producer<T> {
             closed: false,
             timeout: Duration::from_secs(20),
             // Spec 5.6: registered (with the barrier F3) before its first kernel wait.
-            blocking: Blocking::new(WaitMode::Block),
+            blocking: Blocking::new(WaitStrategy::Block),
             stall_timeout: None,
             stall_watch: vec![(0, 0, Instant::now()); entries],
             _event: PhantomData,
@@ -237,13 +240,14 @@ impl<T: Event> Producer<T> {
     }
 
     /// How this producer waits for room (and the creator of a multi-mode ring for outstanding
-    /// claims when it closes). A new producer uses [`WaitMode::Block`]: the first time it
+    /// claims when it closes). A new producer uses [`WaitStrategy::Block`]: the first time it
     /// blocks in the kernel it registers in `producer_blockers` (spec 5.6, with the barrier
     /// F3) until close or drop, so consumers do the wake handshake after their cursor stores;
-    /// [`WaitMode::Spin`] hands a registration back (consumers then skip the handshake while no
-    /// other producer blocks) and never blocks in the kernel.
-    pub fn set_wait(&mut self, mode: WaitMode) {
-        self.blocking.set_mode(mode, self.seg.producer_blockers());
+    /// [`WaitStrategy::Spin`] hands a registration back (consumers then skip the handshake while
+    /// no other producer blocks) and never blocks in the kernel.
+    pub fn set_wait_strategy(&mut self, strategy: WaitStrategy) {
+        self.blocking
+            .set_strategy(strategy, self.seg.producer_blockers());
     }
 
     /// Stores a heartbeat (CLOCK_MONOTONIC ns) in this producer's entry and the header's
@@ -364,7 +368,9 @@ impl<T: Event> Producer<T> {
     }
 
     /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
-    /// and publish would; this producer is forgotten without detaching. For the golden images and tests.
+    /// and publish would; this producer is forgotten without leaving its entry. For the golden images
+    /// and tests.
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn claim_and_abandon(mut self, n: usize) -> Result<u64> {
         let first = self.claim_n(n)?;
         // Drop then does nothing: the entry stays active, holding the claim, and the blockers
@@ -373,13 +379,14 @@ impl<T: Event> Producer<T> {
         Ok(first)
     }
 
-    /// Forgets this producer without detaching, as if its process had died outside a claim:
+    /// Forgets this producer without leaving its entry, as if its process had died outside a claim:
     /// its entry stays active. For tests.
     #[cfg(test)]
     pub(crate) fn abandon(mut self) {
         self.forget();
     }
 
+    #[cfg(any(test, feature = "conformance"))]
     fn forget(&mut self) {
         self.closed = true;
         self.blocking.leak();
@@ -401,19 +408,21 @@ impl<T: Event> Producer<T> {
     fn gating_bound(seg: &Segment, count: u64) -> u64 {
         // registry_capacity is at most 64 (spec 5.2 check 11).
         let mut seen = [0u32; 64];
-        let n = (seg.geometry().registry_capacity as usize).min(seen.len());
         loop {
             let mut bound = count;
-            for (i, w) in seen.iter_mut().enumerate().take(n) {
-                let e = seg.entry(i);
+            for ((_i, e), w) in seg.entries().zip(seen.iter_mut()) {
                 *w = e.state().load(Ordering::SeqCst);
                 #[cfg(test)]
-                scan_hook::after_state_load(i);
+                scan_hook::after_state_load(_i);
                 if e.gates_as(*w) {
                     bound = bound.min(e.cursor().load(Ordering::SeqCst));
                 }
             }
-            if (0..n).all(|i| seg.entry(i).state().load(Ordering::SeqCst) == seen[i]) {
+            if seg
+                .entries()
+                .zip(seen)
+                .all(|((_, e), w)| e.state().load(Ordering::SeqCst) == w)
+            {
                 return bound;
             }
         }
@@ -523,7 +532,7 @@ impl<T: Event> Producer<T> {
         loop {
             // Step 1.
             let w = self.seg.claimed().load(Ordering::Acquire);
-            if w & l::CLAIMED_CLOSED != 0 {
+            if l::claims_closed(w) {
                 return Err(Error::Closed);
             }
             self.seg.check_poison()?;
@@ -577,8 +586,8 @@ impl<T: Event> Producer<T> {
 
     /// Closes the producer; later publishes fail.
     ///
-    /// - An attached multi-mode producer detaches: compare-and-swap of its entry's `state` from
-    ///   active (its generation) to closed, then of `owner` from its identity to 0.
+    /// - A registered multi-mode producer leaves its entry: compare-and-swap of the entry's
+    ///   `state` from active (its generation) to closed, then of `owner` from its identity to 0.
     /// - The creator of a single-mode ring stores `producer_state = 2` and wakes consumers
     ///   unconditionally (spec 5.3, 5.6).
     /// - The creator of a multi-mode ring ends the stream (spec 5.4): sets the closed bit of
@@ -591,7 +600,7 @@ impl<T: Event> Producer<T> {
             return Ok(());
         }
         self.closed = true;
-        let wait_mode = self.blocking.mode();
+        let strategy = self.blocking.strategy();
         self.blocking.release(self.seg.producer_blockers());
         if !self.creator {
             // Detach (spec 5.4): state from active (our generation) to closed, then the owner
@@ -601,7 +610,7 @@ impl<T: Event> Producer<T> {
             if e.state()
                 .compare_exchange(
                     mine,
-                    l::with_value(mine, l::PRODUCER_ENTRY_CLOSED),
+                    l::with_value(mine, l::PRODUCER_CLOSED),
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 )
@@ -613,18 +622,18 @@ impl<T: Event> Producer<T> {
         }
         let mut result = Ok(());
         if self.seg.geometry().mode == ProducerMode::Multi {
-            let count = self
-                .seg
-                .claimed()
-                .fetch_or(l::CLAIMED_CLOSED, Ordering::SeqCst)
-                & l::COUNT_MASK;
+            let count = l::claimed_count(
+                self.seg
+                    .claimed()
+                    .fetch_or(l::CLAIMED_CLOSED, Ordering::SeqCst),
+            );
             let seg = &self.seg;
             let index = self.index;
             let from = count.saturating_sub(seg.geometry().capacity);
             // This wait is on the consumer word (woken by publishes): if it blocks, it is
             // registered in `consumer_blockers` for its duration (spec 5.6), so publishers
             // wake it.
-            let mut blocking = Blocking::new(wait_mode);
+            let mut blocking = Blocking::new(strategy);
             let mut last_beat = Instant::now();
             let complete = wait::wait_until(
                 seg.consumer_waiters(),
@@ -637,11 +646,7 @@ impl<T: Event> Producer<T> {
                         last_beat = Instant::now();
                         Self::beat(seg, index);
                     }
-                    Ok(seg.is_poisoned()
-                        || (from..count).all(|s| {
-                            let w = seg.availability(s).load(Ordering::Acquire);
-                            w & l::COUNT_MASK > s
-                        }))
+                    Ok(seg.is_poisoned() || (from..count).all(|s| seg.resolved(s)))
                 },
             );
             blocking.release(seg.consumer_blockers());
@@ -651,7 +656,7 @@ impl<T: Event> Producer<T> {
         }
         self.seg
             .producer_state()
-            .store(l::PRODUCER_CLOSED, Ordering::SeqCst);
+            .store(l::STREAM_CLOSED, Ordering::SeqCst);
         wait::wake_unconditionally(&self.seg, Words::CONSUMER);
         result
     }
@@ -720,7 +725,7 @@ impl<T: Event> Claim<'_, T> {
         let seg = &self.producer.seg;
         let g = seg.geometry();
         let stride = g.slot_size as usize;
-        let start = (self.first & (g.capacity - 1)) as usize;
+        let start = seg.ring_index(self.first) as usize;
         let head = (g.capacity as usize - start).min(self.n as usize);
         let tail = self.n as usize - head;
         let map = seg.map();
@@ -757,7 +762,8 @@ impl<T: Event> Drop for Claim<'_, T> {
     }
 }
 
-/// Poison message of a [`Claim`] dropped without being published.
+/// Poison message ([`Poison::message`]) recorded when a [`Claim`] is dropped without being
+/// published.
 pub const CLAIM_DROPPED: &str = "claim dropped unpublished";
 
 /// Test seam: code run in the gating scan's first pass (5.3 step 1) after entry `i`'s `state`

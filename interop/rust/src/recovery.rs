@@ -21,8 +21,8 @@ pub(crate) enum Resolution {
 impl Segment {
     /// Whether the availability word of `t` says it is resolved: its low 62 bits are at least
     /// `t + 1` (published, passed over, or already reused by a later round).
-    fn resolved(&self, t: u64) -> bool {
-        self.availability(t).load(Ordering::Acquire) & l::COUNT_MASK > t
+    pub(crate) fn resolved(&self, t: u64) -> bool {
+        l::avail_resolved(self.availability(t).load(Ordering::Acquire), t)
     }
 
     /// Spec 5.4 attach step 1, "resolved": the entry's `intent_end` is 0, or every sequence of
@@ -33,8 +33,7 @@ impl Segment {
             Intent::None => true,
             Intent::InFlux => false,
             Intent::Range(start, end) => {
-                let limit = self.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
-                let end = end.min(limit);
+                let end = end.min(self.claimed_count());
                 end <= start
                     || (end - start <= self.geometry().capacity
                         && (start..end).all(|t| self.resolved(t)))
@@ -54,23 +53,19 @@ impl Segment {
     ///    resolve it) and gets `Passed`; a loser goes back to step 2.
     pub(crate) fn resolve_sequence(&self, s: u64) -> Resolution {
         // Step 1.
-        let limit = self.claimed().load(Ordering::Acquire) & l::COUNT_MASK;
-        if s >= limit {
+        if s >= self.claimed_count() {
             return Resolution::Wait;
         }
         let word = self.availability(s);
         loop {
             // Step 2.
             let w = word.load(Ordering::Acquire);
-            if w & l::COUNT_MASK > s {
+            if l::avail_resolved(w, s) {
                 return Resolution::Resolved;
             }
             // Step 3.
             let mut dead_covers = false;
-            for (_, e) in self.producer_entries() {
-                if l::state_value(e.state().load(Ordering::SeqCst)) != l::PRODUCER_ACTIVE {
-                    continue;
-                }
+            for (_, e, _) in self.active_producer_entries() {
                 let intent = e.intent();
                 let dead = process::owner_dead(e.owner().load(Ordering::SeqCst));
                 if !dead && (intent == Intent::InFlux || intent.covers(s)) {
@@ -83,12 +78,7 @@ impl Segment {
             }
             // Step 4.
             if word
-                .compare_exchange(
-                    w,
-                    (s + 1) | l::AVAIL_GAP,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                )
+                .compare_exchange(w, l::avail_gap(s), Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
                 self.gaps_word().fetch_add(1, Ordering::SeqCst);
@@ -99,15 +89,15 @@ impl Segment {
 
     /// Retires every active producer entry whose owner is dead and whose claims are all
     /// resolved (compare-and-swap of `state` from active to dead, same generation; spec 5.8):
-    /// the entry is then free to be taken again and shows as dead. Returns how many. Attaching
-    /// does this for the entry it takes; tools and a creator waiting for attached producers to
-    /// leave call it. An entry with unresolved claims is never retired.
+    /// the entry is then free to be taken again and shows as dead. Returns how many.
+    /// [`crate::Producer::register`] does this for the entry it takes; tools and a creator
+    /// waiting for registered producers to leave call it. An entry with unresolved claims is
+    /// never retired.
     pub fn retire_dead_producers(&self) -> usize {
-        self.producer_entries()
-            .filter(|(_, e)| {
-                let st = e.state().load(Ordering::SeqCst);
-                l::state_value(st) == l::PRODUCER_ACTIVE
-                    && process::owner_dead(e.owner().load(Ordering::SeqCst))
+        self.active_producer_entries()
+            .filter(|(_, e, st)| {
+                let st = *st;
+                process::owner_dead(e.owner().load(Ordering::SeqCst))
                     && self.intent_resolved(e)
                     && e.state()
                         .compare_exchange(

@@ -103,14 +103,10 @@ impl Segment {
     /// One still starting is waited for at step 6, which checks every dependency again when it
     /// reads its cursor.
     fn check_dependencies(&self, depends_on: u64) -> Result<()> {
-        let reg = self.geometry().registry_capacity as usize;
-        for j in (0..reg).filter(|j| depends_on >> j & 1 == 1) {
-            let d = self.entry(j);
-            if !d.gates() {
-                return Err(Error::DependencyUnavailable { index: j });
-            }
+        match self.dependencies(depends_on).find(|(_, d)| !d.gates()) {
+            Some((index, _)) => Err(Error::DependencyUnavailable { index }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Step 1: scans the whole registry for claiming or active entries named `name` (loading
@@ -119,15 +115,10 @@ impl Segment {
     /// entry with a live owner is left to step 5.
     fn find_name(&self, name: &[u8]) -> Result<Option<(usize, u32, u64)>> {
         let mut dead = None;
-        for (index, e) in self.entries() {
-            let st = e.state().load(Ordering::SeqCst);
-            let v = l::state_value(st);
-            if !matches!(v, l::ENTRY_CLAIMING | l::ENTRY_ACTIVE) || !e.name_is(name) {
-                continue;
-            }
+        for (index, e, st) in self.entries_named(name) {
             let o = e.owner().load(Ordering::SeqCst);
             if !process::owner_dead(o) {
-                if v == l::ENTRY_ACTIVE {
+                if l::state_value(st) == l::ENTRY_ACTIVE {
                     return Err(Error::DuplicateName);
                 }
             } else if dead.is_none() {
@@ -148,7 +139,7 @@ impl Segment {
     /// Steps 2 to 4 of a registration, stopping with the entry active and `flags` bit 1
     /// (starting) set, as a registrant between steps 4 and 6 (or killed there) leaves it.
     /// Returns the entry's index. A test fixture.
-    #[cfg(any(test, feature = "test-fixtures"))]
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn register_through_step4(&self, req: &Request<'_>) -> Result<usize> {
         let me = process::own_identity();
         let (index, e, generation) = self.claim_entry(me)?;
@@ -256,15 +247,8 @@ impl Segment {
     /// Step 5's scan: whether an entry other than `index`, claiming or active, is named `name`
     /// and has a live owner.
     fn name_rival(&self, index: usize, name: &[u8]) -> bool {
-        self.entries().any(|(j, o)| {
-            j != index
-                && matches!(
-                    l::state_value(o.state().load(Ordering::SeqCst)),
-                    l::ENTRY_CLAIMING | l::ENTRY_ACTIVE
-                )
-                && o.name_is(name)
-                && !process::owner_dead(o.owner().load(Ordering::SeqCst))
-        })
+        self.entries_named(name)
+            .any(|(j, o, _)| j != index && !process::owner_dead(o.owner().load(Ordering::SeqCst)))
     }
 
     /// Step 6 for the active entry `index` (generation `generation`, `flags` bit 1 set): the
@@ -287,15 +271,12 @@ impl Segment {
     ) -> Result<Registration> {
         let mut s = self.count();
         if req.oldest {
-            for (j, o) in self.entries() {
-                // An entry still starting has no cursor to copy yet.
-                if j != index && o.gates() && o.flags() & l::FLAG_STARTING == 0 {
-                    s = s.min(o.cursor().load(Ordering::SeqCst));
-                }
+            // An entry still starting has no cursor to copy yet.
+            for (_, o) in self.started_gating_entries().filter(|(j, _)| *j != index) {
+                s = s.min(o.cursor().load(Ordering::SeqCst));
             }
         }
-        let reg = self.geometry().registry_capacity as usize;
-        for j in (0..reg).filter(|j| req.depends_on >> j & 1 == 1) {
+        for (j, _) in self.dependencies(req.depends_on) {
             match self.dependency_cursor(index, j, e) {
                 Ok(c) => s = s.min(c),
                 Err(err) => {

@@ -154,7 +154,7 @@ fn pow2_upto(v: u32, max: u32) -> bool {
 
 /// Runs checks 1 to 12 of spec 5.2, in order, against `map`. Reads only header bytes until
 /// every check that makes a later read safe has passed; never panics on any byte content.
-pub fn validate(map: &Mapping) -> Result<Geometry> {
+pub(crate) fn validate(map: &Mapping) -> Result<Geometry> {
     let mapping_len = map.len() as u64;
     // 1
     if map.len() < l::HEADER_LEN {
@@ -328,7 +328,7 @@ pub fn validate(map: &Mapping) -> Result<Geometry> {
 }
 
 /// Check 13 of spec 5.2.
-pub fn check_event_type(geo: &Geometry, want: &EventType) -> Result<()> {
+pub(crate) fn check_event_type(geo: &Geometry, want: &EventType) -> Result<()> {
     let got = &geo.event;
     if got.size != want.size || got.align != want.align || got.fingerprint != want.fingerprint {
         return Err(Error::WrongEventType {
@@ -484,7 +484,7 @@ impl Segment {
         w32(l::REGISTRY_ENTRY_SIZE_F, l::REGISTRY_ENTRY_SIZE as u32);
         w64(l::INCARNATION, random_incarnation());
         w32(l::CREATOR_PID, pid);
-        w32(l::PRODUCER_STATE, l::PRODUCER_OPEN);
+        w32(l::PRODUCER_STATE, l::STREAM_OPEN);
         w64(l::CREATOR_START_TIME, process::start_time(pid));
         w64(
             l::CREATED_UNIX_NS,
@@ -554,7 +554,9 @@ impl Segment {
         Self::attach_with(timeout, || Mapping::open_file(path))
     }
 
-    /// Validates an in-memory copy of a segment image (no retrying).
+    /// A segment over a private heap copy of `bytes`, validated (checks 1 to 12, no retrying):
+    /// e.g. a segment file read by a tool. Unlike an attach, it never shares memory with the
+    /// segment the bytes came from; changes to either are not seen by the other.
     pub fn from_image(bytes: &[u8]) -> Result<Segment> {
         let map = Mapping::heap_copy(bytes);
         let geo = validate(&map)?;
@@ -649,17 +651,23 @@ impl Segment {
     pub(crate) fn producer_heartbeat(&self) -> &AtomicU64 {
         self.map().u64_at(l::PRODUCER_HEARTBEAT_NS.offset)
     }
-    /// Availability word of slot `s & (capacity - 1)` (multi mode only).
+    /// The index in the ring (of its slot and availability word) of sequence `s`: `s` modulo
+    /// `capacity`. The only place that wraps a sequence.
+    #[inline]
+    pub(crate) fn ring_index(&self, s: u64) -> u64 {
+        s & (self.inner.geo.capacity - 1)
+    }
+    /// Availability word of sequence `s` (multi mode only).
     pub(crate) fn availability(&self, s: u64) -> &AtomicU64 {
         let g = &self.inner.geo;
         self.map()
-            .u64_at((g.availability.offset + (s & (g.capacity - 1)) * 8) as usize)
+            .u64_at((g.availability.offset + self.ring_index(s) * 8) as usize)
     }
-    /// Byte offset of the slot holding sequence `s`.
+    /// Byte offset of the slot holding sequence `s`: the only slot address computation.
     #[inline]
     pub(crate) fn slot_offset(&self, s: u64) -> usize {
         let g = &self.inner.geo;
-        (g.slots.offset + (s & (g.capacity - 1)) * u64::from(g.slot_size)) as usize
+        (g.slots.offset + self.ring_index(s) * u64::from(g.slot_size)) as usize
     }
     /// Registry entry `i` (< registry_capacity).
     pub(crate) fn entry(&self, i: usize) -> Entry<'_> {
@@ -670,8 +678,34 @@ impl Segment {
             base: (g.registry.offset + i as u64 * u64::from(g.registry_entry_size)) as usize,
         }
     }
+    /// Every registry entry, in index order: the one scan of the registry the others filter.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
         (0..self.inner.geo.registry_capacity as usize).map(move |i| (i, self.entry(i)))
+    }
+    /// The registry entries that `depends_on` names (bit i: entry i), in index order; bits at or
+    /// above `registry_capacity` name nothing.
+    pub(crate) fn dependencies(&self, depends_on: u64) -> impl Iterator<Item = (usize, Entry<'_>)> {
+        self.entries()
+            .filter(move |(i, _)| depends_on >> i & 1 == 1)
+    }
+    /// The entries that gate the producers now ([`Entry::gates`]) and have chosen their start
+    /// (`flags` bit 1 clear, spec 5.7 step 6): the cursors a consumer starting at *oldest* may
+    /// copy.
+    pub(crate) fn started_gating_entries(&self) -> impl Iterator<Item = (usize, Entry<'_>)> {
+        self.entries()
+            .filter(|(_, e)| e.gates() && e.flags() & l::FLAG_STARTING == 0)
+    }
+    /// The claiming or active entries named `name`, with the `state` word loaded (seq-cst)
+    /// before the name: the scans of spec 5.7 steps 1 and 5.
+    pub(crate) fn entries_named<'a>(
+        &'a self,
+        name: &'a [u8],
+    ) -> impl Iterator<Item = (usize, Entry<'a>, u32)> + 'a {
+        self.entries().filter_map(move |(i, e)| {
+            let st = e.state().load(Ordering::SeqCst);
+            (matches!(l::state_value(st), l::ENTRY_CLAIMING | l::ENTRY_ACTIVE) && e.name_is(name))
+                .then_some((i, e, st))
+        })
     }
     /// Producer registry entry `i` (< producer_capacity).
     pub(crate) fn producer_entry(&self, i: usize) -> ProducerEntry<'_> {
@@ -682,28 +716,45 @@ impl Segment {
             base: (g.producers.offset + (i * l::PRODUCER_ENTRY_SIZE) as u64) as usize,
         }
     }
+    /// Every producer registry entry, in index order.
     pub(crate) fn producer_entries(&self) -> impl Iterator<Item = (usize, ProducerEntry<'_>)> {
         (0..self.inner.geo.producer_capacity as usize).map(move |i| (i, self.producer_entry(i)))
+    }
+    /// The active producer entries, with the `state` word loaded (seq-cst) before anything
+    /// else of the entry.
+    pub(crate) fn active_producer_entries(
+        &self,
+    ) -> impl Iterator<Item = (usize, ProducerEntry<'_>, u32)> {
+        self.producer_entries().filter_map(|(i, e)| {
+            let st = e.state().load(Ordering::SeqCst);
+            (l::state_value(st) == l::PRODUCER_ACTIVE).then_some((i, e, st))
+        })
     }
     /// The header's `gaps` counter.
     pub(crate) fn gaps_word(&self) -> &AtomicU64 {
         self.map().u64_at(l::GAPS.offset)
     }
 
-    /// The count of sequences consumers can see being produced: `published` (single) or
-    /// `claimed` masked to its count bits (multi).
+    /// The count of sequences consumers can see being produced (seq-cst): `published` (single)
+    /// or the claimed count (multi).
     pub(crate) fn count(&self) -> u64 {
         match self.inner.geo.mode {
             ProducerMode::Single => self.published().load(Ordering::SeqCst),
-            ProducerMode::Multi => self.claimed().load(Ordering::SeqCst) & l::COUNT_MASK,
+            ProducerMode::Multi => l::claimed_count(self.claimed().load(Ordering::SeqCst)),
         }
     }
 
-    /// `published` and the count of `claimed` (bits 0-61; acquire), for tools and tests.
+    /// The claimed count (acquire): `cursors.claimed` without its closed bit, the number of
+    /// sequences producers have claimed (spec 4.1).
+    pub fn claimed_count(&self) -> u64 {
+        l::claimed_count(self.claimed().load(Ordering::Acquire))
+    }
+
+    /// `published` and the claimed count (acquire), for tools and tests.
     pub fn counts(&self) -> (u64, u64) {
         (
             self.published().load(Ordering::Acquire),
-            self.claimed().load(Ordering::Acquire) & l::COUNT_MASK,
+            self.claimed_count(),
         )
     }
 
@@ -726,7 +777,7 @@ impl Segment {
 
     /// Whether `claimed` has the closed-to-claims bit (multi mode, spec 4.1).
     pub fn claims_closed(&self) -> bool {
-        self.claimed().load(Ordering::Acquire) & l::CLAIMED_CLOSED != 0
+        l::claims_closed(self.claimed().load(Ordering::Acquire))
     }
 
     /// The header's `gaps`: sequences passed over as gaps by any peer (spec 5.8).
@@ -742,7 +793,7 @@ impl Segment {
                 let state = match l::state_value(word) {
                     l::PRODUCER_FREE => return None,
                     l::PRODUCER_ACTIVE => ProducerState::Active,
-                    l::PRODUCER_ENTRY_CLOSED => ProducerState::Closed,
+                    l::PRODUCER_CLOSED => ProducerState::Closed,
                     l::PRODUCER_DEAD => ProducerState::Dead,
                     v => ProducerState::Corrupt(v),
                 };
@@ -771,7 +822,7 @@ impl Segment {
     /// A live producer (spec 5.5 step 4), by pid: the creator (`creator_pid`,
     /// `creator_start_time`, compared in full) or, in multi mode, the owner of any producer
     /// entry, whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
-    /// that is not yet active; a detached producer cleared its owner word to 0, which names no
+    /// that is not yet active; a producer that left its entry cleared its owner word to 0, which names no
     /// process); `None` if every one is dead (section 8).
     pub fn live_producer(&self) -> Option<u32> {
         let start = self
@@ -790,9 +841,15 @@ impl Segment {
         })
     }
 
-    /// Whether the producer has stored `producer_state = 2` (acquire).
-    pub fn producer_closed(&self) -> bool {
-        self.producer_state().load(Ordering::Acquire) == l::PRODUCER_CLOSED
+    /// The header's `producer_state` (acquire): whether the stream is open or closed (no more
+    /// events will be published, spec 5.3 and 5.4).
+    pub fn stream_state(&self) -> StreamState {
+        StreamState::from_u32(self.producer_state().load(Ordering::Acquire))
+    }
+
+    /// Whether `producer_state` (acquire) is closed.
+    pub(crate) fn stream_closed(&self) -> bool {
+        self.stream_state() == StreamState::Closed
     }
 
     /// Number of registry entries that are active and have chosen where they start reading
@@ -842,6 +899,29 @@ pub fn unlink_shm(name: &str) -> Result<()> {
     match mapping::unlink_shm(name) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::NotFound),
         r => Ok(r?),
+    }
+}
+
+/// The stream's state, the header's `producer_state` (spec 4.1): distinct from the state of
+/// one producer's registry entry ([`ProducerState`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    /// 1: producers may still publish.
+    Open,
+    /// 2: no more events will be published; consumers end once they have read every published
+    /// one (spec 5.5 step 4).
+    Closed,
+    /// A value the spec does not define: a corrupt header. Carries the value.
+    Corrupt(u32),
+}
+
+impl StreamState {
+    fn from_u32(v: u32) -> StreamState {
+        match v {
+            l::STREAM_OPEN => StreamState::Open,
+            l::STREAM_CLOSED => StreamState::Closed,
+            v => StreamState::Corrupt(v),
+        }
     }
 }
 
@@ -1098,9 +1178,4 @@ impl<'a> ProducerEntry<'a> {
             (true, end) => Intent::Range(start, end),
         }
     }
-}
-
-/// Validates a segment image held in memory (checks 1 to 12), e.g. a file read by a tool.
-pub fn validate_image(bytes: &[u8]) -> Result<Geometry> {
-    validate(&Mapping::heap_copy(bytes))
 }

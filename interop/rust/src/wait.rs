@@ -1,5 +1,5 @@
 //! Waiting and waking (spec 5.6): spin briefly with yields, then block on the wake word, or
-//! (in [`WaitMode::Spin`]) keep polling without ever blocking in the kernel.
+//! (in [`WaitStrategy::Spin`]) keep polling without ever blocking in the kernel.
 //!
 //! A peer that may block in the kernel registers in the header's blockers count for its wait
 //! word and then issues the system-wide barrier F3 ([`Blocker`]). Wakers store their cursor
@@ -22,12 +22,12 @@ const MAX_BLOCK: Duration = Duration::from_millis(20);
 const UNFENCED_BLOCK: Duration = Duration::from_millis(1);
 /// Re-checks, each followed by a yield, before blocking.
 const YIELDS: u32 = 32;
-/// Longest sleep of a [`WaitMode::Spin`] waiter once yielding has not helped for a while.
+/// Longest sleep of a [`WaitStrategy::Spin`] waiter once yielding has not helped for a while.
 const SPIN_SLEEP: Duration = Duration::from_micros(50);
 
 /// How a producer or consumer waits when it has nothing to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WaitMode {
+pub enum WaitStrategy {
     /// Yield a few times, then block in the kernel (futex) until woken, re-checking at least
     /// every 20 ms. The peer registers in the header's blockers count for its lifetime, with a
     /// system-wide barrier (`membarrier`); if the barrier is refused, every kernel wait is at
@@ -38,6 +38,15 @@ pub enum WaitMode {
     /// The peer is not counted as a blocker, so while no peer blocks, wakers skip the fence and
     /// the waiters handshake (the fast path of spec 5.6).
     Spin,
+}
+
+impl WaitStrategy {
+    /// Whether a peer waiting this way may block in the kernel, so that it must count itself in
+    /// the header's blockers count of its wait word before it does (spec 5.6). True only for
+    /// [`WaitStrategy::Block`] where a futex exists (Linux); elsewhere waiters sleep.
+    pub fn may_block(self) -> bool {
+        self == WaitStrategy::Block && cfg!(target_os = "linux")
+    }
 }
 
 /// Which wait words a change concerns (spec 5.6).
@@ -75,31 +84,31 @@ pub(crate) struct Blocking {
 }
 
 impl Blocking {
-    /// A peer waiting in `mode`; it may block in the kernel only in [`WaitMode::Block`] and
-    /// only where a futex exists (elsewhere waiters sleep and need no registration).
-    pub(crate) fn new(mode: WaitMode) -> Blocking {
+    /// A peer waiting with `strategy` ([`WaitStrategy::may_block`] says whether it may block in
+    /// the kernel, and so register).
+    pub(crate) fn new(strategy: WaitStrategy) -> Blocking {
         Blocking {
-            may_block: mode == WaitMode::Block && cfg!(target_os = "linux"),
+            may_block: strategy.may_block(),
             blocker: None,
         }
     }
 
-    /// The wait mode.
-    pub(crate) fn mode(&self) -> WaitMode {
+    /// The wait strategy.
+    pub(crate) fn strategy(&self) -> WaitStrategy {
         if self.may_block {
-            WaitMode::Block
+            WaitStrategy::Block
         } else {
-            WaitMode::Spin
+            WaitStrategy::Spin
         }
     }
 
-    /// Switches to `mode`; leaving [`WaitMode::Block`] hands the registration back to `count`.
-    pub(crate) fn set_mode(&mut self, mode: WaitMode, count: &AtomicU32) {
-        let block = Blocking::new(mode).may_block;
-        if !block {
+    /// Switches to `strategy`; leaving [`WaitStrategy::Block`] hands the registration back to
+    /// `count`.
+    pub(crate) fn set_strategy(&mut self, strategy: WaitStrategy, count: &AtomicU32) {
+        if !strategy.may_block() {
             self.release(count);
         }
-        self.may_block = block;
+        self.may_block = strategy.may_block();
     }
 
     /// Subtracts the registration (if any) from `count`, the word it was added to.
@@ -110,6 +119,7 @@ impl Blocking {
     }
 
     /// Forgets the registration without subtracting, as a crashed peer would leave it.
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn leak(&mut self) {
         if let Some(mut b) = self.blocker.take() {
             b.leak();
@@ -167,6 +177,7 @@ impl Blocker {
     }
 
     /// Forgets the registration without subtracting.
+    #[cfg(any(test, feature = "conformance"))]
     fn leak(&mut self) {
         self.armed = false;
     }
@@ -231,7 +242,7 @@ pub(crate) fn wake_unconditionally(seg: &Segment, words: Words) {
 /// Waits until `ready` returns true (then `Ok(true)`), `ready` fails, or `deadline` passes
 /// (`Ok(false)`).
 ///
-/// A peer that may block (`blocking`, [`WaitMode::Block`]) yields a few times, then registers
+/// A peer that may block (`blocking`, [`WaitStrategy::Block`]) yields a few times, then registers
 /// in `count` (the blockers count of `word`) if it has not yet, and blocks on `word` per spec
 /// 5.6, announcing itself in `waiters`; `ready` is re-evaluated at least every 20 ms (1 ms if
 /// the barrier F3 failed), so it can also poll for conditions nobody signals. `ready` is the

@@ -5,9 +5,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ringwire::conformance::{golden, ConformanceEvent};
 use ringwire::{
-    Backing, Config, ConformanceEvent, Consumer, ConsumerOptions, EntryState, Producer,
-    ProducerMode, ProducerState, Segment,
+    Backing, Config, Consumer, ConsumerOptions, EntryState, Producer, ProducerMode, ProducerState,
+    Segment,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
@@ -229,7 +230,7 @@ fn child_producer_that_hangs_mid_claim() {
         return;
     };
     let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
-    let mut p = Producer::<ConformanceEvent>::attach(&seg).unwrap();
+    let mut p = Producer::<ConformanceEvent>::register(&seg).unwrap();
     for k in 0..3 {
         p.publish(&ConformanceEvent::new(k, 1)).unwrap();
     }
@@ -461,7 +462,7 @@ fn takeover_by_a_taker_killed_midway_stays_active_and_takeable() {
         2,
         "the takeover bumps the generation"
     );
-    assert_eq!(victim_entry().owner, ringwire::process::own_identity());
+    assert_eq!(victim_entry().owner_pid, std::process::id());
     let mut got = vec![];
     c.poll(8, |item, _, _| got.push(item.event().unwrap().seq))
         .unwrap();
@@ -571,7 +572,7 @@ fn child_attacher_stopped_between_steps_2_and_3() {
         return;
     };
     let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
-    let i = Producer::<ConformanceEvent>::begin_attach(&seg).unwrap();
+    let i = Producer::<ConformanceEvent>::begin_register(&seg).unwrap();
     // On its own line: libtest has already printed "test ... " without a newline.
     println!("\nlocked {i}");
     std::thread::sleep(Duration::from_secs(60));
@@ -586,11 +587,9 @@ fn child_registrant_stopped_before_step_6() {
         return;
     };
     let seg = Segment::attach_shm(&name, Duration::from_secs(10)).unwrap();
-    let i = Consumer::<ConformanceEvent>::begin_registration(
-        &seg,
-        &ConsumerOptions::required("starter"),
-    )
-    .unwrap();
+    let i =
+        Consumer::<ConformanceEvent>::begin_register(&seg, &ConsumerOptions::required("starter"))
+            .unwrap();
     println!("\nstarting {i}");
     std::thread::sleep(Duration::from_secs(60));
 }
@@ -777,7 +776,7 @@ fn conformer_waits_for_a_consumer_whose_start_is_chosen() {
     )
     .unwrap();
     let seg = p.segment().clone();
-    Consumer::<ConformanceEvent>::begin_registration(&seg, &ConsumerOptions::required("early"))
+    Consumer::<ConformanceEvent>::begin_register(&seg, &ConsumerOptions::required("early"))
         .unwrap();
     let produce = |timeout: &str| {
         run(&[
@@ -836,13 +835,10 @@ fn conformer_contract() {
             "{{\"event\":\"valid\",\"major\":2,\"minor\":0,\"capacity\":{cap},\"slot_size\":64,\"mode\":\"{mode}\",\"registry\":{reg}}}"
         );
         assert_eq!(run(&["validate", fs]), (0, vec![line]));
-        assert_eq!(
-            std::fs::read(&f).unwrap(),
-            ringwire::golden::image(s).unwrap()
-        );
+        assert_eq!(std::fs::read(&f).unwrap(), golden::image(s).unwrap());
     }
     let bad = dir.join("bad.bin");
-    let mut img = ringwire::golden::image("empty").unwrap();
+    let mut img = golden::image("empty").unwrap();
     img[0] = b'X';
     std::fs::write(&bad, img).unwrap();
     let (code, out) = run(&["validate", bad.to_str().unwrap()]);

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use ringwire::{
     monotonic_ns, Backing, Config, Consumer, ConsumerOptions, Event, Producer, ProducerMode,
-    Segment, Start, WaitMode,
+    Segment, Start, WaitStrategy,
 };
 
 #[derive(Clone, Copy, Default)]
@@ -92,7 +92,7 @@ fn produce(name: &str, n: u64, batch: u64, capacity: u64) {
     let mut p: Producer<Event64> =
         Producer::create(Backing::Shm(name), &cfg).unwrap_or_else(|e| fail("create", e));
     // It busy-spins: not a blocker, so wakers may take the release-store fast path (spec 5.6).
-    p.set_wait(ringwire::WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     let seg: Segment = p.segment().clone();
     let deadline = monotonic_ns() + 10_000_000_000;
     while seg.active_consumers() == 0 {
@@ -141,7 +141,7 @@ fn consume(name: &str, n: u64) {
         Segment::attach_shm(name, Duration::from_secs(10)).unwrap_or_else(|e| fail("attach", e));
     let mut opts = ConsumerOptions::required("bench");
     opts.start = Start::Latest;
-    opts.wait = ringwire::WaitMode::Spin;
+    opts.wait_strategy = WaitStrategy::Spin;
     let mut c: Consumer<Event64> =
         Consumer::register(&seg, &opts).unwrap_or_else(|e| fail("register", e));
     let mut start = 0u64;
@@ -198,7 +198,7 @@ fn pp_create(name: &str) -> Producer<Event64> {
     };
     let mut p: Producer<Event64> =
         Producer::create(Backing::Shm(name), &cfg).unwrap_or_else(|e| fail("create", e));
-    p.set_wait(WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     p
 }
 
@@ -209,7 +209,7 @@ fn pp_attach(name: &str, who: &str, own: &str) -> Consumer<Event64> {
         .unwrap_or_else(|e| fail_unlink(own, "attach", e));
     let mut opts = ConsumerOptions::required(who);
     opts.start = Start::Latest;
-    opts.wait = WaitMode::Spin;
+    opts.wait_strategy = WaitStrategy::Spin;
     Consumer::register(&seg, &opts).unwrap_or_else(|e| fail_unlink(own, "register", e))
 }
 

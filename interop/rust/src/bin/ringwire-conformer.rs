@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ringwire::conformance::{golden, ConformanceEvent};
 use ringwire::{
-    golden, portable_name, unlink_shm, validate_image, Backing, Config, ConformanceEvent, Consumer,
-    ConsumerOptions, Error, Item, Producer, ProducerMode, ProducerState, Segment,
+    portable_name, unlink_shm, Backing, Config, Consumer, ConsumerOptions, Error, Item, Producer,
+    ProducerMode, ProducerState, Segment,
 };
 
 /// A failure to report: its error line and exit code.
@@ -203,7 +204,7 @@ fn produce(args: &[String]) -> Out {
 
     let mut producer = if attach {
         let seg = Segment::attach_shm(name, timeout)?;
-        Producer::<ConformanceEvent>::attach(&seg)?
+        Producer::<ConformanceEvent>::register(&seg)?
     } else {
         // Replace a stale segment of the same name: unlink first, never rewrite in place.
         match unlink_shm(name) {
@@ -233,11 +234,11 @@ fn produce(args: &[String]) -> Out {
         timeout,
     );
     if attach {
-        // Detaches: the producer entry becomes closed.
+        // Leaves its producer entry: the entry becomes closed.
         drop(producer);
         return result;
     }
-    // Multi mode: attached producers (entries 1..) that registered and left again.
+    // Multi mode: producers of other processes (entries 1..) that registered and left again.
     let result = result.and_then(|()| {
         if mode != ProducerMode::Multi || want_producers == 0 {
             return Ok(());
@@ -260,7 +261,7 @@ fn produce(args: &[String]) -> Out {
         } else {
             Err(Fail {
                 code: "timeout",
-                message: format!("fewer than {want_producers} attached producers left"),
+                message: format!("fewer than {want_producers} registered producers left"),
             })
         }
     });
@@ -445,7 +446,8 @@ fn io_fail(e: std::io::Error) -> Fail {
 fn validate(args: &[String]) -> Out {
     let a = positional(args, 1, "validate FILE")?;
     let bytes = std::fs::read(a[0]).map_err(io_fail)?;
-    let g = validate_image(&bytes)?;
+    let seg = Segment::from_image(&bytes)?;
+    let g = seg.geometry();
     println!(
         "{{\"event\":\"valid\",\"major\":{},\"minor\":{},\"capacity\":{},\"slot_size\":{},\"mode\":\"{}\",\"registry\":{}}}",
         g.major,

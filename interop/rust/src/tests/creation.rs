@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{cfg, ShmGuard};
+use super::*;
+use crate::conformance::ConformanceEvent;
 use crate::error::Error;
-use crate::event::ConformanceEvent;
+use crate::event::EventType;
 use crate::layout as l;
+use crate::mapping::Mapping;
 use crate::producer::Producer;
 use crate::segment::{self, Backing, Config, ProducerMode, Segment};
 
@@ -126,7 +128,7 @@ fn an_empty_object_is_initializing_and_a_short_one_too_small() {
     let name = g.0.clone();
     let waiter = std::thread::spawn(move || Segment::attach_shm(&name, Duration::from_secs(10)));
     std::thread::sleep(Duration::from_millis(30));
-    let img = crate::golden::image("empty").unwrap();
+    let img = crate::conformance::golden::image("empty").unwrap();
     std::fs::write(shm_path(&g.0), &img).unwrap();
     assert!(waiter.join().unwrap().is_ok());
     drop(file);
@@ -225,4 +227,86 @@ fn invalid_names_are_refused_before_touching_the_system() {
         Err(Error::NotFound)
     ));
     assert_eq!(l::MAX_CONSUMER_NAME, 48);
+}
+
+#[test]
+fn shm_create_attach_and_guards() {
+    let g = ShmGuard::new();
+    let mut p =
+        Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &cfg(16, 2, ProducerMode::Single))
+            .unwrap();
+    // Exclusive creation.
+    let again = Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &Config::default());
+    assert!(
+        matches!(again, Err(Error::Io(ref e)) if e.kind() == std::io::ErrorKind::AlreadyExists)
+    );
+    let seg = Segment::attach_shm(&g.0, Duration::from_secs(1)).unwrap();
+    assert_ne!(seg.geometry().incarnation, 0);
+    assert_eq!(
+        seg.geometry().incarnation,
+        p.segment().geometry().incarnation
+    );
+    let mut c =
+        Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required("c1")).unwrap();
+    p.publish(&ConformanceEvent::new(0, 0)).unwrap();
+    let mut got = Vec::new();
+    c.poll(10, |e, s, eob| got.push((e.event().unwrap().seq, s, eob)))
+        .unwrap();
+    assert_eq!(got, [(0, 0, true)]);
+    p.close().unwrap();
+    assert!(c.poll(10, |_, _, _| {}).unwrap().ended);
+    drop(c);
+    assert_eq!(seg.registry()[0].state, crate::EntryState::Closed);
+    // Not found, bounded.
+    let t = Instant::now();
+    let missing = ShmGuard::new();
+    assert!(matches!(
+        Segment::attach_shm(&missing.0, Duration::from_millis(30)),
+        Err(Error::NotFound)
+    ));
+    assert!(t.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn attach_waits_while_initializing() {
+    let g = ShmGuard::new();
+    let p = Producer::<ConformanceEvent>::create(Backing::Shm(&g.0), &Config::default()).unwrap();
+    let init = p.segment().map().u32_at(l::INIT_STATE.offset);
+    init.store(0, Ordering::SeqCst);
+    assert!(matches!(
+        Segment::attach_shm(&g.0, Duration::from_millis(20)),
+        Err(Error::Initializing)
+    ));
+    let name = g.0.clone();
+    let waiter = std::thread::spawn(move || Segment::attach_shm(&name, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(30));
+    init.store(1, Ordering::Release);
+    assert!(waiter.join().unwrap().is_ok());
+}
+
+#[test]
+fn file_backed_segment() {
+    let tmp = TempPath::new("file.seg");
+    let path = tmp.0.clone();
+    let mut p =
+        Producer::<u64>::create(Backing::File(&path), &cfg(4, 1, ProducerMode::Single)).unwrap();
+    let seg = Segment::attach_path(&path, Duration::from_secs(1)).unwrap();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("f")).unwrap();
+    p.publish_batch(&[7, 8, 9]).unwrap();
+    let mut got = vec![];
+    c.poll(100, |v, _, _| got.push(v.event().unwrap())).unwrap();
+    assert_eq!(got, [7, 8, 9]);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(meta.len(), seg.geometry().total_size);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn heap_mapping_is_page_aligned() {
+    let m = Mapping::heap(8192);
+    assert_eq!(m.base() as usize % 4096, 0);
+    let ty = EventType::of::<u64>().unwrap();
+    let s = Segment::create(Backing::Heap, &Config::default(), &ty).unwrap();
+    assert_eq!(s.geometry().slots.offset % 4096, 0);
 }

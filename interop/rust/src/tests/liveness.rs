@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{cfg, multi_cfg, poll_all, set_producer_owner, DEAD_PID};
+use super::*;
 use crate::consumer::{Consumer, ConsumerOptions, Item};
 use crate::error::Error;
 use crate::layout as l;
@@ -41,7 +41,7 @@ fn a_consumer_stops_when_the_creator_of_a_single_ring_is_dead() {
     assert!(took < Duration::from_secs(3), "took {took:?}");
     // A stream the producer closed ends normally whatever its liveness.
     seg.producer_state()
-        .store(l::PRODUCER_CLOSED, Ordering::SeqCst);
+        .store(l::STREAM_CLOSED, Ordering::SeqCst);
     assert!(c.poll(8, |_, _, _| {}).unwrap().ended);
 }
 
@@ -50,7 +50,7 @@ fn in_multi_mode_a_live_attached_producer_keeps_consumers_waiting() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
     let seg = p.segment().clone();
     let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
-    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    let mut a = Producer::<u64>::register(&seg).unwrap();
     kill_creator(&seg);
     set_producer_owner(&seg, 0, DEAD_PID);
     p.abandon();
@@ -72,7 +72,7 @@ fn a_producer_between_attach_steps_2_and_3_keeps_consumers_waiting() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
     let seg = p.segment().clone();
     let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")).unwrap();
-    let i = Producer::<u64>::begin_attach(&seg).unwrap();
+    let i = Producer::<u64>::begin_register(&seg).unwrap();
     assert_eq!(i, 1);
     let r = &seg.producer_registry();
     assert_eq!(r.len(), 1, "entry 1 is still free: {:?}", r);
@@ -102,7 +102,7 @@ fn dead_claims_are_passed_over_before_producer_dead() {
         },
     )
     .unwrap();
-    Producer::<u64>::attach(&seg)
+    Producer::<u64>::register(&seg)
         .unwrap()
         .claim_and_abandon(2)
         .unwrap();

@@ -1,7 +1,7 @@
 //! Optional consumers (spec 5.10): copy, fence F4, load `claimed`, keep only the copies the
 //! producer cannot have overwritten; lapped events are counted in `lost` and reported.
 
-use super::cfg;
+use super::*;
 use crate::consumer::{Consumer, ConsumerOptions, Item};
 use crate::producer::Producer;
 use crate::segment::{Backing, ProducerMode};
@@ -46,4 +46,19 @@ fn an_optional_consumer_never_gates() {
     p.set_timeout(std::time::Duration::from_millis(1));
     let _c = Consumer::<u64>::register(p.segment(), &ConsumerOptions::optional("o")).unwrap();
     p.publish_batch(&(0..50).collect::<Vec<u64>>()).unwrap();
+}
+
+#[test]
+fn optional_consumer_counts_lost_events() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &opts("opt", false, Start::Latest)).unwrap();
+    p.publish_batch(&(0..10).collect::<Vec<u64>>()).unwrap();
+    let mut got = vec![];
+    let polled = c
+        .poll(100, |v, s, _| got.push((v.event().unwrap(), s)))
+        .unwrap();
+    assert_eq!(polled.lost, 6);
+    assert_eq!(got, [(6, 6), (7, 7), (8, 8), (9, 9)]);
+    assert_eq!(seg.registry()[0].lost, 6);
 }

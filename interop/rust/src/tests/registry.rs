@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{cfg, multi_cfg, opts, poll_all, set_consumer_owner, set_producer_owner, DEAD_PID};
+use super::*;
 use crate::consumer::{Consumer, ConsumerOptions, Start};
 use crate::error::Error;
 use crate::layout as l;
@@ -321,7 +321,7 @@ fn corrupt_entries_match_no_name_and_never_gate() {
 fn producer_entries_are_locked_by_their_owner_word() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
     let seg = p.segment().clone();
-    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    let mut a = Producer::<u64>::register(&seg).unwrap();
     let e = seg.producer_entry(1);
     assert_eq!(e.state().load(Ordering::SeqCst), 0x101);
     assert_eq!(e.owner().load(Ordering::SeqCst), own_identity());
@@ -339,11 +339,11 @@ fn producer_entries_are_locked_by_their_owner_word() {
     // Closed but its owner word names a live process: not usable.
     set_producer_owner(&seg, 1, LIVE_PID);
     assert!(matches!(
-        Producer::<u64>::attach(&seg),
+        Producer::<u64>::register(&seg),
         Err(Error::ProducerRegistryFull)
     ));
     set_producer_owner(&seg, 1, DEAD_PID);
-    let b = Producer::<u64>::attach(&seg).unwrap();
+    let b = Producer::<u64>::register(&seg).unwrap();
     assert_eq!((b.index(), b.generation()), (1, 2));
     // A corrupt producer state is never used.
     drop(b);
@@ -352,7 +352,7 @@ fn producer_entries_are_locked_by_their_owner_word() {
         seg.producer_registry()[1].state,
         ProducerState::Corrupt(7)
     ));
-    assert!(Producer::<u64>::attach(&seg).is_err());
+    assert!(Producer::<u64>::register(&seg).is_err());
 }
 
 /// Spec 5.5 step 2: a consumer evicted in the middle of a batch delivers nothing more of it (its
@@ -403,7 +403,7 @@ fn a_consumer_evicted_mid_batch_delivers_nothing_more_of_it() {
 #[test]
 fn an_entry_still_choosing_its_start_is_not_counted_as_an_active_consumer() {
     let (_p, seg) = seg8();
-    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("early")).unwrap();
+    let i = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("early")).unwrap();
     let e = seg.entry(i);
     assert_eq!(e.state_value(), l::ENTRY_ACTIVE);
     assert_eq!(e.flags(), l::FLAG_REQUIRED | l::FLAG_STARTING);
@@ -455,7 +455,7 @@ fn publish_n(p: &mut Producer<u64>, n: u64) {
 fn the_provisional_cursor_is_a_ring_below_the_count() {
     let (mut p, seg) = ring(4, 2);
     publish_n(&mut p, 8);
-    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    let i = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("s")).unwrap();
     assert_eq!(seg.consumer_cursor(i), Some(4));
     // A producer that scans now may publish up to 4 + capacity = 8, which it has reached: no
     // room (its cached bound, 4 from its scan at count 4, is used up).
@@ -466,7 +466,7 @@ fn the_provisional_cursor_is_a_ring_below_the_count() {
     let mut q = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 1)).unwrap();
     publish_n(&mut q, 3);
     let seg = q.segment().clone();
-    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("m")).unwrap();
+    let i = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("m")).unwrap();
     assert_eq!(seg.consumer_cursor(i), Some(0), "below a ring: 0");
 }
 
@@ -597,7 +597,7 @@ fn oldest_skips_entries_still_choosing_their_start() {
     let a = Consumer::<u64>::register(&seg, &opts("a", true, Start::Latest)).unwrap();
     assert_eq!(a.cursor(), 2);
     publish_n(&mut p, 3);
-    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let x = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("x")).unwrap();
     assert_eq!(seg.consumer_cursor(x), Some(0), "provisional");
     let y = Consumer::<u64>::register(&seg, &opts("y", true, Start::Oldest)).unwrap();
     assert_eq!(y.cursor(), 2, "a's cursor, not x's provisional one");
@@ -686,7 +686,7 @@ fn a_taker_never_lowers_a_start_its_dead_owner_stored() {
     let (mut p, seg) = ring(8, 3);
     let a = Consumer::<u64>::register(&seg, &opts("a", true, Start::Latest)).unwrap();
     publish_n(&mut p, 5);
-    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    let i = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("s")).unwrap();
     assert_eq!(seg.consumer_cursor(i), Some(0), "provisional");
     // The dead owner's step 6 got as far as storing its start (latest: 5).
     seg.entry(i).cursor().store(5, Ordering::Release);
@@ -708,7 +708,7 @@ fn a_taker_never_lowers_a_start_its_dead_owner_stored() {
 fn a_dependant_waits_for_a_dependency_still_choosing_its_start() {
     let (mut p, seg) = ring(8, 3);
     publish_n(&mut p, 5);
-    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let x = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("x")).unwrap();
     let seg2 = seg.clone();
     let finisher = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(150));
@@ -739,7 +739,7 @@ fn a_dependant_waits_for_a_dependency_still_choosing_its_start() {
 fn a_dependency_that_cannot_become_ready_fails_the_registration() {
     let (mut p, seg) = ring(8, 3);
     publish_n(&mut p, 5);
-    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let x = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("x")).unwrap();
     set_consumer_owner(&seg, x, DEAD_PID);
     let dependant = |name: &str, depends_on: u64| {
         Consumer::<u64>::register(
@@ -981,7 +981,7 @@ fn takeover_restarts_are_bounded_then_registry_busy() {
 fn a_dependency_still_starting_at_the_deadline_fails_the_registration() {
     let (mut p, seg) = ring(8, 3);
     publish_n(&mut p, 5);
-    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let x = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("x")).unwrap();
     let t = Instant::now();
     let r = Consumer::<u64>::register(
         &seg,
@@ -1011,7 +1011,7 @@ fn a_dependency_still_starting_at_the_deadline_fails_the_registration() {
 fn a_dependency_that_deregisters_while_awaited_fails_the_registration() {
     let (mut p, seg) = ring(8, 3);
     publish_n(&mut p, 5);
-    let x = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("x")).unwrap();
+    let x = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("x")).unwrap();
     let seg2 = seg.clone();
     let quitter = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
@@ -1043,7 +1043,7 @@ fn a_dependency_that_deregisters_while_awaited_fails_the_registration() {
 fn a_starting_entry_taken_over_chooses_its_start() {
     let (mut p, seg) = ring(4, 2);
     publish_n(&mut p, 6);
-    let i = Consumer::<u64>::begin_registration(&seg, &ConsumerOptions::required("s")).unwrap();
+    let i = Consumer::<u64>::begin_register(&seg, &ConsumerOptions::required("s")).unwrap();
     assert_eq!(seg.consumer_cursor(i), Some(2), "provisional");
     set_consumer_owner(&seg, i, DEAD_PID);
     let mut t = Consumer::<u64>::register(&seg, &opts("s", true, Start::Latest)).unwrap();
@@ -1060,13 +1060,172 @@ fn a_starting_entry_taken_over_chooses_its_start() {
 fn a_live_producers_resolved_entry_is_never_retired() {
     let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
     let seg = p.segment().clone();
-    let mut a = Producer::<u64>::attach(&seg).unwrap();
+    let mut a = Producer::<u64>::register(&seg).unwrap();
     a.publish(&1).unwrap();
     a.abandon(); // intent_end 0, owner this (live) process
     assert!(matches!(
-        Producer::<u64>::attach(&seg),
+        Producer::<u64>::register(&seg),
         Err(Error::ProducerRegistryFull)
     ));
     assert_eq!(seg.retire_dead_producers(), 0);
     assert_eq!(seg.producer_registry()[1].state, ProducerState::Active);
+}
+
+#[test]
+fn registration_rules() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")),
+        Err(Error::DuplicateName)
+    ));
+    p.publish_batch(&[1, 2, 3]).unwrap();
+    // Oldest starts at a's cursor (0); latest at the current count (3).
+    let b = Consumer::<u64>::register(&seg, &opts("b", true, Start::Oldest)).unwrap();
+    assert_eq!(b.cursor(), 0);
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("c")),
+        Err(Error::RegistryFull)
+    ));
+    drop(b);
+    let c = Consumer::<u64>::register(&seg, &opts("c", true, Start::Latest)).unwrap();
+    assert_eq!(c.cursor(), 3);
+    let r = seg.registry();
+    assert_eq!((r[1].name.as_str(), r[1].generation), ("c", 2));
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &ConsumerOptions::required("")),
+        Err(Error::InvalidArgument(_))
+    ));
+    drop((a, c));
+}
+
+#[test]
+fn dead_required_consumer_is_evicted_and_told() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    p.set_timeout(Duration::from_secs(5));
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("slow")).unwrap();
+    p.publish_batch(&[0, 1, 2, 3]).unwrap();
+    // The owner "dies": the ring is full and only eviction lets the producer on.
+    set_consumer_owner(&seg, c.index(), DEAD_PID);
+    p.publish(&4).unwrap();
+    assert_eq!(seg.registry()[0].state, crate::EntryState::Evicted);
+    assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
+}
+
+/// Another pid no process has.
+const DEAD_PID_2: u32 = 0x7fff_ffe0;
+
+#[test]
+fn dead_owner_is_taken_over_at_its_cursor() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    p.publish_batch(&[10, 11, 12]).unwrap();
+    c.poll(1, |_, _, _| {}).unwrap();
+    let idx = c.index();
+    set_consumer_owner(&seg, idx, DEAD_PID);
+    // The owner finds its owner word changed: evicted (spec 5.5 step 4).
+    assert!(matches!(c.poll(10, |_, _, _| {}), Err(Error::Evicted)));
+    c.abandon();
+    let mut t = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    assert_eq!((t.index(), t.cursor(), t.generation()), (idx, 1, 2));
+    // Taken over by a compare-and-swap of `owner`, then of `state` to active with the
+    // generation bumped (spec 5.7): the entry never left the active state, the owner is the
+    // taker, and the taker's registration is the bumped generation.
+    let r = &seg.registry()[idx];
+    assert_eq!(
+        (r.state, r.generation, r.name.as_str(), r.owner),
+        (
+            crate::EntryState::Active,
+            2,
+            "w",
+            crate::process::own_identity()
+        )
+    );
+    let mut got = vec![];
+    t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
+    assert_eq!(got, [11, 12]);
+}
+
+#[test]
+fn takeover_killed_midway_leaves_the_entry_active_and_takeable() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(4, 2, ProducerMode::Single)).unwrap();
+    p.set_timeout(Duration::from_millis(30));
+    let seg = p.segment().clone();
+    let c = Consumer::<u64>::register(&seg, &ConsumerOptions::required("w")).unwrap();
+    let idx = c.index();
+    c.abandon();
+    p.publish_batch(&[1, 2, 3, 4]).unwrap();
+    set_consumer_owner(&seg, idx, DEAD_PID);
+    // A live taker that has won the owner CAS is not judged dead: the name stays taken.
+    let opts = ConsumerOptions::required("w");
+    assert_eq!(Consumer::<u64>::begin_takeover(&seg, &opts).unwrap(), 1);
+    assert!(matches!(
+        Consumer::<u64>::register(&seg, &opts),
+        Err(Error::DuplicateName)
+    ));
+    // That taker dies midway: the entry never left the active state and still gates.
+    set_consumer_owner(&seg, idx, DEAD_PID_2);
+    let r = &seg.registry()[idx];
+    assert_eq!(
+        (r.state, r.required, r.generation, r.cursor),
+        (crate::EntryState::Active, true, 1, 0)
+    );
+    assert_eq!(seg.counts(), (4, 4));
+    // (Only this scan, not the producer's periodic eviction, is exercised: its timeout is
+    // shorter than the eviction interval.)
+    assert!(matches!(p.publish(&5), Err(Error::Timeout)));
+    // The next taker takes it over at the same cursor.
+    let mut t = Consumer::<u64>::register(&seg, &opts).unwrap();
+    assert_eq!((t.index(), t.cursor()), (idx, 0));
+    // The killed taker never bumped the generation; this one does.
+    assert_eq!((seg.registry()[idx].generation, t.generation()), (2, 2));
+    let mut got = vec![];
+    t.poll(10, |v, _, _| got.push(v.event().unwrap())).unwrap();
+    assert_eq!(got, [1, 2, 3, 4]);
+    p.publish(&5).unwrap();
+}
+
+#[test]
+fn creator_and_registered_producers_take_entries() {
+    let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    assert_eq!(seg.geometry().producer_capacity, 2);
+    let r = seg.producer_registry();
+    assert_eq!(r.len(), 1);
+    assert_eq!(
+        (r[0].index, r[0].state, r[0].generation),
+        (0, crate::ProducerState::Active, 1)
+    );
+    assert_eq!(r[0].owner_pid, std::process::id());
+    let mut a = Producer::<u64>::register(&seg).unwrap();
+    assert_eq!((a.index(), a.generation()), (1, 1));
+    assert!(matches!(
+        Producer::<u64>::register(&seg),
+        Err(Error::ProducerRegistryFull)
+    ));
+    a.close().unwrap();
+    assert_eq!(
+        seg.producer_registry()[1].state,
+        crate::ProducerState::Closed
+    );
+    let b = Producer::<u64>::register(&seg).unwrap();
+    assert_eq!((b.index(), b.generation()), (1, 2));
+    // Single mode: one entry, and no attaching.
+    let s = Producer::<u64>::create(Backing::Heap, &cfg(8, 1, ProducerMode::Single)).unwrap();
+    assert_eq!(s.segment().geometry().producer_capacity, 1);
+    assert!(matches!(
+        Producer::<u64>::register(s.segment()),
+        Err(Error::BadProducerMode { .. })
+    ));
+    let bad = Config {
+        producer_capacity: 2,
+        ..cfg(8, 1, ProducerMode::Single)
+    };
+    assert!(matches!(
+        Producer::<u64>::create(Backing::Heap, &bad),
+        Err(Error::InvalidArgument(_))
+    ));
 }

@@ -5,16 +5,16 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::{cfg, multi_cfg, set_consumer_owner, DEAD_PID};
+use super::*;
 use crate::consumer::{Consumer, ConsumerOptions};
 use crate::error::Error;
 use crate::producer::Producer;
 use crate::segment::{Backing, ProducerMode, Segment};
-use crate::wait::{self, Blocking, WaitMode, Words};
+use crate::wait::{self, Blocking, WaitStrategy, Words};
 
 fn spin(name: &str) -> ConsumerOptions {
     ConsumerOptions {
-        wait: WaitMode::Spin,
+        wait_strategy: WaitStrategy::Spin,
         ..ConsumerOptions::required(name)
     }
 }
@@ -39,7 +39,7 @@ fn wakes(seg: &Segment) -> (u32, u32) {
 fn a_blocking_consumer_registers_at_its_first_kernel_wait_until_drop() {
     for mode in [ProducerMode::Single, ProducerMode::Multi] {
         let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 4, mode)).unwrap();
-        p.set_wait(WaitMode::Spin);
+        p.set_wait_strategy(WaitStrategy::Spin);
         let seg = p.segment().clone();
         assert_eq!(seg.blockers(), (0, 0), "{mode:?}");
         let mut a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
@@ -79,9 +79,9 @@ fn a_blocking_producer_registers_at_its_first_kernel_wait_until_close() {
     p.set_timeout(Duration::from_millis(20));
     assert!(matches!(p.publish(&3), Err(Error::Timeout)));
     assert_eq!(seg.blockers(), (0, 1));
-    p.set_wait(WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     assert_eq!(seg.blockers(), (0, 0));
-    p.set_wait(WaitMode::Block);
+    p.set_wait_strategy(WaitStrategy::Block);
     assert!(matches!(p.publish(&3), Err(Error::Timeout)));
     assert_eq!(seg.blockers(), (0, 1));
     p.close().unwrap();
@@ -101,7 +101,7 @@ fn registration_issues_the_global_barrier_or_bounds_every_wait_to_1ms() {
     const MEMBARRIER_CMD_GLOBAL: u64 = 1;
     let supported =
         crate::atomics::membarrier_query().is_some_and(|m| m & MEMBARRIER_CMD_GLOBAL != 0);
-    let mut b = Blocking::new(WaitMode::Block);
+    let mut b = Blocking::new(WaitStrategy::Block);
     let count = std::sync::atomic::AtomicU32::new(0);
     b.register_with(&count, crate::atomics::membarrier_global);
     assert_eq!(count.load(Ordering::SeqCst), 1);
@@ -117,7 +117,7 @@ fn registration_issues_the_global_barrier_or_bounds_every_wait_to_1ms() {
     // A failed barrier: every kernel wait of the waiter is at most 1 ms, long after it
     // registered. Measured as the re-checks of a waiter that nobody wakes: in 400 ms, about 400
     // (a 20 ms bound gives about 20), besides the 32 yields before it blocks.
-    let mut unfenced = Blocking::new(WaitMode::Block);
+    let mut unfenced = Blocking::new(WaitStrategy::Block);
     unfenced.register_with(seg.consumer_blockers(), || false);
     assert_eq!(unfenced.fenced(), Some(false));
     std::thread::sleep(Duration::from_millis(150)); // no early phase any more
@@ -180,7 +180,7 @@ fn a_publisher_loads_the_blockers_count_after_its_store() {
 #[test]
 fn a_consumer_loads_the_blockers_counts_after_its_cursor_store() {
     let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
-    p.set_wait(WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     let seg = p.segment().clone();
     let mut c = Consumer::<u64>::register(&seg, &spin("c")).unwrap();
     p.publish_batch(&[1, 2]).unwrap();
@@ -217,7 +217,7 @@ fn a_consumer_loads_the_blockers_counts_after_its_cursor_store() {
 #[test]
 fn close_poison_deregistration_and_eviction_wake_unconditionally() {
     let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
-    p.set_wait(WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     p.set_timeout(Duration::from_millis(10));
     let seg = p.segment().clone();
     seg.consumer_waiters().fetch_add(1, Ordering::SeqCst);
@@ -298,7 +298,7 @@ fn a_blocked_producer_stops_when_poisoned_or_closed() {
         let p = Producer::<u64>::create(Backing::Heap, &multi_cfg(2, 2)).unwrap();
         let seg = p.segment().clone();
         let _c = Consumer::<u64>::register(&seg, &spin("c")).unwrap();
-        let mut a = Producer::<u64>::attach(&seg).unwrap();
+        let mut a = Producer::<u64>::register(&seg).unwrap();
         a.publish_batch(&[1, 2]).unwrap();
         a.set_timeout(Duration::from_secs(20));
         let blocked = std::thread::spawn(move || {
@@ -367,4 +367,21 @@ fn producer_blocked_for_room_is_woken_by_a_consumer() {
     let (mut c, n) = reader.join().unwrap();
     assert_eq!(n, 2);
     assert_eq!(c.poll(10, |_, _, _| {}).unwrap().delivered, 1);
+}
+
+#[test]
+fn cursor_store_wakes_dependants_on_the_consumer_word() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &cfg(8, 2, ProducerMode::Single)).unwrap();
+    let seg = p.segment().clone();
+    let mut a = Consumer::<u64>::register(&seg, &ConsumerOptions::required("a")).unwrap();
+    p.publish(&1).unwrap();
+    // A dependant of `a` registered as a blocker and blocked on the consumer word (spec 5.5
+    // step 3).
+    seg.consumer_blockers().fetch_add(1, Ordering::SeqCst);
+    seg.consumer_waiters().fetch_add(1, Ordering::SeqCst);
+    let before = seg.consumer_wake().load(Ordering::SeqCst);
+    assert_eq!(a.poll(8, |_, _, _| {}).unwrap().delivered, 1);
+    assert_ne!(seg.consumer_wake().load(Ordering::SeqCst), before);
+    seg.consumer_waiters().fetch_sub(1, Ordering::SeqCst);
+    seg.consumer_blockers().fetch_sub(1, Ordering::SeqCst);
 }

@@ -4,13 +4,13 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::ConformanceEvent;
 use crate::consumer::{Consumer, ConsumerOptions, Start};
 use crate::error::{Error, Result};
-use crate::event::ConformanceEvent;
 use crate::layout::{self as l, Field};
 use crate::producer::{Producer, FILL_PANICKED};
 use crate::segment::{Backing, Config, ProducerMode};
-use crate::wait::WaitMode;
+use crate::wait::WaitStrategy;
 
 /// The scenario names, in the protocol's order.
 pub const SCENARIOS: &[&str] = &[
@@ -55,14 +55,14 @@ fn opts(name: &str, required: bool) -> ConsumerOptions {
         depends_on: 0,
         stall_timeout: Duration::ZERO,
         // Golden images have both blockers counts 0 (peers that never block in the kernel).
-        wait: WaitMode::Spin,
+        wait_strategy: WaitStrategy::Spin,
     }
 }
 
 /// A creator that never blocks in the kernel, so the image's `producer_blockers` stays 0.
 fn create(cfg: &Config) -> Result<Producer<ConformanceEvent>> {
     let mut p = Producer::create(Backing::Heap, cfg)?;
-    p.set_wait(WaitMode::Spin);
+    p.set_wait_strategy(WaitStrategy::Spin);
     Ok(p)
 }
 
@@ -123,8 +123,8 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
             let mut c1 = Consumer::register(&seg, &opts("c1", true))?;
             publish_each(&mut p, 0..2)?;
             // Producer entry 1 claims sequences 2..4 and dies before publishing them.
-            let mut p1 = Producer::<ConformanceEvent>::attach(&seg)?;
-            p1.set_wait(WaitMode::Spin);
+            let mut p1 = Producer::<ConformanceEvent>::register(&seg)?;
+            p1.set_wait_strategy(WaitStrategy::Spin);
             let dead = p1.index();
             p1.claim_and_abandon(3)?;
             let e = seg.producer_entry(dead);
@@ -167,6 +167,71 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
     Ok(img)
 }
 
+/// conformance/testdata/v2/masked.tsv, the one list of the masked fields (the Go and C masking
+/// are tested against the same file).
+const MASKED_TSV: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../conformance/testdata/v2/masked.tsv"
+));
+
+/// A structure of spec/LAYOUT.md whose fields a golden comparison may mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Table {
+    /// "Table: header", at offset 0.
+    Header,
+    /// "Table: entry", in every consumer registry entry.
+    Entry,
+    /// "Table: producer", in every producer registry entry.
+    Producer,
+}
+
+impl Table {
+    fn parse(name: &str) -> Option<Table> {
+        Some(match name {
+            "header" => Table::Header,
+            "entry" => Table::Entry,
+            "producer" => Table::Producer,
+            _ => return None,
+        })
+    }
+
+    /// This implementation's copy of the table (checked against the spec by the layout test).
+    fn fields(self) -> &'static [(&'static str, Field)] {
+        match self {
+            Table::Header => l::HEADER_TABLE,
+            Table::Entry => l::ENTRY_TABLE,
+            Table::Producer => l::PRODUCER_TABLE,
+        }
+    }
+}
+
+/// The rows of a masked-fields file (`table<TAB>field`, `#` comments, blank lines skipped):
+/// each field's table, name and place. An unknown table or field is an error naming its line.
+pub(crate) fn parse_masked(tsv: &str) -> Result<Vec<(Table, &str, Field)>> {
+    let mut rows = Vec::new();
+    for (n, line) in tsv.lines().enumerate() {
+        let line = line.trim_end();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = || Error::InvalidArgument(format!("masked.tsv line {}: {line:?}", n + 1));
+        let (table, field) = line.split_once('\t').ok_or_else(bad)?;
+        let table = Table::parse(table).ok_or_else(bad)?;
+        let &(_, f) = table
+            .fields()
+            .iter()
+            .find(|(name, _)| *name == field)
+            .ok_or_else(bad)?;
+        rows.push((table, field, f));
+    }
+    Ok(rows)
+}
+
+/// The masked fields of conformance/testdata/v2/masked.tsv.
+pub(crate) fn masked_fields() -> Vec<(Table, &'static str, Field)> {
+    parse_masked(MASKED_TSV).expect("masked.tsv names fields of the spec tables (tested)")
+}
+
 fn zero(img: &mut [u8], at: usize, f: Field) {
     if let Some(b) = img.get_mut(at + f.offset..at + f.offset + f.size) {
         b.fill(0);
@@ -181,52 +246,43 @@ fn get_u32(img: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_le_bytes(img.get(off..off + 4)?.try_into().ok()?))
 }
 
-/// Zeroes the fields a golden comparison ignores: incarnation, creator pid and start time,
-/// creation time, producer heartbeat, poison pid, and in every consumer and producer registry
-/// entry the owner identity and heartbeat. Entries are located through the image's
-/// own header; entries outside the image are skipped.
-pub fn mask(img: &mut [u8]) {
-    for f in [
-        l::INCARNATION,
-        l::CREATOR_PID,
-        l::CREATOR_START_TIME,
-        l::CREATED_UNIX_NS,
-        l::PRODUCER_HEARTBEAT_NS,
-        l::POISON_PID,
-    ] {
-        zero(img, 0, f);
-    }
-    if let (Some(at), Some(n)) = (
-        get_u64(img, l::REGION_PRODUCERS.offset),
-        get_u32(img, l::PRODUCER_CAPACITY.offset),
-    ) {
-        for i in 0..u64::from(n.min(l::MAX_PRODUCERS)) {
-            let Some(at) = at
-                .checked_add(i * l::PRODUCER_ENTRY_SIZE as u64)
-                .and_then(|a| usize::try_from(a).ok())
-            else {
-                break;
-            };
-            for f in [l::PRD_OWNER, l::PRD_HEARTBEAT_NS] {
-                zero(img, at, f);
-            }
-        }
-    }
-    let (Some(reg), Some(n), Some(size)) = (
-        get_u64(img, l::REGION_REGISTRY.offset),
-        get_u32(img, l::REGISTRY_CAPACITY.offset),
-        get_u32(img, l::REGISTRY_ENTRY_SIZE_F.offset),
-    ) else {
-        return;
+/// The starts of `count` entries of `size` bytes from the offset the image's header holds in
+/// `region`; entries whose start overflows are left out, and none if a value is missing.
+fn entry_starts(img: &[u8], region: Field, count: Option<u32>, size: Option<u64>) -> Vec<usize> {
+    let (Some(at), Some(n), Some(size)) = (get_u64(img, region.offset), count, size) else {
+        return Vec::new();
     };
-    for i in 0..u64::from(n.min(64)) {
-        let Some(at) = reg
-            .checked_add(i * u64::from(size))
-            .and_then(|a| usize::try_from(a).ok())
-        else {
-            return;
+    (0..u64::from(n))
+        .map_while(|i| {
+            at.checked_add(i.checked_mul(size)?)
+                .and_then(|a| usize::try_from(a).ok())
+        })
+        .collect()
+}
+
+/// Zeroes the fields a golden comparison ignores, those of conformance/testdata/v2/masked.tsv:
+/// header fields once, entry and producer fields in every consumer and producer registry entry.
+/// Entries are located through the image's own header; bytes outside the image are skipped.
+pub fn mask(img: &mut [u8]) {
+    let entries = entry_starts(
+        img,
+        l::REGION_REGISTRY,
+        get_u32(img, l::REGISTRY_CAPACITY.offset).map(|n| n.min(64)),
+        get_u32(img, l::REGISTRY_ENTRY_SIZE_F.offset).map(u64::from),
+    );
+    let producers = entry_starts(
+        img,
+        l::REGION_PRODUCERS,
+        get_u32(img, l::PRODUCER_CAPACITY.offset).map(|n| n.min(l::MAX_PRODUCERS)),
+        Some(l::PRODUCER_ENTRY_SIZE as u64),
+    );
+    for (table, _, f) in masked_fields() {
+        let starts: &[usize] = match table {
+            Table::Header => &[0],
+            Table::Entry => &entries,
+            Table::Producer => &producers,
         };
-        for f in [l::ENT_OWNER, l::ENT_HEARTBEAT_NS] {
+        for &at in starts {
             zero(img, at, f);
         }
     }

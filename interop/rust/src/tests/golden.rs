@@ -1,0 +1,234 @@
+//! The golden images of the conformance scenarios (conformance/PROTOCOL.md): deterministic,
+//! equal to the committed ones after masking, and masked exactly as
+//! conformance/testdata/v2/masked.tsv says.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
+
+use super::spec_table;
+use crate::conformance::golden::{self, Table};
+use crate::error::Error;
+use crate::layout as l;
+use crate::segment::Segment;
+
+/// conformance/testdata/v2/masked.tsv read at run time, as (table, field) rows.
+fn masked_tsv() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../conformance/testdata/v2/masked.tsv"
+    );
+    let tsv = std::fs::read_to_string(path).expect("read masked.tsv");
+    tsv.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (t, f) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (t.to_string(), f.to_string())
+        })
+        .collect()
+}
+
+/// The bytes that masking must zero in `img`, from masked.tsv and the offsets of spec/LAYOUT.md's
+/// tables (parsed from the spec, not this crate's constants): header fields at their offset,
+/// entry and producer fields in every entry of their registry, as the image's header places
+/// them.
+fn bytes_to_mask(img: &[u8]) -> BTreeSet<usize> {
+    let seg = Segment::from_image(img).unwrap();
+    let g = seg.geometry();
+    let mut out = BTreeSet::new();
+    for (table, field) in masked_tsv() {
+        let (_, off, size) = spec_table(&table)
+            .into_iter()
+            .find(|(name, _, _)| *name == field)
+            .unwrap_or_else(|| panic!("masked.tsv: {table} has no field {field:?} in the spec"));
+        let starts: Vec<u64> = match table.as_str() {
+            "header" => vec![0],
+            "entry" => (0..u64::from(g.registry_capacity))
+                .map(|i| g.registry.offset + i * u64::from(g.registry_entry_size))
+                .collect(),
+            "producer" => (0..u64::from(g.producer_capacity))
+                .map(|i| g.producers.offset + i * l::PRODUCER_ENTRY_SIZE as u64)
+                .collect(),
+            other => panic!("masked.tsv: unknown table {other:?}"),
+        };
+        for at in starts {
+            out.extend(at as usize + off..at as usize + off + size);
+        }
+    }
+    out
+}
+
+/// The masking code and masked.tsv agree: on an image whose every byte is nonzero, except the
+/// header fields that place the registries (validation needs the real header), `mask` zeroes
+/// exactly the bytes of the fields masked.tsv names, in the header and in every consumer and
+/// producer entry, and leaves every other byte alone.
+#[test]
+fn mask_zeroes_exactly_the_fields_of_masked_tsv() {
+    let good = golden::image("multi-wrapped").unwrap();
+    let mask = bytes_to_mask(&good);
+    assert!(!mask.is_empty());
+    // Every byte outside the header set to 0xA5, so that a zeroed byte shows; the header keeps
+    // its values (the mask locates the registries through it) but its masked fields too get
+    // 0xA5.
+    let mut img = good.clone();
+    for (i, b) in img.iter_mut().enumerate() {
+        if i >= l::HEADER_LEN || mask.contains(&i) {
+            *b = 0xA5;
+        }
+    }
+    let before = img.clone();
+    golden::mask(&mut img);
+    for (i, (&was, &now)) in before.iter().zip(&img).enumerate() {
+        if mask.contains(&i) {
+            assert_eq!(now, 0, "byte {i} of a masked field was not zeroed");
+        } else {
+            assert_eq!(
+                now, was,
+                "byte {i} is not in a masked field but was changed"
+            );
+        }
+    }
+}
+
+/// The masking code reads masked.tsv through the layout's tables: each row names the same field
+/// (offset and size) there as in the spec, and a row naming an unknown table or field is refused.
+#[test]
+fn masked_fields_are_those_of_masked_tsv() {
+    let ours: Vec<(String, String, usize, usize)> = golden::masked_fields()
+        .into_iter()
+        .map(|(t, f, field)| {
+            let t = match t {
+                Table::Header => "header",
+                Table::Entry => "entry",
+                Table::Producer => "producer",
+            };
+            (t.to_string(), f.to_string(), field.offset, field.size)
+        })
+        .collect();
+    let theirs: Vec<(String, String, usize, usize)> = masked_tsv()
+        .into_iter()
+        .map(|(t, f)| {
+            let (_, off, size) = spec_table(&t)
+                .into_iter()
+                .find(|(name, _, _)| *name == f)
+                .unwrap();
+            (t, f, off, size)
+        })
+        .collect();
+    assert_eq!(ours, theirs);
+    for bad in [
+        "header\tnope",
+        "cursors\tpublished",
+        "entry owner",
+        "producer\t",
+    ] {
+        assert!(golden::parse_masked(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn golden_images_are_deterministic_and_valid() {
+    for s in golden::SCENARIOS {
+        let a = golden::image(s).unwrap();
+        assert_eq!(a, golden::image(s).unwrap(), "{s}");
+        assert_eq!(a.len() % 4096, 0);
+        let seg = Segment::from_image(&a).unwrap();
+        assert_eq!(seg.geometry().incarnation, 0);
+    }
+    let seg = Segment::from_image(&golden::image("multi-wrapped").unwrap()).unwrap();
+    let r = seg.registry();
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        (r[0].name.as_str(), r[0].cursor, r[0].required),
+        ("c1", 4, true)
+    );
+    assert_eq!(
+        (r[1].name.as_str(), r[1].cursor, r[1].required),
+        ("c2", 6, false)
+    );
+    assert_eq!(r[1].generation, 1);
+    let words: Vec<u64> = (0..4)
+        .map(|s| seg.availability(s).load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(words, [5, 6, 3, 4]);
+    assert_eq!(seg.claimed().load(Ordering::Relaxed), 6);
+    assert_eq!(seg.published().load(Ordering::Relaxed), 0);
+}
+
+/// The committed golden files of format 2.0 (written by the Go conformer) equal ours byte for
+/// byte after masking, and validate.
+#[test]
+fn golden_images_match_testdata_v2() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/testdata/v2");
+    for s in golden::SCENARIOS {
+        let mut theirs =
+            std::fs::read(format!("{dir}/{s}.bin")).unwrap_or_else(|e| panic!("{s}.bin: {e}"));
+        assert!(
+            Segment::from_image(&theirs).is_ok(),
+            "{s}.bin does not validate"
+        );
+        golden::mask(&mut theirs);
+        let ours = golden::image(s).unwrap();
+        assert_eq!(theirs.len(), ours.len(), "{s}.bin length");
+        if let Some(at) = (0..ours.len()).find(|&i| theirs[i] != ours[i]) {
+            panic!(
+                "{s}.bin differs first at byte {at}: {} (theirs) != {} (ours)",
+                theirs[at], ours[at]
+            );
+        }
+    }
+    // The images of format 1.0 are refused with the version error naming both versions.
+    let v1 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../conformance/testdata/v1/empty.bin"
+    );
+    if let Ok(img) = std::fs::read(v1) {
+        match Segment::from_image(&img) {
+            Err(e @ Error::UnsupportedVersion { found_major: 1, .. }) => {
+                assert!(
+                    e.to_string().contains("1.0") && e.to_string().contains("2.0"),
+                    "{e}"
+                )
+            }
+            other => panic!("a 1.0 image: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
+#[test]
+fn golden_gap_and_poison_scenarios() {
+    let seg = Segment::from_image(&golden::image("multi-gap").unwrap()).unwrap();
+    assert_eq!(seg.geometry().producer_capacity, 2);
+    assert_eq!((seg.gaps(), seg.counts()), (3, (0, 6)));
+    let words: Vec<u64> = (0..6)
+        .map(|s| seg.availability(s).load(Ordering::Relaxed))
+        .collect();
+    let g = l::AVAIL_GAP;
+    assert_eq!(words, [1, 2, 3 | g, 4 | g, 5 | g, 6]);
+    let r = seg.producer_registry();
+    assert_eq!(
+        (r[0].state, r[0].intent_start, r[0].intent_end),
+        (crate::ProducerState::Active, 5, 0)
+    );
+    assert_eq!(
+        (
+            r[1].state,
+            r[1].generation,
+            r[1].intent_start,
+            r[1].intent_end
+        ),
+        (crate::ProducerState::Dead, 1, 2, 5)
+    );
+    assert_eq!(
+        (seg.registry()[0].cursor, seg.registry()[0].gaps_seen),
+        (6, 3)
+    );
+    let seg = Segment::from_image(&golden::image("poisoned").unwrap()).unwrap();
+    assert_eq!(seg.counts(), (2, 3));
+    let rec = seg.poison_record().unwrap();
+    assert_eq!(
+        (rec.phase, rec.seq, rec.stage, rec.pid, rec.message.as_str()),
+        (crate::PoisonPhase::Publish, 2, 0, 0, "fill panicked")
+    );
+}
