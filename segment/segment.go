@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -102,6 +103,32 @@ func (b Backing) String() string {
 		return "heap"
 	}
 	return "invalid backing"
+}
+
+// MarshalText encodes the backing as String does ("shm:/orders", "file:/path", "heap"), so that
+// a Snapshot's JSON names its segment in one string.
+func (b Backing) MarshalText() ([]byte, error) {
+	switch b.kind {
+	case KindSharedMemory, KindFile, KindHeap:
+		return []byte(b.String()), nil
+	}
+	return nil, fmt.Errorf("%w: a Backing not made by SharedMemory, File or Heap", ErrBadName)
+}
+
+// UnmarshalText decodes what MarshalText encodes.
+func (b *Backing) UnmarshalText(text []byte) error {
+	s := string(text)
+	switch {
+	case strings.HasPrefix(s, "shm:"):
+		*b = SharedMemory(s[len("shm:"):])
+	case strings.HasPrefix(s, "file:"):
+		*b = File(s[len("file:"):])
+	case s == "heap":
+		*b = Heap()
+	default:
+		return fmt.Errorf("%w: %q is not shm:NAME, file:PATH or heap", ErrBadName, s)
+	}
+	return nil
 }
 
 // path returns the file that holds the backing.
@@ -304,15 +331,15 @@ func clearExisting(b Backing, path string, o CreateOptions) error {
 	if !o.ReclaimStale {
 		return fmt.Errorf("create %s: %w (ask to replace it, or to reclaim it if its creator is dead)", b, ErrExists)
 	}
-	info, err := Stat(b)
+	snap, err := Stat(b)
 	if err != nil && !errors.Is(err, layout.ErrInitializing) {
 		return fmt.Errorf("create %s: %w, and it cannot be checked for staleness: %w", b, ErrExists, err)
 	}
-	if info.CreatorPID == 0 {
+	switch snap.Creator {
+	case ProcessNone:
 		return fmt.Errorf("create %s: %w, and its creator is unknown", b, ErrExists)
-	}
-	if info.CreatorAlive {
-		return fmt.Errorf("create %s: %w: its creator, pid %d, is alive", b, ErrExists, info.CreatorPID)
+	case ProcessAlive:
+		return fmt.Errorf("create %s: %w: its creator, pid %d, is alive", b, ErrExists, snap.CreatorPID)
 	}
 	return removePath(path)
 }
