@@ -13,8 +13,9 @@
 // that truncates a live segment (ftruncate to a smaller size) makes every access beyond the new
 // end fault with SIGBUS in every process that has it mapped; a Go producer or consumer dies of
 // it just as a C or Rust one does, since the hot paths are not guarded. Tools can guard their
-// reads with Guard, which turns such a fault into ErrFault: the ringwire command reads the
-// segments of other processes (inspect, list, clean, the demo's progress) under Guard, so it
+// reads with Guard, which turns such a fault into ErrFault: Stat and Discover take their
+// snapshots under Guard, and the ringwire command reads the segments of other processes
+// (inspect, list, clean, the demo's progress) only through snapshots taken under Guard, so it
 // reports a truncated segment and survives. Attach and Stat compare the file's size (fstat)
 // with the header's total_size, so a segment that was truncated before they map it is refused
 // with layout.ErrTruncated.
@@ -22,6 +23,16 @@
 // A name is never followed through a symbolic link (O_NOFOLLOW, as the C and Rust
 // implementations' shm_open does), and anything but a regular file is refused with
 // ErrNotRegular.
+//
+// # Snapshots and discovery
+//
+// A Snapshot is the one view of a segment for tools: its header, counters, producer and
+// consumer entries, the liveness of the processes they name, and its poison record, copied out
+// into a plain value that encodes to JSON (Segment.Snapshot, TakeSnapshot, or Stat for a
+// segment by name). Discovery lives here too: Scan and List find the shared-memory objects that
+// are, or may be, ringwire segments without mapping them, Discover snapshots each of them,
+// RemoveStale removes those whose Snapshot.Stale says nobody uses them, and InUse asks the
+// kernel whether any process has one open or mapped.
 package segment
 
 import (
