@@ -240,10 +240,10 @@ func TakeSnapshot(b Backing, v *layout.View) Snapshot {
 }
 
 // Closed reports whether the producers closed the stream: no more events will come.
-func (s *Snapshot) Closed() bool { return s.Stream == streamClosed }
+func (s Snapshot) Closed() bool { return s.Stream == streamClosed }
 
 // ActiveConsumers counts the consumer entries that are active.
-func (s *Snapshot) ActiveConsumers() int {
+func (s Snapshot) ActiveConsumers() int {
 	n := 0
 	for _, c := range s.Consumers {
 		if c.State == layout.StateName(layout.EntryActive) {
@@ -254,7 +254,7 @@ func (s *Snapshot) ActiveConsumers() int {
 }
 
 // Consumer returns the active consumer entry named name.
-func (s *Snapshot) Consumer(name string) (ConsumerInfo, bool) {
+func (s Snapshot) Consumer(name string) (ConsumerInfo, bool) {
 	for _, c := range s.Consumers {
 		if c.Name == name && c.State == layout.StateName(layout.EntryActive) {
 			return c, true
@@ -268,7 +268,7 @@ func (s *Snapshot) Consumer(name string) (ConsumerInfo, bool) {
 // active has a live owner. A snapshot of a segment that failed validation (Stat's error) knows
 // only the creator: it is stale when the creator is known and dead. A segment whose header
 // names no creator is never stale by this rule (see Discover).
-func (s *Snapshot) Stale() bool {
+func (s Snapshot) Stale() bool {
 	if s.Creator != ProcessDead || s.ProducerAlive {
 		return false
 	}

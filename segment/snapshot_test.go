@@ -365,3 +365,19 @@ func FuzzSnapshot(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+// TestBacking_Text_RoundTrips: a snapshot names its segment in one string, and reads it back.
+func TestBacking_Text_RoundTrips(t *testing.T) {
+	for _, b := range []segment.Backing{segment.SharedMemory("/orders"), segment.File("/tmp/a:b"), segment.Heap()} {
+		text, err := b.MarshalText()
+		require.NoError(t, err)
+		require.Equal(t, b.String(), string(text))
+		var back segment.Backing
+		require.NoError(t, back.UnmarshalText(text))
+		require.Equal(t, b, back)
+	}
+	var b segment.Backing
+	require.ErrorIs(t, b.UnmarshalText([]byte("tcp:/x")), segment.ErrBadName)
+	_, err := segment.Backing{}.MarshalText()
+	require.ErrorIs(t, err, segment.ErrBadName)
+}

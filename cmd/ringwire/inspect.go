@@ -36,26 +36,29 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *prefix != "" && *file == "" && len(pos) == 0 && !*watch {
-		found, err := segment.Scan(shmBacking(*prefix).Name())
-		if err != nil {
-			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
+		found, ok := discover("inspect", shmBacking(*prefix).Name(), stderr)
+		if !ok {
 			return exitFailure
 		}
 		code, n := exitOK, 0
-		for _, f := range found {
-			switch f.Header {
-			case segment.HeaderUnread:
-				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(f.Backing, f.Err))
+		for _, d := range found {
+			switch {
+			case d.Err != nil:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(d.Backing, d.Err))
 				code = exitFailure
 				continue
-			case segment.HeaderBlank:
+			case d.Header == segment.HeaderBlank:
 				continue // no ringwire mark: maybe not ours
+			case d.Invalid != nil:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(d.Backing, d.Invalid))
+				code = exitFailure
+				continue
 			}
-			if n > 0 {
+			if n > 0 && !*asJSON {
 				fmt.Fprintln(stdout)
 			}
 			n++
-			if c := inspectOnce(f.Backing, *asJSON, stdout, stderr); c != exitOK {
+			if c := printSnapshot(d.Snapshot, *asJSON, stdout, stderr); c != exitOK {
 				code = c
 			}
 		}
@@ -162,16 +165,21 @@ func inspectOnce(b segment.Backing, asJSON bool, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(b, err))
 		return exitFailure
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(snap); err != nil {
-			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
-			return exitFailure
-		}
+	return printSnapshot(snap, asJSON, stdout, stderr)
+}
+
+// printSnapshot prints s for people, or as JSON (one indented object) with asJSON.
+func printSnapshot(s segment.Snapshot, asJSON bool, stdout, stderr io.Writer) int {
+	if !asJSON {
+		writeSnapshot(stdout, s)
 		return exitOK
 	}
-	writeSnapshot(stdout, snap)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
+		return exitFailure
+	}
 	return exitOK
 }
 
