@@ -25,7 +25,7 @@ type Snapshot struct {
 	TakenAt     time.Time `json:"taken_at"`     // wall-clock time of the reading
 	MonotonicNs uint64    `json:"monotonic_ns"` // CLOCK_MONOTONIC at the reading: heartbeat ages are measured from it
 
-	// The header (spec 4.1). Only Backing, TakenAt and the creator are set in a snapshot of a
+	// The header (spec section 3). Only Backing, TakenAt and the creator are set in a snapshot of a
 	// segment that failed validation (see Stat).
 	TotalSize        uint64    `json:"total_size"`
 	VersionMajor     uint16    `json:"version_major"`
@@ -68,7 +68,7 @@ type Snapshot struct {
 	// will get no more events.
 	ProducerAlive bool `json:"producer_alive"`
 
-	// The registries (spec 4.4, 4.6): their sizes, and every entry that is not free, in index
+	// The registries (spec 4.3, 4.4): their sizes, and every entry that is not free, in index
 	// order.
 	ProducerCapacity int            `json:"producer_capacity"`
 	Producers        []ProducerInfo `json:"producers"`
@@ -79,7 +79,7 @@ type Snapshot struct {
 	Poison *PoisonInfo `json:"poison"`
 }
 
-// ProducerInfo is one producer entry (spec 4.6) as a Snapshot saw it.
+// ProducerInfo is one producer entry (spec 4.4) as a Snapshot saw it.
 type ProducerInfo struct {
 	Index        int           `json:"index"`
 	State        string        `json:"state"` // "active", "closed", "dead", or "unknown" for a value the spec does not define
@@ -95,7 +95,7 @@ type ProducerInfo struct {
 	IntentChanging bool   `json:"intent_changing"`
 }
 
-// ConsumerInfo is one consumer entry (spec 4.4) as a Snapshot saw it.
+// ConsumerInfo is one consumer entry (spec 4.3) as a Snapshot saw it.
 type ConsumerInfo struct {
 	Index      int      `json:"index"`
 	Name       string   `json:"name"`  // as another process wrote it: quote it before printing it
@@ -332,7 +332,7 @@ func streamName(s uint32) string {
 	return "unknown"
 }
 
-// producerStateName names a producer entry state as spec 4.6 does.
+// producerStateName names a producer entry state as spec 4.4 does.
 func producerStateName(s uint32) string {
 	switch s {
 	case layout.ProducerFree:
