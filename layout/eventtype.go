@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ringwire/ringwire/naming"
+	"github.com/ringwire/ringwire/internal/fnv1a"
 )
 
 // EventType describes the fixed-size event a segment carries (spec section 7).
@@ -18,8 +18,9 @@ type EventType struct {
 	Fingerprint uint64 // FNV-1a 64 of Descriptor
 }
 
-// Fingerprint returns FNV-1a 64 of a canonical type descriptor.
-func Fingerprint(descriptor string) uint64 { return naming.FNV1a64([]byte(descriptor)) }
+// Fingerprint returns FNV-1a 64 of a canonical type descriptor (spec section 7; the hash lives in
+// internal/fnv1a, which naming shares).
+func Fingerprint(descriptor string) uint64 { return fnv1a.Sum64([]byte(descriptor)) }
 
 // TypeOf describes the Go type T as a shared event. It refuses, with ErrNotRepresented, any type
 // whose bytes are not the same in every process and language: pointers, strings, slices, maps,

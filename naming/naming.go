@@ -6,6 +6,8 @@ package naming
 import (
 	"encoding/binary"
 	"encoding/hex"
+
+	"github.com/ringwire/ringwire/internal/fnv1a"
 )
 
 // MaxLen is the longest name Portable returns, including the leading slash: macOS limits POSIX
@@ -72,12 +74,6 @@ func allowed(b byte) bool {
 		b == '.' || b == '_' || b == '-'
 }
 
-// FNV1a64 is the 64-bit FNV-1a hash the spec uses for names and type fingerprints.
-func FNV1a64(b []byte) uint64 {
-	h := uint64(0xcbf29ce484222325)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 0x100000001b3
-	}
-	return h
-}
+// FNV1a64 is the 64-bit FNV-1a hash the spec uses for names (section 9) and type fingerprints
+// (section 7, layout.Fingerprint). Its one implementation is internal/fnv1a, shared with layout.
+func FNV1a64(b []byte) uint64 { return fnv1a.Sum64(b) }

@@ -49,9 +49,9 @@ func TestAttach_NotRegularFile_Refused(t *testing.T) {
 	_, err = segment.Create(segment.SharedMemory(link), config(), segment.CreateOptions{})
 	require.ErrorIs(t, err, segment.ErrExists)
 	require.Equal(t, s.Incarnation(), func() uint64 {
-		info, err := segment.Stat(segment.SharedMemory(target))
+		snap, err := segment.Stat(segment.SharedMemory(target))
 		require.NoError(t, err)
-		return info.Incarnation
+		return snap.Incarnation
 	}())
 	// Nor does listing report the link.
 	bs, err := segment.List(target[:len(target)-len("target")])

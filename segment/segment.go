@@ -13,8 +13,9 @@
 // that truncates a live segment (ftruncate to a smaller size) makes every access beyond the new
 // end fault with SIGBUS in every process that has it mapped; a Go producer or consumer dies of
 // it just as a C or Rust one does, since the hot paths are not guarded. Tools can guard their
-// reads with Guard, which turns such a fault into ErrFault: the ringwire command reads the
-// segments of other processes (inspect, list, clean, the demo's progress) under Guard, so it
+// reads with Guard, which turns such a fault into ErrFault: Stat and Discover take their
+// snapshots under Guard, and the ringwire command reads the segments of other processes
+// (inspect, list, clean, the demo's progress) only through snapshots taken under Guard, so it
 // reports a truncated segment and survives. Attach and Stat compare the file's size (fstat)
 // with the header's total_size, so a segment that was truncated before they map it is refused
 // with layout.ErrTruncated.
@@ -22,6 +23,16 @@
 // A name is never followed through a symbolic link (O_NOFOLLOW, as the C and Rust
 // implementations' shm_open does), and anything but a regular file is refused with
 // ErrNotRegular.
+//
+// # Snapshots and discovery
+//
+// A Snapshot is the one view of a segment for tools: its header, counters, producer and
+// consumer entries, the liveness of the processes they name, and its poison record, copied out
+// into a plain value that encodes to JSON (Segment.Snapshot, TakeSnapshot, or Stat for a
+// segment by name). Discovery lives here too: Scan and List find the shared-memory objects that
+// are, or may be, ringwire segments without mapping them, Discover snapshots each of them,
+// RemoveStale removes those whose Snapshot.Stale says nobody uses them, and InUse asks the
+// kernel whether any process has one open or mapped.
 package segment
 
 import (
@@ -32,6 +43,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -102,6 +114,32 @@ func (b Backing) String() string {
 		return "heap"
 	}
 	return "invalid backing"
+}
+
+// MarshalText encodes the backing as String does ("shm:/orders", "file:/path", "heap"), so that
+// a Snapshot's JSON names its segment in one string.
+func (b Backing) MarshalText() ([]byte, error) {
+	switch b.kind {
+	case KindSharedMemory, KindFile, KindHeap:
+		return []byte(b.String()), nil
+	}
+	return nil, fmt.Errorf("%w: a Backing not made by SharedMemory, File or Heap", ErrBadName)
+}
+
+// UnmarshalText decodes what MarshalText encodes.
+func (b *Backing) UnmarshalText(text []byte) error {
+	s := string(text)
+	switch {
+	case strings.HasPrefix(s, "shm:"):
+		*b = SharedMemory(s[len("shm:"):])
+	case strings.HasPrefix(s, "file:"):
+		*b = File(s[len("file:"):])
+	case s == "heap":
+		*b = Heap()
+	default:
+		return fmt.Errorf("%w: %q is not shm:NAME, file:PATH or heap", ErrBadName, s)
+	}
+	return nil
 }
 
 // path returns the file that holds the backing.
@@ -304,15 +342,15 @@ func clearExisting(b Backing, path string, o CreateOptions) error {
 	if !o.ReclaimStale {
 		return fmt.Errorf("create %s: %w (ask to replace it, or to reclaim it if its creator is dead)", b, ErrExists)
 	}
-	info, err := Stat(b)
+	snap, err := Stat(b)
 	if err != nil && !errors.Is(err, layout.ErrInitializing) {
 		return fmt.Errorf("create %s: %w, and it cannot be checked for staleness: %w", b, ErrExists, err)
 	}
-	if info.CreatorPID == 0 {
+	switch snap.Creator {
+	case ProcessNone:
 		return fmt.Errorf("create %s: %w, and its creator is unknown", b, ErrExists)
-	}
-	if info.CreatorAlive {
-		return fmt.Errorf("create %s: %w: its creator, pid %d, is alive", b, ErrExists, info.CreatorPID)
+	case ProcessAlive:
+		return fmt.Errorf("create %s: %w: its creator, pid %d, is alive", b, ErrExists, snap.CreatorPID)
 	}
 	return removePath(path)
 }

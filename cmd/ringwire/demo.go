@@ -98,7 +98,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s pid %d started\n", cn, c.cmd.Process.Pid)
 	}
 
-	if err := d.watch(ctx, seg.View(), *n, *every); err != nil {
+	if err := d.watch(ctx, seg, *n, *every); err != nil {
 		return d.fail(ctx, err)
 	}
 	return d.report(*n)
@@ -174,10 +174,10 @@ func (d *demo) attach(ctx context.Context, prod *child) (*segment.Segment, error
 	}
 }
 
-// watch prints a progress line every interval until every child has exited. It returns an error
-// as soon as one child fails (the others are then killed by cleanup), ctx ends, or reading the
-// segment faults (a child truncated it: segment.ErrFault).
-func (d *demo) watch(ctx context.Context, v *layout.View, n uint64, every time.Duration) error {
+// watch prints a progress line, from a snapshot of seg, every interval until every child has
+// exited. It returns an error as soon as one child fails (the others are then killed by
+// cleanup), ctx ends, or reading the segment faults (a child truncated it: segment.ErrFault).
+func (d *demo) watch(ctx context.Context, seg *segment.Segment, n uint64, every time.Duration) error {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	begin := time.Now()
@@ -215,25 +215,24 @@ func (d *demo) watch(ctx context.Context, v *layout.View, n uint64, every time.D
 			return ctx.Err()
 		case <-exits:
 		case now := <-tick.C:
-			var b strings.Builder
-			err := segment.Guard(func() error {
-				pub := v.Cursors().Published.Load()
-				rate := float64(pub-last) / now.Sub(lastAt).Seconds()
-				last, lastAt = pub, now
-				fmt.Fprintf(&b, "[%6.2fs] published %11s (%3.0f%%)", now.Sub(begin).Seconds(), group(pub), percent(pub, n))
-				for _, cn := range demoConsumers {
-					if e := findEntry(v, cn); e != nil {
-						fmt.Fprintf(&b, " | %s %11s", cn, group(e.Cursor.Load()))
-					} else {
-						fmt.Fprintf(&b, " | %s %11s", cn, "-")
-					}
-				}
-				fmt.Fprintf(&b, " | %s events/s", rateString(rate))
-				return nil
-			})
+			var snap segment.Snapshot
+			err := segment.Guard(func() error { snap = seg.Snapshot(); return nil })
 			if err != nil {
 				return fmt.Errorf("read the segment's cursors: %w", err)
 			}
+			pub := snap.Published
+			rate := float64(pub-last) / now.Sub(lastAt).Seconds()
+			last, lastAt = pub, now
+			var b strings.Builder
+			fmt.Fprintf(&b, "[%6.2fs] published %11s (%3.0f%%)", now.Sub(begin).Seconds(), group(pub), percent(pub, n))
+			for _, cn := range demoConsumers {
+				if c, ok := snap.Consumer(cn); ok {
+					fmt.Fprintf(&b, " | %s %11s", cn, group(c.Cursor))
+				} else {
+					fmt.Fprintf(&b, " | %s %11s", cn, "-")
+				}
+			}
+			fmt.Fprintf(&b, " | %s events/s", rateString(rate))
 			fmt.Fprintln(d.stdout, b.String())
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -23,38 +23,42 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "usage: ringwire inspect [--watch] NAME\n       ringwire inspect [--watch] --file PATH\n       ringwire inspect --prefix PREFIX   (every segment whose name starts with PREFIX)\n\n")
+		fmt.Fprint(stderr, "usage: ringwire inspect [--watch] [--json] NAME\n       ringwire inspect [--watch] [--json] --file PATH\n       ringwire inspect --prefix PREFIX   (every segment whose name starts with PREFIX)\n\n")
 		fs.PrintDefaults()
 	}
 	file := fs.String("file", "", "inspect the file-backed segment at `PATH` instead of a shared-memory object")
 	watch := fs.Bool("watch", false, "refresh every -interval until interrupted")
 	prefix := fs.String("prefix", "", "inspect every segment whose name starts with `PREFIX` (discovery)")
 	interval := fs.Duration("interval", time.Second, "refresh interval of --watch")
+	asJSON := fs.Bool("json", false, "print the segment's snapshot as JSON (the fields of segment.Snapshot)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
 	}
 	if *prefix != "" && *file == "" && len(pos) == 0 && !*watch {
-		found, err := segment.Scan(shmBacking(*prefix).Name())
-		if err != nil {
-			fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
+		found, ok := discover("inspect", shmBacking(*prefix).Name(), stderr)
+		if !ok {
 			return exitFailure
 		}
 		code, n := exitOK, 0
-		for _, f := range found {
-			switch f.Header {
-			case segment.HeaderUnread:
-				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(f.Backing, f.Err))
+		for _, d := range found {
+			switch {
+			case d.Err != nil:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(d.Backing, d.Err))
 				code = exitFailure
 				continue
-			case segment.HeaderBlank:
+			case d.Header == segment.HeaderBlank:
 				continue // no ringwire mark: maybe not ours
+			case d.Invalid != nil:
+				fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(d.Backing, d.Invalid))
+				code = exitFailure
+				continue
 			}
-			if n > 0 {
+			if n > 0 && !*asJSON {
 				fmt.Fprintln(stdout)
 			}
 			n++
-			if c := inspectOnce(f.Backing, stdout, stderr); c != exitOK {
+			if c := printSnapshot(d.Snapshot, *asJSON, stdout, stderr); c != exitOK {
 				code = c
 			}
 		}
@@ -74,7 +78,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if !*watch {
-		return inspectOnce(b, stdout, stderr)
+		return inspectOnce(b, *asJSON, stdout, stderr)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,7 +86,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	clear := isTerminal(stdout)
 	for {
 		var out, errs bytes.Buffer
-		inspectOnce(b, &out, &errs)
+		inspectOnce(b, *asJSON, &out, &errs)
 		if clear {
 			fmt.Fprint(stdout, "\033[H\033[2J")
 		} else {
@@ -139,11 +143,12 @@ func isTerminal(w io.Writer) bool {
 // testHookAttached, set only by tests, runs between attaching to a segment and reading it.
 var testHookAttached func(segment.Backing)
 
-// inspectOnce prints one snapshot of the segment at b, or an error explaining why it cannot.
-// The segment belongs to other processes, which may truncate it while it is read: the reading
-// runs under segment.Guard, so that is reported rather than fatal.
-func inspectOnce(b segment.Backing, stdout, stderr io.Writer) int {
-	var out bytes.Buffer
+// inspectOnce prints one snapshot of the segment at b, or an error explaining why it cannot;
+// as JSON (the segment.Snapshot) with asJSON. The segment belongs to other processes, which may
+// truncate it while it is read: the snapshot is taken under segment.Guard, so that is reported
+// rather than fatal, and printed once the mapping is released.
+func inspectOnce(b segment.Backing, asJSON bool, stdout, stderr io.Writer) int {
+	var snap segment.Snapshot
 	err := segment.Guard(func() error {
 		seg, err := segment.Attach(b, 0)
 		if err != nil {
@@ -153,14 +158,28 @@ func inspectOnce(b segment.Backing, stdout, stderr io.Writer) int {
 		if testHookAttached != nil {
 			testHookAttached(b)
 		}
-		writeSnapshot(&out, b, seg.View(), time.Now(), sys.Monotonic())
+		snap = seg.Snapshot()
 		return nil
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ringwire inspect: %s\n", explain(b, err))
 		return exitFailure
 	}
-	stdout.Write(out.Bytes())
+	return printSnapshot(snap, asJSON, stdout, stderr)
+}
+
+// printSnapshot prints s for people, or as JSON (one indented object) with asJSON.
+func printSnapshot(s segment.Snapshot, asJSON bool, stdout, stderr io.Writer) int {
+	if !asJSON {
+		writeSnapshot(stdout, s)
+		return exitOK
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(s); err != nil {
+		fmt.Fprintf(stderr, "ringwire inspect: %v\n", err)
+		return exitFailure
+	}
 	return exitOK
 }
 
@@ -190,77 +209,58 @@ func explain(b segment.Backing, err error) string {
 	return fmt.Sprintf("%s: invalid segment: %v", b.Name(), err)
 }
 
-// writeSnapshot prints the header and the registry entries that are not free. wall and mono are
-// the current wall-clock time and CLOCK_MONOTONIC reading.
-func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Time, mono uint64) {
-	h := v.Header()
-	c := v.Cursors()
-	multi := h.ProducerMode == layout.MultiProducer
-	published, claimedWord := c.Published.Load(), c.Claimed.Load()
-	claimed := claimedWord & layout.CountMask
-	count := published // what a consumer's lag is measured against (spec 5.5 step 1)
-	if multi {
-		count = claimed
-	}
-
+// writeSnapshot prints the header, the counters, the producer entries other than a single
+// producer's (which the "producer" row describes) and the consumer entries.
+func writeSnapshot(w io.Writer, s segment.Snapshot) {
+	multi := s.Mode == "multi"
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, format string, a ...any) { fmt.Fprintf(tw, "%s\t%s\n", k, fmt.Sprintf(format, a...)) }
-	row("segment", "%s (%d bytes)", b, h.TotalSize)
-	row("format", "%d.%d, header %d bytes", h.VersionMajor, h.VersionMinor, h.HeaderLen)
-	row("mode", "%s producer", layout.ModeName(h.ProducerMode))
-	row("capacity", "%d slots of %d bytes", h.Capacity, h.SlotSize)
-	row("event", "%d bytes, align %d", h.EventSize, h.EventAlign)
-	row("type", "%q, fingerprint %#016x", h.TypeNameString(), h.TypeFingerprint)
-	row("incarnation", "%#016x", h.Incarnation)
-	row("creator", "pid %d (%s)", h.CreatorPID, aliveString(h.CreatorPID, h.CreatorStartTime))
-	created := time.Unix(0, int64(h.CreatedUnixNs))
-	row("created", "%s (%s ago)", created.Format("2006-01-02 15:04:05.000 MST"), roundAge(wall.Sub(created)))
-	row("producer", "%s, heartbeat %s", producerState(h.ProducerState.Load(), segment.ProducerAlive(v)), age(mono, h.ProducerHeartbeatNs.Load()))
+	row("segment", "%s (%d bytes)", s.Backing, s.TotalSize)
+	row("format", "%d.%d, header %d bytes", s.VersionMajor, s.VersionMinor, s.HeaderLen)
+	row("mode", "%s producer", s.Mode)
+	row("capacity", "%d slots of %d bytes", s.Capacity, s.SlotSize)
+	row("event", "%d bytes, align %d", s.EventSize, s.EventAlign)
+	row("type", "%q, fingerprint %#016x", s.TypeName, s.TypeFingerprint)
+	row("incarnation", "%#016x", s.Incarnation)
+	row("creator", "pid %d (%s)", s.CreatorPID, creatorLiveness(s.Creator))
+	row("created", "%s (%s ago)", s.CreatedAt.Format("2006-01-02 15:04:05.000 MST"), roundAge(s.TakenAt.Sub(s.CreatedAt)))
+	row("producer", "%s, heartbeat %s", producerState(s), age(s.ProducerHeartbeatNs, s.ProducerHeartbeatAge))
 	if multi {
 		row("published", "- (unused in multi-producer mode)")
 	} else {
-		row("published", "%d", published)
+		row("published", "%d", s.Published)
 	}
-	if claimedWord&layout.ClaimedClosed != 0 {
-		row("claimed", "%d (closed to further claims)", claimed)
+	if s.ClaimsClosed {
+		row("claimed", "%d (closed to further claims)", s.Claimed)
 	} else {
-		row("claimed", "%d", claimed)
+		row("claimed", "%d", s.Claimed)
 	}
-	if g := h.Gaps.Load(); g != 0 {
-		row("gaps", "%d sequences passed over (a producer died mid-claim)", g)
+	if s.Gaps != 0 {
+		row("gaps", "%d sequences passed over (a producer died mid-claim)", s.Gaps)
 	}
-	if rec, poisoned := v.Poisoned(); poisoned {
-		row("POISONED", "%s failed at sequence %d (pid %d, stage %d): %s", layout.PhaseName(rec.Phase), rec.Seq, rec.PID, rec.Stage, printable(rec.Message))
+	if s.ConsumerBlockers != 0 || s.ProducerBlockers != 0 {
+		row("blockers", "%d consumers, %d producers may sleep in the kernel", s.ConsumerBlockers, s.ProducerBlockers)
 	}
-	for i := 0; i < v.Producers(); i++ {
-		pe := v.Producer(i)
-		st := pe.Load().State()
-		if st == layout.ProducerFree || (!multi && i == 0) {
+	if r := s.Poison; r != nil {
+		row("POISONED", "%s failed at sequence %d (pid %d, stage %d): %s", r.Phase, r.Seq, r.PID, r.Stage, printable(r.Message))
+	}
+	for _, p := range s.Producers {
+		if !multi && p.Index == 0 {
 			continue
 		}
 		intent := "none"
-		if start, end, ok := pe.Intent(); !ok {
+		switch {
+		case p.IntentChanging:
 			intent = "changing"
-		} else if end != 0 {
-			intent = fmt.Sprintf("[%d, %d)", start, end)
+		case p.IntentEnd != 0:
+			intent = fmt.Sprintf("[%d, %d)", p.IntentStart, p.IntentEnd)
 		}
-		row(fmt.Sprintf("producer %d", i), "%s, pid %d (%s), claim in progress %s, heartbeat %s",
-			[]string{"free", "active", "closed", "dead", "corrupt"}[min(st, 4)], pe.OwnerID().PID(), ownerString(pe.OwnerID()), intent, age(mono, pe.HeartbeatNs.Load()))
+		row(fmt.Sprintf("producer %d", p.Index), "%s, pid %d (%s), claim in progress %s, heartbeat %s",
+			p.State, p.OwnerPID, p.Owner, intent, age(p.HeartbeatNs, p.HeartbeatAge))
 	}
-	used, active := 0, 0
-	for i := 0; i < v.Entries(); i++ {
-		switch v.Entry(i).Load().State() {
-		case layout.EntryFree:
-		case layout.EntryActive:
-			active++
-			used++
-		default:
-			used++
-		}
-	}
-	row("registry", "%d of %d entries used, %d active", used, v.Entries(), active)
+	row("registry", "%d of %d entries used, %d active", len(s.Consumers), s.RegistryCapacity, s.ActiveConsumers())
 	tw.Flush()
-	if used == 0 {
+	if len(s.Consumers) == 0 {
 		fmt.Fprintln(w, "\nno consumers have registered")
 		return
 	}
@@ -268,75 +268,59 @@ func writeSnapshot(w io.Writer, b segment.Backing, v *layout.View, wall time.Tim
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDX\tNAME\tSTATE\tKIND\tPID\tCURSOR\tLAG\tHEARTBEAT\tLOST\tGAPS")
-	for i := 0; i < v.Entries(); i++ {
-		e := v.Entry(i)
-		st := e.Load().State()
-		if st == layout.EntryFree {
-			continue
-		}
+	for _, c := range s.Consumers {
 		kind := "optional"
-		if e.Required() {
+		if c.Required {
 			kind = "required"
 		}
-		if d := e.DependsOn.Load(); d != 0 {
-			kind += ", after " + indices(d)
+		if c.Starting {
+			kind += ", starting"
 		}
-		cur := e.Cursor.Load()
+		if len(c.DependsOn) != 0 {
+			kind += ", after " + indices(c.DependsOn)
+		}
 		lag := "-" // a closed or evicted entry no longer follows the producer
-		if st == layout.EntryActive && count >= cur {
-			lag = fmt.Sprint(count - cur)
+		if c.Lag >= 0 {
+			lag = fmt.Sprint(c.Lag)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\t%d\n", i, printable(e.NameString()), layout.StateName(st), kind,
-			e.OwnerID().PID(), ownerString(e.OwnerID()), cur, lag, age(mono, e.HeartbeatNs.Load()), e.Lost.Load(), e.GapsSeen.Load())
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d (%s)\t%d\t%s\t%s\t%d\t%d\n", c.Index, printable(c.Name), c.State, kind,
+			c.OwnerPID, c.Owner, c.Cursor, lag, age(c.HeartbeatNs, c.HeartbeatAge), c.Lost, c.GapsSeen)
 	}
 	tw.Flush()
 }
 
-// ownerString says whether an owner identity's process is alive (spec section 8).
-func ownerString(o layout.OwnerID) string {
-	if o == 0 {
-		return "none"
-	}
-	if sys.AliveOwner(o.PID(), o.StartTime()) {
-		return "alive"
-	}
-	return "dead"
-}
-
-func aliveString(pid uint32, start uint64) string {
-	if pid == 0 {
+// creatorLiveness says whether the creator is alive; a header that records no creator (pid 0)
+// makes it "unknown".
+func creatorLiveness(l segment.Liveness) string {
+	if l == segment.ProcessNone {
 		return "unknown"
 	}
-	if sys.Alive(pid, start) {
-		return "alive"
-	}
-	return "dead"
+	return string(l)
 }
 
-// producerState names a header's producer_state; alive says whether a process that can publish
-// is alive (segment.ProducerAlive): an open stream without one is "open (dead)".
-func producerState(s uint32, alive bool) string {
-	switch s {
-	case layout.StreamOpen:
-		if !alive {
-			return "open (dead)"
-		}
-		return "open"
-	case layout.StreamClosed:
+// producerState names the stream's state; an open stream without a process that can publish
+// (segment.ProducerAlive) is "open (dead)".
+func producerState(s segment.Snapshot) string {
+	switch {
+	case s.Closed():
 		return "closed (no more events)"
+	case s.Stream != "open":
+		return "unknown state"
+	case !s.ProducerAlive:
+		return "open (dead)"
 	}
-	return fmt.Sprintf("unknown state %d", s)
+	return "open"
 }
 
-// age formats how long ago a CLOCK_MONOTONIC timestamp was.
-func age(now, then uint64) string {
+// age formats a heartbeat: when it was last stored, as segment.HeartbeatAge measured it.
+func age(then uint64, ago time.Duration) string {
 	switch {
 	case then == 0:
 		return "never"
-	case then > now:
+	case ago < 0:
 		return "-" // written by a clock we cannot compare with (another host?)
 	}
-	return roundAge(time.Duration(now-then)) + " ago"
+	return roundAge(ago) + " ago"
 }
 
 func roundAge(d time.Duration) string {
@@ -351,13 +335,11 @@ func roundAge(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// indices lists the set bits of a depends_on mask as "#0,#3".
-func indices(mask uint64) string {
-	var s []string
-	for i := 0; i < 64; i++ {
-		if mask&(1<<i) != 0 {
-			s = append(s, fmt.Sprintf("#%d", i))
-		}
+// indices lists entry indices as "#0,#3".
+func indices(idx []int) string {
+	s := make([]string, len(idx))
+	for i, x := range idx {
+		s[i] = fmt.Sprintf("#%d", x)
 	}
 	return strings.Join(s, ",")
 }

@@ -5,12 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
@@ -41,10 +39,10 @@ func listPrefix(name, help string, args []string, stderr io.Writer, extra func(*
 	return prefix, true
 }
 
-// scan lists the objects under prefix that are, or may be, ringwire segments, reporting on
-// stderr a platform that cannot list them.
-func scan(cmd, prefix string, stderr io.Writer) ([]segment.Found, bool) {
-	found, err := segment.Scan(prefix)
+// discover finds and snapshots the objects under prefix that are, or may be, ringwire
+// segments (segment.Discover), reporting on stderr a platform that cannot list them.
+func discover(cmd, prefix string, stderr io.Writer) ([]segment.Discovered, bool) {
+	found, err := segment.Discover(prefix)
 	if errors.Is(err, sys.ErrUnsupported) {
 		fmt.Fprintf(stderr, "ringwire %s: %v: listing shared memory needs Linux\n", cmd, err)
 		return nil, false
@@ -56,48 +54,29 @@ func scan(cmd, prefix string, stderr io.Writer) ([]segment.Found, bool) {
 	return found, true
 }
 
-// describe reads the segment that Scan found, under segment.Guard: its owner may truncate it
-// while it is read. The error is set only when the segment could not be read at all (another
-// user's segment: os.ErrPermission); a segment that was read but fails validation, or faulted
-// while being read, is described with SegmentInfo.Err set.
-func describe(f segment.Found) (coordination.SegmentInfo, error) {
-	if f.Header == segment.HeaderUnread {
-		return coordination.SegmentInfo{}, f.Err
-	}
-	var s coordination.SegmentInfo
-	if err := segment.Guard(func() error { s = coordination.Describe(f.Backing); return nil }); err != nil {
-		s = coordination.SegmentInfo{Info: segment.Info{Backing: f.Backing}, Err: err}
-	}
-	if errors.Is(s.Err, os.ErrPermission) {
-		return s, s.Err
-	}
-	return s, nil
-}
-
 func runList(args []string, stdout, stderr io.Writer) int {
 	prefix, ok := listPrefix("list", "usage: ringwire list [PREFIX]\n\nlists the ringwire segments whose name starts with PREFIX, with their producers and consumers;\nsegments this user may not read are reported on stderr, and if none could be read the exit\nstatus is 1\n", args, stderr, nil)
 	if !ok {
 		return exitUsage
 	}
-	found, ok := scan("list", prefix, stderr)
+	found, ok := discover("list", prefix, stderr)
 	if !ok {
 		return exitFailure
 	}
-	var infos []coordination.SegmentInfo
+	var listed []segment.Discovered
 	unreadable := 0
-	for _, f := range found {
-		if f.Header == segment.HeaderBlank {
+	for _, d := range found {
+		switch {
+		case d.Header == segment.HeaderBlank:
 			continue // no ringwire mark: maybe another program's (see "ringwire clean -h")
-		}
-		s, err := describe(f)
-		if err != nil {
-			fmt.Fprintf(stderr, "ringwire list: %s\n", explain(f.Backing, err))
+		case d.Err != nil:
+			fmt.Fprintf(stderr, "ringwire list: %s\n", explain(d.Backing, d.Err))
 			unreadable++
 			continue
 		}
-		infos = append(infos, s)
+		listed = append(listed, d)
 	}
-	if len(infos) == 0 {
+	if len(listed) == 0 {
 		if unreadable > 0 {
 			fmt.Fprintf(stderr, "ringwire list: could not read any of the %d objects whose name starts with %s\n", unreadable, prefix)
 			return exitFailure
@@ -107,22 +86,23 @@ func runList(args []string, stdout, stderr io.Writer) int {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCREATOR\tMODE\tCAPACITY\tPUBLISHED\tPRODUCER\tCONSUMERS\tSTALE")
-	for _, s := range infos {
+	for _, d := range listed {
+		s := &d.Snapshot
 		stale := "no"
 		if s.Stale() {
 			stale = "yes"
 		}
-		if s.Err != nil {
-			problem := s.Err.Error()
-			if errors.Is(s.Err, layout.ErrInitializing) {
+		if d.Invalid != nil {
+			problem := d.Invalid.Error()
+			if errors.Is(d.Invalid, layout.ErrInitializing) {
 				problem = "initializing"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%s\t\t%s\n", s.Backing.Name(), creatorString(s.CreatorPID, s.CreatorAlive), problem, stale)
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t%s\t\t%s\n", s.Backing.Name(), creatorString(s), problem, stale)
 			continue
 		}
 		state := "open"
 		switch {
-		case s.Closed:
+		case s.Closed():
 			state = "closed"
 		case !s.ProducerAlive:
 			state = "open (dead)" // no process that could publish is alive
@@ -130,14 +110,14 @@ func runList(args []string, stdout, stderr io.Writer) int {
 		var cs []string
 		for _, c := range s.Consumers {
 			if c.State == "active" {
-				cs = append(cs, fmt.Sprintf("%s@%d", c.Name, c.Cursor))
+				cs = append(cs, fmt.Sprintf("%s@%d", printable(c.Name), c.Cursor))
 			}
 		}
 		consumers := strings.Join(cs, " ")
 		if consumers == "" {
 			consumers = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Backing.Name(), creatorString(s.CreatorPID, s.CreatorAlive),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", s.Backing.Name(), creatorString(s),
 			s.Mode, s.Capacity, s.Published, state, consumers, stale)
 	}
 	tw.Flush()
@@ -173,7 +153,7 @@ func runClean(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	named := prefix != "/"
-	found, ok := scan("clean", prefix, stderr)
+	found, ok := discover("clean", prefix, stderr)
 	if !ok {
 		return exitFailure
 	}
@@ -182,35 +162,35 @@ func runClean(args []string, stdout, stderr io.Writer) int {
 		verb = "would remove"
 	}
 	removed, readable, unreadable, failed := 0, 0, 0, false
-	for _, f := range found {
-		if !considered(f, named) {
+	for _, d := range found {
+		if !considered(d.Found, named) {
 			continue
 		}
-		v := judge(f, grace, time.Now())
+		v := judge(d, grace, time.Now())
 		if v.unreadable != nil {
-			fmt.Fprintf(stderr, "ringwire clean: %s\n", explain(f.Backing, v.unreadable))
+			fmt.Fprintf(stderr, "ringwire clean: %s\n", explain(d.Backing, v.unreadable))
 			unreadable++
 			continue
 		}
 		readable++
 		if v.note != "" {
-			fmt.Fprintf(stderr, "ringwire clean: kept %s: %s\n", f.Backing.Name(), v.note)
+			fmt.Fprintf(stderr, "ringwire clean: kept %s: %s\n", d.Backing.Name(), v.note)
 		}
 		if v.why == "" {
 			continue
 		}
 		if !dry {
 			// Judge it again just before removing it: it may have come back to life.
-			if again, ok := rescan(f.Backing); !ok || judge(again, grace, time.Now()).why == "" {
+			if again, ok := rediscover(d.Backing); !ok || judge(again, grace, time.Now()).why == "" {
 				continue
 			}
-			if err := segment.Remove(f.Backing); err != nil && !errors.Is(err, segment.ErrNotFound) {
+			if err := segment.Remove(d.Backing); err != nil && !errors.Is(err, segment.ErrNotFound) {
 				fmt.Fprintf(stderr, "ringwire clean: %v\n", err)
 				failed = true
 				continue
 			}
 		}
-		fmt.Fprintf(stdout, "%s %s (%s)\n", verb, f.Backing.Name(), v.why)
+		fmt.Fprintf(stdout, "%s %s (%s)\n", verb, d.Backing.Name(), v.why)
 		removed++
 	}
 	if removed == 0 && (readable > 0 || unreadable == 0) {
@@ -240,57 +220,55 @@ type verdict struct {
 	unreadable error  // it could not be read (another user's)
 }
 
-// judge applies the rules of cleanHelp to f at time now.
-func judge(f segment.Found, grace time.Duration, now time.Time) verdict {
-	s, err := describe(f)
+// judge applies the rules of cleanHelp to d at time now. The first two are Snapshot.Stale's.
+func judge(d segment.Discovered, grace time.Duration, now time.Time) verdict {
+	s := &d.Snapshot
 	switch {
-	case err != nil:
-		return verdict{unreadable: err}
-	case s.Err == nil:
+	case d.Err != nil:
+		return verdict{unreadable: d.Err}
+	case d.Invalid == nil:
 		if s.Stale() {
 			return verdict{why: fmt.Sprintf("creator pid %d is dead, and no live producer or consumer uses it", s.CreatorPID)}
 		}
 		return verdict{}
-	case s.CreatorPID != 0:
-		if s.CreatorAlive {
+	case s.Creator != segment.ProcessNone:
+		if !s.Stale() {
 			return verdict{}
 		}
-		return verdict{why: fmt.Sprintf("invalid (%v), and its creator pid %d is dead", s.Err, s.CreatorPID)}
+		return verdict{why: fmt.Sprintf("invalid (%v), and its creator pid %d is dead", d.Invalid, s.CreatorPID)}
 	}
 	// Nobody to ask: only its age and the absence of any user show that it was abandoned.
-	if now.Sub(f.ModTime) < grace {
+	if now.Sub(d.ModTime) < grace {
 		return verdict{}
 	}
-	used, err := segment.InUse(f.Backing)
+	used, err := segment.InUse(d.Backing)
 	switch {
 	case err != nil:
-		return verdict{note: fmt.Sprintf("invalid (%v), records no creator, and %v", s.Err, err)}
+		return verdict{note: fmt.Sprintf("invalid (%v), records no creator, and %v", d.Invalid, err)}
 	case used:
 		return verdict{}
 	}
-	return verdict{why: fmt.Sprintf("invalid (%v), records no creator, unchanged for %v, and no process has it open or mapped", s.Err, roundAge(now.Sub(f.ModTime)))}
+	return verdict{why: fmt.Sprintf("invalid (%v), records no creator, unchanged for %v, and no process has it open or mapped", d.Invalid, roundAge(now.Sub(d.ModTime)))}
 }
 
-// rescan reads the object at b again, as Scan does.
-func rescan(b segment.Backing) (segment.Found, bool) {
+// rediscover finds and snapshots the object at b again, as Discover does.
+func rediscover(b segment.Backing) (segment.Discovered, bool) {
 	found, err := segment.Scan(b.Name())
 	if err != nil {
-		return segment.Found{}, false
+		return segment.Discovered{}, false
 	}
 	for _, f := range found {
 		if f.Backing == b {
-			return f, true
+			return segment.Examine(f), true
 		}
 	}
-	return segment.Found{}, false
+	return segment.Discovered{}, false
 }
 
-func creatorString(pid uint32, alive bool) string {
-	switch {
-	case pid == 0:
+// creatorString describes the creator a snapshot names.
+func creatorString(s *segment.Snapshot) string {
+	if s.Creator == segment.ProcessNone {
 		return "unknown"
-	case alive:
-		return fmt.Sprintf("%d (alive)", pid)
 	}
-	return fmt.Sprintf("%d (dead)", pid)
+	return fmt.Sprintf("%d (%s)", s.CreatorPID, s.Creator)
 }

@@ -2,7 +2,7 @@
 // segments of running rings.
 //
 //	ringwire demo [-n 20000000] [-batch 256] [-capacity 65536] [-wait yield] [-name /x]
-//	ringwire inspect [--watch] NAME | --file PATH
+//	ringwire inspect [--watch] [--json] NAME | --file PATH
 //	ringwire list [PREFIX]
 //	ringwire clean [--dry-run] [--grace 1m] [PREFIX]
 //
@@ -11,8 +11,9 @@
 // progress from the segment's cursors, and checks that every consumer received every event in
 // order. inspect prints a segment's header and registry; list finds ringwire segments in
 // /dev/shm; clean removes the ones nobody uses, valid or not ("ringwire clean -h" gives the
-// rules). They read other processes' segments under segment.Guard, so a segment truncated
-// under them is reported, not fatal.
+// rules). All of them read segments only through segment.Snapshot, taken under segment.Guard,
+// so a segment truncated under them is reported, not fatal; "inspect --json" prints the
+// snapshot itself.
 package main
 
 import (
@@ -37,6 +38,7 @@ const usage = `usage:
   ringwire demo [flags]              run a producer and two consumers in separate processes
   ringwire inspect [flags] NAME      print a segment's header and consumers (NAME like /orders)
   ringwire inspect --file PATH       the same for a file-backed segment
+  ringwire inspect --json NAME       the segment's snapshot as JSON
   ringwire list [PREFIX]             list the ringwire segments in /dev/shm, with their peers
   ringwire clean [--dry-run] [--grace 1m] [PREFIX]
                                      remove segments nobody uses: creator dead and no live

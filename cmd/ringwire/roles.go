@@ -14,7 +14,6 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
-	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -122,17 +121,6 @@ func runDemoProducer(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	return writeJSON(stdout, stderr, producerReport{Published: done, Seconds: elapsed.Seconds()})
-}
-
-// findEntry returns the active registry entry named name, or nil.
-func findEntry(v *layout.View, name string) *layout.Entry {
-	for i := 0; i < v.Entries(); i++ {
-		e := v.Entry(i)
-		if e.Is(layout.EntryActive) && e.NameString() == name {
-			return e
-		}
-	}
-	return nil
 }
 
 func runDemoConsumer(args []string, stdout, stderr io.Writer) int {

@@ -48,7 +48,7 @@ func startCreator(t *testing.T, name string) *exec.Cmd {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	seg, err := segment.Attach(segment.SharedMemory(name), 20*time.Second)
 	require.NoError(t, err)
-	require.Equal(t, uint32(cmd.Process.Pid), seg.View().Header().CreatorPID)
+	require.Equal(t, uint32(cmd.Process.Pid), seg.Snapshot().CreatorPID)
 	require.NoError(t, seg.Release())
 	return cmd
 }

@@ -69,7 +69,7 @@ func TestDemo_Watch_SegmentTruncated_ReturnsFault(t *testing.T) {
 	d.children = []*child{{role: "producer", done: make(chan struct{})}} // still running, for all watch knows
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = d.watch(ctx, s.View(), 1, time.Millisecond)
+	err = d.watch(ctx, s, 1, time.Millisecond)
 	require.ErrorIs(t, err, segment.ErrFault)
 	require.True(t, strings.HasPrefix(err.Error(), "read the segment's cursors"), err.Error())
 }
