@@ -363,3 +363,23 @@ func TestRegister_DependenciesMustBeRequiredAndStarted(t *testing.T) {
 	require.NoError(t, err, "a dependency that finishes its start is waited for")
 	require.NoError(t, down.Close())
 }
+
+func TestConsumer_RegistryFullAndDuplicateName(t *testing.T) {
+	p, err := producer.Create[event](segment.Heap(), producer.Options{Registry: 2})
+	require.NoError(t, err)
+	defer p.Close()
+	a := attach(t, p, consumer.Options{Name: "a"})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "a"})
+	require.ErrorIs(t, err, consumer.ErrDuplicateName)
+	b := attach(t, p, consumer.Options{Name: "b"})
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: "c"})
+	require.ErrorIs(t, err, consumer.ErrRegistryFull)
+	require.NoError(t, b.Close())
+	c := attach(t, p, consumer.Options{Name: "c"}) // the closed entry is reused
+	require.Equal(t, b.Index(), c.Index())
+	require.Equal(t, uint32(2), p.Segment().View().Entry(c.Index()).Load().Gen())
+	require.NoError(t, a.Close())
+	require.NoError(t, c.Close())
+	_, err = consumer.Register[event](p.Segment(), consumer.Options{Name: ""})
+	require.ErrorIs(t, err, consumer.ErrBadName)
+}

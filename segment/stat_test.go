@@ -1,12 +1,12 @@
 package segment_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
@@ -68,7 +68,7 @@ func TestStat_InvalidSegment_ReportsCreator(t *testing.T) {
 // TestScan_ClassifiesHeaders puts a valid segment, one with its magic overwritten, an empty
 // object, a zeroed one and another program's object under one prefix.
 func TestScan_ClassifiesHeaders(t *testing.T) {
-	prefix := fmt.Sprintf("/rwseg-%d-scan-", os.Getpid())
+	prefix := testseg.Prefix() + "scan-"
 	create := func(label string) (segment.Backing, *layout.Header) {
 		b := segment.SharedMemory(rwName(t, "scan-"+label))
 		s, err := segment.Create(b, config(), segment.CreateOptions{})
