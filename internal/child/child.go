@@ -99,9 +99,9 @@ func Command(ctx context.Context, role string, o Options) (*exec.Cmd, error) {
 	cmd := exec.CommandContext(ctx, path, o.Args...)
 	cmd.Env = append(append(os.Environ(), Env+"="+role), o.Env...)
 	cmd.Dir = o.Dir
-	cmd.SysProcAttr = o.SysProcAttr
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	if o.SysProcAttr != nil {
+		*cmd.SysProcAttr = *o.SysProcAttr // a copy: the caller's is left as it was
 	}
 	dieWithParent(cmd.SysProcAttr)
 	cmd.WaitDelay = 5 * time.Second // a grandchild holding the output open does not block Wait
