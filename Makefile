@@ -1,5 +1,5 @@
-# The one test command of the README: Go (with the race detector and the cross-language
-# conformance matrix), the C library (plain and sanitized), the Rust crate, the Promela models of
+# The one test command of the README: Go (the library with the race detector and the
+# cross-language conformance matrix; the bench module's vet and tests; gofmt of both), the C library (plain and sanitized), the Rust crate, the Promela models of
 # the protocol (spin, installed from Debian by spec/models/run when missing), and the Go tests and
 # the C library again as linux/arm64 under qemu user emulation (.ci/arm64).
 GO ?= go
@@ -14,6 +14,7 @@ test-go:
 	$(GO) vet ./...
 	GOOS=darwin $(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 8m ./...
+	cd bench && $(GO) vet ./... && GOOS=darwin $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 
 test-c:
 	$(MAKE) -C interop/c test asan
@@ -32,8 +33,10 @@ test-arm64:
 demo:
 	$(GO) run ./cmd/ringwire demo
 
+# The harness is its own module (bench/go.mod); the library's in-process Go benchmarks are
+# go test -run '^$$' -bench . ./disruptor.
 bench:
-	$(GO) run ./bench/cmd/rwbench
+	cd bench && $(GO) run ./cmd/rwbench
 
 # Short fuzzing of every parser of foreign bytes; longer runs: FUZZTIME=10m make fuzz.
 FUZZTIME ?= 30s

@@ -3,7 +3,6 @@ module github.com/ringwire/ringwire
 go 1.26.8
 
 require (
-	github.com/HdrHistogram/hdrhistogram-go v1.1.2
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/sys v0.49.0
 )

@@ -2,8 +2,9 @@
 // number of events from producers to consumers (or bounces one between processes) and returns the
 // elapsed time or a latency histogram; Run (the rwbench command) runs the quick or full set,
 // median of several runs per figure, every ratio between figures of the same run, and writes the
-// tables and charts of bench/results. bench_test.go exposes the in-process scenarios to
-// `go test -bench` and runs every scenario once, small, as a test.
+// tables and charts of bench/results. Its tests run every scenario once, small, so that a broken
+// scenario fails a test rather than printing a number. The library's own `go test -bench` of the
+// in-process shapes is disruptor/bench_test.go.
 package bench
 
 import (
@@ -15,20 +16,20 @@ import (
 	"github.com/ringwire/ringwire/producer"
 )
 
-// Pin locks the calling goroutine to cpu (a no-op where pinning is unsupported) and returns the
+// pin locks the calling goroutine to cpu (a no-op where pinning is unsupported) and returns the
 // undo function.
-func Pin(cpu int) func() {
+func pin(cpu int) func() {
 	if err := sys.Pin(cpu); err != nil {
 		return func() {}
 	}
 	return sys.Unpin
 }
 
-// Produce publishes n events numbered from 0, one at a time (batch 1) or in claims of batch
+// produce publishes n events numbered from 0, one at a time (batch 1) or in claims of batch
 // written as slices. It is publishN written out for Event64: in the generic version the
 // sequence store goes through a call per event (GC-shape stenciling), which costs a third of the
 // cross-process throughput.
-func Produce(p *producer.Producer[Event64], n, batch int) error {
+func produce(p *producer.Producer[event64], n, batch int) error {
 	if batch <= 1 {
 		return publishN(p, n, batch, 0)
 	}
@@ -54,10 +55,10 @@ func Produce(p *producer.Producer[Event64], n, batch int) error {
 	return nil
 }
 
-// Drain consumes until the end of the stream and checks that n events arrived in order.
-func Drain(c *consumer.Consumer[Event64], n int) error {
+// drain consumes until the end of the stream and checks that n events arrived in order.
+func drain(c *consumer.Consumer[event64], n int) error {
 	var want uint64
-	err := c.Run(func(e *Event64, _ uint64, _ bool) error {
+	err := c.Run(func(e *event64, _ uint64, _ bool) error {
 		if e.Seq != want {
 			return fmt.Errorf("got event %d, want %d", e.Seq, want)
 		}
@@ -73,14 +74,14 @@ func Drain(c *consumer.Consumer[Event64], n int) error {
 	return nil
 }
 
-// InProcessSPSC moves n 64-byte events through a heap ring of the given capacity between two
+// inProcessSPSC moves n 64-byte events through a heap ring of the given capacity between two
 // pinned goroutines, busy-spinning, and returns the elapsed time.
-func InProcessSPSC(n, capacity, batch int) (time.Duration, error) {
-	return InProcess(Config{Shape: SPSC, EventSize: 64, Capacity: capacity, Batch: batch, Wait: "busy-spin"}, n)
+func inProcessSPSC(n, capacity, batch int) (time.Duration, error) {
+	return inProcess(config{Shape: shapeSPSC, EventSize: 64, Capacity: capacity, Batch: batch, Wait: "busy-spin"}, n)
 }
 
-// Channel moves n 64-byte events through a buffered Go channel of the given capacity between two
+// channel moves n 64-byte events through a buffered Go channel of the given capacity between two
 // pinned goroutines: the baseline a Go user would reach for first.
-func Channel(n, capacity int) (time.Duration, error) {
-	return ChannelShape(Config{Shape: SPSC, EventSize: 64, Capacity: capacity, Batch: 1}, n)
+func channel(n, capacity int) (time.Duration, error) {
+	return channelShape(config{Shape: shapeSPSC, EventSize: 64, Capacity: capacity, Batch: 1}, n)
 }

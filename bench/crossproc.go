@@ -17,19 +17,15 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// ChildEnv names the environment variable that turns a binary using this package into one role of
-// a multi-process scenario (its value is a JSON Role). Call MaybeChild first thing in main or
-// TestMain.
-const ChildEnv = "RINGWIRE_BENCH_CHILD"
-
-// Role is what a re-executed child process does.
-type Role struct {
+// role is what a re-executed child process does.
+type role struct {
 	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume
 	Name     string `json:"name"` // segment name (ping/pong: the ping->pong ring)
 	Back     string `json:"back,omitempty"`
@@ -41,50 +37,58 @@ type Role struct {
 	Wait     string `json:"wait,omitempty"`
 	GapUs    int    `json:"gap_us,omitempty"`
 
-	Shape     *ShapeRole `json:"shape,omitempty"`      // shape-produce, shape-consume
+	Shape     *shapeRole `json:"shape,omitempty"`      // shape-produce, shape-consume
 	EventSize int        `json:"event_size,omitempty"` // produce, consume (Go): 0 means 64
 }
 
-// Lang is the implementation of one side of a cross-process scenario.
-type Lang string
+// lang is the implementation of one side of a cross-process scenario.
+type lang string
 
 // The languages of the cross-process matrix.
 const (
-	Go   Lang = "go"
-	C    Lang = "c"
-	Rust Lang = "rust"
+	langGo   lang = "go"
+	langC    lang = "c"
+	langRust lang = "rust"
 )
 
-// Tools says where the programs of the cross-process scenarios are: Self is a binary that calls
-// MaybeChild (the rwbench command or the test binary), CPerf and RustPerf the rwperf programs of
-// bench/interop (empty: not available).
-type Tools struct {
-	Self     string
-	SelfArgs []string // e.g. -test.run=^$ for a test binary
+// tools says where the programs of the cross-process scenarios are: the Go side is this binary
+// re-executed through internal/child (the rwbench command or the test binary, which call
+// child.Dispatch first), CPerf and RustPerf the rwperf programs of bench/interop (empty: not
+// available).
+type tools struct {
 	CPerf    string
 	RustPerf string
 }
 
-// MaybeChild runs a child role and exits if this process was started as one.
-func MaybeChild() {
-	spec := os.Getenv(ChildEnv)
-	if spec == "" {
-		return
+// roleNames are the roles of the Go child processes; each takes one argument, its role as JSON.
+var roleNames = []string{"produce", "consume", "ping", "pong", "wake-produce", "wake-consume",
+	"shape-produce", "shape-consume"}
+
+func init() {
+	for _, name := range roleNames {
+		child.Register(name, childMain)
 	}
-	var r Role
-	err := json.Unmarshal([]byte(spec), &r)
+}
+
+// childMain is every Go child process: args[0] is its role as JSON.
+func childMain(args []string) int {
+	var r role
+	err := errors.New("want one argument, the role as JSON")
+	if len(args) == 1 {
+		err = json.Unmarshal([]byte(args[0]), &r)
+	}
 	if err == nil {
 		err = runRole(r)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench %s: %v\n", r.Role, err)
-		os.Exit(1)
+		return 1
 	}
-	os.Exit(0)
+	return 0
 }
 
-func runRole(r Role) error {
-	defer Pin(r.CPU)()
+func runRole(r role) error {
+	defer pin(r.CPU)()
 	if path := os.Getenv("RINGWIRE_BENCH_PROFILE"); path != "" {
 		// A CPU profile of this role, for looking into a figure: RINGWIRE_BENCH_PROFILE=/tmp/x
 		// writes /tmp/x.produce, /tmp/x.consume, ...
@@ -151,17 +155,17 @@ func waitForConsumer(v *layout.View, timeout time.Duration) error {
 	}
 }
 
-func goProduce(r Role) error {
+func goProduce(r role) error {
 	if r.EventSize != 0 && r.EventSize != 64 {
 		_, err := bySize(r.EventSize,
-			func() (int, error) { return 0, goProduceSized[Event8](r) },
-			func() (int, error) { return 0, goProduceSized[Event64](r) },
-			func() (int, error) { return 0, goProduceSized[Event256](r) },
-			func() (int, error) { return 0, goProduceSized[Event1024](r) },
-			func() (int, error) { return 0, goProduceSized[Event4096](r) })
+			func() (int, error) { return 0, goProduceSized[event8](r) },
+			func() (int, error) { return 0, goProduceSized[event64](r) },
+			func() (int, error) { return 0, goProduceSized[event256](r) },
+			func() (int, error) { return 0, goProduceSized[event1024](r) },
+			func() (int, error) { return 0, goProduceSized[event4096](r) })
 		return err
 	}
-	p, err := producer.Create[Event64](segment.SharedMemory(r.Name), producer.Options{
+	p, err := producer.Create[event64](segment.SharedMemory(r.Name), producer.Options{
 		Capacity: uint64(r.Capacity), Wait: coordination.BusySpin(), Registry: 4,
 	})
 	if err != nil {
@@ -172,7 +176,7 @@ func goProduce(r Role) error {
 		return err
 	}
 	start := sys.Monotonic()
-	if err := Produce(p, r.Events, r.Batch); err != nil {
+	if err := produce(p, r.Events, r.Batch); err != nil {
 		return err
 	}
 	end := sys.Monotonic()
@@ -182,17 +186,17 @@ func goProduce(r Role) error {
 	return printJSON(timing{"go", "producer", r.Events, r.Batch, start, end, float64(end-start) / 1e9})
 }
 
-func goConsume(r Role) error {
+func goConsume(r role) error {
 	if r.EventSize != 0 && r.EventSize != 64 {
 		_, err := bySize(r.EventSize,
-			func() (int, error) { return 0, goConsumeSized[Event8](r) },
-			func() (int, error) { return 0, goConsumeSized[Event64](r) },
-			func() (int, error) { return 0, goConsumeSized[Event256](r) },
-			func() (int, error) { return 0, goConsumeSized[Event1024](r) },
-			func() (int, error) { return 0, goConsumeSized[Event4096](r) })
+			func() (int, error) { return 0, goConsumeSized[event8](r) },
+			func() (int, error) { return 0, goConsumeSized[event64](r) },
+			func() (int, error) { return 0, goConsumeSized[event256](r) },
+			func() (int, error) { return 0, goConsumeSized[event1024](r) },
+			func() (int, error) { return 0, goConsumeSized[event4096](r) })
 		return err
 	}
-	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Name), consumer.Options{
+	c, err := consumer.Attach[event64](segment.SharedMemory(r.Name), consumer.Options{
 		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
 	})
 	if err != nil {
@@ -202,7 +206,7 @@ func goConsume(r Role) error {
 	var start uint64
 	var want uint64
 	for {
-		_, err = c.ProcessSlices(func(evs []Event64, _ uint64) error {
+		_, err = c.ProcessSlices(func(evs []event64, _ uint64) error {
 			if want == 0 {
 				start = sys.Monotonic()
 			}
@@ -238,7 +242,7 @@ func goConsume(r Role) error {
 // do. goProduce and goConsume
 // keep their own code for Event64, the figure set against the C ring: routed through these
 // generic roles it measured 4-7% lower (five alternating pairs each).
-func goProduceSized[E any](r Role) error {
+func goProduceSized[E any](r role) error {
 	p, err := producer.Create[E](segment.SharedMemory(r.Name), producer.Options{
 		Capacity: uint64(r.Capacity), Wait: coordination.BusySpin(), Registry: 4,
 	})
@@ -299,7 +303,7 @@ func checkSeqs[E any](evs []E, want uint64) (uint64, error) {
 }
 
 // goConsumeSized is goConsume for events of other sizes.
-func goConsumeSized[E any](r Role) error {
+func goConsumeSized[E any](r role) error {
 	c, err := consumer.Attach[E](segment.SharedMemory(r.Name), consumer.Options{
 		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
 	})
@@ -330,21 +334,21 @@ func goConsumeSized[E any](r Role) error {
 
 var segCounter atomic.Uint64
 
-// SegmentPrefix is the name prefix of every segment this process's scenarios create:
+// segmentPrefix is the name prefix of every segment this process's scenarios create:
 // /rw-bench-<pid>-.
-func SegmentPrefix() string { return fmt.Sprintf("/rw-bench-%d-", os.Getpid()) }
+func segmentPrefix() string { return fmt.Sprintf("/rw-bench-%d-", os.Getpid()) }
 
 // newName returns a fresh segment name and the function that removes it (whether or not it still
 // exists).
 func newName() (string, func()) {
-	name := fmt.Sprintf("%s%d", SegmentPrefix(), segCounter.Add(1))
+	name := fmt.Sprintf("%s%d", segmentPrefix(), segCounter.Add(1))
 	return name, func() { _ = segment.Remove(segment.SharedMemory(name)) }
 }
 
 // RemoveLeftovers removes every segment of this process still in /dev/shm (for signal handlers
 // and deferred clean-up) and returns their names.
 func RemoveLeftovers() []string {
-	m, _ := filepath.Glob("/dev/shm" + SegmentPrefix() + "*")
+	m, _ := filepath.Glob("/dev/shm" + segmentPrefix() + "*")
 	for _, p := range m {
 		os.Remove(p)
 	}
@@ -352,27 +356,28 @@ func RemoveLeftovers() []string {
 }
 
 // command builds the process of one role in lang.
-func (t Tools) command(ctx context.Context, lang Lang, r Role) (*exec.Cmd, error) {
+func (t tools) command(ctx context.Context, lang lang, r role) (*exec.Cmd, error) {
 	var cmd *exec.Cmd
 	switch lang {
-	case Go:
+	case langGo:
 		spec, err := json.Marshal(r)
 		if err != nil {
 			return nil, err
 		}
-		cmd = exec.CommandContext(ctx, t.Self, t.SelfArgs...)
-		cmd.Env = append(os.Environ(), ChildEnv+"="+string(spec))
-	case C, Rust:
+		if cmd, err = child.Command(ctx, r.Role, child.Options{Args: []string{string(spec)}}); err != nil {
+			return nil, err
+		}
+	case langC, langRust:
 		bin := t.CPerf
-		if lang == Rust {
+		if lang == langRust {
 			bin = t.RustPerf
 		}
 		if bin == "" {
-			return nil, fmt.Errorf("%w: no %s rwperf program", ErrSkipped, lang)
+			return nil, fmt.Errorf("%w: no %s rwperf program", errSkipped, lang)
 		}
 		role := map[string]string{"produce": "produce", "consume": "consume", "ping": "ping", "pong": "pong"}[r.Role]
 		if role == "" {
-			return nil, fmt.Errorf("%w: no %s program for role %s", ErrSkipped, lang, r.Role)
+			return nil, fmt.Errorf("%w: no %s program for role %s", errSkipped, lang, r.Role)
 		}
 		args := []string{role, "--name", r.Name, "--events", fmt.Sprint(r.Events), "--cpu", fmt.Sprint(r.CPU)}
 		switch role {
@@ -384,21 +389,21 @@ func (t Tools) command(ctx context.Context, lang Lang, r Role) (*exec.Cmd, error
 			args = append(args, "--back", r.Back)
 		}
 		cmd = exec.CommandContext(ctx, bin, args...)
+		dieWithParent(cmd)
 	default:
 		return nil, fmt.Errorf("unknown language %q", lang)
 	}
 	cmd.Stderr = os.Stderr
-	dieWithParent(cmd)
 	return cmd, nil
 }
 
-// ErrSkipped marks a scenario that could not run for want of a tool; the report shows it as
+// errSkipped marks a scenario that could not run for want of a tool; the report shows it as
 // skipped with the error's text.
-var ErrSkipped = errors.New("skipped")
+var errSkipped = errors.New("skipped")
 
 // runPair starts the consumer role, then the producer role, waits for both (killing both if either
 // fails or the timeout passes) and returns the stdout of each.
-func (t Tools) runPair(cons, prod Lang, cr, pr Role, timeout time.Duration) (consOut, prodOut []byte, err error) {
+func (t tools) runPair(cons, prod lang, cr, pr role, timeout time.Duration) (consOut, prodOut []byte, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cc, err := t.command(ctx, cons, cr)
@@ -461,24 +466,24 @@ func lastJSON(out []byte, v any) error {
 	return json.Unmarshal(line, v)
 }
 
-// CrossProcess moves n 64-byte events from a producer process in prod to a consumer process in
+// crossProcessIn moves n 64-byte events from a producer process in prod to a consumer process in
 // cons over a fresh POSIX shared-memory segment (producer pinned to CPU 0, consumer to CPU 1, both
 // busy-spinning), and returns the time from the producer's first publish to the consumer's last
 // event, both read from CLOCK_MONOTONIC, which every process shares.
-func (t Tools) CrossProcess(prod, cons Lang, n, capacity, batch int) (time.Duration, error) {
+func (t tools) crossProcessIn(prod, cons lang, n, capacity, batch int) (time.Duration, error) {
 	return t.crossProcess(prod, cons, n, capacity, batch, 64)
 }
 
-// CrossProcessSized is CrossProcess from Go to Go with events of size bytes (one of EventSizes).
-func (t Tools) CrossProcessSized(n, capacity, batch, size int) (time.Duration, error) {
-	return t.crossProcess(Go, Go, n, capacity, batch, size)
+// crossProcessSized is crossProcessIn from Go to Go with events of size bytes (one of eventSizes).
+func (t tools) crossProcessSized(n, capacity, batch, size int) (time.Duration, error) {
+	return t.crossProcess(langGo, langGo, n, capacity, batch, size)
 }
 
-func (t Tools) crossProcess(prod, cons Lang, n, capacity, batch, size int) (time.Duration, error) {
+func (t tools) crossProcess(prod, cons lang, n, capacity, batch, size int) (time.Duration, error) {
 	name, remove := newName()
 	defer remove()
-	pr := Role{Role: "produce", Name: name, Events: n, Batch: max(batch, 1), Capacity: capacity, CPU: 0, EventSize: size}
-	cr := Role{Role: "consume", Name: name, Events: n, CPU: 1, EventSize: size}
+	pr := role{Role: "produce", Name: name, Events: n, Batch: max(batch, 1), Capacity: capacity, CPU: 0, EventSize: size}
+	cr := role{Role: "consume", Name: name, Events: n, CPU: 1, EventSize: size}
 	co, po, err := t.runPair(cons, prod, cr, pr, 60*time.Second)
 	if err != nil {
 		return 0, err
@@ -496,11 +501,7 @@ func (t Tools) crossProcess(prod, cons Lang, n, capacity, batch, size int) (time
 	return time.Duration(ct.EndNs - pt.StartNs), nil
 }
 
-// CrossProcessSPSC is CrossProcess from Go to Go with the test binary or rwbench as the children.
-func CrossProcessSPSC(n, capacity, batch int) (time.Duration, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
-	}
-	return Tools{Self: self, SelfArgs: []string{"-test.run=^$"}}.CrossProcess(Go, Go, n, capacity, batch)
+// crossProcessSPSC is crossProcessIn from Go to Go with the test binary or rwbench as the children.
+func crossProcessSPSC(n, capacity, batch int) (time.Duration, error) {
+	return tools{}.crossProcessIn(langGo, langGo, n, capacity, batch)
 }

@@ -11,37 +11,37 @@ import (
 // descriptor struct{u64@0,[56]u8@8}:64:8 is written out in bench/interop/c/rwperf.c and
 // bench/interop/rust/src/main.rs.
 type (
-	Event8   struct{ Seq uint64 }
-	Event256 struct {
+	event8   struct{ Seq uint64 }
+	event256 struct {
 		Seq     uint64
 		Payload [248]byte
 	}
-	Event1024 struct {
+	event1024 struct {
 		Seq     uint64
 		Payload [1016]byte
 	}
-	Event4096 struct {
+	event4096 struct {
 		Seq     uint64
 		Payload [4088]byte
 	}
 )
 
-// Event64 is the 64-byte event of the SPSC, cross-process and latency scenarios.
-type Event64 struct {
+// event64 is the 64-byte event of the SPSC, cross-process and latency scenarios.
+type event64 struct {
 	Seq     uint64
 	Payload [56]byte
 }
 
-// EventSizes are the sizes with an event type, smallest first.
-var EventSizes = []int{8, 64, 256, 1024, 4096}
+// eventSizes are the sizes with an event type, smallest first.
+var eventSizes = []int{8, 64, 256, 1024, 4096}
 
 var (
-	_ [8 - unsafe.Sizeof(Event8{})]byte
-	_ [unsafe.Sizeof(Event8{}) - 8]byte
-	_ [64 - unsafe.Sizeof(Event64{})]byte
-	_ [unsafe.Sizeof(Event64{}) - 64]byte
-	_ [4096 - unsafe.Sizeof(Event4096{})]byte
-	_ [unsafe.Sizeof(Event4096{}) - 4096]byte
+	_ [8 - unsafe.Sizeof(event8{})]byte
+	_ [unsafe.Sizeof(event8{}) - 8]byte
+	_ [64 - unsafe.Sizeof(event64{})]byte
+	_ [unsafe.Sizeof(event64{}) - 64]byte
+	_ [4096 - unsafe.Sizeof(event4096{})]byte
+	_ [unsafe.Sizeof(event4096{}) - 4096]byte
 )
 
 // seqOf points at the sequence word every event type starts with.
@@ -62,5 +62,5 @@ func bySize[R any](size int, f8, f64, f256, f1024, f4096 func() (R, error)) (R, 
 		return f4096()
 	}
 	var zero R
-	return zero, fmt.Errorf("no event type of %d bytes (have %v)", size, EventSizes)
+	return zero, fmt.Errorf("no event type of %d bytes (have %v)", size, eventSizes)
 }

@@ -14,28 +14,28 @@ import (
 	"github.com/ringwire/ringwire/segment"
 )
 
-// Shape is the topology of an in-process throughput scenario.
-type Shape string
+// shape is the topology of an in-process throughput scenario.
+type shape string
 
 // The in-process shapes. Every consumer sees every event (a broadcast, as in the LMAX
 // disruptor), so the channel baselines fan out by sending each event to one channel per reader.
 const (
-	SPSC     Shape = "SPSC"     // one producer, one consumer
-	MPSC     Shape = "MPSC"     // two producers, one consumer
-	SPMC     Shape = "SPMC"     // one producer, three consumers each seeing every event
-	Pipeline Shape = "Pipeline" // one producer, three stages in series
-	Diamond  Shape = "Diamond"  // one producer, two stages in parallel, a third behind both
+	shapeSPSC     shape = "SPSC"     // one producer, one consumer
+	shapeMPSC     shape = "MPSC"     // two producers, one consumer
+	shapeSPMC     shape = "SPMC"     // one producer, three consumers each seeing every event
+	shapePipeline shape = "Pipeline" // one producer, three stages in series
+	shapeDiamond  shape = "Diamond"  // one producer, two stages in parallel, a third behind both
 )
 
-// Shapes lists every shape in table order.
-var Shapes = []Shape{SPSC, MPSC, SPMC, Pipeline, Diamond}
+// shapes lists every shape in table order.
+var shapes = []shape{shapeSPSC, shapeMPSC, shapeSPMC, shapePipeline, shapeDiamond}
 
-// Threads is the number of goroutines (each on its own OS thread) a shape runs.
-func (s Shape) Threads() int {
+// threads is the number of goroutines (each on its own OS thread) a shape runs.
+func (s shape) threads() int {
 	switch s {
-	case SPSC:
+	case shapeSPSC:
 		return 2
-	case MPSC:
+	case shapeMPSC:
 		return 3
 	default:
 		return 4
@@ -43,33 +43,33 @@ func (s Shape) Threads() int {
 }
 
 // producers is the number of publishing goroutines.
-func (s Shape) producers() int {
-	if s == MPSC {
+func (s shape) producers() int {
+	if s == shapeMPSC {
 		return 2
 	}
 	return 1
 }
 
-// Config is one in-process scenario.
-type Config struct {
-	Shape     Shape
+// config is one in-process scenario.
+type config struct {
+	Shape     shape
 	EventSize int    // bytes: one of EventSizes
 	Capacity  int    // ring slots, and the channel buffer
 	Batch     int    // events per publish (1 = one at a time); channels always send one
 	Wait      string // "busy-spin", "yield" or "blocking"; see WaitFor
 }
 
-// DefaultWait is the wait a shape runs with: busy-spin when its threads fit the machine's cores
+// defaultWait is the wait a shape runs with: busy-spin when its threads fit the machine's cores
 // (never more spinning threads than cores), else yield.
-func DefaultWait(s Shape) string {
-	if s.Threads() <= runtime.NumCPU() {
+func defaultWait(s shape) string {
+	if s.threads() <= runtime.NumCPU() {
 		return "busy-spin"
 	}
 	return "yield"
 }
 
-// WaitFor returns the strategy of a wait name.
-func WaitFor(name string) (coordination.Strategy, error) {
+// waitFor returns the strategy of a wait name.
+func waitFor(name string) (coordination.Strategy, error) {
 	switch name {
 	case "busy-spin":
 		return coordination.BusySpin(), nil
@@ -81,30 +81,30 @@ func WaitFor(name string) (coordination.Strategy, error) {
 	return nil, fmt.Errorf("unknown wait %q (busy-spin, yield, blocking)", name)
 }
 
-// InProcess moves n events through a heap ring in cfg's shape and returns the time from the first
+// inProcess moves n events through a heap ring in cfg's shape and returns the time from the first
 // publish to the last consumer finishing. Every consumer checks that it saw every event in order.
-func InProcess(cfg Config, n int) (time.Duration, error) {
+func inProcess(cfg config, n int) (time.Duration, error) {
 	defer noGC()()
 	return bySize(cfg.EventSize,
-		func() (time.Duration, error) { return ringShape[Event8](cfg, n) },
-		func() (time.Duration, error) { return ringShape[Event64](cfg, n) },
-		func() (time.Duration, error) { return ringShape[Event256](cfg, n) },
-		func() (time.Duration, error) { return ringShape[Event1024](cfg, n) },
-		func() (time.Duration, error) { return ringShape[Event4096](cfg, n) })
+		func() (time.Duration, error) { return ringShape[event8](cfg, n) },
+		func() (time.Duration, error) { return ringShape[event64](cfg, n) },
+		func() (time.Duration, error) { return ringShape[event256](cfg, n) },
+		func() (time.Duration, error) { return ringShape[event1024](cfg, n) },
+		func() (time.Duration, error) { return ringShape[event4096](cfg, n) })
 }
 
-// ChannelShape is InProcess over buffered Go channels of cfg.Capacity: one channel for SPSC and
+// channelShape is inProcess over buffered Go channels of cfg.Capacity: one channel for SPSC and
 // MPSC (two senders), one per reader for SPMC, one per hop for Pipeline, and four for Diamond
 // (producer to each of the two parallel stages, each of them to the joining stage, which takes one
 // from each per event). Batch and Wait do not apply.
-func ChannelShape(cfg Config, n int) (time.Duration, error) {
+func channelShape(cfg config, n int) (time.Duration, error) {
 	defer noGC()()
 	return bySize(cfg.EventSize,
-		func() (time.Duration, error) { return chanShape[Event8](cfg, n) },
-		func() (time.Duration, error) { return chanShape[Event64](cfg, n) },
-		func() (time.Duration, error) { return chanShape[Event256](cfg, n) },
-		func() (time.Duration, error) { return chanShape[Event1024](cfg, n) },
-		func() (time.Duration, error) { return chanShape[Event4096](cfg, n) })
+		func() (time.Duration, error) { return chanShape[event8](cfg, n) },
+		func() (time.Duration, error) { return chanShape[event64](cfg, n) },
+		func() (time.Duration, error) { return chanShape[event256](cfg, n) },
+		func() (time.Duration, error) { return chanShape[event1024](cfg, n) },
+		func() (time.Duration, error) { return chanShape[event4096](cfg, n) })
 }
 
 // noGC collects garbage now and turns the collector off until the returned function runs. An
@@ -161,7 +161,7 @@ func (k *checker) done(perProducer int, producers int) error {
 // 2 cores: CPU 0 and 1), else only locks it to an OS thread, and returns the undo function.
 func threadSetup(threads, i int) func() {
 	if threads <= runtime.NumCPU() {
-		return Pin(i % runtime.NumCPU())
+		return pin(i % runtime.NumCPU())
 	}
 	runtime.LockOSThread()
 	return runtime.UnlockOSThread
@@ -184,24 +184,24 @@ type stageDef struct {
 	after []string
 }
 
-func stagesOf(s Shape) []stageDef {
+func stagesOf(s shape) []stageDef {
 	switch s {
-	case SPMC:
+	case shapeSPMC:
 		return []stageDef{{"c0", nil}, {"c1", nil}, {"c2", nil}}
-	case Pipeline:
+	case shapePipeline:
 		return []stageDef{{"s1", nil}, {"s2", []string{"s1"}}, {"s3", []string{"s2"}}}
-	case Diamond:
+	case shapeDiamond:
 		return []stageDef{{"a", nil}, {"b", nil}, {"join", []string{"a", "b"}}}
 	}
 	return []stageDef{{"c0", nil}}
 }
 
-func ringShape[E any](cfg Config, n int) (time.Duration, error) {
-	w, err := WaitFor(cfg.Wait)
+func ringShape[E any](cfg config, n int) (time.Duration, error) {
+	w, err := waitFor(cfg.Wait)
 	if err != nil {
 		return 0, err
 	}
-	threads := cfg.Shape.Threads()
+	threads := cfg.Shape.threads()
 	defer withProcs(threads)()
 	np := cfg.Shape.producers()
 	mode := producer.Single
@@ -340,8 +340,8 @@ func consumeAll[E any](c *consumer.Consumer[E], batch int, see func(uint64)) err
 	}
 }
 
-func chanShape[E any](cfg Config, n int) (time.Duration, error) {
-	threads := cfg.Shape.Threads()
+func chanShape[E any](cfg config, n int) (time.Duration, error) {
+	threads := cfg.Shape.threads()
 	defer withProcs(threads)()
 	np := cfg.Shape.producers()
 	per := n / np
@@ -375,22 +375,22 @@ func chanShape[E any](cfg Config, n int) (time.Duration, error) {
 	}
 	var heads []chan E // what the producers send every event to
 	switch cfg.Shape {
-	case SPSC, MPSC:
+	case shapeSPSC, shapeMPSC:
 		ch := mk()
 		heads = []chan E{ch}
 		reader(0, ch)
-	case SPMC:
+	case shapeSPMC:
 		heads = []chan E{mk(), mk(), mk()}
 		for i, ch := range heads {
 			reader(i, ch)
 		}
-	case Pipeline:
+	case shapePipeline:
 		a, b, c := mk(), mk(), mk()
 		heads = []chan E{a}
 		reader(0, a, b)
 		reader(1, b, c)
 		reader(2, c)
-	case Diamond:
+	case shapeDiamond:
 		a, b, ac, bc := mk(), mk(), mk(), mk()
 		heads = []chan E{a, b}
 		reader(0, a, ac)

@@ -13,8 +13,8 @@ import (
 	"github.com/ringwire/ringwire/segment"
 )
 
-// Latency is the distribution of one latency scenario, in nanoseconds.
-type Latency struct {
+// latency is the distribution of one latency scenario, in nanoseconds.
+type latency struct {
 	Samples int     `json:"samples"`
 	P50     float64 `json:"p50_ns"`
 	P99     float64 `json:"p99_ns"`
@@ -27,8 +27,8 @@ type Latency struct {
 func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(1, 10_000_000_000, 3) }
 
 // latencyOf reads h, dividing every value by div (2 for a round trip).
-func latencyOf(h *hdrhistogram.Histogram, div float64) Latency {
-	return Latency{
+func latencyOf(h *hdrhistogram.Histogram, div float64) latency {
+	return latency{
 		Samples: int(h.TotalCount()),
 		P50:     float64(h.ValueAtQuantile(50)) / div,
 		P99:     float64(h.ValueAtQuantile(99)) / div,
@@ -38,52 +38,52 @@ func latencyOf(h *hdrhistogram.Histogram, div float64) Latency {
 	}
 }
 
-// PingPong bounces one 64-byte event between two Go processes pinned to CPUs 0 and 1 over two
+// pingPongWait bounces one 64-byte event between two Go processes pinned to CPUs 0 and 1 over two
 // rings, ping->pong and pong->ping, both sides waiting with wait, and returns the one-way latency
 // (round trip / 2) of samples round trips after warmup unrecorded ones. As in the C ping-pong
 // baseline, the clock is read once per round trip and a sample is the time between two reads, so
 // each includes one clock read and the recording of the previous sample.
-func (t Tools) PingPong(wait string, samples, warmup int) (Latency, error) {
-	if _, err := WaitFor(wait); err != nil {
-		return Latency{}, err
+func (t tools) pingPongWait(wait string, samples, warmup int) (latency, error) {
+	if _, err := waitFor(wait); err != nil {
+		return latency{}, err
 	}
-	return t.pingPong(Go, wait, samples, warmup)
+	return t.pingPong(langGo, wait, samples, warmup)
 }
 
-// PingPongIn is the busy-spin PingPong with both processes in lang (C or Rust: the rwperf
+// pingPongIn is the busy-spin pingPongWait with both processes in lang (C or Rust: the rwperf
 // programs of bench/interop, which poll the ring themselves, reading the next slot as they do).
-func (t Tools) PingPongIn(lang Lang, samples, warmup int) (Latency, error) {
+func (t tools) pingPongIn(lang lang, samples, warmup int) (latency, error) {
 	return t.pingPong(lang, "busy-spin", samples, warmup)
 }
 
-func (t Tools) pingPong(lang Lang, wait string, samples, warmup int) (Latency, error) {
+func (t tools) pingPong(lang lang, wait string, samples, warmup int) (latency, error) {
 	there, rmThere := newName()
 	defer rmThere()
 	back, rmBack := newName()
 	defer rmBack()
-	pi := Role{Role: "ping", Name: there, Back: back, Events: samples, Warmup: warmup, Wait: wait, CPU: 0}
-	po := Role{Role: "pong", Name: there, Back: back, Events: samples + warmup, Wait: wait, CPU: 1}
+	pi := role{Role: "ping", Name: there, Back: back, Events: samples, Warmup: warmup, Wait: wait, CPU: 0}
+	po := role{Role: "pong", Name: there, Back: back, Events: samples + warmup, Wait: wait, CPU: 1}
 	timeout := 60*time.Second + time.Duration(samples+warmup)*200*time.Microsecond
 	pingOut, _, err := t.runPair(lang, lang, pi, po, timeout)
 	if err != nil {
-		return Latency{}, err
+		return latency{}, err
 	}
-	var l Latency
+	var l latency
 	return l, lastJSON(pingOut, &l)
 }
 
 // ping creates the ping->pong ring, attaches to the pong->ping ring, and times round trips.
-func ping(r Role) error {
-	w, err := WaitFor(r.Wait)
+func ping(r role) error {
+	w, err := waitFor(r.Wait)
 	if err != nil {
 		return err
 	}
-	p, err := producer.Create[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+	p, err := producer.Create[event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Back), consumer.Options{Name: "ping", Wait: w, AttachTimeout: 10 * time.Second})
+	c, err := consumer.Attach[event64](segment.SharedMemory(r.Back), consumer.Options{Name: "ping", Wait: w, AttachTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -92,14 +92,14 @@ func ping(r Role) error {
 		return err
 	}
 	h := newHist()
-	var e Event64
+	var e event64
 	// time.Since reads only the monotonic clock (time.Now reads the wall clock too): one
 	// CLOCK_MONOTONIC read per round trip, as in the C baseline.
 	epoch := time.Now()
 	prev := time.Since(epoch)
 	for i := 0; i < r.Warmup+r.Events; i++ {
 		seq := uint64(i)
-		if err := p.Publish(func(e *Event64) { e.Seq = seq }); err != nil {
+		if err := p.Publish(func(e *event64) { e.Seq = seq }); err != nil {
 			return err
 		}
 		if _, err := c.Read(&e); err != nil {
@@ -118,22 +118,22 @@ func ping(r Role) error {
 }
 
 // pong creates the pong->ping ring, attaches to the ping->pong ring, and echoes every event.
-func pong(r Role) error {
-	w, err := WaitFor(r.Wait)
+func pong(r role) error {
+	w, err := waitFor(r.Wait)
 	if err != nil {
 		return err
 	}
-	p, err := producer.Create[Event64](segment.SharedMemory(r.Back), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+	p, err := producer.Create[event64](segment.SharedMemory(r.Back), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
-	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Name), consumer.Options{Name: "pong", Wait: w, AttachTimeout: 10 * time.Second})
+	c, err := consumer.Attach[event64](segment.SharedMemory(r.Name), consumer.Options{Name: "pong", Wait: w, AttachTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	var e Event64
+	var e event64
 	for {
 		if _, err := c.Read(&e); err != nil {
 			if errors.Is(err, consumer.ErrEndOfStream) {
@@ -142,33 +142,33 @@ func pong(r Role) error {
 			return err
 		}
 		seq := e.Seq
-		if err := p.Publish(func(e *Event64) { e.Seq = seq }); err != nil {
+		if err := p.Publish(func(e *event64) { e.Seq = seq }); err != nil {
 			return err
 		}
 	}
 }
 
-// WakeUp measures the blocking strategy's wake-up: a producer process (CPU 0) publishes one event
+// wakeUp measures the blocking strategy's wake-up: a producer process (CPU 0) publishes one event
 // every gap, long enough for the consumer process (CPU 1, coordination.Blocking) to be asleep in
 // the kernel, and the consumer records the time from just before the publish (a CLOCK_MONOTONIC
 // stamp in the event) to its Read returning.
-func (t Tools) WakeUp(samples int, gap time.Duration) (Latency, error) {
+func (t tools) wakeUp(samples int, gap time.Duration) (latency, error) {
 	name, remove := newName()
 	defer remove()
-	pr := Role{Role: "wake-produce", Name: name, Events: samples, GapUs: int(gap / time.Microsecond), CPU: 0}
-	cr := Role{Role: "wake-consume", Name: name, Events: samples, CPU: 1}
+	pr := role{Role: "wake-produce", Name: name, Events: samples, GapUs: int(gap / time.Microsecond), CPU: 0}
+	cr := role{Role: "wake-consume", Name: name, Events: samples, CPU: 1}
 	timeout := 60*time.Second + time.Duration(samples)*(gap+time.Millisecond)
-	co, _, err := t.runPair(Go, Go, cr, pr, timeout)
+	co, _, err := t.runPair(langGo, langGo, cr, pr, timeout)
 	if err != nil {
-		return Latency{}, err
+		return latency{}, err
 	}
-	var l Latency
+	var l latency
 	return l, lastJSON(co, &l)
 }
 
-func wakeProduce(r Role) error {
-	w, _ := WaitFor("blocking")
-	p, err := producer.Create[Event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
+func wakeProduce(r role) error {
+	w, _ := waitFor("blocking")
+	p, err := producer.Create[event64](segment.SharedMemory(r.Name), producer.Options{Capacity: 64, Wait: w, Registry: 2})
 	if err != nil {
 		return err
 	}
@@ -179,22 +179,22 @@ func wakeProduce(r Role) error {
 	gap := time.Duration(r.GapUs) * time.Microsecond
 	for i := 0; i < r.Events; i++ {
 		time.Sleep(gap)
-		if err := p.Publish(func(e *Event64) { e.Seq = sys.Monotonic() }); err != nil {
+		if err := p.Publish(func(e *event64) { e.Seq = sys.Monotonic() }); err != nil {
 			return err
 		}
 	}
 	return p.Close()
 }
 
-func wakeConsume(r Role) error {
-	w, _ := WaitFor("blocking")
-	c, err := consumer.Attach[Event64](segment.SharedMemory(r.Name), consumer.Options{Name: "wake", Wait: w, AttachTimeout: 10 * time.Second})
+func wakeConsume(r role) error {
+	w, _ := waitFor("blocking")
+	c, err := consumer.Attach[event64](segment.SharedMemory(r.Name), consumer.Options{Name: "wake", Wait: w, AttachTimeout: 10 * time.Second})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	h := newHist()
-	var e Event64
+	var e event64
 	for i := 0; i < r.Events; i++ {
 		if _, err := c.Read(&e); err != nil {
 			return err

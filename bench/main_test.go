@@ -4,10 +4,11 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/testseg"
 )
 
 func TestMain(m *testing.M) {
-	MaybeChild()
+	child.Dispatch()
 	os.Exit(testseg.Main(m))
 }

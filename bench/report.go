@@ -18,7 +18,7 @@ func f1(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-func ratio(r Row) string {
+func ratio(r row) string {
 	if r.Ratio == 0 {
 		return ""
 	}
@@ -43,12 +43,12 @@ func (res *Results) throughputTable() (t table) {
 	var body [][]string
 	defer func() { t = table{head, body} }()
 	head = []string{"group", "scenario", "impl", "event B", "capacity", "batch", "wait", "threads", "Mevents/s", "ratio", "note"}
-	for _, r := range res.Rows {
+	for _, r := range res.rows {
 		if r.Lat != nil || r.Group == "latency" {
 			continue
 		}
 		v := f1(r.Mevs)
-		if r.Skipped() {
+		if r.skipped() {
 			v = "skipped"
 		}
 		body = append(body, []string{r.Group, r.Scenario, r.Impl, cell(r.EventSize), cell(r.Capacity), cell(r.Batch), r.Wait, cell(r.Threads), v, ratio(r), r.Note})
@@ -61,7 +61,7 @@ func (res *Results) latencyTable() (t table) {
 	var body [][]string
 	defer func() { t = table{head, body} }()
 	head = []string{"scenario", "impl", "wait", "samples", "p50 ns", "p99 ns", "p99.9 ns", "max ns", "ratio", "note"}
-	for _, r := range res.Rows {
+	for _, r := range res.rows {
 		if r.Group != "latency" {
 			continue
 		}
@@ -80,7 +80,7 @@ func (res *Results) targetTable() (t table) {
 	var body [][]string
 	defer func() { t = table{head, body} }()
 	head = []string{"target", "goal", "this run", "met"}
-	for _, t := range res.Targets {
+	for _, t := range res.targets {
 		got, met := fmt.Sprintf("%.2fx", t.Ratio), "no"
 		if t.Ratio == 0 {
 			got, met = t.Note, "-"
@@ -140,14 +140,14 @@ func mdTable(w io.Writer, t table) {
 
 // WriteText prints the report as plain tables.
 func (res *Results) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "\nringwire benchmarks (%s), %s\n%s\n\n", res.Mode, res.Machine, res.Settings)
+	fmt.Fprintf(w, "\nringwire benchmarks (%s), %s\n%s\n\n", res.mode, res.machine, res.settings)
 	fmt.Fprintln(w, "Throughput (ratio: this row / the baseline named, same run)")
 	textTable(w, res.throughputTable())
 	fmt.Fprintln(w, "\nLatency (one-way ns; ratio: p50 / baseline p50)")
 	textTable(w, res.latencyTable())
 	fmt.Fprintln(w, "\nTargets")
 	textTable(w, res.targetTable())
-	fmt.Fprintf(w, "\nbuilt: %s; run took %.0fs\n", strings.Join(res.Built, ", "), res.Elapsed.Seconds())
+	fmt.Fprintf(w, "\nbuilt: %s; run took %.0fs\n", strings.Join(res.built, ", "), res.elapsed.Seconds())
 }
 
 // WriteFiles writes latest.csv, latest.md, throughput.svg, latency.svg and machine.txt to dir.
@@ -157,7 +157,7 @@ func (res *Results) WriteFiles(dir string) error {
 	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "# ringwire benchmark results (%s run)\n\nMachine: %s  \n%s  \nRun on %s, took %.0f s. Built: %s.\n\n",
-		res.Mode, res.Machine, res.Settings, res.Started.UTC().Format("2006-01-02 15:04 UTC"), res.Elapsed.Seconds(), strings.Join(res.Built, ", "))
+		res.mode, res.machine, res.settings, res.started.UTC().Format("2006-01-02 15:04 UTC"), res.elapsed.Seconds(), strings.Join(res.built, ", "))
 	md.WriteString("Every figure is the median of several runs; every ratio compares two figures of this run. Shapes with more than 2 threads run with the `yield` wait (never more spinning threads than the 2 cores).\n\n")
 	md.WriteString("## Targets\n\n")
 	mdTable(&md, res.targetTable())
@@ -167,7 +167,7 @@ func (res *Results) WriteFiles(dir string) error {
 	mdTable(&md, res.latencyTable())
 	files := map[string]string{
 		"latest.md":      md.String(),
-		"machine.txt":    res.Machine.String() + "\n",
+		"machine.txt":    res.machine.String() + "\n",
 		"throughput.svg": res.throughputSVG(),
 		"latency.svg":    res.latencySVG(),
 	}
@@ -183,8 +183,8 @@ func (res *Results) WriteFiles(dir string) error {
 	cw := csv.NewWriter(f)
 	cw.Write([]string{"group", "scenario", "impl", "event_size", "capacity", "batch", "wait", "threads", "events", "runs",
 		"mevents_per_s", "p50_ns", "p99_ns", "p999_ns", "max_ns", "baseline", "ratio", "note"})
-	for _, r := range res.Rows {
-		var l Latency
+	for _, r := range res.rows {
+		var l latency
 		if r.Lat != nil {
 			l = *r.Lat
 		}
@@ -284,12 +284,12 @@ func barSVG(title, machine, unit string, series []string, bars []bar, logScale b
 
 func (res *Results) throughputSVG() string {
 	var bars []bar
-	for _, r := range res.Rows {
+	for _, r := range res.rows {
 		if r.Group == "latency" || r.Scenario == "Go->Go vs C->C" {
 			continue
 		}
 		// The full run's matrix is too big for one chart: chart its 64-byte rows at capacity 4096.
-		if res.Mode == "full" && r.Group != "rust-baseline" && (r.EventSize != 64 || r.Capacity != 4096) {
+		if res.mode == "full" && r.Group != "rust-baseline" && (r.EventSize != 64 || r.Capacity != 4096) {
 			continue
 		}
 		label := fmt.Sprintf("%s %s", r.Scenario, r.Impl)
@@ -304,12 +304,12 @@ func (res *Results) throughputSVG() string {
 		}
 		bars = append(bars, bar{label: r.Group + ": " + label, values: []float64{r.Mevs}})
 	}
-	return barSVG("ringwire throughput, 64-byte events (million events/s, higher is better)", res.Machine.String(), "Mevents/s", []string{"median of runs"}, bars, false)
+	return barSVG("ringwire throughput, 64-byte events (million events/s, higher is better)", res.machine.String(), "Mevents/s", []string{"median of runs"}, bars, false)
 }
 
 func (res *Results) latencySVG() string {
 	var bars []bar
-	for _, r := range res.Rows {
+	for _, r := range res.rows {
 		if r.Group != "latency" {
 			continue
 		}
@@ -319,5 +319,5 @@ func (res *Results) latencySVG() string {
 		}
 		bars = append(bars, b)
 	}
-	return barSVG("ringwire one-way latency between two pinned processes (ns, lower is better)", res.Machine.String(), "ns", []string{"p50", "p99", "p99.9"}, bars, true)
+	return barSVG("ringwire one-way latency between two pinned processes (ns, lower is better)", res.machine.String(), "ns", []string{"p50", "p99", "p99.9"}, bars, true)
 }

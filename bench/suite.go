@@ -16,14 +16,14 @@ import (
 type Options struct {
 	Full      bool          // the full matrix; else the quick set
 	Runs      int           // runs per figure (median reported); 0 means 3
-	Target    time.Duration // length of one in-process run; 0 means 60 ms (quick) or 120 ms (full)
+	target    time.Duration // length of one in-process run; 0 means 60 ms (quick) or 120 ms (full)
 	Events    int           // events per cross-process run; 0 means 20M (quick) or 50M (full)
 	RustLimit time.Duration // longest Rust build; 0 skips the Rust scenarios
 	Log       io.Writer     // progress lines
 }
 
-// Row is one line of the results.
-type Row struct {
+// row is one line of the results.
+type row struct {
 	Group     string // in-process, cross-process, rust-baseline, latency
 	Scenario  string // SPSC, MPSC, ..., Go->C, ping-pong, wake-up
 	Impl      string // ringwire, chan, c-shmring, c-pingpong, rust-disruptor, crossbeam-channel
@@ -35,17 +35,17 @@ type Row struct {
 	Events    int // per run (latency: samples)
 	Runs      int
 	Mevs      float64  // throughput, million events per second (median)
-	Lat       *Latency // latency rows (median of each figure)
+	Lat       *latency // latency rows (median of each figure)
 	Baseline  string   // what Ratio compares with
 	Ratio     float64  // throughput: this / baseline; latency: p50 / baseline p50
 	Note      string   // why it was skipped, or how it was made
 }
 
-// Skipped reports whether the row holds no figure.
-func (r Row) Skipped() bool { return r.Mevs == 0 && r.Lat == nil }
+// skipped reports whether the row holds no figure.
+func (r row) skipped() bool { return r.Mevs == 0 && r.Lat == nil }
 
-// Target is one of the goals the README states, checked against this run.
-type Target struct {
+// readmeTarget is one of the goals the README states, checked against this run.
+type readmeTarget struct {
 	What  string
 	Want  string
 	Ratio float64 // 0: not measured
@@ -55,14 +55,14 @@ type Target struct {
 
 // Results are everything a run produced.
 type Results struct {
-	Machine  Machine
-	Mode     string
-	Started  time.Time
-	Elapsed  time.Duration
-	Rows     []Row
-	Targets  []Target
-	Built    []string
-	Settings string
+	machine  machine
+	mode     string
+	started  time.Time
+	elapsed  time.Duration
+	rows     []row
+	targets  []readmeTarget
+	built    []string
+	settings string
 }
 
 func median(xs []float64) float64 {
@@ -108,10 +108,10 @@ func Run(o Options) (*Results, error) {
 	if o.Runs <= 0 {
 		o.Runs = 3
 	}
-	if o.Target <= 0 {
-		o.Target = 60 * time.Millisecond
+	if o.target <= 0 {
+		o.target = 60 * time.Millisecond
 		if o.Full {
-			o.Target = 120 * time.Millisecond
+			o.target = 120 * time.Millisecond
 		}
 	}
 	if o.Events <= 0 {
@@ -123,9 +123,9 @@ func Run(o Options) (*Results, error) {
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
-	res := &Results{Machine: ReadMachine(), Mode: "quick", Started: time.Now()}
+	res := &Results{machine: readMachine(), mode: "quick", started: time.Now()}
 	if o.Full {
-		res.Mode = "full"
+		res.mode = "full"
 	}
 	defer RemoveLeftovers()
 	root, err := Root()
@@ -133,21 +133,21 @@ func Run(o Options) (*Results, error) {
 		return nil, err
 	}
 	fmt.Fprintf(o.Log, "building baselines and interop programs...\n")
-	progs := Prepare(root, o.RustLimit)
-	res.Built = progs.Built
-	res.Settings = fmt.Sprintf("%s run, median of %d runs, in-process runs of about %v (event count calibrated per scenario), cross-process runs of %d events, GOMAXPROCS %d (raised to the thread count for shapes of more than %d threads)",
-		res.Mode, o.Runs, o.Target, o.Events, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	progs := prepare(root, o.RustLimit)
+	res.built = progs.Built
+	res.settings = fmt.Sprintf("%s run, median of %d runs, in-process runs of about %v (event count calibrated per scenario), cross-process runs of %d events, GOMAXPROCS %d (raised to the thread count for shapes of more than %d threads)",
+		res.mode, o.Runs, o.target, o.Events, runtime.GOMAXPROCS(0), runtime.NumCPU())
 
-	res.Rows = append(res.Rows, inProcessRows(o)...)
-	res.Rows = append(res.Rows, crossProcessRows(o, progs)...)
-	res.Rows = append(res.Rows, rustRows(o, progs)...)
-	res.Rows = append(res.Rows, latencyRows(o, progs)...)
-	res.Targets = targets(res.Rows)
-	res.Elapsed = time.Since(res.Started)
+	res.rows = append(res.rows, inProcessRows(o)...)
+	res.rows = append(res.rows, crossProcessRows(o, progs)...)
+	res.rows = append(res.rows, rustRows(o, progs)...)
+	res.rows = append(res.rows, latencyRows(o, progs)...)
+	res.targets = targets(res.rows)
+	res.elapsed = time.Since(res.started)
 	return res, nil
 }
 
-func logRow(o Options, r Row) {
+func logRow(o Options, r row) {
 	switch {
 	case r.Lat != nil:
 		fmt.Fprintf(o.Log, "  %-14s %-18s %-10s p50 %8.0f ns  p99 %8.0f ns\n", r.Scenario, r.Impl, r.Wait, r.Lat.P50, r.Lat.P99)
@@ -158,22 +158,22 @@ func logRow(o Options, r Row) {
 	}
 }
 
-func inProcessRows(o Options) []Row {
+func inProcessRows(o Options) []row {
 	sizes, caps := []int{64}, []int{4096, 64}
 	if o.Full {
-		sizes, caps = EventSizes, []int{64, 256, 1024, 4096, 16384, 65536}
+		sizes, caps = eventSizes, []int{64, 256, 1024, 4096, 16384, 65536}
 	}
-	fmt.Fprintf(o.Log, "in-process throughput (%d shapes x %d sizes x %d capacities x batch 1/64, and channels)\n", len(Shapes), len(sizes), len(caps))
-	var rows []Row
-	for _, shape := range Shapes {
+	fmt.Fprintf(o.Log, "in-process throughput (%d shapes x %d sizes x %d capacities x batch 1/64, and channels)\n", len(shapes), len(sizes), len(caps))
+	var rows []row
+	for _, shape := range shapes {
 		for _, size := range sizes {
 			for _, capacity := range caps {
-				base := Row{Group: "in-process", Scenario: string(shape), EventSize: size, Capacity: capacity, Threads: shape.Threads(), Runs: o.Runs}
+				base := row{Group: "in-process", Scenario: string(shape), EventSize: size, Capacity: capacity, Threads: shape.threads(), Runs: o.Runs}
 				ch := base
 				ch.Impl, ch.Batch, ch.Wait = "chan", 1, "-"
-				cfg := Config{Shape: shape, EventSize: size, Capacity: capacity, Batch: 1}
-				f := func(n int) (time.Duration, error) { return ChannelShape(cfg, n) }
-				n, err := calibrate(o.Target, f)
+				cfg := config{Shape: shape, EventSize: size, Capacity: capacity, Batch: 1}
+				f := func(n int) (time.Duration, error) { return channelShape(cfg, n) }
+				n, err := calibrate(o.target, f)
 				if err == nil {
 					ch.Events = n
 					ch.Mevs, err = medianRate(o.Runs, n, f)
@@ -185,10 +185,10 @@ func inProcessRows(o Options) []Row {
 				rows = append(rows, ch)
 				for _, batch := range []int{1, 64} {
 					r := base
-					r.Impl, r.Batch, r.Wait = "ringwire", batch, DefaultWait(shape)
-					cfg := Config{Shape: shape, EventSize: size, Capacity: capacity, Batch: batch, Wait: r.Wait}
-					f := func(n int) (time.Duration, error) { return InProcess(cfg, n) }
-					n, err := calibrate(o.Target, f)
+					r.Impl, r.Batch, r.Wait = "ringwire", batch, defaultWait(shape)
+					cfg := config{Shape: shape, EventSize: size, Capacity: capacity, Batch: batch, Wait: r.Wait}
+					f := func(n int) (time.Duration, error) { return inProcess(cfg, n) }
+					n, err := calibrate(o.target, f)
 					if err == nil {
 						r.Events = n
 						r.Mevs, err = medianRate(o.Runs, n, f)
@@ -208,38 +208,38 @@ func inProcessRows(o Options) []Row {
 	return rows
 }
 
-func skipRow(r Row, why string) Row {
+func skipRow(r row, why string) row {
 	r.Note = why
 	return r
 }
 
-func crossProcessRows(o Options, p Programs) []Row {
+func crossProcessRows(o Options, p programs) []row {
 	fmt.Fprintf(o.Log, "cross-process throughput, capacity 4096, pairs: producer on CPU 0, consumer on CPU 1, busy-spin\n")
-	var rows []Row
+	var rows []row
 	// The C minimal ring, the ceiling for this machine, and Go->Go in batches, the figure set
 	// against it: their runs alternate, so that both medians come from the same minutes (this
 	// machine's neighbours move every figure by tens of percent from one minute to the next).
 	shm, gogo := ringBeside(o, p, 64, o.Events)
 	rows = append(rows, shm, gogo)
 	pairs := []struct {
-		prod, cons Lang
+		prod, cons lang
 		batch      int
-	}{{Go, Go, 1}, {C, C, 64}, {Go, C, 64}, {C, Go, 64}, {Go, Rust, 64}, {Rust, Go, 64}}
+	}{{langGo, langGo, 1}, {langC, langC, 64}, {langGo, langC, 64}, {langC, langGo, 64}, {langGo, langRust, 64}, {langRust, langGo, 64}}
 	if o.Full {
 		pairs = append(pairs, struct {
-			prod, cons Lang
+			prod, cons lang
 			batch      int
-		}{C, C, 1})
+		}{langC, langC, 1})
 	}
 	var cc float64
 	for _, pc := range pairs {
-		r := Row{Group: "cross-process", Scenario: langName(pc.prod) + "->" + langName(pc.cons), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: pc.batch, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+		r := row{Group: "cross-process", Scenario: langName(pc.prod) + "->" + langName(pc.cons), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: pc.batch, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
 		if pc.batch == 1 {
 			r.Events = o.Events / 4
 		}
 		missing := ""
-		for _, l := range []Lang{pc.prod, pc.cons} {
-			if why, ok := p.Missing[string(l)]; ok && l != Go {
+		for _, l := range []lang{pc.prod, pc.cons} {
+			if why, ok := p.Missing[string(l)]; ok && l != langGo {
 				missing = why
 			}
 		}
@@ -247,7 +247,7 @@ func crossProcessRows(o Options, p Programs) []Row {
 			r = skipRow(r, missing)
 		} else {
 			rate, err := medianRate(o.Runs, r.Events, func(n int) (time.Duration, error) {
-				return p.CrossProcess(pc.prod, pc.cons, n, 4096, pc.batch)
+				return p.crossProcessIn(pc.prod, pc.cons, n, 4096, pc.batch)
 			})
 			if err != nil {
 				r.Note = err.Error()
@@ -257,7 +257,7 @@ func crossProcessRows(o Options, p Programs) []Row {
 		if r.Mevs > 0 && shm.Mevs > 0 {
 			r.Baseline, r.Ratio = "c-shmring", r.Mevs/shm.Mevs
 		}
-		if pc.prod == C && pc.cons == C && pc.batch == 64 {
+		if pc.prod == langC && pc.cons == langC && pc.batch == 64 {
 			cc = r.Mevs
 		}
 		logRow(o, r)
@@ -270,15 +270,15 @@ func crossProcessRows(o Options, p Programs) []Row {
 		}
 	}
 	// The other shapes across processes: each producer and each stage a Go process of its own.
-	for _, shape := range []Shape{MPSC, SPMC, Pipeline, Diamond} {
+	for _, shape := range []shape{shapeMPSC, shapeSPMC, shapePipeline, shapeDiamond} {
 		for _, batch := range []int{1, 64} {
-			cfg := Config{Shape: shape, EventSize: 64, Capacity: 4096, Batch: batch, Wait: "yield"}
-			r := Row{Group: "cross-process", Scenario: string(shape), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: batch, Wait: cfg.Wait,
-				Threads: shape.Threads(), Events: o.Events / 4, Runs: o.Runs, Note: "a process per producer and per consumer"}
+			cfg := config{Shape: shape, EventSize: 64, Capacity: 4096, Batch: batch, Wait: "yield"}
+			r := row{Group: "cross-process", Scenario: string(shape), Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: batch, Wait: cfg.Wait,
+				Threads: shape.threads(), Events: o.Events / 4, Runs: o.Runs, Note: "a process per producer and per consumer"}
 			if batch == 1 {
 				r.Events = o.Events / 16
 			}
-			rate, err := medianRate(o.Runs, r.Events, func(n int) (time.Duration, error) { return p.CrossShape(cfg, n) })
+			rate, err := medianRate(o.Runs, r.Events, func(n int) (time.Duration, error) { return p.crossShape(cfg, n) })
 			if err != nil {
 				r.Note = err.Error()
 			}
@@ -290,7 +290,7 @@ func crossProcessRows(o Options, p Programs) []Row {
 	// Go->Go against C->C, the same library protocol in C.
 	for i := range rows {
 		if rows[i].Scenario == "Go->Go" && rows[i].Batch == 64 && rows[i].EventSize == 64 && rows[i].Mevs > 0 && cc > 0 {
-			rows = append(rows, Row{Group: "cross-process", Scenario: "Go->Go vs C->C", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2,
+			rows = append(rows, row{Group: "cross-process", Scenario: "Go->Go vs C->C", Impl: "ringwire", EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2,
 				Events: rows[i].Events, Runs: o.Runs, Mevs: rows[i].Mevs, Baseline: "C->C ringwire", Ratio: rows[i].Mevs / cc})
 		}
 	}
@@ -299,9 +299,9 @@ func crossProcessRows(o Options, p Programs) []Row {
 
 // ringBeside measures the C minimal ring and Go->Go (capacity 4096, batches of 64) with events of
 // size bytes, n per run, their runs alternating, and returns both rows (Go's with its ratio).
-func ringBeside(o Options, p Programs, size, n int) (shm, gogo Row) {
-	shm = Row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs}
-	gogo = Row{Group: "cross-process", Scenario: "Go->Go", Impl: "ringwire", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs,
+func ringBeside(o Options, p programs, size, n int) (shm, gogo row) {
+	shm = row{Group: "cross-process", Scenario: "C minimal ring", Impl: "c-shmring", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs}
+	gogo = row{Group: "cross-process", Scenario: "Go->Go", Impl: "ringwire", EventSize: size, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: n, Runs: o.Runs,
 		Note: "runs alternate with c-shmring's"}
 	if p.ShmRingBin == "" {
 		shm = skipRow(shm, p.Missing["c-shmring"])
@@ -315,7 +315,7 @@ func ringBeside(o Options, p Programs, size, n int) (shm, gogo Row) {
 				shmRates = append(shmRates, rates["c-shmring"]...)
 			}
 		}
-		d, err := p.CrossProcessSized(n, 4096, 64, size)
+		d, err := p.crossProcessSized(n, 4096, 64, size)
 		if err != nil {
 			gogo.Note = err.Error()
 			break
@@ -331,11 +331,11 @@ func ringBeside(o Options, p Programs, size, n int) (shm, gogo Row) {
 	return shm, gogo
 }
 
-func langName(l Lang) string {
+func langName(l lang) string {
 	switch l {
-	case Go:
+	case langGo:
 		return "Go"
-	case C:
+	case langC:
 		return "C"
 	}
 	return "Rust"
@@ -372,16 +372,16 @@ func jsonRates(bin string, args ...string) (map[string][]float64, error) {
 	return rates, nil
 }
 
-func rustRows(o Options, p Programs) []Row {
+func rustRows(o Options, p programs) []row {
 	fmt.Fprintf(o.Log, "Rust in-process baselines (SPSC, 64-byte events, capacity 4096, pinned, busy-spin)\n")
-	var rows []Row
+	var rows []row
 	var rates map[string][]float64
 	var err error
 	if p.RustBaselines != "" {
 		rates, err = jsonRates(p.RustBaselines, "--runs", fmt.Sprint(o.Runs), "--events", fmt.Sprint(o.Events))
 	}
 	for _, name := range []string{"rust-disruptor", "crossbeam-channel"} {
-		r := Row{Group: "rust-baseline", Scenario: "SPSC", Impl: name, EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
+		r := row{Group: "rust-baseline", Scenario: "SPSC", Impl: name, EventSize: 64, Capacity: 4096, Batch: 64, Wait: "busy-spin", Threads: 2, Events: o.Events, Runs: o.Runs}
 		if name == "crossbeam-channel" {
 			r.Batch = 1
 		}
@@ -401,40 +401,40 @@ func rustRows(o Options, p Programs) []Row {
 	return rows
 }
 
-func latencyRows(o Options, p Programs) []Row {
+func latencyRows(o Options, p programs) []row {
 	samples, wakes := 200_000, 1000
 	if o.Full {
 		samples, wakes = 1_000_000, 5000
 	}
 	fmt.Fprintf(o.Log, "latency: ping-pong between two pinned processes, one-way = round trip / 2\n")
-	var rows []Row
-	add := func(r Row) {
+	var rows []row
+	add := func(r row) {
 		logRow(o, r)
 		rows = append(rows, r)
 	}
-	bare := Row{Group: "latency", Scenario: "ping-pong", Impl: "c-pingpong", EventSize: 8, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs, Note: "one cache line, no ring"}
+	bare := row{Group: "latency", Scenario: "ping-pong", Impl: "c-pingpong", EventSize: 8, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs, Note: "one cache line, no ring"}
 	if p.PingPongBin == "" {
 		bare = skipRow(bare, p.Missing["c-pingpong"])
 	}
-	var bares []Latency
+	var bares []latency
 	var bareErr error
 	for _, wait := range []string{"busy-spin", "yield", "blocking"} {
-		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: wait, Threads: 2, Events: samples, Runs: o.Runs}
+		r := row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: wait, Threads: 2, Events: samples, Runs: o.Runs}
 		if wait == "blocking" {
 			r.Events = samples / 4
 		}
 		if wait == "busy-spin" {
 			r.Note = "runs alternate with c-pingpong's"
 		}
-		r = latencyRuns(o.Runs, r, func() (Latency, error) {
+		r = latencyRuns(o.Runs, r, func() (latency, error) {
 			// The bare ping-pong's runs alternate with busy-spin's, the figure set against it.
 			if wait == "busy-spin" && p.PingPongBin != "" && bareErr == nil {
-				var bl []Latency
+				var bl []latency
 				if bl, bareErr = cPingPong(p.PingPongBin, samples, 1); bareErr == nil {
 					bares = append(bares, bl...)
 				}
 			}
-			return p.PingPong(wait, r.Events, r.Events/10)
+			return p.pingPongWait(wait, r.Events, r.Events/10)
 		})
 		if wait == "busy-spin" {
 			if bareErr != nil {
@@ -448,22 +448,22 @@ func latencyRows(o Options, p Programs) []Row {
 		add(againstBare(r, bare))
 	}
 	// The C and Rust implementations, both processes in the language, busy-spinning.
-	for _, lang := range []Lang{C, Rust} {
-		r := Row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire-" + string(lang), EventSize: 64, Capacity: 64, Batch: 1, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs}
-		add(againstBare(latencyRuns(o.Runs, r, func() (Latency, error) { return p.PingPongIn(lang, samples, samples/10) }), bare))
+	for _, lang := range []lang{langC, langRust} {
+		r := row{Group: "latency", Scenario: "ping-pong", Impl: "ringwire-" + string(lang), EventSize: 64, Capacity: 64, Batch: 1, Wait: "busy-spin", Threads: 2, Events: samples, Runs: o.Runs}
+		add(againstBare(latencyRuns(o.Runs, r, func() (latency, error) { return p.pingPongIn(lang, samples, samples/10) }), bare))
 	}
-	add(latencyRuns(o.Runs, Row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
-		Note: "publish to the sleeping consumer's return, one event every 300us"}, func() (Latency, error) { return p.WakeUp(wakes, 300*time.Microsecond) }))
+	add(latencyRuns(o.Runs, row{Group: "latency", Scenario: "wake-up", Impl: "ringwire", EventSize: 64, Capacity: 64, Batch: 1, Wait: "blocking", Threads: 2, Events: wakes, Runs: o.Runs,
+		Note: "publish to the sleeping consumer's return, one event every 300us"}, func() (latency, error) { return p.wakeUp(wakes, 300*time.Microsecond) }))
 	return rows
 }
 
 // latencyRuns runs f up to runs times, stopping at the first error, and returns r with the
 // median of the runs, or with the error as its note (skipped when a program is missing).
-func latencyRuns(runs int, r Row, f func() (Latency, error)) Row {
-	var ls []Latency
+func latencyRuns(runs int, r row, f func() (latency, error)) row {
+	var ls []latency
 	for i := 0; i < runs; i++ {
 		l, err := f()
-		if errors.Is(err, ErrSkipped) {
+		if errors.Is(err, errSkipped) {
 			return skipRow(r, err.Error())
 		}
 		if err != nil {
@@ -478,39 +478,39 @@ func latencyRuns(runs int, r Row, f func() (Latency, error)) Row {
 }
 
 // againstBare sets r's ratio to the bare ping-pong's p50 when both were measured.
-func againstBare(r, bare Row) Row {
+func againstBare(r, bare row) row {
 	if r.Lat != nil && bare.Lat != nil {
 		r.Baseline, r.Ratio = "c-pingpong p50", r.Lat.P50/bare.Lat.P50
 	}
 	return r
 }
 
-func medianLatency(ls []Latency) Latency {
-	pick := func(f func(Latency) float64) float64 {
+func medianLatency(ls []latency) latency {
+	pick := func(f func(latency) float64) float64 {
 		var xs []float64
 		for _, l := range ls {
 			xs = append(xs, f(l))
 		}
 		return median(xs)
 	}
-	return Latency{
+	return latency{
 		Samples: ls[0].Samples,
-		P50:     pick(func(l Latency) float64 { return l.P50 }),
-		P99:     pick(func(l Latency) float64 { return l.P99 }),
-		P999:    pick(func(l Latency) float64 { return l.P999 }),
-		Max:     pick(func(l Latency) float64 { return l.Max }),
-		Mean:    pick(func(l Latency) float64 { return l.Mean }),
+		P50:     pick(func(l latency) float64 { return l.P50 }),
+		P99:     pick(func(l latency) float64 { return l.P99 }),
+		P999:    pick(func(l latency) float64 { return l.P999 }),
+		Max:     pick(func(l latency) float64 { return l.Max }),
+		Mean:    pick(func(l latency) float64 { return l.Mean }),
 	}
 }
 
-func cPingPong(bin string, samples, runs int) ([]Latency, error) {
+func cPingPong(bin string, samples, runs int) ([]latency, error) {
 	out, err := exec.Command(bin, "--runs", fmt.Sprint(runs), "--samples", fmt.Sprint(samples)).Output()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", bin, err)
 	}
-	var ls []Latency
+	var ls []latency
 	for _, line := range strings.Split(string(out), "\n") {
-		var l Latency
+		var l latency
 		if json.Unmarshal([]byte(line), &l) == nil && l.Samples > 0 {
 			ls = append(ls, l)
 		}
@@ -521,20 +521,20 @@ func cPingPong(bin string, samples, runs int) ([]Latency, error) {
 	return ls, nil
 }
 
-func find(rows []Row, f func(Row) bool) (Row, bool) {
+func find(rows []row, f func(row) bool) (row, bool) {
 	for _, r := range rows {
 		if f(r) {
 			return r, true
 		}
 	}
-	return Row{}, false
+	return row{}, false
 }
 
 // targets checks the goals of the README against this run's ratios.
-func targets(rows []Row) []Target {
-	var ts []Target
-	add := func(what, want string, goal float64, lower bool, r Row, ok bool) {
-		t := Target{What: what, Want: want}
+func targets(rows []row) []readmeTarget {
+	var ts []readmeTarget
+	add := func(what, want string, goal float64, lower bool, r row, ok bool) {
+		t := readmeTarget{What: what, Want: want}
 		switch {
 		case !ok || r.Ratio == 0:
 			t.Note = "not measured"
@@ -548,23 +548,23 @@ func targets(rows []Row) []Target {
 		}
 		ts = append(ts, t)
 	}
-	r, ok := find(rows, func(r Row) bool { return r.Scenario == "Go->Go" && r.Batch == 64 && r.EventSize == 64 })
+	r, ok := find(rows, func(r row) bool { return r.Scenario == "Go->Go" && r.Batch == 64 && r.EventSize == 64 })
 	add("Go->Go cross-process, batch 64 / C minimal ring (c-shmring)", ">= 0.8x", 0.8, false, r, ok)
-	r, ok = find(rows, func(r Row) bool { return r.Scenario == "Go->Go vs C->C" })
+	r, ok = find(rows, func(r row) bool { return r.Scenario == "Go->Go vs C->C" })
 	add("Go->Go / C->C (ringwire C library), batch 64", ">= 0.8x", 0.8, false, r, ok)
 	for _, b := range []int{64, 1} {
-		r, ok = find(rows, func(r Row) bool {
+		r, ok = find(rows, func(r row) bool {
 			return r.Group == "in-process" && r.Scenario == "SPSC" && r.Impl == "ringwire" && r.EventSize == 64 && r.Capacity == 4096 && r.Batch == b
 		})
 		add(fmt.Sprintf("in-process SPSC, batch %d / channel (64 B, capacity 4096)", b), ">= 4x", 4, false, r, ok)
 	}
 	for _, b := range []int{64, 1} {
-		r, ok = find(rows, func(r Row) bool {
+		r, ok = find(rows, func(r row) bool {
 			return r.Group == "in-process" && r.Scenario == "MPSC" && r.Impl == "ringwire" && r.EventSize == 64 && r.Capacity == 4096 && r.Batch == b
 		})
 		add(fmt.Sprintf("MPSC 2 producers, batch %d / 2-sender channel (64 B, capacity 4096)", b), ">= 3x", 3, false, r, ok)
 	}
-	r, ok = find(rows, func(r Row) bool { return r.Scenario == "ping-pong" && r.Impl == "ringwire" && r.Wait == "busy-spin" })
+	r, ok = find(rows, func(r row) bool { return r.Scenario == "ping-pong" && r.Impl == "ringwire" && r.Wait == "busy-spin" })
 	add("ping-pong busy-spin p50 / bare cache-line ping-pong p50", "<= 1.5x", 1.5, true, r, ok)
 	return ts
 }

@@ -35,7 +35,7 @@ func Root() (string, error) {
 // build runs a build command in dir with a time limit and returns how long it took.
 func build(dir string, limit time.Duration, name string, args ...string) (time.Duration, error) {
 	if _, err := exec.LookPath(name); err != nil {
-		return 0, fmt.Errorf("%w: %s not installed", ErrSkipped, name)
+		return 0, fmt.Errorf("%w: %s not installed", errSkipped, name)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -45,32 +45,31 @@ func build(dir string, limit time.Duration, name string, args ...string) (time.D
 	out, err := cmd.CombinedOutput()
 	d := time.Since(start)
 	if ctx.Err() != nil {
-		return d, fmt.Errorf("%w: %s %s took over %v", ErrSkipped, name, strings.Join(args, " "), limit)
+		return d, fmt.Errorf("%w: %s %s took over %v", errSkipped, name, strings.Join(args, " "), limit)
 	}
 	if err != nil {
 		tail := string(out)
 		if len(tail) > 400 {
 			tail = "..." + tail[len(tail)-400:]
 		}
-		return d, fmt.Errorf("%w: %s %s failed: %v: %s", ErrSkipped, name, strings.Join(args, " "), err, strings.TrimSpace(tail))
+		return d, fmt.Errorf("%w: %s %s failed: %v: %s", errSkipped, name, strings.Join(args, " "), err, strings.TrimSpace(tail))
 	}
 	return d, nil
 }
 
-// Programs are the non-Go programs of a run, each with the reason it is missing if it is.
-type Programs struct {
-	Tools
+// programs are the non-Go programs of a run, each with the reason it is missing if it is.
+type programs struct {
+	tools
 	ShmRingBin, PingPongBin, RustBaselines string
 	Missing                                map[string]string // program -> why it is unavailable
 	Built                                  []string          // what was built, how long it took
 }
 
-// Prepare builds what the run needs: the C baselines and bench/interop/c with make, the Rust
+// prepare builds what the run needs: the C baselines and bench/interop/c with make, the Rust
 // baselines and bench/interop/rust with cargo, each within rustLimit (0: skip Rust). A program
 // that cannot be built is recorded in Missing and its scenarios are skipped.
-func Prepare(root string, rustLimit time.Duration) Programs {
-	self, _ := os.Executable()
-	p := Programs{Tools: Tools{Self: self}, Missing: map[string]string{}}
+func prepare(root string, rustLimit time.Duration) programs {
+	p := programs{Missing: map[string]string{}}
 	note := func(what string, d time.Duration) {
 		p.Built = append(p.Built, fmt.Sprintf("%s (%.1fs)", what, d.Seconds()))
 	}
@@ -110,8 +109,8 @@ func Prepare(root string, rustLimit time.Duration) Programs {
 	return p
 }
 
-// Machine describes the host: CPU model, cores, kernel, Go version.
-type Machine struct {
+// machine describes the host: CPU model, cores, kernel, Go version.
+type machine struct {
 	CPU    string
 	Cores  int
 	Kernel string
@@ -119,7 +118,7 @@ type Machine struct {
 	OS     string
 }
 
-func (m Machine) String() string {
+func (m machine) String() string {
 	return fmt.Sprintf("%s, %d cores, Linux %s, %s %s", m.CPU, m.Cores, m.Kernel, m.Go, m.OS)
 }
 
@@ -127,9 +126,9 @@ func numCPU() int       { return runtime.NumCPU() }
 func goVersion() string { return runtime.Version() }
 func goOS() string      { return runtime.GOOS + "/" + runtime.GOARCH }
 
-// ReadMachine reads /proc/cpuinfo and uname.
-func ReadMachine() Machine {
-	m := Machine{CPU: "unknown CPU", Cores: numCPU(), Go: goVersion(), OS: goOS()}
+// readMachine reads /proc/cpuinfo and uname.
+func readMachine() machine {
+	m := machine{CPU: "unknown CPU", Cores: numCPU(), Go: goVersion(), OS: goOS()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

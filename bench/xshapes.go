@@ -14,8 +14,8 @@ import (
 	"github.com/ringwire/ringwire/segment"
 )
 
-// ShapeRole is what a process of a cross-process shape does (Role.Shape is set).
-type ShapeRole struct {
+// shapeRole is what a process of a cross-process shape does (Role.Shape is set).
+type shapeRole struct {
 	Index     int      `json:"index"`     // producer index (0 creates the ring) or consumer index
 	Producers int      `json:"producers"` // publishing processes
 	Consumers int      `json:"consumers"` // consumer processes the producers wait for
@@ -24,13 +24,13 @@ type ShapeRole struct {
 	After     []string `json:"after,omitempty"`
 }
 
-// CrossShape runs cfg.Shape (64-byte events) with each producer and each consumer in a Go process
+// crossShape runs cfg.Shape (64-byte events) with each producer and each consumer in a Go process
 // of its own, all on one shared-memory ring: MPSC is two producer processes (multi-producer mode)
 // and a consumer process, SPMC three consumer processes, Pipeline and Diamond one process per
 // stage, each reading behind the stages it follows (consumer.Options.After). Every consumer checks
 // that it saw every event in order (per producer). The duration runs from the first producer's
 // first publish to the last consumer's last event, all read from CLOCK_MONOTONIC.
-func (t Tools) CrossShape(cfg Config, n int) (time.Duration, error) {
+func (t tools) crossShape(cfg config, n int) (time.Duration, error) {
 	if cfg.EventSize != 64 {
 		return 0, fmt.Errorf("cross-process shapes use 64-byte events, not %d", cfg.EventSize)
 	}
@@ -38,20 +38,20 @@ func (t Tools) CrossShape(cfg Config, n int) (time.Duration, error) {
 	defer remove()
 	np, stages := cfg.Shape.producers(), stagesOf(cfg.Shape)
 	per := n / np
-	base := Role{Name: name, Batch: max(cfg.Batch, 1), Capacity: cfg.Capacity, Wait: cfg.Wait}
-	var roles []Role
+	base := role{Name: name, Batch: max(cfg.Batch, 1), Capacity: cfg.Capacity, Wait: cfg.Wait}
+	var roles []role
 	cpu := 0
 	for i, st := range stages { // consumers first, in dependency order
 		r := base
 		r.Role, r.Events, r.CPU = "shape-consume", per, 1-cpu%2
-		r.Shape = &ShapeRole{Index: i, Producers: np, Consumers: len(stages), Total: per * np, Stage: st.name, After: st.after}
+		r.Shape = &shapeRole{Index: i, Producers: np, Consumers: len(stages), Total: per * np, Stage: st.name, After: st.after}
 		roles = append(roles, r)
 		cpu++
 	}
 	for j := 0; j < np; j++ {
 		r := base
 		r.Role, r.Events, r.CPU = "shape-produce", per, j%2
-		r.Shape = &ShapeRole{Index: j, Producers: np, Consumers: len(stages), Total: per * np}
+		r.Shape = &shapeRole{Index: j, Producers: np, Consumers: len(stages), Total: per * np}
 		roles = append(roles, r)
 	}
 	outs, err := t.runAll(roles, 60*time.Second+time.Duration(n)*time.Microsecond)
@@ -79,7 +79,7 @@ func (t Tools) CrossShape(cfg Config, n int) (time.Duration, error) {
 
 // runAll starts every role (in order) as a Go process, waits for all of them, killing all if one
 // fails or the timeout passes, and returns the stdout of each.
-func (t Tools) runAll(roles []Role, timeout time.Duration) ([][]byte, error) {
+func (t tools) runAll(roles []role, timeout time.Duration) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	outs := make([]bytes.Buffer, len(roles))
@@ -87,7 +87,7 @@ func (t Tools) runAll(roles []Role, timeout time.Duration) ([][]byte, error) {
 	started := 0
 	var first error
 	for i, r := range roles {
-		cmd, err := t.command(ctx, Go, r)
+		cmd, err := t.command(ctx, langGo, r)
 		if err == nil {
 			cmd.Stdout = &outs[i]
 			err = cmd.Start()
@@ -127,8 +127,8 @@ func (t Tools) runAll(roles []Role, timeout time.Duration) ([][]byte, error) {
 
 // shapeProduce publishes its share of events; producer 0 creates the ring, waits for every
 // consumer, and ends the stream once every producer's events are claimed.
-func shapeProduce(r Role) error {
-	w, err := WaitFor(r.Wait)
+func shapeProduce(r role) error {
+	w, err := waitFor(r.Wait)
 	if err != nil {
 		return err
 	}
@@ -138,11 +138,11 @@ func shapeProduce(r Role) error {
 		mode = producer.Multi
 	}
 	opts := producer.Options{Capacity: uint64(r.Capacity), Mode: mode, Wait: w, Registry: 8}
-	var p *producer.Producer[Event64]
+	var p *producer.Producer[event64]
 	if s.Index == 0 {
-		p, err = producer.Create[Event64](segment.SharedMemory(r.Name), opts)
+		p, err = producer.Create[event64](segment.SharedMemory(r.Name), opts)
 	} else {
-		p, err = producer.Attach[Event64](segment.SharedMemory(r.Name), 10*time.Second, opts)
+		p, err = producer.Attach[event64](segment.SharedMemory(r.Name), 10*time.Second, opts)
 	}
 	if err != nil {
 		return err
@@ -175,8 +175,8 @@ func shapeProduce(r Role) error {
 
 // shapeConsume registers as its stage (behind the stages it follows, which register first) and
 // checks every event until the end of the stream.
-func shapeConsume(r Role) error {
-	w, err := WaitFor(r.Wait)
+func shapeConsume(r role) error {
+	w, err := waitFor(r.Wait)
 	if err != nil {
 		return err
 	}
@@ -186,10 +186,10 @@ func shapeConsume(r Role) error {
 		return err
 	}
 	defer seg.Release()
-	var c *consumer.Consumer[Event64]
+	var c *consumer.Consumer[event64]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err = consumer.Register[Event64](seg, consumer.Options{Name: s.Stage, After: s.After, Wait: w})
+		c, err = consumer.Register[event64](seg, consumer.Options{Name: s.Stage, After: s.After, Wait: w})
 		if err == nil || !errors.Is(err, consumer.ErrUnknownStage) || time.Now().After(deadline) {
 			break
 		}

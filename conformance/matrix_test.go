@@ -34,7 +34,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +41,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringwire/ringwire/conformance"
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/segment"
@@ -187,15 +187,9 @@ func runBuild(dir string, env []string, name string, args ...string) ([]byte, er
 	return out, err
 }
 
-// segCounter makes segment names unique within this test process.
-var segCounter atomic.Uint64
-
-// segName returns a fresh segment name and removes the segment when the test ends, pass or fail.
-func segName(t *testing.T) string {
-	name := fmt.Sprintf("/rw-conf-t-%d-%d", os.Getpid(), segCounter.Add(1))
-	t.Cleanup(func() { os.Remove(filepath.Join("/dev/shm", name[1:])) })
-	return name
-}
+// segName is testseg.Name: a fresh segment name, removed when the test ends, pass or fail (a
+// conformer killed with SIGKILL leaves its segments to us; TestMain fails a run that leaks one).
+var segName = testseg.Name
 
 // proc is one running conformer.
 type proc struct {

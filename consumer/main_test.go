@@ -7,41 +7,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// TestMain doubles as the child process of the multi-process tests: with RW_CHILD set, the test
-// binary runs that role instead of the tests.
+// TestMain doubles as the child process of the multi-process tests (internal/child): started in
+// a role, the test binary plays it instead of running the tests. Each role reads its parameters
+// from RW_* environment variables, documented on its function. A run fails if it leaves a segment
+// behind.
 func TestMain(m *testing.M) {
-	switch os.Getenv("RW_CHILD") {
-	case "consume":
-		os.Exit(childConsume())
-	case "claim-and-hang":
-		os.Exit(childClaimAndHang())
-	case "mp-produce":
-		os.Exit(childMultiProduce())
-	case "stage":
-		os.Exit(childStage())
-	case "idle-blocking":
-		os.Exit(childIdleBlocking())
-	case "resume-consume":
-		os.Exit(childResumeConsume())
-	case "mp-forever":
-		os.Exit(childProduceForever())
-	case "produce-and-hang":
-		os.Exit(childProduceAndHang())
-	case "restarting-producer":
-		os.Exit(childRestartingProducer())
-	case "":
-		os.Exit(testseg.Main(m))
-	default:
-		fmt.Fprintln(os.Stderr, "unknown RW_CHILD role", os.Getenv("RW_CHILD"))
-		os.Exit(2)
+	for name, role := range map[string]func() int{
+		"consume":             childConsume,
+		"claim-and-hang":      childClaimAndHang,
+		"mp-produce":          childMultiProduce,
+		"stage":               childStage,
+		"idle-blocking":       childIdleBlocking,
+		"resume-consume":      childResumeConsume,
+		"mp-forever":          childProduceForever,
+		"produce-and-hang":    childProduceAndHang,
+		"restarting-producer": childRestartingProducer,
+	} {
+		child.Register(name, func([]string) int { return role() })
 	}
+	child.Dispatch()
+	os.Exit(testseg.Main(m))
+}
+
+// start runs this test binary as role, with extra environment, and kills it (SIGKILL) when t
+// ends if it still runs.
+func start(t *testing.T, role string, env ...string) *child.Process {
+	t.Helper()
+	p, err := child.Start(role, child.Options{Env: env})
+	require.NoError(t, err)
+	t.Cleanup(p.Kill)
+	return p
 }
 
 // shmName is testseg.Name: a fresh segment name removed when t ends, pass or fail (a child
@@ -90,24 +96,39 @@ func childConsume() int {
 	return 0
 }
 
-// childClaimAndHang joins the multi-producer ring RW_NAME, publishes one event, claims RW_COUNT
-// more without publishing them, says "claimed", and hangs until it is killed: a producer that
-// dies between claim and publish.
-func childClaimAndHang() int {
-	count, _ := strconv.Atoi(os.Getenv("RW_COUNT"))
-	p, err := producer.Attach[event](segment.SharedMemory(os.Getenv("RW_NAME")), 5*time.Second, producer.Options{})
-	if err == nil {
-		err = p.Publish(func(e *event) { fill(0, e) })
+// backings returns one of each backing kind, cleaned up at the end of t.
+func backings(t *testing.T) map[string]segment.Backing {
+	return map[string]segment.Backing{
+		"heap": segment.Heap(),
+		"shm":  segment.SharedMemory(testseg.Name(t)),
+		"file": segment.File(t.TempDir() + "/ring"),
 	}
-	if err != nil {
-		fmt.Println("child:", err)
-		return 1
+}
+
+// attach registers a consumer on p's segment: through the segment for the heap, by name otherwise.
+func attach[T any](t *testing.T, p *producer.Producer[T], o consumer.Options) *consumer.Consumer[T] {
+	t.Helper()
+	var c *consumer.Consumer[T]
+	var err error
+	if p.Segment().Backing().Kind() == segment.KindHeap {
+		c, err = consumer.Register[T](p.Segment(), o)
+	} else {
+		c, err = consumer.Attach[T](p.Segment().Backing(), o)
 	}
-	if _, err := p.Claim(count); err != nil {
-		fmt.Println("claim:", err)
-		return 1
-	}
-	fmt.Println("claimed")
-	time.Sleep(time.Minute)
-	return 0
+	require.NoError(t, err)
+	return c
+}
+
+// waitActive waits until n registry entries are active.
+func waitActive(t *testing.T, v *layout.View, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		active := 0
+		for i := 0; i < v.Entries(); i++ {
+			if v.Entry(i).Ready() { // active and past its start (spec 5.7 step 6)
+				active++
+			}
+		}
+		return active >= n
+	}, 20*time.Second, time.Millisecond)
 }

@@ -1,13 +1,11 @@
 package consumer_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +13,10 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
+	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -58,22 +60,16 @@ func childProduceAndHang() int {
 func killedProducer(t *testing.T, mode string, count int, o consumer.Options, env ...string) (*consumer.Consumer[event], int) {
 	t.Helper()
 	name := shmName(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "RW_CHILD=produce-and-hang", "RW_NAME="+name, "RW_MODE="+mode, fmt.Sprint("RW_COUNT=", count)), env...)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	cp := start(t, "produce-and-hang", append(env, "RW_NAME="+name, "RW_MODE="+mode, fmt.Sprint("RW_COUNT=", count))...)
 	o.AttachTimeout = 10 * time.Second
 	c, err := consumer.Attach[event](segment.SharedMemory(name), o)
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, err := cp.AwaitLine("published", 20*time.Second)
 	require.NoError(t, err)
-	require.Equal(t, "published\n", line)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
-	return c, cmd.Process.Pid
+	require.Equal(t, "published", line)
+	cp.Kill()
+	return c, cp.Pid()
 }
 
 // TestConsumer_Run_ProducerKilled: a consumer whose producer process is killed with SIGKILL reads
@@ -185,4 +181,214 @@ func TestConsumer_Run_ProducerKilledMidClaim(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestConsumer_DeadProducerClaimBecomesGap kills (SIGKILL) a producer process that claimed
+// sequences without publishing them. The consumer must not wait forever: it passes over the dead
+// claim as a counted gap, reports it with its sequences, and goes on with later events.
+func TestConsumer_DeadProducerClaimBecomesGap(t *testing.T) {
+	name := testseg.Name(t)
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi})
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "survivor", StallTimeout: 50 * time.Millisecond,
+		Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 10 * time.Second})
+	require.NoError(t, err)
+	defer c.Close()
+
+	cp := start(t, "claim-and-hang", "RW_NAME="+name, "RW_COUNT=5")
+	line, err := cp.AwaitLine("claimed", 20*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "claimed", line)
+	cp.Kill()
+
+	// The survivor publishes after the dead claim (sequences 6 and 7).
+	require.NoError(t, p.PublishBatch(2, func(i int, e *event) { fill(uint64(100+i), e) }))
+
+	var seen []uint64
+	handler := func(e *event, seq uint64, _ bool) error {
+		seen = append(seen, seq)
+		return nil
+	}
+	_, err = c.Process(handler, 0) // sequence 0, from the child before it claimed
+	require.NoError(t, err)
+	_, err = c.Process(handler, 0)
+	var gap *consumer.GapError
+	require.ErrorAs(t, err, &gap)
+	require.Equal(t, consumer.GapError{Seq: 1, Count: 5}, *gap)
+	_, err = c.Process(handler, 0)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{0, 6, 7}, seen)
+
+	v := p.Segment().View()
+	require.Equal(t, uint64(5), v.Header().Gaps.Load())
+	require.Equal(t, uint64(5), v.Entry(c.Index()).GapsSeen.Load())
+	// Spec 5.8: the dead producer's entry stays active (its intent is what let the consumer pass
+	// its claim over) until an attaching producer finds it resolved and retires it.
+	require.Equal(t, layout.ProducerActive, v.Producer(1).Load().State())
+	require.True(t, liveness.ProducerDead(v.Producer(1)))
+	require.True(t, liveness.Resolved(v, v.Producer(1)))
+}
+
+// childClaimAndHang joins the multi-producer ring RW_NAME, publishes one event, claims RW_COUNT
+// more without publishing them, says "claimed", and hangs until it is killed: a producer that
+// dies between claim and publish.
+func childClaimAndHang() int {
+	count, _ := strconv.Atoi(os.Getenv("RW_COUNT"))
+	p, err := producer.Attach[event](segment.SharedMemory(os.Getenv("RW_NAME")), 5*time.Second, producer.Options{})
+	if err == nil {
+		err = p.Publish(func(e *event) { fill(0, e) })
+	}
+	if err != nil {
+		fmt.Println("child:", err)
+		return 1
+	}
+	if _, err := p.Claim(count); err != nil {
+		fmt.Println("claim:", err)
+		return 1
+	}
+	fmt.Println("claimed")
+	time.Sleep(time.Minute)
+	return 0
+}
+
+// childProduceForever joins the Multi ring RW_NAME and publishes events tagged RW_TAG, numbered
+// from 0, in claims of 1 to 8, some of them slow to fill, until it is killed.
+func childProduceForever() int {
+	tag, _ := strconv.ParseUint(os.Getenv("RW_TAG"), 10, 64)
+	p, err := producer.Attach[event](segment.SharedMemory(os.Getenv("RW_NAME")), 5*time.Second,
+		producer.Options{Wait: coordination.Sleep(time.Microsecond, time.Millisecond)})
+	if err != nil {
+		fmt.Println("attach:", err)
+		return 1
+	}
+	fmt.Println("attached")
+	rng := rand.New(rand.NewPCG(tag, 2))
+	for k := uint64(0); ; {
+		n := 1 + rng.IntN(8)
+		cl, err := p.Claim(n)
+		if err != nil {
+			fmt.Println("claim:", err)
+			return 1
+		}
+		for i := 0; i < n; i++ {
+			e := cl.At(i)
+			e.Seq, e.Square = tag, k+uint64(i)
+		}
+		if rng.IntN(4) == 0 {
+			time.Sleep(100 * time.Microsecond) // slow fills: a kill often lands mid-claim
+		}
+		if err := p.PublishClaim(cl); err != nil {
+			return 1
+		}
+		k += uint64(n)
+	}
+}
+
+// TestConsumer_ProducersKilledAtRandom_RingNeverWedges kills multi-mode producer processes with
+// SIGKILL at random moments while a required consumer reads. The ring never wedges: claims of
+// dead producers are passed over as counted gaps, every event arrives at most once and each
+// producer's events in order.
+func TestConsumer_ProducersKilledAtRandom_RingNeverWedges(t *testing.T) {
+	name := testseg.Name(t)
+	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Mode: producer.Multi, Producers: 6})
+	require.NoError(t, err)
+	defer p.Close()
+	c, err := consumer.Register[event](p.Segment(), consumer.Options{Name: "watcher", StallTimeout: 20 * time.Millisecond,
+		Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 50 * time.Millisecond})
+	require.NoError(t, err)
+
+	type result struct {
+		events, gaps uint64
+		perTag       map[uint64]uint64
+		err          error
+	}
+	stop := make(chan struct{})
+	res := make(chan result, 1)
+	go func() {
+		r := result{perTag: map[uint64]uint64{}}
+		last := map[uint64]int64{}
+		for {
+			select {
+			case <-stop:
+				res <- r
+				return
+			default:
+			}
+			handler := func(e *event, _ uint64, _ bool) error {
+				if prev, ok := last[e.Seq]; ok && int64(e.Square) <= prev {
+					return fmt.Errorf("producer %d: event %d after %d", e.Seq, e.Square, prev)
+				}
+				last[e.Seq] = int64(e.Square)
+				r.perTag[e.Seq]++
+				return nil
+			}
+			n, err := c.Poll(handler, 0)
+			var gap *consumer.GapError
+			switch {
+			case errors.As(err, &gap):
+				r.gaps += gap.Count
+			case err != nil:
+				r.err = err
+				res <- r
+				return
+			case n == 0:
+				// Nothing published: wait (a stuck claim gets passed over meanwhile); the wait
+				// times out when the producers are gone, so that stop is seen.
+				n, err = c.Process(handler, 1)
+				if errors.As(err, &gap) {
+					r.gaps += gap.Count
+				} else if err != nil && !errors.Is(err, consumer.ErrTimeout) {
+					r.err = err
+					res <- r
+					return
+				}
+			}
+			r.events += uint64(n)
+		}
+	}()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
+	var live []*child.Process
+	startProducer := func(tag int) {
+		cp := start(t, "mp-forever", "RW_NAME="+name, fmt.Sprint("RW_TAG=", tag))
+		line, err := cp.AwaitLine("attached", 20*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "attached", line)
+		live = append(live, cp)
+	}
+	startProducer(1)
+	startProducer(2)
+	progress := uint64(0)
+	for tag := 3; tag < 3+15; tag++ {
+		time.Sleep(time.Duration(2+rng.IntN(15)) * time.Millisecond)
+		victim := live[0]
+		live = live[1:]
+		victim.Kill()
+		startProducer(tag)
+		// The ring keeps moving after every kill.
+		require.Eventually(t, func() bool {
+			return p.Published() > progress+100
+		}, 10*time.Second, time.Millisecond, "no progress after kill %d", tag-2)
+		progress = p.Published()
+	}
+	for _, cp := range live {
+		cp.Kill()
+	}
+	live = nil
+	// Drain: everything claimed is published or passed over (Published counts both, up to the
+	// first sequence that is neither).
+	v := p.Segment().View()
+	claimed := v.Cursors().Claimed.Load() & layout.CountMask
+	cursor := &v.Entry(c.Index()).Cursor
+	require.Eventually(t, func() bool { return cursor.Load() >= claimed }, 10*time.Second, time.Millisecond)
+	close(stop)
+	r := <-res
+	require.NoError(t, r.err)
+	require.Equal(t, v.Header().Gaps.Load(), r.gaps, "gaps reported equal gaps counted in the header")
+	require.Equal(t, r.gaps, v.Entry(c.Index()).GapsSeen.Load())
+	require.Equal(t, claimed, r.events+r.gaps, "every claimed sequence was delivered or passed over")
+	require.Equal(t, claimed, p.Published())
+	t.Logf("%d events from %d producers, %d sequences passed over after 15 kills", r.events, len(r.perTag), r.gaps)
+	require.NoError(t, c.Close())
 }

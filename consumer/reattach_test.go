@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +13,9 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
+	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -128,11 +129,10 @@ func (tr *lossTracker) loss(err error) {
 func TestConsumer_Reattach_ReportsEveryMissedEvent(t *testing.T) {
 	const restarts, last = 3, 2_000
 	name := shmName(t)
-	start := func(tag int, env ...string) *exec.Cmd {
-		cmd, _ := child(t, "restarting-producer", append(env, "RW_NAME="+name, fmt.Sprint("RW_TAG=", tag))...)
-		return cmd
+	startProducer := func(tag int, env ...string) *child.Process {
+		return start(t, "restarting-producer", append(env, "RW_NAME="+name, fmt.Sprint("RW_TAG=", tag))...)
 	}
-	running := start(1, "RW_AWAIT=2")
+	running := startProducer(1, "RW_AWAIT=2")
 
 	type result struct {
 		name string
@@ -170,13 +170,12 @@ func TestConsumer_Reattach_ReportsEveryMissedEvent(t *testing.T) {
 			require.True(t, time.Now().Before(deadline), "the consumers did not re-attach to incarnation %d", tag-1)
 		}
 		time.Sleep(20 * time.Millisecond)
-		require.NoError(t, running.Process.Signal(syscall.SIGKILL))
-		_ = running.Wait()
+		running.Kill()
 		if tag <= restarts {
-			running = start(tag) // publishes at once: consumers re-attach ~100 ms later
+			running = startProducer(tag) // publishes at once: consumers re-attach ~100 ms later
 		} else {
 			// The last incarnation waits for both, publishes a known count and ends the stream.
-			running = start(tag, "RW_AWAIT=2", fmt.Sprint("RW_COUNT=", last))
+			running = startProducer(tag, "RW_AWAIT=2", fmt.Sprint("RW_COUNT=", last))
 		}
 	}
 	for range 2 {
@@ -189,5 +188,51 @@ func TestConsumer_Reattach_ReportsEveryMissedEvent(t *testing.T) {
 		require.Equal(t, uint64(last), r.tr.next, "%s accounted for every event of the last incarnation", r.name)
 		require.Positive(t, r.tr.missed, "%s re-attached after new incarnations had published", r.name)
 	}
-	require.NoError(t, running.Wait())
+	require.NoError(t, running.Wait(time.Minute), running.Output())
+}
+
+// TestConsumer_ReplacedSegment: a producer restarting over the segment (a new incarnation under
+// the same name) is noticed by a waiting consumer, which fails with ErrReplaced or re-attaches.
+func TestConsumer_ReplacedSegment(t *testing.T) {
+	for _, reattach := range []bool{false, true} {
+		t.Run(fmt.Sprint("reattach=", reattach), func(t *testing.T) {
+			name := testseg.Name(t)
+			p1, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Keep: true})
+			require.NoError(t, err)
+			c, err := consumer.Attach[event](segment.SharedMemory(name), consumer.Options{Name: "follower", Reattach: reattach,
+				Wait: coordination.Sleep(time.Microsecond, time.Millisecond), ReadTimeout: 5 * time.Second})
+			require.NoError(t, err)
+			defer c.Close()
+			first := c.Segment().Incarnation()
+			// The first producer "crashes" (never closes its stream); a new one replaces the
+			// segment.
+			defer p1.Close()
+			p2, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Replace: true})
+			require.NoError(t, err)
+			defer p2.Close()
+			published := make(chan struct{})
+			go func() {
+				defer close(published)
+				if reattach {
+					waitActiveQuiet(p2.Segment().View(), 1, 5*time.Second)
+					p2.Publish(func(e *event) { fill(0, e) })
+				}
+			}()
+			defer func() { <-published }()
+			var ev event
+			seq, err := c.Read(&ev)
+			if !reattach {
+				require.ErrorIs(t, err, consumer.ErrReplaced)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, uint64(0), seq)
+			require.NoError(t, check(0, &ev))
+			require.NotEqual(t, first, c.Segment().Incarnation())
+		})
+	}
+}
+
+func waitActiveQuiet(v *layout.View, n int, d time.Duration) {
+	coordination.AwaitConsumers(v, n, nil, time.Now().Add(d))
 }

@@ -1,15 +1,12 @@
 package consumer_test
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,41 +14,12 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
-
-// syncBuffer collects a child's output; safe to read while the child writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// child starts this test binary in a role, with extra environment.
-func child(t *testing.T, role string, env ...string) (*exec.Cmd, *syncBuffer) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), "RW_CHILD="+role), env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return cmd, out
-}
 
 // childMultiProduce joins the Multi ring RW_NAME with RW_G goroutines, each with its own
 // Producer, each publishing RW_COUNT events tagged (process RW_PROC, goroutine, i).
@@ -128,14 +96,12 @@ func TestRing_MPMC_TwoProducerProcesses(t *testing.T) {
 			results <- errors.Join(err, c.Close())
 		}(c)
 	}
-	var cmds []*exec.Cmd
-	var outs []*syncBuffer
+	var cps []*child.Process
 	for i := 0; i < procs; i++ {
-		cmd, out := child(t, "mp-produce", "RW_NAME="+name, fmt.Sprint("RW_PROC=", i), fmt.Sprint("RW_G=", gs), fmt.Sprint("RW_COUNT=", count))
-		cmds, outs = append(cmds, cmd), append(outs, out)
+		cps = append(cps, start(t, "mp-produce", "RW_NAME="+name, fmt.Sprint("RW_PROC=", i), fmt.Sprint("RW_G=", gs), fmt.Sprint("RW_COUNT=", count)))
 	}
-	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait(), outs[i].String())
+	for _, cp := range cps {
+		require.NoError(t, cp.Wait(time.Minute), cp.Output())
 	}
 	for range cs {
 		require.NoError(t, <-results)
@@ -211,74 +177,19 @@ func TestRing_StagesAcrossProcesses(t *testing.T) {
 			p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{Capacity: 64, Wait: coordination.Blocking()})
 			require.NoError(t, err)
 			defer p.Close()
-			var cmds []*exec.Cmd
-			var outs []*syncBuffer
+			var cps []*child.Process
 			for i, s := range tc.stages {
-				cmd, out := child(t, "stage", "RW_NAME="+name, "RW_CONSUMER="+s[0], "RW_AFTER="+s[1], fmt.Sprint("RW_COUNT=", total))
-				cmds, outs = append(cmds, cmd), append(outs, out)
+				cps = append(cps, start(t, "stage", "RW_NAME="+name, "RW_CONSUMER="+s[0], "RW_AFTER="+s[1], fmt.Sprint("RW_COUNT=", total)))
 				waitActive(t, p.Segment().View(), i+1) // a stage registers after those it reads behind
 			}
 			for i := uint64(0); i < total; i += 10 {
 				require.NoError(t, p.PublishBatch(10, func(j int, e *event) { fill(i+uint64(j), e) }))
 			}
 			require.NoError(t, p.Close())
-			for i, cmd := range cmds {
-				require.NoError(t, cmd.Wait(), outs[i].String())
-				require.Equal(t, fmt.Sprintf("ready\nok %d\n", total), outs[i].String())
+			for _, cp := range cps {
+				require.NoError(t, cp.Wait(time.Minute), cp.Output())
+				require.Equal(t, fmt.Sprintf("ready\nok %d\n", total), cp.Output())
 			}
 		})
 	}
-}
-
-// childIdleBlocking waits with the blocking strategy for one idle second, reports the CPU time
-// that cost, then waits for one event.
-func childIdleBlocking() int {
-	c, err := consumer.Attach[event](segment.SharedMemory(os.Getenv("RW_NAME")), consumer.Options{
-		Name: "idle", Wait: coordination.Blocking(), ReadTimeout: time.Second,
-	})
-	if err != nil {
-		fmt.Println("attach:", err)
-		return 1
-	}
-	defer c.Close()
-	var before, after syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-	var ev event
-	_, err = c.Read(&ev)
-	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	if !errors.Is(err, consumer.ErrTimeout) {
-		fmt.Println("idle wait:", err)
-		return 1
-	}
-	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
-	fmt.Println("cpu", cpu.Microseconds())
-	seq, err := c.Read(&ev) // woken by the parent's publish
-	if err != nil || seq != 0 || check(0, &ev) != nil {
-		fmt.Println("wake:", err)
-		return 1
-	}
-	fmt.Println("woken")
-	return 0
-}
-
-// TestCoordination_BlockingIdleCostsAlmostNoCPU: a consumer process blocked for an idle second
-// must use almost no CPU, and must wake when an event is published.
-func TestCoordination_BlockingIdleCostsAlmostNoCPU(t *testing.T) {
-	name := testseg.Name(t)
-	p, err := producer.Create[event](segment.SharedMemory(name), producer.Options{})
-	require.NoError(t, err)
-	defer p.Close()
-	cmd, out := child(t, "idle-blocking", "RW_NAME="+name)
-	stdout := func() string { return out.String() }
-	waitActive(t, p.Segment().View(), 1)
-	require.Eventually(t, func() bool { return strings.Contains(stdout(), "cpu ") }, 10*time.Second, time.Millisecond)
-	sc := bufio.NewScanner(strings.NewReader(stdout()))
-	sc.Scan()
-	us, err := strconv.Atoi(strings.TrimPrefix(sc.Text(), "cpu "))
-	require.NoError(t, err, stdout())
-	t.Logf("CPU time over an idle second, blocking strategy: %dµs", us)
-	require.Less(t, us, 50_000, "an idle blocking consumer used %dµs of CPU in one second", us)
-	require.NoError(t, p.Publish(func(e *event) { fill(0, e) }))
-	require.NoError(t, cmd.Wait(), stdout())
-	require.Contains(t, stdout(), "woken")
 }

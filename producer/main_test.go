@@ -7,24 +7,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/testseg"
+	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// TestMain doubles as the child process of the multi-process tests: with RW_CHILD set, the test
-// binary runs that role instead of the tests. A run fails if it leaves a segment behind.
+// TestMain doubles as the child process of the multi-process tests (internal/child): started in
+// a role, the test binary plays it instead of running the tests. A run fails if it leaves a
+// segment behind.
 func TestMain(m *testing.M) {
-	switch os.Getenv("RW_CHILD") {
-	case "read-and-hang":
-		os.Exit(childReadAndHang())
-	case "":
-		os.Exit(testseg.Main(m))
-	default:
-		fmt.Fprintln(os.Stderr, "unknown RW_CHILD role", os.Getenv("RW_CHILD"))
-		os.Exit(2)
+	child.Register("read-and-hang", func([]string) int { return childReadAndHang() })
+	child.Dispatch()
+	os.Exit(testseg.Main(m))
+}
+
+// start runs this test binary as role, with extra environment, and kills it (SIGKILL) when t
+// ends if it still runs.
+func start(t *testing.T, role string, env ...string) *child.Process {
+	t.Helper()
+	p, err := child.Start(role, child.Options{Env: env})
+	require.NoError(t, err)
+	t.Cleanup(p.Kill)
+	return p
+}
+
+// attach registers a consumer on p's segment: through the segment for the heap, by name otherwise.
+func attach[T any](t *testing.T, p *producer.Producer[T], o consumer.Options) *consumer.Consumer[T] {
+	t.Helper()
+	var c *consumer.Consumer[T]
+	var err error
+	if p.Segment().Backing().Kind() == segment.KindHeap {
+		c, err = consumer.Register[T](p.Segment(), o)
+	} else {
+		c, err = consumer.Attach[T](p.Segment().Backing(), o)
 	}
+	require.NoError(t, err)
+	return c
 }
 
 // shmName is testseg.Name: a fresh segment name removed when t ends, pass or fail (a child
@@ -39,8 +62,8 @@ var (
 	check = testseg.Check
 )
 
-// childReadAndHang attaches to RW_NAME as the required consumer RW_CONSUMER, reads and checks
-// RW_COUNT events, says "read N", and hangs until it is killed: a consumer that died holding the
+// childReadAndHang attaches to RW_NAME as the required consumer RW_CONSUMER, says "attached",
+// reads and checks RW_COUNT events, says "read N", and hangs until it is killed: a consumer that died holding the
 // producer back.
 func childReadAndHang() int {
 	count, _ := strconv.Atoi(os.Getenv("RW_COUNT"))

@@ -1,12 +1,12 @@
 package segment_test
 
 import (
-	"fmt"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -14,7 +14,7 @@ import (
 // TestScan_ClassifiesHeaders puts a valid segment, one with its magic overwritten, an empty
 // object, a zeroed one and another program's object under one prefix.
 func TestScan_ClassifiesHeaders(t *testing.T) {
-	prefix := fmt.Sprintf("/rwseg-%d-scan-", os.Getpid())
+	prefix := testseg.Prefix() + "scan-"
 	create := func(label string) (segment.Backing, *layout.Header) {
 		b := segment.SharedMemory(rwName(t, "scan-"+label))
 		s, err := segment.Create(b, config(), segment.CreateOptions{})
@@ -57,7 +57,7 @@ func TestScan_ClassifiesHeaders(t *testing.T) {
 // capacity was corrupted and a zeroed object under one prefix: Discover snapshots the first,
 // reports the others as invalid with what it still knows, and maps nothing it cannot recognize.
 func TestDiscover_SnapshotsEveryKindOfObject(t *testing.T) {
-	prefix := fmt.Sprintf("/rwseg-%d-disc-", os.Getpid())
+	prefix := testseg.Prefix() + "disc-"
 	valid := segment.SharedMemory(rwName(t, "disc-a"))
 	s, err := segment.Create(valid, config(), segment.CreateOptions{})
 	require.NoError(t, err)
@@ -102,7 +102,7 @@ func TestDiscover_SnapshotsEveryKindOfObject(t *testing.T) {
 // creator that really died (a process killed with SIGKILL), and leaves a segment of this live
 // process and a zeroed object beside them: RemoveStale removes the first two only.
 func TestRemoveStale_RemovesOnlyWhatItsCreatorAbandoned(t *testing.T) {
-	prefix := fmt.Sprintf("/rwseg-%d-stale-", os.Getpid())
+	prefix := testseg.Prefix() + "stale-"
 	dead := killedProcess(t)
 	abandon := func(label string, change func(*layout.Header)) segment.Backing {
 		b := segment.SharedMemory(rwName(t, "stale-"+label))

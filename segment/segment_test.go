@@ -3,50 +3,44 @@ package segment_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
 
+// TestMain doubles as the child process of the multi-process tests (internal/child; roles are
+// registered here and in init functions beside their tests). A run fails if it leaves a segment
+// behind.
 func TestMain(m *testing.M) {
-	if name := os.Getenv("RW_CHILD_CREATE"); name != "" {
-		// Create a segment, say so, then wait to be killed: a crashed creator.
-		if _, err := segment.Create(segment.SharedMemory(name), config(), segment.CreateOptions{}); err != nil {
-			fmt.Println("create:", err)
-			os.Exit(1)
-		}
-		fmt.Println("created")
-		time.Sleep(time.Minute)
-		os.Exit(0)
-	}
-	for env, child := range children {
-		if v := os.Getenv(env); v != "" {
-			os.Exit(child(v))
-		}
-	}
+	child.Register("create-and-hang", childCreateAndHang)
+	child.Dispatch()
 	os.Exit(testseg.Main(m))
 }
 
-// children are the roles this test binary plays when re-executed by a test: when the
-// environment variable is set, TestMain runs the function with its value and exits with its
-// result instead of running the tests.
-var children = map[string]func(string) int{}
+// childCreateAndHang creates the segment args[0], says so, then waits to be killed: a crashed
+// creator.
+func childCreateAndHang(args []string) int {
+	if _, err := segment.Create(segment.SharedMemory(args[0]), config(), segment.CreateOptions{}); err != nil {
+		fmt.Println("create:", err)
+		return 1
+	}
+	fmt.Println("created")
+	time.Sleep(time.Minute)
+	return 0
+}
 
-// rwName returns a shared-memory name unique to this test process and removes the object when
-// the test ends, pass or fail.
+// rwName is testseg.Labeled: a shared-memory name under testseg.Prefix, removed when the test
+// ends, pass or fail.
 func rwName(t *testing.T, label string) string {
 	t.Helper()
-	name := fmt.Sprintf("/rwseg-%d-%s", os.Getpid(), label)
-	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
-	return name
+	return testseg.Labeled(t, label)
 }
 
 func config() layout.Config {
@@ -86,21 +80,18 @@ func TestCreate_ExclusiveWithPermissions(t *testing.T) {
 // the segment it left behind.
 func TestCreate_ReclaimsSegmentOfKilledCreator(t *testing.T) {
 	name := testseg.Name(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RW_CHILD_CREATE="+name)
-	out, err := cmd.StdoutPipe()
+	cp, err := child.Start("create-and-hang", child.Options{Args: []string{name}})
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	buf := make([]byte, 64)
-	n, _ := out.Read(buf)
-	require.Equal(t, "created\n", string(buf[:n]))
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
+	t.Cleanup(cp.Kill)
+	line, err := cp.AwaitLine("create", 20*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "created", line)
+	cp.Kill()
 
 	b := segment.SharedMemory(name)
 	snap, err := segment.Stat(b)
 	require.NoError(t, err)
-	require.Equal(t, uint32(cmd.Process.Pid), snap.CreatorPID)
+	require.Equal(t, uint32(cp.Pid()), snap.CreatorPID)
 	require.Equal(t, segment.ProcessDead, snap.Creator)
 	require.False(t, snap.ProducerAlive, "the stream is open but its only producer is dead")
 	require.True(t, snap.Stale())

@@ -1,6 +1,7 @@
 package segment_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -68,9 +70,9 @@ func TestCreate_File_NoSpace_FailsAndRemovesFile(t *testing.T) {
 // 1 MiB tmpfs on its /dev/shm (nobody else sees it) and creates a larger segment there.
 func TestCreate_SharedMemory_NoSpace_FailsAndRemovesObject(t *testing.T) {
 	name := rwName(t, "nospace")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "RW_CHILD_NOSPACE="+name)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	cmd, err := child.Command(context.Background(), "no-space",
+		child.Options{Args: []string{name}, SysProcAttr: &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}})
+	require.NoError(t, err)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
@@ -83,12 +85,13 @@ func TestCreate_SharedMemory_NoSpace_FailsAndRemovesObject(t *testing.T) {
 	require.Equal(t, "no space, object removed\n", string(out))
 }
 
-func init() { children["RW_CHILD_NOSPACE"] = childNoSpace }
+func init() { child.Register("no-space", childNoSpace) }
 
 // childNoSpace is the child of TestCreate_SharedMemory_NoSpace_FailsAndRemovesObject. It runs in
 // its own mount namespace (Go marks / private in it), so the tmpfs it mounts on /dev/shm is
 // gone when it exits.
-func childNoSpace(name string) int {
+func childNoSpace(args []string) int {
+	name := args[0]
 	if err := syscall.Mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m"); err != nil {
 		fmt.Printf("skip: cannot mount a tmpfs on /dev/shm in a new mount namespace: %v\n", err)
 		return 0

@@ -17,28 +17,31 @@ import (
 
 	"github.com/ringwire/ringwire/consumer"
 	"github.com/ringwire/ringwire/coordination"
+	childproc "github.com/ringwire/ringwire/internal/child"
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// mainEnv makes the test binary behave as the ringwire command. The demo re-executes its own
-// binary for its producer and consumers, so in these tests the children are this test binary
-// too, and inherit the variable.
-const mainEnv = "RINGWIRE_CMD_TEST_MAIN"
-
+// TestMain: started in the role "ringwire" (internal/child), the test binary is the ringwire
+// command. The demo re-executes its own binary for its producer and consumers, so in these tests
+// the children are this test binary too, and inherit the role. A run fails if it leaves a
+// segment behind.
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
-	}
-	os.Exit(m.Run())
+	childproc.Register("ringwire", func(args []string) int { return run(args, os.Stdout, os.Stderr) })
+	childproc.Dispatch()
+	os.Exit(testseg.Main(m))
 }
 
-// testName returns a segment name unique to this test process and removes the segment when the
-// test ends, whatever happened.
+// cmdPrefix is the prefix of every testName of this process.
+func cmdPrefix() string { return testseg.Prefix() + "cmd-" }
+
+// testName returns a segment name unique to this test process (cmdPrefix()+label) and removes the
+// segment when the test ends, whatever happened.
 func testName(t *testing.T, label string) string {
 	t.Helper()
-	name := "/rw-cmd-t-" + label + "-" + strconv.Itoa(os.Getpid())
+	name := cmdPrefix() + label
 	t.Cleanup(func() {
 		if err := segment.Remove(segment.SharedMemory(name)); err != nil && !errors.Is(err, segment.ErrNotFound) {
 			t.Errorf("remove %s: %v", name, err)
@@ -49,9 +52,10 @@ func testName(t *testing.T, label string) string {
 
 // command returns the test binary set up to run as "ringwire args...".
 func command(ctx context.Context, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], args...)
-	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	cmd.WaitDelay = 5 * time.Second
+	cmd, err := childproc.Command(ctx, "ringwire", childproc.Options{Args: args})
+	if err != nil {
+		panic(err) // the role is registered in TestMain
+	}
 	return cmd
 }
 
@@ -282,7 +286,7 @@ func TestInspect_Errors(t *testing.T) {
 	if err := os.WriteFile(short, []byte("RINGWIRE"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	missing := "/rw-cmd-t-missing-" + strconv.Itoa(os.Getpid())
+	missing := cmdPrefix() + "missing"
 	tests := []struct {
 		name string
 		args []string
@@ -333,7 +337,7 @@ func TestList_Prefix_FindsSegment(t *testing.T) {
 		t.Errorf("row %q, want %q:\n%s", row, want, out)
 	}
 
-	code, out, _ = runHere("list", "/rw-cmd-t-no-such-prefix-")
+	code, out, _ = runHere("list", cmdPrefix()+"no-such-prefix-")
 	if code != exitOK || !strings.Contains(out, "no ringwire segments") {
 		t.Errorf("list of an unused prefix: exit %d, output %q", code, out)
 	}
@@ -430,14 +434,14 @@ func TestClean_RemovesOnlyStale(t *testing.T) {
 	dead.Wait()
 	q.Close() // Keep: the name stays, as after a crash
 
-	code, out, errOut := runHere("clean", "--dry-run", "/rw-cmd-t-clean")
+	code, out, errOut := runHere("clean", "--dry-run", cmdPrefix()+"clean")
 	if code != exitOK || !strings.Contains(out, "would remove "+stale) || strings.Contains(out, live) {
 		t.Fatalf("dry run: exit %d, %q %q", code, out, errOut)
 	}
 	if _, err := os.Stat("/dev/shm" + stale); err != nil {
 		t.Fatal("a dry run removed the segment")
 	}
-	code, out, errOut = runHere("clean", "/rw-cmd-t-clean")
+	code, out, errOut = runHere("clean", cmdPrefix()+"clean")
 	if code != exitOK || !strings.Contains(out, "removed "+stale) {
 		t.Fatalf("clean: exit %d, %q %q", code, out, errOut)
 	}
@@ -465,7 +469,7 @@ func TestInspect_Prefix_DescribesEverySegment(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		names = append(names, name)
 	}
-	code, out, errOut := runHere("inspect", "--prefix", "/rw-cmd-t-disc-")
+	code, out, errOut := runHere("inspect", "--prefix", cmdPrefix()+"disc-")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	childproc "github.com/ringwire/ringwire/internal/child"
 	"github.com/ringwire/ringwire/segment"
 )
 
@@ -62,12 +64,12 @@ func TestListInspectAndClean_AnotherUsersSegment_ReportPermissionDenied(t *testi
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(exe, tt.args...)
-			cmd.Env = append(os.Environ(), mainEnv+"=1")
-			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+			cmd, err := childproc.Command(context.Background(), "ringwire", childproc.Options{Path: exe, Args: tt.args,
+				SysProcAttr: &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}})
+			require.NoError(t, err)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
+			err = cmd.Run()
 			var ee *exec.ExitError
 			if err != nil && !errors.As(err, &ee) {
 				t.Skipf("cannot run the command as uid %d: %v", nobody, err)

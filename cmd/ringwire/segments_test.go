@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -11,21 +9,20 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// segName returns a shared-memory name unique to this test process ("/rwseg-PID-label") and
-// removes the object when the test ends, pass or fail.
+// segName is testseg.Labeled: a shared-memory name unique to this test process
+// (segPrefix()+label), removed when the test ends, pass or fail.
 func segName(t *testing.T, label string) string {
 	t.Helper()
-	name := fmt.Sprintf("%s%s", segPrefix(), label)
-	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
-	return name
+	return testseg.Labeled(t, label)
 }
 
 // segPrefix is the prefix of every segName of this process.
-func segPrefix() string { return fmt.Sprintf("/rwseg-%d-", os.Getpid()) }
+func segPrefix() string { return testseg.Prefix() }
 
 // eventConfig is the configuration of a small ring of the demo's events.
 func eventConfig(t *testing.T) layout.Config {

@@ -23,6 +23,15 @@ func Name(t testing.TB) string {
 	return name
 }
 
+// Labeled returns the segment name Prefix()+label and removes the segment at the end of t: for a
+// test that needs a name it can recognise (in a listing, under a common prefix of its own). The
+// label must be unique within the process; Name's names never collide with it.
+func Labeled(t testing.TB, label string) string {
+	name := Prefix() + label
+	t.Cleanup(func() { os.Remove("/dev/shm" + name) })
+	return name
+}
+
 // Leaked lists the segments of this process still in /dev/shm.
 func Leaked() []string {
 	m, _ := filepath.Glob("/dev/shm" + Prefix() + "*")

@@ -2,8 +2,10 @@
 // tables and writes bench/results: latest.csv, latest.md, throughput.svg, latency.svg and
 // machine.txt. Every figure is the median of -runs runs; every ratio compares figures of this run.
 //
-//	go run ./bench/cmd/rwbench         # quick set (under 2 minutes on 2 cores)
-//	go run ./bench/cmd/rwbench -full   # the full matrix
+// The harness is a module of its own (bench/go.mod); from bench/:
+//
+//	go run ./cmd/rwbench         # quick set (under 2 minutes on 2 cores); make bench at the root
+//	go run ./cmd/rwbench -full   # the full matrix
 package main
 
 import (
@@ -16,10 +18,11 @@ import (
 	"time"
 
 	"github.com/ringwire/ringwire/bench"
+	"github.com/ringwire/ringwire/internal/child"
 )
 
 func main() {
-	bench.MaybeChild()
+	child.Dispatch() // in a child process started by the suite: run its role and exit
 	full := flag.Bool("full", false, "run the full matrix (event sizes, capacities, C->C batch 1, longer runs)")
 	runs := flag.Int("runs", 3, "runs per figure; the median is reported")
 	events := flag.Int("n", 0, "events per cross-process run (0: 20M quick, 50M full)")
