@@ -14,7 +14,8 @@
  * failed, 2 usage, 3 segment error, 4 other I/O error.
  */
 #define _GNU_SOURCE
-#include "ringwire.h"
+#include "golden_mask.h"
+#include "ringwire_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -228,8 +229,8 @@ static void print_registry(const rw_segment *seg)
 {
 	printf("{\"event\":\"registry\",\"entries\":[");
 	int first = 1;
-	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-		rw_entry *e = rw_entry_at(seg, i);
+	for (uint32_t i = 0; i < rw_segment_registry_capacity(seg); i++) {
+		rw_entry *e = rw_segment_entry(seg, i);
 		uint32_t state = rw_entry_state_word(e);
 		if (rw_state_value(state) == RW_ENTRY_FREE)
 			continue;
@@ -240,7 +241,7 @@ static void print_registry(const rw_segment *seg)
 		if (nlen == 0)
 			state = RW_STATE_VALUE_MASK; /* shown as "corrupt" */
 		printf(",\"state\":\"%s\",\"cursor\":%llu}", rw_entry_state_name(state),
-		       (unsigned long long)atomic_load_explicit(&e->cursor, memory_order_acquire));
+		       (unsigned long long)rw_entry_cursor(e));
 		first = 0;
 	}
 	printf("]}\n");
@@ -254,8 +255,8 @@ static void print_registry(const rw_segment *seg)
 static uint32_t producers_left(rw_segment *seg)
 {
 	uint32_t n = 0;
-	for (uint32_t i = 1; i < seg->g.producer_capacity; i++)
-		n += (uint32_t)rw_producer_entry_left(seg, i);
+	for (uint32_t i = 1; i < rw_segment_producer_capacity(seg); i++)
+		n += (uint32_t)rw_segment_producer_entry_left(seg, i);
 	return n;
 }
 
@@ -295,112 +296,113 @@ static int cmd_produce(int argc, char **argv)
 	}
 	int attach = fl[5].value != NULL;
 
-	rw_segment seg;
+	rw_segment *seg;
 	rw_error err;
 	rw_code c;
 	if (attach) {
-		c = rw_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
+		c = rw_segment_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
 		if (c != RW_OK)
 			return report(c, &err);
-		if (seg.g.mode != RW_MODE_MULTI) {
-			rw_segment_close(&seg);
+		if (rw_segment_mode(seg) != RW_MODE_MULTI) {
+			rw_segment_close(seg);
 			print_error("producer_mode", "--attach needs a multi-producer segment");
 			return EXIT_SEGMENT;
 		}
 	} else {
-		rw_config cfg = {.capacity = capacity,
-				 .mode = mode,
-				 .registry_capacity = CONF_REGISTRY,
-				 .type = conf_type};
-		rw_unlink_shm(name); /* replace a stale segment (spec 5.1: unlink, never reuse) */
-		c = rw_create_shm(name, &cfg, &seg, &err);
+		rw_config cfg;
+		rw_config_init(&cfg);
+		cfg.capacity = capacity;
+		cfg.mode = mode;
+		cfg.registry_capacity = CONF_REGISTRY;
+		cfg.type = conf_type;
+		rw_segment_unlink_shm(name); /* replace a stale segment (spec 5.1: unlink, never reuse) */
+		c = rw_segment_create_shm(name, &cfg, &seg, &err);
 		if (c != RW_OK)
 			return report(c, &err);
 	}
 	int status = EXIT_OK;
-	rw_producer p;
-	c = rw_producer_init(&p, &seg, &err); /* attached: takes a producer entry (5.4) */
+	rw_producer *p = NULL;
+	c = rw_producer_register(seg, &p, &err); /* attached: takes a producer entry (5.4) */
 	if (c != RW_OK) {
 		status = report(c, &err);
-		p.closed = 1; /* nothing to detach */
 		goto out;
 	}
 
 	/* wait for K consumers active with their start chosen (flags bit 1 clear, spec 5.7 step 6):
 	 * every event published from here on reaches them */
 	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
-	while (rw_active_count(&seg) < wait_k) {
+	while (rw_segment_active_count(seg) < wait_k) {
 		if (rw_monotonic_ns() >= deadline) {
 			char msg[128];
 			snprintf(msg, sizeof msg, "%u of %llu consumers active",
-				 rw_active_count(&seg), (unsigned long long)wait_k);
+				 rw_segment_active_count(seg), (unsigned long long)wait_k);
 			print_error("timeout", msg);
 			status = EXIT_SEGMENT;
 			goto out;
 		}
-		rw_producer_heartbeat(&p); /* spec 8: while waiting for consumers */
+		rw_producer_heartbeat(p); /* spec 8: while waiting for consumers */
 		sleep_ms(1);
 	}
 
-	if (batch > seg.g.capacity)
-		batch = seg.g.capacity;
+	if (batch > rw_segment_capacity(seg))
+		batch = rw_segment_capacity(seg);
 	for (uint64_t k = 0; k < count;) {
 		uint32_t n = (uint32_t)(count - k < batch ? count - k : batch);
 		uint64_t first;
-		c = rw_claim(&p, n, (int64_t)timeout, &first, &err);
+		c = rw_producer_claim(p, n, (int64_t)timeout, &first, &err);
 		if (c != RW_OK) {
 			status = report(c, &err);
 			goto out;
 		}
 		for (uint32_t i = 0; i < n; i++)
-			conf_fill(rw_slot(&seg, first + i), k + i, producer);
-		rw_commit(&p);
+			conf_fill(rw_segment_slot(seg, first + i), k + i, producer);
+		rw_producer_publish_claim(p);
 		k += n;
 	}
 
 	if (!attach) {
 		/* multi mode: wait for J attached producers to have registered and left */
 		deadline = rw_monotonic_ns() + timeout * 1000000ull;
-		while (seg.g.mode == RW_MODE_MULTI && producers_left(&seg) < wait_j) {
+		while (rw_segment_mode(seg) == RW_MODE_MULTI && producers_left(seg) < wait_j) {
 			if (rw_monotonic_ns() >= deadline) {
 				char msg[128];
 				snprintf(msg, sizeof msg, "%u of %llu attached producers left",
-					 producers_left(&seg), (unsigned long long)wait_j);
+					 producers_left(seg), (unsigned long long)wait_j);
 				print_error("timeout", msg);
 				status = EXIT_SEGMENT;
 				break;
 			}
-			rw_producer_heartbeat(&p);
+			rw_producer_heartbeat(p);
 			sleep_ms(1);
 		}
 		/* end the stream (multi: closed bit, then every claim published or a gap) */
-		c = rw_producer_close(&p, (int64_t)timeout, &err);
+		c = rw_producer_close(p, (int64_t)timeout, &err);
+		p = NULL;
 		if (c != RW_OK)
 			status = report(c, &err);
 		deadline = rw_monotonic_ns() + timeout * 1000000ull;
 		int timed_out = 0;
-		while (rw_active_count(&seg) > 0) {
-			if (rw_evict_dead(&seg) > 0)
+		while (rw_segment_active_count(seg) > 0) {
+			if (rw_segment_evict_dead(seg) > 0)
 				continue;
 			if (rw_monotonic_ns() >= deadline) {
 				timed_out = 1;
 				break;
 			}
-			rw_producer_heartbeat(&p);
 			sleep_ms(1);
 		}
-		print_registry(&seg);
+		print_registry(seg);
 		if (timed_out) {
 			print_error("timeout", "consumers still active after the producer closed");
 			status = EXIT_SEGMENT;
 		}
 	}
 out:
-	if (attach)
-		rw_producer_close(&p, 0, NULL); /* detach: the entry becomes closed */
-	else
-		rw_unlink_shm(name);
-	rw_segment_close(&seg);
+	/* attached: leaves its entry (detach); creator: ends the stream if it did not yet */
+	rw_producer_close(p, 0, NULL);
+	if (!attach)
+		rw_segment_unlink_shm(name);
+	rw_segment_close(seg);
 	return status;
 }
 
@@ -428,26 +430,27 @@ static int cmd_consume(int argc, char **argv)
 	int batch = fl[5].value != NULL;
 	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
 
-	rw_segment seg;
+	rw_segment *seg;
 	rw_error err;
-	rw_code c = rw_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
+	rw_code c = rw_segment_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
 	if (c != RW_OK)
 		return report(c, &err);
-	rw_consumer con;
-	c = rw_register(&con, &seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &err);
+	rw_consumer *con;
+	c = rw_consumer_register(seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &con, &err);
 	if (c != RW_OK) {
-		rw_segment_close(&seg);
+		rw_segment_close(seg);
 		return report(c, &err);
 	}
 
 	uint64_t *expect = calloc(producers, sizeof *expect);
-	uint32_t max = batch ? (uint32_t)(seg.g.capacity < 256 ? seg.g.capacity : 256) : 1;
+	uint64_t cap = rw_segment_capacity(seg);
+	uint32_t max = batch ? (uint32_t)(cap < 256 ? cap : 256) : 1;
 	uint8_t *buf = malloc((size_t)max * CONF_EVENT_SIZE);
 	if (!expect || !buf) {
 		free(expect);
 		free(buf);
-		rw_deregister(&con);
-		rw_segment_close(&seg);
+		rw_consumer_close(con);
+		rw_segment_close(seg);
 		print_error("io", "out of memory");
 		return EXIT_IO;
 	}
@@ -459,7 +462,7 @@ static int cmd_consume(int argc, char **argv)
 		int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000);
 		uint32_t want = (uint32_t)(count - received < max ? count - received : max);
 		uint32_t got;
-		c = rw_consume(&con, buf, want, &got, left, &err);
+		c = rw_consumer_consume(con, buf, want, &got, left, &err);
 		if (c == RW_ERR_ENDED) {
 			/* every sequence up to the end was read or passed over: that accounts for
 			 * all N when the N counted the passed-over ones too */
@@ -477,7 +480,9 @@ static int cmd_consume(int argc, char **argv)
 		if (c == RW_ERR_GAP) {
 			/* a producer died mid-claim (spec 5.8): its claim is counted, not received,
 			 * and is no failure (PROTOCOL.md, exit codes); reading goes on */
-			gaps += con.gap_count;
+			uint64_t gap_count;
+			rw_consumer_last_gap(con, NULL, &gap_count);
+			gaps += gap_count;
 			continue;
 		}
 		if (c != RW_OK) {
@@ -522,7 +527,7 @@ static int cmd_consume(int argc, char **argv)
 		}
 		received += got;
 	}
-	rw_deregister(&con);
+	rw_consumer_close(con);
 	printf("{\"event\":\"done\",\"consumer\":");
 	json_str(cname, strlen(cname));
 	printf(",\"received\":%llu,\"producers\":%llu,\"gaps\":%llu,\"ok\":%s}\n",
@@ -531,7 +536,7 @@ static int cmd_consume(int argc, char **argv)
 	fflush(stdout);
 	free(expect);
 	free(buf);
-	rw_segment_close(&seg);
+	rw_segment_close(seg);
 	return status;
 }
 
@@ -582,50 +587,35 @@ static int cmd_validate(int argc, char **argv)
 		print_error("io", msg);
 		return EXIT_IO;
 	}
-	rw_geometry g;
+	rw_segment *seg;
 	rw_error err;
-	rw_code c = rw_validate(buf, len, NULL, &g, &err);
-	free(buf);
-	if (c != RW_OK)
+	/* validating is attaching (5.2): the image is read, never written */
+	rw_code c = rw_segment_attach_memory(buf, len, NULL, &seg, &err);
+	if (c != RW_OK) {
+		free(buf);
 		return report(c, &err);
+	}
+	uint16_t major, minor;
+	rw_segment_version(seg, &major, &minor);
 	printf("{\"event\":\"valid\",\"major\":%u,\"minor\":%u,\"capacity\":%llu,\"slot_size\":%u,"
 	       "\"mode\":\"%s\",\"registry\":%u}\n",
-	       g.version_major, g.version_minor, (unsigned long long)g.capacity, g.slot_size,
-	       g.mode == RW_MODE_SINGLE ? "single" : "multi", g.registry_capacity);
+	       major, minor, (unsigned long long)rw_segment_capacity(seg), rw_segment_slot_size(seg),
+	       rw_segment_mode(seg) == RW_MODE_SINGLE ? "single" : "multi",
+	       rw_segment_registry_capacity(seg));
+	rw_segment_close(seg);
+	free(buf);
 	return EXIT_OK;
 }
 
 /* ---- golden ---------------------------------------------------------------------------------- */
 
-/* Zeroes the fields PROTOCOL.md masks in golden images. */
-static void mask_image(rw_segment *seg)
-{
-	rw_header *h = seg->hdr;
-	h->incarnation = 0;
-	h->creator_pid = 0;
-	h->creator_start_time = 0;
-	h->created_unix_ns = 0;
-	atomic_store_explicit(&h->producer_heartbeat_ns, 0, memory_order_relaxed);
-	h->poison_pid = 0;
-	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
-		rw_entry *e = rw_entry_at(seg, i);
-		atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
-	}
-	for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
-		rw_producer_entry *e = rw_producer_entry_at(seg, i);
-		atomic_store_explicit(&e->owner, 0, memory_order_relaxed);
-		atomic_store_explicit(&e->heartbeat_ns, 0, memory_order_relaxed);
-	}
-}
-
 /* Registers a golden consumer (start oldest) that only polls: it never registers as a blocker,
  * so consumer_blockers stays 0 as in the Go images. */
-static int golden_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags)
+static int golden_register(rw_consumer **c, rw_segment *seg, const char *name, uint32_t flags)
 {
-	if (rw_register(c, seg, name, flags, 0, RW_START_OLDEST, NULL) != RW_OK)
+	if (rw_consumer_register(seg, name, flags, 0, RW_START_OLDEST, c, NULL) != RW_OK)
 		return -1;
-	rw_consumer_poll_only(c);
+	rw_consumer_poll_only(*c);
 	return 0;
 }
 
@@ -633,10 +623,10 @@ static int golden_publish(rw_producer *p, uint64_t from, uint64_t to)
 {
 	for (uint64_t k = from; k < to; k++) {
 		uint64_t first;
-		if (rw_claim(p, 1, 0, &first, NULL) != RW_OK)
+		if (rw_producer_claim(p, 1, 0, &first, NULL) != RW_OK)
 			return -1;
-		conf_fill(rw_slot(p->seg, first), k, 0);
-		rw_commit(p);
+		conf_fill(rw_segment_slot(rw_producer_segment(p), first), k, 0);
+		rw_producer_publish_claim(p);
 	}
 	return 0;
 }
@@ -646,7 +636,7 @@ static int golden_consume(rw_consumer *c, uint64_t n)
 	uint8_t ev[CONF_EVENT_SIZE];
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t got;
-		if (rw_consume(c, ev, 1, &got, 0, NULL) != RW_OK || got != 1)
+		if (rw_consumer_consume(c, ev, 1, &got, 0, NULL) != RW_OK || got != 1)
 			return -1;
 	}
 	return 0;
@@ -661,13 +651,13 @@ static int golden_dead_claim(void *buf, size_t len)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		rw_segment s2;
-		rw_producer q;
+		rw_segment *s2;
+		rw_producer *q;
 		uint64_t first;
-		if (rw_open_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
-		    rw_producer_init(&q, &s2, NULL) != RW_OK || q.index != 1 ||
-		    (rw_producer_poll_only(&q), 0) ||
-		    rw_claim(&q, 3, 0, &first, NULL) != RW_OK || first != 2)
+		if (rw_segment_attach_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
+		    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
+		    (rw_producer_poll_only(q), 0) ||
+		    rw_producer_claim(q, 3, 0, &first, NULL) != RW_OK || first != 2)
 			_exit(1);
 		_exit(0); /* dies holding the claim */
 	}
@@ -682,9 +672,11 @@ static int golden_pass_gap(rw_consumer *c)
 {
 	uint8_t ev[CONF_EVENT_SIZE];
 	uint32_t got;
-	c->stall_timeout_ms = 0;
-	rw_code rc = rw_consume(c, ev, 1, &got, 0, NULL);
-	return rc == RW_ERR_GAP && c->gap_seq == 2 && c->gap_count == 3 ? 0 : -1;
+	uint64_t seq, count;
+	rw_consumer_set_stall_timeout(c, 0);
+	rw_code rc = rw_consumer_consume(c, ev, 1, &got, 0, NULL);
+	rw_consumer_last_gap(c, &seq, &count);
+	return rc == RW_ERR_GAP && seq == 2 && count == 3 ? 0 : -1;
 }
 
 static int fill_fails(void *arg, void *event, uint64_t seq, uint32_t index, const char **why)
@@ -700,7 +692,9 @@ static int fill_fails(void *arg, void *event, uint64_t seq, uint32_t index, cons
  * protocol misbehaved. */
 static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 {
-	rw_config cfg = {.type = conf_type};
+	rw_config cfg;
+	rw_config_init(&cfg);
+	cfg.type = conf_type;
 	enum { EMPTY, SINGLE_WRAPPED, MULTI_WRAPPED, CLOSED, MULTI_GAP, POISONED } which;
 	if (strcmp(scenario, "empty") == 0) {
 		which = EMPTY;
@@ -724,67 +718,73 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	} else {
 		return -1;
 	}
-	rw_geometry g;
-	if (rw_layout(&cfg, &g, NULL) != RW_OK)
+	uint64_t total_size;
+	if (rw_segment_size(&cfg, &total_size, NULL) != RW_OK)
 		return -2;
-	void *buf = mmap(NULL, g.total_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	void *buf = mmap(NULL, total_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 			 -1, 0);
 	if (buf == MAP_FAILED)
 		return -2;
-	rw_segment seg;
-	rw_producer p;
-	rw_consumer c1, c2;
-	int bad = rw_create_memory(buf, g.total_size, &cfg, &seg, NULL) != RW_OK ||
-		  rw_producer_init(&p, &seg, NULL) != RW_OK;
+	/* The image's peers stay registered in it (closing one would change it): their handles are
+	 * kept, reachable, until the process exits a moment later. */
+	static rw_segment *seg;
+	static rw_producer *p;
+	static rw_consumer *c1, *c2;
+	int bad = rw_segment_create_memory(buf, total_size, &cfg, &seg, NULL) != RW_OK ||
+		  rw_producer_register(seg, &p, NULL) != RW_OK;
 	/* Golden peers never wait (timeouts 0) and are poll-only: none of them registers as a
 	 * blocker (spec 5.6), so both blockers counts stay 0, as in the Go images. */
 	if (!bad)
-		rw_producer_poll_only(&p);
+		rw_producer_poll_only(p);
 	switch (bad ? -1 : (int)which) {
 	case EMPTY:
 		break;
 	case SINGLE_WRAPPED:
-		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
-		      golden_publish(&p, 0, 5) || golden_consume(&c1, 5) ||
-		      golden_publish(&p, 5, 10);
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_publish(p, 0, 5) || golden_consume(c1, 5) ||
+		      golden_publish(p, 5, 10);
 		break;
 	case MULTI_WRAPPED:
-		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
-		      golden_register(&c2, &seg, "c2", 0) ||
-		      golden_publish(&p, 0, 4) || golden_consume(&c1, 4) ||
-		      golden_consume(&c2, 4) || golden_publish(&p, 4, 6) || golden_consume(&c2, 2);
-		if (!bad)
-			rw_deregister(&c2);
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_register(&c2, seg, "c2", 0) ||
+		      golden_publish(p, 0, 4) || golden_consume(c1, 4) ||
+		      golden_consume(c2, 4) || golden_publish(p, 4, 6) || golden_consume(c2, 2);
+		if (!bad) {
+			rw_consumer_close(c2);
+			c2 = NULL;
+		}
 		break;
 	case CLOSED:
-		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
-		      golden_publish(&p, 0, 3) || golden_consume(&c1, 3);
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_publish(p, 0, 3) || golden_consume(c1, 3);
 		if (!bad) {
-			rw_deregister(&c1);
-			bad = rw_producer_close(&p, 0, NULL) != RW_OK;
+			rw_consumer_close(c1);
+			c1 = NULL;
+			bad = rw_producer_close(p, 0, NULL) != RW_OK;
+			p = NULL;
 		}
 		break;
 	case MULTI_GAP:
-		bad = golden_register(&c1, &seg, "c1", RW_FLAG_REQUIRED) ||
-		      golden_publish(&p, 0, 2) || golden_consume(&c1, 2) ||
-		      golden_dead_claim(buf, g.total_size) || golden_pass_gap(&c1) ||
-		      rw_retire_resolved(&seg) != 1 || /* a peer retires the resolved entry (5.4) */
-		      golden_publish(&p, 2, 3) || golden_consume(&c1, 1);
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_publish(p, 0, 2) || golden_consume(c1, 2) ||
+		      golden_dead_claim(buf, total_size) || golden_pass_gap(c1) ||
+		      rw_segment_retire_resolved(seg) != 1 || /* a peer retires the resolved entry (5.4) */
+		      golden_publish(p, 2, 3) || golden_consume(c1, 1);
 		break;
 	case POISONED:
-		bad = golden_publish(&p, 0, 2) ||
-		      rw_publish_fill(&p, 1, fill_fails, NULL, 0, NULL) != RW_ERR_POISONED;
+		bad = golden_publish(p, 0, 2) ||
+		      rw_producer_publish_fill(p, 1, fill_fails, NULL, 0, NULL) != RW_ERR_POISONED;
 		break;
 	default:
 		bad = 1;
 	}
 	if (bad) {
-		munmap(buf, g.total_size);
+		munmap(buf, total_size);
 		return -2;
 	}
-	mask_image(&seg);
+	rw_golden_mask(buf, total_size);
 	*out = buf;
-	*len = g.total_size;
+	*len = total_size;
 	return 0;
 }
 

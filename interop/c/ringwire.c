@@ -1,14 +1,14 @@
 /*
- * ringwire.c - implementation of ringwire.h. Section numbers refer to spec/LAYOUT.md.
+ * ringwire.c - implementation of ringwire.h (and ringwire_layout.h's functions). Section numbers refer to spec/LAYOUT.md.
  *
  * Memory ordering. Every atomic in the segment is accessed through C11 atomics with the ordering
  * the spec tables give, and the fences of 5.11 are written where the spec puts them:
- *  - F1 (release fence after the single-mode claimed store): rw_claim;
+ *  - F1 (release fence after the single-mode claimed store): rw_producer_claim;
  *  - F2 (seq-cst fence between a release store and a waiters load): wake_after_store and
- *    rw_release, only when a blockers count is nonzero;
+ *    rw_consumer_release, only when a blockers count is nonzero;
  *  - F3 (membarrier(MEMBARRIER_CMD_GLOBAL) after a blocker's seq-cst add): blocker_register;
  *  - F4 (acquire fence after a consumer's copy, before an optional one's claimed load and a
- *    required one's state and owner loads): rw_consume.
+ *    required one's state and owner loads): rw_consumer_consume.
  * Wakers store their cursor (release) and only then load the blockers count; a compiler fence
  * keeps that load after the store, F3 makes it correct for the CPU (5.6). Changes that are not
  * cursor moves (close, poison, deregistration, eviction) are seq-cst stores or CASes followed by a
@@ -17,7 +17,7 @@
  * claimed, and 5.8 reads them end, start, end.
  */
 #define _GNU_SOURCE /* syscall(), futex; harmless elsewhere */
-#include "ringwire.h"
+#include "ringwire_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -619,8 +619,17 @@ static uint64_t deadline_after(int64_t timeout_ms)
 static int is_pow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
 static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+/* The size of the first rw_config: every field up to perm. A config smaller than that was never
+ * initialized with rw_config_init (or comes from a library older than this API). Fields appended
+ * later are read only when they fit in cfg->size. */
+#define RW_CONFIG_SIZE_V1 (offsetof(rw_config, perm) + sizeof(unsigned))
+
 rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 {
+	if (!cfg || cfg->size < RW_CONFIG_SIZE_V1)
+		return fail(err, RW_ERR_INVALID_ARG,
+			    "rw_config of %u bytes: initialize it with rw_config_init",
+			    cfg ? cfg->size : 0);
 	const rw_event_type *t = &cfg->type;
 	if (!is_pow2(cfg->capacity) || cfg->capacity < RW_MIN_CAPACITY ||
 	    cfg->capacity > RW_MAX_CAPACITY)
@@ -694,7 +703,7 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 	h->registry_entry_size = g->registry_entry_size;
 	h->incarnation = incarnation;
 	h->creator_pid = creator_pid;
-	atomic_store_explicit(&h->producer_state, RW_PRODUCER_OPEN, memory_order_relaxed);
+	atomic_store_explicit(&h->producer_state, RW_STREAM_OPEN, memory_order_relaxed);
 	h->creator_start_time = creator_start_time;
 	h->created_unix_ns = created_unix_ns;
 	/* A live segment starts with a fresh heartbeat; an image written with created_unix_ns 0
@@ -724,7 +733,7 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 			      memory_order_relaxed);
 	atomic_store_explicit(&pe->heartbeat_ns, created_unix_ns ? rw_monotonic_ns() : 0,
 			      memory_order_relaxed);
-	atomic_store_explicit(&pe->state, rw_state_word(RW_PRODUCER_ENTRY_ACTIVE, 1),
+	atomic_store_explicit(&pe->state, rw_state_word(RW_PRODUCER_ACTIVE, 1),
 			      memory_order_relaxed);
 	/* 5.1 step 3: the last write of initialization. */
 	atomic_store_explicit(&h->init_state, RW_INIT_READY, memory_order_release);
@@ -1006,16 +1015,6 @@ static rw_code create_common(int backing, const char *name, const rw_config *cfg
 	return RW_OK;
 }
 
-rw_code rw_create_shm(const char *name, const rw_config *cfg, rw_segment *seg, rw_error *err)
-{
-	return create_common(RW_BACKING_SHM, name, cfg, seg, err);
-}
-
-rw_code rw_create_file(const char *path, const rw_config *cfg, rw_segment *seg, rw_error *err)
-{
-	return create_common(RW_BACKING_FILE, path, cfg, seg, err);
-}
-
 static rw_code attach_common(int backing, const char *name, const rw_event_type *expect,
 			     int64_t timeout_ms, rw_segment *seg, rw_error *err)
 {
@@ -1079,20 +1078,55 @@ static rw_code attach_common(int backing, const char *name, const rw_event_type 
 	}
 }
 
-rw_code rw_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
-		      rw_segment *seg, rw_error *err)
+/* Allocates a handle, runs init on it and returns it through *out; on failure frees it and sets
+ * *out to NULL. */
+#define NEW_HANDLE(T, out, err, init)                                                              \
+	do {                                                                                       \
+		if (!(out))                                                                        \
+			return fail(err, RW_ERR_INVALID_ARG, "no place for the handle (out is NULL)"); \
+		T *h_ = calloc(1, sizeof *h_);                                                     \
+		if (!h_) {                                                                         \
+			*(out) = NULL;                                                             \
+			return fail_sys(err, RW_ERR_IO, "calloc", ENOMEM);                         \
+		}                                                                                  \
+		rw_code rc_ = init;                                                                \
+		if (rc_ != RW_OK) {                                                                \
+			free(h_);                                                                  \
+			*(out) = NULL;                                                             \
+			return rc_;                                                                \
+		}                                                                                  \
+		*(out) = h_;                                                                       \
+		return RW_OK;                                                                      \
+	} while (0)
+
+rw_code rw_segment_create_shm(const char *name, const rw_config *cfg, rw_segment **out,
+			      rw_error *err)
 {
-	return attach_common(RW_BACKING_SHM, name, expect, timeout_ms, seg, err);
+	NEW_HANDLE(rw_segment, out, err, create_common(RW_BACKING_SHM, name, cfg, h_, err));
 }
 
-rw_code rw_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
-		       rw_segment *seg, rw_error *err)
+rw_code rw_segment_create_file(const char *path, const rw_config *cfg, rw_segment **out,
+			       rw_error *err)
 {
-	return attach_common(RW_BACKING_FILE, path, expect, timeout_ms, seg, err);
+	NEW_HANDLE(rw_segment, out, err, create_common(RW_BACKING_FILE, path, cfg, h_, err));
 }
 
-rw_code rw_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment *seg,
-			 rw_error *err)
+rw_code rw_segment_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
+			      rw_segment **out, rw_error *err)
+{
+	NEW_HANDLE(rw_segment, out, err,
+		   attach_common(RW_BACKING_SHM, name, expect, timeout_ms, h_, err));
+}
+
+rw_code rw_segment_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
+			       rw_segment **out, rw_error *err)
+{
+	NEW_HANDLE(rw_segment, out, err,
+		   attach_common(RW_BACKING_FILE, path, expect, timeout_ms, h_, err));
+}
+
+static rw_code create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment *seg,
+			     rw_error *err)
 {
 	rw_geometry g;
 	rw_code rc = rw_layout(cfg, &g, err);
@@ -1116,8 +1150,14 @@ rw_code rw_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment
 	return RW_OK;
 }
 
-rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
-		       rw_error *err)
+rw_code rw_segment_create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment **out,
+				 rw_error *err)
+{
+	NEW_HANDLE(rw_segment, out, err, create_memory(buf, len, cfg, h_, err));
+}
+
+static rw_code attach_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
+			     rw_error *err)
 {
 	if (!buf || ((uintptr_t)buf % RW_REGION_ALIGN) != 0)
 		return fail(err, RW_ERR_INVALID_ARG, "memory backing must be 128-aligned");
@@ -1129,15 +1169,66 @@ rw_code rw_open_memory(void *buf, size_t len, const rw_event_type *expect, rw_se
 	return RW_OK;
 }
 
-void rw_segment_close(rw_segment *seg)
+rw_code rw_segment_attach_memory(void *buf, size_t len, const rw_event_type *expect,
+				 rw_segment **out, rw_error *err)
 {
-	if (seg->base && seg->backing != RW_BACKING_MEMORY)
-		munmap(seg->base, seg->map_len);
-	seg->base = NULL;
-	seg->map_len = 0;
+	NEW_HANDLE(rw_segment, out, err, attach_memory(buf, len, expect, h_, err));
 }
 
-int rw_unlink_shm(const char *name)
+rw_code rw_segment_size(const rw_config *cfg, uint64_t *total_size, rw_error *err)
+{
+	rw_geometry g;
+	rw_code rc = rw_layout(cfg, &g, err);
+	if (rc == RW_OK && total_size)
+		*total_size = g.total_size;
+	return rc;
+}
+
+void rw_segment_close(rw_segment *seg)
+{
+	if (!seg)
+		return;
+	if (seg->base && seg->backing != RW_BACKING_MEMORY)
+		munmap(seg->base, seg->map_len);
+	free(seg);
+}
+
+/* ---- Segment accessors ---------------------------------------------------------------------- */
+
+uint64_t rw_segment_capacity(const rw_segment *seg) { return seg->g.capacity; }
+uint32_t rw_segment_mode(const rw_segment *seg) { return seg->g.mode; }
+uint32_t rw_segment_event_size(const rw_segment *seg) { return seg->g.event_size; }
+uint32_t rw_segment_slot_size(const rw_segment *seg) { return seg->g.slot_size; }
+uint32_t rw_segment_registry_capacity(const rw_segment *seg) { return seg->g.registry_capacity; }
+uint32_t rw_segment_producer_capacity(const rw_segment *seg) { return seg->g.producer_capacity; }
+uint64_t rw_segment_total_size(const rw_segment *seg) { return seg->g.total_size; }
+uint64_t rw_segment_incarnation(const rw_segment *seg) { return seg->g.incarnation; }
+uint32_t rw_segment_creator_pid(const rw_segment *seg) { return seg->g.creator_pid; }
+int rw_segment_is_creator(const rw_segment *seg) { return seg->creator; }
+void rw_segment_version(const rw_segment *seg, uint16_t *major, uint16_t *minor)
+{
+	if (major)
+		*major = seg->g.version_major;
+	if (minor)
+		*minor = seg->g.version_minor;
+}
+void *rw_segment_slot(const rw_segment *seg, uint64_t seq) { return rw_slot(seg, seq); }
+uint64_t rw_segment_claimed_count(const rw_segment *seg) { return rw_claimed_count(seg); }
+uint64_t rw_segment_published(const rw_segment *seg)
+{
+	return atomic_load_explicit(&seg->cursors->published, memory_order_acquire);
+}
+rw_header *rw_segment_header(const rw_segment *seg) { return seg->hdr; }
+rw_entry *rw_segment_entry(const rw_segment *seg, uint32_t i)
+{
+	return i < seg->g.registry_capacity ? rw_entry_at(seg, i) : NULL;
+}
+rw_producer_entry *rw_segment_producer_entry(const rw_segment *seg, uint32_t i)
+{
+	return i < seg->g.producer_capacity ? rw_producer_entry_at(seg, i) : NULL;
+}
+
+int rw_segment_unlink_shm(const char *name)
 {
 	if (shm_unlink(name) == 0 || errno == ENOENT)
 		return 0;
@@ -1181,7 +1272,7 @@ static int entry_has_name(const rw_entry *e, const char *name, size_t nlen)
 	return n != 0 && n == nlen && memcmp(buf, name, nlen) == 0;
 }
 
-uint32_t rw_active_count(const rw_segment *seg)
+uint32_t rw_segment_active_count(const rw_segment *seg)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++)
@@ -1205,15 +1296,15 @@ const char *rw_entry_state_name(uint32_t state)
 const char *rw_producer_state_name(uint32_t state)
 {
 	switch (rw_state_value(state)) {
-	case RW_PRODUCER_ENTRY_FREE: return "free";
-	case RW_PRODUCER_ENTRY_ACTIVE: return "active";
-	case RW_PRODUCER_ENTRY_CLOSED: return "closed";
-	case RW_PRODUCER_ENTRY_DEAD: return "dead";
+	case RW_PRODUCER_FREE: return "free";
+	case RW_PRODUCER_ACTIVE: return "active";
+	case RW_PRODUCER_LEFT: return "closed";
+	case RW_PRODUCER_DEAD: return "dead";
 	default: return "corrupt";
 	}
 }
 
-int rw_is_gap(const rw_segment *seg, uint64_t seq)
+int rw_segment_is_gap(const rw_segment *seg, uint64_t seq)
 {
 	return seg->g.mode == RW_MODE_MULTI &&
 	       atomic_load_explicit(rw_availability_word(seg, seq), memory_order_acquire) ==
@@ -1242,7 +1333,7 @@ static size_t utf8_cut(const char *msg, size_t max)
 	return n;
 }
 
-int rw_poison_ring(rw_segment *seg, const rw_poison *rec)
+int rw_segment_poison(rw_segment *seg, const rw_poison *rec)
 {
 	rw_header *h = seg->hdr;
 	uint32_t expect = RW_POISON_NONE;
@@ -1264,7 +1355,7 @@ int rw_poison_ring(rw_segment *seg, const rw_poison *rec)
 	return 1;
 }
 
-int rw_poisoned(const rw_segment *seg, rw_poison *out)
+int rw_segment_poisoned(const rw_segment *seg, rw_poison *out)
 {
 	rw_header *h = seg->hdr;
 	uint32_t st = atomic_load_explicit(&h->poison_state, memory_order_acquire);
@@ -1298,8 +1389,8 @@ static int poison_pending(const rw_segment *seg)
 
 static rw_code fail_poisoned(const rw_segment *seg, rw_error *err)
 {
-	rw_poison r = {0}; /* filled by rw_poisoned: callers saw poison_state set, which is never unset */
-	rw_poisoned(seg, &r);
+	rw_poison r = {0}; /* filled by rw_segment_poisoned: callers saw poison_state set, which is never unset */
+	rw_segment_poisoned(seg, &r);
 	return fail(err, RW_ERR_POISONED, "%s failed at sequence %llu (pid %u, stage %u): %s",
 		    r.phase == RW_PHASE_PUBLISH ? "publish"
 		    : r.phase == RW_PHASE_HANDLER ? "handler"
@@ -1360,38 +1451,38 @@ static int entry_resolved(const rw_segment *seg, rw_producer_entry *e, uint64_t 
 static uint32_t retire_if_resolved(const rw_segment *seg, rw_producer_entry *e, uint32_t st,
 				   uint64_t owner)
 {
-	if (rw_state_value(st) != RW_PRODUCER_ENTRY_ACTIVE || !rw_owner_dead(owner) ||
+	if (rw_state_value(st) != RW_PRODUCER_ACTIVE || !rw_owner_dead(owner) ||
 	    !entry_resolved(seg, e, rw_claimed_count(seg)))
 		return 0;
-	uint32_t dead = rw_state_word(RW_PRODUCER_ENTRY_DEAD, rw_state_generation(st));
+	uint32_t dead = rw_state_word(RW_PRODUCER_DEAD, rw_state_generation(st));
 	if (!atomic_compare_exchange_strong_explicit(&e->state, &st, dead, memory_order_seq_cst,
 						     memory_order_seq_cst))
 		return 0;
 	return dead;
 }
 
-uint32_t rw_retire_resolved(rw_segment *seg)
+uint32_t rw_segment_retire_resolved(rw_segment *seg)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; seg->g.mode == RW_MODE_MULTI && i < seg->g.producer_capacity; i++) {
 		rw_producer_entry *e = rw_producer_entry_at(seg, i);
 		uint32_t st = rw_producer_state_word(e);
-		if (rw_state_value(st) == RW_PRODUCER_ENTRY_ACTIVE &&
+		if (rw_state_value(st) == RW_PRODUCER_ACTIVE &&
 		    retire_if_resolved(seg, e, st, rw_producer_owner(e)) != 0)
 			n++;
 	}
 	return n;
 }
 
-int rw_producer_entry_left(rw_segment *seg, uint32_t i)
+int rw_segment_producer_entry_left(rw_segment *seg, uint32_t i)
 {
 	if (i >= seg->g.producer_capacity)
 		return 0;
 	rw_producer_entry *e = rw_producer_entry_at(seg, i);
 	uint32_t v = rw_state_value(rw_producer_state_word(e));
-	if (v == RW_PRODUCER_ENTRY_CLOSED || v == RW_PRODUCER_ENTRY_DEAD)
+	if (v == RW_PRODUCER_LEFT || v == RW_PRODUCER_DEAD)
 		return 1;
-	return v == RW_PRODUCER_ENTRY_ACTIVE && rw_owner_dead(rw_producer_owner(e)) &&
+	return v == RW_PRODUCER_ACTIVE && rw_owner_dead(rw_producer_owner(e)) &&
 	       entry_resolved(seg, e, rw_claimed_count(seg));
 }
 
@@ -1412,7 +1503,7 @@ static int resolve_sequence(rw_segment *seg, uint64_t s)
 		int dead_covers = 0;
 		for (uint32_t i = 0; i < seg->g.producer_capacity; i++) {
 			rw_producer_entry *e = rw_producer_entry_at(seg, i);
-			if (rw_state_value(rw_producer_state_word(e)) != RW_PRODUCER_ENTRY_ACTIVE)
+			if (rw_state_value(rw_producer_state_word(e)) != RW_PRODUCER_ACTIVE)
 				continue;
 			uint64_t start = 0, end = 0;
 			int k = read_intent(e, &start, &end);
@@ -1465,11 +1556,11 @@ static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 		uint32_t st = rw_producer_state_word(e);
 		uint64_t o = rw_producer_owner(e);
 		uint32_t v = rw_state_value(st);
-		if (v == RW_PRODUCER_ENTRY_ACTIVE) {
+		if (v == RW_PRODUCER_ACTIVE) {
 			st = retire_if_resolved(seg, e, st, o);
 			if (st == 0)
 				continue; /* live, unresolved, or a peer retired it first */
-		} else if (v > RW_PRODUCER_ENTRY_STATE_MAX || (o != 0 && !rw_owner_dead(o))) {
+		} else if (v > RW_PRODUCER_STATE_MAX || (o != 0 && !rw_owner_dead(o))) {
 			continue;
 		}
 		/* step 2 */
@@ -1481,7 +1572,7 @@ static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 		/* step 3 */
 		atomic_store_explicit(&e->intent_end, 0, memory_order_seq_cst);
 		atomic_store_explicit(&e->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
-		uint32_t active = rw_state_claim(st, RW_PRODUCER_ENTRY_ACTIVE);
+		uint32_t active = rw_state_claim(st, RW_PRODUCER_ACTIVE);
 		if (!atomic_compare_exchange_strong_explicit(&e->state, &st, active,
 							     memory_order_seq_cst,
 							     memory_order_seq_cst)) {
@@ -1501,9 +1592,8 @@ static rw_code attach_producer_entry(rw_producer *p, rw_error *err)
 		    seg->g.producer_capacity);
 }
 
-rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
+static rw_code producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 {
-	memset(p, 0, sizeof *p);
 	p->seg = seg;
 	if (seg->creator) {
 		p->creator = 1; /* rw_init_image filled producer entry 0 in (5.1 step 2) */
@@ -1524,6 +1614,14 @@ rw_code rw_producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 	ok(err);
 	return RW_OK;
 }
+
+rw_code rw_producer_register(rw_segment *seg, rw_producer **out, rw_error *err)
+{
+	NEW_HANDLE(rw_producer, out, err, producer_init(h_, seg, err));
+}
+
+rw_segment *rw_producer_segment(const rw_producer *p) { return p->seg; }
+uint32_t rw_producer_index(const rw_producer *p) { return p->index; }
 
 void rw_producer_poll_only(rw_producer *p)
 {
@@ -1596,7 +1694,7 @@ static int room_or_news(void *arg)
 	p->bound = gating_bound(seg, w->start);
 	return w->end - seg->g.capacity <= p->bound || poison_pending(seg) ||
 	       atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
-		       RW_PRODUCER_CLOSED ||
+		       RW_STREAM_CLOSED ||
 	       (seg->g.mode == RW_MODE_MULTI &&
 		(atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire) &
 		 RW_CLAIMED_CLOSED));
@@ -1642,7 +1740,7 @@ static rw_code ensure_room(rw_producer *p, uint64_t start, uint64_t end, uint64_
 	return RW_OK;
 }
 
-rw_code rw_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err)
+rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err)
 {
 	rw_segment *seg = p->seg;
 	uint64_t cap = seg->g.capacity;
@@ -1718,7 +1816,7 @@ static void heartbeat_every_1024(rw_producer *p)
 		rw_producer_heartbeat(p);
 }
 
-void rw_commit(rw_producer *p)
+void rw_producer_publish_claim(rw_producer *p)
 {
 	rw_segment *seg = p->seg;
 	if (p->pending_lo == p->pending_hi)
@@ -1742,7 +1840,7 @@ void rw_commit(rw_producer *p)
 			 &seg->wait->consumer_wake);
 }
 
-void rw_abort_claim(rw_producer *p, const char *message)
+void rw_producer_abort_claim(rw_producer *p, const char *message)
 {
 	rw_segment *seg = p->seg;
 	if (p->pending_lo == p->pending_hi)
@@ -1756,42 +1854,42 @@ void rw_abort_claim(rw_producer *p, const char *message)
 	memcpy(rec.message, msg, n);
 	rec.message[n] = 0;
 	p->failed = 1;
-	rw_poison_ring(seg, &rec); /* wakes everyone */
+	rw_segment_poison(seg, &rec); /* wakes everyone */
 	if (seg->g.mode == RW_MODE_MULTI)
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
 	p->pending_lo = p->pending_hi;
 }
 
-rw_code rw_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
+rw_code rw_producer_publish(rw_producer *p, const void *events, uint32_t n, int64_t timeout_ms,
 		   rw_error *err)
 {
 	uint64_t first;
-	rw_code rc = rw_claim(p, n, timeout_ms, &first, err);
+	rw_code rc = rw_producer_claim(p, n, timeout_ms, &first, err);
 	if (rc != RW_OK)
 		return rc;
 	const uint8_t *src = events;
 	uint32_t es = p->seg->g.event_size;
 	for (uint32_t i = 0; i < n; i++)
 		memcpy(rw_slot(p->seg, first + i), src + (size_t)i * es, es);
-	rw_commit(p);
+	rw_producer_publish_claim(p);
 	return RW_OK;
 }
 
-rw_code rw_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, int64_t timeout_ms,
+rw_code rw_producer_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg, int64_t timeout_ms,
 			rw_error *err)
 {
 	uint64_t first;
-	rw_code rc = rw_claim(p, n, timeout_ms, &first, err);
+	rw_code rc = rw_producer_claim(p, n, timeout_ms, &first, err);
 	if (rc != RW_OK)
 		return rc;
 	for (uint32_t i = 0; i < n; i++) {
 		const char *why = NULL;
 		if (fill(arg, rw_slot(p->seg, first + i), first + i, i, &why) != 0) {
-			rw_abort_claim(p, why);
+			rw_producer_abort_claim(p, why);
 			return fail_poisoned(p->seg, err);
 		}
 	}
-	rw_commit(p);
+	rw_producer_publish_claim(p);
 	return RW_OK;
 }
 
@@ -1807,7 +1905,7 @@ static int claims_settled(const rw_segment *seg, uint64_t count)
 	return 1;
 }
 
-rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
+static rw_code producer_end(rw_producer *p, int64_t timeout_ms, rw_error *err)
 {
 	rw_segment *seg = p->seg;
 	if (p->closed) {
@@ -1820,7 +1918,7 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 		/* 5.4: an attached producer detaches: state active -> closed, then owner -> 0 */
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_seq_cst);
 		uint32_t st = p->state_word;
-		uint32_t closed = rw_state_word(RW_PRODUCER_ENTRY_CLOSED, rw_state_generation(st));
+		uint32_t closed = rw_state_word(RW_PRODUCER_LEFT, rw_state_generation(st));
 		atomic_compare_exchange_strong_explicit(&p->entry->state, &st, closed,
 							memory_order_seq_cst, memory_order_seq_cst);
 		uint64_t me = p->owner;
@@ -1859,11 +1957,22 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
 	/* 5.3 close: seq-cst store, then wake unconditionally. The consumer word is the one the
 	 * spec names; the producer word too, so that attached producers waiting for room see the
 	 * closed bit at once (an extra wake is never wrong). */
-	atomic_store_explicit(&seg->hdr->producer_state, RW_PRODUCER_CLOSED, memory_order_seq_cst);
+	atomic_store_explicit(&seg->hdr->producer_state, RW_STREAM_CLOSED, memory_order_seq_cst);
 	wake_unconditionally(&seg->wait->consumer_waiters, &seg->wait->consumer_wake);
 	wake_unconditionally(&seg->wait->producer_waiters, &seg->wait->producer_wake);
 	if (rc == RW_OK)
 		ok(err);
+	return rc;
+}
+
+rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err)
+{
+	if (!p) {
+		ok(err);
+		return RW_OK;
+	}
+	rw_code rc = producer_end(p, timeout_ms, err);
+	free(p);
 	return rc;
 }
 
@@ -1896,7 +2005,7 @@ static int evict(rw_segment *seg, rw_entry *e, uint32_t st, uint64_t o)
 	return 1;
 }
 
-int rw_evict_entry(rw_segment *seg, uint32_t i, uint32_t state_word)
+int rw_segment_evict(rw_segment *seg, uint32_t i, uint32_t state_word)
 {
 	if (i >= seg->g.registry_capacity)
 		return 0;
@@ -1904,7 +2013,7 @@ int rw_evict_entry(rw_segment *seg, uint32_t i, uint32_t state_word)
 	return evict(seg, e, state_word, rw_entry_owner(e));
 }
 
-uint32_t rw_evict_dead(rw_segment *seg)
+uint32_t rw_segment_evict_dead(rw_segment *seg)
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < seg->g.registry_capacity; i++) {
@@ -1919,7 +2028,10 @@ uint32_t rw_evict_dead(rw_segment *seg)
 	return n;
 }
 
-rw_code rw_evict_stalled(rw_segment *seg, rw_stall_watch *w, int64_t stall_timeout_ms,
+rw_stall_watch *rw_stall_watch_new(void) { return calloc(1, sizeof(rw_stall_watch)); }
+void rw_stall_watch_free(rw_stall_watch *w) { free(w); }
+
+rw_code rw_segment_evict_stalled(rw_segment *seg, rw_stall_watch *w, int64_t stall_timeout_ms,
 			 uint32_t *evicted, rw_error *err)
 {
 	if (evicted)
@@ -2058,7 +2170,7 @@ static rw_code dependency_cursor(rw_consumer *c, uint32_t j, uint64_t *out, rw_e
 		if (rw_monotonic_ns() >= deadline)
 			return fail(err, RW_ERR_TIMEOUT,
 				    "entry %u (depends_on) is still choosing its start", j);
-		rw_heartbeat(c);
+		rw_consumer_heartbeat(c);
 		sleep_ns(1000000);
 	}
 }
@@ -2173,7 +2285,7 @@ static rw_code finish_registration(rw_consumer *c, rw_segment *seg, uint32_t idx
  * heartbeat, CAS state st -> the same state with generation + 1, so that any CAS a peer prepared
  * against the dead owner (an eviction) fails. If that CAS fails (evicted meanwhile) the owner
  * word is given back and registration starts again from step 1 (*restart), as it does when
- * another taker wins the owner CAS (rw_register bounds the rounds). Then the name is
+ * another taker wins the owner CAS (rw_consumer_register bounds the rounds). Then the name is
  * scanned as in step 5. A claiming entry goes on from step 4. An active one keeps name, flags and
  * cursor, stores depends_on and resumes at the dead owner's cursor, or goes on from step 6 if
  * that owner died before choosing its start (flags bit 1 still set). Our registration is the
@@ -2231,11 +2343,10 @@ static rw_code take_over(rw_consumer *c, rw_segment *seg, uint32_t i, uint32_t s
 
 #define RW_REGISTER_ROUNDS 16 /* 5.7: restarts of registration before "registry busy" */
 
-rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
-		    uint64_t depends_on, rw_start start, rw_error *err)
+static rw_code consumer_init(rw_consumer *c, rw_segment *seg, const char *name, uint32_t flags,
+			     uint64_t depends_on, rw_start start, rw_error *err)
 {
 	size_t nlen = name ? strlen(name) : 0;
-	memset(c, 0, sizeof *c);
 	if (nlen < 1 || nlen > RW_MAX_CONSUMER_NAME)
 		return fail(err, RW_ERR_INVALID_ARG, "consumer name must be 1 to 48 bytes");
 	if (flags & ~(uint32_t)RW_FLAG_REQUIRED)
@@ -2323,7 +2434,37 @@ rw_code rw_register(rw_consumer *c, rw_segment *seg, const char *name, uint32_t 
 		    RW_REGISTER_ROUNDS);
 }
 
-rw_code rw_check_owner(const rw_consumer *c)
+rw_code rw_consumer_register(rw_segment *seg, const char *name, uint32_t flags, uint64_t depends_on,
+			     rw_start start, rw_consumer **out, rw_error *err)
+{
+	NEW_HANDLE(rw_consumer, out, err,
+		   consumer_init(h_, seg, name, flags, depends_on, start, err));
+}
+
+rw_segment *rw_consumer_segment(const rw_consumer *c) { return c->seg; }
+uint32_t rw_consumer_index(const rw_consumer *c) { return c->index; }
+uint64_t rw_consumer_next(const rw_consumer *c) { return c->next; }
+uint64_t rw_consumer_lost(const rw_consumer *c) { return c->lost; }
+uint64_t rw_consumer_gaps_seen(const rw_consumer *c) { return c->gaps_seen; }
+int rw_consumer_taken_over(const rw_consumer *c) { return c->taken_over; }
+void rw_consumer_last_gap(const rw_consumer *c, uint64_t *seq, uint64_t *count)
+{
+	if (seq)
+		*seq = c->gap_seq;
+	if (count)
+		*count = c->gap_count;
+}
+void rw_consumer_last_lost(const rw_consumer *c, uint64_t *seq, uint64_t *count)
+{
+	if (seq)
+		*seq = c->lost_seq;
+	if (count)
+		*count = c->lost_count;
+}
+void rw_consumer_set_stall_timeout(rw_consumer *c, int64_t ms) { c->stall_timeout_ms = ms; }
+int64_t rw_consumer_stall_timeout(const rw_consumer *c) { return c->stall_timeout_ms; }
+
+rw_code rw_consumer_check_owner(const rw_consumer *c)
 {
 	if (!c->registered || rw_entry_state_word(c->entry) != c->state_word ||
 	    rw_entry_owner(c->entry) != c->owner)
@@ -2341,7 +2482,7 @@ static rw_code fail_evicted(rw_consumer *c, rw_error *err)
 		    c->index, rw_entry_state_word(c->entry), rw_owner_pid(rw_entry_owner(c->entry)));
 }
 
-void rw_heartbeat(rw_consumer *c)
+void rw_consumer_heartbeat(rw_consumer *c)
 {
 	atomic_store_explicit(&c->entry->heartbeat_ns, rw_monotonic_ns(), memory_order_release);
 }
@@ -2351,21 +2492,22 @@ void rw_consumer_poll_only(rw_consumer *c)
 	blocker_leave(&c->seg->hdr->consumer_blockers, &c->blocker);
 }
 
-void rw_deregister(rw_consumer *c)
+void rw_consumer_close(rw_consumer *c)
 {
-	if (!c->seg)
+	if (!c)
 		return;
 	/* 5.6: leaves the blockers count whether or not the entry is still ours */
 	blocker_leave(&c->seg->hdr->consumer_blockers, &c->blocker);
-	if (!c->registered)
-		return;
-	c->registered = 0;
-	give_up_entry(c);
+	if (c->registered) {
+		c->registered = 0;
+		give_up_entry(c);
+	}
+	free(c);
 }
 
 /* ---- Consuming (5.5, 5.10) ------------------------------------------------------------------------ */
 
-uint64_t rw_available(rw_consumer *c, uint64_t max)
+uint64_t rw_consumer_available(rw_consumer *c, uint64_t max)
 {
 	rw_segment *seg = c->seg;
 	uint64_t next = c->next;
@@ -2402,7 +2544,7 @@ uint64_t rw_available(rw_consumer *c, uint64_t max)
 	return hi;
 }
 
-void rw_release(rw_consumer *c, uint64_t hi)
+void rw_consumer_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
@@ -2418,7 +2560,7 @@ static int stream_ended(const rw_consumer *c)
 {
 	const rw_segment *seg = c->seg;
 	if (atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) !=
-	    RW_PRODUCER_CLOSED)
+	    RW_STREAM_CLOSED)
 		return 0;
 	uint64_t count = seg->g.mode == RW_MODE_SINGLE
 				 ? atomic_load_explicit(&seg->cursors->published, memory_order_acquire)
@@ -2432,7 +2574,7 @@ static int stream_ended(const rw_consumer *c)
 static int data_or_news(void *arg)
 {
 	rw_consumer *c = arg;
-	return rw_available(c, 1) > c->next || rw_check_owner(c) != RW_OK ||
+	return rw_consumer_available(c, 1) > c->next || rw_consumer_check_owner(c) != RW_OK ||
 	       poison_pending(c->seg) || stream_ended(c);
 }
 
@@ -2440,15 +2582,15 @@ static int data_or_news(void *arg)
  * releases it, reports it. */
 static rw_code pass_gaps(rw_consumer *c, rw_error *err)
 {
-	uint64_t hi = rw_available(c, c->seg->g.capacity);
+	uint64_t hi = rw_consumer_available(c, c->seg->g.capacity);
 	uint64_t from = c->next, s = from;
-	while (s < hi && rw_is_gap(c->seg, s))
+	while (s < hi && rw_segment_is_gap(c->seg, s))
 		s++;
 	c->gaps_seen += s - from;
 	atomic_store_explicit(&c->entry->gaps_seen, c->gaps_seen, memory_order_release);
 	c->gap_seq = from;
 	c->gap_count = s - from;
-	rw_release(c, s);
+	rw_consumer_release(c, s);
 	return fail(err, RW_ERR_GAP,
 		    "%llu sequence(s) from %llu passed over: their producer died before publishing",
 		    (unsigned long long)(s - from), (unsigned long long)from);
@@ -2463,7 +2605,7 @@ static rw_code report_lap(rw_consumer *c, uint64_t L, rw_error *err)
 	atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
 	c->lost_seq = from;
 	c->lost_count = to - from;
-	rw_release(c, to);
+	rw_consumer_release(c, to);
 	return fail(err, RW_ERR_LOST, "%llu event(s) from %llu lost: the producer lapped us",
 		    (unsigned long long)(to - from), (unsigned long long)from);
 }
@@ -2485,7 +2627,7 @@ static int producers_dead(const rw_segment *seg)
 
 #define RW_STALL_RECHECK_NS 10000000ull /* re-run 5.8 every 10 ms once stalled */
 
-rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
+rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
 		   rw_error *err)
 {
 	*got = 0;
@@ -2510,29 +2652,29 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 	uint64_t hi;
 	int waited = 0;
 	for (;;) {
-		if (rw_check_owner(c) != RW_OK)
+		if (rw_consumer_check_owner(c) != RW_OK)
 			return fail_evicted(c, err);
 		if (!required) {
 			uint64_t L = rw_claimed_count(seg);
 			if (L > cap && c->next < L - cap)
 				return report_lap(c, L, err);
 		}
-		hi = rw_available(c, max);
+		hi = rw_consumer_available(c, max);
 		if (hi > c->next)
 			break;
 		/* 5.5 step 4: nothing available */
 		if (poison_pending(seg)) {
-			hi = rw_available(c, max);
+			hi = rw_consumer_available(c, max);
 			if (hi > c->next)
 				break;
 			return fail_poisoned(seg, err);
 		}
 		uint32_t pstate =
 			atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire);
-		if (pstate == RW_PRODUCER_CLOSED) {
+		if (pstate == RW_STREAM_CLOSED) {
 			/* ended only once c read up to the producers' count (loaded after
 			 * producer_state); behind a slower stage it keeps waiting for that one */
-			hi = rw_available(c, max);
+			hi = rw_consumer_available(c, max);
 			if (hi > c->next)
 				break;
 			if (stream_ended(c))
@@ -2558,8 +2700,8 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		if (now >= c->liveness_at) {
 			/* 5.5 step 4: never wait forever on producers that are all dead */
 			c->liveness_at = now + period;
-			if (pstate == RW_PRODUCER_OPEN && producers_dead(seg)) {
-				hi = rw_available(c, max);
+			if (pstate == RW_STREAM_OPEN && producers_dead(seg)) {
+				hi = rw_consumer_available(c, max);
 				if (hi > c->next)
 					break;
 				if (!(check_dead && c->next < rw_claimed_count(seg)))
@@ -2574,18 +2716,18 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 				    (unsigned long long)c->next);
 		if (c->liveness_at < wake_at)
 			wake_at = c->liveness_at;
-		rw_heartbeat(c); /* spec 8: at least once a second while waiting */
+		rw_consumer_heartbeat(c); /* spec 8: at least once a second while waiting */
 		waited = 1;
 		rw_block_until(&seg->hdr->consumer_blockers, &c->blocker,
 			       &seg->wait->consumer_waiters, &seg->wait->consumer_wake, data_or_news,
 			       c, wake_at);
 	}
 	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
-		rw_heartbeat(c);
+		rw_consumer_heartbeat(c);
 	if (multi) {
 		/* 5.5 step 2: gaps are passed over, counted and reported, never copied */
 		uint64_t g = c->next;
-		while (g < hi && !rw_is_gap(seg, g))
+		while (g < hi && !rw_segment_is_gap(seg, g))
 			g++;
 		if (g == c->next)
 			return pass_gaps(c, err);
@@ -2602,7 +2744,7 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		/* 5.5 step 2: the events are delivered when this call returns; if the entry is no
 		 * longer ours, eviction stopped the gating and the slots may be in reuse: the
 		 * batch is discarded, the cursor not stored */
-		if (rw_check_owner(c) != RW_OK)
+		if (rw_consumer_check_owner(c) != RW_OK)
 			return fail_evicted(c, err);
 	} else {
 		/* 5.10 steps 2 to 4: copy, F4, then claimed: a copy of s is valid iff
@@ -2611,7 +2753,7 @@ rw_code rw_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64
 		if (c->next + cap < L)
 			return report_lap(c, L, err);
 	}
-	rw_release(c, hi);
+	rw_consumer_release(c, hi);
 	*got = (uint32_t)n;
 	ok(err);
 	return RW_OK;

@@ -18,7 +18,7 @@
  * segment (single-producer mode), waits until one consumer is registered, then writes only the
  * sequence word of each event; the consumer checks that event s holds s. Both busy-spin on the
  * ring's cursors (the library's own waits yield and block; a benchmark beside Go's BusySpin must
- * not), so rw_claim and rw_available never wait here.
+ * not), so rw_producer_claim and rw_consumer_available never wait here.
  *
  * Each prints one JSON line: {"lang":"c","role":..., "events":N, "start_ns":..., "end_ns":...,
  * "seconds":...} with CLOCK_MONOTONIC times, so the harness can take the consumer's end minus the
@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringwire.h"
+#include "ringwire_layout.h" /* the producer reads the consumer entry's cursor itself */
 
 #define DESCRIPTOR "struct{u64@0,[56]u8@8}:64:8"
 
@@ -43,6 +43,20 @@ static void pin(int cpu)
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof set, &set) != 0)
 		perror("rwperf: sched_setaffinity");
+}
+
+/* The bench segment's config: bench.Event64 events, single producer, 4 registry entries. */
+static rw_config bench_config(uint64_t capacity)
+{
+	rw_config cfg;
+	rw_config_init(&cfg);
+	cfg.capacity = capacity;
+	cfg.mode = RW_MODE_SINGLE;
+	cfg.registry_capacity = 4;
+	cfg.type = (rw_event_type){.event_size = 64, .event_align = 8,
+				   .fingerprint = rw_type_fingerprint(DESCRIPTOR),
+				   .name = "bench.Event64"};
+	return cfg;
 }
 
 static void die(const char *what, const rw_error *err)
@@ -63,44 +77,38 @@ static void report(const char *role, uint64_t n, uint64_t start, uint64_t end, u
 static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capacity)
 {
 	rw_error err = {0};
-	rw_config cfg = {
-		.capacity = capacity,
-		.mode = RW_MODE_SINGLE,
-		.registry_capacity = 4,
-		.type = {.event_size = 64, .event_align = 8,
-			 .fingerprint = rw_type_fingerprint(DESCRIPTOR), .name = "bench.Event64"},
-	};
-	rw_segment seg;
-	if (rw_create_shm(name, &cfg, &seg, &err) != RW_OK)
+	rw_config cfg = bench_config(capacity);
+	rw_segment *seg = NULL;
+	if (rw_segment_create_shm(name, &cfg, &seg, &err) != RW_OK)
 		die("create", &err);
-	rw_producer p;
-	if (rw_producer_init(&p, &seg, &err) != RW_OK)
+	rw_producer *p = NULL;
+	if (rw_producer_register(seg, &p, &err) != RW_OK)
 		die("producer", &err);
-	rw_producer_poll_only(&p); /* it busy-spins: not a blocker, so wakers take the fast path */
+	rw_producer_poll_only(p); /* it busy-spins: not a blocker, so wakers take the fast path */
 	/* Wait for the consumer: it starts at the latest event. */
 	uint64_t deadline = rw_monotonic_ns() + 10000000000ull;
-	while (rw_active_count(&seg) == 0) {
+	while (rw_segment_active_count(seg) == 0) {
 		if (rw_monotonic_ns() > deadline) {
 			fprintf(stderr, "rwperf: no consumer registered\n");
-			rw_unlink_shm(name);
+			rw_segment_unlink_shm(name);
 			return 1;
 		}
 		sched_yield();
 	}
 	rw_entry *cons = NULL;
-	for (uint32_t i = 0; i < seg.g.registry_capacity; i++)
-		if (rw_state_value(atomic_load(&rw_entry_at(&seg, i)->state)) == RW_ENTRY_ACTIVE)
-			cons = rw_entry_at(&seg, i);
+	for (uint32_t i = 0; i < rw_segment_registry_capacity(seg); i++)
+		if (rw_state_value(rw_entry_state_word(rw_segment_entry(seg, i))) == RW_ENTRY_ACTIVE)
+			cons = rw_segment_entry(seg, i);
 	uint64_t bound = 0;
-	uint8_t *const slots = rw_slot(&seg, 0);
-	const uint64_t mask = seg.g.capacity - 1, slot_size = seg.g.slot_size;
+	uint8_t *const slots = rw_segment_slot(seg, 0);
+	const uint64_t mask = rw_segment_capacity(seg) - 1, slot_size = rw_segment_slot_size(seg);
 	uint64_t start = rw_monotonic_ns();
 	for (uint64_t i = 0; i < n;) {
 		uint32_t k = (uint32_t)(n - i < batch ? n - i : batch);
 		while (i + k > bound + capacity) /* busy-spin for room */
-			bound = atomic_load_explicit(&cons->cursor, memory_order_acquire);
+			bound = rw_entry_cursor(cons);
 		uint64_t first;
-		if (rw_claim(&p, k, -1, &first, &err) != RW_OK)
+		if (rw_producer_claim(p, k, -1, &first, &err) != RW_OK)
 			die("claim", &err);
 		/* The geometry in locals: through seg, every slot write (a char store that may alias
 		 * anything) would reload it. */
@@ -108,17 +116,17 @@ static int produce(const char *name, uint64_t n, uint32_t batch, uint64_t capaci
 			uint64_t s = first + j;
 			memcpy(slots + (s & mask) * slot_size, &s, 8);
 		}
-		rw_commit(&p);
+		rw_producer_publish_claim(p);
 		i += k;
 	}
 	uint64_t end = rw_monotonic_ns();
-	if (rw_producer_close(&p, 5000, &err) != RW_OK)
+	if (rw_producer_close(p, 5000, &err) != RW_OK)
 		die("close", &err);
 	report("producer", n, start, end, batch);
 	/* The harness removes the name after the consumer has finished; unlinking here is safe too
 	 * (the consumer keeps its mapping) and leaves nothing behind if the harness dies. */
-	rw_segment_close(&seg);
-	rw_unlink_shm(name);
+	rw_segment_close(seg);
+	rw_segment_unlink_shm(name);
 	return 0;
 }
 
@@ -127,71 +135,68 @@ static int consume(const char *name, uint64_t n)
 	rw_error err = {0};
 	rw_event_type want = {.event_size = 64, .event_align = 8,
 			      .fingerprint = rw_type_fingerprint(DESCRIPTOR)};
-	rw_segment seg;
-	if (rw_attach_shm(name, &want, 10000, &seg, &err) != RW_OK)
+	rw_segment *seg = NULL;
+	if (rw_segment_attach_shm(name, &want, 10000, &seg, &err) != RW_OK)
 		die("attach", &err);
-	rw_consumer c;
-	if (rw_register(&c, &seg, "bench", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err) != RW_OK)
+	rw_consumer *c = NULL;
+	if (rw_consumer_register(seg, "bench", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &c, &err) != RW_OK)
 		die("register", &err);
-	rw_consumer_poll_only(&c); /* it busy-spins: not a blocker (spec 5.6) */
-	uint64_t start = 0, next = c.next;
+	rw_consumer_poll_only(c); /* it busy-spins: not a blocker (spec 5.6) */
+	uint64_t start = 0, next = rw_consumer_next(c);
+	/* the geometry in locals, as in produce */
+	const uint8_t *const slots = rw_segment_slot(seg, 0);
+	const uint64_t mask = rw_segment_capacity(seg) - 1, slot_size = rw_segment_slot_size(seg);
 	uint64_t base = next;
 	while (next < base + n) {
 		uint64_t hi;
-		while ((hi = rw_available(&c, UINT64_MAX / 2)) <= next) /* busy-spin for events */
+		while ((hi = rw_consumer_available(c, UINT64_MAX / 2)) <= next) /* busy-spin for events */
 			;
 		if (start == 0)
 			start = rw_monotonic_ns();
 		for (uint64_t s = next; s < hi; s++) {
 			uint64_t v;
-			memcpy(&v, rw_slot(&seg, s), 8);
+			memcpy(&v, slots + (s & mask) * slot_size, 8);
 			if (v != s) {
 				fprintf(stderr, "rwperf: event %llu holds %llu\n", (unsigned long long)s,
 					(unsigned long long)v);
-				rw_deregister(&c);
-				rw_segment_close(&seg);
+				rw_consumer_close(c);
+				rw_segment_close(seg);
 				return 1;
 			}
 		}
-		rw_release(&c, hi);
+		rw_consumer_release(c, hi);
 		next = hi;
 	}
 	uint64_t end = rw_monotonic_ns();
 	report("consumer", n, start, end, 0);
-	rw_deregister(&c);
-	rw_segment_close(&seg);
+	rw_consumer_close(c);
+	rw_segment_close(seg);
 	return 0;
 }
 
 /* One ring of the ping-pong: created here as its producer, capacity 64. */
-static void pp_create(const char *name, rw_segment *seg, rw_producer *p)
+static void pp_create(const char *name, rw_segment **seg, rw_producer **p)
 {
 	rw_error err = {0};
-	rw_config cfg = {
-		.capacity = 64,
-		.mode = RW_MODE_SINGLE,
-		.registry_capacity = 2,
-		.type = {.event_size = 64, .event_align = 8,
-			 .fingerprint = rw_type_fingerprint(DESCRIPTOR), .name = "bench.Event64"},
-	};
-	if (rw_create_shm(name, &cfg, seg, &err) != RW_OK)
+	rw_config cfg = bench_config(64);
+	if (rw_segment_create_shm(name, &cfg, seg, &err) != RW_OK)
 		die("create", &err);
-	if (rw_producer_init(p, seg, &err) != RW_OK)
+	if (rw_producer_register(*seg, p, &err) != RW_OK)
 		die("producer", &err);
-	rw_producer_poll_only(p);
+	rw_producer_poll_only(*p);
 }
 
 /* The other ring: attached (waiting up to 10 s) and registered on as consumer `who`. */
-static void pp_attach(const char *name, const char *who, rw_segment *seg, rw_consumer *c)
+static void pp_attach(const char *name, const char *who, rw_segment **seg, rw_consumer **c)
 {
 	rw_error err = {0};
 	rw_event_type want = {.event_size = 64, .event_align = 8,
 			      .fingerprint = rw_type_fingerprint(DESCRIPTOR)};
-	if (rw_attach_shm(name, &want, 10000, seg, &err) != RW_OK)
+	if (rw_segment_attach_shm(name, &want, 10000, seg, &err) != RW_OK)
 		die("attach", &err);
-	if (rw_register(c, seg, who, RW_FLAG_REQUIRED, 0, RW_START_LATEST, &err) != RW_OK)
+	if (rw_consumer_register(*seg, who, RW_FLAG_REQUIRED, 0, RW_START_LATEST, c, &err) != RW_OK)
 		die("register", &err);
-	rw_consumer_poll_only(c);
+	rw_consumer_poll_only(*c);
 }
 
 /* Leaves both rings: deregisters from the other's, ends this side's stream and removes its name. */
@@ -199,20 +204,20 @@ static void pp_close(rw_producer *p, rw_segment *out_seg, const char *name, rw_c
 		     rw_segment *in_seg)
 {
 	rw_error err = {0};
-	rw_deregister(c);
+	rw_consumer_close(c);
 	rw_segment_close(in_seg);
 	rw_producer_close(p, 1000, &err);
 	rw_segment_close(out_seg);
-	rw_unlink_shm(name);
+	rw_segment_unlink_shm(name);
 }
 
 static void pp_await_consumer(const rw_segment *seg, const char *name)
 {
 	uint64_t deadline = rw_monotonic_ns() + 10000000000ull;
-	while (rw_active_count(seg) == 0) {
+	while (rw_segment_active_count(seg) == 0) {
 		if (rw_monotonic_ns() > deadline) {
 			fprintf(stderr, "rwperf: no consumer registered on %s\n", name);
-			rw_unlink_shm(name);
+			rw_segment_unlink_shm(name);
 			exit(1);
 		}
 		sched_yield();
@@ -224,10 +229,10 @@ static void pp_send(rw_producer *p, uint64_t v)
 {
 	rw_error err = {0};
 	uint64_t first;
-	if (rw_claim(p, 1, -1, &first, &err) != RW_OK)
+	if (rw_producer_claim(p, 1, -1, &first, &err) != RW_OK)
 		die("claim", &err);
-	memcpy(rw_slot(p->seg, first), &v, 8);
-	rw_commit(p);
+	memcpy(rw_segment_slot(rw_producer_segment(p), first), &v, 8);
+	rw_producer_publish_claim(p);
 }
 
 /* Busy-spins for the next event and returns its sequence word. */
@@ -235,12 +240,15 @@ static uint64_t pp_receive(rw_consumer *c)
 {
 	/* While polling, also load the next slot's first word (discarded): its cache line then
 	 * travels with the cursor's (spec 5.5, note). */
-	const volatile uint64_t *next_slot = (const volatile uint64_t *)(void *)rw_slot(c->seg, c->next);
-	while (rw_available(c, 1) <= c->next)
+	const rw_segment *seg = rw_consumer_segment(c);
+	const uint64_t next = rw_consumer_next(c);
+	const volatile uint64_t *next_slot =
+		(const volatile uint64_t *)(void *)rw_segment_slot(seg, next);
+	while (rw_consumer_available(c, 1) <= next)
 		(void)*next_slot;
 	uint64_t v;
-	memcpy(&v, rw_slot(c->seg, c->next), 8);
-	rw_release(c, c->next + 1);
+	memcpy(&v, rw_segment_slot(seg, next), 8);
+	rw_consumer_release(c, next + 1);
 	return v;
 }
 
@@ -252,12 +260,12 @@ static int cmp_u64(const void *a, const void *b)
 
 static int ping(const char *there, const char *back, uint64_t n, uint64_t warmup)
 {
-	rw_segment out_seg, in_seg;
-	rw_producer p;
-	rw_consumer c;
+	rw_segment *out_seg = NULL, *in_seg = NULL;
+	rw_producer *p = NULL;
+	rw_consumer *c = NULL;
 	pp_create(there, &out_seg, &p);
 	pp_attach(back, "ping", &in_seg, &c);
-	pp_await_consumer(&out_seg, there);
+	pp_await_consumer(out_seg, there);
 	uint64_t *rtt = malloc(n * sizeof *rtt);
 	if (!rtt) {
 		fprintf(stderr, "rwperf: out of memory\n");
@@ -265,8 +273,8 @@ static int ping(const char *there, const char *back, uint64_t n, uint64_t warmup
 	}
 	uint64_t prev = rw_monotonic_ns();
 	for (uint64_t i = 0; i < warmup + n; i++) {
-		pp_send(&p, i);
-		uint64_t v = pp_receive(&c);
+		pp_send(p, i);
+		uint64_t v = pp_receive(c);
 		uint64_t now = rw_monotonic_ns();
 		if (v != i) {
 			fprintf(stderr, "rwperf: pong answered %llu to %llu\n", (unsigned long long)v,
@@ -289,21 +297,21 @@ static int ping(const char *there, const char *back, uint64_t n, uint64_t warmup
 #undef RANK
 	fflush(stdout);
 	free(rtt);
-	pp_close(&p, &out_seg, there, &c, &in_seg);
+	pp_close(p, out_seg, there, c, in_seg);
 	return 0;
 }
 
 static int pong(const char *there, const char *back, uint64_t n)
 {
-	rw_segment out_seg, in_seg;
-	rw_producer p;
-	rw_consumer c;
+	rw_segment *out_seg = NULL, *in_seg = NULL;
+	rw_producer *p = NULL;
+	rw_consumer *c = NULL;
 	pp_create(back, &out_seg, &p);
 	pp_attach(there, "pong", &in_seg, &c);
-	pp_await_consumer(&out_seg, back);
+	pp_await_consumer(out_seg, back);
 	for (uint64_t i = 0; i < n; i++)
-		pp_send(&p, pp_receive(&c));
-	pp_close(&p, &out_seg, back, &c, &in_seg);
+		pp_send(p, pp_receive(c));
+	pp_close(p, out_seg, back, c, in_seg);
 	return 0;
 }
 
