@@ -10,7 +10,9 @@ import (
 )
 
 // Span is a run of consecutive slots, contiguous in memory: Len slots of SlotSize bytes each
-// from Ptr. The slot of the run's i-th sequence is at Ptr + i*SlotSize.
+// from Ptr. The slot of the run's i-th sequence is at Ptr + i*SlotSize. A Span is a plain value;
+// the slots it points at belong to whoever claimed them (a producer) or has not released them
+// yet (a consumer).
 type Span struct {
 	Ptr      unsafe.Pointer
 	Len      uint64  // slots
@@ -24,11 +26,12 @@ func (s Span) Bytes() []byte { return unsafe.Slice((*byte)(s.Ptr), uintptr(s.Len
 // from slot 0 (empty unless the n slots wrap around). Without branches, so that it is inlined.
 func spans(a *layout.Arrays, start, n uint64) (first, second Span) {
 	head := min(n, a.Mask+1-start&a.Mask)
-	return Span{a.Slot(start), head, a.SlotSize}, Span{a.Slots, n - head, a.SlotSize}
+	return Span{a.Slot(start), head, a.SlotSize}, Span{a.Slot(0), n - head, a.SlotSize}
 }
 
 // Claim is a run of sequences reserved by Producer.Claim or TryClaim: valid until published. Its
-// slots may be written in place, through Spans, Bytes or Slot.
+// slots may be written in place, through Spans, Bytes or Slot. A Claim is a plain value: the
+// goroutine that made it writes its slots and publishes it.
 type Claim struct {
 	p     *Producer
 	start uint64

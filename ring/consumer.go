@@ -441,7 +441,7 @@ func (c *Consumer) deregister() {
 }
 
 // Resumed reports whether this consumer took over the registration of a dead (or evicted)
-// consumer of the same name and continues from its cursor rather than from Options.Start.
+// consumer of the same name and continues from its cursor rather than from ConsumerOptions.Start.
 func (c *Consumer) Resumed() bool { return c.resumed }
 
 // findActive returns the index of the active entry named name, or -1.
@@ -470,7 +470,7 @@ func (c *Consumer) oldest(self int, now uint64) uint64 {
 const dependencyWait = 5 * time.Second
 
 // dependency returns the index of the active required entry named name that this consumer will
-// read behind (Options.After). An optional entry does not gate the producers, so its cursor is no
+// read behind (ConsumerOptions.After). An optional entry does not gate the producers, so its cursor is no
 // safe start: refused. An entry still choosing its start (spec 5.7 step 6) has no cursor to start
 // from yet: dependency waits for it, as long as its owner lives, for up to dependencyWait.
 func (c *Consumer) dependency(name string) (int, error) {
@@ -572,7 +572,9 @@ func (c *Consumer) Check() error {
 // has closed and everything was read, ErrTimeout after ConsumerOptions.ReadTimeout, a
 // *ProducerDeadError, the poison, ErrConsumerHalted, ErrEvicted, ErrReplaced (or, re-attaching,
 // a *MissedError). A required consumer of a multi-producer ring passes over the claims of dead
-// producers while it waits (spec 5.8).
+// producers while it waits (spec 5.8). When sequences are available already it returns at once,
+// without checking the registration: Begin does that before each read, and Registered after each
+// slot read.
 func (c *Consumer) Wait() error {
 	var deadline time.Time
 	if c.timeout > 0 {
@@ -696,10 +698,10 @@ func (c *Consumer) slowChecks() bool {
 const nameCheckEvery = ProducerCheckEvery
 
 // ProducerCheckEvery is how often a waiting consumer checks that the stream's producers are alive
-// (see Options.ReadTimeout).
+// (see ConsumerOptions.ReadTimeout).
 const ProducerCheckEvery = 100 * time.Millisecond
 
-// producerGone is the check of Options.ReadTimeout: it reports whether the wait is over because
+// producerGone is the check of ConsumerOptions.ReadTimeout: it reports whether the wait is over because
 // every producer died and nothing they published is left to read. In multi mode a required
 // consumer first passes over the claims the dead left unpublished (spec 5.8, without waiting for
 // StallTimeout: nobody is left to publish them), so that it reads what was published after them.
@@ -743,7 +745,7 @@ func (c *Consumer) replaced() error {
 	}
 	old := *c
 	*c = *nc
-	c.readyFn = c.ready // bound to nc by Register; c is the consumer from now on
+	c.readyFn = c.ready // bound to nc by RegisterConsumer; c is the consumer from now on
 	old.Close()
 	// Every incarnation counts from 0: the events before the start were missed. Reported
 	// before any event of the new incarnation, so that the reader can tell what came when.

@@ -16,7 +16,7 @@ import (
 )
 
 // ProducerOptions configure a producer. The zero value is usable but for Event, which Create
-// records in the header and Register checks against it (spec 5.2 check 13).
+// records in the header and RegisterProducer checks against it (spec 5.2 check 13).
 type ProducerOptions struct {
 	Event     layout.EventType
 	Capacity  uint64 // slots, a power of two; 0 means 1024
