@@ -11,8 +11,11 @@ import "github.com/ringwire/ringwire/ring"
 // layout.Arrays.Slot, internal/order) into this package's export data, so that Read, Process and
 // ProcessSlices compiled in the user's package inline the per-event registration check, the slot
 // address, the lap check and the cursor store instead of calling them (measured with go build
-// -gcflags=-m=2 on a package that instantiates Consumer[T]). A fast half added to ring and used
-// here belongs here.
+// -gcflags=-m=2 on a package that instantiates Consumer[T]; ring's
+// TestInline_TypedLayersInlineTheCore checks it). A fast half added to ring and used here belongs
+// here. A call to ring inside a generic function that is itself inlined (into the user's
+// function, or into another generic function such as a small helper) stays a call: the per-event
+// loops call ring directly.
 func inlineRing(r *ring.Consumer) {
 	_, _ = r.Next(), r.End()
 	_ = r.Slot(0)

@@ -136,7 +136,8 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if err != nil {
 		return Claim[T]{}, err
 	}
-	return Claim[T]{p: p, c: c}, nil
+	first, second := p.r.Spans(c.Start(), uint64(c.Len())) // here, not in a helper: see Claim
+	return Claim[T]{p: p, c: c, first: first, second: second}, nil
 }
 
 // TryClaim is Claim that returns a *FullError (ErrFull) instead of waiting when the ring has no
@@ -146,7 +147,8 @@ func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
 	if err != nil {
 		return Claim[T]{}, err
 	}
-	return Claim[T]{p: p, c: c}, nil
+	first, second := p.r.Spans(c.Start(), uint64(c.Len())) // here, not in a helper: see Claim
+	return Claim[T]{p: p, c: c, first: first, second: second}, nil
 }
 
 // PublishClaim publishes a claim made by Claim or TryClaim.
@@ -161,26 +163,30 @@ func (p *Producer[T]) PublishClaim(c Claim[T]) error {
 type Claim[T any] struct {
 	p *Producer[T]
 	c ring.Claim
+	// The claim's slots, as the core returned them when it was made. Slices, small enough to
+	// be inlined into the caller, reads them without calling into ring: a call to ring inside
+	// a generic function that is itself inlined (into the user's function, or into another
+	// generic function: a helper) stays a call.
+	first, second ring.Span
 }
 
 // Slices returns the claimed slots as at most two Go slices, in sequence order: the second is
 // non-empty only when the claim wraps around the end of the ring. Writing through them is the
 // fastest way to fill a batch: no call per event.
 func (c Claim[T]) Slices() (first, second []T) {
-	f, s := c.c.Spans()
-	return unsafe.Slice((*T)(f.Ptr), f.Len), unsafe.Slice((*T)(s.Ptr), s.Len)
+	return unsafe.Slice((*T)(c.first.Ptr), c.first.Len), unsafe.Slice((*T)(c.second.Ptr), c.second.Len)
 }
 
 // Len returns the number of slots claimed.
-func (c Claim[T]) Len() int { return c.c.Len() }
+func (c Claim[T]) Len() int { return int(c.first.Len + c.second.Len) }
 
 // Seq returns the sequence of slot i.
 func (c Claim[T]) Seq(i int) uint64 { return c.c.Seq(i) }
 
 // At returns the event in slot i, 0 <= i < Len, to be written in place.
 func (c Claim[T]) At(i int) *T {
-	if n := c.c.Len(); uint(i) >= uint(n) {
-		panic(fmt.Sprintf("producer: claim index %d out of range [0,%d)", i, n))
+	if uint(i) >= uint(c.Len()) {
+		panic(fmt.Sprintf("producer: claim index %d out of range [0,%d)", i, c.Len()))
 	}
 	return (*T)(c.p.r.Slot(c.c.Seq(i)))
 }
