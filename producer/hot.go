@@ -21,6 +21,6 @@ func inlineRing(r *ring.Producer, c ring.Claim) {
 	_, _, _ = c.Start(), c.Len(), c.Seq(0)
 	seq, _ := r.ClaimFast(1)
 	_ = r.Slot(seq)
-	_, _ = r.Spans(seq, 1)
+	_, _ = r.Spans(seq, seq+1)
 	_ = r.PublishFast(seq + 1)
 }

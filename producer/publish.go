@@ -98,7 +98,7 @@ func (p *Producer[T]) fillBatch(seq uint64, n int, fill func(i int, ev *T)) {
 			panic(fmt.Sprintf("producer: fill panicked in the batch at sequence %d; ring poisoned", seq))
 		}
 	}()
-	first, second := p.r.Spans(seq, uint64(n))
+	first, second := p.r.Spans(seq, seq+uint64(n))
 	for k := uint64(0); k < first.Len; k++ {
 		fill(int(k), (*T)(unsafe.Add(first.Ptr, uintptr(k)*first.SlotSize)))
 	}
@@ -136,7 +136,7 @@ func (p *Producer[T]) Claim(n int) (Claim[T], error) {
 	if err != nil {
 		return Claim[T]{}, err
 	}
-	first, second := p.r.Spans(c.Start(), uint64(c.Len())) // here, not in a helper: see Claim
+	first, second := p.r.Spans(c.Start(), c.Seq(c.Len())) // here, not in a helper: see Claim
 	return Claim[T]{p: p, c: c, first: first, second: second}, nil
 }
 
@@ -147,7 +147,7 @@ func (p *Producer[T]) TryClaim(n int) (Claim[T], error) {
 	if err != nil {
 		return Claim[T]{}, err
 	}
-	first, second := p.r.Spans(c.Start(), uint64(c.Len())) // here, not in a helper: see Claim
+	first, second := p.r.Spans(c.Start(), c.Seq(c.Len())) // here, not in a helper: see Claim
 	return Claim[T]{p: p, c: c, first: first, second: second}, nil
 }
 

@@ -767,7 +767,7 @@ func (c *Consumer) Release(to uint64) {
 
 // ReleaseSlow is the rest of a release whose cursor store ReleaseFast made: the wakes of spec 5.5
 // step 3 (the fence F2, then each waiters handshake) and the periodic heartbeat.
-func (c *Consumer) ReleaseSlow(uint64) {
+func (c *Consumer) ReleaseSlow(to uint64) {
 	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
 	if pb|cb != 0 {
 		order.Full() // F2: the cursor store before the loads of the waiters words

@@ -117,7 +117,9 @@ func (c *Consumer) PollPublished() bool {
 // availability returns seq's availability word (multi-producer mode).
 func (c *Consumer) availability(seq uint64) uint64 { return c.arr.Availability(seq).Load() }
 
-// Spans returns the slots of the n sequences from start as at most two runs, in sequence order:
-// the second is non-empty only when they wrap around the end of the ring (it then starts at slot
-// 0). For a claim made with ClaimFast or ClaimSlow.
-func (p *Producer) Spans(start, n uint64) (first, second Span) { return spans(&p.arr, start, n) }
+// Spans returns the slots of sequences [start, end) as at most two runs, in sequence order: the
+// second is non-empty only when they wrap around the end of the ring (it then starts at slot 0).
+// For a claim made with ClaimFast or ClaimSlow.
+func (p *Producer) Spans(start, end uint64) (first, second Span) {
+	return spans(&p.arr, start, end-start)
+}
