@@ -6,46 +6,42 @@ package consumer
 
 import (
 	"errors"
-	"fmt"
-	"os"
-	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/ringwire/ringwire/coordination"
-	"github.com/ringwire/ringwire/internal/order"
-	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
-	"github.com/ringwire/ringwire/liveness"
+	"github.com/ringwire/ringwire/ring"
 	"github.com/ringwire/ringwire/segment"
 )
 
-// Errors returned by consumers; compare with errors.Is.
+// Errors returned by consumers; compare with errors.Is. They are the ring package's: the
+// byte-level core under this package returns them.
 var (
-	ErrEndOfStream   = errors.New("end of stream: the producer closed and every event was read")
-	ErrTimeout       = coordination.ErrTimeout // the one timeout of ringwire: also producer.ErrTimeout
-	ErrEmpty         = errors.New("no event available")
-	ErrClosed        = errors.New("consumer closed")
-	ErrRegistryFull  = errors.New("consumer registry full")
-	ErrDuplicateName = errors.New("a consumer with this name is already active")
-	ErrBadName       = errors.New("invalid consumer name")
-	ErrEvicted       = errors.New("consumer was evicted")
+	ErrEndOfStream   = ring.ErrEndOfStream
+	ErrTimeout       = ring.ErrTimeout // the one timeout of ringwire: also producer.ErrTimeout
+	ErrEmpty         = ring.ErrEmpty
+	ErrClosed        = ring.ErrConsumerClosed
+	ErrRegistryFull  = ring.ErrRegistryFull
+	ErrDuplicateName = ring.ErrDuplicateName
+	ErrBadName       = ring.ErrBadName
+	ErrEvicted       = ring.ErrEvicted
 	ErrLeased        = errors.New("a leased event has not been released")
 	ErrNotLeased     = errors.New("no leased event to release")
-	ErrLapped        = errors.New("optional consumer was lapped by the producer")
-	ErrGap           = errors.New("sequence passed over: its producer died before publishing it")
-	ErrPoisoned      = layout.ErrPoisoned // errors carry a *layout.PoisonedError with the record
-	ErrHalted        = errors.New("consumer halted")
-	ErrUnknownStage  = errors.New("no active required consumer with that name to read behind")
+	ErrLapped        = ring.ErrLapped
+	ErrGap           = ring.ErrGap
+	ErrPoisoned      = ring.ErrPoisoned // errors carry a *layout.PoisonedError with the record
+	ErrHalted        = ring.ErrConsumerHalted
+	ErrUnknownStage  = ring.ErrUnknownStage
 	// ErrDependencyUnavailable: a consumer named in Options.After was still choosing its start
 	// (spec 5.7 step 6) for the whole wait, or stopped being active while this one registered.
-	ErrDependencyUnavailable = errors.New("the consumer to read behind is not available")
+	ErrDependencyUnavailable = ring.ErrDependencyUnavailable
 	// ErrRegistryBusy: registration lost its race with other peers (takers, evictors) round
 	// after round (spec 5.7 bounds the restarts).
-	ErrRegistryBusy = errors.New("the consumer registry kept changing during registration")
-	ErrReplaced     = errors.New("segment replaced: its producer restarted over it")
-	ErrProducerDead = errors.New("producer died without closing the stream")
-	ErrMissed       = errors.New("events published before the consumer re-attached were missed")
+	ErrRegistryBusy = ring.ErrRegistryBusy
+	ErrReplaced     = ring.ErrReplaced
+	ErrProducerDead = ring.ErrProducerDead
+	ErrMissed       = ring.ErrMissed
 )
 
 // MissedError reports the events of a new incarnation of the segment (its producer restarted)
@@ -54,69 +50,22 @@ var (
 // ring, so it missed only those already overwritten; a required consumer starts where it can
 // gate the producer (the oldest cursor of the other required consumers, or the count). They are
 // added to the entry's lost count. errors.Is(err, ErrMissed) is true. Reading may continue.
-type MissedError struct {
-	Incarnation uint64 // of the segment re-attached to
-	Lost        uint64 // its sequences 0 to Lost-1 were missed
-}
-
-func (e *MissedError) Error() string {
-	return fmt.Sprintf("re-attached to a new incarnation (%#x) of the segment: %d events published before were missed", e.Incarnation, e.Lost)
-}
-
-// Unwrap makes errors.Is(err, ErrMissed) true.
-func (e *MissedError) Unwrap() error { return ErrMissed }
+type MissedError = ring.MissedError
 
 // ProducerDeadError reports that every producer of the stream died without closing it (killed,
 // crashed) after the consumer had read everything they published: nothing more will come.
 // errors.Is(err, ErrProducerDead) is true.
-type ProducerDeadError struct {
-	PID uint32 // the process that created the segment (in multi mode, its other producers died too)
-	// Unpublished counts the claimed sequences from the consumer's cursor on that it never got:
-	// their producer died before publishing them (in multi mode, for a consumer that may not pass
-	// over a dead claim, also those published behind one).
-	Unpublished uint64
-}
-
-func (e *ProducerDeadError) Error() string {
-	s := fmt.Sprintf("producer (pid %d) died without closing the stream; every event it published was read", e.PID)
-	if e.Unpublished > 0 {
-		s += fmt.Sprintf(", %d claimed were never published", e.Unpublished)
-	}
-	return s
-}
-
-// Unwrap makes errors.Is(err, ErrProducerDead) true.
-func (e *ProducerDeadError) Unwrap() error { return ErrProducerDead }
+type ProducerDeadError = ring.ProducerDeadError
 
 // GapError reports sequences that a producer claimed but died before publishing (multi mode, spec
 // 5.8). They are passed over, never delivered as events; reading continues after them.
 // errors.Is(err, ErrGap) is true.
-type GapError struct {
-	Seq   uint64 // the first sequence passed over
-	Count uint64 // consecutive sequences passed over
-}
-
-func (e *GapError) Error() string {
-	return fmt.Sprintf("%d sequence(s) from %d passed over: their producer died before publishing them", e.Count, e.Seq)
-}
-
-// Unwrap makes errors.Is(err, ErrGap) true.
-func (e *GapError) Unwrap() error { return ErrGap }
+type GapError = ring.GapError
 
 // LappedError reports how many events an optional consumer lost because the producer overwrote
 // them before they were read. errors.Is(err, ErrLapped) is true. Reading may continue: the
 // consumer has already moved past the lost events.
-type LappedError struct {
-	Lost uint64 // events lost this time
-	At   uint64 // the first sequence lost
-}
-
-func (e *LappedError) Error() string {
-	return fmt.Sprintf("optional consumer was lapped: %d events lost from sequence %d", e.Lost, e.At)
-}
-
-// Unwrap makes errors.Is(err, ErrLapped) true.
-func (e *LappedError) Unwrap() error { return ErrLapped }
+type LappedError = ring.LappedError
 
 // Start says where a new consumer begins reading.
 type Start int
@@ -127,11 +76,6 @@ const (
 	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
 	// or at the producer's cursor if there is none.
 	StartOldest
-
-	// startInRing begins at the oldest event still in the ring, however old: for an optional
-	// consumer re-attaching to a new incarnation (it does not gate, so it may read what no
-	// required consumer holds, checked against laps as every read of an optional consumer is).
-	startInRing Start = -1
 )
 
 // Options configure a consumer.
@@ -189,42 +133,16 @@ type Options struct {
 type HandlerFunc[T any] func(ev *T, seq uint64, endOfBatch bool) error
 
 // Consumer reads events of type T. It is not safe for concurrent use: one goroutine reads.
+//
+// It is a typed layer over a ring.Consumer, which owns the protocol: this type adds T's event
+// type when registering, turns slot addresses into *T, runs the handlers and keeps the lease of
+// TryNext.
 type Consumer[T any] struct {
-	opts    Options
-	seg     *segment.Segment
-	v       *layout.View
-	arr     layout.Arrays // v.Arrays(), for the per-event paths (hot.go)
-	hdr     *layout.Header
-	cursors *layout.Cursors
-	wait    *layout.Wait
-	entry   *layout.Entry
-	index   int
-	state   layout.StateWord // the entry's state word while this registration holds it
-	me      layout.OwnerID   // this process's owner identity
-	multi   bool
-	opt     bool // optional: may be lapped, so every read is verified after copying
-	gapsIn  bool // multi mode: the last availability scan found a gap below avail
-
-	strategy coordination.Strategy
-	timeout  time.Duration
-	onLoss   func(error)
-	stall    time.Duration
-	halt     *atomic.Bool
-	deps     []*layout.Entry // entries this consumer reads behind
-	pool     *Pool           // non-nil for a work-pool worker
-
-	resumed     bool
-	pendingLoss error // reported by the first read: events lost while an evicted predecessor was away
-	w           waitState
-	readyFn     func() bool           // c.ready, bound once so that waiting allocates nothing
-	blocker     *coordination.Blocker // in the consumer_blockers count while it may block (spec 5.6)
-	parks       bool                  // the strategy sleeps between polls
-	quick       int                   // polls of the published cursor alone before a full wait (0: none)
-	next        uint64                // private copy of the cursor
-	avail       uint64                // highest available count seen so far
-	leased      bool
-	batches     uint64
-	closed      bool
+	r      *ring.Consumer
+	opt    bool // optional: every read is copied, then checked against laps
+	pooled bool // a worker of a Pool
+	onLoss func(error)
+	leased bool
 }
 
 // Attach maps the segment at b (waiting up to Options.AttachTimeout for it to exist and finish
@@ -246,8 +164,8 @@ func Attach[T any](b segment.Backing, o Options) (*Consumer[T], error) {
 // Register registers a consumer in a segment this process already holds, such as a heap ring's
 // (producer.Segment()). The segment stays mapped until the consumer's Close.
 func Register[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
-	if len(o.Name) < 1 || len(o.Name) > layout.NameMax {
-		return nil, fmt.Errorf("%w: %q must be 1 to %d bytes", ErrBadName, o.Name, layout.NameMax)
+	if err := ring.CheckName(o.Name); err != nil {
+		return nil, err
 	}
 	et, err := layout.TypeOf[T]()
 	if errors.Is(err, layout.ErrNotRepresented) && seg.Backing().Kind() == segment.KindHeap {
@@ -259,696 +177,37 @@ func Register[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	if o.TypeName != "" {
 		et.Name = o.TypeName
 	}
-	v := seg.View()
-	if err := v.CheckEventType(et); err != nil {
-		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
-	}
-	if o.Wait == nil {
-		o.Wait = coordination.Default()
-	}
-	if o.StallTimeout == 0 {
-		o.StallTimeout = time.Second
-	}
-	if err := seg.Acquire(); err != nil {
+	r, err := ring.RegisterConsumer(seg, ring.ConsumerOptions{
+		Event: et, Name: o.Name, Optional: o.Optional, Start: ring.Start(o.Start),
+		Wait: o.Wait, AttachTimeout: o.AttachTimeout, ReadTimeout: o.ReadTimeout, StallTimeout: o.StallTimeout,
+		After: o.After, Pool: o.Pool, Halt: o.Halt, Reattach: o.Reattach,
+	})
+	if err != nil {
 		return nil, err
 	}
-	c := &Consumer[T]{
-		opts: o,
-		seg:  seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
-		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, onLoss: o.OnLoss, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
-	}
-	c.arr = v.Arrays()
-	c.readyFn = c.ready
-	c.parks = o.Wait.Traits().Parks
-	if !c.multi && len(o.After) == 0 {
-		c.quick = o.Wait.Traits().QuickPolls
-	}
-	c.blocker = coordination.NewBlocker(o.Wait, &c.hdr.ConsumerBlockers)
-	if err := c.register(o); err != nil {
-		c.blocker.Release()
-		seg.Release()
-		return nil, fmt.Errorf("attach %s as %q: %w", seg.Backing(), o.Name, err)
-	}
-	return c, nil
-}
-
-// count is the producer side's count: published (single) or claimed (multi).
-func (c *Consumer[T]) count() uint64 {
-	if c.multi {
-		return c.cursors.Claimed.Load() & layout.CountMask
-	}
-	return c.cursors.Published.Load()
-}
-
-// register claims a registry entry (spec 5.7): the owner word first (the entry's lock), then
-// the state word, each by compare-and-swap. A round that finds the registry changing under it
-// (another taker, an eviction) starts again from step 1.
-func (c *Consumer[T]) register(o Options) error {
-	var deps uint64
-	for _, name := range o.After {
-		j, err := c.dependency(name)
-		if err != nil {
-			return err
-		}
-		deps |= 1 << uint(j)
-		c.deps = append(c.deps, c.v.Entry(j))
-	}
-	pid := os.Getpid()
-	start, _ := sys.ProcessStartTime(pid)
-	c.me = layout.MakeOwner(uint32(pid), start)
-	for round := 0; round < 16; round++ {
-		if done, err := c.registerOnce(o, deps); done {
-			return err
-		}
-	}
-	return fmt.Errorf("%w: %d rounds", ErrRegistryBusy, 16)
-}
-
-// registerOnce is one round of spec 5.7. It reports done = false when the round lost a race
-// and should be run again.
-func (c *Consumer[T]) registerOnce(o Options, deps uint64) (done bool, err error) {
-	// Step 1, over the whole registry: an active entry of this name held by a live process means
-	// a duplicate, wherever it is. Otherwise an active (or claiming) entry of this name whose
-	// owner died is taken over and resumed: nothing lost. An evicted entry of this name is
-	// claimed again, and what was lost since the eviction is reported.
-	dead, evicted := -1, -1
-	for i := 0; i < c.v.Entries(); i++ {
-		e := c.v.Entry(i)
-		if e.NameString() != o.Name {
-			continue
-		}
-		switch e.Load().State() {
-		case layout.EntryActive, layout.EntryClaiming:
-			if !liveness.OwnerDead(e.OwnerID()) {
-				if e.Is(layout.EntryActive) {
-					return true, ErrDuplicateName
-				}
-				continue // a rival still claiming: step 5 settles it
-			}
-			if dead < 0 {
-				dead = i
-			}
-		case layout.EntryEvicted:
-			if evicted < 0 {
-				evicted = i
-			}
-		}
-	}
-	if dead >= 0 {
-		return c.takeOver(dead, o, deps)
-	}
-	if evicted >= 0 {
-		e := c.v.Entry(evicted)
-		if ok, err := c.claim(evicted, e, e.Load(), o, deps, StartLatest, true); ok {
-			return true, err
-		}
-	}
-	// Step 2: any entry that is free, closed or evicted and held by nobody alive, or left in
-	// claiming by a claimer that died (claim checks the owner word).
-	for i := 0; i < c.v.Entries(); i++ {
-		e := c.v.Entry(i)
-		switch st := e.Load(); st.State() {
-		case layout.EntryFree, layout.EntryClosed, layout.EntryEvicted, layout.EntryClaiming:
-			if ok, err := c.claim(i, e, st, o, deps, o.Start, false); ok {
-				return true, err
-			}
-		}
-	}
-	return true, ErrRegistryFull
-}
-
-// claim is spec 5.7 steps 2 to 6 on entry i, which was seen in state st. It reports false,
-// having changed nothing that is not given back, when another peer holds the entry: the caller
-// chooses another. evicted says the entry is this name's evicted registration: the events
-// between its old cursor and the new start are reported as lost.
-func (c *Consumer[T]) claim(i int, e *layout.Entry, st layout.StateWord, o Options, deps uint64, from Start, evicted bool) (bool, error) {
-	owner := e.OwnerID()
-	if owner != 0 && !liveness.OwnerDead(owner) {
-		return false, nil // held by a live process (being claimed, or an evicted owner not yet gone)
-	}
-	if !e.Owner.CompareAndSwap(uint64(owner), uint64(c.me)) { // step 2
-		return false, nil
-	}
-	claiming := st.Next(layout.EntryClaiming)
-	if !e.CompareAndSwapState(st, claiming) { // step 3
-		e.Owner.CompareAndSwap(uint64(c.me), 0)
-		return false, nil
-	}
-	was := e.Cursor.Load()
-	// Step 4: fill in, with the provisional cursor a ring below the count, and activate. From
-	// the activation on, the entry holds the producers back to the count they had reached, so
-	// that the start chosen in step 6 only ever raises the cursor (the spec's "why step 6 is
-	// safe").
-	c.fill(e, o, deps)
-	if !evicted {
-		e.Lost.Store(0)
-	}
-	e.GapsSeen.Store(0)
-	now := c.count()
-	e.Cursor.Store(now - min(now, c.v.Capacity()))
-	active := claiming.With(layout.EntryActive)
-	if !e.CompareAndSwapState(claiming, active) {
-		e.Owner.CompareAndSwap(uint64(c.me), 0)
-		return false, nil
-	}
-	c.entry, c.index, c.state = e, i, active
-	if c.nameTaken(i, o.Name) { // step 5: lost a race with an attacher of the same name
-		c.deregister()
-		return true, ErrDuplicateName
-	}
-	cur, err := c.choose(i, from) // step 6
-	if err != nil {
-		c.deregister()
-		return true, err
-	}
-	if evicted {
-		c.resumed = true
-		if cur > was {
-			e.Lost.Add(cur - was)
-			c.pendingLoss = &LappedError{Lost: cur - was, At: was}
-		}
-	}
-	return true, nil
-}
-
-// choose is spec 5.7 step 6: it picks where this consumer starts, from values loaded now, stores
-// it as the cursor (never below the entry's cursor: the provisional one, or a start a dead
-// previous owner stored), clears the starting bit, and wakes producers the provisional cursor
-// may have held back. A consumer it reads behind must still gate the producers (active,
-// required, started): another entry's cursor is no safe start.
-func (c *Consumer[T]) choose(self int, from Start) (uint64, error) {
-	e := c.entry
-	now := c.count()
-	cur := now
-	switch from {
-	case StartOldest:
-		cur = c.oldest(self, now)
-	case startInRing:
-		cur = now - min(now, c.v.Capacity()) // optional consumers only: they copy and verify
-	}
-	for _, d := range c.deps {
-		// A stage reading behind others starts where the slowest of them is.
-		if !d.Gates() || !d.Ready() {
-			return 0, fmt.Errorf("%w: %q stopped gating the producers while this consumer registered", ErrDependencyUnavailable, d.NameString())
-		}
-		cur = min(cur, d.Cursor.Load())
-	}
-	cur = max(cur, e.Cursor.Load())
-	e.Cursor.Store(cur)
-	atomic.StoreUint32(&e.Flags, atomic.LoadUint32(&e.Flags)&^layout.FlagStarting)
-	c.next, c.avail = cur, cur
-	if pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load(); pb|cb != 0 {
-		order.Full() // F2, as after any cursor store (5.5 step 3)
-		coordination.Notify(&c.wait.Producer)
-		coordination.Notify(&c.wait.Consumer)
-	}
-	return cur, nil
-}
-
-// takeOver takes entry i, active or claiming with the name of this consumer and a dead owner
-// (spec 5.7, taking over): the owner word by compare-and-swap, so that of two takers only one
-// wins, then the state word to the next generation, so that an eviction prepared against the
-// dead owner fails. An active entry stays active (gating) throughout, and the consumer resumes at
-// the dead owner's cursor; one whose owner died before choosing its start chooses it now.
-func (c *Consumer[T]) takeOver(i int, o Options, deps uint64) (done bool, err error) {
-	e := c.v.Entry(i)
-	st := e.Load()
-	dead := e.OwnerID()
-	if st.State() == layout.EntryClaiming {
-		ok, err := c.claim(i, e, st, o, deps, o.Start, false) // goes on from step 4
-		return ok, err
-	}
-	if st.State() != layout.EntryActive || !liveness.OwnerDead(dead) {
-		return false, nil // changed since step 1's scan
-	}
-	if e.Required() == o.Optional {
-		return true, fmt.Errorf("%w: the dead consumer of this name was %s, this one is %s",
-			ErrDuplicateName, kind(e.Required()), kind(!o.Optional))
-	}
-	if !e.Owner.CompareAndSwap(uint64(dead), uint64(c.me)) {
-		return false, nil // another taker won: step 1 again finds it
-	}
-	e.HeartbeatNs.Store(sys.Monotonic())
-	mine := st.Next(layout.EntryActive)
-	if !e.CompareAndSwapState(st, mine) { // evicted meanwhile: give the lock back, start again
-		e.Owner.CompareAndSwap(uint64(c.me), 0)
-		return false, nil
-	}
-	c.entry, c.index, c.state = e, i, mine
-	if c.nameTaken(i, o.Name) { // a live rival of the same name: it keeps the name
-		c.deregister()
-		return true, ErrDuplicateName
-	}
-	e.DependsOn.Store(deps)
-	c.resumed = true
-	if !e.Ready() { // its owner died before step 6: the cursor is only provisional
-		if _, err := c.choose(i, o.Start); err != nil {
-			c.deregister()
-			return true, err
-		}
-		return true, nil
-	}
-	cur := e.Cursor.Load()
-	c.next, c.avail = cur, cur
-	return true, nil
-}
-
-func kind(required bool) string {
-	if required {
-		return "required"
-	}
-	return "optional"
-}
-
-// fill writes the fields of an entry this consumer is claiming (spec 5.7 step 4).
-func (c *Consumer[T]) fill(e *layout.Entry, o Options, deps uint64) {
-	flags := layout.FlagStarting // cleared once the start is chosen (spec 5.7 step 6)
-	if !o.Optional {
-		flags |= layout.FlagRequired
-	}
-	atomic.StoreUint32(&e.Flags, flags)
-	e.SetName(o.Name)
-	e.DependsOn.Store(deps)
-	e.HeartbeatNs.Store(sys.Monotonic())
-}
-
-// nameTaken reports whether an entry other than self, claiming or active and held by a live
-// process, has this name (spec 5.7 step 5).
-func (c *Consumer[T]) nameTaken(self int, name string) bool {
-	for j := 0; j < c.v.Entries(); j++ {
-		e := c.v.Entry(j)
-		if st := e.Load().State(); j == self || st != layout.EntryClaiming && st != layout.EntryActive {
-			continue
-		}
-		if e.NameString() == name && !liveness.ConsumerDead(e) {
-			return true
-		}
-	}
-	return false
-}
-
-// deregister gives the entry up (spec 5.7, deregistering): the state word from this
-// registration's active word to closed, then the owner word to 0, then a wake of producers that
-// wait for room. If the entry is no longer this registration's, only the owner word is cleared
-// (if this consumer still holds it).
-func (c *Consumer[T]) deregister() {
-	c.entry.CompareAndSwapState(c.state, c.state.With(layout.EntryClosed))
-	c.entry.Owner.CompareAndSwap(uint64(c.me), 0)
-	coordination.Notify(&c.wait.Producer)
+	return &Consumer[T]{r: r, opt: o.Optional, pooled: o.Pool != nil, onLoss: o.OnLoss}, nil
 }
 
 // Resumed reports whether this consumer took over the registration of a dead (or evicted)
 // consumer of the same name and continues from its cursor rather than from Options.Start.
-func (c *Consumer[T]) Resumed() bool { return c.resumed }
-
-// findActive returns the index of the active entry named name, or -1.
-func (c *Consumer[T]) findActive(name string) int {
-	for j := 0; j < c.v.Entries(); j++ {
-		e := c.v.Entry(j)
-		if e.Is(layout.EntryActive) && e.NameString() == name {
-			return j
-		}
-	}
-	return -1
-}
-
-// oldest returns the lowest cursor of the other active required entries that have chosen
-// their start (a starting entry's cursor is only provisional), or now if none is lower.
-func (c *Consumer[T]) oldest(self int, now uint64) uint64 {
-	lo := now
-	for j := 0; j < c.v.Entries(); j++ {
-		e := c.v.Entry(j)
-		if j != self && e.Gates() && e.Ready() {
-			lo = min(lo, e.Cursor.Load())
-		}
-	}
-	return lo
-}
-
-// dependencyWait bounds how long a consumer waits for one it reads behind to choose its start.
-const dependencyWait = 5 * time.Second
-
-// dependency returns the index of the active required entry named name that this consumer will
-// read behind (Options.After). An optional entry does not gate the producers, so its cursor is no
-// safe start: refused. An entry still choosing its start (spec 5.7 step 6) has no cursor to start
-// from yet: dependency waits for it, as long as its owner lives, for up to dependencyWait.
-func (c *Consumer[T]) dependency(name string) (int, error) {
-	deadline := time.Now().Add(dependencyWait)
-	for {
-		j := c.findActive(name)
-		if j < 0 {
-			return -1, fmt.Errorf("%w: %q", ErrUnknownStage, name)
-		}
-		e := c.v.Entry(j)
-		if !e.Required() {
-			return -1, fmt.Errorf("%w: %q is optional (it does not gate the producers)", ErrUnknownStage, name)
-		}
-		if e.Ready() {
-			return j, nil
-		}
-		if liveness.ConsumerDead(e) || time.Now().After(deadline) {
-			return -1, fmt.Errorf("%w: %q is still starting (its owner died, or it took over %v)", ErrDependencyUnavailable, name, dependencyWait)
-		}
-		runtime.Gosched()
-		time.Sleep(50 * time.Microsecond)
-	}
-}
+func (c *Consumer[T]) Resumed() bool { return c.r.Resumed() }
 
 // Segment returns the consumer's segment.
-func (c *Consumer[T]) Segment() *segment.Segment { return c.seg }
+func (c *Consumer[T]) Segment() *segment.Segment { return c.r.Segment() }
 
 // Cursor returns the count of events this consumer has finished with: the next sequence it reads.
-func (c *Consumer[T]) Cursor() uint64 { return c.next }
+func (c *Consumer[T]) Cursor() uint64 { return c.r.Next() }
 
 // Index returns the consumer's registry entry index.
-func (c *Consumer[T]) Index() int { return c.index }
+func (c *Consumer[T]) Index() int { return c.r.Index() }
 
 // Lag returns how many published events this consumer has not read yet.
-func (c *Consumer[T]) Lag() uint64 { return c.available() - c.next }
-
-// available returns the highest count that may be read (spec 5.5 step 1).
-func (c *Consumer[T]) available() uint64 {
-	hi := c.producerAvailable()
-	for _, d := range c.deps {
-		hi = min(hi, d.Cursor.Load())
-	}
-	return hi
-}
-
-// producerAvailable is the highest count the producers have published contiguously.
-func (c *Consumer[T]) producerAvailable() uint64 {
-	if !c.multi {
-		return c.cursors.Published.Load()
-	}
-	limit := c.cursors.Claimed.Load() & layout.CountMask
-	s := c.avail
-	if s < c.next {
-		s = c.next
-	}
-	for s < limit {
-		w := c.availability(s)
-		if w != s+1 {
-			if w != (s+1)|layout.AvailGap {
-				break
-			}
-			c.gapsIn = true
-		}
-		s++
-	}
-	return s
-}
-
-// ended reports whether the stream is over: the producer closed it and everything was read.
-func (c *Consumer[T]) ended() bool {
-	if c.hdr.ProducerState.Load() != layout.StreamClosed {
-		return false
-	}
-	c.avail = c.available()
-	return c.avail <= c.next && c.next >= c.count()
-}
-
-// check reports eviction or closure of this consumer's registration (cold path).
-func (c *Consumer[T]) check() error {
-	if c.closed {
-		return ErrClosed
-	}
-	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
-		c.entry.Owner.CompareAndSwap(uint64(c.me), 0) // spec 5.7: an evicted owner lets go
-		return ErrEvicted
-	}
-	return nil
-}
-
-// waitFor waits until an event beyond c.next is available, returning ErrEndOfStream when the
-// producer has closed and everything was read.
-func (c *Consumer[T]) waitFor() error {
-	var deadline time.Time
-	if c.timeout > 0 {
-		deadline = time.Now().Add(c.timeout) // one deadline for the whole wait, however it loops
-	}
-	for {
-		if c.avail = c.available(); c.avail > c.next {
-			return nil
-		}
-		if err := c.check(); err != nil {
-			return err
-		}
-		c.w = waitState{}
-		if err := c.blocker.Wait(c.strategy, c.readyFn, &c.wait.Consumer, deadline); err != nil {
-			if err := c.check(); err != nil {
-				return err
-			}
-			return fmt.Errorf("waiting for events: %w", err)
-		}
-		if c.avail > c.next {
-			return c.check()
-		}
-		switch {
-		case c.w.poisoned:
-			return c.v.PoisonErr()
-		case c.w.halted:
-			return ErrHalted
-		case c.w.replaced:
-			return c.replaced()
-		case c.w.ended:
-			return ErrEndOfStream
-		case c.w.deadPID != 0:
-			claimed := c.cursors.Claimed.Load() & layout.CountMask // in both modes
-			return &ProducerDeadError{PID: c.w.deadPID, Unpublished: claimed - min(claimed, c.next)}
-		}
-		// Otherwise the registration changed (check reports it) or the wait ended for nothing
-		// to report: wait again, within the same deadline.
-	}
-}
-
-// await waits until an event is available (c.avail > c.next): a quick poll of the published
-// cursor first, then the strategy's wait.
-func (c *Consumer[T]) await() error {
-	if c.quick > 0 && c.pollPublished() {
-		return c.check()
-	}
-	return c.waitFor()
-}
-
-// pollPublished polls the published cursor (single producer, no consumer ahead) up to c.quick
-// times and reports whether it passed c.next. Each poll also reads the next event's slot, so
-// that when the cursor moves the slot's cache line is already on its way: the two transfers
-// overlap instead of following one another (the value read is discarded; Read reads the slot
-// again after the cursor, as spec 5.4 orders).
-func (c *Consumer[T]) pollPublished() bool {
-	next := c.next
-	for i := 0; i < c.quick; i++ {
-		if hi := c.cursors.Published.Load(); hi > next {
-			c.avail = hi
-			return true
-		}
-		c.touch(next)
-	}
-	return false
-}
-
-// waitState is what ready found while a consumer waited. It lives in the Consumer so that a wait
-// allocates nothing.
-type waitState struct {
-	ended, poisoned, halted, replaced bool
-	deadPID                           uint32 // set when every producer died: the creator's pid
-	polls                             uint64
-	stuckSince, nextNameCheck         time.Time
-}
-
-// ready is the condition a waiting consumer polls: an event is available, or something ended
-// the wait. The cheap checks run on every poll; the ones that read the clock or touch the file
-// system (heartbeat, a dead producer's claim, a replaced segment) every 64 polls of a spinning
-// strategy and on every poll of a parking one.
-func (c *Consumer[T]) ready() bool {
-	if c.avail = c.available(); c.avail > c.next {
-		return true
-	}
-	if c.hdr.PoisonState.Load() != layout.PoisonNone {
-		c.w.poisoned = true
-		return true
-	}
-	if c.halt != nil && c.halt.Load() {
-		c.w.halted = true
-		return true
-	}
-	if c.hdr.ProducerState.Load() == layout.StreamClosed && c.ended() {
-		// Ended only once everything up to the producers' count was read (spec 5.5 step 4): a
-		// stage behind a slower one keeps waiting for it after the close.
-		c.w.ended = true
-		return true
-	}
-	if c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
-		return true // evicted or taken over (spec 5.6 step 3): waitFor reports it through check
-	}
-	if c.w.polls++; c.parks || c.w.polls%64 == 0 {
-		return c.slowChecks()
-	}
-	return false
-}
-
-func (c *Consumer[T]) slowChecks() bool {
-	now := time.Now()
-	if c.w.nextNameCheck.IsZero() {
-		c.entry.HeartbeatNs.Store(sys.Monotonic())
-		c.w.nextNameCheck = now.Add(nameCheckEvery)
-	}
-	if c.multi && !c.opt && c.next < c.count() {
-		// A claimed sequence is not published: maybe its producer died (spec 5.8).
-		if c.w.stuckSince.IsZero() {
-			c.w.stuckSince = now
-		} else if now.Sub(c.w.stuckSince) >= c.stall && liveness.PassOverDeadClaims(c.v, c.next) > 0 {
-			c.avail = c.available()
-			return true
-		}
-	}
-	if now.After(c.w.nextNameCheck) {
-		c.w.nextNameCheck = now.Add(nameCheckEvery)
-		c.entry.HeartbeatNs.Store(sys.Monotonic())
-		if r, _ := c.seg.Replaced(); r {
-			c.w.replaced = true
-			return true
-		}
-		if !c.opts.Reattach {
-			return c.producerGone()
-		}
-	}
-	return false
-}
-
-// nameCheckEvery is how often a waiting consumer checks that its segment was not replaced and
-// that its producers are alive.
-const nameCheckEvery = ProducerCheckEvery
+func (c *Consumer[T]) Lag() uint64 { return c.r.Lag() }
 
 // ProducerCheckEvery is how often a waiting consumer checks that the stream's producers are alive
 // (see Options.ReadTimeout).
-const ProducerCheckEvery = 100 * time.Millisecond
-
-// producerGone is the check of Options.ReadTimeout: it reports whether the wait is over because
-// every producer died and nothing they published is left to read. In multi mode a required
-// consumer first passes over the claims the dead left unpublished (spec 5.8, without waiting for
-// StallTimeout: nobody is left to publish them), so that it reads what was published after them.
-func (c *Consumer[T]) producerGone() bool {
-	pid, dead := liveness.ProducersDead(c.v)
-	if !dead {
-		return false
-	}
-	// The dead publish nothing more: what is available after the check is all there is. While
-	// stages this one reads behind still have some of it, it waits for them.
-	more := func() bool {
-		c.avail = c.available()
-		return c.avail > c.next || c.producerAvailable() > c.next
-	}
-	if more() {
-		return c.avail > c.next
-	}
-	if c.multi && !c.opt && c.next < c.count() {
-		liveness.PassOverDeadClaims(c.v, c.next) // by this consumer, or already by another
-		if more() {
-			return c.avail > c.next
-		}
-	}
-	c.w.deadPID = pid
-	return true
-}
-
-// replaced handles a segment whose name now holds a new incarnation.
-func (c *Consumer[T]) replaced() error {
-	if !c.opts.Reattach {
-		return fmt.Errorf("%w: %s", ErrReplaced, c.seg.Backing())
-	}
-	o := c.opts
-	o.Start = StartOldest
-	if c.opt {
-		o.Start = startInRing
-	}
-	nc, err := Attach[T](c.seg.Backing(), o)
-	if err != nil {
-		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
-	}
-	old := *c
-	*c = *nc
-	c.readyFn = c.ready // bound to nc by Register; c is the consumer from now on
-	old.Close()
-	// Every incarnation counts from 0: the events before the start were missed. Reported
-	// before any event of the new incarnation, so that the reader can tell what came when.
-	if c.next > 0 {
-		c.entry.Lost.Add(c.next)
-		return &MissedError{Incarnation: c.seg.Incarnation(), Lost: c.next}
-	}
-	return c.waitFor()
-}
-
-// commit stores the cursor and wakes a waiting producer (spec 5.5 steps 2-3).
-func (c *Consumer[T]) commit(to uint64) {
-	if !c.commitFast(to) {
-		c.commitSlow(to)
-	}
-}
-
-// commitFast is commit's common case, small enough to be inlined (Read calls it directly: between
-// seeing an event and the next store on the way back, calls measured more than their
-// instructions): it stores the cursor with a release store (spec 5.5 step 2), then loads the
-// blockers counts (step 3; the order matters, see 5.6). It reports false when commitSlow has work
-// left: a wake, or a heartbeat that is due.
-func (c *Consumer[T]) commitFast(to uint64) bool {
-	c.next = to
-	c.batches++
-	c.storeRelease(&c.entry.Cursor, to)
-	return c.hdr.ProducerBlockers.Load()|c.hdr.ConsumerBlockers.Load() == 0 && c.batches%1024 != 0
-}
-
-// commitSlow is the rest of a commit whose cursor store commitFast made: the wakes of spec 5.5
-// step 3 (the fence F2, then each waiters handshake) and the periodic heartbeat.
-func (c *Consumer[T]) commitSlow(uint64) {
-	pb, cb := c.hdr.ProducerBlockers.Load(), c.hdr.ConsumerBlockers.Load()
-	if pb|cb != 0 {
-		order.Full() // F2: the cursor store before the loads of the waiters words
-		if pb != 0 {
-			coordination.Notify(&c.wait.Producer)
-		}
-		if cb != 0 {
-			coordination.Notify(&c.wait.Consumer) // stages reading behind this one wait there
-		}
-	}
-	if c.batches%1024 == 0 {
-		c.entry.HeartbeatNs.Store(sys.Monotonic())
-	}
-}
-
-// lapped reports, for an optional consumer, whether sequence s may have been overwritten: the
-// producers have claimed a count that puts s's slot in reuse (spec section 10).
-// Called after the copy of s: the fence F4 (spec 5.10 step 2) keeps the copy's loads before the
-// load of claimed.
-func (c *Consumer[T]) lapped(s uint64) bool {
-	if !order.Plain {
-		order.LoadLoad()
-	}
-	return c.cursors.Claimed.Load()&layout.CountMask > s+c.arr.Mask+1
-}
-
-// skipLapped moves an optional consumer that fell a ring behind to the oldest sequence that is
-// safe to read again, counts the loss and reports it.
-func (c *Consumer[T]) skipLapped(from uint64) error {
-	to := c.count()
-	if c.avail < to {
-		to = c.avail
-	}
-	lost := to - from
-	c.entry.Lost.Add(lost)
-	c.avail = to
-	c.commit(to)
-	return &LappedError{Lost: lost, At: from}
-}
+const ProducerCheckEvery = ring.ProducerCheckEvery
 
 // Close deregisters the consumer (its entry becomes closed and stops gating the producer) and
 // releases the segment.
-func (c *Consumer[T]) Close() error {
-	if c.closed {
-		return ErrClosed
-	}
-	c.closed = true
-	c.deregister()
-	c.blocker.Release()
-	return c.seg.Release()
-}
+func (c *Consumer[T]) Close() error { return c.r.Close() }

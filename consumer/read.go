@@ -4,7 +4,7 @@ import (
 	"errors"
 	"unsafe"
 
-	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/ring"
 )
 
 // Process waits for at least one event (see Options.Wait and ReadTimeout), then hands up to max
@@ -15,14 +15,15 @@ func (c *Consumer[T]) Process(h HandlerFunc[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
-	if err := c.preRead(); err != nil {
+	r := c.r
+	if err := r.Begin(); err != nil {
 		return 0, err
 	}
-	if c.pool != nil {
+	if c.pooled {
 		return c.processPooled(h)
 	}
-	if c.avail <= c.next {
-		if err := c.await(); err != nil {
+	if r.End() <= r.Next() {
+		if err := r.Await(); err != nil {
 			return 0, err
 		}
 	}
@@ -34,11 +35,10 @@ func (c *Consumer[T]) Poll(h HandlerFunc[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
-	if err := c.preRead(); err != nil {
+	if err := c.r.Begin(); err != nil {
 		return 0, err
 	}
-	c.avail = c.available()
-	if c.avail <= c.next {
+	if c.r.Poll() <= c.r.Next() {
 		return 0, nil
 	}
 	return c.run(h, max)
@@ -48,28 +48,30 @@ func (c *Consumer[T]) run(h HandlerFunc[T], max int) (int, error) {
 	if c.opt {
 		return c.runOptional(h, max)
 	}
-	start, hi := c.next, c.avail
-	if max > 0 && hi-start > uint64(max) {
-		hi = start + uint64(max)
-	}
-	if c.gapsIn {
-		if g := c.firstGap(start, hi); g < hi {
-			hi = g // deliver what precedes the gap, then report it
-		}
-		if start == hi {
-			return 0, c.passGaps()
+	r := c.r
+	start, hi := r.Bounds(max)
+	if r.GapsIn() {
+		var err error
+		if start, hi, err = r.Range(max); err != nil {
+			return 0, err
 		}
 	}
-	for s := start; s < hi; s++ {
-		if !c.registered() {
-			return int(s - start), c.check()
-		}
-		if err := h(c.slot(s), s, s == hi-1); err != nil {
-			c.commit(s)
-			return int(s - start), err
+	// Each event's pointer steps through the (at most two) runs of slots the core returned.
+	first, second := r.Spans(start, hi)
+	s := start
+	for _, sp := range [2]ring.Span{first, second} {
+		for k := uint64(0); k < sp.Len; k++ {
+			if !r.Registered() {
+				return int(s - start), r.Check()
+			}
+			if err := h((*T)(unsafe.Add(sp.Ptr, uintptr(k)*sp.SlotSize)), s, s == hi-1); err != nil {
+				r.Release(s)
+				return int(s - start), err
+			}
+			s++
 		}
 	}
-	c.commit(hi)
+	r.Release(hi)
 	return int(hi - start), nil
 }
 
@@ -77,64 +79,22 @@ func (c *Consumer[T]) run(h HandlerFunc[T], max int) (int, error) {
 // checked not to have been overwritten during the copy (a seqlock read against the claimed count)
 // before the handler sees it.
 func (c *Consumer[T]) runOptional(h HandlerFunc[T], max int) (int, error) {
-	start, hi := c.next, c.avail
-	if max > 0 && hi-start > uint64(max) {
-		hi = start + uint64(max)
-	}
+	r := c.r
+	start, hi := r.Bounds(max)
 	var ev T
 	for s := start; s < hi; s++ {
-		ev = *c.slot(s)
-		if c.lapped(s) {
-			c.commit(s)
-			return int(s - start), c.skipLapped(s)
+		ev = *(*T)(r.Slot(s))
+		if r.Lapped(s) {
+			r.Release(s)
+			return int(s - start), r.SkipLapped(s)
 		}
 		if err := h(&ev, s, s == hi-1); err != nil {
-			c.commit(s)
+			r.Release(s)
 			return int(s - start), err
 		}
 	}
-	c.commit(hi)
+	r.Release(hi)
 	return int(hi - start), nil
-}
-
-// preRead runs before every read: it reports a loss left pending by registration once, and
-// refuses to read for a consumer that was closed, evicted or taken over (spec 5.7), so that a
-// consumer removed from the registry never reads slots the producer may already be reusing
-// beyond the batch in progress.
-func (c *Consumer[T]) preRead() error {
-	if c.pendingLoss != nil {
-		err := c.pendingLoss
-		c.pendingLoss = nil
-		return err
-	}
-	if c.closed || c.entry.Load() != c.state || c.entry.OwnerID() != c.me {
-		return c.check()
-	}
-	return nil
-}
-
-// firstGap returns the first sequence in [from, to) that was passed over, or to.
-func (c *Consumer[T]) firstGap(from, to uint64) uint64 {
-	for s := from; s < to; s++ {
-		if c.availability(s) == (s+1)|layout.AvailGap {
-			return s
-		}
-	}
-	return to
-}
-
-// passGaps moves past the run of gaps at c.next, counts it and reports it.
-func (c *Consumer[T]) passGaps() error {
-	from, s := c.next, c.next
-	for s < c.avail && c.availability(s) == (s+1)|layout.AvailGap {
-		s++
-	}
-	if s == c.avail || c.firstGap(s, c.avail) == c.avail {
-		c.gapsIn = false
-	}
-	c.entry.GapsSeen.Add(s - from)
-	c.commit(s)
-	return &GapError{Seq: from, Count: s - from}
 }
 
 // BatchHandler receives a run of consecutive events as a slice that aliases the ring: events[i]
@@ -150,7 +110,7 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
-	if c.opt || c.pool != nil {
+	if c.opt || c.pooled {
 		// Per-event paths; still one call of h per event run they deliver.
 		var one [1]T
 		return c.Process(func(ev *T, seq uint64, _ bool) error {
@@ -158,39 +118,38 @@ func (c *Consumer[T]) ProcessSlices(h BatchHandler[T], max int) (int, error) {
 			return h(one[:], seq)
 		}, max)
 	}
-	if err := c.preRead(); err != nil {
+	r := c.r
+	if err := r.Begin(); err != nil {
 		return 0, err
 	}
-	if c.avail <= c.next {
-		if err := c.await(); err != nil {
+	if r.End() <= r.Next() {
+		if err := r.Await(); err != nil {
 			return 0, err
 		}
 	}
-	start, hi := c.next, c.avail
-	if max > 0 && hi-start > uint64(max) {
-		hi = start + uint64(max)
-	}
-	if c.gapsIn {
-		if g := c.firstGap(start, hi); g < hi {
-			hi = g
-		}
-		if start == hi {
-			return 0, c.passGaps()
+	start, hi := r.Bounds(max)
+	if r.GapsIn() {
+		var err error
+		if start, hi, err = r.Range(max); err != nil {
+			return 0, err
 		}
 	}
-	capa := c.v.Capacity()
-	for s := start; s < hi; {
-		n := min(hi-s, capa-(s&(capa-1)))
-		if !c.registered() {
-			return int(s - start), c.check()
+	first, second := r.Spans(start, hi)
+	s := start
+	for _, sp := range [2]ring.Span{first, second} {
+		if sp.Len == 0 {
+			continue
 		}
-		if err := h(unsafe.Slice(c.slot(s), n), s); err != nil {
-			c.commit(s)
+		if !r.Registered() {
+			return int(s - start), r.Check()
+		}
+		if err := h(unsafe.Slice((*T)(sp.Ptr), sp.Len), s); err != nil {
+			r.Release(s)
 			return int(s - start), err
 		}
-		s += n
+		s += sp.Len
 	}
-	c.commit(hi)
+	r.Release(hi)
 	return int(hi - start), nil
 }
 
@@ -219,34 +178,35 @@ func (c *Consumer[T]) Read(dst *T) (uint64, error) {
 	if c.leased {
 		return 0, ErrLeased
 	}
-	if err := c.preRead(); err != nil {
+	r := c.r
+	if err := r.Begin(); err != nil {
 		return 0, err
 	}
-	if c.avail <= c.next {
-		// await, written out: the quick poll inlined here saves a call on the way to the event.
+	if r.End() <= r.Next() {
+		// Await, written out: the quick poll inlined here saves a call on the way to the event.
 		var err error
-		if c.quick > 0 && c.pollPublished() {
-			err = c.check()
+		if r.PollPublished() {
+			err = r.Check()
 		} else {
-			err = c.waitFor()
+			err = r.Wait()
 		}
 		if err != nil {
 			return 0, err
 		}
 	}
-	s := c.next
-	if c.gapsIn && c.firstGap(s, s+1) == s {
-		return 0, c.passGaps()
+	s := r.Next()
+	if r.GapsIn() && r.FirstGap(s, s+1) == s {
+		return 0, r.PassGaps()
 	}
-	*dst = *c.slot(s)
-	if !c.opt && !c.registered() {
-		return 0, c.check() // evicted during the copy: the slot may hold a later event
+	*dst = *(*T)(r.Slot(s))
+	if !c.opt && !r.Registered() {
+		return 0, r.Check() // evicted during the copy: the slot may hold a later event
 	}
-	if c.opt && c.lapped(s) {
-		return 0, c.skipLapped(s)
+	if c.opt && r.Lapped(s) {
+		return 0, r.SkipLapped(s)
 	}
-	if !c.commitFast(s + 1) { // commit, with its common case inlined
-		c.commitSlow(s + 1)
+	if !r.ReleaseFast(s + 1) { // Release, with its common case inlined
+		r.ReleaseSlow(s + 1)
 	}
 	return s, nil
 }
@@ -257,26 +217,27 @@ func (c *Consumer[T]) TryNext() (*T, uint64, error) {
 	if c.leased {
 		return nil, 0, ErrLeased
 	}
-	if err := c.preRead(); err != nil {
+	r := c.r
+	if err := r.Begin(); err != nil {
 		return nil, 0, err
 	}
-	if c.avail <= c.next {
-		c.avail = c.available()
-		if c.avail <= c.next {
-			if c.hdr.ProducerState.Load() == layout.StreamClosed && c.available() == c.next {
+	if r.End() <= r.Next() {
+		if r.Poll() <= r.Next() {
+			if r.Ended() {
 				return nil, 0, ErrEndOfStream
 			}
 			return nil, 0, ErrEmpty
 		}
 	}
-	if c.opt && c.lapped(c.next) {
-		return nil, 0, c.skipLapped(c.next)
+	s := r.Next()
+	if c.opt && r.Lapped(s) {
+		return nil, 0, r.SkipLapped(s)
 	}
-	if c.gapsIn && c.firstGap(c.next, c.next+1) == c.next {
-		return nil, 0, c.passGaps()
+	if r.GapsIn() && r.FirstGap(s, s+1) == s {
+		return nil, 0, r.PassGaps()
 	}
 	c.leased = true
-	return c.slot(c.next), c.next, nil
+	return (*T)(r.Slot(s)), s, nil
 }
 
 // Release ends the lease of the event returned by TryNext and marks it consumed. For an optional
@@ -287,10 +248,11 @@ func (c *Consumer[T]) Release() error {
 		return ErrNotLeased
 	}
 	c.leased = false
-	if c.opt && c.lapped(c.next) {
+	s := c.r.Next()
+	if c.opt && c.r.Lapped(s) {
 		// The producer may have rewritten the slot during the lease: the event read is void.
-		return c.skipLapped(c.next)
+		return c.r.SkipLapped(s)
 	}
-	c.commit(c.next + 1)
+	c.r.Release(s + 1)
 	return nil
 }

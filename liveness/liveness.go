@@ -32,7 +32,7 @@ func PassOverDeadClaims(v *layout.View, s uint64) uint64 {
 	if v.Mode() != layout.MultiProducer {
 		return 0
 	}
-	limit := v.Cursors().Claimed.Load() & layout.CountMask // step 1
+	limit := v.Cursors().ClaimedCount() // step 1
 	var marked uint64
 	for t := s; t < limit && t < s+v.Capacity(); t++ {
 		switch resolve(v, t) {
@@ -58,12 +58,11 @@ func resolve(v *layout.View, t uint64) verdict {
 	a := v.Availability(t)
 	for {
 		w := a.Load() // step 2
-		if w&layout.CountMask >= t+1 {
+		if layout.Published(w, t) {
 			return published
 		}
 		deadCovers := false
-		for i := 0; i < v.Producers(); i++ { // step 3
-			e := v.Producer(i)
+		for _, e := range v.AllProducers() { // step 3
 			if !e.Is(layout.ProducerActive) {
 				continue
 			}
@@ -97,9 +96,9 @@ func Resolved(v *layout.View, e *layout.ProducerEntry) bool {
 	if !ok {
 		return false
 	}
-	limit := v.Cursors().Claimed.Load() & layout.CountMask
+	limit := v.Cursors().ClaimedCount()
 	for t := start; t < end && t < limit; t++ {
-		if v.Availability(t).Load()&layout.CountMask < t+1 {
+		if !layout.Published(v.Availability(t).Load(), t) {
 			return false
 		}
 	}

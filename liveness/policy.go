@@ -112,8 +112,7 @@ func (w *Watcher) Check(v *layout.View, published, end uint64) (evicted int, err
 	}
 	w.next = now.Add(w.policy.CheckInterval)
 	mono := Now()
-	for i := 0; i < v.Entries(); i++ {
-		e := v.Entry(i)
+	for i, e := range v.AllEntries() {
 		st := e.Load() // the state word first, then the owner (spec 5.7, evicting)
 		if st.State() != layout.EntryActive || !e.Required() {
 			delete(w.seen, i)

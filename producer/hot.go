@@ -1,43 +1,26 @@
 package producer
 
-import (
-	"sync/atomic"
-	"unsafe"
+import "github.com/ringwire/ringwire/ring"
 
-	"github.com/ringwire/ringwire/internal/order"
-	"github.com/ringwire/ringwire/layout"
-)
-
-// The per-event paths of a producer use these methods instead of layout.View's accessors and
-// internal/order's functions. A generic method is compiled in the package that instantiates it
-// (the user's), and there Go does not inline calls to functions of packages that one does not
-// import: View.Slot and order.StoreRelease stayed calls, several per event. Methods of the generic
-// type itself are instantiated with it and inline; sync/atomic's functions are instructions
-// everywhere.
-
-// slot returns the slot of sequence seq.
-func (p *Producer[T]) slot(seq uint64) *T {
-	return (*T)(unsafe.Add(p.arr.Slots, uintptr(seq&p.arr.Mask)*p.arr.SlotSize))
-}
-
-// availability returns seq's availability word (multi-producer mode).
-func (p *Producer[T]) availability(seq uint64) *atomic.Uint64 {
-	return (*atomic.Uint64)(unsafe.Add(p.arr.Avail, uintptr(seq&p.arr.Mask)*layout.AvailWord))
-}
-
-// storeRelease is order.StoreRelease, inline.
-func (p *Producer[T]) storeRelease(w *atomic.Uint64, v uint64) {
-	if order.Plain {
-		*(*uint64)(unsafe.Pointer(w)) = v
-		return
-	}
-	w.Store(v)
-}
-
-// isClosed reports whether Close was called.
-func (p *Producer[T]) isClosed() bool { return atomic.LoadUint32(&p.closed) != 0 }
-
-// casClaimed is p.cursors.Claimed.CompareAndSwap, inline.
-func (p *Producer[T]) casClaimed(old, new uint64) bool {
-	return atomic.CompareAndSwapUint64((*uint64)(unsafe.Pointer(&p.cursors.Claimed)), old, new)
+// The per-event paths of Producer[T] are generic methods, compiled in the package that
+// instantiates them (the user's). There Go inlines a call to another package's function only if
+// its body is in the export data the compiler reads: ring's own export data is read only when the
+// user's package imports ring, but a package's export data also carries the bodies of the
+// functions its own non-generic functions inline. inlineRing is that non-generic function: it is
+// never called, and it puts the bodies of ring's inline halves (and of what they inline:
+// layout.Arrays.Slot, internal/order) into this package's export data, so that Publish,
+// PublishBatch and Claim.Slices compiled in the user's package inline them instead of calling
+// them. Without it each was a call, several per event (measured with go build -gcflags=-m=2 on a
+// package that instantiates Producer[T]; ring's TestInline_TypedLayersInlineTheCore checks it).
+// A fast half added to ring and used here belongs here. Two limits, found the same way: a call
+// to ring inside a generic function that is itself inlined (into the user's function, or into
+// another generic function such as a small helper) stays a call, so the typed methods call ring
+// directly; and ring.Claim.Spans is not inlined outside ring, so Claim and TryClaim take the
+// spans from Producer.Spans.
+func inlineRing(r *ring.Producer, c ring.Claim) {
+	_, _, _ = c.Start(), c.Len(), c.Seq(0)
+	seq, _ := r.ClaimFast(1)
+	_ = r.Slot(seq)
+	_, _ = r.Spans(seq, seq+1)
+	_ = r.PublishFast(seq + 1)
 }
