@@ -15,7 +15,7 @@ import "github.com/ringwire/ringwire/ring"
 // A fast half added to ring and used here belongs here. Two limits, found the same way: a call
 // to ring inside a generic function that is itself inlined (into the user's function, or into
 // another generic function such as a small helper) stays a call, so the typed methods call ring
-// directly; and ring.Claim.Spans is not inlined outside ring, so Claim and TryClaim take the
+// directly; and ring.Claim.Spans is not inlined outside ring, so Claim.Slices takes the
 // spans from Producer.Spans.
 func inlineRing(r *ring.Producer, c ring.Claim) {
 	_, _, _ = c.Start(), c.Len(), c.Seq(0)
