@@ -541,7 +541,7 @@ func runMultiSequential(t *testing.T, a, b, cons *impl) {
 	expectExit(t, attacher, 0)
 	checkDone(t, c, "c1", 2*matrixEvents, 2, 0)
 	checkRegistry(t, creator, map[string]uint64{"c1": 2 * matrixEvents})
-	require.Equal(t, layout.ProducerLeft, v.Producer(1).Load().State(), "the attacher's producer entry")
+	require.Equal(t, layout.ProducerClosed, v.Producer(1).Load().State(), "the attacher's producer entry")
 }
 
 // runMultiConcurrent: a creates a multi-producer ring and publishes as producer 0 while b attaches

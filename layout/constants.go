@@ -69,7 +69,7 @@ const (
 const (
 	ProducerFree   uint32 = 0
 	ProducerActive uint32 = 1
-	ProducerLeft   uint32 = 2 // closed: detached
+	ProducerClosed uint32 = 2 // the producer detached (Close); the stream's state is StreamOpen/StreamClosed
 	ProducerDead   uint32 = 3 // its claims were passed over
 )
 

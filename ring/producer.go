@@ -177,7 +177,7 @@ func (p *Producer) register() error {
 	for i, e := range p.v.AllProducers() {
 		st, o := e.Load(), e.OwnerID()
 		switch st.State() {
-		case layout.ProducerFree, layout.ProducerLeft, layout.ProducerDead:
+		case layout.ProducerFree, layout.ProducerClosed, layout.ProducerDead:
 		case layout.ProducerActive:
 			if !liveness.OwnerDead(o) || !liveness.Resolved(p.v, e) {
 				continue
@@ -390,7 +390,7 @@ func (p *Producer) Close() error {
 	}
 	if !p.creator {
 		// Detach (spec 5.4): the state, then the owner word, which frees the entry.
-		p.pe.CompareAndSwapState(p.pstate, p.pstate.With(layout.ProducerLeft))
+		p.pe.CompareAndSwapState(p.pstate, p.pstate.With(layout.ProducerClosed))
 		p.pe.Owner.CompareAndSwap(uint64(p.me), 0)
 	}
 	p.blocker.Release()

@@ -339,7 +339,7 @@ func producerStateName(s uint32) string {
 		return "free"
 	case layout.ProducerActive:
 		return "active"
-	case layout.ProducerLeft:
+	case layout.ProducerClosed:
 		return "closed"
 	case layout.ProducerDead:
 		return "dead"

@@ -65,7 +65,7 @@ func TestSnapshot_HeapRing_ReportsEveryField(t *testing.T) {
 	p1.StateGen.Store(uint32(layout.MakeState(layout.ProducerDead, 3)))
 	p2 := v.Producer(2)
 	p2.Owner.Store(uint64(me))
-	p2.StateGen.Store(uint32(layout.MakeState(layout.ProducerLeft, 1)))
+	p2.StateGen.Store(uint32(layout.MakeState(layout.ProducerClosed, 1)))
 
 	// Consumer 0 is active and required; 1 optional, still starting, after 0, its owner dead;
 	// 2 closed; 3 free.

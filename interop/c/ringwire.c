@@ -1298,7 +1298,7 @@ const char *rw_producer_state_name(uint32_t state)
 	switch (rw_state_value(state)) {
 	case RW_PRODUCER_FREE: return "free";
 	case RW_PRODUCER_ACTIVE: return "active";
-	case RW_PRODUCER_LEFT: return "closed";
+	case RW_PRODUCER_CLOSED: return "closed";
 	case RW_PRODUCER_DEAD: return "dead";
 	default: return "corrupt";
 	}
@@ -1480,7 +1480,7 @@ int rw_segment_producer_entry_left(rw_segment *seg, uint32_t i)
 		return 0;
 	rw_producer_entry *e = rw_producer_entry_at(seg, i);
 	uint32_t v = rw_state_value(rw_producer_state_word(e));
-	if (v == RW_PRODUCER_LEFT || v == RW_PRODUCER_DEAD)
+	if (v == RW_PRODUCER_CLOSED || v == RW_PRODUCER_DEAD)
 		return 1;
 	return v == RW_PRODUCER_ACTIVE && rw_owner_dead(rw_producer_owner(e)) &&
 	       entry_resolved(seg, e, rw_claimed_count(seg));
@@ -1918,7 +1918,7 @@ static rw_code producer_end(rw_producer *p, int64_t timeout_ms, rw_error *err)
 		/* 5.4: an attached producer detaches: state active -> closed, then owner -> 0 */
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_seq_cst);
 		uint32_t st = p->state_word;
-		uint32_t closed = rw_state_word(RW_PRODUCER_LEFT, rw_state_generation(st));
+		uint32_t closed = rw_state_word(RW_PRODUCER_CLOSED, rw_state_generation(st));
 		atomic_compare_exchange_strong_explicit(&p->entry->state, &st, closed,
 							memory_order_seq_cst, memory_order_seq_cst);
 		uint64_t me = p->owner;

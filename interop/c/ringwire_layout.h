@@ -63,11 +63,11 @@ extern "C" {
  * RW_FLAG_REQUIRED, in ringwire.h.) */
 #define RW_FLAG_STARTING 2u
 
-/* Producer entry states (Table: producer): the spec's "closed" is RW_PRODUCER_LEFT, the word of
- * spec/VOCABULARY.md (a producer that detached has left; the stream is not closed by it). */
+/* Producer entry states (Table: producer). RW_PRODUCER_CLOSED: the producer detached; the
+ * stream's own state is RW_STREAM_OPEN/RW_STREAM_CLOSED (header producer_state). */
 #define RW_PRODUCER_FREE 0u
 #define RW_PRODUCER_ACTIVE 1u
-#define RW_PRODUCER_LEFT 2u
+#define RW_PRODUCER_CLOSED 2u
 #define RW_PRODUCER_DEAD 3u
 #define RW_PRODUCER_STATE_MAX 3u
 

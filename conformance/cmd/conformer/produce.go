@@ -221,7 +221,7 @@ func leftProducers(v *layout.View) uint64 {
 	for i := 1; i < v.Producers(); i++ {
 		e := v.Producer(i)
 		switch e.Load().State() {
-		case layout.ProducerLeft, layout.ProducerDead:
+		case layout.ProducerClosed, layout.ProducerDead:
 			n++
 		case layout.ProducerActive:
 			if liveness.ProducerDead(e) && liveness.Resolved(v, e) {
