@@ -141,18 +141,7 @@ func printJSON(v any) error {
 // waitForConsumer waits until a consumer is registered in v: consumers start at the latest event,
 // so a producer that published first would run ahead of them.
 func waitForConsumer(v *layout.View, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).Ready() {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return errors.New("no consumer registered")
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
+	return coordination.AwaitConsumers(v, 1, nil, time.Now().Add(timeout))
 }
 
 func goProduce(r role) error {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ringwire/ringwire/consumer"
+	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
@@ -159,7 +160,7 @@ func shapeProduce(r role) error {
 	if s.Index == 0 && s.Producers > 1 {
 		// Closing ends the stream for every producer: first wait for the others' claims.
 		deadline := time.Now().Add(30 * time.Second)
-		for v.Cursors().Claimed.Load()&layout.CountMask < uint64(s.Total) {
+		for v.Cursors().ClaimedCount() < uint64(s.Total) {
 			if time.Now().After(deadline) {
 				return errors.New("the other producers did not claim their events")
 			}
@@ -219,20 +220,5 @@ func shapeConsume(r role) error {
 
 // waitForConsumers waits until k consumers are registered in v.
 func waitForConsumers(v *layout.View, k int, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		active := 0
-		for i := 0; i < v.Entries(); i++ {
-			if v.Entry(i).Ready() {
-				active++
-			}
-		}
-		if active >= k {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d consumers registered", active, k)
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
+	return coordination.AwaitConsumers(v, k, nil, time.Now().Add(timeout))
 }
