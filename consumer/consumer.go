@@ -6,10 +6,7 @@ package consumer
 
 import (
 	"errors"
-	"sync/atomic"
-	"time"
 
-	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/ring"
 	"github.com/ringwire/ringwire/segment"
@@ -68,64 +65,19 @@ type GapError = ring.GapError
 type LappedError = ring.LappedError
 
 // Start says where a new consumer begins reading.
-type Start int
+type Start = ring.Start
 
 const (
 	// StartLatest begins at the producer's current cursor: only events published from now on.
-	StartLatest Start = iota
+	StartLatest = ring.StartLatest
 	// StartOldest begins at the oldest event still unconsumed by any active required consumer,
 	// or at the producer's cursor if there is none.
-	StartOldest
+	StartOldest = ring.StartOldest
 )
 
-// Options configure a consumer.
-type Options struct {
-	Name     string // unique among active consumers, 1 to 48 bytes; required
-	Optional bool   // never gate the producer (see spec section 10)
-	Start    Start
-	TypeName string // only for error messages; the fingerprint decides
-
-	Wait          coordination.Strategy // how to wait for events; default coordination.Default() (Blocking)
-	AttachTimeout time.Duration         // Attach waits this long for the segment to appear; default 5s
-	// ReadTimeout is the longest wait for an event; 0 waits forever, unless the producer dies.
-	// A waiting read checks every 100 ms (ProducerCheckEvery) whether the stream's producers are
-	// alive: once they are all dead (spec section 8) and every event they published was read, it
-	// fails with a *ProducerDeadError (ErrProducerDead). The check runs between two polls of the
-	// strategy, so it comes at most 100 ms plus one wait of the strategy after the death: about
-	// 100 ms spinning or yielding, 200 ms Blocking (one kernel sleep is at most 100 ms), 100 ms
-	// plus the longest sleep with Sleep. With Reattach, a dead producer is not an error: the
-	// consumer goes on waiting for it to restart over the name. Non-waiting reads (Poll,
-	// TryNext) do not check.
-	ReadTimeout time.Duration
-	// StallTimeout is how long a required consumer of a multi-producer ring waits at a claimed
-	// but unpublished sequence before it checks whether the claiming producer died, and if so
-	// passes over its claim (spec 5.8); 0 means 1s.
-	StallTimeout time.Duration
-
-	// After names the consumers this one reads behind (spec 4.3 depends_on): it sees a sequence
-	// only once every one of them has finished with it. They must be registered already. Empty
-	// means it reads behind the producer.
-	After []string
-	// Pool makes this consumer a worker of a work-pool stage: each sequence goes to one worker
-	// of the pool only (in-process; see Pool). Process then handles one event per call.
-	Pool *Pool
-	// Halt, if set, stops every wait of this consumer with ErrHalted once it becomes true (the
-	// setter must also wake blocked waiters, e.g. with coordination.WakeAll).
-	Halt *atomic.Bool
-
-	// Reattach, when the segment's name comes to hold a new incarnation (its producer restarted
-	// with Replace or ReclaimStale), attaches to the new segment under the same name and goes on
-	// reading there; without it, reads fail with ErrReplaced. Checked only while waiting, every
-	// 100 ms. An optional consumer starts in the new segment at the oldest event still in its
-	// ring, a required one as StartOldest says; if that is not the segment's first event, the
-	// read that re-attached returns the events missed as a *MissedError (also counted in the
-	// entry's lost field), before any event of the new segment.
-	Reattach bool
-
-	// OnLoss, if set, is told of every loss Run meets (a *GapError, *LappedError or
-	// *MissedError) and Run goes on; if nil, Run returns the loss as its error.
-	OnLoss func(error)
-}
+// Options configure a consumer: the core's options (one list, one set of defaults). OnLoss is
+// what Run does with a loss.
+type Options = ring.ConsumerOptions
 
 // Handler receives events in sequence order. endOfBatch is true on the last event of the run
 // that was available when the batch began. ev is valid only during the call. A non-nil error
@@ -141,18 +93,13 @@ type Consumer[T any] struct {
 	r      *ring.Consumer
 	opt    bool // optional: every read is copied, then checked against laps
 	pooled bool // a worker of a Pool
-	onLoss func(error)
 	leased bool
 }
 
 // Attach maps the segment at b (waiting up to Options.AttachTimeout for it to exist and finish
 // initializing), checks that it carries events of type T, and registers a consumer in it.
 func Attach[T any](b segment.Backing, o Options) (*Consumer[T], error) {
-	timeout := o.AttachTimeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	seg, err := segment.Attach(b, timeout)
+	seg, err := segment.Attach(b, o.AttachWait())
 	if err != nil {
 		return nil, err
 	}
@@ -174,18 +121,11 @@ func Register[T any](seg *segment.Segment, o Options) (*Consumer[T], error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.TypeName != "" {
-		et.Name = o.TypeName
-	}
-	r, err := ring.RegisterConsumer(seg, ring.ConsumerOptions{
-		Event: et, Name: o.Name, Optional: o.Optional, Start: ring.Start(o.Start),
-		Wait: o.Wait, AttachTimeout: o.AttachTimeout, ReadTimeout: o.ReadTimeout, StallTimeout: o.StallTimeout,
-		After: o.After, Pool: o.Pool, Halt: o.Halt, Reattach: o.Reattach,
-	})
+	r, err := ring.RegisterConsumer(seg, et, o)
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer[T]{r: r, opt: o.Optional, pooled: o.Pool != nil, onLoss: o.OnLoss}, nil
+	return &Consumer[T]{r: r, opt: o.Optional, pooled: o.Pool != nil}, nil
 }
 
 // Resumed reports whether this consumer took over the registration of a dead (or evicted)

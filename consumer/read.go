@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"errors"
 	"unsafe"
 
 	"github.com/ringwire/ringwire/ring"
@@ -164,8 +163,7 @@ func (c *Consumer[T]) Run(h HandlerFunc[T]) error {
 			if err == ErrEndOfStream {
 				return nil
 			}
-			if c.onLoss != nil && (errors.Is(err, ErrGap) || errors.Is(err, ErrLapped) || errors.Is(err, ErrMissed)) {
-				c.onLoss(err) // also counted in the registry entry; reading goes on
+			if c.r.TellLoss(err) { // also counted in the registry entry; reading goes on
 				continue
 			}
 			return err

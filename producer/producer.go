@@ -5,14 +5,10 @@ package producer
 
 import (
 	"errors"
-	"os"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
-	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/layout"
-	"github.com/ringwire/ringwire/liveness"
 	"github.com/ringwire/ringwire/ring"
 	"github.com/ringwire/ringwire/segment"
 )
@@ -45,66 +41,16 @@ type FullError = ring.FullError
 func Temporary(err error) bool { return ring.Temporary(err) }
 
 // Mode is the producer mode recorded in the segment.
-type Mode uint32
+type Mode = ring.Mode
 
 const (
-	Single Mode = Mode(layout.SingleProducer) // one producer (one goroutine at a time)
-	Multi  Mode = Mode(layout.MultiProducer)  // any number of producers, in any processes
+	Single = ring.Single // one producer (one goroutine at a time)
+	Multi  = ring.Multi  // any number of producers, in any processes
 )
 
-// Options configure a producer. The zero value is usable.
-type Options struct {
-	Capacity  uint64 // slots, a power of two; 0 means 1024
-	Registry  uint32 // consumer registry entries, 1 to 64; 0 means 16
-	Mode      Mode   // Single (default) or Multi
-	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
-	TypeName  string // recorded in the header; default the Go type's name
-
-	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default() (Blocking)
-	Timeout time.Duration         // longest wait for room in Publish; 0 waits forever
-	// Await holds Create until the given consumers have attached (coordination modes): at least
-	// Consumers active consumers and every one named in Names, within Timeout (0: no limit).
-	// Create fails with coordination.ErrAwaitTimeout, removing the segment, when they do not come.
-	Await Await
-	// Liveness says what to do, while waiting for room, about required consumers that are dead
-	// or stalled: wait for them (the zero value), fail the publish naming them, or evict them.
-	Liveness liveness.Policy
-	// Halt, if set, makes every wait for room fail with ErrHalted once it becomes true (the setter
-	// must also wake blocked waiters, e.g. with coordination.WakeAll).
-	Halt *atomic.Bool
-	// CloseTimeout bounds how long the creator of a Multi ring waits in Close for claimed events
-	// to be published; 0 means 5s.
-	CloseTimeout time.Duration
-
-	Perm         os.FileMode // of the shared-memory object or file; 0 means 0600
-	Replace      bool        // replace an existing segment of the same name
-	ReclaimStale bool        // replace an existing segment only if its creator is dead
-	Keep         bool        // leave the segment's name in place on Close
-}
-
-func (o *Options) defaults() {
-	if o.Capacity == 0 {
-		o.Capacity = 1024
-	}
-	if o.Registry == 0 {
-		o.Registry = 16
-	}
-	if o.Mode == 0 {
-		o.Mode = Single
-	}
-	if o.Wait == nil {
-		o.Wait = coordination.Default()
-	}
-}
-
-// ring returns the core's options for events of type et.
-func (o *Options) ring(et layout.EventType) ring.ProducerOptions {
-	return ring.ProducerOptions{
-		Event: et, Capacity: o.Capacity, Registry: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers,
-		Wait: o.Wait, Timeout: o.Timeout, Await: o.Await, Liveness: o.Liveness, Halt: o.Halt,
-		CloseTimeout: o.CloseTimeout, Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale, Keep: o.Keep,
-	}
-}
+// Options configure a producer (the core's options: one list, one set of defaults). The zero
+// value is usable. TypeName, if set, is recorded in the header instead of the Go type's name.
+type Options = ring.ProducerOptions
 
 // Producer publishes events of type T. In Single mode it is not safe for concurrent use: one
 // goroutine publishes at a time. In Multi mode every method except Close is safe for concurrent
@@ -118,16 +64,15 @@ type Producer[T any] struct {
 
 // Create creates a segment for events of type T at b and returns its producer.
 func Create[T any](b segment.Backing, o Options) (*Producer[T], error) {
-	o.defaults()
-	et, local, err := eventType[T](o.TypeName, b.Kind() == segment.KindHeap)
+	et, local, err := eventType[T](b.Kind() == segment.KindHeap)
 	if err != nil {
 		return nil, err
 	}
-	ro := o.ring(et)
+	ev := ring.Events{Type: et}
 	if local {
-		ro.HeapSlots = func(n uint64) unsafe.Pointer { return unsafe.Pointer(&make([]T, n)[0]) }
+		ev.HeapSlots = func(n uint64) unsafe.Pointer { return unsafe.Pointer(&make([]T, n)[0]) }
 	}
-	r, err := ring.Create(b, ro)
+	r, err := ring.Create(b, ev, o)
 	if err != nil {
 		return nil, err
 	}
@@ -149,12 +94,11 @@ func Attach[T any](b segment.Backing, timeout time.Duration, o Options) (*Produc
 // Register adds a producer to a segment this process already holds (an in-process Multi ring). The
 // segment stays mapped until the producer's Close.
 func Register[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
-	o.defaults()
-	et, _, err := eventType[T](o.TypeName, seg.Backing().Kind() == segment.KindHeap)
+	et, _, err := eventType[T](seg.Backing().Kind() == segment.KindHeap)
 	if err != nil {
 		return nil, err
 	}
-	r, err := ring.RegisterProducer(seg, o.ring(et))
+	r, err := ring.RegisterProducer(seg, et, o)
 	if err != nil {
 		return nil, err
 	}
@@ -164,16 +108,13 @@ func Register[T any](seg *segment.Segment, o Options) (*Producer[T], error) {
 // eventType describes T for the segment. On the heap, a T that cannot be shared between
 // processes (it holds Go pointers) is still allowed: local reports that its slots must then be a
 // Go slice the garbage collector scans.
-func eventType[T any](name string, heap bool) (et layout.EventType, local bool, err error) {
+func eventType[T any](heap bool) (et layout.EventType, local bool, err error) {
 	et, err = layout.TypeOf[T]()
 	if errors.Is(err, layout.ErrNotRepresented) && heap {
 		et, local, err = layout.LocalTypeOf[T](), true, nil
 	}
 	if err != nil {
 		return et, false, err
-	}
-	if name != "" {
-		et.Name = name
 	}
 	return et, local, nil
 }

@@ -1,6 +1,7 @@
 package ring
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -32,11 +33,14 @@ const (
 )
 
 // ConsumerOptions configure a consumer.
+//
+// consumer.Options is this type: one list of options and one set of defaults for the typed and
+// the byte-level consumer.
 type ConsumerOptions struct {
-	Event    layout.EventType // the segment must hold events of this type (spec 5.2 check 13)
-	Name     string           // unique among active consumers, 1 to 48 bytes; required
-	Optional bool             // never gate the producer (see spec section 10)
+	Name     string // unique among active consumers, 1 to 48 bytes; required
+	Optional bool   // never gate the producer (see spec section 10)
 	Start    Start
+	TypeName string // only for error messages, instead of the event type's own name; the fingerprint decides
 
 	Wait          coordination.Strategy // how to wait for events; default coordination.Default() (Blocking)
 	AttachTimeout time.Duration         // AttachConsumer waits this long for the segment to appear; default 5s
@@ -74,6 +78,29 @@ type ConsumerOptions struct {
 	// wait that re-attached returns the events missed as a *MissedError (also counted in the
 	// entry's lost field), before any event of the new segment.
 	Reattach bool
+
+	// OnLoss, if set, is told of every loss a reading loop meets (a *GapError, *LappedError or
+	// *MissedError), and the loop goes on (consumer.Consumer[T].Run; see Consumer.TellLoss); if
+	// nil, the loop returns the loss as its error.
+	OnLoss func(error)
+}
+
+// AttachWait is how long an attach waits for the segment to appear: AttachTimeout, 5 s if 0.
+func (o *ConsumerOptions) AttachWait() time.Duration {
+	if o.AttachTimeout == 0 {
+		return 5 * time.Second
+	}
+	return o.AttachTimeout
+}
+
+// TellLoss reports whether err is a loss that OnLoss was told of, so that a reading loop goes on
+// after it: false when err is not a loss, or when OnLoss is nil.
+func (c *Consumer) TellLoss(err error) bool {
+	if c.opts.OnLoss == nil || !(errors.Is(err, ErrGap) || errors.Is(err, ErrLapped) || errors.Is(err, ErrMissed)) {
+		return false
+	}
+	c.opts.OnLoss(err) // also counted in the registry entry
+	return true
 }
 
 // Consumer reads the sequences of a segment in order (spec 5.5, 5.7): it waits until some are
@@ -81,6 +108,7 @@ type ConsumerOptions struct {
 // storing its cursor (Release). It is not safe for concurrent use: one goroutine reads.
 type Consumer struct {
 	opts    ConsumerOptions
+	et      layout.EventType // the event type the segment must hold (also in a new incarnation)
 	seg     *segment.Segment
 	v       *layout.View
 	arr     layout.Arrays // v.Arrays(), for the inline paths (hot.go)
@@ -117,16 +145,12 @@ type Consumer struct {
 
 // AttachConsumer attaches to the segment at b (waiting up to ConsumerOptions.AttachTimeout for it
 // to exist and finish initializing) and registers a consumer in it.
-func AttachConsumer(b segment.Backing, o ConsumerOptions) (*Consumer, error) {
-	timeout := o.AttachTimeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	seg, err := segment.Attach(b, timeout)
+func AttachConsumer(b segment.Backing, et layout.EventType, o ConsumerOptions) (*Consumer, error) {
+	seg, err := segment.Attach(b, o.AttachWait())
 	if err != nil {
 		return nil, err
 	}
-	c, err := RegisterConsumer(seg, o)
+	c, err := RegisterConsumer(seg, et, o)
 	seg.Release() // RegisterConsumer took its own reference
 	return c, err
 }
@@ -141,12 +165,16 @@ func CheckName(name string) error {
 
 // RegisterConsumer registers a consumer in a segment this process already holds, such as a heap
 // ring's (Producer.Segment). The segment stays mapped until the consumer's Close.
-func RegisterConsumer(seg *segment.Segment, o ConsumerOptions) (*Consumer, error) {
+func RegisterConsumer(seg *segment.Segment, et layout.EventType, o ConsumerOptions) (*Consumer, error) {
 	if err := CheckName(o.Name); err != nil {
 		return nil, err
 	}
 	v := seg.View()
-	if err := v.CheckEventType(o.Event); err != nil {
+	want := et
+	if o.TypeName != "" {
+		want.Name = o.TypeName
+	}
+	if err := v.CheckEventType(want); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
 	}
 	if o.Wait == nil {
@@ -159,8 +187,8 @@ func RegisterConsumer(seg *segment.Segment, o ConsumerOptions) (*Consumer, error
 		return nil, err
 	}
 	c := &Consumer{
-		opts: o,
-		seg:  seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
+		opts: o, et: et,
+		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
 	c.arr = v.Arrays()
@@ -739,7 +767,7 @@ func (c *Consumer) replaced() error {
 	if c.opt {
 		o.Start = startInRing
 	}
-	nc, err := AttachConsumer(c.seg.Backing(), o)
+	nc, err := AttachConsumer(c.seg.Backing(), c.et, o)
 	if err != nil {
 		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
 	}

@@ -12,12 +12,12 @@ import (
 // consumer reads them back slot by slot and releases them.
 func Example() {
 	et, _ := layout.TypeOf[[8]byte]()
-	p, err := ring.Create(segment.Heap(), ring.ProducerOptions{Event: et, Capacity: 4})
+	p, err := ring.Create(segment.Heap(), ring.Events{Type: et}, ring.ProducerOptions{Capacity: 4})
 	if err != nil {
 		panic(err)
 	}
 	defer p.Close()
-	c, err := ring.RegisterConsumer(p.Segment(), ring.ConsumerOptions{Event: et, Name: "reader"})
+	c, err := ring.RegisterConsumer(p.Segment(), et, ring.ConsumerOptions{Name: "reader"})
 	if err != nil {
 		panic(err)
 	}

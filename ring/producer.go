@@ -15,17 +15,31 @@ import (
 	"github.com/ringwire/ringwire/segment"
 )
 
-// ProducerOptions configure a producer. The zero value is usable but for Event, which Create
-// records in the header and RegisterProducer checks against it (spec 5.2 check 13).
-type ProducerOptions struct {
-	Event     layout.EventType
-	Capacity  uint64 // slots, a power of two; 0 means 1024
-	Registry  uint32 // consumer registry entries, 1 to 64; 0 means 16
-	Mode      uint32 // layout.SingleProducer (0 means it) or layout.MultiProducer
-	Producers uint32 // multi mode: producer registry entries, 1 to 64; 0 means 8
+// Mode is the producer mode recorded in the segment (spec 3, producer_mode).
+type Mode uint32
+
+const (
+	Single Mode = Mode(layout.SingleProducer) // one producer (one goroutine at a time)
+	Multi  Mode = Mode(layout.MultiProducer)  // any number of producers, in any processes
+)
+
+// Events says what a new segment holds: the event type recorded in its header (spec 5.2 check
+// 13), and, for a heap backing only, where its slots live.
+type Events struct {
+	Type layout.EventType
 	// HeapSlots, for a heap backing only, allocates the slot array outside the segment (a Go
 	// slice, so that events may hold Go pointers) and returns its first element.
 	HeapSlots func(capacity uint64) unsafe.Pointer
+}
+
+// ProducerOptions configure a producer; producer.Options is this type. The zero value is
+// usable.
+type ProducerOptions struct {
+	Capacity  uint64 // slots, a power of two; 0 means 1024
+	Registry  uint32 // consumer registry entries, 1 to 64; 0 means 16
+	Mode      Mode   // Single (default) or Multi
+	Producers uint32 // Multi mode: producer registry entries, 1 to 64; 0 means 8
+	TypeName  string // recorded in the header instead of the event type's own name
 
 	Wait    coordination.Strategy // how to wait while the ring is full; default coordination.Default()
 	Timeout time.Duration         // longest wait for room in Claim; 0 waits forever
@@ -56,11 +70,19 @@ func (o *ProducerOptions) defaults() {
 		o.Registry = 16
 	}
 	if o.Mode == 0 {
-		o.Mode = layout.SingleProducer
+		o.Mode = Single
 	}
 	if o.Wait == nil {
 		o.Wait = coordination.Default()
 	}
+}
+
+// eventType is et under the name TypeName gives it.
+func (o *ProducerOptions) eventType(et layout.EventType) layout.EventType {
+	if o.TypeName != "" {
+		et.Name = o.TypeName
+	}
+	return et
 }
 
 // Await says which consumers to wait for before publishing.
@@ -110,14 +132,14 @@ type Producer struct {
 	failed  bool   // this producer poisoned the ring
 }
 
-// Create creates a segment at b for events of type o.Event and returns its producer, which holds
-// producer entry 0 (spec 5.1, 5.4).
-func Create(b segment.Backing, o ProducerOptions) (*Producer, error) {
+// Create creates a segment at b for events ev and returns its producer, which holds producer
+// entry 0 (spec 5.1, 5.4).
+func Create(b segment.Backing, ev Events, o ProducerOptions) (*Producer, error) {
 	o.defaults()
 	seg, err := segment.Create(b, layout.Config{
-		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: o.Mode, Producers: o.Producers,
-		Event: o.Event, ExternalSlots: o.HeapSlots != nil,
-	}, segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale, HeapSlots: o.HeapSlots})
+		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers,
+		Event: o.eventType(ev.Type), ExternalSlots: ev.HeapSlots != nil,
+	}, segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale, HeapSlots: ev.HeapSlots})
 	if err != nil {
 		return nil, err
 	}
@@ -135,22 +157,22 @@ func Create(b segment.Backing, o ProducerOptions) (*Producer, error) {
 }
 
 // AttachProducer attaches to an existing multi-producer segment at b, waiting up to timeout for
-// it to appear, and registers one more producer in it. The segment's event type must be o.Event.
-func AttachProducer(b segment.Backing, timeout time.Duration, o ProducerOptions) (*Producer, error) {
+// it to appear, and registers one more producer in it. The segment's event type must be et.
+func AttachProducer(b segment.Backing, timeout time.Duration, et layout.EventType, o ProducerOptions) (*Producer, error) {
 	seg, err := segment.Attach(b, timeout)
 	if err != nil {
 		return nil, err
 	}
-	p, err := RegisterProducer(seg, o)
+	p, err := RegisterProducer(seg, et, o)
 	seg.Release() // RegisterProducer took its own reference
 	return p, err
 }
 
 // RegisterProducer registers a producer in a multi-producer segment this process already holds
 // (spec 5.4, attach). The segment stays mapped until the producer's Close.
-func RegisterProducer(seg *segment.Segment, o ProducerOptions) (*Producer, error) {
+func RegisterProducer(seg *segment.Segment, et layout.EventType, o ProducerOptions) (*Producer, error) {
 	o.defaults()
-	if err := seg.View().CheckEventType(o.Event); err != nil {
+	if err := seg.View().CheckEventType(o.eventType(et)); err != nil {
 		return nil, err
 	}
 	if seg.View().Mode() != layout.MultiProducer {

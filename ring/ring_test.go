@@ -28,16 +28,16 @@ func eventType(t *testing.T) layout.EventType {
 }
 
 // create makes a shared-memory ring of capacity slots and a required consumer of it.
-func create(t *testing.T, capacity uint64, mode uint32) (*ring.Producer, *ring.Consumer) {
+func create(t *testing.T, capacity uint64, mode ring.Mode) (*ring.Producer, *ring.Consumer) {
 	t.Helper()
 	et := eventType(t)
-	p, err := ring.Create(segment.SharedMemory(testseg.Name(t)), ring.ProducerOptions{
-		Event: et, Capacity: capacity, Mode: mode, Registry: 4,
+	p, err := ring.Create(segment.SharedMemory(testseg.Name(t)), ring.Events{Type: et}, ring.ProducerOptions{
+		Capacity: capacity, Mode: mode, Registry: 4,
 		Wait: coordination.Yield(), Timeout: 10 * time.Second,
 	})
 	require.NoError(t, err)
-	c, err := ring.RegisterConsumer(p.Segment(), ring.ConsumerOptions{
-		Event: et, Name: "reader", Wait: coordination.Yield(), ReadTimeout: 10 * time.Second,
+	c, err := ring.RegisterConsumer(p.Segment(), et, ring.ConsumerOptions{
+		Name: "reader", Wait: coordination.Yield(), ReadTimeout: 10 * time.Second,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -66,7 +66,7 @@ func fillClaim(cl ring.Claim) {
 }
 
 func TestRing_Claim_SpansAtTheWrap(t *testing.T) {
-	p, c := create(t, 8, layout.SingleProducer)
+	p, c := create(t, 8, ring.Single)
 	cl, err := p.Claim(6)
 	require.NoError(t, err)
 	first, second := cl.Spans()
@@ -100,7 +100,7 @@ func TestRing_Claim_SpansAtTheWrap(t *testing.T) {
 }
 
 func TestRing_PublishConsume_BytesAcrossTheWrap(t *testing.T) {
-	p, c := create(t, 8, layout.SingleProducer)
+	p, c := create(t, 8, ring.Single)
 	const total = 100
 	done := make(chan error, 1)
 	go func() {
@@ -144,7 +144,7 @@ func TestRing_PublishConsume_BytesAcrossTheWrap(t *testing.T) {
 // A reader of variable-length frames: a header slot that gives the payload's length in slots,
 // then the payload over the following slots (across the wrap), released a frame at a time.
 func TestRing_Consumer_ReadsFramesAsBytes(t *testing.T) {
-	p, c := create(t, 8, layout.SingleProducer)
+	p, c := create(t, 8, ring.Single)
 	frames := [][]byte{[]byte("one slot"), make([]byte, 3*slotBytes), []byte("the payload of two slots!")}
 	for i := range frames[1] {
 		frames[1][i] = byte(i)
@@ -176,7 +176,7 @@ func TestRing_Consumer_ReadsFramesAsBytes(t *testing.T) {
 }
 
 func TestRing_Claim_MultiProducerFromGoroutines(t *testing.T) {
-	p, c := create(t, 16, layout.MultiProducer)
+	p, c := create(t, 16, ring.Multi)
 	const writers, claims, per = 4, 50, 3
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -228,7 +228,7 @@ func TestRing_Claim_MultiProducerFromGoroutines(t *testing.T) {
 }
 
 func TestRing_Consumer_EvictedDeliversNothingMore(t *testing.T) {
-	p, c := create(t, 8, layout.SingleProducer)
+	p, c := create(t, 8, ring.Single)
 	cl, err := p.Claim(4)
 	require.NoError(t, err)
 	fillClaim(cl)
@@ -258,7 +258,7 @@ func TestRing_Consumer_EvictedDeliversNothingMore(t *testing.T) {
 }
 
 func TestRing_TryClaim_FullAndOutstanding(t *testing.T) {
-	p, c := create(t, 4, layout.SingleProducer)
+	p, c := create(t, 4, ring.Single)
 	cl, err := p.TryClaim(4)
 	require.NoError(t, err)
 	_, err = p.TryClaim(1)
@@ -283,9 +283,9 @@ func TestRing_TryClaim_FullAndOutstanding(t *testing.T) {
 
 func TestRing_Consumer_EndOfStream(t *testing.T) {
 	et := eventType(t)
-	p, err := ring.Create(segment.SharedMemory(testseg.Name(t)), ring.ProducerOptions{Event: et, Capacity: 8})
+	p, err := ring.Create(segment.SharedMemory(testseg.Name(t)), ring.Events{Type: et}, ring.ProducerOptions{Capacity: 8})
 	require.NoError(t, err)
-	c, err := ring.RegisterConsumer(p.Segment(), ring.ConsumerOptions{Event: et, Name: "reader", ReadTimeout: 5 * time.Second})
+	c, err := ring.RegisterConsumer(p.Segment(), et, ring.ConsumerOptions{Name: "reader", ReadTimeout: 5 * time.Second})
 	require.NoError(t, err)
 	defer c.Close()
 	seq, ok := p.ClaimFast(2)
