@@ -4,7 +4,9 @@
 //! claim, publish, read, release) are those of `spec/VOCABULARY.md`.
 //!
 //! - [`Segment`]: create (spec 5.1), attach and validate (5.2) a segment, and read its state
-//!   for tools ([`Segment::registry`], [`Segment::producer_registry`], [`Segment::stream_state`]).
+//!   for tools: all of it at once with [`Segment::snapshot`] (a [`Snapshot`], whose
+//!   [`Snapshot::to_json`] is the JSON of Go's `segment.Snapshot`), or in parts
+//!   ([`Segment::registry`], [`Segment::producer_registry`], [`Segment::stream_state`]).
 //! - [`Producer`]: single-producer (5.3) and multi-producer (5.4) publishing; a multi-producer
 //!   segment takes more producers with [`Producer::register`].
 //! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
@@ -28,6 +30,7 @@ pub mod conformance;
 mod consumer;
 mod error;
 mod event;
+mod json;
 mod layout;
 mod mapping;
 mod naming;
@@ -37,6 +40,7 @@ mod producer;
 mod recovery;
 mod registry;
 mod segment;
+mod snapshot;
 mod wait;
 
 pub use atomics::monotonic_ns;
@@ -53,6 +57,7 @@ pub use segment::{
     unlink_shm, Backing, Config, EntryInfo, EntryState, Geometry, ProducerInfo, ProducerMode,
     ProducerState, Region, Segment, StreamState,
 };
+pub use snapshot::{Liveness, Snapshot};
 pub use wait::WaitStrategy;
 
 #[cfg(test)]

@@ -22,6 +22,30 @@ pub const fn fnv1a64_continue(mut h: u64, bytes: &[u8]) -> u64 {
     h
 }
 
+/// Text another process wrote (a consumer name, the type name, a poison message) as a `String`:
+/// each byte that does not begin a valid UTF-8 sequence there becomes one U+FFFD, as Go's
+/// `encoding/json` writes such a byte, so a name reads the same in Rust and in Go's JSON. (Rust's
+/// `String::from_utf8_lossy` differs: it gives one U+FFFD for a truncated sequence of several
+/// bytes.)
+pub(crate) fn decode_lossy(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (valid, rest) = bytes.split_at(e.valid_up_to());
+                // The prefix is valid UTF-8, by valid_up_to's contract.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push(char::REPLACEMENT_CHARACTER);
+                bytes = &rest[1..];
+            }
+        }
+    }
+}
+
 /// Longest component of a segment name in bytes (Linux `NAME_MAX`; spec 9).
 pub const MAX_NAME_COMPONENT: usize = 255;
 

@@ -161,7 +161,7 @@ impl Segment {
             seq: m.u64_at(l::POISON_SEQ.offset).load(Ordering::Relaxed),
             pid: m.u32_at(l::POISON_PID.offset).load(Ordering::Relaxed),
             stage: m.u32_at(l::POISON_STAGE.offset).load(Ordering::Relaxed),
-            message: String::from_utf8_lossy(&msg).into_owned(),
+            message: crate::naming::decode_lossy(&msg),
         })
     }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::event::EventType;
 use crate::layout::{self as l, Field};
 use crate::mapping::{self, Mapping};
-use crate::naming::check_segment_name;
+use crate::naming::{check_segment_name, decode_lossy};
 use crate::process;
 
 /// Producer mode of a segment.
@@ -133,6 +133,9 @@ pub struct Segment {
 struct Inner {
     map: Mapping,
     geo: Geometry,
+    /// Where the segment lives, as Go's `segment.Backing` writes it: `shm:/name`, `file:/path`
+    /// or `heap` (a segment over a heap copy of an image included).
+    backing: String,
 }
 
 fn r32(m: &Mapping, f: Field) -> u32 {
@@ -311,7 +314,7 @@ pub(crate) fn validate(map: &Mapping) -> Result<Geometry> {
             size: event_size,
             align: event_align,
             fingerprint: r64(map, l::TYPE_FINGERPRINT),
-            name: String::from_utf8_lossy(&name).into_owned(),
+            name: decode_lossy(&name),
         },
         mode,
         registry_capacity,
@@ -537,7 +540,11 @@ impl Segment {
             .store(l::INIT_READY, Ordering::Release);
         let geo = validate(&map)?;
         Ok(Segment {
-            inner: Arc::new(Inner { map, geo }),
+            inner: Arc::new(Inner {
+                map,
+                geo,
+                backing: backing_text(backing),
+            }),
         })
     }
 
@@ -546,12 +553,12 @@ impl Segment {
     /// to 12; check 13 is done by the typed producer and consumer.
     pub fn attach_shm(name: &str, timeout: Duration) -> Result<Segment> {
         check_segment_name(name.as_bytes())?;
-        Self::attach_with(timeout, || Mapping::open_shm(name))
+        Self::attach_with(Backing::Shm(name), timeout, || Mapping::open_shm(name))
     }
 
     /// Attaches to the segment in file `path`, as [`Segment::attach_shm`].
     pub fn attach_path(path: &Path, timeout: Duration) -> Result<Segment> {
-        Self::attach_with(timeout, || Mapping::open_file(path))
+        Self::attach_with(Backing::File(path), timeout, || Mapping::open_file(path))
     }
 
     /// A segment over a private heap copy of `bytes`, validated (checks 1 to 12, no retrying):
@@ -561,11 +568,19 @@ impl Segment {
         let map = Mapping::heap_copy(bytes);
         let geo = validate(&map)?;
         Ok(Segment {
-            inner: Arc::new(Inner { map, geo }),
+            inner: Arc::new(Inner {
+                map,
+                geo,
+                backing: backing_text(Backing::Heap),
+            }),
         })
     }
 
-    fn attach_with(timeout: Duration, open: impl Fn() -> io::Result<Mapping>) -> Result<Segment> {
+    fn attach_with(
+        backing: Backing<'_>,
+        timeout: Duration,
+        open: impl Fn() -> io::Result<Mapping>,
+    ) -> Result<Segment> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(100);
         loop {
@@ -578,7 +593,11 @@ impl Segment {
                 Ok(map) => match validate(&map) {
                     Ok(geo) => {
                         return Ok(Segment {
-                            inner: Arc::new(Inner { map, geo }),
+                            inner: Arc::new(Inner {
+                                map,
+                                geo,
+                                backing: backing_text(backing),
+                            }),
                         })
                     }
                     Err(Error::Initializing) => Error::Initializing,
@@ -597,6 +616,12 @@ impl Segment {
     #[inline]
     pub fn geometry(&self) -> &Geometry {
         &self.inner.geo
+    }
+
+    /// Where the segment lives, as Go's `segment.Backing` writes it: `shm:/name`, `file:/path`,
+    /// or `heap` for a heap segment and one made by [`Segment::from_image`].
+    pub fn backing(&self) -> &str {
+        &self.inner.backing
     }
 
     #[inline]
@@ -798,6 +823,10 @@ impl Segment {
                     v => ProducerState::Corrupt(v),
                 };
                 let owner = e.owner().load(Ordering::SeqCst);
+                let (intent_start, intent_end, intent_changing) = match e.intent_fields() {
+                    Some((start, end)) => (start, end, false),
+                    None => (0, 0, true),
+                };
                 Some(ProducerInfo {
                     index,
                     state,
@@ -805,8 +834,10 @@ impl Segment {
                     owner,
                     owner_pid: l::owner_pid(owner),
                     owner_dead: process::owner_dead(owner),
-                    intent_start: e.intent_start().load(Ordering::SeqCst),
-                    intent_end: e.intent_end().load(Ordering::SeqCst),
+                    heartbeat_ns: e.heartbeat().load(Ordering::Acquire),
+                    intent_start,
+                    intent_end,
+                    intent_changing,
                 })
             })
             .collect()
@@ -819,17 +850,20 @@ impl Segment {
             .load(Ordering::Relaxed)
     }
 
+    /// `creator_start_time`.
+    pub fn creator_start_time(&self) -> u64 {
+        self.map()
+            .u64_at(l::CREATOR_START_TIME.offset)
+            .load(Ordering::Relaxed)
+    }
+
     /// A live producer (spec 5.5 step 4), by pid: the creator (`creator_pid`,
     /// `creator_start_time`, compared in full) or, in multi mode, the owner of any producer
     /// entry, whatever its state (a producer between 5.4 attach steps 2 and 3 holds an entry
     /// that is not yet active; a producer that left its entry cleared its owner word to 0, which names no
     /// process); `None` if every one is dead (section 8).
     pub fn live_producer(&self) -> Option<u32> {
-        let start = self
-            .map()
-            .u64_at(l::CREATOR_START_TIME.offset)
-            .load(Ordering::Relaxed);
-        if !process::is_dead(self.creator_pid(), start) {
+        if !process::is_dead(self.creator_pid(), self.creator_start_time()) {
             return Some(self.creator_pid());
         }
         if self.inner.geo.mode != ProducerMode::Multi {
@@ -877,19 +911,30 @@ impl Segment {
                 Some(EntryInfo {
                     index,
                     state,
-                    name: String::from_utf8_lossy(&name.unwrap_or_default()).into_owned(),
+                    name: decode_lossy(&name.unwrap_or_default()),
                     required: e.flags() & l::FLAG_REQUIRED != 0,
                     starting: e.flags() & l::FLAG_STARTING != 0,
                     generation: l::state_gen(word),
                     owner,
                     owner_pid: l::owner_pid(owner),
+                    owner_dead: process::owner_dead(owner),
                     cursor: e.cursor().load(Ordering::Acquire),
                     lost: e.lost().load(Ordering::Acquire),
                     gaps_seen: e.gaps_seen().load(Ordering::Acquire),
                     heartbeat_ns: e.heartbeat().load(Ordering::Acquire),
+                    depends_on: e.depends_on().load(Ordering::Acquire),
                 })
             })
             .collect()
+    }
+}
+
+/// `backing` as Go's `segment.Backing` writes it in a snapshot.
+fn backing_text(backing: Backing<'_>) -> String {
+    match backing {
+        Backing::Shm(name) => format!("shm:{name}"),
+        Backing::File(path) => format!("file:{}", path.display()),
+        Backing::Heap => "heap".to_string(),
     }
 }
 
@@ -942,7 +987,7 @@ pub enum EntryState {
 }
 
 impl EntryState {
-    fn from_u32(v: u32) -> Option<EntryState> {
+    pub(crate) fn from_u32(v: u32) -> Option<EntryState> {
         Some(match v {
             l::ENTRY_FREE => return None,
             l::ENTRY_CLAIMING => EntryState::Claiming,
@@ -972,7 +1017,8 @@ pub struct EntryInfo {
     pub index: usize,
     /// State (bits 0-7 of `state`).
     pub state: EntryState,
-    /// Consumer name (lossy UTF-8; empty for a corrupt `name_len`).
+    /// Consumer name (each byte that is not valid UTF-8 as U+FFFD, as Go's JSON writes it; empty
+    /// for a corrupt `name_len`).
     pub name: String,
     /// `flags` bit 0.
     pub required: bool,
@@ -984,6 +1030,8 @@ pub struct EntryInfo {
     pub owner: u64,
     /// The pid of `owner`.
     pub owner_pid: u32,
+    /// Whether `owner` names a dead process now (spec 8); `owner` 0 (no owner) counts as dead.
+    pub owner_dead: bool,
     /// `cursor`.
     pub cursor: u64,
     /// `lost`.
@@ -992,6 +1040,8 @@ pub struct EntryInfo {
     pub gaps_seen: u64,
     /// `heartbeat_ns`.
     pub heartbeat_ns: u64,
+    /// `depends_on`: bit i set for each entry i this consumer reads after.
+    pub depends_on: u64,
 }
 
 /// State of a producer registry entry that is not free (spec 4.4).
@@ -1020,12 +1070,18 @@ pub struct ProducerInfo {
     pub owner: u64,
     /// The pid of `owner`.
     pub owner_pid: u32,
-    /// Whether `owner` names a dead process now (spec 8).
+    /// Whether `owner` names a dead process now (spec 8); `owner` 0 (no owner) counts as dead.
     pub owner_dead: bool,
-    /// `intent_start`.
+    /// `heartbeat_ns`.
+    pub heartbeat_ns: u64,
+    /// `intent_start`, read as spec 5.8 reads an intent (0 while it was changing). It keeps the
+    /// start of the owner's last claim when `intent_end` is 0.
     pub intent_start: u64,
-    /// `intent_end` (0 when the owner holds no claim).
+    /// `intent_end` (0 when the owner holds no claim, or while it was changing).
     pub intent_end: u64,
+    /// Whether the owner was changing its intent while it was read (`intent_end` read twice,
+    /// around `intent_start`, differed): the two fields above are then 0.
+    pub intent_changing: bool,
 }
 
 /// View of one consumer registry entry (spec 4.3): the only code that knows its fields.
@@ -1167,15 +1223,20 @@ impl<'a> ProducerEntry<'a> {
             .compare_exchange(from, to, Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
     }
-    /// Reads the intent as spec 5.8 says: `intent_end`, `intent_start`, `intent_end` again.
-    pub(crate) fn intent(&self) -> Intent {
+    /// Reads the intent's fields as spec 5.8 says: `intent_end`, `intent_start`, `intent_end`
+    /// again; `(intent_start, intent_end)`, or `None` if `intent_end` changed meanwhile.
+    pub(crate) fn intent_fields(&self) -> Option<(u64, u64)> {
         let e1 = self.intent_end().load(Ordering::SeqCst);
         let start = self.intent_start().load(Ordering::SeqCst);
         let e2 = self.intent_end().load(Ordering::SeqCst);
-        match (e1 == e2, e1) {
-            (false, _) => Intent::InFlux,
-            (true, 0) => Intent::None,
-            (true, end) => Intent::Range(start, end),
+        (e1 == e2).then_some((start, e1))
+    }
+    /// The intent, read as [`ProducerEntry::intent_fields`] reads it.
+    pub(crate) fn intent(&self) -> Intent {
+        match self.intent_fields() {
+            None => Intent::InFlux,
+            Some((_, 0)) => Intent::None,
+            Some((start, end)) => Intent::Range(start, end),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The Rust conformer: the command-line program of conformance/PROTOCOL.md.
 //!
-//! Subcommands `produce`, `consume`, `validate`, `golden` and `name`; one JSON object a line on
-//! standard output; exit codes 0 success, 1 verification failed, 2 usage, 3 segment error, 4 I/O.
+//! Subcommands `produce`, `consume`, `validate`, `golden`, `name` and `snapshot`; one JSON
+//! object a line on standard output; exit codes 0 success, 1 verification failed, 2 usage, 3 segment error, 4 I/O.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -473,15 +473,35 @@ fn golden_cmd(args: &[String]) -> Out {
     std::fs::write(a[1], img).map_err(io_fail)
 }
 
+/// `snapshot --name NAME | --file PATH [--timeout-ms T]`: attaches (checks 1 to 12, waiting up
+/// to T, default 0, for a segment still being created) and prints the segment's snapshot as Go's
+/// JSON on one line.
+fn snapshot(args: &[String]) -> Out {
+    let f = Flags::parse(args, &["name", "file", "timeout-ms"], &[])?;
+    let timeout = Duration::from_millis(f.num("timeout-ms", Some(0))?);
+    let seg = match (f.values.get("name"), f.values.get("file")) {
+        (Some(name), None) => Segment::attach_shm(name, timeout)?,
+        (None, Some(path)) => Segment::attach_path(std::path::Path::new(path), timeout)?,
+        _ => {
+            return Err(Fail::usage(
+                "snapshot needs one of --name NAME and --file PATH",
+            ))
+        }
+    };
+    println!("{}", seg.snapshot().to_json());
+    Ok(())
+}
+
 fn run(args: &[String]) -> Out {
     let (cmd, rest) = args.split_first().ok_or_else(|| {
-        Fail::usage("usage: ringwire-conformer produce|consume|validate|golden|name ...")
+        Fail::usage("usage: ringwire-conformer produce|consume|validate|golden|name|snapshot ...")
     })?;
     match cmd.as_str() {
         "produce" => produce(rest),
         "consume" => consume(rest),
         "validate" => validate(rest),
         "golden" => golden_cmd(rest),
+        "snapshot" => snapshot(rest),
         "name" => {
             let a = positional(rest, 1, "name LABEL")?;
             println!("{}", portable_name(a[0]));

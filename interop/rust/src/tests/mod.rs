@@ -16,6 +16,7 @@ mod poison;
 mod publishing;
 mod recovery;
 mod registry;
+mod snapshot;
 mod validation;
 mod waking;
 

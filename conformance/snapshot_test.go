@@ -1,0 +1,226 @@
+package conformance_test
+
+// snapshot/<case>: Go puts a real segment in known states, the Rust conformer prints its snapshot
+// (`snapshot --name`), and its JSON must be Go's segment.Stat snapshot marshalled by Go: the
+// same field names, and the same value in every field except those that are per reading.
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/producer"
+	"github.com/ringwire/ringwire/segment"
+)
+
+// perReading are the members whose value depends on the instant of the reading, at every level
+// of the object: they must be present but may differ.
+var perReading = map[string]bool{
+	"taken_at": true, "monotonic_ns": true, "producer_heartbeat_age_ns": true, "heartbeat_age_ns": true,
+}
+
+// self is this process's owner identity.
+func self(t *testing.T) layout.OwnerID {
+	t.Helper()
+	st, err := sys.ProcessStartTime(os.Getpid())
+	require.NoError(t, err)
+	return layout.MakeOwner(uint32(os.Getpid()), st)
+}
+
+// killedOwner starts a real process, kills it with SIGKILL, reaps it, and returns the owner
+// identity it had.
+func killedOwner(t *testing.T) layout.OwnerID {
+	t.Helper()
+	cmd := exec.Command("sleep", "60")
+	require.NoError(t, cmd.Start())
+	st, err := sys.ProcessStartTime(cmd.Process.Pid)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	return layout.MakeOwner(uint32(cmd.Process.Pid), st)
+}
+
+// createRing creates the segment at b (released when the test ends; testseg removes its name).
+func createRing(t *testing.T, b segment.Backing, mode uint32, producers uint32) *layout.View {
+	t.Helper()
+	et, err := layout.TypeOf[[32]byte]()
+	require.NoError(t, err)
+	seg, err := segment.Create(b, layout.Config{Capacity: 16, RegistryCapacity: 4, Mode: mode,
+		Producers: producers, Event: et}, segment.CreateOptions{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = seg.Release() })
+	return seg.View()
+}
+
+// consumers puts a required consumer (entry 0) and an optional one after it (entry 2, its name of
+// quotes, a backslash, control and non-UTF-8 bytes, its owner dead) in known states, and entry 3
+// closed.
+func consumers(t *testing.T, v *layout.View, dead layout.OwnerID) {
+	t.Helper()
+	me := self(t)
+	e := v.Entry(0)
+	require.True(t, e.SetName("audit"))
+	e.Flags = layout.FlagRequired
+	e.Owner.Store(uint64(me))
+	e.Cursor.Store(4)
+	e.HeartbeatNs.Store(sys.Monotonic())
+	e.Lost.Store(0)
+	e.GapsSeen.Store(1)
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryActive, 7)))
+	e = v.Entry(2)
+	require.True(t, e.SetName("q\"\\\x01\x7f\t<&>\xe2\x82z\xff\xc3\xa9"))
+	e.Flags = layout.FlagStarting
+	e.Owner.Store(uint64(dead))
+	e.DependsOn.Store(1<<0 | 1<<3)
+	e.Cursor.Store(2)
+	e.Lost.Store(3)
+	e.GapsSeen.Store(2)
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryActive, 2)))
+	e = v.Entry(3)
+	require.True(t, e.SetName("gone"))
+	e.Cursor.Store(1)
+	e.StateGen.Store(uint32(layout.MakeState(layout.EntryClosed, 3)))
+}
+
+func TestSnapshot_RustConformer_MatchesGo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the Rust conformer; not in -short")
+	}
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	rust := buildRust(root)
+
+	cases := []struct {
+		name  string
+		build func(t *testing.T, b segment.Backing)
+	}{
+		{"single", func(t *testing.T, b segment.Backing) {
+			v := createRing(t, b, layout.SingleProducer, 1)
+			consumers(t, v, killedOwner(t))
+			v.Cursors().Claimed.Store(6)
+			v.Cursors().Published.Store(5)
+			v.Header().Gaps.Store(1)
+			v.Header().ConsumerBlockers.Store(2)
+		}},
+		{"multi-dead-producer", func(t *testing.T, b segment.Backing) {
+			v := createRing(t, b, layout.MultiProducer, 4)
+			dead := killedOwner(t)
+			p := v.Producer(1) // died mid-claim, not yet retired
+			p.Owner.Store(uint64(dead))
+			p.HeartbeatNs.Store(sys.Monotonic() - uint64(time.Second))
+			p.IntentStart.Store(5)
+			p.IntentEnd.Store(9)
+			p.StateGen.Store(uint32(layout.MakeState(layout.ProducerActive, 3)))
+			p = v.Producer(2) // left
+			p.IntentStart.Store(4)
+			p.StateGen.Store(uint32(layout.MakeState(layout.ProducerLeft, 1)))
+			consumers(t, v, dead)
+			v.Cursors().Claimed.Store(10)
+			v.Header().ProducerBlockers.Store(1)
+		}},
+		{"closed-multi", func(t *testing.T, b segment.Backing) {
+			p, err := producer.Create[[32]byte](b, producer.Options{Mode: producer.Multi, Capacity: 16, Keep: true})
+			require.NoError(t, err)
+			for i := range 3 {
+				require.NoError(t, p.Publish(func(ev *[32]byte) { ev[0] = byte(i) }))
+			}
+			require.NoError(t, p.Close())
+		}},
+		{"poisoned", func(t *testing.T, b segment.Backing) {
+			v := createRing(t, b, layout.SingleProducer, 1)
+			consumers(t, v, killedOwner(t))
+			v.Cursors().Claimed.Store(3)
+			v.Cursors().Published.Store(2)
+			require.True(t, v.Poison(layout.Poison{Phase: layout.PhaseHandler, Seq: 2, PID: 42, Stage: 2,
+				Message: "fill \"panicked\"\n\xff"}))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run("snapshot/"+tc.name, func(t *testing.T) {
+			need(t, rust)
+			name := segName(t)
+			b := segment.SharedMemory(name)
+			tc.build(t, b)
+
+			cmd := exec.Command(rust.bin, "snapshot", "--name", name)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			require.NoError(t, err, "rust snapshot: %s\n%s", out, stderr.String())
+			require.Equal(t, 1, bytes.Count(out, []byte("\n")), "one line: %s", out)
+			s, err := segment.Stat(b)
+			require.NoError(t, err)
+			goJSON, err := json.Marshal(s)
+			require.NoError(t, err)
+
+			got, want := decode(t, out), decode(t, goJSON)
+			compareJSON(t, "", want, got)
+		})
+	}
+}
+
+// decode reads one JSON object, numbers as json.Number so that 64-bit values compare exactly.
+func decode(t *testing.T, raw []byte) map[string]any {
+	t.Helper()
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var m map[string]any
+	require.NoError(t, d.Decode(&m), "%s", raw)
+	return m
+}
+
+// compareJSON requires got to have exactly want's members, at every level, with equal values
+// except the per-reading ones; times compare as instants (Go writes its local offset, Rust UTC).
+func compareJSON(t *testing.T, path string, want, got map[string]any) {
+	t.Helper()
+	require.Equal(t, keys(want), keys(got), "%s: member names", path)
+	for k, w := range want {
+		g, at := got[k], path+"."+k
+		switch {
+		case perReading[k]:
+		case k == "created_at":
+			wt, err := time.Parse(time.RFC3339Nano, w.(string))
+			require.NoError(t, err, at)
+			gt, err := time.Parse(time.RFC3339Nano, g.(string))
+			require.NoError(t, err, "%s: %v", at, g)
+			require.True(t, wt.Equal(gt), "%s: go %v, rust %v", at, w, g)
+		default:
+			wa, isArray := w.([]any)
+			ga, _ := g.([]any)
+			wo, isObject := w.(map[string]any)
+			goo, _ := g.(map[string]any)
+			switch {
+			case isArray && len(wa) > 0 && isObjectValue(wa[0]):
+				require.Len(t, ga, len(wa), "%s: go %v, rust %v", at, w, g)
+				for i := range wa {
+					compareJSON(t, at+"["+itoa(uint64(i))+"]", wa[i].(map[string]any), ga[i].(map[string]any))
+				}
+			case isObject:
+				require.NotNil(t, goo, "%s: go %v, rust %v", at, w, g)
+				compareJSON(t, at, wo, goo)
+			default:
+				require.Equal(t, w, g, "%s", at)
+			}
+		}
+	}
+}
+
+func isObjectValue(v any) bool { _, ok := v.(map[string]any); return ok }
+
+func keys(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
