@@ -122,7 +122,7 @@ func TestSnapshot_RustConformer_MatchesGo(t *testing.T) {
 			p.StateGen.Store(uint32(layout.MakeState(layout.ProducerActive, 3)))
 			p = v.Producer(2) // left
 			p.IntentStart.Store(4)
-			p.StateGen.Store(uint32(layout.MakeState(layout.ProducerLeft, 1)))
+			p.StateGen.Store(uint32(layout.MakeState(layout.ProducerClosed, 1)))
 			consumers(t, v, dead)
 			v.Cursors().Claimed.Store(10)
 			v.Header().ProducerBlockers.Store(1)
