@@ -1,8 +1,9 @@
 package conformance_test
 
-// snapshot/<case>: Go puts a real segment in known states, the Rust conformer prints its snapshot
-// (`snapshot --name`), and its JSON must be Go's segment.Stat snapshot marshalled by Go: the
-// same field names, and the same value in every field except those that are per reading.
+// snapshot/<lang>/<case>: Go puts a real segment in known states, the C and the Rust conformer each
+// print its snapshot (`snapshot --name`), and their JSON must be Go's segment.Stat snapshot
+// marshalled by Go: the same field names, and the same value in every field except those that are
+// per reading.
 
 import (
 	"bytes"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,13 +93,21 @@ func consumers(t *testing.T, v *layout.View, dead layout.OwnerID) {
 	e.StateGen.Store(uint32(layout.MakeState(layout.EntryClosed, 3)))
 }
 
-func TestSnapshot_RustConformer_MatchesGo(t *testing.T) {
+func TestSnapshot_Conformers_MatchGo(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the Rust conformer; not in -short")
+		t.Skip("builds the C and Rust conformers; not in -short")
 	}
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)
-	rust := buildRust(root)
+	var (
+		conformers = make([]*impl, 2)
+		wg         sync.WaitGroup
+	)
+	for i, build := range []func(string) *impl{buildC, buildRust} {
+		wg.Add(1)
+		go func() { defer wg.Done(); conformers[i] = build(root) }()
+	}
+	wg.Wait()
 
 	cases := []struct {
 		name  string
@@ -144,27 +154,29 @@ func TestSnapshot_RustConformer_MatchesGo(t *testing.T) {
 				Message: "fill \"panicked\"\n\xff"}))
 		}},
 	}
-	for _, tc := range cases {
-		t.Run("snapshot/"+tc.name, func(t *testing.T) {
-			need(t, rust)
-			name := segName(t)
-			b := segment.SharedMemory(name)
-			tc.build(t, b)
+	for _, im := range conformers {
+		for _, tc := range cases {
+			t.Run("snapshot/"+im.lang+"/"+tc.name, func(t *testing.T) {
+				need(t, im)
+				name := segName(t)
+				b := segment.SharedMemory(name)
+				tc.build(t, b)
 
-			cmd := exec.Command(rust.bin, "snapshot", "--name", name)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			out, err := cmd.Output()
-			require.NoError(t, err, "rust snapshot: %s\n%s", out, stderr.String())
-			require.Equal(t, 1, bytes.Count(out, []byte("\n")), "one line: %s", out)
-			s, err := segment.Stat(b)
-			require.NoError(t, err)
-			goJSON, err := json.Marshal(s)
-			require.NoError(t, err)
+				cmd := exec.Command(im.bin, "snapshot", "--name", name)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				require.NoError(t, err, "%s snapshot: %s\n%s", im.lang, out, stderr.String())
+				require.Equal(t, 1, bytes.Count(out, []byte("\n")), "one line: %s", out)
+				s, err := segment.Stat(b)
+				require.NoError(t, err)
+				goJSON, err := json.Marshal(s)
+				require.NoError(t, err)
 
-			got, want := decode(t, out), decode(t, goJSON)
-			compareJSON(t, "", want, got)
-		})
+				got, want := decode(t, out), decode(t, goJSON)
+				compareJSON(t, "", want, got)
+			})
+		}
 	}
 }
 
@@ -179,7 +191,8 @@ func decode(t *testing.T, raw []byte) map[string]any {
 }
 
 // compareJSON requires got to have exactly want's members, at every level, with equal values
-// except the per-reading ones; times compare as instants (Go writes its local offset, Rust UTC).
+// except the per-reading ones; times compare as instants (Go writes its local offset, C and Rust
+// UTC).
 func compareJSON(t *testing.T, path string, want, got map[string]any) {
 	t.Helper()
 	require.Equal(t, keys(want), keys(got), "%s: member names", path)
@@ -192,7 +205,7 @@ func compareJSON(t *testing.T, path string, want, got map[string]any) {
 			require.NoError(t, err, at)
 			gt, err := time.Parse(time.RFC3339Nano, g.(string))
 			require.NoError(t, err, "%s: %v", at, g)
-			require.True(t, wt.Equal(gt), "%s: go %v, rust %v", at, w, g)
+			require.True(t, wt.Equal(gt), "%s: go %v, got %v", at, w, g)
 		default:
 			wa, isArray := w.([]any)
 			ga, _ := g.([]any)
@@ -200,12 +213,12 @@ func compareJSON(t *testing.T, path string, want, got map[string]any) {
 			goo, _ := g.(map[string]any)
 			switch {
 			case isArray && len(wa) > 0 && isObjectValue(wa[0]):
-				require.Len(t, ga, len(wa), "%s: go %v, rust %v", at, w, g)
+				require.Len(t, ga, len(wa), "%s: go %v, got %v", at, w, g)
 				for i := range wa {
 					compareJSON(t, at+"["+itoa(uint64(i))+"]", wa[i].(map[string]any), ga[i].(map[string]any))
 				}
 			case isObject:
-				require.NotNil(t, goo, "%s: go %v, rust %v", at, w, g)
+				require.NotNil(t, goo, "%s: go %v, got %v", at, w, g)
 				compareJSON(t, at, wo, goo)
 			default:
 				require.Equal(t, w, g, "%s", at)

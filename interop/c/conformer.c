@@ -9,8 +9,10 @@
  *   conformer validate FILE
  *   conformer golden SCENARIO FILE
  *   conformer name LABEL
+ *   conformer snapshot --name NAME | --file PATH [--timeout-ms T]
  *
- * Output: one JSON object a line on stdout (except `name`). Exit codes: 0 ok, 1 verification
+ * Output: one JSON object a line on stdout (except `name`; `snapshot` prints the one object of
+ * Go's segment.Snapshot, with no "event" member). Exit codes: 0 ok, 1 verification
  * failed, 2 usage, 3 segment error, 4 other I/O error.
  */
 #define _GNU_SOURCE
@@ -840,10 +842,352 @@ static int cmd_name(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---- snapshot -------------------------------------------------------------------------------- */
+
+/* Writes s[0..len) as a JSON string exactly as Go's encoding/json writes a string: `"` and `\`
+ * with a backslash; \b \f \n \r \t; every other control byte, `<`, `>`, `&`, U+2028 and U+2029
+ * as \u00xx / \u2028 / \u2029 (lowercase hex); each byte that is not part of a valid UTF-8
+ * sequence (by the rules of Go's utf8.DecodeRune: no overlongs, no surrogates, nothing past
+ * U+10FFFF) as one \ufffd; everything else, DEL and a valid U+FFFD included, as it is. */
+static void json_go_str(const uint8_t *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	putchar('"');
+	for (size_t i = 0; i < len;) {
+		uint8_t c = s[i];
+		if (c < 0x80) {
+			switch (c) {
+			case '"': fputs("\\\"", stdout); break;
+			case '\\': fputs("\\\\", stdout); break;
+			case '\b': fputs("\\b", stdout); break;
+			case '\f': fputs("\\f", stdout); break;
+			case '\n': fputs("\\n", stdout); break;
+			case '\r': fputs("\\r", stdout); break;
+			case '\t': fputs("\\t", stdout); break;
+			default:
+				if (c < 0x20 || c == '<' || c == '>' || c == '&')
+					printf("\\u00%c%c", hex[c >> 4], hex[c & 0xF]);
+				else
+					putchar(c);
+			}
+			i++;
+			continue;
+		}
+		/* The length of the valid sequence starting at s[i], 0 if there is none. */
+		size_t n = 0;
+		uint8_t lo = 0x80, hi = 0xBF; /* range of the second byte */
+		if (c >= 0xC2 && c <= 0xDF)
+			n = 2;
+		else if (c >= 0xE0 && c <= 0xEF) {
+			n = 3;
+			if (c == 0xE0)
+				lo = 0xA0;
+			else if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 4;
+			if (c == 0xF0)
+				lo = 0x90;
+			else if (c == 0xF4)
+				hi = 0x8F;
+		}
+		if (n && i + n <= len && s[i + 1] >= lo && s[i + 1] <= hi) {
+			for (size_t k = 2; k < n; k++)
+				if (s[i + k] < 0x80 || s[i + k] > 0xBF)
+					n = 0;
+		} else {
+			n = 0;
+		}
+		if (n == 0) {
+			fputs("\\ufffd", stdout);
+			i++;
+		} else if (n == 3 && c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+			fputs(s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", stdout);
+			i += 3;
+		} else {
+			fwrite(s + i, 1, n, stdout);
+			i += n;
+		}
+	}
+	putchar('"');
+}
+
+/* Writes unix_ns as a JSON string in RFC 3339 with nanoseconds, trailing zeros of the fraction
+ * dropped, in UTC: Go's encoding of a time.Time (Go writes its local offset: the same instant). */
+static void json_time(int64_t unix_ns)
+{
+	int64_t secs = unix_ns / 1000000000, nanos = unix_ns % 1000000000;
+	if (nanos < 0) {
+		nanos += 1000000000;
+		secs--;
+	}
+	int64_t days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	/* Civil date from days since 1970-01-01, in 400-year eras that start on a 1 March. */
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t day = doy - (153 * mp + 2) / 5 + 1;
+	int64_t month = mp < 10 ? mp + 3 : mp - 9;
+	int64_t year = yoe + era * 400 + (month <= 2);
+	printf("\"%04lld-%02lld-%02lldT%02lld:%02lld:%02lld", (long long)year, (long long)month,
+	       (long long)day, (long long)(rem / 3600), (long long)(rem / 60 % 60), (long long)(rem % 60));
+	if (nanos) {
+		char frac[10];
+		snprintf(frac, sizeof frac, "%09lld", (long long)nanos);
+		for (int k = 8; k > 0 && frac[k] == '0'; k--)
+			frac[k] = 0;
+		printf(".%s", frac);
+	}
+	fputs("Z\"", stdout);
+}
+
+/* A heartbeat age in ns for the JSON (Go's segment.HeartbeatAge): -1 when then is 0 (never
+ * stored), later than now, or too far back for an int64. */
+static long long heartbeat_age(uint64_t now, uint64_t then)
+{
+	if (then == 0 || then > now || now - then > (uint64_t)INT64_MAX)
+		return -1;
+	return (long long)(now - then);
+}
+
+/* Go's segment.Liveness of a process named by pid and start time, or by an owner identity. */
+static const char *creator_liveness(uint32_t pid, uint64_t start)
+{
+	return pid == 0 ? "none" : rw_process_dead(pid, start) ? "dead" : "alive";
+}
+static const char *owner_liveness(uint64_t owner)
+{
+	return owner == 0 ? "none" : rw_owner_dead(owner) ? "dead" : "alive";
+}
+
+/* State names as Go's snapshot names them: the spec's words, "unknown" for any other value. */
+static const char *snap_entry_state(uint32_t v)
+{
+	static const char *names[] = {"free", "claiming", "active", "closed", "evicted"};
+	return v <= RW_ENTRY_STATE_MAX ? names[v] : "unknown";
+}
+static const char *snap_producer_state(uint32_t v)
+{
+	static const char *names[] = {"free", "active", "closed", "dead"};
+	return v <= RW_PRODUCER_STATE_MAX ? names[v] : "unknown";
+}
+
+#define LD32(p) atomic_load_explicit((_Atomic uint32_t *)(p), memory_order_acquire)
+#define LD64(p) atomic_load_explicit((_Atomic uint64_t *)(p), memory_order_acquire)
+
+/* One consumer entry as the snapshot saw it (the JSON is written after the counters are read). */
+typedef struct snap_consumer {
+	uint32_t index, state, flags, name_len;
+	uint64_t owner, cursor, heartbeat, depends_on, lost, gaps_seen;
+	uint8_t name[RW_MAX_CONSUMER_NAME];
+} snap_consumer;
+
+/* `snapshot --name NAME | --file PATH [--timeout-ms T]` (PROTOCOL.md): attaches (checks 1 to 12,
+ * waiting up to T, default 0, for a segment still being created) and prints the segment's
+ * snapshot on one line as the JSON of Go's segment.Snapshot, read in Go's order: the header, the
+ * producer registry, the consumer registry, then the counters (so that a lag is never negative),
+ * then the poison record. It registers nothing and writes nothing into the segment. */
+static int cmd_snapshot(int argc, char **argv)
+{
+	flag flags[] = {{"--name", 0, NULL}, {"--file", 0, NULL}, {"--timeout-ms", 0, NULL}};
+	int e = parse_flags(argc, argv, flags, 3);
+	if (e)
+		return e;
+	const char *name = flags[0].value, *path = flags[1].value;
+	if (!name == !path)
+		return usage("snapshot needs one of --name NAME and --file PATH%s", NULL);
+	uint64_t timeout;
+	if ((e = flag_u64(&flags[2], 0, 0, INT64_MAX, &timeout)))
+		return e;
+	rw_segment *seg;
+	rw_error err;
+	rw_code c = name ? rw_segment_attach_shm(name, NULL, (int64_t)timeout, &seg, &err)
+			 : rw_segment_attach_file(path, NULL, (int64_t)timeout, &seg, &err);
+	if (c != RW_OK)
+		return report(c, &err);
+
+	/* The producers' JSON, held until the counters (read after the registries) are printed. */
+	uint32_t np = rw_segment_producer_capacity(seg), nr = rw_segment_registry_capacity(seg);
+	char *pbuf = NULL;
+	size_t plen = 0;
+	FILE *pj = open_memstream(&pbuf, &plen);
+	snap_consumer *cs = calloc(nr ? nr : 1, sizeof *cs);
+	if (!pj || !cs) {
+		if (pj)
+			fclose(pj);
+		free(pbuf);
+		free(cs);
+		rw_segment_close(seg);
+		print_error("io", "out of memory");
+		return EXIT_IO;
+	}
+	rw_header *h = rw_segment_header(seg);
+	uint64_t mono = rw_monotonic_ns();
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint32_t creator_pid = LD32(&h->creator_pid);
+	uint64_t creator_start = LD64(&h->creator_start_time);
+	const char *creator = creator_liveness(creator_pid, creator_start);
+	uint32_t stream = LD32(&h->producer_state);
+	uint64_t producer_hb = LD64(&h->producer_heartbeat_ns);
+	uint32_t type_len = LD32(&h->type_name_len);
+	if (type_len > RW_MAX_TYPE_NAME)
+		type_len = RW_MAX_TYPE_NAME;
+	uint16_t major, minor;
+	rw_segment_version(seg, &major, &minor);
+
+	printf("{\"backing\":");
+	/* As Go's segment.Backing writes it: "shm:" + the name ("/orders"), "file:" + the path. */
+	char backing[sizeof "file:" + 4096];
+	snprintf(backing, sizeof backing, "%s%s", name ? "shm:" : "file:", name ? name : path);
+	json_go_str((const uint8_t *)backing, strlen(backing));
+	printf(",\"taken_at\":");
+	json_time((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+	printf(",\"monotonic_ns\":%llu,\"total_size\":%llu,\"version_major\":%u,\"version_minor\":%u,"
+	       "\"header_len\":%u,\"mode\":\"%s\",\"capacity\":%llu,\"slot_size\":%u,\"event_size\":%u,"
+	       "\"event_align\":%u,\"type_name\":",
+	       (unsigned long long)mono, (unsigned long long)rw_segment_total_size(seg), major, minor,
+	       LD32(&h->header_len), rw_segment_mode(seg) == RW_MODE_SINGLE ? "single" : "multi",
+	       (unsigned long long)rw_segment_capacity(seg), rw_segment_slot_size(seg),
+	       rw_segment_event_size(seg), LD32(&h->event_align));
+	uint8_t type_name[RW_MAX_TYPE_NAME];
+	for (uint32_t i = 0; i < type_len; i++)
+		type_name[i] = ((const volatile uint8_t *)h->type_name)[i];
+	json_go_str(type_name, type_len);
+	printf(",\"type_fingerprint\":%llu,\"incarnation\":%llu,\"creator_pid\":%u,"
+	       "\"creator_start_time\":%llu,\"creator\":\"%s\",\"created_at\":",
+	       (unsigned long long)LD64(&h->type_fingerprint),
+	       (unsigned long long)rw_segment_incarnation(seg), creator_pid,
+	       (unsigned long long)creator_start, creator);
+	json_time((int64_t)LD64(&h->created_unix_ns));
+	printf(",\"stream\":\"%s\",\"producer_heartbeat_ns\":%llu,\"producer_heartbeat_age_ns\":%lld",
+	       stream == RW_STREAM_OPEN ? "open" : stream == RW_STREAM_CLOSED ? "closed" : "unknown",
+	       (unsigned long long)producer_hb, heartbeat_age(mono, producer_hb));
+
+	/* The producer registry. */
+	int producer_alive = strcmp(creator, "alive") == 0;
+	int first = 1;
+	for (uint32_t i = 0; i < np; i++) {
+		rw_producer_entry *p = rw_segment_producer_entry(seg, i);
+		uint32_t st = rw_producer_state_word(p);
+		uint64_t o = rw_producer_owner(p);
+		const char *owner = owner_liveness(o);
+		/* Any state: a producer between attach steps 2 and 3 holds an entry not yet active. */
+		producer_alive |= strcmp(owner, "alive") == 0;
+		if (rw_state_value(st) == RW_PRODUCER_FREE)
+			continue;
+		uint64_t hb = LD64(&p->heartbeat_ns);
+		uint64_t end = LD64(&p->intent_end), start = LD64(&p->intent_start);
+		int changing = LD64(&p->intent_end) != end;
+		if (changing)
+			start = end = 0;
+		fprintf(pj,
+			"%s{\"index\":%u,\"state\":\"%s\",\"generation\":%u,\"owner_pid\":%u,\"owner\":\"%s\","
+			"\"heartbeat_ns\":%llu,\"heartbeat_age_ns\":%lld,\"intent_start\":%llu,"
+			"\"intent_end\":%llu,\"intent_changing\":%s}",
+			first ? "" : ",", i, snap_producer_state(rw_state_value(st)), rw_state_generation(st),
+			rw_owner_pid(o), owner, (unsigned long long)hb, heartbeat_age(mono, hb),
+			(unsigned long long)start, (unsigned long long)end, changing ? "true" : "false");
+		first = 0;
+	}
+	fclose(pj);
+
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < nr; i++) {
+		rw_entry *en = rw_segment_entry(seg, i);
+		uint32_t st = rw_entry_state_word(en);
+		if (rw_state_value(st) == RW_ENTRY_FREE)
+			continue;
+		snap_consumer *s = &cs[n++];
+		s->index = i;
+		s->state = st;
+		s->owner = rw_entry_owner(en);
+		s->name_len = LD32(&en->name_len);
+		if (s->name_len > RW_MAX_CONSUMER_NAME)
+			s->name_len = 0; /* corrupt: shown with an empty name, as Go does */
+		for (uint32_t k = 0; k < s->name_len; k++)
+			s->name[k] = ((const volatile uint8_t *)en->name)[k];
+		s->flags = rw_entry_flags(en);
+		s->cursor = rw_entry_cursor(en);
+		s->heartbeat = LD64(&en->heartbeat_ns);
+		s->depends_on = LD64(&en->depends_on);
+		s->lost = LD64(&en->lost);
+		s->gaps_seen = LD64(&en->gaps_seen);
+	}
+
+	/* The counters after the cursors: a cursor never passes the count, which only grows. */
+	uint64_t claimed_word = LD64(&rw_segment_cursors(seg)->claimed);
+	uint64_t claimed = claimed_word & RW_COUNT_MASK;
+	uint64_t published = rw_segment_mode(seg) == RW_MODE_MULTI ? claimed : rw_segment_published(seg);
+	printf(",\"published\":%llu,\"claimed\":%llu,\"claims_closed\":%s,\"gaps\":%llu,"
+	       "\"consumer_blockers\":%u,\"producer_blockers\":%u,\"producer_alive\":%s,"
+	       "\"producer_capacity\":%u,\"producers\":[",
+	       (unsigned long long)published, (unsigned long long)claimed,
+	       claimed_word & RW_CLAIMED_CLOSED ? "true" : "false", (unsigned long long)LD64(&h->gaps),
+	       LD32(&h->consumer_blockers), LD32(&h->producer_blockers),
+	       producer_alive ? "true" : "false", np);
+	fwrite(pbuf, 1, plen, stdout);
+	free(pbuf);
+	printf("],\"registry_capacity\":%u,\"consumers\":[", nr);
+	for (uint32_t k = 0; k < n; k++) {
+		const snap_consumer *s = &cs[k];
+		uint32_t v = rw_state_value(s->state);
+		long long lag = v == RW_ENTRY_ACTIVE && s->cursor <= published ? (long long)(published - s->cursor) : -1;
+		printf("%s{\"index\":%u,\"name\":", k ? "," : "", s->index);
+		json_go_str(s->name, s->name_len);
+		printf(",\"state\":\"%s\",\"generation\":%u,\"required\":%s,\"starting\":%s,\"owner_pid\":%u,"
+		       "\"owner\":\"%s\",\"cursor\":%llu,\"lag\":%lld,\"heartbeat_ns\":%llu,"
+		       "\"heartbeat_age_ns\":%lld,\"depends_on\":[",
+		       snap_entry_state(v), rw_state_generation(s->state),
+		       s->flags & RW_FLAG_REQUIRED ? "true" : "false",
+		       s->flags & RW_FLAG_STARTING ? "true" : "false", rw_owner_pid(s->owner),
+		       owner_liveness(s->owner), (unsigned long long)s->cursor, lag,
+		       (unsigned long long)s->heartbeat, heartbeat_age(mono, s->heartbeat));
+		for (int b = 0, any = 0; b < 64; b++)
+			if (s->depends_on >> b & 1) {
+				printf("%s%d", any ? "," : "", b);
+				any = 1;
+			}
+		printf("],\"lost\":%llu,\"gaps_seen\":%llu}", (unsigned long long)s->lost,
+		       (unsigned long long)s->gaps_seen);
+	}
+	free(cs);
+	printf("],\"poison\":");
+	rw_poison rec;
+	if (rw_segment_poisoned(seg, &rec)) {
+		/* The message from the record's bytes (clamped to the field), not rec.message: a NUL
+		 * inside it would cut the C string short, and Go shows every byte. */
+		uint32_t mlen = LD32(&h->poison_message_len);
+		if (mlen > RW_MAX_POISON_MESSAGE)
+			mlen = RW_MAX_POISON_MESSAGE;
+		uint8_t msg[RW_MAX_POISON_MESSAGE];
+		for (uint32_t i = 0; i < mlen; i++)
+			msg[i] = ((const volatile uint8_t *)h->poison_message)[i];
+		printf("{\"phase\":\"%s\",\"seq\":%llu,\"pid\":%u,\"stage\":%u,\"message\":",
+		       rec.phase == RW_PHASE_PUBLISH ? "publish" : rec.phase == RW_PHASE_HANDLER ? "handler" : "unknown",
+		       (unsigned long long)rec.seq, rec.pid, rec.stage);
+		json_go_str(msg, mlen);
+		printf("}");
+	} else {
+		printf("null");
+	}
+	printf("}\n");
+	fflush(stdout);
+	rw_segment_close(seg);
+	return EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return usage("usage: conformer produce|consume|validate|golden|name ...%s", NULL);
+		return usage("usage: conformer produce|consume|validate|golden|name|snapshot ...%s", NULL);
 	const char *cmd = argv[1];
 	int rest = argc - 2;
 	char **args = argv + 2;
@@ -857,5 +1201,7 @@ int main(int argc, char **argv)
 		return cmd_golden(rest, args);
 	if (strcmp(cmd, "name") == 0)
 		return cmd_name(rest, args);
+	if (strcmp(cmd, "snapshot") == 0)
+		return cmd_snapshot(rest, args);
 	return usage("unknown subcommand %s", cmd);
 }

@@ -1219,6 +1219,7 @@ uint64_t rw_segment_published(const rw_segment *seg)
 	return atomic_load_explicit(&seg->cursors->published, memory_order_acquire);
 }
 rw_header *rw_segment_header(const rw_segment *seg) { return seg->hdr; }
+rw_cursors *rw_segment_cursors(const rw_segment *seg) { return seg->cursors; }
 rw_entry *rw_segment_entry(const rw_segment *seg, uint32_t i)
 {
 	return i < seg->g.registry_capacity ? rw_entry_at(seg, i) : NULL;

@@ -452,11 +452,13 @@ RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_end, INTENT_END);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, reserved, RESERVED);
 
 /* ---- Reading the overlays of an attached segment ------------------------------------------------
- * The segment's header, registry entry i (i < rw_segment_registry_capacity) and producer entry i
- * (i < rw_segment_producer_capacity), inside its mapping; NULL for an index out of range. Peers
- * write these concurrently: read the atomic fields with the accessors below, and treat every
- * other field as untrusted (5.2, last paragraph). */
+ * The segment's header, its cursors region (at the offset validated at attach), registry entry i
+ * (i < rw_segment_registry_capacity) and producer entry i (i < rw_segment_producer_capacity),
+ * inside its mapping; NULL for an index out of range. Peers write these concurrently: read the
+ * atomic fields with atomic loads or the accessors below, and treat every other field as
+ * untrusted (5.2, last paragraph). */
 rw_header *rw_segment_header(const rw_segment *seg);
+rw_cursors *rw_segment_cursors(const rw_segment *seg);
 rw_entry *rw_segment_entry(const rw_segment *seg, uint32_t i);
 rw_producer_entry *rw_segment_producer_entry(const rw_segment *seg, uint32_t i);
 

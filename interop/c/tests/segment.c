@@ -37,6 +37,16 @@ void test_create_attach(void)
 	CHECK(seg2->g.incarnation == h->incarnation && seg2->g.capacity == 64 &&
 		      seg2->g.creator_pid == (uint32_t)getpid(),
 	      "attached geometry");
+	/* rw_segment_cursors: the cursors region at the validated offset, the same in both mappings */
+	CHECK((uint8_t *)rw_segment_cursors(seg) == (uint8_t *)h + seg->g.cursors.offset &&
+		      (uint8_t *)rw_segment_cursors(seg2) - (uint8_t *)rw_segment_header(seg2) ==
+			      (ptrdiff_t)seg->g.cursors.offset,
+	      "rw_segment_cursors");
+	atomic_store(&rw_segment_cursors(seg)->published, 3);
+	CHECK(rw_segment_published(seg2) == 3 &&
+		      atomic_load(&rw_segment_cursors(seg2)->published) == 3,
+	      "cursors seen through the other mapping");
+	atomic_store(&rw_segment_cursors(seg)->published, 0);
 	rw_segment_close(seg2);
 	rw_event_type wrong = ev_type;
 	wrong.fingerprint = rw_type_fingerprint("u64:8:8");
