@@ -8,7 +8,6 @@ package conformance_test
 import (
 	"bytes"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ringwire/ringwire/internal/sys"
+	"github.com/ringwire/ringwire/internal/testseg"
 	"github.com/ringwire/ringwire/layout"
 	"github.com/ringwire/ringwire/producer"
 	"github.com/ringwire/ringwire/segment"
@@ -30,26 +30,11 @@ var perReading = map[string]bool{
 	"taken_at": true, "monotonic_ns": true, "producer_heartbeat_age_ns": true, "heartbeat_age_ns": true,
 }
 
-// self is this process's owner identity.
-func self(t *testing.T) layout.OwnerID {
-	t.Helper()
-	st, err := sys.ProcessStartTime(os.Getpid())
-	require.NoError(t, err)
-	return layout.MakeOwner(uint32(os.Getpid()), st)
-}
-
-// killedOwner starts a real process, kills it with SIGKILL, reaps it, and returns the owner
-// identity it had.
-func killedOwner(t *testing.T) layout.OwnerID {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	require.NoError(t, cmd.Start())
-	st, err := sys.ProcessStartTime(cmd.Process.Pid)
-	require.NoError(t, err)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
-	return layout.MakeOwner(uint32(cmd.Process.Pid), st)
-}
+// self and killedOwner are testseg.SelfOwner and KilledOwner: this process, and a peer killed with SIGKILL.
+var (
+	self        = testseg.SelfOwner
+	killedOwner = testseg.KilledOwner
+)
 
 // createRing creates the segment at b (released when the test ends; testseg removes its name).
 func createRing(t *testing.T, b segment.Backing, mode uint32, producers uint32) *layout.View {

@@ -40,15 +40,8 @@ func TestMain(m *testing.M) {
 	os.Exit(testseg.Main(m))
 }
 
-// start runs this test binary as role, with extra environment, and kills it (SIGKILL) when t
-// ends if it still runs.
-func start(t *testing.T, role string, env ...string) *child.Process {
-	t.Helper()
-	p, err := child.Start(role, child.Options{Env: env})
-	require.NoError(t, err)
-	t.Cleanup(p.Kill)
-	return p
-}
+// start is testseg.Start: this test binary as a child in role, killed when the test ends.
+var start = testseg.Start
 
 // shmName is testseg.Name: a fresh segment name removed when t ends, pass or fail (a child
 // killed with SIGKILL leaves its segments to us).

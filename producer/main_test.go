@@ -26,15 +26,8 @@ func TestMain(m *testing.M) {
 	os.Exit(testseg.Main(m))
 }
 
-// start runs this test binary as role, with extra environment, and kills it (SIGKILL) when t
-// ends if it still runs.
-func start(t *testing.T, role string, env ...string) *child.Process {
-	t.Helper()
-	p, err := child.Start(role, child.Options{Env: env})
-	require.NoError(t, err)
-	t.Cleanup(p.Kill)
-	return p
-}
+// start is testseg.Start: this test binary as a child in role, killed when the test ends.
+var start = testseg.Start
 
 // attach registers a consumer on p's segment: through the segment for the heap, by name otherwise.
 func attach[T any](t *testing.T, p *producer.Producer[T], o consumer.Options) *consumer.Consumer[T] {

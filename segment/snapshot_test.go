@@ -2,7 +2,6 @@ package segment_test
 
 import (
 	"encoding/json"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -17,26 +16,11 @@ import (
 	"github.com/ringwire/ringwire/segment"
 )
 
-// self is this process's owner identity.
-func self(t *testing.T) layout.OwnerID {
-	t.Helper()
-	st, err := sys.ProcessStartTime(os.Getpid())
-	require.NoError(t, err)
-	return layout.MakeOwner(uint32(os.Getpid()), st)
-}
-
-// killedProcess starts a real process, kills it with SIGKILL and reaps it, and returns the
-// owner identity it had: a peer that crashed.
-func killedProcess(t *testing.T) layout.OwnerID {
-	t.Helper()
-	cmd := exec.Command("sleep", "60")
-	require.NoError(t, cmd.Start())
-	st, err := sys.ProcessStartTime(cmd.Process.Pid)
-	require.NoError(t, err)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
-	return layout.MakeOwner(uint32(cmd.Process.Pid), st)
-}
+// self and killedProcess are testseg.SelfOwner and KilledOwner: this process, and a peer killed with SIGKILL.
+var (
+	self          = testseg.SelfOwner
+	killedProcess = testseg.KilledOwner
+)
 
 func multiConfig(t *testing.T) layout.Config {
 	t.Helper()
