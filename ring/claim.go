@@ -73,15 +73,7 @@ func (c Claim) Slot(i int) unsafe.Pointer {
 // only one claim may be outstanding (ErrClaimOutstanding); in multi mode goroutines sharing the
 // producer may each hold claims, and each must publish every claim it makes exactly once. n must
 // be 1 to the capacity (ErrBadBatch, ErrBatchTooLarge).
-func (p *Producer) Claim(n int) (Claim, error) {
-	if p.pending == 0 { // in multi mode always 0; ClaimFast refuses multi mode
-		if seq, ok := p.ClaimFast(n); ok {
-			p.pending = n
-			return Claim{p: p, start: seq, n: n}, nil
-		}
-	}
-	return p.claimPending(n, true)
-}
+func (p *Producer) Claim(n int) (Claim, error) { return p.claimPending(n, true) }
 
 // TryClaim is Claim that returns a *FullError (ErrFull) instead of waiting when the ring has no
 // room for n slots, and may return ErrContended in multi mode when other producers kept winning
