@@ -33,3 +33,10 @@ var (
 	_ [unsafe.Offsetof(Entry{}.Name) - 40]byte
 	_ [40 - unsafe.Offsetof(Entry{}.Name)]byte
 )
+
+var (
+	_ [unsafe.Offsetof(Header{}.PayloadKind) - 392]byte
+	_ [392 - unsafe.Offsetof(Header{}.PayloadKind)]byte
+	_ [unsafe.Sizeof(FrameHeader{}) - FrameHeaderLen]byte
+	_ [FrameHeaderLen - unsafe.Sizeof(FrameHeader{})]byte
+)

@@ -1,9 +1,11 @@
 package layout
 
-// Format version written by this implementation (spec/LAYOUT.md section 6).
+// Format version written by this implementation (spec/LAYOUT.md section 6): 2.1. A ring of fixed
+// events is written as 2.0 (VersionMinorFixed), whose bytes it keeps; a framed ring as 2.1.
 const (
-	VersionMajor = 2
-	VersionMinor = 0
+	VersionMajor      = 2
+	VersionMinor      = 1
+	VersionMinorFixed = 0
 )
 
 // Magic is the first 8 bytes of every segment: "RINGWIRE" read as a little-endian uint64.
@@ -28,6 +30,23 @@ const (
 	MaxCapacity  = 1 << 30
 	MaxEventSize = 65536
 	MaxAlign     = 4096
+)
+
+// Values of header.payload_kind (spec section 3; added in format 2.1).
+const (
+	PayloadFixed  uint32 = 0 // fixed-size events, one per slot (spec 4.6)
+	PayloadFramed uint32 = 1 // variable-length messages in frames (spec section 11)
+)
+
+// Framed rings (spec section 11).
+const (
+	VersionMinorFramed = 1  // version_minor of a framed ring: the first minor that has them
+	FrameHeaderLen     = 16 // frame_header_len written by this version; readers use the stored value
+	MinFrameAlign      = 16 // slot_align of a framed ring is at least this (payloads are 16-aligned)
+	MinFramedCapacity  = 8  // a message spans at most capacity/8 slots
+	FramePad           = uint64(1) << 63
+	FrameSeqMask       = MaxSequence - 1 // bits 0-61 of seq_flags
+	DefaultMessageType = "bytes"          // type_name of a framed ring whose application names none
 )
 
 // Values of header.init_state.

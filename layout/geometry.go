@@ -16,6 +16,19 @@ type Config struct {
 	// reach only the start of the slots region.
 	ExternalSlots bool
 	Event         EventType
+	// Framed makes a framed ring (spec section 11): Event is then FramedType's (slots of
+	// Event.Size bytes aligned to Event.Align), and MaxMessage its largest payload (0 means the
+	// largest the geometry allows, LargestMessage).
+	Framed     bool
+	MaxMessage uint32
+}
+
+// maxMessage returns the max_message a framed ring records: MaxMessage, or the largest allowed.
+func (c Config) maxMessage() uint32 {
+	if c.MaxMessage != 0 {
+		return c.MaxMessage
+	}
+	return uint32(min(LargestMessage(c.Capacity, c.Event.Size), 1<<31))
 }
 
 // Plan is where every region of a segment with a given Config goes (spec section 4), computed
@@ -49,6 +62,27 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: event alignment %d is not a power of two up to %d", ErrInvalidConfig, c.Event.Align, MaxAlign)
 	case len(c.Event.Name) > TypeNameMax:
 		return fmt.Errorf("%w: type name %q is longer than %d bytes", ErrInvalidConfig, c.Event.Name, TypeNameMax)
+	}
+	if c.Framed {
+		return c.validateFrames()
+	}
+	return nil
+}
+
+// validateFrames checks a framed ring's configuration against spec 11.1.
+func (c Config) validateFrames() error {
+	switch {
+	case c.Event.Align < MinFrameAlign:
+		return fmt.Errorf("%w: framed slots must be aligned to at least %d, not %d", ErrInvalidConfig, MinFrameAlign, c.Event.Align)
+	case c.Event.Size%c.Event.Align != 0 || c.Event.Size <= FrameHeaderLen:
+		return fmt.Errorf("%w: framed slot size %d must be a multiple of its alignment %d and over %d", ErrInvalidConfig, c.Event.Size, c.Event.Align, FrameHeaderLen)
+	case c.Capacity < MinFramedCapacity:
+		return fmt.Errorf("%w: a framed ring needs at least %d slots, not %d", ErrInvalidConfig, MinFramedCapacity, c.Capacity)
+	case c.Event.Fingerprint != Fingerprint(FramedDescriptor(c.Event.Name)):
+		return fmt.Errorf("%w: a framed ring's event type must be FramedType's", ErrInvalidConfig)
+	case uint64(c.maxMessage()) > LargestMessage(c.Capacity, c.Event.Size) || c.maxMessage() < 1:
+		return fmt.Errorf("%w: largest message %d: at most %d for %d slots of %d bytes (a frame spans at most an eighth of the ring)",
+			ErrInvalidConfig, c.MaxMessage, LargestMessage(c.Capacity, c.Event.Size), c.Capacity, c.Event.Size)
 	}
 	return nil
 }

@@ -60,7 +60,11 @@ type Header struct {
 	Gaps                atomic.Uint64     `spec:"gaps"`
 	ConsumerBlockers    atomic.Uint32     `spec:"consumer_blockers"`
 	ProducerBlockers    atomic.Uint32     `spec:"producer_blockers"`
-	Reserved2           [120]byte         `spec:"reserved2"`
+	PayloadKind         uint32            `spec:"payload_kind"`
+	FrameHeaderLen      uint32            `spec:"frame_header_len"`
+	MaxMessage          uint32            `spec:"max_message"`
+	Reserved3           uint32            `spec:"reserved3"`
+	Reserved2           [104]byte         `spec:"reserved2"`
 }
 
 // TypeNameString returns the type name, clamped to the field.

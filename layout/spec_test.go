@@ -108,6 +108,7 @@ func TestSpec_TablesMatchOverlays(t *testing.T) {
 		{"wait", reflect.TypeOf(Wait{}), WaitLen},
 		{"entry", reflect.TypeOf(Entry{}), EntrySize},
 		{"producer", reflect.TypeOf(ProducerEntry{}), ProducerSize},
+		{"frame", reflect.TypeOf(FrameHeader{}), FrameHeaderLen},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec, ok := tables[tc.name]

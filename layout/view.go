@@ -60,7 +60,7 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	}
 	h := (*Header)(unsafe.Pointer(&mem[0]))
 	h.Magic = Magic
-	h.VersionMajor, h.VersionMinor = VersionMajor, VersionMinor
+	h.VersionMajor, h.VersionMinor = VersionMajor, VersionMinorFixed
 	h.HeaderLen = HeaderLen
 	h.ProducerMode = c.Mode
 	h.TotalSize = p.TotalSize
@@ -77,6 +77,11 @@ func Init(mem []byte, c Config, id Identity) (*View, error) {
 	h.EventSize, h.EventAlign = c.Event.Size, c.Event.Align
 	h.TypeFingerprint = c.Event.Fingerprint
 	h.TypeNameLen = uint32(copy(h.TypeName[:], c.Event.Name))
+	if c.Framed {
+		// Spec section 11: format 2.1's fields; a ring of fixed events keeps 2.0's bytes.
+		h.VersionMinor = VersionMinorFramed
+		h.PayloadKind, h.FrameHeaderLen, h.MaxMessage = PayloadFramed, FrameHeaderLen, c.maxMessage()
+	}
 	h.ProducerState.Store(StreamOpen)
 	v := newView(mem, h)
 	// The creator is producer 0 (spec 5.4).
@@ -227,9 +232,13 @@ func newView(mem []byte, h *Header) *View {
 	return v
 }
 
-// CheckEventType is check 13 of spec section 5.2: the segment must hold events of type want.
+// CheckEventType is check 13 of spec section 5.2 for a reader of fixed events: the segment must
+// hold fixed events (payload_kind 0), of type want.
 func (v *View) CheckEventType(want EventType) error {
 	h := v.hdr
+	if h.PayloadKind != PayloadFixed {
+		return &PayloadKindError{Segment: h.PayloadKind, Want: PayloadFixed}
+	}
 	if h.EventSize != want.Size || h.EventAlign != want.Align || h.TypeFingerprint != want.Fingerprint {
 		return &EventTypeError{Segment: v.EventType(), Want: want}
 	}

@@ -141,7 +141,7 @@ func TestOpen_VersionErrorNamesBothVersions(t *testing.T) {
 	var ve *VersionError
 	require.ErrorAs(t, err, &ve)
 	require.Contains(t, err.Error(), "3.4")
-	require.Contains(t, err.Error(), "2.0")
+	require.Contains(t, err.Error(), "2.1")
 }
 
 func TestOpen_RegionErrorNamesRegion(t *testing.T) {

@@ -88,7 +88,7 @@ func TestSnapshot_HeapRing_ReportsEveryField(t *testing.T) {
 	require.WithinDuration(t, time.Now(), s.TakenAt, time.Minute)
 	require.Equal(t, h.TotalSize, s.TotalSize)
 	require.Equal(t, uint16(layout.VersionMajor), s.VersionMajor)
-	require.Equal(t, uint16(layout.VersionMinor), s.VersionMinor)
+	require.Equal(t, uint16(layout.VersionMinorFixed), s.VersionMinor)
 	require.Equal(t, uint32(layout.HeaderLen), s.HeaderLen)
 	require.Equal(t, "multi", s.Mode)
 	require.Equal(t, uint64(16), s.Capacity)
