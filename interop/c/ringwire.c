@@ -2087,6 +2087,8 @@ static rw_code claim_span(rw_producer *p, uint64_t n, rw_span_fn span, const voi
 		atomic_store_explicit(&pe->intent_start, c, memory_order_seq_cst);
 		atomic_store_explicit(&pe->intent_end, end, memory_order_seq_cst);
 		/* step 3 */
+		if (rw_test.claim_cas)
+			rw_test.claim_cas(p, c);
 		if (atomic_compare_exchange_strong_explicit(&seg->cursors->claimed, &c, end,
 							    memory_order_seq_cst,
 							    memory_order_acquire)) {

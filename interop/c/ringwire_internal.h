@@ -195,6 +195,9 @@ typedef struct rw_test_hooks {
 	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load
 	 * (optional) or the state and owner loads (required). */
 	void (*after_copy)(rw_consumer *c);
+	/* A multi-mode claim calls it right before its compare-and-swap of claimed from c (its
+	 * intent announced): a test may claim in between, so that the CAS fails. */
+	void (*claim_cas)(rw_producer *p, uint64_t c);
 	/* Called before every kill(pid, 0) of a liveness check. */
 	void (*before_kill)(uint32_t pid);
 	/* Called before every futex wait with its timeout. */
