@@ -2,10 +2,12 @@ package conformance_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -101,6 +103,41 @@ type goldenWant struct {
 	// prods lists the leading producer entries: state, generation, intent_start, intent_end.
 	prods  [][4]uint64
 	poison *layout.Poison
+	// frames, for a framed ring (PROTOCOL.md, "Framed scenarios"), lists every frame ever
+	// written, in the order written; the slots must hold exactly what writing their headers and
+	// payloads in that order over zero slots leaves (spec 11.1: a producer writes nothing else).
+	frames []wantFrame
+}
+
+// wantFrame is one frame of a framed scenario: a PAD of slots slots, or message k of producer p
+// with length bytes.
+type wantFrame struct {
+	seq    uint64
+	pad    bool
+	slots  uint32
+	k, p   uint64
+	length uint32
+}
+
+// msgFrames lays out the messages of producer p of the given lengths (k = k0, k0+1, ...) one per
+// claim from sequence seq in a framed ring of 64-byte slots and frame header 16, no wrap.
+func msgFrames(seq, p, k0 uint64, lengths ...uint32) []wantFrame {
+	var fs []wantFrame
+	for i, n := range lengths {
+		slots := (16 + n + 63) / 64
+		fs = append(fs, wantFrame{seq: seq, slots: slots, k: k0 + uint64(i), p: p, length: n})
+		seq += uint64(slots)
+	}
+	return fs
+}
+
+// joined concatenates frame lists.
+func joined(lists ...[]wantFrame) []wantFrame {
+	var out []wantFrame
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
 }
 
 type wantEntry struct {
@@ -143,6 +180,63 @@ var goldenWants = map[string]goldenWant{
 		producerState: layout.StreamOpen, events: seqs(0, 2, 0),
 		prods:  [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}},
 		poison: &layout.Poison{Phase: layout.PhasePublish, Seq: 2, Stage: 0, Message: "fill panicked"}},
+	// Messages 0..9 fill sequences 0..14; message 10 needs two slots and slot 15 is the last, so
+	// a PAD of one slot at 15 precedes it at 16-17 (slots 0-1); message 11 at 18 (slot 2).
+	"framed-wrapped": {mode: layout.SingleProducer, capacity: 16, registry: 2, producers: 1, published: 19, claimed: 19,
+		producerState: layout.StreamOpen, entries: []wantEntry{{"c1", layout.EntryActive, true, 15, 0}},
+		prods: [][4]uint64{{uint64(layout.ProducerActive), 1, 0, 0}},
+		frames: joined(msgFrames(0, 0, 0, 100, 20, 112, 64, 1, 48, 112, 30, 112, 7),
+			[]wantFrame{{seq: 15, pad: true, slots: 1}}, msgFrames(16, 0, 10, 100, 40))},
+	// Producer 1 claimed 3-4 for its message 0, published 3 and died: 4 is a gap, and c1 passed
+	// the frame at 3 over whole (gaps_seen 2, spec 11.3 step 4).
+	"framed-multi-gap": {mode: layout.MultiProducer, capacity: 16, registry: 2, producers: 2, claimed: 8,
+		producerState: layout.StreamOpen, entries: []wantEntry{{"c1", layout.EntryActive, true, 8, 2}},
+		avail: []uint64{1, 2, 3, 4, 5 | layout.AvailGap, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0}, gaps: 1,
+		prods:  [][4]uint64{{uint64(layout.ProducerActive), 1, 7, 0}, {uint64(layout.ProducerDead), 1, 3, 5}},
+		frames: joined(msgFrames(0, 0, 0, 100, 20), msgFrames(3, 1, 0, 70), msgFrames(5, 0, 2, 112, 5))},
+}
+
+// framedSlots returns the slot array the frames of w leave in a ring of 64-byte slots: each
+// frame's header and payload written in order over zero bytes.
+func framedSlots(w goldenWant) []byte {
+	const slot = 64
+	out := make([]byte, w.capacity*slot)
+	for _, f := range w.frames {
+		at := f.seq % w.capacity * slot
+		h := (*layout.FrameHeader)(unsafe.Pointer(&out[at]))
+		if f.pad {
+			*h = layout.FrameHeader{SeqFlags: f.seq | layout.FramePad, Slots: f.slots}
+			continue
+		}
+		*h = layout.FrameHeader{SeqFlags: f.seq, Length: f.length, Slots: f.slots}
+		copy(out[at+layout.FrameHeaderLen:], conformance.Message(f.k, f.p, int(f.length)))
+	}
+	return out
+}
+
+// framedGeometry is the frame geometry of both framed scenarios.
+var framedGeometry = layout.FrameGeometry{HeaderLen: 16, MaxMessage: 112, SlotSize: 64, Capacity: 16}
+
+// checkFramedHeader checks what PROTOCOL.md's "Framed scenarios" says of every framed image's
+// header: format 2.1, payload kind 1, frame header 16, largest message 112, 64-byte slots
+// aligned to 16, the framed type name and its fingerprint (spec 11.1); and check 14 passes.
+func checkFramedHeader(t *testing.T, v *layout.View) {
+	t.Helper()
+	h := v.Header()
+	require.Equal(t, uint16(layout.VersionMinorFramed), h.VersionMinor, "version_minor")
+	require.Equal(t, layout.PayloadFramed, h.PayloadKind, "payload_kind")
+	require.Equal(t, uint32(16), h.FrameHeaderLen, "frame_header_len")
+	require.Equal(t, uint32(112), h.MaxMessage, "max_message")
+	require.Equal(t, uint32(64), h.SlotSize, "slot_size")
+	require.Equal(t, uint32(16), h.SlotAlign, "slot_align")
+	require.Equal(t, uint32(64), h.EventSize, "event_size")
+	require.Equal(t, uint32(16), h.EventAlign, "event_align")
+	require.Equal(t, conformance.FramedTypeName, h.TypeNameString(), "type_name")
+	require.Equal(t, layout.Fingerprint("frames{"+conformance.FramedTypeName+"}"), h.TypeFingerprint, "type_fingerprint")
+	require.Zero(t, h.Reserved3, "reserved3")
+	g, err := v.Frames()
+	require.NoError(t, err, "check 14")
+	require.Equal(t, framedGeometry, g)
 }
 
 // TestGolden_Files_ReproducedAndValid checks that the committed images are exactly what the Go
@@ -162,9 +256,15 @@ func TestGolden_Files_ReproducedAndValid(t *testing.T) {
 
 			v, err := layout.Open(conformance.Aligned(file))
 			require.NoError(t, err, "layout.Open")
-			et, err := conformance.EventType()
-			require.NoError(t, err)
-			require.NoError(t, v.CheckEventType(et))
+			if w.frames != nil {
+				checkFramedHeader(t, v)
+			} else {
+				et, err := conformance.EventType()
+				require.NoError(t, err)
+				require.NoError(t, v.CheckEventType(et))
+				require.Equal(t, uint16(0), v.Header().VersionMinor, "a fixed ring keeps version 2.0")
+				require.Equal(t, layout.PayloadFixed, v.Header().PayloadKind, "payload_kind")
+			}
 
 			h := v.Header()
 			require.Equal(t, w.mode, h.ProducerMode, "producer_mode")
@@ -207,6 +307,20 @@ func TestGolden_Files_ReproducedAndValid(t *testing.T) {
 					require.Equal(t, want, v.Availability(uint64(s)).Load(), "availability word %d", s)
 				}
 			}
+			if w.frames != nil {
+				want := framedSlots(w)
+				got := v.Bytes()[h.Slots.Offset:][:len(want)]
+				require.True(t, bytes.Equal(want, got), "slots differ from the frames written, first at slot byte %d", firstDiff(got, want))
+				for _, f := range w.frames {
+					if f.seq+w.capacity < w.claimed { // overwritten by a later frame
+						continue
+					}
+					fh := layout.LoadFrame(v.Frame(f.seq))
+					require.NoError(t, framedGeometry.Check(f.seq, fh),
+						"frame at sequence %d", f.seq)
+					require.Equal(t, f.pad, fh.Pad(), "frame at sequence %d: PAD", f.seq)
+				}
+			}
 			written := map[uint64]bool{} // slots some event reached
 			for seq, k := range w.events {
 				ev := (*conformance.Event)(v.Slot(seq))
@@ -214,7 +328,7 @@ func TestGolden_Files_ReproducedAndValid(t *testing.T) {
 				require.Equal(t, k, ev.Seq, "slot of sequence %d", seq)
 				written[seq%w.capacity] = true
 			}
-			for s := uint64(0); s < w.capacity; s++ {
+			for s := uint64(0); s < w.capacity && w.frames == nil; s++ {
 				if !written[s] {
 					require.Equal(t, conformance.Event{}, *(*conformance.Event)(v.Slot(s)), "slot %d should be zero", s)
 				}
@@ -234,15 +348,25 @@ func TestGolden_UnknownScenario(t *testing.T) {
 }
 
 // TestGolden_Corrupt_Rejected flips real bytes of real golden images and expects the sentinel of
-// the first check (spec 5.2) that fails.
+// the first check (spec 5.2) that fails: checks 1 to 12 (layout.Open), then check 14 on a framed
+// image (View.Frames), as the conformer's validate does.
 func TestGolden_Corrupt_Rejected(t *testing.T) {
 	for _, tc := range corruptions {
 		t.Run(tc.name, func(t *testing.T) {
 			img := tc.mutate(readGolden(t, tc.scenario))
-			_, err := layout.Open(conformance.Aligned(img))
+			v, err := layout.Open(conformance.Aligned(img))
+			if err == nil && v.Framed() {
+				_, err = v.Frames()
+			}
 			require.ErrorIs(t, err, tc.err)
 		})
 	}
+}
+
+// put32 stores a little-endian u32 at off of an image.
+func put32(b []byte, off int, v uint32) []byte {
+	binary.LittleEndian.PutUint32(b[off:], v)
+	return b
 }
 
 // corruption is one way to break a golden image, with the protocol's error code and the layout
@@ -271,12 +395,29 @@ var corruptions = []corruption{
 	{"region", "empty", "region", layout.ErrRegion, func(b []byte) []byte { b[96] = 0x40; return b }},
 	// producers region one entry short of producer_capacity x 128.
 	{"producers_region", "multi-gap", "region", layout.ErrRegion, func(b []byte) []byte { b[184] = 128; return b }},
+
+	// Check 14 on framed images (spec 11.1): header offsets version_minor 14, slot_align 44,
+	// event_size 192, event_align 196, type_fingerprint 200, frame_header_len 396, max_message 400.
+	{"frame_header_len_8", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 396, 8) }},
+	{"frame_header_len_24", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 396, 24) }},
+	{"frame_header_len_slot", "framed-multi-gap", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 396, 64) }},
+	// 16 + 113 bytes do not fit in capacity/8 = 2 slots of 64.
+	{"max_message_over", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 400, 113) }},
+	{"max_message_zero", "framed-multi-gap", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 400, 0) }},
+	// A 2.0 header has no framed rings.
+	{"framed_minor_0", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { b[14] = 0; return b }},
+	{"framed_align_8", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte {
+		return put32(put32(b, 44, 8), 196, 8)
+	}},
+	// An event size of 50 aligned to 16 passes check 12 (slot 64) but is not the slot size.
+	{"framed_event_size", "framed-wrapped", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { return put32(b, 192, 50) }},
+	{"framed_fingerprint", "framed-multi-gap", "frame_geometry", layout.ErrFrameGeometry, func(b []byte) []byte { b[200] ^= 1; return b }},
 }
 
 // TestMask_ZeroesOnlyMaskedFields fills every masked field of golden images and checks that Mask
 // restores the image, and that nothing else is touched.
 func TestMask_ZeroesOnlyMaskedFields(t *testing.T) {
-	for _, sc := range []string{"multi-wrapped", "multi-gap", "poisoned"} {
+	for _, sc := range []string{"multi-wrapped", "multi-gap", "poisoned", "framed-multi-gap"} {
 		t.Run(sc, func(t *testing.T) {
 			file := readGolden(t, sc)
 			img := conformance.Aligned(file)

@@ -11,6 +11,7 @@ package conformance_test
 //   - crash/go+go-><cons>          a Go multi-producer ring whose attached producer is killed
 //                                  with SIGKILL between claim and publish: the consumer passes
 //                                  over its claim as gaps (spec 5.8) and reads everything else;
+//   - .../framed, .../framed-refuses-fixed  the same for framed rings (framed_matrix_test.go);
 //   - golden/<lang>/...            validate, write and reject the golden images;
 //   - naming/<lang>                naming/testdata/portable.tsv.
 //
@@ -196,8 +197,8 @@ type proc struct {
 	label    string
 	cmd      *exec.Cmd
 	out, err syncBuffer
-	code     int
-	waited   bool
+	exited   chan struct{} // closed once the process has exited and been reaped
+	code     int           // its exit code, once exited is closed
 }
 
 // syncBuffer is a bytes.Buffer that the test may read while the process is still writing to it.
@@ -225,16 +226,17 @@ func (b *syncBuffer) String() string { return string(b.Bytes()) }
 // start runs a conformer under ctx; its output is logged if the test fails.
 func start(t *testing.T, ctx context.Context, label, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{label: label}
+	p := &proc{label: label, exited: make(chan struct{})}
 	p.cmd = exec.CommandContext(ctx, bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
 	p.cmd.WaitDelay = time.Second
 	require.NoError(t, p.cmd.Start(), "start %s", label)
+	go p.reap()
 	t.Cleanup(func() {
-		if !p.waited {
+		if _, done := p.status(); !done {
 			p.cmd.Process.Kill()
-			p.wait()
 		}
+		p.wait()
 		if t.Failed() {
 			t.Logf("%s: %s %s\nexit %d\nstdout:\n%s\nstderr:\n%s", p.label, bin, strings.Join(args, " "),
 				p.code, p.out.String(), p.err.String())
@@ -243,12 +245,9 @@ func start(t *testing.T, ctx context.Context, label, bin string, args ...string)
 	return p
 }
 
-// wait waits for the process and returns its exit code (-1 if it did not exit normally).
-func (p *proc) wait() int {
-	if p.waited {
-		return p.code
-	}
-	p.waited = true
+// reap waits for the process, records its exit code (-1 if it did not exit normally) and closes
+// exited.
+func (p *proc) reap() {
 	err := p.cmd.Wait()
 	var ee *exec.ExitError
 	switch {
@@ -259,7 +258,48 @@ func (p *proc) wait() int {
 	default:
 		p.code = -1
 	}
+	close(p.exited)
+}
+
+// wait waits for the process and returns its exit code (-1 if it did not exit normally).
+func (p *proc) wait() int {
+	<-p.exited
 	return p.code
+}
+
+// status returns the exit code and true once the process has exited, without waiting.
+func (p *proc) status() (int, bool) {
+	select {
+	case <-p.exited:
+		return p.code, true
+	default:
+		return 0, false
+	}
+}
+
+// awaitExit waits until p exits and fails the test unless its code is code; it fails at once,
+// without waiting for p, if one of others (processes of the scenario expected to succeed) exits
+// with another code than 0 first. A peer that failed (an unknown flag, an early refusal) thus
+// ends the scenario at once instead of at p's timeout.
+func awaitExit(t *testing.T, ctx context.Context, p *proc, code int, others ...*proc) {
+	t.Helper()
+	for {
+		if got, done := p.status(); done {
+			require.Equal(t, code, got, "exit code of %s", p.label)
+			return
+		}
+		for _, o := range others {
+			if got, done := o.status(); done && got != 0 {
+				require.Failf(t, "a peer failed", "%s exited with %d while %s ran", o.label, got, p.label)
+			}
+		}
+		select {
+		case <-p.exited:
+		case <-ctx.Done():
+			require.Failf(t, "timed out", "%s still running after the scenario's limit", p.label)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // line is one JSON output line.
@@ -415,6 +455,7 @@ func TestMatrix(t *testing.T) {
 			runCrash(t, goImpl, cons)
 		})
 	}
+	framedMatrix(t, impls)
 	for _, im := range impls {
 		t.Run("golden/"+im.lang, func(t *testing.T) {
 			need(t, im)
@@ -439,6 +480,17 @@ func TestMatrix(t *testing.T) {
 		runMultiConcurrent(t, asan, goImpl, asan)
 	})
 	t.Run("crash/go+go->c-asan", func(t *testing.T) { need(t, goImpl, asan); runCrash(t, goImpl, asan) })
+	t.Run("go->c-asan/framed", func(t *testing.T) { need(t, goImpl, asan); runFramed(t, goImpl, asan, 4, true) })
+	t.Run("c-asan->go/framed", func(t *testing.T) { need(t, asan, goImpl); runFramed(t, asan, goImpl, 5, false) })
+	t.Run("multi/c-asan+go->c-asan/framed", func(t *testing.T) {
+		need(t, asan, goImpl)
+		runFramedMulti(t, asan, goImpl, asan)
+	})
+	t.Run("crash/go+c-asan->c-asan/framed", func(t *testing.T) {
+		need(t, goImpl, asan)
+		runFramedCrash(t, goImpl, asan, asan)
+	})
+	t.Run("c-asan->c-asan/framed-refuses-fixed", func(t *testing.T) { need(t, asan); runRefusesKind(t, asan, asan) })
 	t.Run("golden/c-asan", func(t *testing.T) { need(t, asan); runGolden(t, asan) })
 }
 
@@ -530,7 +582,7 @@ func runMultiSequential(t *testing.T, a, b, cons *impl) {
 	creator := start(t, ctx, a.lang+" creator (producer 0)", a.bin, "produce", "--name", name, "--count", n,
 		"--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "8", "--wait-consumers", "1",
 		"--wait-producers", "1", "--timeout-ms", conformerMs)
-	v := watch(t, name)
+	v := watch(t, creator, name)
 	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
 		"--count", itoa(2*matrixEvents), "--producers", "2", "--batch", "--timeout-ms", conformerMs)
 	waitUntil(t, ctx, creator, "the creator claimed its events", func() bool {
@@ -584,7 +636,7 @@ func runCrash(t *testing.T, goImpl, cons *impl) {
 		"--count", itoa(crashEvents), "--capacity", itoa(matrixCapacity), "--mode", "multi", "--batch", "4",
 		"--wait-consumers", "1", "--wait-claimed", itoa(crashBefore+crashClaim), "--wait-producers", "1",
 		"--timeout-ms", conformerMs)
-	v := watch(t, name)
+	v := watch(t, creator, name)
 	c := start(t, ctx, cons.lang+" consumer", cons.bin, "consume", "--name", name, "--consumer", "c1",
 		"--count", itoa(crashBefore+crashEvents), "--producers", "2", "--timeout-ms", conformerMs)
 	victim := start(t, ctx, "go attacher (producer 1, killed)", goImpl.bin, "produce", "--name", name,
@@ -621,14 +673,23 @@ func runCrash(t *testing.T, goImpl, cons *impl) {
 	}
 }
 
-// watch maps the segment a creator is making, waiting for it, without registering in it, and
-// keeps the mapping (which outlives the creator's unlink) until the test ends.
-func watch(t *testing.T, name string) *layout.View {
+// watch maps the segment creator is making, waiting for it (up to 5 seconds, and failing at once
+// if the creator exits first), without registering in it, and keeps the mapping (which outlives
+// the creator's unlink) until the test ends.
+func watch(t *testing.T, creator *proc, name string) *layout.View {
 	t.Helper()
-	seg, err := segment.Attach(segment.SharedMemory(name), 5*time.Second)
-	require.NoError(t, err, "map the segment %s", name)
-	t.Cleanup(func() { seg.Release() })
-	return seg.View()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		seg, err := segment.Attach(segment.SharedMemory(name), 20*time.Millisecond)
+		if err == nil {
+			t.Cleanup(func() { seg.Release() })
+			return seg.View()
+		}
+		if code, done := creator.status(); done {
+			require.Failf(t, "no segment", "%s exited with %d before making %s: %v", creator.label, code, name, err)
+		}
+		require.True(t, time.Now().Before(deadline), "map the segment %s: %v", name, err)
+	}
 }
 
 // waitUntil polls cond every millisecond; it fails the test if ctx ends or p prints an error
@@ -664,6 +725,17 @@ func runGolden(t *testing.T, im *impl) {
 				require.Equal(t, w, got, "valid line %v: %s", l, k)
 			}
 			require.Equal(t, layout.ModeName(h.ProducerMode), l["mode"], "valid line %v: mode", l)
+			framed := map[string]uint64{"payload_kind": uint64(h.PayloadKind), "frame_header_len": uint64(h.FrameHeaderLen),
+				"max_message": uint64(h.MaxMessage)}
+			for k, w := range framed {
+				if !v.Framed() {
+					require.NotContains(t, l, k, "valid line %v of a fixed ring", l)
+					continue
+				}
+				got, ok := num(l, k)
+				require.True(t, ok, "valid line %v: no %s", l, k)
+				require.Equal(t, w, got, "valid line %v: %s", l, k)
+			}
 		})
 		t.Run("write/"+sc, func(t *testing.T) {
 			ctx := scenarioContext(t)

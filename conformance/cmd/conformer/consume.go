@@ -17,11 +17,12 @@ type consumeArgs struct {
 	producers uint64
 	timeout   time.Duration
 	batch     bool
+	framed    bool
 }
 
 func parseConsume(args []string) (consumeArgs, error) {
 	var a consumeArgs
-	fs, err := parseFlags(args, []string{"name", "consumer", "count", "producers", "timeout-ms"}, []string{"batch"})
+	fs, err := parseFlags(args, []string{"name", "consumer", "count", "producers", "timeout-ms"}, []string{"batch", "framed"})
 	if err != nil {
 		return a, err
 	}
@@ -46,6 +47,7 @@ func parseConsume(args []string) (consumeArgs, error) {
 	}
 	a.timeout = time.Duration(ms) * time.Millisecond
 	a.batch = fs.has("batch")
+	a.framed = fs.has("framed")
 	return a, nil
 }
 
@@ -53,6 +55,9 @@ func consume(args []string) error {
 	a, err := parseConsume(args)
 	if err != nil {
 		return err
+	}
+	if a.framed {
+		return consumeFramed(a)
 	}
 	deadline := time.Now().Add(a.timeout)
 	c, err := consumer.Attach[conformance.Event](segment.SharedMemory(a.name), consumer.Options{
@@ -77,6 +82,11 @@ func consume(args []string) error {
 	if readErr == nil && closeErr != nil {
 		readErr = classify(closeErr)
 	}
+	return done(a, r.received, r.gaps, readErr)
+}
+
+// done prints the outcome of consume: readErr's error line if it failed, then the done line.
+func done(a consumeArgs, received, gaps uint64, readErr error) error {
 	if readErr != nil {
 		report(readErr) // the error line, then the done line saying ok false
 	}
@@ -87,7 +97,7 @@ func consume(args []string) error {
 		Producers uint64 `json:"producers"`
 		Gaps      uint64 `json:"gaps"`
 		OK        bool   `json:"ok"`
-	}{"done", a.consumer, r.received, a.producers, r.gaps, readErr == nil})
+	}{"done", a.consumer, received, a.producers, gaps, readErr == nil})
 	if readErr != nil {
 		return silent{readErr}
 	}

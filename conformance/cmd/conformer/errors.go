@@ -37,6 +37,12 @@ var codes = []struct {
 	{layout.ErrRegistry, "registry", exitSegment},
 	{layout.ErrRegion, "region", exitSegment},
 	{layout.ErrEventType, "event_type", exitSegment},
+	// Framed rings (spec section 11): checks 13 and 14 of 5.2, then what reading or publishing
+	// a message may meet.
+	{layout.ErrPayloadKind, "payload_kind", exitSegment},
+	{layout.ErrFrameGeometry, "frame_geometry", exitSegment},
+	{layout.ErrCorruptFrame, "corrupt_frame", exitVerify},
+	{producer.ErrTooLarge, "too_large", exitSegment}, // as the C conformer: the ring refuses the message
 	{consumer.ErrRegistryFull, "registry_full", exitSegment},
 	{producer.ErrProducersFull, "registry_full", exitSegment}, // the producer registry (spec 5.4)
 	{consumer.ErrDuplicateName, "duplicate_name", exitSegment},

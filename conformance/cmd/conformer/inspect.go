@@ -9,7 +9,8 @@ import (
 	"github.com/ringwire/ringwire/naming"
 )
 
-// validate FILE: spec section 5.2, checks 1 to 12, on a segment image file.
+// validate FILE: spec section 5.2, checks 1 to 12, on a segment image file, and check 14 on a
+// framed one.
 func validate(args []string) error {
 	if len(args) != 1 {
 		return usagef("validate takes exactly one FILE")
@@ -22,6 +23,10 @@ func validate(args []string) error {
 	if err != nil {
 		return classify(err)
 	}
+	framed, err := checkFramed(v)
+	if err != nil {
+		return err
+	}
 	h := v.Header()
 	emit(struct {
 		Event    string `json:"event"`
@@ -31,7 +36,8 @@ func validate(args []string) error {
 		SlotSize uint32 `json:"slot_size"`
 		Mode     string `json:"mode"`
 		Registry uint32 `json:"registry"`
-	}{"valid", h.VersionMajor, h.VersionMinor, h.Capacity, h.SlotSize, layout.ModeName(h.ProducerMode), h.RegistryCapacity})
+		*framedValid
+	}{"valid", h.VersionMajor, h.VersionMinor, h.Capacity, h.SlotSize, layout.ModeName(h.ProducerMode), h.RegistryCapacity, framed})
 	return nil
 }
 

@@ -4,7 +4,9 @@
 //
 //	conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
 //	                  [--attach] [--batch B] [--wait-consumers K] [--wait-producers J] [--timeout-ms T]
+//	                  [--framed [--slot-size S] [--max-message M] [--die-mid-frame D]]
 //	conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T] [--batch]
+//	                  [--framed]
 //	conformer validate FILE
 //	conformer golden SCENARIO FILE
 //	conformer name LABEL
@@ -16,7 +18,8 @@
 // part of the protocol: --wait-claimed X waits, before publishing, until the claimed count is at
 // least X; --hang-after-claim B (multi mode), after publishing, claims B more sequences, prints
 // {"event":"claimed","seq":S,"count":B} and sleeps without publishing them until it is killed
-// (or exits after --timeout-ms, still without publishing). The consume done line also carries
+// (or exits after --timeout-ms, still without publishing). Both are for fixed rings only. The
+// framed roles (--framed) are in framed.go. The consume done line also carries
 // the optional "gaps" member: sequences passed over because their producer died (spec 5.8).
 package main
 
@@ -57,8 +60,9 @@ func usagef(format string, a ...any) error {
 const usageText = `usage:
   conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
                     [--attach] [--batch B] [--wait-consumers K] [--wait-producers J]
-                    [--timeout-ms T]
+                    [--timeout-ms T] [--framed [--slot-size S] [--max-message M] [--die-mid-frame D]]
   conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T] [--batch]
+                    [--framed]
   conformer validate FILE
   conformer golden SCENARIO FILE
   conformer name LABEL

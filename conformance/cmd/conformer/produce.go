@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"time"
 
@@ -34,6 +35,12 @@ type produceArgs struct {
 	waitProducers uint64
 	timeout       time.Duration
 
+	// --framed [--slot-size S] [--max-message M] [--die-mid-frame D] (PROTOCOL.md, produce).
+	framed     bool
+	slotSize   uint64
+	maxMessage uint64 // 0: the largest the geometry allows
+	dieAt      uint64 // --die-mid-frame D; noDeath without it
+
 	// Hidden flags, for the Go conformer only (the crash scenario of matrix_test.go); not part
 	// of PROTOCOL.md.
 	waitClaimed    uint64 // --wait-claimed X: before publishing, wait until the claimed count is at least X
@@ -44,8 +51,8 @@ func parseProduce(args []string) (produceArgs, error) {
 	var a produceArgs
 	fs, err := parseFlags(args,
 		[]string{"name", "count", "producer", "capacity", "mode", "batch", "wait-consumers", "wait-producers",
-			"timeout-ms", "wait-claimed", "hang-after-claim"},
-		[]string{"attach"})
+			"timeout-ms", "wait-claimed", "hang-after-claim", "slot-size", "max-message", "die-mid-frame"},
+		[]string{"attach", "framed"})
 	if err != nil {
 		return a, err
 	}
@@ -96,7 +103,43 @@ func parseProduce(args []string) (produceArgs, error) {
 		return a, err
 	}
 	a.timeout = time.Duration(ms) * time.Millisecond
-	return a, nil
+	return a, parseFramed(fs, &a)
+}
+
+// noDeath is dieAt without --die-mid-frame: no message has this number.
+const noDeath = ^uint64(0)
+
+// parseFramed reads --framed and the flags that need it.
+func parseFramed(fs *flagSet, a *produceArgs) error {
+	var err error
+	a.framed = fs.has("framed")
+	if !a.framed {
+		for _, f := range []string{"slot-size", "max-message", "die-mid-frame"} {
+			if fs.has(f) {
+				return usagef("--%s needs --framed", f)
+			}
+		}
+		return nil
+	}
+	if a.hangAfterClaim != 0 || a.waitClaimed != 0 {
+		return usagef("--hang-after-claim and --wait-claimed are for fixed rings")
+	}
+	if a.slotSize, err = fs.uint("slot-size", 64, false); err != nil {
+		return err
+	}
+	if a.slotSize%layout.MinFrameAlign != 0 || a.slotSize <= layout.FrameHeaderLen || a.slotSize > math.MaxUint32 {
+		return usagef("--slot-size %d: want a multiple of %d above %d", a.slotSize, layout.MinFrameAlign, layout.FrameHeaderLen)
+	}
+	if a.maxMessage, err = fs.uint("max-message", 0, false); err != nil {
+		return err
+	}
+	if fs.has("max-message") && (a.maxMessage == 0 || a.maxMessage > math.MaxUint32) {
+		return usagef("--max-message %d: want 1 to %d", a.maxMessage, uint32(math.MaxUint32))
+	}
+	if a.dieAt, err = fs.uint("die-mid-frame", noDeath, false); err != nil {
+		return err
+	}
+	return nil
 }
 
 func produce(args []string) error {
@@ -104,7 +147,50 @@ func produce(args []string) error {
 	if err != nil {
 		return err
 	}
+	if a.framed {
+		return produceFramed(a)
+	}
 	b := segment.SharedMemory(a.name)
+	opts := producerOptions(a)
+	var p *producer.Producer[conformance.Event]
+	if a.attach {
+		p, err = producer.Attach[conformance.Event](b, a.timeout, opts)
+	} else {
+		p, err = producer.Create[conformance.Event](b, opts)
+	}
+	if err != nil {
+		return classify(err)
+	}
+	publish := func() error {
+		if a.waitClaimed != 0 {
+			v := p.Segment().View()
+			if err := poll(a.timeout, func() bool { return v.Cursors().ClaimedCount() >= a.waitClaimed }); err != nil {
+				return fmt.Errorf("waiting for the claimed count to reach %d: %w", a.waitClaimed, err)
+			}
+		}
+		batch := min(a.batch, p.Segment().View().Capacity())
+		for k := uint64(0); k < a.count; {
+			n := min(batch, a.count-k)
+			first := k
+			err := p.PublishBatch(int(n), func(i int, ev *conformance.Event) {
+				conformance.Fill(ev, first+uint64(i), a.producerID)
+			})
+			if err != nil {
+				return fmt.Errorf("publishing event %d: %w", k, err)
+			}
+			k += n
+		}
+		if a.hangAfterClaim != 0 {
+			return hang(p, a)
+		}
+		return nil
+	}
+	return lifecycle(a, p, publish)
+}
+
+// producerOptions are the producer options of the protocol for a: registry capacity 8; in multi
+// mode 8 producer entries; a stale segment of the same name replaced.
+func producerOptions(a produceArgs) producer.Options {
 	opts := producer.Options{
 		Capacity:     a.capacity,
 		Registry:     8,
@@ -119,15 +205,20 @@ func produce(args []string) error {
 	if a.mode == producer.Multi {
 		opts.Producers = 8 // PROTOCOL.md: producer registry capacity 8 in multi mode
 	}
-	var p *producer.Producer[conformance.Event]
-	if a.attach {
-		p, err = producer.Attach[conformance.Event](b, a.timeout, opts)
-	} else {
-		p, err = producer.Create[conformance.Event](b, opts)
-	}
-	if err != nil {
-		return classify(err)
-	}
+	return opts
+}
+
+// ringProducer is what the producer's lifecycle needs of a fixed or a framed producer.
+type ringProducer interface {
+	Segment() *segment.Segment
+	Close() error
+}
+
+// lifecycle runs the part of produce that is the same for fixed and framed rings: wait for the
+// consumers, publish, then either detach (--attach) or end the stream, print the registry line
+// and remove the segment (PROTOCOL.md, produce).
+func lifecycle(a produceArgs, p ringProducer, publish func() error) error {
+	b := segment.SharedMemory(a.name)
 	v := p.Segment().View()
 	closeErr := func(err error) error {
 		// On failure the segment is still removed if this process created it, so that a failed
@@ -141,31 +232,14 @@ func produce(args []string) error {
 	if err := waitActive(v, func(n uint64) bool { return n >= a.waitConsumers }, a.timeout); err != nil {
 		return closeErr(fmt.Errorf("waiting for %d consumers: %w", a.waitConsumers, err))
 	}
-	if a.waitClaimed != 0 {
-		if err := poll(a.timeout, func() bool { return v.Cursors().ClaimedCount() >= a.waitClaimed }); err != nil {
-			return closeErr(fmt.Errorf("waiting for the claimed count to reach %d: %w", a.waitClaimed, err))
-		}
-	}
-	batch := min(a.batch, v.Capacity())
-	for k := uint64(0); k < a.count; {
-		n := min(batch, a.count-k)
-		first := k
-		err := p.PublishBatch(int(n), func(i int, ev *conformance.Event) {
-			conformance.Fill(ev, first+uint64(i), a.producerID)
-		})
-		if err != nil {
-			return closeErr(fmt.Errorf("publishing event %d: %w", k, err))
-		}
-		k += n
-	}
-	if a.hangAfterClaim != 0 {
-		return hang(p, a)
+	if err := publish(); err != nil {
+		return closeErr(err)
 	}
 	if a.attach {
 		return classify(p.Close()) // an attached producer only detaches: its entry becomes closed
 	}
 
-	if a.mode == producer.Multi {
+	if v.Header().ProducerMode == layout.MultiProducer {
 		if err := poll(a.timeout, func() bool { return leftProducers(v) >= a.waitProducers }); err != nil {
 			return closeErr(fmt.Errorf("waiting for %d attached producers to leave (%d did): %w", a.waitProducers, leftProducers(v), err))
 		}
