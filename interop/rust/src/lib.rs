@@ -30,6 +30,7 @@ pub mod conformance;
 mod consumer;
 mod error;
 mod event;
+mod frame;
 mod json;
 mod layout;
 mod mapping;
@@ -44,18 +45,24 @@ mod snapshot;
 mod wait;
 
 pub use atomics::monotonic_ns;
-pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
+pub use consumer::{
+    Batch, Consumer, ConsumerOptions, FramedConsumer, Item, MessageBatch, MessageItem, Polled,
+    Start, DEFAULT_STALL_TIMEOUT,
+};
 pub use error::{Error, Result};
 pub use event::{Event, EventType};
+pub use frame::{framed_fingerprint, FrameGeometry, FrameHeader};
 pub use naming::{
     check_segment_name, fnv1a64, portable_name, MAX_NAME_COMPONENT, MAX_PORTABLE_LEN,
 };
 pub use poison::{Poison, PoisonPhase};
-pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
+pub use producer::{
+    Claim, FramedProducer, MessageClaim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT,
+};
 pub use registry::DEPENDENCY_WAIT;
 pub use segment::{
-    unlink_shm, Backing, Config, EntryInfo, EntryState, Geometry, ProducerInfo, ProducerMode,
-    ProducerState, Region, Segment, StreamState,
+    unlink_shm, Backing, Config, EntryInfo, EntryState, FrameConfig, Geometry, ProducerInfo,
+    ProducerMode, ProducerState, Region, Segment, StreamState,
 };
 pub use snapshot::{Liveness, Snapshot};
 pub use wait::WaitStrategy;
