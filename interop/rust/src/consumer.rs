@@ -511,6 +511,9 @@ impl<T> Consumer<T> {
             return self.available(1) > self.next;
         };
         let next = self.next;
+        if !self.required && next + g.capacity < self.seg.claimed_count() {
+            return true; // lapped (spec 11.4): the read resumes at the claimed count
+        }
         let hi = self.available(u64::MAX);
         if hi <= next || self.is_gap(next) {
             return hi > next;

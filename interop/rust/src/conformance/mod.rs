@@ -7,6 +7,9 @@ use crate::naming::{fnv1a64, fnv1a64_continue};
 
 pub mod golden;
 
+#[cfg(feature = "conformance")]
+pub use crate::atomics::kill_self;
+
 /// The conformance event of the cross-language suite (conformance/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConformanceEvent {

@@ -250,8 +250,19 @@ impl FramedConsumer {
             lost: None,
             corrupt: None,
         };
-        while spans.len() < max && w.end < hi {
+        while spans.len() < max {
             let t = w.end;
+            if t >= hi {
+                // Nothing to copy at `t`; in multi mode that is also what a lapped consumer
+                // sees (the availability word of `t` is of a later round), so the claimed
+                // count decides (5.10 step 4).
+                let claimed = seg.claimed_count();
+                if t + g.capacity < claimed {
+                    w.lost = Some((t, claimed - t));
+                    w.end = claimed;
+                }
+                break;
+            }
             let gap = c.is_gap(t);
             let h = seg.frame_header(t);
             // The payload, whatever the copied header says: never more than max_message
