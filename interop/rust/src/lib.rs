@@ -1,5 +1,5 @@
 //! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
-//! bytes follow `spec/LAYOUT.md` (format 2.0) byte for byte, so Go, C and Rust processes can
+//! bytes follow `spec/LAYOUT.md` (format 2.1) byte for byte, so Go, C and Rust processes can
 //! produce and consume the same ring. The words for its acts (create, attach, register, close,
 //! claim, publish, read, release) are those of `spec/VOCABULARY.md`.
 //!
@@ -12,6 +12,9 @@
 //! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
 //!   copy-and-verify (5.10), passing over a dead producer's claims as gaps (5.8), stopping when
 //!   every producer is dead (5.5 step 4).
+//! - [`FramedProducer`] and [`FramedConsumer`]: framed rings of variable-length messages
+//!   (spec 11), created with [`Segment::create_framed`] and checked with
+//!   [`Segment::frame_geometry`] (checks 13 and 14).
 //! - [`WaitStrategy`]: how a producer or consumer waits (5.6).
 //! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
