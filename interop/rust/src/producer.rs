@@ -361,9 +361,6 @@ impl<T> Producer<T> {
 
     /// Checks the state and `n`, then claims `n` sequences: returns the first.
     fn claim_n(&mut self, n: usize) -> Result<u64> {
-        if self.closed {
-            return Err(Error::InvalidArgument("producer is closed".into()));
-        }
         let cap = self.seg.geometry().capacity;
         if n == 0 || n as u64 > cap {
             return Err(Error::InvalidArgument(format!(
@@ -375,7 +372,11 @@ impl<T> Producer<T> {
 
     /// Claims `n_at(first)` sequences (at least 1, at most `capacity`, which the caller
     /// ensures for every `first`), `first` being where the claim starts: returns `(first, n)`.
+    /// A closed producer claims nothing (`InvalidArgument`).
     fn claim_at(&mut self, n_at: impl FnMut(u64) -> u64) -> Result<(u64, u64)> {
+        if self.closed {
+            return Err(Error::InvalidArgument("producer is closed".into()));
+        }
         match self.seg.geometry().mode {
             ProducerMode::Single => self.claim_single(n_at),
             ProducerMode::Multi => self.claim_multi(n_at),

@@ -605,6 +605,8 @@ fn a_framed_stream_ends_at_the_close() {
     let mut c = FramedConsumer::register(&seg, &required("c")).unwrap();
     p.publish(&msg(0, 20)).unwrap();
     p.close().unwrap();
+    assert!(matches!(p.publish(b"late"), Err(Error::InvalidArgument(_))));
+    assert!(p.claim(1).is_err());
     assert_eq!(read(&mut c, 10).unwrap().len(), 1);
     let b = c.read(10).unwrap();
     assert!(b.is_empty() && b.ended());
