@@ -123,7 +123,9 @@ pub struct Polled {
     pub ended: bool,
 }
 
-/// A registered consumer of events of type `T`. Not safe for concurrent use (`&mut self`).
+/// A registered consumer of events of type `T` ([`Event`]; the reading API exists for those
+/// only: the crate's [`FramedConsumer`] shares the rest of this core over a private marker).
+/// Not safe for concurrent use (`&mut self`).
 /// Dropping it deregisters (state closed) and leaves `consumer_blockers` (if it had joined it).
 pub struct Consumer<T> {
     seg: Segment,

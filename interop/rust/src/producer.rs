@@ -34,8 +34,10 @@ const REGISTER_PASSES: usize = 4;
 /// [`Producer::try_publish_with`] panics.
 pub const FILL_PANICKED: &str = "fill panicked";
 
-/// A producer of events of type `T`. Not safe for concurrent use (`&mut self`); in multi mode
-/// use one `Producer` per thread or process, each with its own producer registry entry.
+/// A producer of events of type `T` ([`Event`]; the publishing API exists for those only: the
+/// crate's [`FramedProducer`] shares the rest of this core over a private marker). Not safe for
+/// concurrent use (`&mut self`); in multi mode use one `Producer` per thread or process, each
+/// with its own producer registry entry.
 pub struct Producer<T> {
     seg: Segment,
     /// Index of this producer's entry in the producer registry (the creator's is 0).
