@@ -12,7 +12,8 @@ import (
 )
 
 // Scenarios lists the golden scenarios of PROTOCOL.md ("Golden scenarios"), in table order.
-var Scenarios = []string{"empty", "single-wrapped", "multi-wrapped", "closed", "multi-gap", "poisoned"}
+var Scenarios = []string{"empty", "single-wrapped", "multi-wrapped", "closed", "multi-gap", "poisoned",
+	"framed-wrapped", "framed-multi-gap"}
 
 // scenario is one row of the golden table: the geometry, then what happened to the segment.
 type scenario struct {
@@ -117,6 +118,9 @@ func (g *golden) entry(i int, name string, state uint32, required bool, cursor u
 // Golden returns the segment image of a golden scenario: total_size bytes with every masked field
 // zero (see Mask).
 func Golden(name string) ([]byte, error) {
+	if build, ok := framedScenarios[name]; ok {
+		return framedGolden(name, build)
+	}
 	sc, ok := scenarios[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown golden scenario %q (have %v)", name, Scenarios)

@@ -149,7 +149,8 @@ func (p *Producer) ClaimSlow(n int, wait bool) (uint64, error) {
 		return 0, fmt.Errorf("%w: %d events, capacity %d", ErrBatchTooLarge, n, p.cap)
 	}
 	if p.multi {
-		return p.claimMulti(uint64(n), wait)
+		start, _, err := p.claimMulti(uint64(n), nil, wait)
+		return start, err
 	}
 	start := p.next
 	end := start + uint64(n)
@@ -221,23 +222,65 @@ func (p *Producer) waitRoomSlow(end uint64, wait bool) error {
 	return ended
 }
 
-func (p *Producer) claimMulti(n uint64, wait bool) (uint64, error) {
+// NextClaim returns, in single mode, the sequence the next claim starts at (a framed producer
+// lays its frames out from it before claiming; spec 11.2 step 2).
+func (p *Producer) NextClaim() uint64 { return p.next }
+
+// ClaimSized claims the number of sequences size returns for the claim's first sequence (spec
+// 11.2 steps 2-3: frames are laid out from the start, which in multi mode is known only at the
+// compare-and-swap, and laid out again whenever it fails). It waits for room as Claim does when
+// wait is set, and returns the first sequence and the count claimed, which Publish publishes.
+// size must return 1 to the capacity.
+func (p *Producer) ClaimSized(size func(start uint64) uint64, wait bool) (start, n uint64, err error) {
+	if p.isClosed() {
+		return 0, 0, ErrProducerClosed
+	}
+	if p.failed {
+		return 0, 0, p.v.PoisonErr()
+	}
+	if p.multi {
+		return p.claimMulti(0, size, wait)
+	}
+	if p.pending != 0 {
+		return 0, 0, ErrClaimOutstanding
+	}
+	start = p.next
+	n = size(start)
+	if n < 1 || n > p.cap {
+		return 0, 0, fmt.Errorf("%w: %d sequences, capacity %d", ErrBatchTooLarge, n, p.cap)
+	}
+	if _, ok := p.ClaimFast(int(n)); !ok {
+		if _, err := p.ClaimSlow(int(n), wait); err != nil {
+			return 0, 0, err
+		}
+	}
+	return start, n, nil
+}
+
+// claimMulti is spec 5.4 steps 1-3 for n sequences, or, if size is not nil, for size(c)
+// sequences from the first sequence c of each attempt.
+func (p *Producer) claimMulti(n uint64, size func(uint64) uint64, wait bool) (uint64, uint64, error) {
 	var deadline = p.deadline()
 	for tries := 1; ; tries++ {
 		if p.halt != nil && p.halt.Load() {
-			return 0, ErrProducerHalted
+			return 0, 0, ErrProducerHalted
 		}
 		w := p.cursors.LoadClaimed()
 		if w.Closed() {
-			return 0, fmt.Errorf("%w: the stream was ended by its creator", ErrProducerClosed)
+			return 0, 0, fmt.Errorf("%w: the stream was ended by its creator", ErrProducerClosed)
 		}
 		if err := p.v.PoisonErr(); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		c := w.Count() // the closed bit is clear: the word is the count
+		if size != nil {
+			if n = size(c); n < 1 || n > p.cap {
+				return 0, 0, fmt.Errorf("%w: %d sequences, capacity %d", ErrBatchTooLarge, n, p.cap)
+			}
+		}
 		end := c + n
 		if end >= layout.MaxSequence {
-			return 0, ErrExhausted
+			return 0, 0, ErrExhausted
 		}
 		// The cached bound (shared by the goroutines of a heap ring) saves a registry scan per
 		// claim; any bound once computed stays safe, as cursors only grow (spec 5.3 step 1).
@@ -246,7 +289,7 @@ func (p *Producer) claimMulti(n uint64, wait bool) (uint64, error) {
 		}
 		if end > p.mbound.Load() {
 			if !wait {
-				return 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
+				return 0, 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
 			}
 			var stalled error
 			fits := func() bool {
@@ -266,10 +309,10 @@ func (p *Producer) claimMulti(n uint64, wait bool) (uint64, error) {
 				return stalled != nil
 			}
 			if err := p.blocker.Wait(p.strategy, fits, &p.wait.Producer, deadline); err != nil {
-				return 0, fmt.Errorf("waiting for room: %w", err)
+				return 0, 0, fmt.Errorf("waiting for room: %w", err)
 			}
 			if stalled != nil {
-				return 0, stalled
+				return 0, 0, stalled
 			}
 			continue
 		}
@@ -281,13 +324,13 @@ func (p *Producer) claimMulti(n uint64, wait bool) (uint64, error) {
 			order.StoreRelease(&p.pe.IntentEnd, end)
 		}
 		if p.cursors.Claimed.CompareAndSwap(c, end) {
-			return c, nil
+			return c, n, nil
 		}
 		if p.intents {
 			p.pe.IntentEnd.Store(0) // not ours after all: never leave an intent over others' claims
 		}
 		if !wait && tries >= 4 {
-			return 0, ErrContended
+			return 0, 0, ErrContended
 		}
 	}
 }

@@ -109,6 +109,7 @@ func (c *Consumer) TellLoss(err error) bool {
 type Consumer struct {
 	opts    ConsumerOptions
 	et      layout.EventType // the event type the segment must hold (also in a new incarnation)
+	framed  bool             // the segment holds framed messages (spec section 11), not events of et
 	seg     *segment.Segment
 	v       *layout.View
 	arr     layout.Arrays // v.Arrays(), for the inline paths (hot.go)
@@ -139,6 +140,7 @@ type Consumer struct {
 	quick       int                   // polls of the published cursor alone before a full wait (0: none)
 	next        uint64                // private copy of the cursor
 	avail       uint64                // highest available count seen so far
+	want        uint64                // the count the current wait waits for End to reach (Next+1 but for frames)
 	batches     uint64
 	closed      bool
 }
@@ -166,15 +168,37 @@ func CheckName(name string) error {
 // RegisterConsumer registers a consumer in a segment this process already holds, such as a heap
 // ring's (Producer.Segment). The segment stays mapped until the consumer's Close.
 func RegisterConsumer(seg *segment.Segment, et layout.EventType, o ConsumerOptions) (*Consumer, error) {
-	if err := CheckName(o.Name); err != nil {
-		return nil, err
-	}
-	v := seg.View()
 	want := et
 	if o.TypeName != "" {
 		want.Name = o.TypeName
 	}
-	if err := v.CheckEventType(want); err != nil {
+	return registerConsumer(seg, func(v *layout.View) error { return v.CheckEventType(want) }, et, false, o)
+}
+
+// AttachFramedConsumer is AttachConsumer for a framed ring (spec section 11). The consumer reads
+// frames: Slot, SlotBytes and Spans hand out their bytes, layout.FrameGeometry checks them.
+func AttachFramedConsumer(b segment.Backing, o ConsumerOptions) (*Consumer, error) {
+	seg, err := segment.Attach(b, o.AttachWait())
+	if err != nil {
+		return nil, err
+	}
+	c, err := RegisterFramedConsumer(seg, o)
+	seg.Release()
+	return c, err
+}
+
+// RegisterFramedConsumer is RegisterConsumer for a framed ring: checks 13 and 14 of spec 5.2 for
+// framed messages, and TypeName, if set, must be the ring's message type.
+func RegisterFramedConsumer(seg *segment.Segment, o ConsumerOptions) (*Consumer, error) {
+	return registerConsumer(seg, func(v *layout.View) error { return CheckFramed(v, o.TypeName) }, layout.EventType{}, true, o)
+}
+
+func registerConsumer(seg *segment.Segment, check func(*layout.View) error, et layout.EventType, framed bool, o ConsumerOptions) (*Consumer, error) {
+	if err := CheckName(o.Name); err != nil {
+		return nil, err
+	}
+	v := seg.View()
+	if err := check(v); err != nil {
 		return nil, fmt.Errorf("attach %s: %w", seg.Backing(), err)
 	}
 	if o.Wait == nil {
@@ -187,7 +211,7 @@ func RegisterConsumer(seg *segment.Segment, et layout.EventType, o ConsumerOptio
 		return nil, err
 	}
 	c := &Consumer{
-		opts: o, et: et,
+		opts: o, et: et, framed: framed,
 		seg: seg, v: v, hdr: v.Header(), cursors: v.Cursors(), wait: v.Wait(),
 		multi: v.Mode() == layout.MultiProducer, opt: o.Optional, stall: o.StallTimeout, halt: o.Halt, pool: o.Pool, strategy: o.Wait, timeout: o.ReadTimeout,
 	}
@@ -603,13 +627,19 @@ func (c *Consumer) Check() error {
 // producers while it waits (spec 5.8). When sequences are available already it returns at once,
 // without checking the registration: Begin does that before each read, and Registered after each
 // slot read.
-func (c *Consumer) Wait() error {
+func (c *Consumer) Wait() error { return c.WaitFor(c.next + 1) }
+
+// WaitFor is Wait until End reaches want (> Next): for a reader of frames whose frame at Next
+// ends at want and is not all published yet (spec 11.3 step 3). It returns without waiting when
+// End is already there.
+func (c *Consumer) WaitFor(want uint64) error {
+	c.want = want
 	var deadline time.Time
 	if c.timeout > 0 {
 		deadline = time.Now().Add(c.timeout) // one deadline for the whole wait, however it loops
 	}
 	for {
-		if c.avail = c.available(); c.avail > c.next {
+		if c.avail = c.available(); c.avail >= c.want {
 			return nil
 		}
 		if err := c.Check(); err != nil {
@@ -622,7 +652,7 @@ func (c *Consumer) Wait() error {
 			}
 			return fmt.Errorf("waiting for events: %w", err)
 		}
-		if c.avail > c.next {
+		if c.avail >= c.want {
 			return c.Check()
 		}
 		switch {
@@ -666,7 +696,7 @@ type waitState struct {
 // system (heartbeat, a dead producer's claim, a replaced segment) every 64 polls of a spinning
 // strategy and on every poll of a parking one.
 func (c *Consumer) ready() bool {
-	if c.avail = c.available(); c.avail > c.next {
+	if c.avail = c.available(); c.avail >= c.want {
 		return true
 	}
 	if c.hdr.PoisonState.Load() != layout.PoisonNone {
@@ -742,15 +772,15 @@ func (c *Consumer) producerGone() bool {
 	// stages this one reads behind still have some of it, it waits for them.
 	more := func() bool {
 		c.avail = c.available()
-		return c.avail > c.next || c.producerAvailable() > c.next
+		return c.avail >= c.want || c.producerAvailable() >= c.want
 	}
 	if more() {
-		return c.avail > c.next
+		return c.avail >= c.want
 	}
 	if c.multi && !c.opt && c.next < c.count() {
 		liveness.PassOverDeadClaims(c.v, c.next) // by this consumer, or already by another
 		if more() {
-			return c.avail > c.next
+			return c.avail >= c.want
 		}
 	}
 	c.w.deadPID = pid
@@ -764,10 +794,14 @@ func (c *Consumer) replaced() error {
 	}
 	o := c.opts
 	o.Start = StartOldest
-	if c.opt {
+	if c.opt && !c.framed { // a framed reader must start at a frame boundary (spec 11.3)
 		o.Start = startInRing
 	}
-	nc, err := AttachConsumer(c.seg.Backing(), c.et, o)
+	attach := func() (*Consumer, error) { return AttachConsumer(c.seg.Backing(), c.et, o) }
+	if c.framed {
+		attach = func() (*Consumer, error) { return AttachFramedConsumer(c.seg.Backing(), o) }
+	}
+	nc, err := attach()
 	if err != nil {
 		return fmt.Errorf("%w, and re-attaching failed: %w", ErrReplaced, err)
 	}
@@ -824,6 +858,17 @@ func (c *Consumer) SkipLapped(from uint64) error {
 	c.avail = to
 	c.Release(to)
 	return &LappedError{Lost: lost, At: from}
+}
+
+// SkipLappedFrames is SkipLapped for a reader of frames (spec 11.4): the sequences from from up
+// to the producers' count, which is a frame boundary, are counted as lost and reported as a
+// *LappedError, and reading goes on there.
+func (c *Consumer) SkipLappedFrames(from uint64) error {
+	to := max(c.count(), from)
+	c.entry.Lost.Add(to - from)
+	c.avail = min(c.avail, to)
+	c.Release(to)
+	return &LappedError{Lost: to - from, At: from}
 }
 
 // Close deregisters the consumer (its entry becomes closed and stops gating the producer) and

@@ -30,6 +30,10 @@ type Events struct {
 	// HeapSlots, for a heap backing only, allocates the slot array outside the segment (a Go
 	// slice, so that events may hold Go pointers) and returns its first element.
 	HeapSlots func(capacity uint64) unsafe.Pointer
+	// Framed makes a framed ring (spec section 11): Type is then layout.FramedType's, and
+	// MaxMessage the largest payload (0: the largest the geometry allows).
+	Framed     bool
+	MaxMessage uint32
 }
 
 // ProducerOptions configure a producer; producer.Options is this type. The zero value is
@@ -138,7 +142,7 @@ func Create(b segment.Backing, ev Events, o ProducerOptions) (*Producer, error) 
 	o.defaults()
 	seg, err := segment.Create(b, layout.Config{
 		Capacity: o.Capacity, RegistryCapacity: o.Registry, Mode: uint32(o.Mode), Producers: o.Producers,
-		Event: o.eventType(ev.Type), ExternalSlots: ev.HeapSlots != nil,
+		Event: o.eventType(ev.Type), ExternalSlots: ev.HeapSlots != nil, Framed: ev.Framed, MaxMessage: ev.MaxMessage,
 	}, segment.CreateOptions{Perm: o.Perm, Replace: o.Replace, ReclaimStale: o.ReclaimStale, HeapSlots: ev.HeapSlots})
 	if err != nil {
 		return nil, err
@@ -172,7 +176,41 @@ func AttachProducer(b segment.Backing, timeout time.Duration, et layout.EventTyp
 // (spec 5.4, attach). The segment stays mapped until the producer's Close.
 func RegisterProducer(seg *segment.Segment, et layout.EventType, o ProducerOptions) (*Producer, error) {
 	o.defaults()
-	if err := seg.View().CheckEventType(o.eventType(et)); err != nil {
+	return registerProducer(seg, func(v *layout.View) error { return v.CheckEventType(o.eventType(et)) }, o)
+}
+
+// AttachFramedProducer is AttachProducer for a framed multi-producer ring (spec section 11).
+func AttachFramedProducer(b segment.Backing, timeout time.Duration, o ProducerOptions) (*Producer, error) {
+	seg, err := segment.Attach(b, timeout)
+	if err != nil {
+		return nil, err
+	}
+	p, err := RegisterFramedProducer(seg, o)
+	seg.Release()
+	return p, err
+}
+
+// RegisterFramedProducer is RegisterProducer for a framed multi-producer ring: checks 13 and 14
+// of spec 5.2 for framed messages, and TypeName, if set, must be the ring's message type.
+func RegisterFramedProducer(seg *segment.Segment, o ProducerOptions) (*Producer, error) {
+	o.defaults()
+	return registerProducer(seg, func(v *layout.View) error { return CheckFramed(v, o.TypeName) }, o)
+}
+
+// CheckFramed is checks 13 and 14 of spec 5.2 for a reader or writer of framed messages, and, if
+// name is not empty, that the ring's message type is name (ErrEventType).
+func CheckFramed(v *layout.View, name string) error {
+	if _, err := v.Frames(); err != nil {
+		return err
+	}
+	if name != "" && v.Header().TypeNameString() != name {
+		return fmt.Errorf("%w: the ring carries messages of type %q, not %q", layout.ErrEventType, v.Header().TypeNameString(), name)
+	}
+	return nil
+}
+
+func registerProducer(seg *segment.Segment, check func(*layout.View) error, o ProducerOptions) (*Producer, error) {
+	if err := check(seg.View()); err != nil {
 		return nil, err
 	}
 	if seg.View().Mode() != layout.MultiProducer {

@@ -125,3 +125,28 @@ func (c *Consumer) TakeFromPool() error {
 	coordination.Notify(&c.wait.Consumer)
 	return c.Wait()
 }
+
+// PassOverFrame passes over the frame [Next, to) whose slots include a gap (spec 11.3 step 4):
+// its to - Next sequences are counted in the entry's gaps_seen, released, and reported as one
+// *GapError.
+func (c *Consumer) PassOverFrame(to uint64) error {
+	from := c.next
+	c.entry.GapsSeen.Add(to - from)
+	if c.FirstGap(to, c.avail) == c.avail {
+		c.gapsIn = false
+	}
+	c.Release(to)
+	return &GapError{Seq: from, Count: to - from}
+}
+
+// Multi reports whether the ring is in multi-producer mode.
+func (c *Consumer) Multi() bool { return c.multi }
+
+// ClaimedCount returns the producers' claimed count (low 62 bits of claimed): every frame below
+// it was claimed whole, so it is a frame boundary (spec 11.3 step 3, 11.4).
+func (c *Consumer) ClaimedCount() uint64 { return c.cursors.ClaimedCount() }
+
+// IsGap reports whether sequence seq was passed over as a gap (multi mode; spec 4.5).
+func (c *Consumer) IsGap(seq uint64) bool {
+	return c.multi && c.availability(seq) == (seq+1)|layout.AvailGap
+}

@@ -3,9 +3,10 @@
  *
  *   conformer produce --name NAME --count N [--producer P] [--capacity C] [--mode single|multi]
  *                     [--attach] [--batch B] [--wait-consumers K] [--wait-producers J]
- *                     [--timeout-ms T]
+ *                     [--timeout-ms T] [--framed [--slot-size S] [--max-message M]
+ *                     [--die-mid-frame D]]
  *   conformer consume --name NAME --consumer CNAME --count N [--producers K] [--timeout-ms T]
- *                     [--batch]
+ *                     [--batch] [--framed]
  *   conformer validate FILE
  *   conformer golden SCENARIO FILE
  *   conformer name LABEL
@@ -21,6 +22,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,40 @@ static void conf_fill(uint8_t *ev, uint64_t k, uint64_t p)
 	memcpy(ev, &e, sizeof e);
 }
 
+/* ---- The framed conformance message (PROTOCOL.md) ------------------------------------------------ */
+
+#define CONF_FRAMED_TYPE_NAME "ringwire.conformance.frames.v1"
+#define CONF_FRAMED_SLOT 64
+#define CONF_FRAMED_ALIGN 16
+
+/* F(k, p): 1 if k mod 97 = 1, M if k mod 97 = 2, else 1 + (FNV-1a 64 of k, p as little-endian
+ * u64s) mod M. */
+static uint32_t conf_frame_len(uint64_t k, uint64_t p, uint32_t max_message)
+{
+	if (k % 97 == 1)
+		return 1;
+	if (k % 97 == 2)
+		return max_message;
+	uint8_t b[16];
+	for (int i = 0; i < 8; i++) {
+		b[i] = (uint8_t)(k >> (8 * i));
+		b[8 + i] = (uint8_t)(p >> (8 * i));
+	}
+	return (uint32_t)(1 + rw_fnv1a64(b, sizeof b) % max_message);
+}
+
+/* Byte i of message k of producer p: p for i = 0, else (k * 31 + p * 7 + i) mod 256. */
+static uint8_t conf_frame_byte(uint64_t k, uint64_t p, uint64_t i)
+{
+	return i == 0 ? (uint8_t)p : (uint8_t)(k * 31 + p * 7 + i);
+}
+
+static void conf_frame_fill(uint8_t *dst, uint64_t k, uint64_t p, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		dst[i] = conf_frame_byte(k, p, i);
+}
+
 /* ---- JSON output ----------------------------------------------------------------------------- */
 
 static void json_str(const char *s, size_t len)
@@ -134,6 +170,7 @@ static int exit_for(rw_code rc)
 	case RW_ERR_ENDED:
 	case RW_ERR_LOST:
 	case RW_ERR_PRODUCER_DEAD:
+	case RW_ERR_CORRUPT_FRAME:
 	case RW_ERR_GAP: return EXIT_VERIFY;
 	default: return EXIT_SEGMENT;
 	}
@@ -262,12 +299,70 @@ static uint32_t producers_left(rw_segment *seg)
 	return n;
 }
 
+/* Publishes the framed conformance messages k = 0..count-1 of producer, up to batch per claim (fewer
+ * when a claim of batch could exceed the ring). With die_at < count: the messages before it, then
+ * the claim of message die_at, its header (written by the claim) and the first half of its
+ * payload, then SIGKILL (PROTOCOL.md, --die-mid-frame). */
+static rw_code produce_frames(rw_producer *p, uint64_t count, uint64_t producer, uint64_t batch,
+			      uint64_t die_at, int64_t timeout, rw_error *err)
+{
+	rw_segment *seg = rw_producer_segment(p);
+	uint64_t cap = rw_segment_capacity(seg);
+	uint32_t slot = rw_segment_slot_size(seg), H = rw_segment_frame_header_len(seg);
+	uint32_t M = rw_segment_max_message(seg);
+	uint64_t max_batch = batch < cap ? batch : cap;
+	uint8_t *buf = malloc((size_t)(cap * slot));
+	const void **msgs = malloc(max_batch * sizeof *msgs);
+	uint32_t *lens = malloc(max_batch * sizeof *lens);
+	rw_code c = RW_OK;
+	if (!buf || !msgs || !lens) {
+		free(buf), free(msgs), free(lens);
+		err->code = RW_ERR_IO, err->sys_errno = ENOMEM;
+		snprintf(err->message, sizeof err->message, "out of memory");
+		return RW_ERR_IO;
+	}
+	for (uint64_t k = 0; k < count && c == RW_OK;) {
+		if (k == die_at) {
+			uint32_t len = conf_frame_len(k, producer, M);
+			void *payload;
+			c = rw_producer_claim_message(p, len, timeout, &payload, err);
+			if (c != RW_OK)
+				break;
+			conf_frame_fill(payload, k, producer, len / 2);
+			fflush(stdout);
+			kill(getpid(), SIGKILL);
+		}
+		/* a batch: while its claim could not exceed the ring (rw_producer_publish_messages) */
+		uint32_t n = 0;
+		uint64_t slots = 0, longest = 0, bytes = 0;
+		while (n < max_batch && k + n < count && k + n != die_at) {
+			uint32_t len = conf_frame_len(k + n, producer, M);
+			uint64_t kk = (H + (uint64_t)len + slot - 1) / slot;
+			uint64_t l = kk > longest ? kk : longest;
+			if (n > 0 && slots + kk + l - 1 > cap)
+				break;
+			msgs[n] = buf + bytes;
+			lens[n] = len;
+			conf_frame_fill(buf + bytes, k + n, producer, len);
+			bytes += len;
+			slots += kk;
+			longest = l;
+			n++;
+		}
+		c = rw_producer_publish_messages(p, msgs, lens, n, timeout, err);
+		k += n;
+	}
+	free(buf), free(msgs), free(lens);
+	return c;
+}
+
 static int cmd_produce(int argc, char **argv)
 {
 	flag fl[] = {{"--name", 0, 0},     {"--count", 0, 0},          {"--producer", 0, 0},
 		     {"--capacity", 0, 0}, {"--mode", 0, 0},           {"--attach", 1, 0},
 		     {"--batch", 0, 0},    {"--wait-consumers", 0, 0}, {"--timeout-ms", 0, 0},
-		     {"--wait-producers", 0, 0}};
+		     {"--wait-producers", 0, 0}, {"--framed", 1, 0},   {"--slot-size", 0, 0},
+		     {"--max-message", 0, 0},    {"--die-mid-frame", 0, 0}};
 	int rc = parse_flags(argc, argv, fl, (int)(sizeof fl / sizeof fl[0]));
 	if (rc)
 		return rc;
@@ -297,12 +392,26 @@ static int cmd_produce(int argc, char **argv)
 			return usage("--mode must be single or multi, not %s", fl[4].value);
 	}
 	int attach = fl[5].value != NULL;
+	int framed = fl[10].value != NULL;
+	uint64_t slot_size, max_message, die_at;
+	if ((rc = flag_u64(&fl[11], CONF_FRAMED_SLOT, 32, RW_MAX_EVENT_SIZE, &slot_size)) ||
+	    (rc = flag_u64(&fl[13], UINT64_MAX, 0, UINT64_MAX, &die_at)))
+		return rc;
+	if (slot_size % CONF_FRAMED_ALIGN != 0)
+		return usage("--slot-size must be a multiple of 16%s", NULL);
+	uint64_t largest = capacity / 8 * slot_size > 16 ? capacity / 8 * slot_size - 16 : 0;
+	if ((rc = flag_u64(&fl[12], largest, 1, UINT32_MAX, &max_message)))
+		return rc;
+	if (!framed && (fl[11].value || fl[12].value || fl[13].value))
+		return usage("--slot-size, --max-message and --die-mid-frame need --framed%s", NULL);
 
 	rw_segment *seg;
 	rw_error err;
 	rw_code c;
 	if (attach) {
-		c = rw_segment_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
+		c = framed ? rw_segment_attach_framed_shm(name, CONF_FRAMED_TYPE_NAME, (int64_t)timeout,
+							  &seg, &err)
+			   : rw_segment_attach_shm(name, &conf_type, (int64_t)timeout, &seg, &err);
 		if (c != RW_OK)
 			return report(c, &err);
 		if (rw_segment_mode(seg) != RW_MODE_MULTI) {
@@ -317,6 +426,12 @@ static int cmd_produce(int argc, char **argv)
 		cfg.mode = mode;
 		cfg.registry_capacity = CONF_REGISTRY;
 		cfg.type = conf_type;
+		if (framed) {
+			cfg.payload_kind = RW_PAYLOAD_FRAMED;
+			cfg.type = rw_framed_type(CONF_FRAMED_TYPE_NAME, (uint32_t)slot_size,
+						  CONF_FRAMED_ALIGN);
+			cfg.max_message = (uint32_t)max_message;
+		}
 		rw_segment_unlink_shm(name); /* replace a stale segment (spec 5.1: unlink, never reuse) */
 		c = rw_segment_create_shm(name, &cfg, &seg, &err);
 		if (c != RW_OK)
@@ -346,9 +461,16 @@ static int cmd_produce(int argc, char **argv)
 		sleep_ms(1);
 	}
 
+	if (framed) {
+		c = produce_frames(p, count, producer, batch, die_at, (int64_t)timeout, &err);
+		if (c != RW_OK) {
+			status = report(c, &err);
+			goto out;
+		}
+	}
 	if (batch > rw_segment_capacity(seg))
 		batch = rw_segment_capacity(seg);
-	for (uint64_t k = 0; k < count;) {
+	for (uint64_t k = 0; k < count && !framed;) {
 		uint32_t n = (uint32_t)(count - k < batch ? count - k : batch);
 		uint64_t first;
 		c = rw_producer_claim(p, n, (int64_t)timeout, &first, &err);
@@ -410,10 +532,140 @@ out:
 
 /* ---- consume --------------------------------------------------------------------------------- */
 
+static void print_done(const char *cname, uint64_t received, uint64_t producers, uint64_t gaps,
+		       int ok)
+{
+	printf("{\"event\":\"done\",\"consumer\":");
+	json_str(cname, strlen(cname));
+	printf(",\"received\":%llu,\"producers\":%llu,\"gaps\":%llu,\"ok\":%s}\n",
+	       (unsigned long long)received, (unsigned long long)producers,
+	       (unsigned long long)gaps, ok ? "true" : "false");
+	fflush(stdout);
+}
+
+/* Checks message m against the framed conformance message expect[p] of its producer p (its first
+ * byte); 0, or writes the failure. */
+static int check_frame(const rw_message *m, uint64_t *expect, uint64_t producers, uint32_t M,
+		       uint64_t at, char *failure, size_t flen)
+{
+	const uint8_t *b = m->data;
+	if (m->len == 0) {
+		snprintf(failure, flen, "message %llu (sequence %llu) is empty",
+			 (unsigned long long)at, (unsigned long long)m->seq);
+		return -1;
+	}
+	uint64_t p = b[0];
+	if (p >= producers) {
+		snprintf(failure, flen, "message %llu: producer %llu, expected < %llu",
+			 (unsigned long long)at, (unsigned long long)p, (unsigned long long)producers);
+		return -1;
+	}
+	uint64_t k = expect[p];
+	uint32_t want = conf_frame_len(k, p, M);
+	if (m->len != want) {
+		snprintf(failure, flen,
+			 "message %llu (sequence %llu): producer %llu message %llu has %u bytes, "
+			 "expected %u",
+			 (unsigned long long)at, (unsigned long long)m->seq, (unsigned long long)p,
+			 (unsigned long long)k, m->len, want);
+		return -1;
+	}
+	for (uint32_t i = 0; i < m->len; i++)
+		if (b[i] != conf_frame_byte(k, p, i)) {
+			snprintf(failure, flen,
+				 "message %llu (sequence %llu): producer %llu message %llu byte %u "
+				 "differs",
+				 (unsigned long long)at, (unsigned long long)m->seq,
+				 (unsigned long long)p, (unsigned long long)k, i);
+			return -1;
+		}
+	expect[p]++;
+	return 0;
+}
+
+/* consume --framed: reads count framed conformance messages in place (one at a time, or up to
+ * 256 a read with --batch) and checks each. gaps counts the sequences passed over (11.3 steps 1
+ * and 4). A stream that ends with gaps passed over is no failure: the messages they hid are the
+ * test's to account for (PROTOCOL.md). */
+static int consume_frames(const char *name, const char *cname, uint64_t count, uint64_t producers,
+			  uint64_t timeout, int batch)
+{
+	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
+	rw_segment *seg;
+	rw_error err;
+	rw_code c = rw_segment_attach_framed_shm(name, CONF_FRAMED_TYPE_NAME, (int64_t)timeout, &seg,
+						 &err);
+	if (c != RW_OK)
+		return report(c, &err);
+	rw_consumer *con;
+	c = rw_consumer_register(seg, cname, RW_FLAG_REQUIRED, 0, RW_START_OLDEST, &con, &err);
+	if (c != RW_OK) {
+		rw_segment_close(seg);
+		return report(c, &err);
+	}
+	uint64_t *expect = calloc(producers, sizeof *expect);
+	if (!expect) {
+		rw_consumer_close(con);
+		rw_segment_close(seg);
+		print_error("io", "out of memory");
+		return EXIT_IO;
+	}
+	uint32_t M = rw_segment_max_message(seg);
+	uint32_t max = batch ? 256 : 1;
+	rw_message msgs[256];
+	uint64_t received = 0, gaps = 0;
+	char failure[256] = "";
+	int status = EXIT_OK;
+	while (received < count) {
+		uint64_t now = rw_monotonic_ns();
+		int64_t left = now >= deadline ? 0 : (int64_t)((deadline - now) / 1000000);
+		uint32_t want = (uint32_t)(count - received < max ? count - received : max);
+		uint32_t got = 0;
+		c = rw_consumer_read_messages(con, msgs, want, &got, left, &err);
+		if (c == RW_ERR_ENDED) {
+			if (gaps > 0)
+				break; /* a producer died mid-frame: the test accounts for the rest */
+			snprintf(failure, sizeof failure,
+				 "producer closed after %llu of %llu messages",
+				 (unsigned long long)received, (unsigned long long)count);
+			status = EXIT_VERIFY;
+			print_error("verify", failure);
+			break;
+		}
+		if (c == RW_ERR_GAP) {
+			uint64_t gap_count;
+			rw_consumer_last_gap(con, NULL, &gap_count);
+			gaps += gap_count;
+			continue;
+		}
+		if (c != RW_OK) {
+			status = report(c, &err);
+			break;
+		}
+		for (uint32_t i = 0; i < got; i++) {
+			if (failure[0])
+				break;
+			if (check_frame(&msgs[i], expect, producers, M, received + i, failure,
+					sizeof failure) != 0) {
+				print_error("verify", failure);
+				status = EXIT_VERIFY;
+			}
+		}
+		received += got;
+	}
+	rw_consumer_release(con, rw_consumer_next(con)); /* the last messages, checked in place */
+	rw_consumer_close(con);
+	print_done(cname, received, producers, gaps, status == EXIT_OK);
+	free(expect);
+	rw_segment_close(seg);
+	return status;
+}
+
 static int cmd_consume(int argc, char **argv)
 {
 	flag fl[] = {{"--name", 0, 0},      {"--consumer", 0, 0},   {"--count", 0, 0},
-		     {"--producers", 0, 0}, {"--timeout-ms", 0, 0}, {"--batch", 1, 0}};
+		     {"--producers", 0, 0}, {"--timeout-ms", 0, 0}, {"--batch", 1, 0},
+		     {"--framed", 1, 0}};
 	int rc = parse_flags(argc, argv, fl, (int)(sizeof fl / sizeof fl[0]));
 	if (rc)
 		return rc;
@@ -431,6 +683,8 @@ static int cmd_consume(int argc, char **argv)
 		return rc;
 	int batch = fl[5].value != NULL;
 	uint64_t deadline = rw_monotonic_ns() + timeout * 1000000ull;
+	if (fl[6].value)
+		return consume_frames(name, cname, count, producers, timeout, batch);
 
 	rw_segment *seg;
 	rw_error err;
@@ -599,11 +853,22 @@ static int cmd_validate(int argc, char **argv)
 	}
 	uint16_t major, minor;
 	rw_segment_version(seg, &major, &minor);
+	int framed = rw_segment_payload_kind(seg) == RW_PAYLOAD_FRAMED;
+	if (framed && (c = rw_segment_check_framed(seg, NULL, &err)) != RW_OK) { /* check 14 */
+		rw_segment_close(seg);
+		free(buf);
+		return report(c, &err);
+	}
 	printf("{\"event\":\"valid\",\"major\":%u,\"minor\":%u,\"capacity\":%llu,\"slot_size\":%u,"
-	       "\"mode\":\"%s\",\"registry\":%u}\n",
+	       "\"mode\":\"%s\",\"registry\":%u",
 	       major, minor, (unsigned long long)rw_segment_capacity(seg), rw_segment_slot_size(seg),
 	       rw_segment_mode(seg) == RW_MODE_SINGLE ? "single" : "multi",
 	       rw_segment_registry_capacity(seg));
+	if (framed)
+		printf(",\"payload_kind\":%u,\"frame_header_len\":%u,\"max_message\":%u",
+		       RW_PAYLOAD_FRAMED, rw_segment_frame_header_len(seg),
+		       rw_segment_max_message(seg));
+	printf("}\n");
 	rw_segment_close(seg);
 	free(buf);
 	return EXIT_OK;
@@ -681,6 +946,79 @@ static int golden_pass_gap(rw_consumer *c)
 	return rc == RW_ERR_GAP && seq == 2 && count == 3 ? 0 : -1;
 }
 
+/* Publishes framed conformance messages k = from.. of producer with the given lengths (not F),
+ * each with its own claim. */
+static int golden_publish_frames(rw_producer *p, uint64_t producer, uint64_t from, const uint32_t *lens,
+				 uint32_t n)
+{
+	uint8_t msg[CONF_FRAMED_SLOT * 2];
+	for (uint32_t j = 0; j < n; j++) {
+		if (lens[j] > sizeof msg)
+			return -1;
+		conf_frame_fill(msg, from + j, producer, lens[j]);
+		if (rw_producer_publish_message(p, msg, lens[j], 0, NULL) != RW_OK)
+			return -1;
+	}
+	return 0;
+}
+
+/* c reads n messages in place and releases them. */
+static int golden_read_frames(rw_consumer *c, uint32_t n)
+{
+	for (uint32_t j = 0; j < n; j++) {
+		rw_message m;
+		if (rw_consumer_read_message(c, &m, 0, NULL) != RW_OK)
+			return -1;
+	}
+	rw_consumer_release(c, rw_consumer_next(c));
+	return 0;
+}
+
+/* framed-multi-gap: a forked producer takes producer entry 1, claims the frame of its message
+ * k = 0 (70 bytes: sequences 3-4), writes it, publishes sequence 3 alone (the one direct layout
+ * write: its availability word) and dies: a producer killed between its availability stores
+ * (spec 5.4 step 5). */
+static int golden_dead_frame(void *buf, size_t len)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		rw_segment *s2;
+		rw_producer *q;
+		void *payload;
+		if (rw_segment_attach_framed_memory(buf, len, CONF_FRAMED_TYPE_NAME, &s2, NULL) !=
+			    RW_OK ||
+		    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
+		    (rw_producer_poll_only(q), 0) ||
+		    rw_producer_claim_message(q, 70, 0, &payload, NULL) != RW_OK ||
+		    (uint8_t *)payload != (uint8_t *)rw_segment_slot(s2, 3) + 16)
+			_exit(1);
+		conf_frame_fill(payload, 0, 1, 70);
+		rw_header *h = rw_segment_header(s2);
+		_Atomic uint64_t *avail = (_Atomic uint64_t *)(void *)((uint8_t *)buf + h->availability.offset);
+		atomic_store_explicit(&avail[3], 4, memory_order_release);
+		_exit(0); /* dies with sequence 4 claimed, unpublished */
+	}
+	int st;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return -1;
+	return 0;
+}
+
+/* c1 passes over the frame at 3 whole (11.3 step 4) once 5.8 has made sequence 4 a gap. */
+static int golden_pass_frame_gap(rw_consumer *c)
+{
+	rw_message m;
+	uint32_t got;
+	uint64_t seq, count;
+	rw_consumer_set_stall_timeout(c, 0);
+	rw_code rc = rw_consumer_read_messages(c, &m, 1, &got, 0, NULL);
+	rw_consumer_last_gap(c, &seq, &count);
+	return rc == RW_ERR_GAP && seq == 3 && count == 2 ? 0 : -1;
+}
+
 static int fill_fails(void *arg, void *event, uint64_t seq, uint32_t index, const char **why)
 {
 	(void)arg, (void)event, (void)seq, (void)index;
@@ -697,7 +1035,16 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	rw_config cfg;
 	rw_config_init(&cfg);
 	cfg.type = conf_type;
-	enum { EMPTY, SINGLE_WRAPPED, MULTI_WRAPPED, CLOSED, MULTI_GAP, POISONED } which;
+	enum {
+		EMPTY,
+		SINGLE_WRAPPED,
+		MULTI_WRAPPED,
+		CLOSED,
+		MULTI_GAP,
+		POISONED,
+		FRAMED_WRAPPED,
+		FRAMED_MULTI_GAP
+	} which;
 	if (strcmp(scenario, "empty") == 0) {
 		which = EMPTY;
 		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 4;
@@ -717,6 +1064,17 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 	} else if (strcmp(scenario, "poisoned") == 0) {
 		which = POISONED;
 		cfg.mode = RW_MODE_SINGLE, cfg.capacity = 8, cfg.registry_capacity = 2;
+	} else if (strcmp(scenario, "framed-wrapped") == 0 ||
+		   strcmp(scenario, "framed-multi-gap") == 0) {
+		/* PROTOCOL.md, "Framed scenarios" */
+		which = scenario[7] == 'w' ? FRAMED_WRAPPED : FRAMED_MULTI_GAP;
+		cfg.mode = which == FRAMED_WRAPPED ? RW_MODE_SINGLE : RW_MODE_MULTI;
+		cfg.capacity = 16, cfg.registry_capacity = 2;
+		if (which == FRAMED_MULTI_GAP)
+			cfg.producer_capacity = 2;
+		cfg.payload_kind = RW_PAYLOAD_FRAMED;
+		cfg.type = rw_framed_type(CONF_FRAMED_TYPE_NAME, CONF_FRAMED_SLOT, CONF_FRAMED_ALIGN);
+		cfg.max_message = 112;
 	} else {
 		return -1;
 	}
@@ -777,6 +1135,25 @@ static int golden_image(const char *scenario, uint8_t **out, size_t *len)
 		bad = golden_publish(p, 0, 2) ||
 		      rw_producer_publish_fill(p, 1, fill_fails, NULL, 0, NULL) != RW_ERR_POISONED;
 		break;
+	case FRAMED_WRAPPED: {
+		/* sequences 0-1, 2, 3-4, 5-6, 7, 8, 9-10, 11, 12-13, 14; c1 reads them (cursor 15);
+		 * then a PAD at 15, message 10 at 16-17, message 11 at 18 */
+		static const uint32_t lens[12] = {100, 20, 112, 64, 1, 48, 112, 30, 112, 7, 100, 40};
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_publish_frames(p, 0, 0, lens, 10) || golden_read_frames(c1, 10) ||
+		      rw_consumer_next(c1) != 15 || golden_publish_frames(p, 0, 10, lens + 10, 2);
+		break;
+	}
+	case FRAMED_MULTI_GAP: {
+		static const uint32_t first[2] = {100, 20}, later[2] = {112, 5};
+		bad = golden_register(&c1, seg, "c1", RW_FLAG_REQUIRED) ||
+		      golden_publish_frames(p, 0, 0, first, 2) || golden_read_frames(c1, 2) ||
+		      golden_dead_frame(buf, total_size) || golden_pass_frame_gap(c1) ||
+		      rw_segment_retire_resolved(seg) != 1 || /* a peer retires the resolved entry (5.4) */
+		      golden_publish_frames(p, 0, 2, later, 2) || golden_read_frames(c1, 2) ||
+		      rw_consumer_next(c1) != 8;
+		break;
+	}
 	default:
 		bad = 1;
 	}
@@ -799,7 +1176,7 @@ static int cmd_golden(int argc, char **argv)
 	int r = golden_image(argv[0], &img, &len);
 	if (r == -1)
 		return usage("unknown scenario %s (empty, single-wrapped, multi-wrapped, closed, "
-			     "multi-gap, poisoned)",
+			     "multi-gap, poisoned, framed-wrapped, framed-multi-gap)",
 			     argv[0]);
 	if (r != 0) {
 		print_error("io", "building the scenario failed");

@@ -83,6 +83,10 @@ static const char *const code_names[RW_ERR_COUNT_] = {
 	[RW_ERR_PRODUCER_DEAD] = "producer_dead",
 	[RW_ERR_LOST] = "lost",
 	[RW_ERR_BUSY] = "registry_busy",
+	[RW_ERR_PAYLOAD_KIND] = "payload_kind",
+	[RW_ERR_FRAME_GEOMETRY] = "frame_geometry",
+	[RW_ERR_CORRUPT_FRAME] = "corrupt_frame",
+	[RW_ERR_TOO_LARGE] = "too_large",
 };
 
 static const char *const code_texts[RW_ERR_COUNT_] = {
@@ -121,6 +125,10 @@ static const char *const code_texts[RW_ERR_COUNT_] = {
 	[RW_ERR_PRODUCER_DEAD] = "producer dead",
 	[RW_ERR_LOST] = "events lost",
 	[RW_ERR_BUSY] = "registry busy",
+	[RW_ERR_PAYLOAD_KIND] = "wrong payload kind",
+	[RW_ERR_FRAME_GEOMETRY] = "bad frame geometry",
+	[RW_ERR_CORRUPT_FRAME] = "corrupt frame",
+	[RW_ERR_TOO_LARGE] = "message too large",
 };
 
 const char *rw_code_name(rw_code code)
@@ -185,6 +193,37 @@ uint64_t rw_fnv1a64(const void *data, size_t len)
 uint64_t rw_type_fingerprint(const char *descriptor)
 {
 	return rw_fnv1a64(descriptor, strlen(descriptor));
+}
+
+/* FNV-1a 64 of "frames{" + name[0..len) + "}" (spec 11.1), without building the string. */
+static uint64_t framed_fingerprint(const char *name, size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	const struct {
+		const char *p;
+		size_t n;
+	} parts[3] = {{"frames{", 7}, {name, len}, {"}", 1}};
+	for (int k = 0; k < 3; k++)
+		for (size_t i = 0; i < parts[k].n; i++) {
+			h ^= (uint8_t)parts[k].p[i];
+			h *= 0x100000001b3ull;
+		}
+	return h;
+}
+
+uint64_t rw_framed_fingerprint(const char *type_name)
+{
+	const char *name = type_name ? type_name : RW_DEFAULT_MESSAGE_TYPE;
+	return framed_fingerprint(name, strlen(name));
+}
+
+rw_event_type rw_framed_type(const char *type_name, uint32_t slot_size, uint32_t slot_align)
+{
+	const char *name = type_name ? type_name : RW_DEFAULT_MESSAGE_TYPE;
+	return (rw_event_type){.event_size = slot_size,
+			       .event_align = slot_align,
+			       .fingerprint = rw_framed_fingerprint(name),
+			       .name = name};
 }
 
 static int name_byte_allowed(uint8_t b)
@@ -623,6 +662,61 @@ static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
  * initialized with rw_config_init (or comes from a library older than this API). Fields appended
  * later are read only when they fit in cfg->size. */
 #define RW_CONFIG_SIZE_V1 (offsetof(rw_config, perm) + sizeof(unsigned))
+/* The fields appended in format 2.1, read only when they fit in cfg->size. */
+#define RW_CONFIG_HAS(cfg, field) ((cfg)->size >= offsetof(rw_config, field) + sizeof((cfg)->field))
+
+/* The largest max_message of a framed ring of capacity slots of slot_size bytes: (capacity / 8) *
+ * slot_size - 16 (11.1), at most 2^31; 0 if there is no room at all. */
+static uint64_t largest_message(uint64_t capacity, uint32_t slot_size)
+{
+	uint64_t room = capacity / 8 * slot_size;
+	if (room <= RW_FRAME_HEADER_LEN)
+		return 0;
+	room -= RW_FRAME_HEADER_LEN;
+	return room < (1ull << 31) ? room : (1ull << 31);
+}
+
+/* A framed configuration against 11.1 (the fixed checks of rw_layout passed): fills g's framed
+ * fields. */
+static rw_code layout_frames(const rw_config *cfg, rw_geometry *g, rw_error *err)
+{
+	const rw_event_type *t = &cfg->type;
+	const char *name = t->name ? t->name : RW_DEFAULT_MESSAGE_TYPE;
+	if (t->event_align < RW_MIN_FRAME_ALIGN)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "framed slots aligned to %u, at least %u",
+			    t->event_align, RW_MIN_FRAME_ALIGN);
+	if (t->event_size % t->event_align != 0 || t->event_size <= RW_FRAME_HEADER_LEN)
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "framed slot size %u: a multiple of its alignment %u and over %u",
+			    t->event_size, t->event_align, RW_FRAME_HEADER_LEN);
+	if (cfg->capacity < RW_MIN_FRAMED_CAPACITY)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "a framed ring needs at least %u slots, not %llu",
+			    RW_MIN_FRAMED_CAPACITY, (unsigned long long)cfg->capacity);
+	if (t->fingerprint != 0 && t->fingerprint != rw_framed_fingerprint(name))
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "fingerprint 0x%016llx is not that of frames{%s} (use rw_framed_type)",
+			    (unsigned long long)t->fingerprint, name);
+	uint64_t largest = largest_message(cfg->capacity, t->event_size);
+	uint64_t m = RW_CONFIG_HAS(cfg, max_message) && cfg->max_message ? cfg->max_message : largest;
+	if (m < 1 || m > largest)
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "largest message %llu: at most %llu for %llu slots of %u bytes (a frame "
+			    "spans at most an eighth of the ring)",
+			    (unsigned long long)m, (unsigned long long)largest,
+			    (unsigned long long)cfg->capacity, t->event_size);
+	g->version_minor = RW_VERSION_MINOR_FRAMED;
+	g->payload_kind = RW_PAYLOAD_FRAMED;
+	g->type_fingerprint = rw_framed_fingerprint(name);
+	g->frames = (rw_frame_geometry){.header_len = RW_FRAME_HEADER_LEN,
+					.max_message = (uint32_t)m,
+					.slot_size = t->event_size,
+					.capacity = cfg->capacity};
+	g->frames_ok = 1;
+	size_t n = strlen(name);
+	memcpy(g->type_name, name, n);
+	g->type_name_len = (uint32_t)n;
+	return RW_OK;
+}
 
 rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 {
@@ -648,10 +742,18 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 			    "%u producer entries (single mode has 1, multi mode 1 to 64)", producers);
 	if (cfg->registry_capacity < 1 || cfg->registry_capacity > RW_MAX_REGISTRY)
 		return fail(err, RW_ERR_REGISTRY, "registry capacity %u", cfg->registry_capacity);
+	uint32_t kind = RW_CONFIG_HAS(cfg, payload_kind) ? cfg->payload_kind : RW_PAYLOAD_FIXED;
+	if (kind != RW_PAYLOAD_FIXED && kind != RW_PAYLOAD_FRAMED)
+		return fail(err, RW_ERR_INVALID_ARG, "payload kind %u (0 fixed, 1 framed)", kind);
 
 	memset(g, 0, sizeof *g);
 	g->version_major = RW_VERSION_MAJOR;
-	g->version_minor = RW_VERSION_MINOR;
+	g->version_minor = RW_VERSION_MINOR_FIXED; /* a ring of fixed events keeps 2.0's bytes */
+	g->payload_kind = RW_PAYLOAD_FIXED;
+	if (t->name) {
+		g->type_name_len = (uint32_t)strlen(t->name);
+		memcpy(g->type_name, t->name, g->type_name_len);
+	}
 	g->header_len = RW_HEADER_LEN;
 	g->mode = cfg->mode;
 	g->capacity = cfg->capacity;
@@ -663,6 +765,11 @@ rw_code rw_layout(const rw_config *cfg, rw_geometry *g, rw_error *err)
 	g->registry_entry_size = RW_ENTRY_LEN;
 	g->producer_capacity = producers;
 	g->type_fingerprint = t->fingerprint;
+	if (kind == RW_PAYLOAD_FRAMED) {
+		rw_code rc = layout_frames(cfg, g, err);
+		if (rc != RW_OK)
+			return rc;
+	}
 	/* Placement of a version 2.0 creator (spec 4, table "regions"), computed cumulatively. */
 	uint64_t off = RW_HEADER_LEN;
 	g->cursors = (rw_region){off, RW_CURSORS_LEN};
@@ -720,12 +827,22 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 	h->event_size = g->event_size;
 	h->event_align = g->event_align;
 	h->type_fingerprint = g->type_fingerprint;
-	size_t nlen = type && type->name ? strlen(type->name) : 0;
+	/* a framed ring's name is the geometry's ("bytes" when the application gave none) */
+	const char *name = g->payload_kind == RW_PAYLOAD_FRAMED ? g->type_name
+			   : type && type->name			   ? type->name
+								   : NULL;
+	size_t nlen = name ? strlen(name) : 0;
 	if (nlen > RW_MAX_TYPE_NAME)
 		nlen = RW_MAX_TYPE_NAME;
 	h->type_name_len = (uint32_t)nlen;
 	if (nlen)
-		memcpy(h->type_name, type->name, nlen);
+		memcpy(h->type_name, name, nlen);
+	if (g->payload_kind == RW_PAYLOAD_FRAMED) {
+		/* spec 11.1: format 2.1's fields; a ring of fixed events leaves them zero */
+		h->payload_kind = RW_PAYLOAD_FRAMED;
+		h->frame_header_len = g->frames.header_len;
+		h->max_message = g->frames.max_message;
+	}
 	/* 5.1 step 2, in both modes: producer entry 0 is the creator's: owner, heartbeat, then
 	 * state = active with generation 1 (0x101). */
 	rw_producer_entry *pe = (rw_producer_entry *)(void *)((uint8_t *)buf + g->producers.offset);
@@ -760,6 +877,99 @@ static int region_bad(const char *name, const rw_region *r, const rw_geometry *g
 			    (unsigned long long)r->length, exact ? "" : "at least ",
 			    (unsigned long long)want_len),
 		       1;
+	return 0;
+}
+
+static const char *payload_name(uint32_t kind)
+{
+	return kind == RW_PAYLOAD_FIXED ? "fixed events"
+	       : kind == RW_PAYLOAD_FRAMED ? "framed messages"
+					   : "an unknown payload kind";
+}
+
+/* Check 14 (spec 5.2): the frame geometry of 11.1, on geometry copied from a header that passed
+ * checks 1 to 12 and has payload_kind 1. In Go's order (layout.checkFrames). */
+static rw_code check_frame_geometry(const rw_geometry *g, rw_error *err)
+{
+	uint64_t hl = g->frames.header_len, slot = g->slot_size, m = g->frames.max_message;
+	if (g->version_minor < RW_VERSION_MINOR_FRAMED)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "version %u.%u has no framed rings",
+			    g->version_major, g->version_minor);
+	if (g->slot_align < RW_MIN_FRAME_ALIGN)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "slot alignment %u is below %u", g->slot_align,
+			    RW_MIN_FRAME_ALIGN);
+	if (g->event_size != g->slot_size)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "event size %u is not the slot size %u",
+			    g->event_size, g->slot_size);
+	if (hl < RW_FRAME_HEADER_LEN || hl % 16 != 0 || hl >= slot)
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "frame header length %llu (a multiple of 16, at least 16, below the slot "
+			    "size %llu)",
+			    (unsigned long long)hl, (unsigned long long)slot);
+	if (g->capacity < RW_MIN_FRAMED_CAPACITY)
+		return fail(err, RW_ERR_FRAME_GEOMETRY, "capacity %llu is below %u",
+			    (unsigned long long)g->capacity, RW_MIN_FRAMED_CAPACITY);
+	if (m < 1 || hl + m > g->capacity / 8 * slot)
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "largest message %llu: a frame of %llu bytes must fit in %llu slots of "
+			    "%llu (an eighth of the ring)",
+			    (unsigned long long)m, (unsigned long long)(hl + m),
+			    (unsigned long long)(g->capacity / 8), (unsigned long long)slot);
+	uint64_t want = framed_fingerprint(g->type_name, g->type_name_len);
+	if (g->type_fingerprint != want)
+		return fail(err, RW_ERR_FRAME_GEOMETRY,
+			    "fingerprint 0x%016llx is not that of frames{%.64s} (0x%016llx)",
+			    (unsigned long long)g->type_fingerprint, g->type_name,
+			    (unsigned long long)want);
+	return RW_OK;
+}
+
+rw_code rw_check_framed(const rw_geometry *g, const char *type_name, rw_error *err)
+{
+	/* 13, a reader of framed messages */
+	if (g->payload_kind != RW_PAYLOAD_FRAMED)
+		return fail(err, RW_ERR_PAYLOAD_KIND,
+			    "the ring holds %s (payload_kind %u), this reader reads framed messages",
+			    payload_name(g->payload_kind), g->payload_kind);
+	if (type_name && (strlen(type_name) != g->type_name_len ||
+			  memcmp(type_name, g->type_name, g->type_name_len) != 0))
+		return fail(err, RW_ERR_EVENT_TYPE, "the ring carries messages of type \"%.64s\", "
+			    "this reader expects \"%.64s\"", g->type_name, type_name);
+	/* 14 */
+	rw_code rc = check_frame_geometry(g, err);
+	if (rc == RW_OK)
+		ok(err);
+	return rc;
+}
+
+rw_code rw_validate_framed(const void *base, size_t len, const char *type_name, rw_geometry *out,
+			   rw_error *err)
+{
+	rw_geometry g;
+	rw_code rc = rw_validate(base, len, NULL, &g, err);
+	if (rc == RW_OK)
+		rc = rw_check_framed(&g, type_name, err);
+	if (rc == RW_OK && out)
+		*out = g;
+	return rc;
+}
+
+int rw_frame_check(const rw_frame_geometry *g, uint64_t seq, const rw_frame_header *f)
+{
+	uint64_t i = seq & (g->capacity - 1);
+	/* 1: the header names this sequence (a stale one from an earlier lap, or bytes that are no
+	 * header, fail here) and bit 62 is clear */
+	if ((f->seq_flags & RW_FRAME_SEQ_MASK) != (seq & RW_FRAME_SEQ_MASK) ||
+	    (f->seq_flags & RW_FRAME_BIT62) != 0)
+		return 1;
+	/* 2: the frame stops at the end of the array */
+	if (f->slots < 1 || i + f->slots > g->capacity)
+		return 2;
+	/* 3 */
+	if (f->seq_flags & RW_FRAME_PAD)
+		return f->length == 0 ? 0 : 3;
+	if (f->length > g->max_message || f->slots != rw_frame_slots(g, f->length))
+		return 3;
 	return 0;
 }
 
@@ -882,7 +1092,26 @@ rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, r
 	g.incarnation = h->incarnation;
 	g.creator_pid = h->creator_pid;
 	g.creator_start_time = h->creator_start_time;
-	/* 13 */
+	/* What checks 13 and 14 read, copied once (check 9 bounded type_name_len). Check 14 is
+	 * evaluated here whatever the reader, so that the framed calls can refuse a ring whose
+	 * geometry failed it even when the attacher skipped it (expect NULL). */
+	g.payload_kind = h->payload_kind;
+	g.type_name_len = type_name_len;
+	for (uint32_t i = 0; i < type_name_len; i++)
+		g.type_name[i] = (char)((const volatile uint8_t *)h->type_name)[i];
+	if (g.payload_kind == RW_PAYLOAD_FRAMED) {
+		g.frames = (rw_frame_geometry){.header_len = h->frame_header_len,
+					       .max_message = h->max_message,
+					       .slot_size = g.slot_size,
+					       .capacity = g.capacity};
+		g.frames_ok = check_frame_geometry(&g, NULL) == RW_OK;
+	}
+	/* 13, a reader of fixed events: the payload kind first (a 2.0 reader has no such check,
+	 * but its event type check refuses a framed ring: 11.1's fingerprint is no descriptor's) */
+	if (expect && g.payload_kind != RW_PAYLOAD_FIXED)
+		return fail(err, RW_ERR_PAYLOAD_KIND,
+			    "the ring holds %s (payload_kind %u), this reader reads fixed events",
+			    payload_name(g.payload_kind), g.payload_kind);
 	if (expect && (g.event_size != expect->event_size || g.event_align != expect->event_align ||
 		       g.type_fingerprint != expect->fingerprint))
 		return fail(err, RW_ERR_EVENT_TYPE,
@@ -1015,8 +1244,23 @@ static rw_code create_common(int backing, const char *name, const rw_config *cfg
 	return RW_OK;
 }
 
-static rw_code attach_common(int backing, const char *name, const rw_event_type *expect,
-			     int64_t timeout_ms, rw_segment *seg, rw_error *err)
+/* What an attacher expects (check 13): fixed events of type (NULL: skip 13), or framed messages
+ * (type_name NULL: of any type; then also check 14). */
+typedef struct rw_expect {
+	int framed;
+	const rw_event_type *type;
+	const char *type_name;
+} rw_expect;
+
+static rw_code validate_expect(const void *base, size_t len, const rw_expect *x, rw_geometry *g,
+			       rw_error *err)
+{
+	return x->framed ? rw_validate_framed(base, len, x->type_name, g, err)
+			 : rw_validate(base, len, x->type, g, err);
+}
+
+static rw_code attach_common(int backing, const char *name, const rw_expect *x, int64_t timeout_ms,
+			     rw_segment *seg, rw_error *err)
 {
 	rw_code rc = check_name(backing, name, err);
 	if (rc != RW_OK)
@@ -1055,7 +1299,7 @@ static rw_code attach_common(int backing, const char *name, const rw_event_type 
 		}
 		if (len < RW_HEADER_LEN) {
 			close(fd);
-			return rw_validate(NULL, len, expect, NULL, err); /* initializing / too small */
+			return rw_validate(NULL, len, NULL, NULL, err); /* initializing / too small */
 		}
 		void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		int e = errno;
@@ -1063,7 +1307,7 @@ static rw_code attach_common(int backing, const char *name, const rw_event_type 
 		if (base == MAP_FAILED)
 			return fail_sys(err, RW_ERR_IO, "mmap", e);
 		rw_geometry g;
-		rc = rw_validate(base, len, expect, &g, err);
+		rc = validate_expect(base, len, x, &g, err);
 		if (rc == RW_ERR_INITIALIZING && retry) {
 			munmap(base, len);
 			sleep_ns(1000000);
@@ -1114,15 +1358,29 @@ rw_code rw_segment_create_file(const char *path, const rw_config *cfg, rw_segmen
 rw_code rw_segment_attach_shm(const char *name, const rw_event_type *expect, int64_t timeout_ms,
 			      rw_segment **out, rw_error *err)
 {
-	NEW_HANDLE(rw_segment, out, err,
-		   attach_common(RW_BACKING_SHM, name, expect, timeout_ms, h_, err));
+	rw_expect x = {0, expect, NULL};
+	NEW_HANDLE(rw_segment, out, err, attach_common(RW_BACKING_SHM, name, &x, timeout_ms, h_, err));
+}
+
+rw_code rw_segment_attach_framed_shm(const char *name, const char *type_name, int64_t timeout_ms,
+				     rw_segment **out, rw_error *err)
+{
+	rw_expect x = {1, NULL, type_name};
+	NEW_HANDLE(rw_segment, out, err, attach_common(RW_BACKING_SHM, name, &x, timeout_ms, h_, err));
+}
+
+rw_code rw_segment_attach_framed_file(const char *path, const char *type_name, int64_t timeout_ms,
+				      rw_segment **out, rw_error *err)
+{
+	rw_expect x = {1, NULL, type_name};
+	NEW_HANDLE(rw_segment, out, err, attach_common(RW_BACKING_FILE, path, &x, timeout_ms, h_, err));
 }
 
 rw_code rw_segment_attach_file(const char *path, const rw_event_type *expect, int64_t timeout_ms,
 			       rw_segment **out, rw_error *err)
 {
-	NEW_HANDLE(rw_segment, out, err,
-		   attach_common(RW_BACKING_FILE, path, expect, timeout_ms, h_, err));
+	rw_expect x = {0, expect, NULL};
+	NEW_HANDLE(rw_segment, out, err, attach_common(RW_BACKING_FILE, path, &x, timeout_ms, h_, err));
 }
 
 static rw_code create_memory(void *buf, size_t len, const rw_config *cfg, rw_segment *seg,
@@ -1156,13 +1414,13 @@ rw_code rw_segment_create_memory(void *buf, size_t len, const rw_config *cfg, rw
 	NEW_HANDLE(rw_segment, out, err, create_memory(buf, len, cfg, h_, err));
 }
 
-static rw_code attach_memory(void *buf, size_t len, const rw_event_type *expect, rw_segment *seg,
+static rw_code attach_memory(void *buf, size_t len, const rw_expect *x, rw_segment *seg,
 			     rw_error *err)
 {
 	if (!buf || ((uintptr_t)buf % RW_REGION_ALIGN) != 0)
 		return fail(err, RW_ERR_INVALID_ARG, "memory backing must be 128-aligned");
 	rw_geometry g;
-	rw_code rc = rw_validate(buf, len, expect, &g, err);
+	rw_code rc = validate_expect(buf, len, x, &g, err);
 	if (rc != RW_OK)
 		return rc;
 	fill_segment(seg, buf, len, RW_BACKING_MEMORY, NULL, &g);
@@ -1172,7 +1430,15 @@ static rw_code attach_memory(void *buf, size_t len, const rw_event_type *expect,
 rw_code rw_segment_attach_memory(void *buf, size_t len, const rw_event_type *expect,
 				 rw_segment **out, rw_error *err)
 {
-	NEW_HANDLE(rw_segment, out, err, attach_memory(buf, len, expect, h_, err));
+	rw_expect x = {0, expect, NULL};
+	NEW_HANDLE(rw_segment, out, err, attach_memory(buf, len, &x, h_, err));
+}
+
+rw_code rw_segment_attach_framed_memory(void *buf, size_t len, const char *type_name,
+					rw_segment **out, rw_error *err)
+{
+	rw_expect x = {1, NULL, type_name};
+	NEW_HANDLE(rw_segment, out, err, attach_memory(buf, len, &x, h_, err));
 }
 
 rw_code rw_segment_size(const rw_config *cfg, uint64_t *total_size, rw_error *err)
@@ -1205,6 +1471,19 @@ uint64_t rw_segment_total_size(const rw_segment *seg) { return seg->g.total_size
 uint64_t rw_segment_incarnation(const rw_segment *seg) { return seg->g.incarnation; }
 uint32_t rw_segment_creator_pid(const rw_segment *seg) { return seg->g.creator_pid; }
 int rw_segment_is_creator(const rw_segment *seg) { return seg->creator; }
+uint32_t rw_segment_payload_kind(const rw_segment *seg) { return seg->g.payload_kind; }
+uint32_t rw_segment_frame_header_len(const rw_segment *seg)
+{
+	return seg->g.payload_kind == RW_PAYLOAD_FRAMED ? seg->g.frames.header_len : 0;
+}
+uint32_t rw_segment_max_message(const rw_segment *seg)
+{
+	return seg->g.payload_kind == RW_PAYLOAD_FRAMED ? seg->g.frames.max_message : 0;
+}
+rw_code rw_segment_check_framed(const rw_segment *seg, const char *type_name, rw_error *err)
+{
+	return rw_check_framed(&seg->g, type_name, err);
+}
 void rw_segment_version(const rw_segment *seg, uint16_t *major, uint16_t *minor)
 {
 	if (major)
@@ -1741,13 +2020,18 @@ static rw_code ensure_room(rw_producer *p, uint64_t start, uint64_t end, uint64_
 	return RW_OK;
 }
 
-rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err)
+/* The sequences a claim takes when it starts at sequence first: a framed claim's PADs depend on
+ * where it starts (11.2 step 2). NULL: a claim of a fixed number of sequences. */
+typedef uint64_t (*rw_span_fn)(const void *arg, uint64_t first);
+
+/* 5.3 steps 1-2 / 5.4 steps 1-3 for a claim of n sequences, or of span(arg, c) sequences from the
+ * first sequence c (computed again from the new c whenever the multi-mode CAS fails); every span
+ * is at most capacity. *first receives the first sequence, *n_out (may be NULL) the count. */
+static rw_code claim_span(rw_producer *p, uint64_t n, rw_span_fn span, const void *arg,
+			  int64_t timeout_ms, uint64_t *first, uint64_t *n_out, rw_error *err)
 {
 	rw_segment *seg = p->seg;
 	uint64_t cap = seg->g.capacity;
-	if (n == 0 || n > cap)
-		return fail(err, RW_ERR_INVALID_ARG, "batch of %u for capacity %llu", n,
-			    (unsigned long long)cap);
 	if (p->closed)
 		return fail(err, RW_ERR_CLOSED, "this producer was closed");
 	/* One acquire load of a header line that is written only on poisoning: cheap enough to do
@@ -1757,6 +2041,8 @@ rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64
 	uint64_t deadline = deadline_after(timeout_ms);
 	int waited;
 	if (seg->g.mode == RW_MODE_SINGLE) {
+		if (span)
+			n = span(arg, p->next);
 		uint64_t end = p->next + n;
 		if (end >= RW_MAX_SEQUENCE) /* a count of 2^62 would read as the closed bit */
 			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu", (unsigned long long)end);
@@ -1772,6 +2058,8 @@ rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64
 		p->pending_lo = p->next;
 		p->pending_hi = end;
 		*first = p->next;
+		if (n_out)
+			*n_out = n;
 		return RW_OK;
 	}
 	rw_producer_entry *pe = p->entry;
@@ -1784,6 +2072,8 @@ rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64
 		if (poison_pending(seg))
 			return fail_poisoned(seg, err);
 		uint64_t c = w;
+		if (span) /* 11.2 step 2: the frames laid out from this c */
+			n = span(arg, c);
 		uint64_t end = c + n;
 		if (end >= RW_MAX_SEQUENCE)
 			return fail(err, RW_ERR_OVERFLOW, "claim up to %llu", (unsigned long long)end);
@@ -1797,17 +2087,52 @@ rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64
 		atomic_store_explicit(&pe->intent_start, c, memory_order_seq_cst);
 		atomic_store_explicit(&pe->intent_end, end, memory_order_seq_cst);
 		/* step 3 */
+		if (rw_test.claim_cas)
+			rw_test.claim_cas(p, c);
 		if (atomic_compare_exchange_strong_explicit(&seg->cursors->claimed, &c, end,
 							    memory_order_seq_cst,
 							    memory_order_acquire)) {
 			p->pending_lo = w;
 			p->pending_hi = end;
 			*first = w;
+			if (n_out)
+				*n_out = n;
 			return RW_OK;
 		}
 		/* the range is someone else's now: withdraw the intent before retrying */
 		atomic_store_explicit(&pe->intent_end, 0, memory_order_seq_cst);
 	}
+}
+
+/* Check 13 for a producer or consumer call of one payload kind. */
+static rw_code check_kind(const rw_segment *seg, uint32_t want, rw_error *err)
+{
+	if (seg->g.payload_kind == want)
+		return RW_OK;
+	return fail(err, RW_ERR_PAYLOAD_KIND, "the ring holds %s, this call is for %s",
+		    payload_name(seg->g.payload_kind), payload_name(want));
+}
+
+/* A framed call: a framed ring (13) whose geometry passed check 14. */
+static rw_code check_framed_call(const rw_segment *seg, rw_error *err)
+{
+	rw_code rc = check_kind(seg, RW_PAYLOAD_FRAMED, err);
+	if (rc == RW_OK && !seg->g.frames_ok)
+		rc = rw_check_framed(&seg->g, NULL, err); /* reports what check 14 found */
+	return rc;
+}
+
+rw_code rw_producer_claim(rw_producer *p, uint32_t n, int64_t timeout_ms, uint64_t *first, rw_error *err)
+{
+	rw_segment *seg = p->seg;
+	uint64_t cap = seg->g.capacity;
+	rw_code rc = check_kind(seg, RW_PAYLOAD_FIXED, err);
+	if (rc != RW_OK)
+		return rc;
+	if (n == 0 || n > cap)
+		return fail(err, RW_ERR_INVALID_ARG, "batch of %u for capacity %llu", n,
+			    (unsigned long long)cap);
+	return claim_span(p, n, NULL, NULL, timeout_ms, first, NULL, err);
 }
 
 static void heartbeat_every_1024(rw_producer *p)
@@ -1855,6 +2180,7 @@ void rw_producer_abort_claim(rw_producer *p, const char *message)
 	memcpy(rec.message, msg, n);
 	rec.message[n] = 0;
 	p->failed = 1;
+	p->msg_open = 0;
 	rw_segment_poison(seg, &rec); /* wakes everyone */
 	if (seg->g.mode == RW_MODE_MULTI)
 		atomic_store_explicit(&p->entry->intent_end, 0, memory_order_release);
@@ -1894,6 +2220,166 @@ rw_code rw_producer_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, vo
 	return RW_OK;
 }
 
+/* ---- Framed producer (11.2) -------------------------------------------------------------------- */
+
+/* Writes the frame header at sequence seq: plain stores, which the publish releases (11.2 step 4). */
+static void write_frame(rw_segment *seg, uint64_t seq, int pad, uint32_t len, uint64_t slots)
+{
+	rw_frame_header f = {.seq_flags = seq | (pad ? RW_FRAME_PAD : 0),
+			     .length = len,
+			     .slots = (uint32_t)slots};
+	memcpy(rw_slot(seg, seq), &f, sizeof f);
+}
+
+/* The messages of one claim. */
+struct msg_batch {
+	const rw_frame_geometry *g;
+	const uint32_t *lens;
+	uint32_t n;
+};
+
+/* 11.2 step 2: the sequences the frames of batch b take when laid out from first: each message's
+ * slots, preceded by a PAD up to the end of the array where the message would cross it. */
+static uint64_t batch_span(const void *arg, uint64_t first)
+{
+	const struct msg_batch *b = arg;
+	uint64_t cap = b->g->capacity, t = first;
+	for (uint32_t j = 0; j < b->n; j++) {
+		uint64_t k = rw_frame_slots(b->g, b->lens[j]);
+		uint64_t i = t & (cap - 1);
+		if (i + k > cap)
+			t += cap - i; /* the PAD */
+		t += k;
+	}
+	return t - first;
+}
+
+/* 11.2 step 1: refuses, before claiming, a message over max_message and a batch whose claim could
+ * exceed capacity: its frames plus the longest PAD it could need (a PAD precedes a message only
+ * when the message does not fit before the end, so it is shorter than the message's frame; and a
+ * claim of at most capacity sequences crosses the end of the array at most once). */
+static rw_code check_batch(const rw_producer *p, const uint32_t *lens, uint32_t n, rw_error *err)
+{
+	const rw_frame_geometry *g = &p->seg->g.frames;
+	if (p->msg_open)
+		return fail(err, RW_ERR_INVALID_ARG,
+			    "a message claimed in place is still open: publish or abandon it first");
+	if (n == 0)
+		return fail(err, RW_ERR_INVALID_ARG, "a batch of no messages");
+	uint64_t total = 0, longest = 0;
+	for (uint32_t j = 0; j < n; j++) {
+		if (lens[j] > g->max_message)
+			return fail(err, RW_ERR_TOO_LARGE, "message %u of %u bytes, the largest is %u",
+				    j, lens[j], g->max_message);
+		uint64_t k = rw_frame_slots(g, lens[j]);
+		total += k;
+		if (k > longest)
+			longest = k;
+	}
+	if (total + longest - 1 > g->capacity)
+		return fail(err, RW_ERR_INVALID_ARG,
+			    "%u messages of %llu slots could need %llu sequences, capacity %llu", n,
+			    (unsigned long long)total, (unsigned long long)(total + longest - 1),
+			    (unsigned long long)g->capacity);
+	return RW_OK;
+}
+
+rw_code rw_producer_publish_messages(rw_producer *p, const void *const *msgs, const uint32_t *lens,
+				     uint32_t n, int64_t timeout_ms, rw_error *err)
+{
+	rw_segment *seg = p->seg;
+	rw_code rc = check_framed_call(seg, err);
+	if (rc == RW_OK)
+		rc = check_batch(p, lens, n, err);
+	if (rc != RW_OK)
+		return rc;
+	const rw_frame_geometry *g = &seg->g.frames;
+	struct msg_batch b = {g, lens, n};
+	uint64_t first, total;
+	rc = claim_span(p, 0, batch_span, &b, timeout_ms, &first, &total, err);
+	if (rc != RW_OK)
+		return rc;
+	/* 11.2 step 4: the same layout as batch_span, from the claim's first sequence */
+	uint64_t cap = g->capacity, t = first;
+	for (uint32_t j = 0; j < n; j++) {
+		uint64_t k = rw_frame_slots(g, lens[j]);
+		uint64_t i = t & (cap - 1);
+		if (i + k > cap) {
+			write_frame(seg, t, 1, 0, cap - i);
+			t += cap - i;
+		}
+		write_frame(seg, t, 0, lens[j], k);
+		if (lens[j])
+			memcpy(rw_slot(seg, t) + g->header_len, msgs[j], lens[j]);
+		t += k;
+	}
+	rw_producer_publish_claim(p); /* step 5: every sequence, PADs included */
+	ok(err);
+	return RW_OK;
+}
+
+rw_code rw_producer_publish_message(rw_producer *p, const void *msg, uint32_t len,
+				    int64_t timeout_ms, rw_error *err)
+{
+	return rw_producer_publish_messages(p, &msg, &len, 1, timeout_ms, err);
+}
+
+rw_code rw_producer_claim_message(rw_producer *p, uint32_t max_len, int64_t timeout_ms,
+				  void **payload, rw_error *err)
+{
+	rw_segment *seg = p->seg;
+	rw_code rc = check_framed_call(seg, err);
+	if (rc == RW_OK)
+		rc = check_batch(p, &max_len, 1, err);
+	if (rc != RW_OK)
+		return rc;
+	const rw_frame_geometry *g = &seg->g.frames;
+	struct msg_batch b = {g, &max_len, 1};
+	uint64_t first, total;
+	rc = claim_span(p, 0, batch_span, &b, timeout_ms, &first, &total, err);
+	if (rc != RW_OK)
+		return rc;
+	uint64_t k = rw_frame_slots(g, max_len);
+	p->msg_seq = first + total - k;
+	p->msg_slots = k;
+	p->msg_max = max_len;
+	p->msg_open = 1;
+	if (p->msg_seq != first)
+		write_frame(seg, first, 1, 0, p->msg_seq - first);
+	write_frame(seg, p->msg_seq, 0, max_len, k);
+	*payload = rw_slot(seg, p->msg_seq) + g->header_len;
+	ok(err);
+	return RW_OK;
+}
+
+rw_code rw_producer_publish_message_claim(rw_producer *p, uint32_t used, rw_error *err)
+{
+	if (!p->msg_open)
+		return fail(err, RW_ERR_INVALID_ARG, "no message claimed in place");
+	if (used > p->msg_max)
+		return fail(err, RW_ERR_INVALID_ARG, "%u bytes used of a claim for %u", used,
+			    p->msg_max);
+	rw_segment *seg = p->seg;
+	/* 11.2: the message frame for used bytes over its first slots, a PAD over the rest */
+	uint64_t ku = rw_frame_slots(&seg->g.frames, used);
+	write_frame(seg, p->msg_seq, 0, used, ku);
+	if (ku < p->msg_slots)
+		write_frame(seg, p->msg_seq + ku, 1, 0, p->msg_slots - ku);
+	p->msg_open = 0;
+	rw_producer_publish_claim(p);
+	ok(err);
+	return RW_OK;
+}
+
+void rw_producer_abandon_message_claim(rw_producer *p)
+{
+	if (!p->msg_open)
+		return;
+	write_frame(p->seg, p->msg_seq, 1, 0, p->msg_slots); /* 11.2: the claim becomes PADs */
+	p->msg_open = 0;
+	rw_producer_publish_claim(p);
+}
+
 /* Every sequence below count is published or a gap, or the ring is poisoned. */
 static int claims_settled(const rw_segment *seg, uint64_t count)
 {
@@ -1913,6 +2399,8 @@ static rw_code producer_end(rw_producer *p, int64_t timeout_ms, rw_error *err)
 		ok(err);
 		return RW_OK;
 	}
+	/* a message claimed in place and never ended: publish it as PADs, never leave a claim */
+	rw_producer_abandon_message_claim(p);
 	p->closed = 1;
 	blocker_leave(&seg->hdr->producer_blockers, &p->blocker);
 	if (!p->creator) {
@@ -2549,6 +3037,7 @@ void rw_consumer_release(rw_consumer *c, uint64_t hi)
 {
 	rw_segment *seg = c->seg;
 	c->next = hi;
+	c->held = 0;
 	/* 5.5 step 2: release store; step 3: the counts are loaded after it */
 	atomic_store_explicit(&c->entry->cursor, hi, memory_order_release);
 	wake_after_cursor_store(seg);
@@ -2575,8 +3064,8 @@ static int stream_ended(const rw_consumer *c)
 static int data_or_news(void *arg)
 {
 	rw_consumer *c = arg;
-	return rw_consumer_available(c, 1) > c->next || rw_consumer_check_owner(c) != RW_OK ||
-	       poison_pending(c->seg) || stream_ended(c);
+	return rw_consumer_available(c, c->wait_at - c->next + 1) > c->wait_at ||
+	       rw_consumer_check_owner(c) != RW_OK || poison_pending(c->seg) || stream_ended(c);
 }
 
 /* Passes over the whole run of gaps at c->next (max bounds events, not gaps): counts it,
@@ -2628,45 +3117,71 @@ static int producers_dead(const rw_segment *seg)
 
 #define RW_STALL_RECHECK_NS 10000000ull /* re-run 5.8 every 10 ms once stalled */
 
-rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
-		   rw_error *err)
+/* 11.4: an optional consumer lapped at claimed count L (a frame boundary): the sequences next to
+ * L - 1 were overwritten unread. Counts them in lost, reports them, goes on at L. */
+static rw_code report_frame_lap(rw_consumer *c, uint64_t L, rw_error *err)
 {
-	*got = 0;
-	if (!c->seg || max == 0)
-		return fail(err, RW_ERR_INVALID_ARG, "%s", c->seg ? "max is 0" : "not registered");
+	uint64_t from = c->next;
+	c->lost += L - from;
+	atomic_store_explicit(&c->entry->lost, c->lost, memory_order_release);
+	c->lost_seq = from;
+	c->lost_count = L - from;
+	rw_consumer_release(c, L);
+	return fail(err, RW_ERR_LOST, "%llu sequence(s) from %llu lost: the producer lapped us",
+		    (unsigned long long)(L - from), (unsigned long long)from);
+}
+
+enum { LAP_NONE = 0, LAP_EVENTS, LAP_FRAMES };
+
+/* What one consuming call remembers across its waits (5.5 step 4, 5.8). */
+struct await {
+	uint64_t deadline, period;
+	uint64_t stuck_at, check_at; /* 5.8: the sequence waited at, and when to resolve it */
+	int check_dead;              /* may pass over dead producers' claims (5.8) */
+	int laps;                    /* LAP_*: how an optional consumer checks for a lap first */
+	int waited;
+};
+
+static void await_init(const rw_consumer *c, struct await *w, int64_t timeout_ms, int laps)
+{
+	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
+	w->deadline = deadline_after(timeout_ms);
+	w->period = rw_test.liveness_period_ns ? rw_test.liveness_period_ns : RW_LIVENESS_NS;
+	/* 5.8: only required consumers gate the producers, so only they may pass over claims */
+	w->check_dead = c->seg->g.mode == RW_MODE_MULTI && required && c->stall_timeout_ms >= 0;
+	w->stuck_at = UINT64_MAX;
+	w->check_at = 0;
+	w->laps = required ? LAP_NONE : laps;
+	w->waited = 0;
+}
+
+/* Waits until sequence `at` (c->next, or the first unpublished sequence of a frame, 11.3 step 3)
+ * is available: *hi = rw_consumer_available(c, max) > at. Fails with evicted, lost (an optional
+ * consumer lapped: reported and released, 5.10 or 11.4), poisoned, ended, producer dead or
+ * timeout (5.5 step 4); a required multi-mode consumer stuck at `at` for its stall timeout passes
+ * over dead producers' claims there (5.8). */
+static rw_code await_data(rw_consumer *c, struct await *w, uint64_t at, uint64_t max, uint64_t *hi_out,
+			  rw_error *err)
+{
 	rw_segment *seg = c->seg;
 	uint64_t cap = seg->g.capacity;
-	uint32_t es = seg->g.event_size;
-	if (c->report_lost) { /* the evicted entry we claimed again (5.7) */
-		c->lost_count = c->report_lost;
-		c->report_lost = 0;
-		return fail(err, RW_ERR_LOST, "%llu event(s) from %llu went unread while evicted",
-			    (unsigned long long)c->lost_count, (unsigned long long)c->lost_seq);
-	}
-	uint64_t deadline = deadline_after(timeout_ms);
-	uint64_t period = rw_test.liveness_period_ns ? rw_test.liveness_period_ns : RW_LIVENESS_NS;
-	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
-	int multi = seg->g.mode == RW_MODE_MULTI;
-	/* 5.8: only required consumers gate the producers, so only they may pass over claims */
-	int check_dead = multi && required && c->stall_timeout_ms >= 0;
-	uint64_t stuck_at = UINT64_MAX, check_at = 0;
 	uint64_t hi;
-	int waited = 0;
 	for (;;) {
 		if (rw_consumer_check_owner(c) != RW_OK)
 			return fail_evicted(c, err);
-		if (!required) {
+		if (w->laps != LAP_NONE) {
 			uint64_t L = rw_claimed_count(seg);
 			if (L > cap && c->next < L - cap)
-				return report_lap(c, L, err);
+				return w->laps == LAP_EVENTS ? report_lap(c, L, err)
+							     : report_frame_lap(c, L, err);
 		}
 		hi = rw_consumer_available(c, max);
-		if (hi > c->next)
+		if (hi > at)
 			break;
 		/* 5.5 step 4: nothing available */
 		if (poison_pending(seg)) {
 			hi = rw_consumer_available(c, max);
-			if (hi > c->next)
+			if (hi > at)
 				break;
 			return fail_poisoned(seg, err);
 		}
@@ -2676,53 +3191,85 @@ rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *g
 			/* ended only once c read up to the producers' count (loaded after
 			 * producer_state); behind a slower stage it keeps waiting for that one */
 			hi = rw_consumer_available(c, max);
-			if (hi > c->next)
+			if (hi > at)
 				break;
 			if (stream_ended(c))
 				return fail(err, RW_ERR_ENDED, "producer closed after %llu events",
 					    (unsigned long long)c->next);
 		}
 		uint64_t now = rw_monotonic_ns();
-		uint64_t wake_at = deadline;
-		if (check_dead && c->next < rw_claimed_count(seg)) {
+		uint64_t wake_at = w->deadline;
+		if (w->check_dead && at < rw_claimed_count(seg)) {
 			/* 5.8: a claimed sequence is not published; maybe its producer died */
-			if (stuck_at != c->next) {
-				stuck_at = c->next;
-				check_at = now + (uint64_t)c->stall_timeout_ms * 1000000ull;
+			if (w->stuck_at != at) {
+				w->stuck_at = at;
+				w->check_at = now + (uint64_t)c->stall_timeout_ms * 1000000ull;
 			}
-			if (now >= check_at) {
-				if (rw_pass_over_dead_claims(seg, c->next) > 0)
+			if (now >= w->check_at) {
+				if (rw_pass_over_dead_claims(seg, at) > 0)
 					continue;
-				check_at = now + RW_STALL_RECHECK_NS;
+				w->check_at = now + RW_STALL_RECHECK_NS;
 			}
-			if (check_at < wake_at)
-				wake_at = check_at;
+			if (w->check_at < wake_at)
+				wake_at = w->check_at;
 		}
 		if (now >= c->liveness_at) {
 			/* 5.5 step 4: never wait forever on producers that are all dead */
-			c->liveness_at = now + period;
+			c->liveness_at = now + w->period;
 			if (pstate == RW_STREAM_OPEN && producers_dead(seg)) {
 				hi = rw_consumer_available(c, max);
-				if (hi > c->next)
+				if (hi > at)
 					break;
-				if (!(check_dead && c->next < rw_claimed_count(seg)))
+				if (!(w->check_dead && at < rw_claimed_count(seg)))
 					return fail(err, RW_ERR_PRODUCER_DEAD,
 						    "creator pid %u and every producer died without "
 						    "closing the stream (at sequence %llu)",
-						    seg->g.creator_pid, (unsigned long long)c->next);
+						    seg->g.creator_pid, (unsigned long long)at);
 			}
 		}
-		if (now >= deadline)
+		if (now >= w->deadline)
 			return fail(err, RW_ERR_TIMEOUT, "no event after sequence %llu",
-				    (unsigned long long)c->next);
+				    (unsigned long long)at);
 		if (c->liveness_at < wake_at)
 			wake_at = c->liveness_at;
 		rw_consumer_heartbeat(c); /* spec 8: at least once a second while waiting */
-		waited = 1;
+		w->waited = 1;
+		c->wait_at = at;
 		rw_block_until(&seg->hdr->consumer_blockers, &c->blocker,
 			       &seg->wait->consumer_waiters, &seg->wait->consumer_wake, data_or_news,
 			       c, wake_at);
 	}
+	*hi_out = hi;
+	return RW_OK;
+}
+
+rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *got, int64_t timeout_ms,
+		   rw_error *err)
+{
+	*got = 0;
+	if (!c->seg || max == 0)
+		return fail(err, RW_ERR_INVALID_ARG, "%s", c->seg ? "max is 0" : "not registered");
+	rw_segment *seg = c->seg;
+	rw_code rc = check_kind(seg, RW_PAYLOAD_FIXED, err);
+	if (rc != RW_OK)
+		return rc;
+	uint64_t cap = seg->g.capacity;
+	uint32_t es = seg->g.event_size;
+	if (c->report_lost) { /* the evicted entry we claimed again (5.7) */
+		c->lost_count = c->report_lost;
+		c->report_lost = 0;
+		return fail(err, RW_ERR_LOST, "%llu event(s) from %llu went unread while evicted",
+			    (unsigned long long)c->lost_count, (unsigned long long)c->lost_seq);
+	}
+	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
+	int multi = seg->g.mode == RW_MODE_MULTI;
+	struct await w;
+	await_init(c, &w, timeout_ms, LAP_EVENTS);
+	uint64_t hi = 0;
+	rc = await_data(c, &w, c->next, max, &hi, err);
+	if (rc != RW_OK)
+		return rc;
+	int waited = w.waited;
 	if (!waited && (c->next & 1023) < max) /* keeps a busy consumer's heartbeat fresh */
 		rw_consumer_heartbeat(c);
 	if (multi) {
@@ -2758,4 +3305,280 @@ rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *g
 	*got = (uint32_t)n;
 	ok(err);
 	return RW_OK;
+}
+
+/* ---- Consuming framed messages (11.3, 11.4) ------------------------------------------------------ */
+
+/* Passes over the sequences [from, to) as one gap (11.3 steps 1 and 4): counts them in
+ * gaps_seen, releases them, reports them. */
+static rw_code pass_frame_gap(rw_consumer *c, uint64_t from, uint64_t to, rw_error *err)
+{
+	c->gaps_seen += to - from;
+	atomic_store_explicit(&c->entry->gaps_seen, c->gaps_seen, memory_order_release);
+	c->gap_seq = from;
+	c->gap_count = to - from;
+	rw_consumer_release(c, to);
+	return fail(err, RW_ERR_GAP,
+		    "%llu sequence(s) from %llu passed over: their producer died before publishing",
+		    (unsigned long long)(to - from), (unsigned long long)from);
+}
+
+static rw_code fail_corrupt(rw_consumer *c, uint64_t seq, const rw_frame_header *f, const char *why,
+			    rw_error *err)
+{
+	(void)c;
+	return fail(err, RW_ERR_CORRUPT_FRAME,
+		    "at sequence %llu (seq_flags 0x%016llx, length %u, slots %u): %s",
+		    (unsigned long long)seq, (unsigned long long)f->seq_flags, f->length, f->slots,
+		    why);
+}
+
+static const char *rule_text(int rule)
+{
+	switch (rule) {
+	case 1: return "rule 1 of 11.1: the header names another sequence (stale, or no header)";
+	case 2: return "rule 2 of 11.1: the frame leaves the slot array";
+	default: return "rule 3 of 11.1: its length and slots disagree with the geometry";
+	}
+}
+
+/* Whether any of the sequences [from, to) is a GAP (multi mode). */
+static int frame_has_gap(const rw_segment *seg, uint64_t from, uint64_t to)
+{
+	for (uint64_t s = from; s < to; s++)
+		if (rw_segment_is_gap(seg, s))
+			return 1;
+	return 0;
+}
+
+/* What the frame at sequence t (t < hi, published) is, after 11.3 steps 2 to 4. */
+enum frame_kind { FRAME_MESSAGE, FRAME_PAD, FRAME_GAPPED, FRAME_CORRUPT, FRAME_INCOMPLETE };
+
+static enum frame_kind classify_frame(const rw_segment *seg, uint64_t t, uint64_t hi,
+				      const rw_frame_header *f, const char **why)
+{
+	/* step 2 */
+	int rule = rw_frame_check(&seg->g.frames, t, f);
+	if (rule) {
+		*why = rule_text(rule);
+		return FRAME_CORRUPT;
+	}
+	/* step 3 */
+	if (t + f->slots > hi) {
+		if (seg->g.mode == RW_MODE_SINGLE) {
+			*why = "the frame runs past what is published (single mode)";
+			return FRAME_CORRUPT;
+		}
+		if (t + f->slots > rw_claimed_count(seg)) { /* loaded after the header */
+			*why = "the frame runs past the claimed count";
+			return FRAME_CORRUPT;
+		}
+		return FRAME_INCOMPLETE;
+	}
+	/* step 4 */
+	if (seg->g.mode == RW_MODE_MULTI && frame_has_gap(seg, t + 1, t + f->slots))
+		return FRAME_GAPPED;
+	return (f->seq_flags & RW_FRAME_PAD) ? FRAME_PAD : FRAME_MESSAGE;
+}
+
+/* The start of a framed read: refuses what this call cannot read, releases the messages the
+ * last read delivered in place, and reports what registration left to report. */
+static rw_code begin_framed_read(rw_consumer *c, rw_error *err)
+{
+	if (!c->seg || !c->registered)
+		return fail(err, RW_ERR_INVALID_ARG, "not registered");
+	rw_code rc = check_framed_call(c->seg, err);
+	if (rc != RW_OK)
+		return rc;
+	if (c->held) {
+		c->held = 0;
+		rw_consumer_release(c, c->next);
+	}
+	if (c->report_lost) { /* the evicted entry we claimed again (5.7) */
+		c->lost_count = c->report_lost;
+		c->report_lost = 0;
+		return fail(err, RW_ERR_LOST, "%llu sequence(s) from %llu went unread while evicted",
+			    (unsigned long long)c->lost_count, (unsigned long long)c->lost_seq);
+	}
+	return RW_OK;
+}
+
+rw_code rw_consumer_read_messages(rw_consumer *c, rw_message *out, uint32_t max, uint32_t *got,
+				  int64_t timeout_ms, rw_error *err)
+{
+	*got = 0;
+	if (max == 0 || !out)
+		return fail(err, RW_ERR_INVALID_ARG, "no room for a message");
+	rw_code rc = begin_framed_read(c, err);
+	if (rc != RW_OK)
+		return rc;
+	if (!(c->flags & RW_FLAG_REQUIRED))
+		return fail(err, RW_ERR_INVALID_ARG,
+			    "an optional consumer reads by copy (rw_consumer_copy_message, 11.4)");
+	rw_segment *seg = c->seg;
+	uint64_t cap = seg->g.capacity;
+	uint32_t H = seg->g.frames.header_len;
+	int multi = seg->g.mode == RW_MODE_MULTI;
+	struct await w;
+	await_init(c, &w, timeout_ms, LAP_NONE);
+	for (;;) {
+		uint64_t hi;
+		rc = await_data(c, &w, c->next, cap, &hi, err);
+		if (rc != RW_OK)
+			return rc;
+		if (!w.waited && (c->next & 1023) < cap)
+			rw_consumer_heartbeat(c); /* keeps a busy consumer's heartbeat fresh */
+		uint64_t t = c->next, gap_to = t; /* [c->next, gap_to): GAPs passed over */
+		uint32_t n = 0;
+		while (t < hi && n < max) {
+			/* step 1 */
+			if (multi && rw_segment_is_gap(seg, t)) {
+				if (n > 0)
+					break; /* the messages first; the gap on the next call */
+				gap_to = ++t;
+				continue;
+			}
+			if (gap_to > c->next)
+				break; /* report the gaps first */
+			rw_frame_header f = rw_frame_load(rw_slot(seg, t));
+			const char *why = NULL;
+			enum frame_kind k = classify_frame(seg, t, hi, &f, &why);
+			if (k == FRAME_CORRUPT || k == FRAME_INCOMPLETE) {
+				if (n > 0)
+					break; /* the messages before it first */
+				if (k == FRAME_CORRUPT) /* step 2: the cursor stays at t */
+					return fail_corrupt(c, t, &f, why, err);
+				/* step 3, multi mode: wait for the rest of the frame (5.8 at hi) */
+				rc = await_data(c, &w, hi, cap, &hi, err);
+				if (rc != RW_OK)
+					return rc;
+				continue; /* hi grew: look at the frame at t again */
+			}
+			if (k == FRAME_GAPPED) { /* step 4: the frame whole, as one gap */
+				if (n > 0)
+					break;
+				return pass_frame_gap(c, t, t + f.slots, err);
+			}
+			if (k == FRAME_PAD) { /* step 5: passed over silently */
+				t += f.slots;
+				if (n == 0)
+					rw_consumer_release(c, t);
+				continue;
+			}
+			/* step 5: the registration check of 5.5 step 2 before delivering: F4 after the
+			 * header's loads, then state and owner */
+			atomic_thread_fence(memory_order_acquire); /* F4 */
+			if (rw_test.after_copy)
+				rw_test.after_copy(c);
+			if (rw_consumer_check_owner(c) != RW_OK)
+				return fail_evicted(c, err); /* the batch is discarded */
+			out[n++] = (rw_message){.data = rw_slot(seg, t) + H,
+						.len = f.length,
+						.slots = f.slots,
+						.seq = t};
+			t += f.slots; /* step 6 */
+		}
+		if (gap_to > c->next)
+			return pass_frame_gap(c, c->next, gap_to, err);
+		if (n > 0) {
+			/* delivered in place: released by the next read or rw_consumer_release */
+			c->next = t;
+			c->held = 1;
+			*got = n;
+			ok(err);
+			return RW_OK;
+		}
+		/* only PADs (released above): wait for more */
+	}
+}
+
+rw_code rw_consumer_read_message(rw_consumer *c, rw_message *msg, int64_t timeout_ms,
+				 rw_error *err)
+{
+	uint32_t got;
+	return rw_consumer_read_messages(c, msg, 1, &got, timeout_ms, err);
+}
+
+rw_code rw_consumer_copy_message(rw_consumer *c, void *buf, uint32_t cap_bytes, rw_message *msg,
+				 int64_t timeout_ms, rw_error *err)
+{
+	rw_code rc = begin_framed_read(c, err);
+	if (rc != RW_OK)
+		return rc;
+	rw_segment *seg = c->seg;
+	const rw_frame_geometry *g = &seg->g.frames;
+	if (!buf || !msg || cap_bytes < g->max_message)
+		return fail(err, RW_ERR_INVALID_ARG, "a buffer of %u bytes, the largest message is %u",
+			    cap_bytes, g->max_message);
+	uint64_t cap = seg->g.capacity;
+	int required = (c->flags & RW_FLAG_REQUIRED) != 0;
+	int multi = seg->g.mode == RW_MODE_MULTI;
+	struct await w;
+	await_init(c, &w, timeout_ms, LAP_FRAMES);
+	for (;;) {
+		uint64_t hi;
+		rc = await_data(c, &w, c->next, cap, &hi, err);
+		if (rc != RW_OK)
+			return rc;
+		uint64_t t = c->next;
+		/* step 1: a run of GAPs, one sequence each */
+		if (multi && rw_segment_is_gap(seg, t)) {
+			uint64_t to = t + 1;
+			while (to < hi && rw_segment_is_gap(seg, to))
+				to++;
+			return pass_frame_gap(c, t, to, err);
+		}
+		const uint8_t *slot = rw_slot(seg, t);
+		rw_frame_header f = rw_frame_load(slot);
+		uint32_t copied = 0;
+		if (!required) {
+			/* 11.4: the payload, bounded by the geometry whatever the copy says: never more
+			 * than max_message, never past the end of the slot array */
+			uint64_t room = (cap - (t & (cap - 1))) * g->slot_size - g->header_len;
+			uint64_t n = f.length;
+			if (n > g->max_message)
+				n = g->max_message;
+			if (n > room)
+				n = room;
+			memcpy(buf, slot + g->header_len, (size_t)n);
+			copied = (uint32_t)n;
+			if (rw_test.after_copy)
+				rw_test.after_copy(c);
+			atomic_thread_fence(memory_order_acquire); /* F4 */
+			/* 5.10 step 3 for the frame's first slot, the first its producer reuses */
+			uint64_t L = rw_claimed_count(seg);
+			if (t + cap < L)
+				return report_frame_lap(c, L, err);
+		}
+		const char *why = NULL;
+		enum frame_kind k = classify_frame(seg, t, hi, &f, &why);
+		if (k == FRAME_CORRUPT)
+			return fail_corrupt(c, t, &f, why, err);
+		if (k == FRAME_INCOMPLETE) {
+			rc = await_data(c, &w, hi, cap, &hi, err);
+			if (rc != RW_OK)
+				return rc;
+			continue;
+		}
+		if (k == FRAME_GAPPED)
+			return pass_frame_gap(c, t, t + f.slots, err);
+		if (k == FRAME_PAD) {
+			rw_consumer_release(c, t + f.slots);
+			continue;
+		}
+		if (required) {
+			memcpy(buf, slot + g->header_len, f.length);
+			copied = f.length;
+			if (rw_test.after_copy)
+				rw_test.after_copy(c);
+			atomic_thread_fence(memory_order_acquire); /* F4 */
+			if (rw_consumer_check_owner(c) != RW_OK)
+				return fail_evicted(c, err);
+		}
+		(void)copied; /* a valid frame: copied == f.length (its payload lies inside it) */
+		*msg = (rw_message){.data = buf, .len = f.length, .slots = f.slots, .seq = t};
+		rw_consumer_release(c, t + f.slots);
+		ok(err);
+		return RW_OK;
+	}
 }

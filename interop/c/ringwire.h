@@ -1,5 +1,5 @@
 /*
- * ringwire.h - C11 implementation of the ringwire segment format 2.0: the stable API.
+ * ringwire.h - C11 implementation of the ringwire segment format 2.1: the stable API.
  *
  * The byte layout is the one of spec/LAYOUT.md. Its overlay structs and offsets are not in this
  * header but in ringwire_layout.h (for tools and tests that read a segment's bytes), so that this
@@ -21,6 +21,8 @@
  *      rw_error      frozen: code, errno and message; details a caller needs beyond them are read
  *                    through accessors of the handle involved (rw_consumer_last_gap,
  *                    rw_consumer_last_lost, rw_segment_poisoned), never added here.
+ *      rw_message    frozen: a message as a framed read delivers it (payload, length, first
+ *                    sequence: spec 11.3), which is all a frame says about a message.
  *  - the test hooks are in ringwire_internal.h, which only the library and its tests include.
  * Names follow spec/VOCABULARY.md: create (new segment), attach (map and validate one), register
  * (take a registry entry), close (give it up and free the handle); claim / publish on the producer
@@ -49,7 +51,9 @@ extern "C" {
 /* ---- Format version and limits (spec sections 3 and 4) ----------------------------------------- */
 
 #define RW_VERSION_MAJOR 2u
-#define RW_VERSION_MINOR 0u
+#define RW_VERSION_MINOR 1u        /* the newest minor this library reads and writes */
+#define RW_VERSION_MINOR_FIXED 0u  /* version_minor of a ring of fixed events: 2.0's bytes (spec 6) */
+#define RW_VERSION_MINOR_FRAMED 1u /* version_minor of a framed ring (spec 11) */
 #define RW_MIN_CAPACITY 2ull
 #define RW_MAX_CAPACITY (1ull << 30)
 #define RW_MAX_EVENT_SIZE 65536u
@@ -61,6 +65,9 @@ extern "C" {
 #define RW_DEFAULT_MULTI_PRODUCERS 8u
 #define RW_MAX_POISON_MESSAGE 64u
 #define RW_MAX_SEQUENCE (1ull << 62) /* counts stay below this: claims end at most 2^62 - 1 (spec 2, 4.1) */
+
+#define RW_PAYLOAD_FIXED 0u  /* header.payload_kind: fixed-size events, one per slot (spec 4.6) */
+#define RW_PAYLOAD_FRAMED 1u /* header.payload_kind: variable-length messages in frames (spec 11) */
 
 #define RW_MODE_SINGLE 1u
 #define RW_MODE_MULTI 2u
@@ -118,6 +125,10 @@ typedef enum rw_code {
 	RW_ERR_LOST,            /* an optional consumer was lapped (spec 5.10); see rw_consumer_last_lost */
 	RW_ERR_BUSY,            /* registry busy: registration lost its races (a takeover's owner or
 				 * state CAS) in each of its 16 rounds (spec 5.7, taking over) */
+	RW_ERR_PAYLOAD_KIND,    /* check 13: a framed ring read as fixed events or the other way */
+	RW_ERR_FRAME_GEOMETRY,  /* check 14: a framed ring's frame geometry (spec 11.1) */
+	RW_ERR_CORRUPT_FRAME,   /* spec 11.3 step 2 or 3: the frame at rw_consumer_next is invalid */
+	RW_ERR_TOO_LARGE,       /* spec 11.2 step 1: a message over max_message, refused unclaimed */
 	RW_ERR_COUNT_
 } rw_code;
 
@@ -186,7 +197,26 @@ typedef struct rw_config {
 				     * 0 means 1 (single) or 8 (multi) */
 	rw_event_type type;
 	unsigned perm; /* file mode of the backing object; 0 means 0600 */
+	/* Appended in format 2.1 (spec 11). */
+	uint32_t payload_kind; /* RW_PAYLOAD_FIXED (0) or RW_PAYLOAD_FRAMED (1); see below */
+	uint32_t max_message;  /* framed: the largest payload; 0 means the largest allowed,
+				* (capacity / 8) * slot_size - 16 (at most 2^31) */
 } rw_config;
+/* A framed ring (payload_kind RW_PAYLOAD_FRAMED, spec 11.1) takes its slots from cfg.type, which
+ * rw_framed_type fills: event_size is the slot size (a multiple of event_align, over 16),
+ * event_align the slot alignment (a power of two, 16 to 4096), name the message type (NULL:
+ * "bytes") and fingerprint that of "frames{" + name + "}" (0 means: computed from the name).
+ * capacity is at least 8 and 16 + max_message at most (capacity / 8) * slot_size. Creation fails
+ * with RW_ERR_FRAME_GEOMETRY otherwise, and writes version_minor 1; a ring of fixed events keeps
+ * version_minor 0 and the bytes of format 2.0. */
+
+
+/* The type_fingerprint of a framed ring of messages named type_name (NULL: "bytes"): FNV-1a 64 of
+ * "frames{" + type_name + "}" (spec 11.1). */
+uint64_t rw_framed_fingerprint(const char *type_name);
+/* The rw_config.type of a framed ring: slots of slot_size bytes aligned to slot_align, the
+ * message type type_name (NULL: "bytes", kept by pointer) and its framed fingerprint. */
+rw_event_type rw_framed_type(const char *type_name, uint32_t slot_size, uint32_t slot_align);
 
 /* Zeroes cfg and sets cfg->size. Inline on purpose: the size recorded is the one the caller was
  * compiled with. */
@@ -232,6 +262,17 @@ rw_code rw_segment_attach_file(const char *path, const rw_event_type *expect, in
  * be at least 128-aligned. A producer on it takes a producer entry of its own. */
 rw_code rw_segment_attach_memory(void *buf, size_t len, const rw_event_type *expect,
 				 rw_segment **out, rw_error *err);
+/* The same for a reader of framed messages (spec 5.2 checks 1 to 14): check 13 refuses a ring
+ * whose payload_kind is not framed (RW_ERR_PAYLOAD_KIND) and, if type_name is not NULL, one whose
+ * type_name differs (RW_ERR_EVENT_TYPE); check 14 a bad frame geometry (RW_ERR_FRAME_GEOMETRY).
+ * Conversely the attach functions above, given an expect, refuse a framed ring at check 13 with
+ * RW_ERR_PAYLOAD_KIND. */
+rw_code rw_segment_attach_framed_shm(const char *name, const char *type_name, int64_t timeout_ms,
+				     rw_segment **out, rw_error *err);
+rw_code rw_segment_attach_framed_file(const char *path, const char *type_name, int64_t timeout_ms,
+				      rw_segment **out, rw_error *err);
+rw_code rw_segment_attach_framed_memory(void *buf, size_t len, const char *type_name,
+					rw_segment **out, rw_error *err);
 /* Unmaps (shm and file backings) and frees the handle; NULL is a no-op. Does not unlink. */
 void rw_segment_close(rw_segment *seg);
 /* Removes the name; 0 on success or if it did not exist. */
@@ -251,6 +292,15 @@ uint64_t rw_segment_incarnation(const rw_segment *seg);
 uint32_t rw_segment_creator_pid(const rw_segment *seg);
 /* Whether this handle created the segment (rw_segment_create_*). */
 int rw_segment_is_creator(const rw_segment *seg);
+/* Framed rings (spec 11.1): payload_kind (RW_PAYLOAD_FIXED or RW_PAYLOAD_FRAMED),
+ * frame_header_len and max_message as validated (0 and 0 in a ring of fixed events). */
+uint32_t rw_segment_payload_kind(const rw_segment *seg);
+uint32_t rw_segment_frame_header_len(const rw_segment *seg);
+uint32_t rw_segment_max_message(const rw_segment *seg);
+/* Checks 13 and 14 of spec 5.2 for a reader of framed messages on an attached segment (a tool
+ * that attached with expect NULL): RW_ERR_PAYLOAD_KIND, RW_ERR_EVENT_TYPE (type_name not NULL and
+ * different), RW_ERR_FRAME_GEOMETRY, or RW_OK. */
+rw_code rw_segment_check_framed(const rw_segment *seg, const char *type_name, rw_error *err);
 
 /* The slot of sequence seq: event_size bytes to fill after rw_producer_claim, or to read between
  * rw_consumer_available and rw_consumer_release. */
@@ -347,6 +397,9 @@ uint32_t rw_producer_index(const rw_producer *p);
 void rw_producer_poll_only(rw_producer *p);
 /* Stores the producer's heartbeats (header and its entry) = now. */
 void rw_producer_heartbeat(rw_producer *p);
+/* The fixed-event calls below (rw_producer_claim, _publish, _publish_fill) refuse a framed ring
+ * with RW_ERR_PAYLOAD_KIND (check 13); the framed calls further down refuse a ring of fixed
+ * events the same way. */
 /* Claims n (1..capacity) sequences; *first receives the first. Write the events at
  * rw_segment_slot(seg, first + i), then call rw_producer_publish_claim, or
  * rw_producer_abort_claim if writing them failed. Single mode: stores claimed, then a release
@@ -375,6 +428,39 @@ typedef int (*rw_fill_fn)(void *arg, void *event, uint64_t seq, uint32_t index, 
  * RW_ERR_POISONED is returned. */
 rw_code rw_producer_publish_fill(rw_producer *p, uint32_t n, rw_fill_fn fill, void *arg,
 				 int64_t timeout_ms, rw_error *err);
+/* ---- Framed producer (spec 11.2) ----------------------------------------------------------------
+ * Framed rings only (RW_ERR_PAYLOAD_KIND otherwise). A message of len bytes takes a frame of
+ * ceil((16 + len) / slot_size) slots: a 16-byte frame header, then the payload, contiguous and
+ * 16-aligned. A frame that would cross the end of the slot array is preceded, in the same claim,
+ * by a padding frame (PAD) up to the end. The producer writes the frame headers and the payloads
+ * and nothing else. Multi mode: the claim's frames are laid out again from the new first sequence
+ * whenever the compare-and-swap of claimed fails, and the intent covers the whole claim. Blocking
+ * and errors as rw_producer_claim; a message longer than max_message is refused before anything
+ * is claimed (RW_ERR_TOO_LARGE). */
+
+/* Publishes one message of len bytes (copied from msg; len 0 is a message too). */
+rw_code rw_producer_publish_message(rw_producer *p, const void *msg, uint32_t len,
+				    int64_t timeout_ms, rw_error *err);
+/* Publishes n messages (msgs[i] of lens[i] bytes) with one claim, PADs included. A batch whose
+ * claim could exceed capacity (the sum of the frames plus the largest frame less one slot, the
+ * longest PAD it could need) fails with RW_ERR_INVALID_ARG before claiming. */
+rw_code rw_producer_publish_messages(rw_producer *p, const void *const *msgs, const uint32_t *lens,
+				     uint32_t n, int64_t timeout_ms, rw_error *err);
+/* Claims the frame of a message of up to max_len bytes for the caller to write in place:
+ * *payload receives its first byte (16-aligned, max_len bytes writable). Its frame header (for
+ * max_len bytes) and any PAD before it are written at once. End the claim with
+ * rw_producer_publish_message_claim or rw_producer_abandon_message_claim before any other call
+ * of p that claims (RW_ERR_INVALID_ARG while one is open). */
+rw_code rw_producer_claim_message(rw_producer *p, uint32_t max_len, int64_t timeout_ms,
+				  void **payload, rw_error *err);
+/* Publishes the claimed message with its first used bytes (used <= max_len, else
+ * RW_ERR_INVALID_ARG and the claim stays open): its frame header is rewritten for used bytes, and
+ * the slots of the claim it no longer needs become a PAD. Every claimed sequence is published. */
+rw_code rw_producer_publish_message_claim(rw_producer *p, uint32_t used, rw_error *err);
+/* Gives the claimed message up: its slots become a PAD, and the claim is published (spec 11.2:
+ * nothing is poisoned, nothing lost). No-op without an open claim. */
+void rw_producer_abandon_message_claim(rw_producer *p);
+
 /* Ends this producer and frees p (NULL is a no-op). A producer that is not the creator leaves
  * (CAS of its entry's state active -> left, then of owner from its identity to 0). The creator
  * ends the stream: in multi mode it first sets the closed bit of claimed and waits (sleep backoff,
@@ -387,6 +473,9 @@ rw_code rw_producer_close(rw_producer *p, int64_t timeout_ms, rw_error *err);
 /* ---- Consumer (spec 5.5, 5.7, 5.10) ------------------------------------------------------------ */
 typedef enum rw_start { RW_START_LATEST = 0, RW_START_OLDEST = 1 } rw_start;
 
+/* Registration is the same for both payload kinds; rw_consumer_consume and
+ * rw_consumer_available are for rings of fixed events (consume refuses a framed ring with
+ * RW_ERR_PAYLOAD_KIND), rw_consumer_read_messages and rw_consumer_copy_message for framed rings. */
 /* Registers name (1..48 bytes) per spec 5.7 and returns the consumer in *out. flags:
  * RW_FLAG_REQUIRED or 0. depends_on: bit i = read behind entry i, which must be active and
  * required when step 6 reads its cursor (an entry that is not active, or optional, fails with
@@ -441,10 +530,58 @@ rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *g
  * Read the slots from rw_consumer_next to it with rw_segment_slot, then rw_consumer_release. In
  * multi mode gaps count as available: check rw_segment_is_gap before reading a slot. */
 uint64_t rw_consumer_available(rw_consumer *c, uint64_t max);
-/* Releases events below hi (release store of the cursor), then loads both blockers counts and,
+/* Releases events below hi (release store of the cursor); on a framed ring hi must be a frame
+ * boundary: rw_consumer_next(c) releases every message read, then loads both blockers counts and,
  * if either is not 0, does the waiters handshake of 5.5 step 3 on each word whose count is not 0:
  * producers waiting for room and consumers that read behind this one (depends_on). */
 void rw_consumer_release(rw_consumer *c, uint64_t hi);
+/* ---- Framed consumer (spec 11.3, 11.4) -----------------------------------------------------------
+ * Framed rings only (RW_ERR_PAYLOAD_KIND otherwise). Blocking, waking, heartbeats, the end of the
+ * stream, poisoning, eviction, producer death and 5.8 as rw_consumer_consume. A consumer's next
+ * (rw_consumer_next) is always a frame boundary. */
+
+/* A message as a read delivers it (frozen, see the top). */
+typedef struct rw_message {
+	const void *data; /* the payload in the slots (required) or in the caller's buffer (copy) */
+	uint32_t len;     /* payload bytes */
+	uint32_t slots;   /* sequences its frame occupies */
+	uint64_t seq;     /* the frame's first sequence */
+} rw_message;
+
+/* Required consumers, zero-copy (11.3): waits until a message is available, then delivers up to
+ * max messages in place into out[0..*got), pointers into the slots, which stay valid (the
+ * producers do not reuse them) until rw_consumer_release or the next read, which releases them
+ * first. PADs are passed over silently. Returns RW_OK with *got >= 1, or:
+ *  RW_ERR_GAP (multi, *got 0): the sequences reported by rw_consumer_last_gap were passed over,
+ *   counted in gaps_seen and released: GAPs at next one sequence at a time, and a frame any of
+ *   whose sequences is a GAP (its producer died mid-publish) whole, all its slots; reading may go
+ *   on;
+ *  RW_ERR_CORRUPT_FRAME (*got 0): the frame at rw_consumer_next breaks a rule of 11.1 (named in
+ *   the message), or runs past what is published in single mode or past the claimed count in
+ *   multi mode; nothing past its header was read and the cursor does not move past it: every
+ *   further read fails the same way;
+ *  RW_ERR_EVICTED: the entry is no longer ours (checked before delivering each message, after F4;
+ *   the whole batch is then discarded);
+ *  and the codes of rw_consumer_consume (ended, poisoned, producer dead, timeout).
+ * Messages before a gap or a corrupt frame are returned first. Multi mode: a frame whose header is
+ * published but whose other sequences are not yet is waited for (with 5.8 at the first of them).
+ * Optional consumers cannot read in place (RW_ERR_INVALID_ARG): they copy. */
+rw_code rw_consumer_read_messages(rw_consumer *c, rw_message *out, uint32_t max, uint32_t *got,
+				  int64_t timeout_ms, rw_error *err);
+/* rw_consumer_read_messages with max 1. */
+rw_code rw_consumer_read_message(rw_consumer *c, rw_message *msg, int64_t timeout_ms,
+				 rw_error *err);
+/* Any consumer, by copy (11.4; the only way for an optional consumer): copies the next message's
+ * payload into buf (cap bytes, at least max_message, else RW_ERR_INVALID_ARG) and releases it.
+ * *msg receives its length, slots and sequence, with data = buf. An optional consumer copies the
+ * header and at most max_message bytes (never past the slot array) whatever the header says, then
+ * F4, then verifies against claimed: if it was lapped it adds L - next to lost, releases up to the
+ * claimed count L (a frame boundary) and returns RW_ERR_LOST (rw_consumer_last_lost: first
+ * sequence and count, in sequences); reading goes on at L. Other codes as
+ * rw_consumer_read_messages. */
+rw_code rw_consumer_copy_message(rw_consumer *c, void *buf, uint32_t cap, rw_message *msg,
+				 int64_t timeout_ms, rw_error *err);
+
 /* RW_OK while our entry is still ours (state word and owner word unchanged), else
  * RW_ERR_EVICTED. */
 rw_code rw_consumer_check_owner(const rw_consumer *c);

@@ -29,6 +29,15 @@ typedef struct rw_geometry {
 	uint32_t creator_pid;
 	uint64_t creator_start_time;
 	rw_region cursors, wait, registry, producers, availability, slots;
+	/* Format 2.1 (spec 11): the payload kind, and for a framed ring the frame geometry and
+	 * whether check 14 passed (computed at validation whatever the reader; the framed calls
+	 * refuse a ring where it did not). type_name is a copy of the header's (check 9 bounds its
+	 * length), from which check 14 recomputes the fingerprint. */
+	uint32_t payload_kind;
+	uint32_t frames_ok;
+	rw_frame_geometry frames;
+	uint32_t type_name_len;
+	char type_name[RW_MAX_TYPE_NAME + 1];
 } rw_geometry;
 
 /* Computes the version 2.0 creator placement (spec 4) for cfg. */
@@ -41,10 +50,16 @@ void rw_init_image(void *buf, const rw_geometry *g, const rw_event_type *type, u
 		   uint32_t creator_pid, uint64_t creator_start_time, uint64_t created_unix_ns);
 
 /* Validates a mapping of len bytes at base, in the order of spec 5.2 (len 0 is "initializing").
- * expect NULL skips check 13. On success fills *out (may be NULL). Never reads outside
- * [base, base+len). */
+ * expect NULL skips check 13; otherwise check 13 is a fixed-event reader's (payload_kind 0, then
+ * the event type). On success fills *out (may be NULL). Never reads outside [base, base+len). */
 rw_code rw_validate(const void *base, size_t len, const rw_event_type *expect, rw_geometry *out,
 		    rw_error *err);
+/* The same for a reader of framed messages: checks 1 to 12, then 13 (payload_kind 1; type_name,
+ * if not NULL, equal to the header's) and 14 (the geometry of 11.1). */
+rw_code rw_validate_framed(const void *base, size_t len, const char *type_name, rw_geometry *out,
+			   rw_error *err);
+/* Checks 13 and 14 for a framed reader on validated geometry (rw_segment_check_framed). */
+rw_code rw_check_framed(const rw_geometry *g, const char *type_name, rw_error *err);
 
 /* ---- Handles ---------------------------------------------------------------------------------- */
 
@@ -79,6 +94,11 @@ struct rw_producer {
 	uint64_t next;  /* single: count claimed; multi: unused between calls */
 	uint64_t bound; /* cached gating bound (min required cursor) */
 	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_producer_publish_claim */
+	/* The message claimed in place (rw_producer_claim_message) awaiting its publish or
+	 * abandon: its frame's first sequence, its slots, and the bytes it was claimed for. */
+	int msg_open;
+	uint64_t msg_seq, msg_slots;
+	uint32_t msg_max;
 	uint64_t heartbeat_at;           /* monotonic ns of the last heartbeat while waiting */
 };
 
@@ -103,6 +123,9 @@ struct rw_consumer {
 	int taken_over;         /* registration took over a dead owner's entry */
 	int blocker;            /* RW_BLOCKER_*: place in the header's consumer_blockers */
 	uint64_t report_lost;   /* events to report lost on the next rw_consumer_consume (evicted entry) */
+	int held;               /* framed reads: messages below next were delivered in place and not
+				 * yet released (the cursor is stored by the next read or a release) */
+	uint64_t wait_at;       /* the sequence a waiting consumer needs published (5.6 step 3) */
 	uint64_t liveness_at;   /* monotonic ns of the next check that a producer lives (5.5 4) */
 };
 
@@ -172,6 +195,9 @@ typedef struct rw_test_hooks {
 	/* A consumer calls it after copying a batch, before the fence F4 and the claimed load
 	 * (optional) or the state and owner loads (required). */
 	void (*after_copy)(rw_consumer *c);
+	/* A multi-mode claim calls it right before its compare-and-swap of claimed from c (its
+	 * intent announced): a test may claim in between, so that the CAS fails. */
+	void (*claim_cas)(rw_producer *p, uint64_t c);
 	/* Called before every kill(pid, 0) of a liveness check. */
 	void (*before_kill)(uint32_t pid);
 	/* Called before every futex wait with its timeout. */

@@ -1,10 +1,10 @@
 /*
- * ringwire_layout.h - the ringwire segment format 2.0 as C overlay structs: the wire format, not
+ * ringwire_layout.h - the ringwire segment format 2.1 as C overlay structs: the wire format, not
  * the API.
  *
  * Everything here is fixed by spec/LAYOUT.md and changes only with the format's major version:
  * the RW_<TABLE>_<FIELD>_OFFSET / _SIZE constants mirror the rows of each "### Table: <table>" of
- * the spec (header, cursors, wait, entry, producer), the overlay structs are pinned to them with
+ * the spec (header, cursors, wait, entry, producer, frame), the overlay structs are pinned to them with
  * static_asserts, and the C test "spec_tables" (tests/layout.c) parses spec/LAYOUT.md and compares
  * every row with these constants, both ways. So spec, constants and structs cannot drift apart.
  *
@@ -42,6 +42,15 @@ extern "C" {
 #define RW_CLAIMED_CLOSED (1ull << 62)          /* claimed bit 62: closed to claims (4.1) */
 #define RW_COUNT_MASK 0x3FFFFFFFFFFFFFFFull    /* claimed & this = the claimed count (4.1) */
 #define RW_AVAIL_GAP (1ull << 63)              /* availability bit 63: passed over (4.5) */
+
+/* Framed rings (spec section 11). */
+#define RW_FRAME_HEADER_LEN 16u  /* frame_header_len this version writes; readers use the stored one */
+#define RW_MIN_FRAME_ALIGN 16u   /* slot_align of a framed ring is at least this (11.1) */
+#define RW_MIN_FRAMED_CAPACITY 8u /* a message spans at most capacity / 8 slots (11.1) */
+#define RW_FRAME_PAD (1ull << 63)      /* seq_flags bit 63: a padding frame */
+#define RW_FRAME_BIT62 (1ull << 62)    /* seq_flags bit 62: zero in a valid header */
+#define RW_FRAME_SEQ_MASK RW_COUNT_MASK /* seq_flags bits 0-61: the frame's first sequence */
+#define RW_DEFAULT_MESSAGE_TYPE "bytes" /* type_name of a framed ring whose application names none */
 
 #define RW_INIT_INITIALIZING 0u
 #define RW_INIT_READY 1u
@@ -184,8 +193,16 @@ static inline uint32_t rw_owner_start_time(uint64_t owner) { return (uint32_t)(o
 #define RW_HEADER_CONSUMER_BLOCKERS_SIZE 4
 #define RW_HEADER_PRODUCER_BLOCKERS_OFFSET 388
 #define RW_HEADER_PRODUCER_BLOCKERS_SIZE 4
-#define RW_HEADER_RESERVED2_OFFSET 392
-#define RW_HEADER_RESERVED2_SIZE 120
+#define RW_HEADER_PAYLOAD_KIND_OFFSET 392
+#define RW_HEADER_PAYLOAD_KIND_SIZE 4
+#define RW_HEADER_FRAME_HEADER_LEN_OFFSET 396
+#define RW_HEADER_FRAME_HEADER_LEN_SIZE 4
+#define RW_HEADER_MAX_MESSAGE_OFFSET 400
+#define RW_HEADER_MAX_MESSAGE_SIZE 4
+#define RW_HEADER_RESERVED3_OFFSET 404
+#define RW_HEADER_RESERVED3_SIZE 4
+#define RW_HEADER_RESERVED2_OFFSET 408
+#define RW_HEADER_RESERVED2_SIZE 104
 
 /* ---- Table: cursors (spec 4.1) ---- */
 #define RW_CURSORS_PUBLISHED_OFFSET 0
@@ -255,6 +272,14 @@ static inline uint32_t rw_owner_start_time(uint64_t owner) { return (uint32_t)(o
 #define RW_PRODUCER_RESERVED_OFFSET 40
 #define RW_PRODUCER_RESERVED_SIZE 88
 
+/* ---- Table: frame (spec 11.1) ---- */
+#define RW_FRAME_SEQ_FLAGS_OFFSET 0
+#define RW_FRAME_SEQ_FLAGS_SIZE 8
+#define RW_FRAME_LENGTH_OFFSET 8
+#define RW_FRAME_LENGTH_SIZE 4
+#define RW_FRAME_SLOTS_OFFSET 12
+#define RW_FRAME_SLOTS_SIZE 4
+
 /* ---- Overlay structs. Each mirrors one spec table; the static_asserts below pin every field
  * to the table constants. Atomic fields are _Atomic of the same width (lock-free, same size and
  * alignment as the plain integer on every supported ABI; asserted below). ---------------------- */
@@ -312,7 +337,12 @@ typedef struct rw_header {
 	 * it leaves. Wakers load them after their cursor store and skip the handshake while 0. */
 	_Atomic uint32_t consumer_blockers;
 	_Atomic uint32_t producer_blockers;
-	uint8_t reserved2[120]; /* later minors may place fields here */
+	/* Format 2.1 (spec section 11): zero in a ring of fixed events. */
+	uint32_t payload_kind;     /* RW_PAYLOAD_FIXED or RW_PAYLOAD_FRAMED */
+	uint32_t frame_header_len; /* framed: bytes of a frame header (16 in 2.1) */
+	uint32_t max_message;      /* framed: the largest payload in bytes */
+	uint32_t reserved3;
+	uint8_t reserved2[104]; /* later minors may place fields here */
 } rw_header;
 
 /* Table: cursors. Each word fills the first 8 bytes of its own 128-byte block; the padding keeps
@@ -365,6 +395,16 @@ typedef struct rw_producer_entry {
 	uint8_t reserved[88];
 } rw_producer_entry;
 
+/* Table: frame. The 16 bytes at the start of a frame's first slot (11.1); bytes 16 to
+ * frame_header_len - 1 of a longer header are reserved. A producer writes it with plain stores
+ * before it publishes the frame; an optional consumer may copy it while a producer rewrites it, so
+ * readers load its words with rw_frame_load (relaxed atomic loads of each word). */
+typedef struct rw_frame_header {
+	uint64_t seq_flags; /* bits 0-61 the frame's first sequence, bit 62 zero, bit 63 PAD */
+	uint32_t length;    /* payload bytes of a message, 0 to max_message; 0 for a PAD */
+	uint32_t slots;     /* sequences (slots) the frame occupies, its first included */
+} rw_frame_header;
+
 #define RW_ASSERT_FIELD(T, TABLE, field, FIELD)                                                    \
 	static_assert(offsetof(T, field) == RW_##TABLE##_##FIELD##_OFFSET,                        \
 		      #T "." #field " offset differs from the spec table");                          \
@@ -378,6 +418,7 @@ static_assert(sizeof(rw_cursors) == RW_CURSORS_LEN, "cursors region is 256 bytes
 static_assert(sizeof(rw_wait) == RW_WAIT_LEN, "wait region is 256 bytes");
 static_assert(sizeof(rw_entry) == RW_ENTRY_LEN, "registry entry is 256 bytes");
 static_assert(sizeof(rw_producer_entry) == RW_PRODUCER_ENTRY_LEN, "producer entry is 128 bytes");
+static_assert(sizeof(rw_frame_header) == RW_FRAME_HEADER_LEN, "frame header is 16 bytes");
 RW_ASSERT_FIELD(rw_header, HEADER, magic, MAGIC);
 RW_ASSERT_FIELD(rw_header, HEADER, init_state, INIT_STATE);
 RW_ASSERT_FIELD(rw_header, HEADER, version_major, VERSION_MAJOR);
@@ -419,6 +460,10 @@ RW_ASSERT_FIELD(rw_header, HEADER, poison_message, POISON_MESSAGE);
 RW_ASSERT_FIELD(rw_header, HEADER, gaps, GAPS);
 RW_ASSERT_FIELD(rw_header, HEADER, consumer_blockers, CONSUMER_BLOCKERS);
 RW_ASSERT_FIELD(rw_header, HEADER, producer_blockers, PRODUCER_BLOCKERS);
+RW_ASSERT_FIELD(rw_header, HEADER, payload_kind, PAYLOAD_KIND);
+RW_ASSERT_FIELD(rw_header, HEADER, frame_header_len, FRAME_HEADER_LEN);
+RW_ASSERT_FIELD(rw_header, HEADER, max_message, MAX_MESSAGE);
+RW_ASSERT_FIELD(rw_header, HEADER, reserved3, RESERVED3);
 RW_ASSERT_FIELD(rw_header, HEADER, reserved2, RESERVED2);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, published, PUBLISHED);
 RW_ASSERT_FIELD(rw_cursors, CURSORS, pad0, PAD0);
@@ -450,6 +495,48 @@ RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, heartbeat_ns, HEARTBEAT_NS);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_start, INTENT_START);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, intent_end, INTENT_END);
 RW_ASSERT_FIELD(rw_producer_entry, PRODUCER, reserved, RESERVED);
+RW_ASSERT_FIELD(rw_frame_header, FRAME, seq_flags, SEQ_FLAGS);
+RW_ASSERT_FIELD(rw_frame_header, FRAME, length, LENGTH);
+RW_ASSERT_FIELD(rw_frame_header, FRAME, slots, SLOTS);
+
+/* ---- Frames (spec 11.1) ------------------------------------------------------------------------
+ * The frame geometry a framed ring's header records, as validated by check 14: what a frame header
+ * is checked against. Frozen: it is exactly the fields of 11.1 (frame_header_len, max_message,
+ * slot_size, capacity), which only a new format version can change. */
+typedef struct rw_frame_geometry {
+	uint32_t header_len;  /* frame_header_len (H): a payload starts H bytes into its first slot */
+	uint32_t max_message; /* the largest payload (M) */
+	uint32_t slot_size;
+	uint32_t reserved; /* zero */
+	uint64_t capacity;
+} rw_frame_geometry;
+
+/* The slots a frame of a message of len payload bytes occupies: ceil((H + len) / slot_size), at
+ * least 1 (11.2 step 2). */
+static inline uint64_t rw_frame_slots(const rw_frame_geometry *g, uint32_t len)
+{
+	return ((uint64_t)g->header_len + len + g->slot_size - 1) / g->slot_size;
+}
+
+/* Which rule of 11.1 the frame header f, read at sequence seq, breaks: 0 if it is valid; 1 (its
+ * sequence is not seq, or bit 62 is set: stale, or no header), 2 (slots 0, or the frame leaves
+ * the slot array) or 3 (a message longer than max_message, or whose slots are not
+ * ceil((H + length) / slot_size); a PAD with a length). It only compares numbers, so it is safe
+ * on any bytes, and a frame it accepts lies inside the slot array with its payload inside the
+ * frame. g must have passed check 14 (capacity a power of two, slot_size > header_len). */
+int rw_frame_check(const rw_frame_geometry *g, uint64_t seq, const rw_frame_header *f);
+/* Copies the frame header at p (a slot) word by word with relaxed atomic loads: a racing writer
+ * (11.4) gives a torn copy, never undefined behaviour. */
+static inline rw_frame_header rw_frame_load(const void *p)
+{
+	rw_frame_header f;
+	f.seq_flags = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)p, memory_order_relaxed);
+	uint64_t w = atomic_load_explicit((_Atomic uint64_t *)(uintptr_t)((const uint8_t *)p + 8),
+					  memory_order_relaxed);
+	f.length = (uint32_t)w;
+	f.slots = (uint32_t)(w >> 32);
+	return f;
+}
 
 /* ---- Reading the overlays of an attached segment ------------------------------------------------
  * The segment's header, its cursors region (at the offset validated at attach), registry entry i

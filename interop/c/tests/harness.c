@@ -44,6 +44,16 @@ const char *shm_name(const char *tag)
 	return n;
 }
 
+const char *shm_name_as(const char *prefix, const char *tag)
+{
+	if (n_shm == MAX_TRACKED)
+		abort();
+	char *n = shm_names[n_shm++];
+	snprintf(n, sizeof shm_names[0], "%s%ld-%s", prefix, (long)parent_pid, tag);
+	shm_unlink(n);
+	return n;
+}
+
 const char *tmp_file(const char *tag)
 {
 	if (n_files == MAX_TRACKED)

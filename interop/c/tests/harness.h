@@ -77,6 +77,8 @@ void cleanup(void);
 void on_signal(int sig);
 /* "/rwc-t-<pid>-<tag>", unlinked now and at exit. */
 const char *shm_name(const char *tag);
+/* prefix + "<pid>-<tag>" (prefix starts with "/"), unlinked now and at exit. */
+const char *shm_name_as(const char *prefix, const char *tag);
 /* "/tmp/rwc-t-<pid>-<tag>", unlinked now and at exit. */
 const char *tmp_file(const char *tag);
 

@@ -46,6 +46,10 @@ const struct layout_const layout_consts[] = {
 	LC(HEADER, "header", GAPS, gaps),
 	LC(HEADER, "header", CONSUMER_BLOCKERS, consumer_blockers),
 	LC(HEADER, "header", PRODUCER_BLOCKERS, producer_blockers),
+	LC(HEADER, "header", PAYLOAD_KIND, payload_kind),
+	LC(HEADER, "header", FRAME_HEADER_LEN, frame_header_len),
+	LC(HEADER, "header", MAX_MESSAGE, max_message),
+	LC(HEADER, "header", RESERVED3, reserved3),
 	LC(HEADER, "header", RESERVED2, reserved2),
 	LC(CURSORS, "cursors", PUBLISHED, published),
 	LC(CURSORS, "cursors", PAD0, pad0),
@@ -77,6 +81,9 @@ const struct layout_const layout_consts[] = {
 	LC(PRODUCER, "producer", INTENT_START, intent_start),
 	LC(PRODUCER, "producer", INTENT_END, intent_end),
 	LC(PRODUCER, "producer", RESERVED, reserved),
+	LC(FRAME, "frame", SEQ_FLAGS, seq_flags),
+	LC(FRAME, "frame", LENGTH, length),
+	LC(FRAME, "frame", SLOTS, slots),
 };
 #define N_CONSTS (sizeof layout_consts / sizeof layout_consts[0])
 const size_t n_layout_consts = N_CONSTS;
@@ -92,7 +99,7 @@ static void trim(char *s)
 		s[--n] = 0;
 }
 
-/* Reads every "### Table: header|cursors|wait|entry|producer" row of spec/LAYOUT.md and compares offset and
+/* Reads every "### Table: header|cursors|wait|entry|producer|frame" row of spec/LAYOUT.md and compares offset and
  * size with the constants of ringwire.h, both ways. */
 void test_spec_tables(void)
 {
@@ -114,7 +121,7 @@ void test_spec_tables(void)
 		if (!table[0] || line[0] != '|' || line[2] < '0' || line[2] > '9')
 			continue;
 		if (strcmp(table, "header") && strcmp(table, "cursors") && strcmp(table, "wait") &&
-		    strcmp(table, "entry") && strcmp(table, "producer"))
+		    strcmp(table, "entry") && strcmp(table, "producer") && strcmp(table, "frame"))
 			continue;
 		char *cells[5] = {0};
 		char *save = NULL, *tok = strtok_r(line + 1, "|", &save);
@@ -157,13 +164,18 @@ void test_spec_tables(void)
 		fclose(f);
 	CHECK(version_seen, "spec/LAYOUT.md does not say %s", want);
 	/* the tables of 2.0 that changed: every field of entry and producer is covered */
-	int entry_rows = 0, producer_rows = 0;
+	int entry_rows = 0, producer_rows = 0, frame_rows = 0;
 	for (size_t i = 0; i < N_CONSTS; i++) {
 		entry_rows += strcmp(layout_consts[i].table, "entry") == 0;
 		producer_rows += strcmp(layout_consts[i].table, "producer") == 0;
+		frame_rows += strcmp(layout_consts[i].table, "frame") == 0;
 	}
 	CHECK(entry_rows == 13 && producer_rows == 7, "entry rows %d, producer rows %d", entry_rows,
 	      producer_rows);
+	/* 2.1: the frame header's table covers its 16 bytes, as rw_frame_header does */
+	CHECK(frame_rows == 3 && sizeof(rw_frame_header) == RW_FRAME_HEADER_LEN &&
+		      RW_FRAME_SLOTS_OFFSET + RW_FRAME_SLOTS_SIZE == RW_FRAME_HEADER_LEN,
+	      "frame rows %d", frame_rows);
 }
 
 /* ---- layout ------------------------------------------------------------------------------------ */

@@ -45,6 +45,20 @@ void test_provisional_start(void);
 void test_start_across_processes(void);
 void test_gating_second_pass(void);
 void test_registration_rules(void);
+void test_golden_framed(void);
+void test_frames_layout(void);
+void test_frames_kinds(void);
+void test_frames_geometry(void);
+void test_frames_wrap(void);
+void test_frames_batch(void);
+void test_frames_multi_relayout(void);
+void test_frames_claim(void);
+void test_frames_too_large(void);
+void test_frames_corrupt(void);
+void test_frames_gapped(void);
+void test_frames_optional(void);
+void test_frames_check_fuzz(void);
+void test_frames_conformer(void);
 
 int main(int argc, char **argv)
 {
@@ -102,6 +116,20 @@ int main(int argc, char **argv)
 		{"start_across_processes", test_start_across_processes},
 		{"gating_second_pass", test_gating_second_pass},
 		{"registration_rules", test_registration_rules},
+		{"golden_framed", test_golden_framed},
+		{"frames_layout", test_frames_layout},
+		{"frames_kinds", test_frames_kinds},
+		{"frames_geometry", test_frames_geometry},
+		{"frames_wrap", test_frames_wrap},
+		{"frames_batch", test_frames_batch},
+		{"frames_multi_relayout", test_frames_multi_relayout},
+		{"frames_claim", test_frames_claim},
+		{"frames_too_large", test_frames_too_large},
+		{"frames_corrupt", test_frames_corrupt},
+		{"frames_gapped", test_frames_gapped},
+		{"frames_optional", test_frames_optional},
+		{"frames_check_fuzz", test_frames_check_fuzz},
+		{"frames_conformer", test_frames_conformer},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int chosen = argc < 2;

@@ -81,7 +81,7 @@ static const struct corruption corruptions[] = {
 	{"magic before state", m_magic_state, RW_ERR_BAD_MAGIC, NULL},
 	{"init_state 2", m_state2, RW_ERR_BAD_STATE, NULL},
 	{"major 1 refused", m_major, RW_ERR_VERSION, "version 1.0"},
-	{"major 1 reports ours", m_major, RW_ERR_VERSION, "reader is 2.0"},
+	{"major 1 reports ours", m_major, RW_ERR_VERSION, "reader is 2.1"},
 	{"major 0", m_major0, RW_ERR_VERSION, "version 0.0"},
 	{"header_len 504", m_hlen_small, RW_ERR_HEADER_LENGTH, NULL},
 	{"header_len 516", m_hlen_odd, RW_ERR_HEADER_LENGTH, NULL},
