@@ -156,19 +156,13 @@ fn golden_images_are_deterministic_and_valid() {
     assert_eq!(seg.published().load(Ordering::Relaxed), 0);
 }
 
-/// The committed golden files of format 2.0 (written by the Go conformer) equal ours byte for
-/// byte after masking, and validate.
+/// The committed golden files of format 2.0 and 2.1 (written by the Go conformer) equal ours
+/// byte for byte after masking, and validate.
 #[test]
 fn golden_images_match_testdata_v2() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/testdata/v2");
     for s in golden::SCENARIOS {
         let path = format!("{dir}/{s}.bin");
-        if golden::FRAMED_SCENARIOS.contains(s) && !std::path::Path::new(&path).exists() {
-            // The Go images of format 2.1 are written on main in parallel; until they land,
-            // `framed_golden_images_hold_what_protocol_md_says` checks ours field by field.
-            eprintln!("{s}.bin not in testdata yet: not compared");
-            continue;
-        }
         let mut theirs = std::fs::read(&path).unwrap_or_else(|e| panic!("{s}.bin: {e}"));
         assert!(
             Segment::from_image(&theirs).is_ok(),
@@ -240,8 +234,7 @@ fn golden_gap_and_poison_scenarios() {
 }
 
 /// The framed scenarios (format 2.1) hold what conformance/PROTOCOL.md says they hold, frame by
-/// frame: checked here against the protocol's words while the committed Go images are compared
-/// byte for byte by `golden_images_match_testdata_v2` once they exist.
+/// frame (besides equalling the committed Go images, `golden_images_match_testdata_v2`).
 #[test]
 fn framed_golden_images_hold_what_protocol_md_says() {
     use crate::conformance::framed_message;
