@@ -380,3 +380,22 @@ func TestFramed_PartlyGappedFrameIsPassedOverWhole(t *testing.T) {
 	require.Equal(t, uint64(2), v.Entry(c.Index()).GapsSeen.Load())
 	require.Equal(t, uint64(1), v.Header().Gaps.Load()) // sequence 2 only was resolved as a gap
 }
+
+// TestFramed_OptionalConsumerLapped_MultiMode: in multi mode a lapped optional consumer finds
+// availability words of a later round at its next sequence (nothing looks published there), yet
+// it must notice the lap (spec 5.10 step 4, 11.4) instead of waiting forever.
+func TestFramed_OptionalConsumerLapped_MultiMode(t *testing.T) {
+	p, req := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 16, Mode: producer.Multi}, SlotSize: 64}, consumer.Options{})
+	req.Close()
+	opt, err := consumer.RegisterFramed(p.Segment(), consumer.Options{Name: "opt", Optional: true, ReadTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer opt.Close()
+	for k := 0; k < 20; k++ { // 40 slots: more than two laps
+		require.NoError(t, p.Publish(message(uint64(k), 0, 100)))
+	}
+	_, err = opt.Process(func([]byte, uint64, bool) error { return nil }, 0)
+	var le *consumer.LappedError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, uint64(0), le.At)
+	require.Equal(t, uint64(40), opt.Cursor())
+}
