@@ -160,7 +160,7 @@ var errDone = errors.New("done")
 
 func TestFramed_BatchPadsInTheMiddle(t *testing.T) {
 	p, c := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 16}, SlotSize: 64}, consumer.Options{})
-	for i := 0; i < 13; i++ {                               // up to sequence 13
+	for i := 0; i < 13; i++ { // up to sequence 13
 		require.NoError(t, p.Publish(message(uint64(i), 0, 10)))
 	}
 	_, _ = collect(t, c, 13)
@@ -214,7 +214,9 @@ func TestFramed_CorruptHeaderIsAnErrorAndTheCursorStays(t *testing.T) {
 		f    func(s uint64) layout.FrameHeader
 	}{
 		{"stale sequence", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s + 16, Length: 10, Slots: 1} }},
-		{"bit 62", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s | 1<<62, Length: 10, Slots: 1} }},
+		{"bit 62", func(s uint64) layout.FrameHeader {
+			return layout.FrameHeader{SeqFlags: s | 1<<62, Length: 10, Slots: 1}
+		}},
 		{"zero slots", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s, Length: 0, Slots: 0} }},
 		{"past the array", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s | layout.FramePad, Slots: 16} }},
 		{"over the largest", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s, Length: 113, Slots: 3} }},
