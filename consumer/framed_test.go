@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -400,4 +401,55 @@ func TestFramed_OptionalConsumerLapped_MultiMode(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	require.Equal(t, uint64(0), le.At)
 	require.Equal(t, uint64(40), opt.Cursor())
+}
+
+// TestFramed_RegisteringWhilePublishing_StartsAtAFrameBoundary registers consumers at oldest and
+// at latest, over and over, while a producer publishes messages of many sizes: every start is a
+// frame boundary (spec 11.3: registration needs nothing more), so each newcomer's first read is
+// a valid frame, never a corrupt-frame error.
+func TestFramed_RegisteringWhilePublishing_StartsAtAFrameBoundary(t *testing.T) {
+	var halt atomic.Bool
+	p, c := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 64, Mode: producer.Multi}, SlotSize: 64},
+		consumer.Options{Wait: coordination.Yield(), Halt: &halt})
+	stop := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() {
+		for k := uint64(0); ; k++ {
+			select {
+			case <-stop:
+				pubErr <- nil
+				return
+			default:
+			}
+			if err := p.Publish(message(k, 0, 1+int(k*97%uint64(p.MaxMessage())))); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+	}()
+	readErr := make(chan error, 1)
+	go func() { // c1 keeps the ring moving
+		readErr <- c.Run(func([]byte, uint64, bool) error { return nil })
+	}()
+	for i := 0; i < 200; i++ {
+		start := consumer.StartOldest
+		if i%2 == 1 {
+			start = consumer.StartLatest
+		}
+		n, err := consumer.RegisterFramed(p.Segment(), consumer.Options{Name: "newcomer", Start: start, Wait: coordination.Yield(), ReadTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		_, err = n.Process(func(m []byte, _ uint64, _ bool) error {
+			if len(m) == 0 {
+				return errors.New("empty message")
+			}
+			return nil
+		}, 3)
+		require.NoError(t, err, "registration %d (%v)", i, start)
+		require.NoError(t, n.Close())
+	}
+	close(stop)
+	require.NoError(t, <-pubErr)
+	halt.Store(true)
+	coordination.WakeAll(p.Segment().View().Wait())
+	require.ErrorIs(t, <-readErr, consumer.ErrHalted)
 }
