@@ -715,6 +715,72 @@ void test_frames_optional(void)
 	ring_close(&r);
 }
 
+/* A framed ring in multi mode: laps the consumer at its first kernel wait (then counts the
+ * kernel waits that follow). */
+static rw_producer *frame_lapper;
+static int frame_waits_after_lap;
+static void frame_lap_at_kernel_wait(uint64_t timeout_ns)
+{
+	(void)timeout_ns;
+	if (!frame_lapper) {
+		frame_waits_after_lap++;
+		return;
+	}
+	rw_producer *p = frame_lapper;
+	frame_lapper = NULL;
+	for (int k = 0; k < 20; k++) /* 20 x 2 slots: two and a half laps of 16 */
+		CHECK(pub(p, (uint64_t)k, 100) == RW_OK, "lapping publish %d", k);
+}
+
+/* 11.4 and 5.10 in multi mode: a consumer lapped more than once finds a later round's
+ * availability word at next (nothing looks published there); the claimed count L alone tells it
+ * that it was lapped. It reports L - next sequences lost and goes on at L, whether it was lapped
+ * before its call or while it waited (then the lap ends its wait: it must not block again). */
+void test_frames_optional_lapped_multi(void)
+{
+	rw_config cfg = fconfig(16, RW_MODE_MULTI, 64, 112);
+	rw_error err;
+	uint8_t buf[112];
+	rw_message m;
+	for (int waiting = 0; waiting <= 1; waiting++) {
+		struct ring r;
+		ring_open(&r, &cfg, UINT32_MAX);
+		/* the only consumer, optional, and one that may block in the kernel */
+		CHECK_RC(rw_consumer_register(r.seg, "opt", 0, 0, RW_START_LATEST, &r.c, &err), RW_OK,
+			 err);
+		frame_waits_after_lap = 0;
+		if (waiting) {
+			frame_lapper = r.p;
+			rw_test.before_kernel_wait = frame_lap_at_kernel_wait;
+		} else {
+			for (int k = 0; k < 20; k++)
+				CHECK(pub(r.p, (uint64_t)k, 100) == RW_OK, "publish %d", k);
+			CHECK(atomic_load(rw_availability_word(r.seg, 0)) == 33,
+			      "sequence 0's availability word is sequence 32's");
+		}
+		rw_code rc = rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 3000, &err);
+		rw_test.before_kernel_wait = NULL;
+		CHECK_RC(rc, RW_ERR_LOST, err);
+		uint64_t L = rw_segment_claimed_count(r.seg), ls = 99, lc = 99;
+		rw_consumer_last_lost(r.c, &ls, &lc);
+		CHECK(L == 40 && ls == 0 && lc == 40 && rw_consumer_lost(r.c) == 40 &&
+			      atomic_load(&r.c->entry->lost) == 40 && rw_consumer_next(r.c) == 40,
+		      "waiting %d: lapped: %llu lost from %llu, resumes at %llu (want 40 from 0, at "
+		      "L = %llu)",
+		      waiting, (unsigned long long)lc, (unsigned long long)ls,
+		      (unsigned long long)rw_consumer_next(r.c), (unsigned long long)L);
+		CHECK(!waiting || !KERNEL_BLOCKS || (frame_lapper == NULL && frame_waits_after_lap == 0),
+		      "waiting: the lap ends the wait (%d kernel waits after it)",
+		      frame_waits_after_lap);
+		CHECK(pub(r.p, 20, 7) == RW_OK, "one more");
+		CHECK_RC(rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 3000, &err), RW_OK, err);
+		CHECK(m.seq == 40 && msg_is(&m, 20, 7), "waiting %d: the next message, at L", waiting);
+		CHECK_RC(rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 0, &err), RW_ERR_TIMEOUT,
+			 err);
+		ring_close(&r);
+	}
+}
+
 /* ---- the frame-header checker under random input ------------------------------------------------ */
 
 static uint64_t xs(uint64_t *x)
