@@ -980,3 +980,44 @@ void test_frames_conformer(void)
 	rw_segment_close(seg);
 	shm_unlink(n3);
 }
+
+/* The conformer's snapshot (Go's segment.Snapshot JSON) has a "frames" member for a framed ring
+ * only: its frame_header_len and max_message, and "invalid" (the reason, this library's text)
+ * once the geometry fails check 14. */
+void test_frames_snapshot(void)
+{
+	const char *n = shm_name_as("/rw-lapfix-", "snap"), *out = tmp_file("fr-snapshot.out");
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s snapshot --name %s > %s", RW_TEST_CONFORMER, n, out);
+	rw_segment *seg;
+	rw_error err;
+	size_t len;
+	rw_config xc = config(8, RW_MODE_SINGLE, 2);
+	CHECK_RC(rw_segment_create_shm(n, &xc, &seg, &err), RW_OK, err);
+	CHECK(run(cmd) == 0, "snapshot of a fixed ring");
+	char *o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"poison\":null}\n") && !strstr(o, "frames"),
+	      "a ring of fixed events has no frames member: %s", o ? o : "");
+	free(o);
+	rw_segment_close(seg);
+	shm_unlink(n);
+
+	rw_config fc = fconfig(16, RW_MODE_MULTI, 64, 100);
+	CHECK_RC(rw_segment_create_shm(n, &fc, &seg, &err), RW_OK, err);
+	CHECK(run(cmd) == 0, "snapshot of a framed ring");
+	o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"poison\":null,\"frames\":{\"frame_header_len\":16,"
+			     "\"max_message\":100}}\n"),
+	      "a framed ring shows its geometry, last: %s", o ? o : "");
+	free(o);
+	/* max_message past an eighth of the ring: checks 1 to 12 pass, 14 does not */
+	rw_segment_header(seg)->max_message = 113;
+	CHECK(run(cmd) == 0, "snapshot of a framed ring whose geometry is bad");
+	o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"frames\":{\"frame_header_len\":16,\"max_message\":113,"
+			     "\"invalid\":\"bad frame geometry: largest message 113"),
+	      "and says why it is not valid: %s", o ? o : "");
+	free(o);
+	rw_segment_close(seg);
+	shm_unlink(n);
+}

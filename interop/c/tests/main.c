@@ -61,6 +61,7 @@ void test_frames_optional(void);
 void test_frames_optional_lapped_multi(void);
 void test_frames_check_fuzz(void);
 void test_frames_conformer(void);
+void test_frames_snapshot(void);
 
 int main(int argc, char **argv)
 {
@@ -134,6 +135,7 @@ int main(int argc, char **argv)
 		{"frames_optional_lapped_multi", test_frames_optional_lapped_multi},
 		{"frames_check_fuzz", test_frames_check_fuzz},
 		{"frames_conformer", test_frames_conformer},
+		{"frames_snapshot", test_frames_snapshot},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int chosen = argc < 2;
