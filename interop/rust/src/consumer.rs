@@ -507,15 +507,16 @@ impl<T> Consumer<T> {
 
     /// Whether a read would find something at `next`: an event or a gap; for a framed
     /// consumer, a gap, a whole frame, or a frame it must report corrupt (spec 11.3), not a
-    /// frame whose sequences are not all published yet.
+    /// frame whose sequences are not all published yet; for an optional consumer, also a lap.
     fn has_work(&self) -> bool {
-        let Some(g) = self.frames else {
-            return self.available(1) > self.next;
-        };
         let next = self.next;
-        if !self.required && next + g.capacity < self.seg.claimed_count() {
-            return true; // lapped (spec 11.4): the read resumes at the claimed count
+        if self.lapped() {
+            // The read reports the loss (spec 5.10 step 4, 11.4): a lap ends the wait.
+            return true;
         }
+        let Some(g) = self.frames else {
+            return self.available(1) > next;
+        };
         let hi = self.available(u64::MAX);
         if hi <= next || self.is_gap(next) {
             return hi > next;
@@ -528,6 +529,15 @@ impl<T> Consumer<T> {
         end <= hi
             || self.seg.geometry().mode == ProducerMode::Single
             || end > self.seg.claimed_count()
+    }
+
+    /// Spec 5.10 step 3 at `next`: whether this optional consumer was lapped, `next + capacity`
+    /// below the claimed count. Asked whether or not anything looks published at `next`: in
+    /// multi mode a consumer lapped more than once finds a later round's availability word
+    /// there, so `available` says nothing is, and only the claimed count tells. A required
+    /// consumer gates the producers and is never lapped.
+    fn lapped(&self) -> bool {
+        !self.required && self.next + self.seg.geometry().capacity < self.seg.claimed_count()
     }
 
     /// Whether sequence `s` was passed over as a gap (multi mode; acquire).
@@ -693,8 +703,9 @@ impl<T> Consumer<T> {
         self.seg.stream_closed() && self.next == self.seg.count()
     }
 
-    /// Blocks until something is available (an event or a gap), the stream has ended, the ring
-    /// is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing, closing and
+    /// Blocks until something is available (an event or a gap), an optional consumer was lapped
+    /// (the next poll reports the loss, spec 5.10: also when nothing looks published at its
+    /// cursor), the stream has ended, the ring is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing, closing and
     /// poisoning, and by peers evicting or taking over this consumer (futex); re-checks at least
     /// every 20 ms, running the stall recovery of spec 5.8 (see [`Consumer::poll`]), storing a
     /// heartbeat at least every 250 ms and checking at least every 500 ms whether every producer

@@ -67,7 +67,7 @@ pub use segment::{
     unlink_shm, Backing, Config, EntryInfo, EntryState, FrameConfig, Geometry, ProducerInfo,
     ProducerMode, ProducerState, Region, Segment, StreamState,
 };
-pub use snapshot::{Liveness, Snapshot};
+pub use snapshot::{FramesInfo, Liveness, Snapshot};
 pub use wait::WaitStrategy;
 
 #[cfg(test)]

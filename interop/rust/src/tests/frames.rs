@@ -586,6 +586,35 @@ fn a_lapped_optional_consumer_resyncs_at_the_claimed_count() {
     }
 }
 
+/// 11.4 and 5.10 in multi mode: an optional consumer lapped more than once finds a later
+/// round's availability word at its cursor (nothing looks published there); the claimed count
+/// `L` alone tells it that it was lapped. Waiting ends, the read reports `L - next` sequences lost
+/// from `next` and goes on at `L`.
+#[test]
+fn a_lapped_optional_consumer_of_a_multi_producer_ring_stops_waiting_and_resumes_at_the_claimed_count(
+) {
+    let (mut p, seg) = framed(16, ProducerMode::Multi);
+    // The only consumer: nothing gates the producer.
+    let mut o = FramedConsumer::register(&seg, &ConsumerOptions::optional("o")).unwrap();
+    for k in 0..20 {
+        p.publish(&msg(k, 100)).unwrap(); // 2 slots each: 40 slots, two and a half laps
+    }
+    assert_eq!(
+        seg.availability(0).load(Ordering::Acquire),
+        33,
+        "sequence 0's availability word is sequence 32's"
+    );
+    o.wait(Instant::now() + Duration::from_secs(3))
+        .expect("a lapped consumer must not wait for its cursor's sequence");
+    let b = o.read(10).unwrap();
+    assert_eq!((b.lost_from(), b.lost(), b.len(), b.end()), (0, 40, 0, 40));
+    drop(b);
+    assert_eq!((o.cursor(), o.lost(), seg.registry()[0].lost), (40, 40, 40));
+    p.publish(&msg(20, 7)).unwrap();
+    o.wait(Instant::now() + Duration::from_secs(3)).unwrap();
+    assert_eq!(read(&mut o, 10).unwrap(), [Got::Msg(40, msg(20, 7))]);
+}
+
 /// 11.3 step 5: the registration check before each message: an evicted consumer gets `Evicted`
 /// and stores nothing.
 #[test]
