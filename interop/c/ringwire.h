@@ -530,7 +530,9 @@ rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *g
 			    int64_t timeout_ms, rw_error *err);
 /* Non-blocking, zero-copy: the highest available count (spec 5.5 step 1), at most next + max.
  * Read the slots from rw_consumer_next to it with rw_segment_slot, then rw_consumer_release. In
- * multi mode gaps count as available: check rw_segment_is_gap before reading a slot. */
+ * multi mode gaps count as available: check rw_segment_is_gap before reading a slot. For
+ * required consumers: it neither copies nor verifies, so an optional consumer (which the producers
+ * may lap) reads with rw_consumer_consume or rw_consumer_copy_message, which do (5.10, 11.4). */
 uint64_t rw_consumer_available(rw_consumer *c, uint64_t max);
 /* Releases events below hi (release store of the cursor); on a framed ring hi must be a frame
  * boundary: rw_consumer_next(c) releases every message read, then loads both blockers counts and,
