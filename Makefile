@@ -43,3 +43,5 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./layout
 	$(GO) test -run '^$$' -fuzz FuzzPortable -fuzztime $(FUZZTIME) ./naming
+	$(GO) test -run '^$$' -fuzz FuzzFrameCheck -fuzztime $(FUZZTIME) ./layout
+	$(GO) test -run '^$$' -fuzz FuzzFramedConsumer -fuzztime $(FUZZTIME) ./consumer

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -160,7 +161,7 @@ var errDone = errors.New("done")
 
 func TestFramed_BatchPadsInTheMiddle(t *testing.T) {
 	p, c := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 16}, SlotSize: 64}, consumer.Options{})
-	for i := 0; i < 13; i++ {                               // up to sequence 13
+	for i := 0; i < 13; i++ { // up to sequence 13
 		require.NoError(t, p.Publish(message(uint64(i), 0, 10)))
 	}
 	_, _ = collect(t, c, 13)
@@ -214,7 +215,9 @@ func TestFramed_CorruptHeaderIsAnErrorAndTheCursorStays(t *testing.T) {
 		f    func(s uint64) layout.FrameHeader
 	}{
 		{"stale sequence", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s + 16, Length: 10, Slots: 1} }},
-		{"bit 62", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s | 1<<62, Length: 10, Slots: 1} }},
+		{"bit 62", func(s uint64) layout.FrameHeader {
+			return layout.FrameHeader{SeqFlags: s | 1<<62, Length: 10, Slots: 1}
+		}},
 		{"zero slots", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s, Length: 0, Slots: 0} }},
 		{"past the array", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s | layout.FramePad, Slots: 16} }},
 		{"over the largest", func(s uint64) layout.FrameHeader { return layout.FrameHeader{SeqFlags: s, Length: 113, Slots: 3} }},
@@ -379,4 +382,74 @@ func TestFramed_PartlyGappedFrameIsPassedOverWhole(t *testing.T) {
 	require.Equal(t, consumer.GapError{Seq: 1, Count: 2}, *gaps[0])
 	require.Equal(t, uint64(2), v.Entry(c.Index()).GapsSeen.Load())
 	require.Equal(t, uint64(1), v.Header().Gaps.Load()) // sequence 2 only was resolved as a gap
+}
+
+// TestFramed_OptionalConsumerLapped_MultiMode: in multi mode a lapped optional consumer finds
+// availability words of a later round at its next sequence (nothing looks published there), yet
+// it must notice the lap (spec 5.10 step 4, 11.4) instead of waiting forever.
+func TestFramed_OptionalConsumerLapped_MultiMode(t *testing.T) {
+	p, req := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 16, Mode: producer.Multi}, SlotSize: 64}, consumer.Options{})
+	req.Close()
+	opt, err := consumer.RegisterFramed(p.Segment(), consumer.Options{Name: "opt", Optional: true, ReadTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer opt.Close()
+	for k := 0; k < 20; k++ { // 40 slots: more than two laps
+		require.NoError(t, p.Publish(message(uint64(k), 0, 100)))
+	}
+	_, err = opt.Process(func([]byte, uint64, bool) error { return nil }, 0)
+	var le *consumer.LappedError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, uint64(0), le.At)
+	require.Equal(t, uint64(40), opt.Cursor())
+}
+
+// TestFramed_RegisteringWhilePublishing_StartsAtAFrameBoundary registers consumers at oldest and
+// at latest, over and over, while a producer publishes messages of many sizes: every start is a
+// frame boundary (spec 11.3: registration needs nothing more), so each newcomer's first read is
+// a valid frame, never a corrupt-frame error.
+func TestFramed_RegisteringWhilePublishing_StartsAtAFrameBoundary(t *testing.T) {
+	var halt atomic.Bool
+	p, c := framedRing(t, producer.FramedOptions{Options: producer.Options{Capacity: 64, Mode: producer.Multi}, SlotSize: 64},
+		consumer.Options{Wait: coordination.Yield(), Halt: &halt})
+	stop := make(chan struct{})
+	pubErr := make(chan error, 1)
+	go func() {
+		for k := uint64(0); ; k++ {
+			select {
+			case <-stop:
+				pubErr <- nil
+				return
+			default:
+			}
+			if err := p.Publish(message(k, 0, 1+int(k*97%uint64(p.MaxMessage())))); err != nil {
+				pubErr <- err
+				return
+			}
+		}
+	}()
+	readErr := make(chan error, 1)
+	go func() { // c1 keeps the ring moving
+		readErr <- c.Run(func([]byte, uint64, bool) error { return nil })
+	}()
+	for i := 0; i < 200; i++ {
+		start := consumer.StartOldest
+		if i%2 == 1 {
+			start = consumer.StartLatest
+		}
+		n, err := consumer.RegisterFramed(p.Segment(), consumer.Options{Name: "newcomer", Start: start, Wait: coordination.Yield(), ReadTimeout: 10 * time.Second})
+		require.NoError(t, err)
+		_, err = n.Process(func(m []byte, _ uint64, _ bool) error {
+			if len(m) == 0 {
+				return errors.New("empty message")
+			}
+			return nil
+		}, 3)
+		require.NoError(t, err, "registration %d (%v)", i, start)
+		require.NoError(t, n.Close())
+	}
+	close(stop)
+	require.NoError(t, <-pubErr)
+	halt.Store(true)
+	coordination.WakeAll(p.Segment().View().Wait())
+	require.ErrorIs(t, <-readErr, consumer.ErrHalted)
 }

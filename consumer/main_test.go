@@ -33,6 +33,7 @@ func TestMain(m *testing.M) {
 		"mp-forever":          childProduceForever,
 		"produce-and-hang":    childProduceAndHang,
 		"restarting-producer": childRestartingProducer,
+		"framed-resume":       childFramedResume,
 	} {
 		child.Register(name, func([]string) int { return role() })
 	}

@@ -67,13 +67,3 @@ const (
 	// Custom asks Options.OnError: nil goes on as LogAndContinue, an error halts as HaltOnError.
 	Custom
 )
-
-// safeCall runs h, turning a panic into an error.
-func safeCall[T any](h Handler[T], ev *T, seq uint64, end bool) (err error, panicked bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			err, panicked = fmt.Errorf("%v", r), true
-		}
-	}()
-	return h.OnEvent(ev, seq, end), false
-}

@@ -569,6 +569,13 @@ func (c *Consumer) available() uint64 {
 	for _, d := range c.deps {
 		hi = min(hi, d.Cursor.Load())
 	}
+	if c.opt && c.multi && hi <= c.next && c.cursors.ClaimedCount() > c.next+c.arr.Mask+1 {
+		// A lapped optional consumer of a multi-producer ring finds a later round's
+		// availability word at Next, so nothing looks published there; but Next was published a
+		// lap ago and its slot reused since (spec 5.10 step 4). Offering it makes the reader copy
+		// it and find the lap (Lapped), instead of waiting for a word that never comes.
+		hi = c.next + 1
+	}
 	return hi
 }
 
@@ -849,10 +856,9 @@ func (c *Consumer) ReleaseSlow(to uint64) {
 // to the oldest sequence that is safe to read again, counts the loss in its entry and reports it
 // as a *LappedError.
 func (c *Consumer) SkipLapped(from uint64) error {
-	to := c.count()
-	if c.avail < to {
-		to = c.avail
-	}
+	// Spec 5.10 step 4: go on from L - capacity, or from what is available if that is later.
+	count := c.count()
+	to := max(min(count, c.avail), count-min(count, c.arr.Mask+1), from)
 	lost := to - from
 	c.entry.Lost.Add(lost)
 	c.avail = to

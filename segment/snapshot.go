@@ -77,6 +77,18 @@ type Snapshot struct {
 
 	// Poison is the poison record (spec 5.9); nil while the ring is not poisoned.
 	Poison *PoisonInfo `json:"poison"`
+
+	// Frames describes a framed ring (payload_kind 1, spec section 11); nil (absent in JSON) for a
+	// ring of fixed events.
+	Frames *FramesInfo `json:"frames,omitempty"`
+}
+
+// FramesInfo is the frame geometry of a framed ring (spec 11.1) as its header records it.
+type FramesInfo struct {
+	HeaderLen  uint32 `json:"frame_header_len"`
+	MaxMessage uint32 `json:"max_message"`
+	// Invalid says why the geometry fails check 14 of spec 5.2; empty when it passes.
+	Invalid string `json:"invalid,omitempty"`
 }
 
 // ProducerInfo is one producer entry (spec 4.4) as a Snapshot saw it.
@@ -181,6 +193,12 @@ func TakeSnapshot(b Backing, v *layout.View) Snapshot {
 		Producers:        []ProducerInfo{}, // [] rather than null in JSON
 		RegistryCapacity: v.Entries(),
 		Consumers:        []ConsumerInfo{},
+	}
+	if h.PayloadKind != layout.PayloadFixed {
+		s.Frames = &FramesInfo{HeaderLen: h.FrameHeaderLen, MaxMessage: h.MaxMessage}
+		if _, err := v.Frames(); err != nil {
+			s.Frames.Invalid = err.Error()
+		}
 	}
 	s.ProducerHeartbeatNs = h.ProducerHeartbeatNs.Load()
 	s.ProducerHeartbeatAge = HeartbeatAge(mono, s.ProducerHeartbeatNs)

@@ -219,8 +219,16 @@ func writeSnapshot(w io.Writer, s segment.Snapshot) {
 	row("format", "%d.%d, header %d bytes", s.VersionMajor, s.VersionMinor, s.HeaderLen)
 	row("mode", "%s producer", s.Mode)
 	row("capacity", "%d slots of %d bytes", s.Capacity, s.SlotSize)
-	row("event", "%d bytes, align %d", s.EventSize, s.EventAlign)
-	row("type", "%q, fingerprint %#016x", s.TypeName, s.TypeFingerprint)
+	if f := s.Frames; f != nil {
+		row("payload", "framed messages: largest %d bytes, frame header %d bytes, payloads aligned to %d", f.MaxMessage, f.HeaderLen, s.EventAlign)
+		if f.Invalid != "" {
+			row("frames", "INVALID: %s", f.Invalid)
+		}
+		row("type", "messages %q, fingerprint %#016x", s.TypeName, s.TypeFingerprint)
+	} else {
+		row("event", "%d bytes, align %d", s.EventSize, s.EventAlign)
+		row("type", "%q, fingerprint %#016x", s.TypeName, s.TypeFingerprint)
+	}
 	row("incarnation", "%#016x", s.Incarnation)
 	row("creator", "pid %d (%s)", s.CreatorPID, creatorLiveness(s.Creator))
 	row("created", "%s (%s ago)", s.CreatedAt.Format("2006-01-02 15:04:05.000 MST"), roundAge(s.TakenAt.Sub(s.CreatedAt)))

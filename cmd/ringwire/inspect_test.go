@@ -46,3 +46,32 @@ func TestInspect_JSON_ClosedMultiRing_PrintsTheSnapshot(t *testing.T) {
 	require.Contains(t, out, "producer     closed (no more events)")
 	require.True(t, strings.Contains(out, "json-probe"), out)
 }
+
+// TestInspect_FramedRing_ShowsTheFrameGeometry: inspect shows a framed ring's payload kind and
+// largest message, in text and in the JSON snapshot, and a corrupted geometry as invalid.
+func TestInspect_FramedRing_ShowsTheFrameGeometry(t *testing.T) {
+	name := segName(t, "framed")
+	p, err := producer.CreateFramed(segment.SharedMemory(name), producer.FramedOptions{
+		Options: producer.Options{Capacity: 64, Keep: true, TypeName: "orders.v1"}, SlotSize: 128})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NoError(t, p.Publish([]byte("hello")))
+
+	code, out, errOut := runHere("inspect", "--json", name)
+	require.Equal(t, exitOK, code, errOut)
+	var s segment.Snapshot
+	require.NoError(t, json.Unmarshal([]byte(out), &s), out)
+	require.NotNil(t, s.Frames)
+	require.Equal(t, segment.FramesInfo{HeaderLen: 16, MaxMessage: 64/8*128 - 16}, *s.Frames)
+	require.Equal(t, uint16(1), s.VersionMinor)
+
+	code, out, errOut = runHere("inspect", name)
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "payload      framed messages: largest 1008 bytes, frame header 16 bytes")
+	require.Contains(t, out, `messages "orders.v1"`)
+
+	p.Segment().View().Header().FrameHeaderLen = 8 // a peer corrupts the geometry
+	code, out, errOut = runHere("inspect", name)
+	require.Equal(t, exitOK, code, errOut)
+	require.Contains(t, out, "INVALID: bad frame geometry")
+}

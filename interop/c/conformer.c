@@ -1370,7 +1370,8 @@ typedef struct snap_consumer {
  * waiting up to T, default 0, for a segment still being created) and prints the segment's
  * snapshot on one line as the JSON of Go's segment.Snapshot, read in Go's order: the header, the
  * producer registry, the consumer registry, then the counters (so that a lag is never negative),
- * then the poison record. It registers nothing and writes nothing into the segment. */
+ * then the poison record, and last, for a framed ring only, its frame geometry ("frames"). It
+ * registers nothing and writes nothing into the segment. */
 static int cmd_snapshot(int argc, char **argv)
 {
 	flag flags[] = {{"--name", 0, NULL}, {"--file", 0, NULL}, {"--timeout-ms", 0, NULL}};
@@ -1554,6 +1555,21 @@ static int cmd_snapshot(int argc, char **argv)
 		printf("}");
 	} else {
 		printf("null");
+	}
+	/* Go's Snapshot.Frames: present for any payload_kind but fixed events, with the header's
+	 * frame geometry and, if check 14 (or 13: an unknown kind) fails, "invalid" with the reason.
+	 * The reason is this library's text, not Go's: the snapshot test compares its presence only. */
+	uint32_t kind = LD32(&h->payload_kind);
+	if (kind != RW_PAYLOAD_FIXED) {
+		printf(",\"frames\":{\"frame_header_len\":%u,\"max_message\":%u",
+		       LD32(&h->frame_header_len), LD32(&h->max_message));
+		rw_error ferr;
+		if (rw_segment_check_framed(seg, NULL, &ferr) != RW_OK) {
+			const char *why = ferr.message[0] ? ferr.message : rw_code_name(ferr.code);
+			printf(",\"invalid\":");
+			json_go_str((const uint8_t *)why, strlen(why));
+		}
+		printf("}");
 	}
 	printf("}\n");
 	fflush(stdout);

@@ -3058,13 +3058,26 @@ static int stream_ended(const rw_consumer *c)
 	return c->next >= count;
 }
 
-/* The re-check of a waiting consumer (5.6 step 3): its condition, poison, the end of the stream
- * (not merely producer_state 2, or a stage behind a slower one would spin), and its own
- * registration. */
+/* 5.10 steps 3-4: whether an optional consumer was lapped (next + capacity < L, the claimed count,
+ * loaded into *L). It is checked whether or not anything looks published at next: in multi mode a
+ * consumer lapped more than once finds a later round's availability word there (hi == next), and
+ * only L tells. A required consumer gates the producers and is never lapped. */
+static int lapped(const rw_consumer *c, uint64_t *L)
+{
+	if (c->flags & RW_FLAG_REQUIRED)
+		return 0;
+	*L = rw_claimed_count(c->seg);
+	return c->next + c->seg->g.capacity < *L;
+}
+
+/* The re-check of a waiting consumer (5.6 step 3): its condition, a lap (an optional consumer
+ * MUST end its wait then, 5.10), poison, the end of the stream (not merely producer_state 2, or a
+ * stage behind a slower one would spin), and its own registration. */
 static int data_or_news(void *arg)
 {
 	rw_consumer *c = arg;
-	return rw_consumer_available(c, c->wait_at - c->next + 1) > c->wait_at ||
+	uint64_t L;
+	return rw_consumer_available(c, c->wait_at - c->next + 1) > c->wait_at || lapped(c, &L) ||
 	       rw_consumer_check_owner(c) != RW_OK || poison_pending(c->seg) || stream_ended(c);
 }
 
@@ -3164,17 +3177,14 @@ static rw_code await_data(rw_consumer *c, struct await *w, uint64_t at, uint64_t
 			  rw_error *err)
 {
 	rw_segment *seg = c->seg;
-	uint64_t cap = seg->g.capacity;
 	uint64_t hi;
 	for (;;) {
 		if (rw_consumer_check_owner(c) != RW_OK)
 			return fail_evicted(c, err);
-		if (w->laps != LAP_NONE) {
-			uint64_t L = rw_claimed_count(seg);
-			if (L > cap && c->next < L - cap)
-				return w->laps == LAP_EVENTS ? report_lap(c, L, err)
-							     : report_frame_lap(c, L, err);
-		}
+		uint64_t L;
+		if (w->laps != LAP_NONE && lapped(c, &L)) /* 5.10: even with nothing at next */
+			return w->laps == LAP_EVENTS ? report_lap(c, L, err)
+						     : report_frame_lap(c, L, err);
 		hi = rw_consumer_available(c, max);
 		if (hi > at)
 			break;

@@ -516,7 +516,9 @@ rw_code rw_consumer_register(rw_segment *seg, const char *name, uint32_t flags, 
  *   go on;
  *  RW_ERR_LOST (optional consumers): the consumer was lapped (5.10); the events reported by
  *   rw_consumer_last_lost were overwritten unread, are counted in lost and released; reading goes
- *   on after them;
+ *   on after them, at the claimed count less capacity. Checked before anything else and in every
+ *   re-check of a wait, also when nothing looks published at next (multi mode: a consumer lapped
+ *   more than once finds a later round's availability word there), so a lap ends a wait;
  *  RW_ERR_TIMEOUT.
  * Events before a gap are returned first. Optional consumers copy, fence (F4) and verify against
  * claimed before delivering (5.10). A required multi-mode consumer waiting at a claimed but
@@ -528,7 +530,9 @@ rw_code rw_consumer_consume(rw_consumer *c, void *out, uint32_t max, uint32_t *g
 			    int64_t timeout_ms, rw_error *err);
 /* Non-blocking, zero-copy: the highest available count (spec 5.5 step 1), at most next + max.
  * Read the slots from rw_consumer_next to it with rw_segment_slot, then rw_consumer_release. In
- * multi mode gaps count as available: check rw_segment_is_gap before reading a slot. */
+ * multi mode gaps count as available: check rw_segment_is_gap before reading a slot. For
+ * required consumers: it neither copies nor verifies, so an optional consumer (which the producers
+ * may lap) reads with rw_consumer_consume or rw_consumer_copy_message, which do (5.10, 11.4). */
 uint64_t rw_consumer_available(rw_consumer *c, uint64_t max);
 /* Releases events below hi (release store of the cursor); on a framed ring hi must be a frame
  * boundary: rw_consumer_next(c) releases every message read, then loads both blockers counts and,
@@ -577,7 +581,8 @@ rw_code rw_consumer_read_message(rw_consumer *c, rw_message *msg, int64_t timeou
  * header and at most max_message bytes (never past the slot array) whatever the header says, then
  * F4, then verifies against claimed: if it was lapped it adds L - next to lost, releases up to the
  * claimed count L (a frame boundary) and returns RW_ERR_LOST (rw_consumer_last_lost: first
- * sequence and count, in sequences); reading goes on at L. Other codes as
+ * sequence and count, in sequences); reading goes on at L. A lap is also found, and ends a wait,
+ * when nothing looks published at next (as rw_consumer_consume). Other codes as
  * rw_consumer_read_messages. */
 rw_code rw_consumer_copy_message(rw_consumer *c, void *buf, uint32_t cap, rw_message *msg,
 				 int64_t timeout_ms, rw_error *err);

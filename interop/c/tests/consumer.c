@@ -269,3 +269,84 @@ void test_optional_verify(void)
 		free(img);
 	}
 }
+/* ---- a lapped optional consumer of a multi-producer ring (spec 5.10, steps 3-4 with nothing
+ * published at next) ------------------------------------------------------------------------------ */
+
+static rw_producer *lapper;   /* laps the consumer at its first kernel wait, then is cleared */
+static uint64_t lap_count;    /* events it publishes then */
+static int waits_after_lap;   /* kernel waits the consumer began once it was lapped */
+
+static void lap_at_kernel_wait(uint64_t timeout_ns)
+{
+	(void)timeout_ns;
+	if (!lapper) {
+		waits_after_lap++;
+		return;
+	}
+	rw_producer *p = lapper;
+	lapper = NULL;
+	uint8_t ev[EV_SIZE];
+	for (uint64_t k = 0; k < lap_count; k++) {
+		ev_make(ev, k, 0);
+		rw_producer_publish(p, ev, 1, 0, NULL);
+	}
+}
+
+/* In multi mode an optional consumer lapped more than once finds, at its next sequence, the
+ * availability word of a later round: nothing looks published there (hi == next), and only the
+ * claimed count L tells it that it was lapped. It must report the loss, go on from L - capacity
+ * and read those events, whether it was lapped before its call or while it waited (then it must
+ * end its wait at the wake, 5.10: it must not block again). */
+void test_optional_lapped_multi(void)
+{
+	rw_error err;
+	for (int waiting = 0; waiting <= 1; waiting++) {
+		rw_config cfg = config(8, RW_MODE_MULTI, 2);
+		rw_segment *seg = NULL;
+		uint8_t *img = heap_segment(&cfg, &seg);
+		rw_producer *p = NULL;
+		CHECK_RC(rw_producer_register(seg, &p, &err), RW_OK, err);
+		rw_consumer *opt = NULL; /* the only consumer: nothing gates the producer */
+		CHECK_RC(rw_consumer_register(seg, "opt", 0, 0, RW_START_LATEST, &opt, &err), RW_OK, err);
+		uint8_t ev[EV_SIZE * 8];
+		lap_count = 20; /* 2.5 laps of 8 slots */
+		waits_after_lap = 0;
+		if (waiting) {
+			lapper = p;
+			rw_test.before_kernel_wait = lap_at_kernel_wait;
+		} else {
+			for (uint64_t k = 0; k < lap_count; k++) {
+				ev_make(ev, k, 0);
+				CHECK_RC(rw_producer_publish(p, ev, 1, 0, &err), RW_OK, err);
+			}
+			CHECK(atomic_load(rw_availability_word(seg, 0)) == 17,
+			      "sequence 0's availability word is sequence 16's");
+		}
+		uint32_t got = 99;
+		rw_code rc = rw_consumer_consume(opt, ev, 8, &got, 3000, &err);
+		rw_test.before_kernel_wait = NULL;
+		CHECK_RC(rc, RW_ERR_LOST, err);
+		uint64_t ls = 99, lc = 99;
+		rw_consumer_last_lost(opt, &ls, &lc);
+		CHECK(got == 0 && ls == 0 && lc == 12 && rw_consumer_lost(opt) == 12 &&
+			      atomic_load(&opt->entry->lost) == 12 && rw_consumer_next(opt) == 12 &&
+			      atomic_load(&opt->entry->cursor) == 12,
+		      "waiting %d: lapped: %llu lost from %llu, resumes at %llu (want 12 from 0, at "
+		      "L - capacity = 12)",
+		      waiting, (unsigned long long)lc, (unsigned long long)ls,
+		      (unsigned long long)rw_consumer_next(opt));
+		CHECK(!waiting || !KERNEL_BLOCKS || (lapper == NULL && waits_after_lap == 0),
+		      "waiting: the lap ends the wait (%d kernel waits after it)", waits_after_lap);
+		CHECK_RC(rw_consumer_consume(opt, ev, 8, &got, 3000, &err), RW_OK, err);
+		int intact = got == 8;
+		for (uint32_t i = 0; intact && i < got; i++)
+			intact = ev_check(ev + i * EV_SIZE, 12 + i, 0) == 0;
+		CHECK(intact, "waiting %d: then events 12 to 19, intact (got %u)", waiting, got);
+		CHECK_RC(rw_consumer_consume(opt, ev, 8, &got, 0, &err), RW_ERR_TIMEOUT, err);
+		CHECK(rw_consumer_lost(opt) == 12, "waiting %d: nothing more lost", waiting);
+		rw_consumer_close(opt);
+		rw_producer_close(p, 0, NULL);
+		rw_segment_close(seg);
+		free(img);
+	}
+}

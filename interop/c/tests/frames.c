@@ -715,6 +715,72 @@ void test_frames_optional(void)
 	ring_close(&r);
 }
 
+/* A framed ring in multi mode: laps the consumer at its first kernel wait (then counts the
+ * kernel waits that follow). */
+static rw_producer *frame_lapper;
+static int frame_waits_after_lap;
+static void frame_lap_at_kernel_wait(uint64_t timeout_ns)
+{
+	(void)timeout_ns;
+	if (!frame_lapper) {
+		frame_waits_after_lap++;
+		return;
+	}
+	rw_producer *p = frame_lapper;
+	frame_lapper = NULL;
+	for (int k = 0; k < 20; k++) /* 20 x 2 slots: two and a half laps of 16 */
+		CHECK(pub(p, (uint64_t)k, 100) == RW_OK, "lapping publish %d", k);
+}
+
+/* 11.4 and 5.10 in multi mode: a consumer lapped more than once finds a later round's
+ * availability word at next (nothing looks published there); the claimed count L alone tells it
+ * that it was lapped. It reports L - next sequences lost and goes on at L, whether it was lapped
+ * before its call or while it waited (then the lap ends its wait: it must not block again). */
+void test_frames_optional_lapped_multi(void)
+{
+	rw_config cfg = fconfig(16, RW_MODE_MULTI, 64, 112);
+	rw_error err;
+	uint8_t buf[112];
+	rw_message m;
+	for (int waiting = 0; waiting <= 1; waiting++) {
+		struct ring r;
+		ring_open(&r, &cfg, UINT32_MAX);
+		/* the only consumer, optional, and one that may block in the kernel */
+		CHECK_RC(rw_consumer_register(r.seg, "opt", 0, 0, RW_START_LATEST, &r.c, &err), RW_OK,
+			 err);
+		frame_waits_after_lap = 0;
+		if (waiting) {
+			frame_lapper = r.p;
+			rw_test.before_kernel_wait = frame_lap_at_kernel_wait;
+		} else {
+			for (int k = 0; k < 20; k++)
+				CHECK(pub(r.p, (uint64_t)k, 100) == RW_OK, "publish %d", k);
+			CHECK(atomic_load(rw_availability_word(r.seg, 0)) == 33,
+			      "sequence 0's availability word is sequence 32's");
+		}
+		rw_code rc = rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 3000, &err);
+		rw_test.before_kernel_wait = NULL;
+		CHECK_RC(rc, RW_ERR_LOST, err);
+		uint64_t L = rw_segment_claimed_count(r.seg), ls = 99, lc = 99;
+		rw_consumer_last_lost(r.c, &ls, &lc);
+		CHECK(L == 40 && ls == 0 && lc == 40 && rw_consumer_lost(r.c) == 40 &&
+			      atomic_load(&r.c->entry->lost) == 40 && rw_consumer_next(r.c) == 40,
+		      "waiting %d: lapped: %llu lost from %llu, resumes at %llu (want 40 from 0, at "
+		      "L = %llu)",
+		      waiting, (unsigned long long)lc, (unsigned long long)ls,
+		      (unsigned long long)rw_consumer_next(r.c), (unsigned long long)L);
+		CHECK(!waiting || !KERNEL_BLOCKS || (frame_lapper == NULL && frame_waits_after_lap == 0),
+		      "waiting: the lap ends the wait (%d kernel waits after it)",
+		      frame_waits_after_lap);
+		CHECK(pub(r.p, 20, 7) == RW_OK, "one more");
+		CHECK_RC(rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 3000, &err), RW_OK, err);
+		CHECK(m.seq == 40 && msg_is(&m, 20, 7), "waiting %d: the next message, at L", waiting);
+		CHECK_RC(rw_consumer_copy_message(r.c, buf, sizeof buf, &m, 0, &err), RW_ERR_TIMEOUT,
+			 err);
+		ring_close(&r);
+	}
+}
+
 /* ---- the frame-header checker under random input ------------------------------------------------ */
 
 static uint64_t xs(uint64_t *x)
@@ -913,4 +979,45 @@ void test_frames_conformer(void)
 	free(o);
 	rw_segment_close(seg);
 	shm_unlink(n3);
+}
+
+/* The conformer's snapshot (Go's segment.Snapshot JSON) has a "frames" member for a framed ring
+ * only: its frame_header_len and max_message, and "invalid" (the reason, this library's text)
+ * once the geometry fails check 14. */
+void test_frames_snapshot(void)
+{
+	const char *n = shm_name_as("/rw-lapfix-", "snap"), *out = tmp_file("fr-snapshot.out");
+	char cmd[1024];
+	snprintf(cmd, sizeof cmd, "%s snapshot --name %s > %s", RW_TEST_CONFORMER, n, out);
+	rw_segment *seg;
+	rw_error err;
+	size_t len;
+	rw_config xc = config(8, RW_MODE_SINGLE, 2);
+	CHECK_RC(rw_segment_create_shm(n, &xc, &seg, &err), RW_OK, err);
+	CHECK(run(cmd) == 0, "snapshot of a fixed ring");
+	char *o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"poison\":null}\n") && !strstr(o, "frames"),
+	      "a ring of fixed events has no frames member: %s", o ? o : "");
+	free(o);
+	rw_segment_close(seg);
+	shm_unlink(n);
+
+	rw_config fc = fconfig(16, RW_MODE_MULTI, 64, 100);
+	CHECK_RC(rw_segment_create_shm(n, &fc, &seg, &err), RW_OK, err);
+	CHECK(run(cmd) == 0, "snapshot of a framed ring");
+	o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"poison\":null,\"frames\":{\"frame_header_len\":16,"
+			     "\"max_message\":100}}\n"),
+	      "a framed ring shows its geometry, last: %s", o ? o : "");
+	free(o);
+	/* max_message past an eighth of the ring: checks 1 to 12 pass, 14 does not */
+	rw_segment_header(seg)->max_message = 113;
+	CHECK(run(cmd) == 0, "snapshot of a framed ring whose geometry is bad");
+	o = read_all(out, &len);
+	CHECK(o && strstr(o, "\"frames\":{\"frame_header_len\":16,\"max_message\":113,"
+			     "\"invalid\":\"bad frame geometry: largest message 113"),
+	      "and says why it is not valid: %s", o ? o : "");
+	free(o);
+	rw_segment_close(seg);
+	shm_unlink(n);
 }

@@ -31,6 +31,7 @@ void test_wakes(void);
 void test_stage_after_close(void);
 void test_evicted_mid_batch(void);
 void test_optional_verify(void);
+void test_optional_lapped_multi(void);
 void test_gap_rules(void);
 void test_producer_dead(void);
 void test_heartbeats(void);
@@ -57,8 +58,10 @@ void test_frames_too_large(void);
 void test_frames_corrupt(void);
 void test_frames_gapped(void);
 void test_frames_optional(void);
+void test_frames_optional_lapped_multi(void);
 void test_frames_check_fuzz(void);
 void test_frames_conformer(void);
+void test_frames_snapshot(void);
 
 int main(int argc, char **argv)
 {
@@ -102,6 +105,7 @@ int main(int argc, char **argv)
 		{"stage_after_close", test_stage_after_close},
 		{"evicted_mid_batch", test_evicted_mid_batch},
 		{"optional_verify", test_optional_verify},
+		{"optional_lapped_multi", test_optional_lapped_multi},
 		{"gap_rules", test_gap_rules},
 		{"producer_dead", test_producer_dead},
 		{"heartbeats", test_heartbeats},
@@ -128,8 +132,10 @@ int main(int argc, char **argv)
 		{"frames_corrupt", test_frames_corrupt},
 		{"frames_gapped", test_frames_gapped},
 		{"frames_optional", test_frames_optional},
+		{"frames_optional_lapped_multi", test_frames_optional_lapped_multi},
 		{"frames_check_fuzz", test_frames_check_fuzz},
 		{"frames_conformer", test_frames_conformer},
+		{"frames_snapshot", test_frames_snapshot},
 	};
 	for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
 		int chosen = argc < 2;

@@ -188,3 +188,16 @@ pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 /// Without a futex, sleepers poll; nothing to wake.
 #[cfg(not(target_os = "linux"))]
 pub fn futex_wake_all(_word: &AtomicU32) {}
+
+/// Kills this process with `SIGKILL`, as `kill -9` from outside would: no destructor, no
+/// unwinding, no flush. A fixture of the conformance suite (the conformer's
+/// `--die-mid-frame`), not part of the API.
+#[cfg(feature = "conformance")]
+pub fn kill_self() -> ! {
+    // SAFETY: kill takes no pointers; signalling our own pid with SIGKILL ends the process
+    // before the call returns (the loop below only satisfies the type checker).
+    unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    loop {
+        std::thread::park();
+    }
+}

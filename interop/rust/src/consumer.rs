@@ -9,12 +9,16 @@ use std::time::{Duration, Instant};
 use crate::atomics::monotonic_ns;
 use crate::error::{Error, Result};
 use crate::event::{Event, EventType};
+use crate::frame::FrameGeometry;
 use crate::layout as l;
 use crate::process;
 use crate::recovery::Resolution;
 use crate::registry::{self, Request};
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
 use crate::wait::{self, Blocking, WaitStrategy, Words};
+
+mod framed;
+pub use framed::{FramedConsumer, MessageBatch, MessageItem};
 
 /// Where a new consumer starts reading (spec 5.7 step 6). A consumer with `depends_on` starts at
 /// the lowest of that and the cursors of the entries it depends on, each read once it has chosen
@@ -119,9 +123,11 @@ pub struct Polled {
     pub ended: bool,
 }
 
-/// A registered consumer of events of type `T`. Not safe for concurrent use (`&mut self`).
+/// A registered consumer of events of type `T` ([`Event`]; the reading API exists for those
+/// only: the crate's [`FramedConsumer`] shares the rest of this core over a private marker).
+/// Not safe for concurrent use (`&mut self`).
 /// Dropping it deregisters (state closed) and leaves `consumer_blockers` (if it had joined it).
-pub struct Consumer<T: Event> {
+pub struct Consumer<T> {
     seg: Segment,
     index: usize,
     /// Generation of the entry (bits 8-31 of `state`) and this process's owner identity: the
@@ -146,6 +152,9 @@ pub struct Consumer<T: Event> {
     pending: Vec<Item<T>>,
     /// Calls of `poll_range`, for a heartbeat every [`HEARTBEAT_EVERY`] of them.
     polls: u64,
+    /// A framed consumer's frame geometry (spec 11.1): what [`Consumer::wait`] waits for is a
+    /// whole frame, not one sequence.
+    frames: Option<FrameGeometry>,
     _event: PhantomData<T>,
 }
 
@@ -167,6 +176,170 @@ impl<T: Event> Consumer<T> {
     /// registration is then undone).
     pub fn register(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        Self::register_entry(seg, opts)
+    }
+
+    /// Reads what is available, at most `max` sequences, handing each to `handler(item,
+    /// sequence, end_of_batch)`: an [`Item::Event`], or an [`Item::Gap`] for a sequence passed
+    /// over (spec 5.8; counted in `gaps_seen`). The last item of the batch has `end_of_batch`
+    /// true. Then stores the cursor (releasing the slots) and wakes a waiting producer. Never
+    /// blocks.
+    ///
+    /// An optional consumer copies each event out and verifies the copy (spec 5.10): events
+    /// the producer lapped are not handed over but counted in [`Polled::lost`] (from
+    /// [`Polled::lost_from`]) and the entry's `lost`, and the cursor moves past them.
+    ///
+    /// A consumer found evicted before it delivers an event (spec 5.5 step 2) discards it, hands
+    /// nothing more of the batch over and fails with `Evicted`.
+    ///
+    /// With nothing available: `Polled::ended` if the producer closed and this consumer has read
+    /// up to the producers' count (5.5 step 4), or
+    /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first, or
+    /// `Err(ProducerDead)` if every producer is dead (checked at most every 500 ms). A required
+    /// consumer of a multi-mode ring stuck at a claimed sequence for longer than its stall
+    /// timeout passes over a dead producer's claim here (5.8).
+    pub fn poll(
+        &mut self,
+        max: usize,
+        mut handler: impl FnMut(Item<T>, u64, bool),
+    ) -> Result<Polled> {
+        if !self.required {
+            return self.poll_optional(max, &mut handler);
+        }
+        let Some((_, hi)) = self.poll_range(max)? else {
+            return Ok(Polled {
+                ended: self.ended_now(),
+                ..Polled::default()
+            });
+        };
+        let mut polled = Polled::default();
+        for s in self.next..hi {
+            let gap = self.is_gap(s);
+            // A required consumer gates the producer: the slot is stable until the cursor store
+            // below, so it is decoded in place, unless the consumer is evicted meanwhile.
+            let item = if gap {
+                Item::Gap
+            } else {
+                Item::Event(T::decode(self.slot_bytes(s)))
+            };
+            // 5.5 step 2: still registered after the event's loads, or the slot may be in reuse.
+            self.check_delivery()?;
+            if gap {
+                polled.gaps += 1;
+            } else {
+                polled.delivered += 1;
+            }
+            handler(item, s, s + 1 == hi);
+        }
+        self.release_to(hi, polled.gaps);
+        Ok(polled)
+    }
+
+    /// Zero-copy batch read: claims what is available, at most `max` sequences (at least 1),
+    /// and lends it in place as a [`Batch`]. Nothing is copied or decoded unless asked for;
+    /// dropping (or [`Batch::release`]) the batch stores the cursor past it and wakes as
+    /// [`Consumer::poll`] does. Never blocks.
+    ///
+    /// An empty batch means nothing is available: [`Batch::ended`] tells whether the stream
+    /// ended; a poisoned ring is `Err(Poisoned)`, as in `poll`. Only a required consumer may read
+    /// in place (an optional one can be lapped while it reads): `InvalidArgument` otherwise.
+    pub fn read(&mut self, max: usize) -> Result<Batch<'_, T>> {
+        if !self.required {
+            return Err(Error::InvalidArgument(
+                "zero-copy reads need a required consumer".into(),
+            ));
+        }
+        let p = self.poll_range(max)?;
+        let (first, end, ended) = match p {
+            Some((first, end)) => (first, end, false),
+            None => (self.next, self.next, self.ended_now()),
+        };
+        let gaps = if self.seg.geometry().mode == ProducerMode::Multi {
+            (first..end).filter(|&s| self.is_gap(s)).count() as u64
+        } else {
+            0
+        };
+        Ok(Batch {
+            consumer: self,
+            first,
+            end,
+            gaps,
+            ended,
+        })
+    }
+
+    /// Spec 5.10: an optional consumer does not gate the producer, so it copies the available
+    /// events out, then (fence F4) loads `claimed`: the copy of `s` is valid if and only if
+    /// `s + capacity >= claimed`. Invalid copies are lapped events: counted in `lost` and
+    /// reported, and the cursor goes on from `claimed - capacity`.
+    fn poll_optional(
+        &mut self,
+        max: usize,
+        handler: &mut impl FnMut(Item<T>, u64, bool),
+    ) -> Result<Polled> {
+        self.begin_poll()?;
+        let cap = self.seg.geometry().capacity;
+        let next = self.next;
+        // Step 1. Sequences already below `claimed - capacity` need no copy: they cannot be
+        // valid (an optimization; the verification below decides).
+        let hi = self.available(max.max(1) as u64);
+        let before = self.seg.claimed_count();
+        let from = next.max(before.saturating_sub(cap)).min(hi);
+        self.pending.clear();
+        for s in from..hi {
+            // A word of a later round is not a gap mark; such a copy is discarded below.
+            let item = if self.is_gap(s) {
+                Item::Gap
+            } else {
+                self.seg
+                    .map()
+                    .copy_out(self.seg.slot_offset(s), &mut self.buf);
+                Item::Event(T::decode(&self.buf))
+            };
+            self.pending.push(item);
+        }
+        // Step 2: F4, the copies' loads complete before `claimed` is loaded.
+        fence(Ordering::Acquire);
+        // Step 3.
+        let claimed = self.seg.claimed_count();
+        let valid_from = next.max(claimed.saturating_sub(cap));
+        // Step 4.
+        let mut polled = Polled::default();
+        let mut delivered_to = next;
+        for (i, item) in self.pending.drain(..).enumerate() {
+            let s = from + i as u64;
+            if s < valid_from {
+                continue;
+            }
+            match item {
+                Item::Gap => polled.gaps += 1,
+                Item::Event(_) => polled.delivered += 1,
+            }
+            handler(item, s, s + 1 == hi);
+            delivered_to = s + 1;
+        }
+        if valid_from > next {
+            polled.lost = valid_from - next;
+            polled.lost_from = next;
+            self.lost += polled.lost;
+            self.entry().lost().store(self.lost, Ordering::Release);
+        }
+        // Step 5.
+        let cursor = delivered_to.max(valid_from);
+        if cursor > next {
+            self.stuck = None;
+            self.release_to(cursor, polled.gaps);
+            return Ok(polled);
+        }
+        self.nothing_available()?;
+        polled.ended = self.ended_now();
+        Ok(polled)
+    }
+}
+
+impl<T> Consumer<T> {
+    /// Spec 5.7 for a consumer whose payload the caller checked (check 13, and 14 if framed).
+    fn register_entry(seg: &Segment, opts: &ConsumerOptions) -> Result<Self> {
         let name = opts.name.as_bytes();
         if name.is_empty() || name.len() > l::MAX_CONSUMER_NAME {
             return Err(Error::InvalidArgument(
@@ -206,10 +379,10 @@ impl<T: Event> Consumer<T> {
             buf: vec![0u8; seg.geometry().event.size as usize],
             pending: Vec::new(),
             polls: 0,
+            frames: None,
             _event: PhantomData,
         })
     }
-
     /// Does the first step of a takeover (spec 5.7: the compare-and-swap of `owner` from the
     /// dead owner to this process) of the active entry named `opts.name`, and stops there, as a
     /// taker killed midway would; returns the entry's generation (unchanged: it stops before the
@@ -332,6 +505,41 @@ impl<T: Event> Consumer<T> {
         hi
     }
 
+    /// Whether a read would find something at `next`: an event or a gap; for a framed
+    /// consumer, a gap, a whole frame, or a frame it must report corrupt (spec 11.3), not a
+    /// frame whose sequences are not all published yet; for an optional consumer, also a lap.
+    fn has_work(&self) -> bool {
+        let next = self.next;
+        if self.lapped() {
+            // The read reports the loss (spec 5.10 step 4, 11.4): a lap ends the wait.
+            return true;
+        }
+        let Some(g) = self.frames else {
+            return self.available(1) > next;
+        };
+        let hi = self.available(u64::MAX);
+        if hi <= next || self.is_gap(next) {
+            return hi > next;
+        }
+        let h = self.seg.frame_header(next);
+        if g.check(next, &h).is_err() {
+            return true;
+        }
+        let end = next + u64::from(h.slots);
+        end <= hi
+            || self.seg.geometry().mode == ProducerMode::Single
+            || end > self.seg.claimed_count()
+    }
+
+    /// Spec 5.10 step 3 at `next`: whether this optional consumer was lapped, `next + capacity`
+    /// below the claimed count. Asked whether or not anything looks published at `next`: in
+    /// multi mode a consumer lapped more than once finds a later round's availability word
+    /// there, so `available` says nothing is, and only the claimed count tells. A required
+    /// consumer gates the producers and is never lapped.
+    fn lapped(&self) -> bool {
+        !self.required && self.next + self.seg.geometry().capacity < self.seg.claimed_count()
+    }
+
     /// Whether sequence `s` was passed over as a gap (multi mode; acquire).
     fn is_gap(&self, s: u64) -> bool {
         self.seg.geometry().mode == ProducerMode::Multi
@@ -410,62 +618,6 @@ impl<T: Event> Consumer<T> {
         }
     }
 
-    /// Reads what is available, at most `max` sequences, handing each to `handler(item,
-    /// sequence, end_of_batch)`: an [`Item::Event`], or an [`Item::Gap`] for a sequence passed
-    /// over (spec 5.8; counted in `gaps_seen`). The last item of the batch has `end_of_batch`
-    /// true. Then stores the cursor (releasing the slots) and wakes a waiting producer. Never
-    /// blocks.
-    ///
-    /// An optional consumer copies each event out and verifies the copy (spec 5.10): events
-    /// the producer lapped are not handed over but counted in [`Polled::lost`] (from
-    /// [`Polled::lost_from`]) and the entry's `lost`, and the cursor moves past them.
-    ///
-    /// A consumer found evicted before it delivers an event (spec 5.5 step 2) discards it, hands
-    /// nothing more of the batch over and fails with `Evicted`.
-    ///
-    /// With nothing available: `Polled::ended` if the producer closed and this consumer has read
-    /// up to the producers' count (5.5 step 4), or
-    /// `Err(Poisoned)` with the record if the ring is poisoned (5.9), checked first, or
-    /// `Err(ProducerDead)` if every producer is dead (checked at most every 500 ms). A required
-    /// consumer of a multi-mode ring stuck at a claimed sequence for longer than its stall
-    /// timeout passes over a dead producer's claim here (5.8).
-    pub fn poll(
-        &mut self,
-        max: usize,
-        mut handler: impl FnMut(Item<T>, u64, bool),
-    ) -> Result<Polled> {
-        if !self.required {
-            return self.poll_optional(max, &mut handler);
-        }
-        let Some((_, hi)) = self.poll_range(max)? else {
-            return Ok(Polled {
-                ended: self.ended_now(),
-                ..Polled::default()
-            });
-        };
-        let mut polled = Polled::default();
-        for s in self.next..hi {
-            let gap = self.is_gap(s);
-            // A required consumer gates the producer: the slot is stable until the cursor store
-            // below, so it is decoded in place, unless the consumer is evicted meanwhile.
-            let item = if gap {
-                Item::Gap
-            } else {
-                Item::Event(T::decode(self.slot_bytes(s)))
-            };
-            // 5.5 step 2: still registered after the event's loads, or the slot may be in reuse.
-            self.check_delivery()?;
-            if gap {
-                polled.gaps += 1;
-            } else {
-                polled.delivered += 1;
-            }
-            handler(item, s, s + 1 == hi);
-        }
-        self.release_to(hi, polled.gaps);
-        Ok(polled)
-    }
-
     /// Spec 5.5 step 2, before delivering each event (required consumers): the fence F4 keeps
     /// the event's loads before the loads of the entry's `state` and `owner`; if they are no
     /// longer this registration's, the consumer was evicted (5.7), its entry stopped gating at
@@ -507,39 +659,6 @@ impl<T: Event> Consumer<T> {
         // 5.5 step 3: producers wait for room on the producer word, consumers that read behind
         // this one (`depends_on`) on the consumer word.
         wait::after_store(&self.seg, Words::BOTH);
-    }
-
-    /// Zero-copy batch read: claims what is available, at most `max` sequences (at least 1),
-    /// and lends it in place as a [`Batch`]. Nothing is copied or decoded unless asked for;
-    /// dropping (or [`Batch::release`]) the batch stores the cursor past it and wakes as
-    /// [`Consumer::poll`] does. Never blocks.
-    ///
-    /// An empty batch means nothing is available: [`Batch::ended`] tells whether the stream
-    /// ended; a poisoned ring is `Err(Poisoned)`, as in `poll`. Only a required consumer may read
-    /// in place (an optional one can be lapped while it reads): `InvalidArgument` otherwise.
-    pub fn read(&mut self, max: usize) -> Result<Batch<'_, T>> {
-        if !self.required {
-            return Err(Error::InvalidArgument(
-                "zero-copy reads need a required consumer".into(),
-            ));
-        }
-        let p = self.poll_range(max)?;
-        let (first, end, ended) = match p {
-            Some((first, end)) => (first, end, false),
-            None => (self.next, self.next, self.ended_now()),
-        };
-        let gaps = if self.seg.geometry().mode == ProducerMode::Multi {
-            (first..end).filter(|&s| self.is_gap(s)).count() as u64
-        } else {
-            0
-        };
-        Ok(Batch {
-            consumer: self,
-            first,
-            end,
-            gaps,
-            ended,
-        })
     }
 
     /// The start of a poll: ownership, heartbeat. `Some(next..hi)` if something is available
@@ -584,76 +703,9 @@ impl<T: Event> Consumer<T> {
         self.seg.stream_closed() && self.next == self.seg.count()
     }
 
-    /// Spec 5.10: an optional consumer does not gate the producer, so it copies the available
-    /// events out, then (fence F4) loads `claimed`: the copy of `s` is valid if and only if
-    /// `s + capacity >= claimed`. Invalid copies are lapped events: counted in `lost` and
-    /// reported, and the cursor goes on from `claimed - capacity`.
-    fn poll_optional(
-        &mut self,
-        max: usize,
-        handler: &mut impl FnMut(Item<T>, u64, bool),
-    ) -> Result<Polled> {
-        self.begin_poll()?;
-        let cap = self.seg.geometry().capacity;
-        let next = self.next;
-        // Step 1. Sequences already below `claimed - capacity` need no copy: they cannot be
-        // valid (an optimization; the verification below decides).
-        let hi = self.available(max.max(1) as u64);
-        let before = self.seg.claimed_count();
-        let from = next.max(before.saturating_sub(cap)).min(hi);
-        self.pending.clear();
-        for s in from..hi {
-            // A word of a later round is not a gap mark; such a copy is discarded below.
-            let item = if self.is_gap(s) {
-                Item::Gap
-            } else {
-                self.seg
-                    .map()
-                    .copy_out(self.seg.slot_offset(s), &mut self.buf);
-                Item::Event(T::decode(&self.buf))
-            };
-            self.pending.push(item);
-        }
-        // Step 2: F4, the copies' loads complete before `claimed` is loaded.
-        fence(Ordering::Acquire);
-        // Step 3.
-        let claimed = self.seg.claimed_count();
-        let valid_from = next.max(claimed.saturating_sub(cap));
-        // Step 4.
-        let mut polled = Polled::default();
-        let mut delivered_to = next;
-        for (i, item) in self.pending.drain(..).enumerate() {
-            let s = from + i as u64;
-            if s < valid_from {
-                continue;
-            }
-            match item {
-                Item::Gap => polled.gaps += 1,
-                Item::Event(_) => polled.delivered += 1,
-            }
-            handler(item, s, s + 1 == hi);
-            delivered_to = s + 1;
-        }
-        if valid_from > next {
-            polled.lost = valid_from - next;
-            polled.lost_from = next;
-            self.lost += polled.lost;
-            self.entry().lost().store(self.lost, Ordering::Release);
-        }
-        // Step 5.
-        let cursor = delivered_to.max(valid_from);
-        if cursor > next {
-            self.stuck = None;
-            self.release_to(cursor, polled.gaps);
-            return Ok(polled);
-        }
-        self.nothing_available()?;
-        polled.ended = self.ended_now();
-        Ok(polled)
-    }
-
-    /// Blocks until something is available (an event or a gap), the stream has ended, the ring
-    /// is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing, closing and
+    /// Blocks until something is available (an event or a gap), an optional consumer was lapped
+    /// (the next poll reports the loss, spec 5.10: also when nothing looks published at its
+    /// cursor), the stream has ended, the ring is poisoned, or `deadline` passes (`Timeout`). Woken by producers publishing, closing and
     /// poisoning, and by peers evicting or taking over this consumer (futex); re-checks at least
     /// every 20 ms, running the stall recovery of spec 5.8 (see [`Consumer::poll`]), storing a
     /// heartbeat at least every 250 ms and checking at least every 500 ms whether every producer
@@ -679,10 +731,7 @@ impl<T: Event> Consumer<T> {
                     last_beat = Instant::now();
                     self.heartbeat();
                 }
-                if self.available(1) > self.next
-                    || self.ended_now()
-                    || seg.is_poisoned()
-                    || self.recover_stall()
+                if self.has_work() || self.ended_now() || seg.is_poisoned() || self.recover_stall()
                 {
                     return Ok(true);
                 }
@@ -727,7 +776,7 @@ impl<T: Event> Consumer<T> {
     }
 }
 
-impl<T: Event> Drop for Consumer<T> {
+impl<T> Drop for Consumer<T> {
     fn drop(&mut self) {
         if self.open {
             let _ = self.close_inner();

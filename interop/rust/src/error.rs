@@ -48,6 +48,19 @@ pub enum Error {
         found_align: u32,
         found_fingerprint: u64,
     },
+    /// 5.2 check 13: the ring's `payload_kind` is not the reader's: a reader of fixed events
+    /// attached to a framed ring (`found` 1, `expected` 0), or a framed reader to a ring of fixed
+    /// events (spec 11).
+    PayloadKind { found: u32, expected: u32 },
+    /// 5.2 check 14: a framed ring whose frame geometry breaks spec 11.1; `detail` names the rule.
+    FrameGeometry { detail: String },
+    /// Spec 11.3 step 2 or 3: the frame at sequence `seq` is not valid (11.1) or does not fit
+    /// what is published; `reason` names the check that failed. The consumer's cursor stays at
+    /// `seq`: nothing of the frame was delivered.
+    CorruptFrame { seq: u64, reason: String },
+    /// Spec 11.2 step 1: a message of `len` bytes is longer than the ring's `max_message`;
+    /// refused before anything was claimed.
+    TooLarge { len: usize, max_message: u32 },
     /// No segment of that name or path exists (until the deadline).
     NotFound,
     /// Not a segment name of spec section 9 (refused before touching the system).
@@ -111,6 +124,10 @@ impl Error {
             Error::BadRegistry { .. } => "registry",
             Error::BadRegion { .. } => "region",
             Error::WrongEventType { .. } => "event_type",
+            Error::PayloadKind { .. } => "payload_kind",
+            Error::FrameGeometry { .. } => "frame_geometry",
+            Error::CorruptFrame { .. } => "corrupt_frame",
+            Error::TooLarge { .. } => "too_large",
             Error::NotFound => "not_found",
             Error::InvalidName { .. } => "usage",
             Error::NotRegularFile => "io",
@@ -185,6 +202,20 @@ impl fmt::Display for Error {
                 f,
                 "wrong event type: expected size {expected_size} align {expected_align} fingerprint 0x{expected_fingerprint:016x}, segment has size {found_size} align {found_align} fingerprint 0x{found_fingerprint:016x}"
             ),
+            Error::PayloadKind { found, expected } => write!(
+                f,
+                "wrong payload kind: the ring holds {}, the reader expects {}",
+                payload_name(*found),
+                payload_name(*expected)
+            ),
+            Error::FrameGeometry { detail } => write!(f, "bad frame geometry: {detail}"),
+            Error::CorruptFrame { seq, reason } => {
+                write!(f, "corrupt frame at sequence {seq}: {reason}")
+            }
+            Error::TooLarge { len, max_message } => write!(
+                f,
+                "message too large: {len} bytes, the largest message is {max_message}"
+            ),
             Error::NotFound => write!(f, "segment not found"),
             Error::InvalidName { name } => write!(f, "invalid segment name {name:?}"),
             Error::NotRegularFile => write!(f, "not a regular file"),
@@ -213,6 +244,15 @@ impl fmt::Display for Error {
             Error::InvalidArgument(s) => write!(f, "invalid argument: {s}"),
             Error::Io(e) => write!(f, "i/o: {e}"),
         }
+    }
+}
+
+/// What a `payload_kind` value holds, for messages.
+fn payload_name(kind: u32) -> String {
+    match kind {
+        crate::layout::PAYLOAD_FIXED => "fixed events".into(),
+        crate::layout::PAYLOAD_FRAMED => "framed messages".into(),
+        k => format!("unknown payload kind {k}"),
     }
 }
 

@@ -1,7 +1,7 @@
-//! Byte layout of a format 2.0 segment: the only module that knows offsets.
+//! Byte layout of a format 2.1 segment: the only module that knows offsets.
 //!
 //! Every constant mirrors one row of a table in `spec/LAYOUT.md` ("### Table: header",
-//! "cursors", "wait", "entry", "producer"). The unit test at the bottom parses those tables from the spec and
+//! "cursors", "wait", "entry", "producer", "frame"). The unit test at the bottom parses those tables from the spec and
 //! compares them with the constants, so the spec and this file cannot drift apart.
 //!
 //! Offsets of the header are relative to the start of the segment; offsets of the cursors, wait,
@@ -26,8 +26,11 @@ const fn f(offset: usize, size: usize) -> Field {
 pub const MAGIC_VALUE: u64 = 0x4552_4957_474E_4952;
 /// Major version this implementation reads and writes.
 pub const VERSION_MAJOR: u16 = 2;
-/// Minor version this implementation writes.
+/// Minor version this implementation writes for a ring of fixed events (its bytes are those of
+/// format 2.0).
 pub const VERSION_MINOR: u16 = 0;
+/// Minor version this implementation writes for a framed ring (spec 11, format 2.1).
+pub const VERSION_MINOR_FRAMED: u16 = 1;
 /// `header_len` written by a 2.0 creator, and the minimum a reader accepts.
 pub const HEADER_LEN: usize = 512;
 /// Registry entry size written by a 2.0 creator.
@@ -244,7 +247,14 @@ pub const GAPS: Field = f(376, 8);
 pub const CONSUMER_BLOCKERS: Field = f(384, 4);
 /// Peers that may block in the kernel on the producer wait word (spec 5.6).
 pub const PRODUCER_BLOCKERS: Field = f(388, 4);
-pub const RESERVED2: Field = f(392, 120);
+/// 0 fixed events, 1 framed messages (spec 11; added in 2.1).
+pub const PAYLOAD_KIND: Field = f(392, 4);
+/// Framed: bytes of a frame header (spec 11.1); fixed: 0.
+pub const FRAME_HEADER_LEN_F: Field = f(396, 4);
+/// Framed: the largest payload in bytes (spec 11.1); fixed: 0.
+pub const MAX_MESSAGE: Field = f(400, 4);
+pub const RESERVED3: Field = f(404, 4);
+pub const RESERVED2: Field = f(408, 104);
 
 /// The header table in spec order, for the drift test and for tools.
 pub const HEADER_TABLE: &[(&str, Field)] = &[
@@ -289,6 +299,10 @@ pub const HEADER_TABLE: &[(&str, Field)] = &[
     ("gaps", GAPS),
     ("consumer_blockers", CONSUMER_BLOCKERS),
     ("producer_blockers", PRODUCER_BLOCKERS),
+    ("payload_kind", PAYLOAD_KIND),
+    ("frame_header_len", FRAME_HEADER_LEN_F),
+    ("max_message", MAX_MESSAGE),
+    ("reserved3", RESERVED3),
     ("reserved2", RESERVED2),
 ];
 
@@ -380,6 +394,39 @@ pub const PRODUCER_TABLE: &[(&str, Field)] = &[
     ("reserved", PRD_RESERVED),
 ];
 
+// ---- Table: frame (offsets from the start of a frame's first slot, spec 11.1) ----
+pub const FRM_SEQ_FLAGS: Field = f(0, 8);
+pub const FRM_LENGTH: Field = f(8, 4);
+pub const FRM_SLOTS: Field = f(12, 4);
+/// Bytes of the frame header fields (the table); `frame_header_len` may be larger (reserved).
+pub const FRAME_FIELDS_LEN: usize = 16;
+
+/// The frame table in spec order.
+pub const FRAME_TABLE: &[(&str, Field)] = &[
+    ("seq_flags", FRM_SEQ_FLAGS),
+    ("length", FRM_LENGTH),
+    ("slots", FRM_SLOTS),
+];
+
+/// `payload_kind`: a ring of fixed events (4.6).
+pub const PAYLOAD_FIXED: u32 = 0;
+/// `payload_kind`: a framed ring (spec 11).
+pub const PAYLOAD_FRAMED: u32 = 1;
+/// `frame_header_len` a 2.1 creator writes.
+pub const FRAME_HEADER_LEN: u32 = 16;
+/// Smallest `slot_align` of a framed ring (payloads are 16-aligned, spec 11.1).
+pub const MIN_FRAME_ALIGN: u32 = 16;
+/// Smallest `capacity` of a framed ring (spec 11.1).
+pub const MIN_FRAMED_CAPACITY: u64 = 8;
+/// `seq_flags` bit 63: a padding frame (PAD).
+pub const FRAME_PAD: u64 = 1 << 63;
+/// `seq_flags` bit 62: zero in 2.1.
+pub const FRAME_RESERVED_BIT: u64 = 1 << 62;
+/// `seq_flags` bits 0-61: the frame's first sequence.
+pub const FRAME_SEQ_MASK: u64 = COUNT_MASK;
+/// Default type name of a framed ring (spec 11.1).
+pub const DEFAULT_MESSAGE_TYPE: &str = "bytes";
+
 // ---- Placement by a 2.0 creator (spec section 4, second table) ----
 /// Where a 2.0 creator places the cursors region.
 pub const PLACE_CURSORS: u64 = 512;
@@ -406,6 +453,10 @@ const _: () = assert!(tiles(CURSORS_TABLE, CURSORS_LEN as usize));
 const _: () = assert!(tiles(WAIT_TABLE, WAIT_LEN as usize));
 const _: () = assert!(tiles(ENTRY_TABLE, REGISTRY_ENTRY_SIZE));
 const _: () = assert!(tiles(PRODUCER_TABLE, PRODUCER_ENTRY_SIZE));
+const _: () = assert!(tiles(FRAME_TABLE, FRAME_FIELDS_LEN));
+const _: () =
+    assert!(FRAME_HEADER_LEN as usize >= FRAME_FIELDS_LEN && FRAME_HEADER_LEN.is_multiple_of(16));
+const _: () = assert!(FRAME_PAD & FRAME_SEQ_MASK == 0 && FRAME_RESERVED_BIT & FRAME_SEQ_MASK == 0);
 const _: () = assert!((PRODUCER_ENTRY_SIZE as u64).is_multiple_of(REGION_ALIGN));
 const _: () = assert!(CLAIMED_CLOSED & COUNT_MASK == 0 && AVAIL_GAP & COUNT_MASK == 0);
 const _: () = assert!(POISON_MESSAGE.size == MAX_POISON_MESSAGE);
@@ -471,11 +522,29 @@ pub(crate) mod tests {
         assert_eq!(spec_table(&spec, "wait"), ours(WAIT_TABLE));
         assert_eq!(spec_table(&spec, "entry"), ours(ENTRY_TABLE));
         assert_eq!(spec_table(&spec, "producer"), ours(PRODUCER_TABLE));
+        assert_eq!(spec_table(&spec, "frame"), ours(FRAME_TABLE));
+        assert!(spec.contains("bits 0-61: the frame's first sequence; bit 62: zero; bit 63: PAD"));
+        assert_eq!(FRAME_PAD, 1 << 63);
+        // The numbers of spec 11.1, in the spec's words (whitespace folded).
+        let prose = spec.split_whitespace().collect::<Vec<_>>().join(" ");
+        for words in [
+            "`slot_align` at least 16",
+            "`frame_header_len` (`H`) a multiple of 16, at least 16",
+            "`capacity` at least 8",
+            "`bytes` when the application gives none",
+        ] {
+            assert!(prose.contains(words), "spec 11.1 no longer says {words:?}");
+        }
+        assert_eq!(
+            (MIN_FRAME_ALIGN, FRAME_HEADER_LEN, MIN_FRAMED_CAPACITY),
+            (16, 16, 8)
+        );
+        assert_eq!(DEFAULT_MESSAGE_TYPE, "bytes");
         assert!(spec.contains("(CLOSED, `0x4000000000000000`)"));
         assert_eq!(CLAIMED_CLOSED, 0x4000_0000_0000_0000);
         assert!(spec.contains("`0x3FFFFFFFFFFFFFFF`"));
         assert_eq!(COUNT_MASK, 0x3FFF_FFFF_FFFF_FFFF);
-        assert!(spec.contains("**Format version 2.0.**"));
+        assert!(spec.contains("**Format version 2.1.**"));
         assert!(spec.contains("| 12 | 2 | u16 | version_major | creator | all | plain | 2 |"));
         // Entry state words: generation 1, active (spec 5.1: `0x101` for producer entry 0).
         assert!(spec.contains("generation 1 (`0x101`)"));

@@ -1,5 +1,5 @@
 //! Rust implementation of ringwire: a shared-memory, LMAX-disruptor-style ring whose segment
-//! bytes follow `spec/LAYOUT.md` (format 2.0) byte for byte, so Go, C and Rust processes can
+//! bytes follow `spec/LAYOUT.md` (format 2.1) byte for byte, so Go, C and Rust processes can
 //! produce and consume the same ring. The words for its acts (create, attach, register, close,
 //! claim, publish, read, release) are those of `spec/VOCABULARY.md`.
 //!
@@ -12,6 +12,9 @@
 //! - [`Consumer`]: registration (5.7) and batched consumption (5.5), optional consumers'
 //!   copy-and-verify (5.10), passing over a dead producer's claims as gaps (5.8), stopping when
 //!   every producer is dead (5.5 step 4).
+//! - [`FramedProducer`] and [`FramedConsumer`]: framed rings of variable-length messages
+//!   (spec 11), created with [`Segment::create_framed`] and checked with
+//!   [`Segment::frame_geometry`] (checks 13 and 14).
 //! - [`WaitStrategy`]: how a producer or consumer waits (5.6).
 //! - [`Poison`]: the record of a failure that stops the ring (5.9).
 //! - [`Event`]: typed events, checked against the header's size, alignment and fingerprint.
@@ -30,6 +33,7 @@ pub mod conformance;
 mod consumer;
 mod error;
 mod event;
+mod frame;
 mod json;
 mod layout;
 mod mapping;
@@ -44,20 +48,26 @@ mod snapshot;
 mod wait;
 
 pub use atomics::monotonic_ns;
-pub use consumer::{Batch, Consumer, ConsumerOptions, Item, Polled, Start, DEFAULT_STALL_TIMEOUT};
+pub use consumer::{
+    Batch, Consumer, ConsumerOptions, FramedConsumer, Item, MessageBatch, MessageItem, Polled,
+    Start, DEFAULT_STALL_TIMEOUT,
+};
 pub use error::{Error, Result};
 pub use event::{Event, EventType};
+pub use frame::{framed_fingerprint, FrameGeometry, FrameHeader};
 pub use naming::{
     check_segment_name, fnv1a64, portable_name, MAX_NAME_COMPONENT, MAX_PORTABLE_LEN,
 };
 pub use poison::{Poison, PoisonPhase};
-pub use producer::{Claim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT};
+pub use producer::{
+    Claim, FramedProducer, MessageClaim, Producer, CLAIM_DROPPED, FILL_PANICKED, MIN_STALL_TIMEOUT,
+};
 pub use registry::DEPENDENCY_WAIT;
 pub use segment::{
-    unlink_shm, Backing, Config, EntryInfo, EntryState, Geometry, ProducerInfo, ProducerMode,
-    ProducerState, Region, Segment, StreamState,
+    unlink_shm, Backing, Config, EntryInfo, EntryState, FrameConfig, Geometry, ProducerInfo,
+    ProducerMode, ProducerState, Region, Segment, StreamState,
 };
-pub use snapshot::{Liveness, Snapshot};
+pub use snapshot::{FramesInfo, Liveness, Snapshot};
 pub use wait::WaitStrategy;
 
 #[cfg(test)]

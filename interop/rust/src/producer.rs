@@ -17,6 +17,9 @@ use crate::process;
 use crate::segment::{check_event_type, Backing, Config, ProducerEntry, ProducerMode, Segment};
 use crate::wait::{self, Blocking, WaitStrategy, Words};
 
+mod framed;
+pub use framed::{FramedProducer, MessageClaim};
+
 /// How often a producer waiting for room looks for dead (or stalled) consumers to evict.
 const EVICT_SCAN: Duration = Duration::from_millis(100);
 /// How often a waiting producer refreshes its heartbeat (spec 8: at least once a second).
@@ -31,9 +34,11 @@ const REGISTER_PASSES: usize = 4;
 /// [`Producer::try_publish_with`] panics.
 pub const FILL_PANICKED: &str = "fill panicked";
 
-/// A producer of events of type `T`. Not safe for concurrent use (`&mut self`); in multi mode
-/// use one `Producer` per thread or process, each with its own producer registry entry.
-pub struct Producer<T: Event> {
+/// A producer of events of type `T` ([`Event`]; the publishing API exists for those only: the
+/// crate's [`FramedProducer`] shares the rest of this core over a private marker). Not safe for
+/// concurrent use (`&mut self`); in multi mode use one `Producer` per thread or process, each
+/// with its own producer registry entry.
+pub struct Producer<T> {
     seg: Segment,
     /// Index of this producer's entry in the producer registry (the creator's is 0).
     index: usize,
@@ -145,6 +150,102 @@ impl<T: Event> Producer<T> {
     /// `ProducerRegistryFull`. [`Producer::close`] (or drop) leaves the entry.
     pub fn register(seg: &Segment) -> Result<Self> {
         check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        Self::register_entry(seg)
+    }
+
+    /// Does spec 5.4 attach steps 1 and 2 on `seg` (a multi-producer segment) and stops there,
+    /// as a producer killed between steps 2 and 3 would: the entry's owner word is this process,
+    /// its state is not active. Returns the entry's index. A test fixture (feature
+    /// `conformance`), not part of the API.
+    #[cfg(any(test, feature = "conformance"))]
+    #[doc(hidden)]
+    pub fn begin_register(seg: &Segment) -> Result<usize> {
+        check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
+        let me = process::own_identity();
+        seg.producer_entries()
+            .find_map(|(index, e)| lock_entry(seg, &e, me).ok().map(|_| index))
+            .ok_or(Error::ProducerRegistryFull)
+    }
+
+    /// Publishes one event. Blocks while the ring is full (see [`Producer::publish_batch`]).
+    pub fn publish(&mut self, event: &T) -> Result<()> {
+        self.publish_batch(std::slice::from_ref(event))
+    }
+
+    /// Publishes `events` in order, in claims of at most `capacity`. Blocks while the ring is
+    /// full: woken by consumers moving their cursors, deregistering or being evicted (futex),
+    /// re-checking at least every 20 ms, evicting required consumers whose owner process is dead
+    /// (and stalled ones, see [`Producer::set_stall_eviction`]); fails with `Timeout` when one
+    /// claim found no room for the configured timeout, `Poisoned` once the ring is poisoned,
+    /// `Closed` once the creator closed a multi-producer ring.
+    pub fn publish_batch(&mut self, events: &[T]) -> Result<()> {
+        let cap = self.seg.geometry().capacity as usize;
+        for chunk in events.chunks(cap) {
+            self.try_publish_with(chunk.len(), |_, i| Ok::<T, &str>(chunk[i]))?;
+        }
+        Ok(())
+    }
+
+    /// Claims `n` sequences (1 to `capacity`) and fills them in order with `fill(sequence,
+    /// index_in_claim)`, then publishes them, waiting for room as [`Producer::publish_batch`].
+    ///
+    /// If `fill` returns an error or panics (the panic is caught), nothing of the claim is
+    /// published: the ring is poisoned (spec 5.4, 5.9) with phase publish, `poison_seq` the first
+    /// sequence of the claim, stage this producer's entry index and the error's text (or
+    /// `fill panicked`) as message, and `Poisoned` is returned with the ring's record (an earlier
+    /// poisoner's, if there was one).
+    pub fn try_publish_with<E: Display>(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(u64, usize) -> std::result::Result<T, E>,
+    ) -> Result<()> {
+        let first = self.claim_n(n)?;
+        // Between claim and publish: a failure here must poison, never publish.
+        let seg = &self.seg;
+        let size = seg.geometry().event.size as usize;
+        let filled = catch_unwind(AssertUnwindSafe(|| {
+            for i in 0..n {
+                let s = first + i as u64;
+                let event = fill(s, i).map_err(|e| e.to_string())?;
+                // Encoded in place: the claim gives this producer the slot until it publishes.
+                event.encode(seg.map().bytes_mut(seg.slot_offset(s), size));
+            }
+            Ok::<(), String>(())
+        }));
+        let message = match filled {
+            Ok(Ok(())) => {
+                self.publish_claimed(first, n as u64);
+                return Ok(());
+            }
+            Ok(Err(m)) => m,
+            Err(_) => FILL_PANICKED.to_string(),
+        };
+        self.poison_claim(first, message);
+        self.seg.check_poison()?;
+        unreachable!("the ring was just poisoned")
+    }
+
+    /// Poisons the ring for the failed claim starting at `first` (spec 5.4, 5.9; a no-op if it
+    /// was poisoned before).
+    /// Zero-copy publishing: claims `n` sequences (1 to `capacity`), waiting for room as
+    /// [`Producer::publish_batch`], and lends their slots in place as a [`Claim`] to be written
+    /// and then [`Claim::publish`]ed. A claim dropped without publishing (an early return, a
+    /// panic) poisons the ring, as a failed fill does (spec 5.4: slots that were not written are
+    /// never published).
+    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>> {
+        let first = self.claim_n(n)?;
+        Ok(Claim {
+            producer: self,
+            first,
+            n: n as u64,
+            done: false,
+        })
+    }
+}
+
+impl<T> Producer<T> {
+    /// Spec 5.4 attach on a multi-producer segment whose payload the caller checked (check 13).
+    fn register_entry(seg: &Segment) -> Result<Self> {
         if seg.geometry().mode != ProducerMode::Multi {
             return Err(Error::BadProducerMode {
                 mode: l::MODE_SINGLE,
@@ -169,21 +270,6 @@ impl<T: Event> Producer<T> {
         }
         Err(Error::ProducerRegistryFull)
     }
-
-    /// Does spec 5.4 attach steps 1 and 2 on `seg` (a multi-producer segment) and stops there,
-    /// as a producer killed between steps 2 and 3 would: the entry's owner word is this process,
-    /// its state is not active. Returns the entry's index. A test fixture (feature
-    /// `conformance`), not part of the API.
-    #[cfg(any(test, feature = "conformance"))]
-    #[doc(hidden)]
-    pub fn begin_register(seg: &Segment) -> Result<usize> {
-        check_event_type(seg.geometry(), &EventType::of::<T>()?)?;
-        let me = process::own_identity();
-        seg.producer_entries()
-            .find_map(|(index, e)| lock_entry(seg, &e, me).ok().map(|_| index))
-            .ok_or(Error::ProducerRegistryFull)
-    }
-
     fn new(seg: Segment, index: usize, generation: u32, creator: bool) -> Self {
         let next = seg.claimed_count();
         let entries = seg.geometry().registry_capacity as usize;
@@ -265,66 +351,6 @@ impl<T: Event> Producer<T> {
             .store(now, Ordering::Release);
     }
 
-    /// Publishes one event. Blocks while the ring is full (see [`Producer::publish_batch`]).
-    pub fn publish(&mut self, event: &T) -> Result<()> {
-        self.publish_batch(std::slice::from_ref(event))
-    }
-
-    /// Publishes `events` in order, in claims of at most `capacity`. Blocks while the ring is
-    /// full: woken by consumers moving their cursors, deregistering or being evicted (futex),
-    /// re-checking at least every 20 ms, evicting required consumers whose owner process is dead
-    /// (and stalled ones, see [`Producer::set_stall_eviction`]); fails with `Timeout` when one
-    /// claim found no room for the configured timeout, `Poisoned` once the ring is poisoned,
-    /// `Closed` once the creator closed a multi-producer ring.
-    pub fn publish_batch(&mut self, events: &[T]) -> Result<()> {
-        let cap = self.seg.geometry().capacity as usize;
-        for chunk in events.chunks(cap) {
-            self.try_publish_with(chunk.len(), |_, i| Ok::<T, &str>(chunk[i]))?;
-        }
-        Ok(())
-    }
-
-    /// Claims `n` sequences (1 to `capacity`) and fills them in order with `fill(sequence,
-    /// index_in_claim)`, then publishes them, waiting for room as [`Producer::publish_batch`].
-    ///
-    /// If `fill` returns an error or panics (the panic is caught), nothing of the claim is
-    /// published: the ring is poisoned (spec 5.4, 5.9) with phase publish, `poison_seq` the first
-    /// sequence of the claim, stage this producer's entry index and the error's text (or
-    /// `fill panicked`) as message, and `Poisoned` is returned with the ring's record (an earlier
-    /// poisoner's, if there was one).
-    pub fn try_publish_with<E: Display>(
-        &mut self,
-        n: usize,
-        mut fill: impl FnMut(u64, usize) -> std::result::Result<T, E>,
-    ) -> Result<()> {
-        let first = self.claim_n(n)?;
-        // Between claim and publish: a failure here must poison, never publish.
-        let seg = &self.seg;
-        let size = seg.geometry().event.size as usize;
-        let filled = catch_unwind(AssertUnwindSafe(|| {
-            for i in 0..n {
-                let s = first + i as u64;
-                let event = fill(s, i).map_err(|e| e.to_string())?;
-                // Encoded in place: the claim gives this producer the slot until it publishes.
-                event.encode(seg.map().bytes_mut(seg.slot_offset(s), size));
-            }
-            Ok::<(), String>(())
-        }));
-        let message = match filled {
-            Ok(Ok(())) => {
-                self.publish_claimed(first, n as u64);
-                return Ok(());
-            }
-            Ok(Err(m)) => m,
-            Err(_) => FILL_PANICKED.to_string(),
-        };
-        self.poison_claim(first, message);
-        self.seg.check_poison()?;
-        unreachable!("the ring was just poisoned")
-    }
-
-    /// Poisons the ring for the failed claim starting at `first` (spec 5.4, 5.9; a no-op if it
-    /// was poisoned before).
     fn poison_claim(&self, first: u64, message: String) {
         self.seg.poison(&Poison {
             phase: PoisonPhase::Publish,
@@ -337,34 +363,26 @@ impl<T: Event> Producer<T> {
 
     /// Checks the state and `n`, then claims `n` sequences: returns the first.
     fn claim_n(&mut self, n: usize) -> Result<u64> {
-        if self.closed {
-            return Err(Error::InvalidArgument("producer is closed".into()));
-        }
         let cap = self.seg.geometry().capacity;
         if n == 0 || n as u64 > cap {
             return Err(Error::InvalidArgument(format!(
                 "a claim must be 1 to {cap} events"
             )));
         }
-        match self.seg.geometry().mode {
-            ProducerMode::Single => self.claim_single(n as u64),
-            ProducerMode::Multi => self.claim_multi(n as u64),
-        }
+        self.claim_at(|_| n as u64).map(|(first, _)| first)
     }
 
-    /// Zero-copy publishing: claims `n` sequences (1 to `capacity`), waiting for room as
-    /// [`Producer::publish_batch`], and lends their slots in place as a [`Claim`] to be written
-    /// and then [`Claim::publish`]ed. A claim dropped without publishing (an early return, a
-    /// panic) poisons the ring, as a failed fill does (spec 5.4: slots that were not written are
-    /// never published).
-    pub fn claim(&mut self, n: usize) -> Result<Claim<'_, T>> {
-        let first = self.claim_n(n)?;
-        Ok(Claim {
-            producer: self,
-            first,
-            n: n as u64,
-            done: false,
-        })
+    /// Claims `n_at(first)` sequences (at least 1, at most `capacity`, which the caller
+    /// ensures for every `first`), `first` being where the claim starts: returns `(first, n)`.
+    /// A closed producer claims nothing (`InvalidArgument`).
+    fn claim_at(&mut self, n_at: impl FnMut(u64) -> u64) -> Result<(u64, u64)> {
+        if self.closed {
+            return Err(Error::InvalidArgument("producer is closed".into()));
+        }
+        match self.seg.geometry().mode {
+            ProducerMode::Single => self.claim_single(n_at),
+            ProducerMode::Multi => self.claim_multi(n_at),
+        }
     }
 
     /// Claims `n` sequences and leaves them unpublished, as a producer that dies between claim
@@ -512,8 +530,10 @@ impl<T: Event> Producer<T> {
         }
     }
 
-    /// 5.3 steps 1 and 2: returns the first sequence of the claim.
-    fn claim_single(&mut self, n: u64) -> Result<u64> {
+    /// 5.3 steps 1 and 2 for `n_at(first)` sequences: returns the first sequence of the claim
+    /// and its length.
+    fn claim_single(&mut self, n_at: impl FnOnce(u64) -> u64) -> Result<(u64, u64)> {
+        let n = n_at(self.next);
         let end = match self.next.checked_add(n) {
             Some(end) if end < l::MAX_SEQUENCE => end,
             _ => return Err(Error::SequenceExhausted),
@@ -524,11 +544,14 @@ impl<T: Event> Producer<T> {
         // F1 (spec 5.11): the claim is visible before any byte of the slots it reuses, which an
         // optional consumer's copy-and-verify relies on (5.10).
         fence(Ordering::Release);
-        Ok(std::mem::replace(&mut self.next, end))
+        Ok((std::mem::replace(&mut self.next, end), n))
     }
 
-    /// 5.4 steps 1 to 3: returns the first sequence of the claim.
-    fn claim_multi(&mut self, n: u64) -> Result<u64> {
+    /// 5.4 steps 1 to 3 for `n_at(c)` sequences, `c` the first sequence of the attempt (a
+    /// framed claim's length depends on where it starts, spec 11.2 step 2: it is computed
+    /// again whenever the compare-and-swap fails): returns the first sequence of the claim and
+    /// its length.
+    fn claim_multi(&mut self, mut n_at: impl FnMut(u64) -> u64) -> Result<(u64, u64)> {
         loop {
             // Step 1.
             let w = self.seg.claimed().load(Ordering::Acquire);
@@ -537,6 +560,7 @@ impl<T: Event> Producer<T> {
             }
             self.seg.check_poison()?;
             let c = w;
+            let n = n_at(c);
             let end = match c.checked_add(n) {
                 Some(end) if end < l::MAX_SEQUENCE => end,
                 _ => return Err(Error::SequenceExhausted),
@@ -554,7 +578,7 @@ impl<T: Event> Producer<T> {
                 .compare_exchange(c, end, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
-                return Ok(c);
+                return Ok((c, n));
             }
             // The range is someone else's now: withdraw the intent.
             e.intent_end().store(0, Ordering::SeqCst);
@@ -667,7 +691,7 @@ impl<T: Event> Producer<T> {
     }
 }
 
-impl<T: Event> Drop for Producer<T> {
+impl<T> Drop for Producer<T> {
     fn drop(&mut self) {
         let _ = self.close();
         self.blocking.release(self.seg.producer_blockers());

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::atomics::monotonic_ns;
 use crate::error::{Error, Result};
 use crate::event::EventType;
+use crate::frame::{framed_fingerprint, largest_message, FrameGeometry};
 use crate::layout::{self as l, Field};
 use crate::mapping::{self, Mapping};
 use crate::naming::{check_segment_name, decode_lossy};
@@ -59,6 +60,34 @@ pub struct Config {
     pub producer_capacity: u32,
     /// Permission bits of a shared-memory object or file (0600 by default).
     pub file_mode: u32,
+    /// A framed ring (spec 11): its slot size, largest message and message type name. `None`
+    /// (the default) for a ring of fixed events. Read by [`Segment::create_framed`] (and
+    /// [`crate::FramedProducer::create`]); [`Segment::create`] refuses a config that sets it.
+    pub frames: Option<FrameConfig>,
+}
+
+/// The parameters of a framed ring (spec 11.1) in a [`Config`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameConfig {
+    /// `slot_size` (= `event_size`): a multiple of 16 above the frame header (16 bytes), at
+    /// most 65536. Slots are aligned to 16 bytes. Default 64.
+    pub slot_size: u32,
+    /// `max_message`: the largest payload in bytes, at least 1, with `16 + max_message <=
+    /// (capacity / 8) * slot_size`; 0 (the default) for that largest value.
+    pub max_message: u32,
+    /// The message type's name (informational, at most 64 bytes; its fingerprint is that of
+    /// `frames{` + name + `}`). Default `bytes`.
+    pub type_name: String,
+}
+
+impl Default for FrameConfig {
+    fn default() -> Self {
+        FrameConfig {
+            slot_size: 64,
+            max_message: 0,
+            type_name: l::DEFAULT_MESSAGE_TYPE.to_string(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -69,6 +98,7 @@ impl Default for Config {
             mode: ProducerMode::Single,
             producer_capacity: 0,
             file_mode: 0o600,
+            frames: None,
         }
     }
 }
@@ -109,6 +139,13 @@ pub struct Geometry {
     pub producer_capacity: u32,
     /// `incarnation`.
     pub incarnation: u64,
+    /// `payload_kind`: 0 fixed events, 1 framed messages (spec 11); not checked by checks 1 to
+    /// 12 (check 13 is the reader's).
+    pub payload_kind: u32,
+    /// `frame_header_len` (framed rings; 0 for fixed events).
+    pub frame_header_len: u32,
+    /// `max_message` (framed rings; 0 for fixed events).
+    pub max_message: u32,
     /// The cursors region.
     pub cursors: Region,
     /// The wait region.
@@ -321,6 +358,9 @@ pub(crate) fn validate(map: &Mapping) -> Result<Geometry> {
         registry_entry_size,
         producer_capacity,
         incarnation: r64(map, l::INCARNATION),
+        payload_kind: r32(map, l::PAYLOAD_KIND),
+        frame_header_len: r32(map, l::FRAME_HEADER_LEN_F),
+        max_message: r32(map, l::MAX_MESSAGE),
         cursors: regions[0].1,
         wait: regions[1].1,
         registry: regions[2].1,
@@ -330,8 +370,14 @@ pub(crate) fn validate(map: &Mapping) -> Result<Geometry> {
     })
 }
 
-/// Check 13 of spec 5.2.
+/// Check 13 of spec 5.2 for a reader of fixed events: the payload kind, then the event type.
 pub(crate) fn check_event_type(geo: &Geometry, want: &EventType) -> Result<()> {
+    if geo.payload_kind != l::PAYLOAD_FIXED {
+        return Err(Error::PayloadKind {
+            found: geo.payload_kind,
+            expected: l::PAYLOAD_FIXED,
+        });
+    }
     let got = &geo.event;
     if got.size != want.size || got.align != want.align || got.fingerprint != want.fingerprint {
         return Err(Error::WrongEventType {
@@ -374,6 +420,66 @@ struct Placement {
     availability: Region,
     slots: Region,
     total_size: u64,
+}
+
+/// What a framed ring's header records besides its event type (spec 11.1).
+#[derive(Clone, Copy)]
+struct Framing {
+    header_len: u32,
+    max_message: u32,
+}
+
+/// The event type and framing of the framed ring `cfg.frames` describes (or the default
+/// [`FrameConfig`]), validated per spec 11.1 (`InvalidArgument` naming the rule otherwise).
+fn framed_type(cfg: &Config) -> Result<(EventType, Framing)> {
+    let fc = cfg.frames.clone().unwrap_or_default();
+    let bad = |s: String| Err(Error::InvalidArgument(s));
+    let h = l::FRAME_HEADER_LEN;
+    if !fc.slot_size.is_multiple_of(l::MIN_FRAME_ALIGN) || fc.slot_size <= h || fc.slot_size > 65536
+    {
+        return bad(format!(
+            "framed slot size {} must be a multiple of 16 above the frame header ({h}) and at most 65536",
+            fc.slot_size
+        ));
+    }
+    if cfg.capacity < l::MIN_FRAMED_CAPACITY {
+        return bad(format!(
+            "a framed ring needs a capacity of at least {}",
+            l::MIN_FRAMED_CAPACITY
+        ));
+    }
+    let largest = largest_message(cfg.capacity, fc.slot_size, h);
+    let max_message = match fc.max_message {
+        0 => u32::try_from(largest).unwrap_or(u32::MAX),
+        m => m,
+    };
+    if max_message == 0 || u64::from(max_message) > largest {
+        return bad(format!(
+            "largest message {max_message}: 16 + max_message must be at most (capacity / 8) * slot_size = {}",
+            largest + u64::from(h)
+        ));
+    }
+    let name = if fc.type_name.is_empty() {
+        l::DEFAULT_MESSAGE_TYPE.to_string()
+    } else {
+        fc.type_name
+    };
+    if name.len() > l::MAX_TYPE_NAME {
+        return bad("message type name longer than 64 bytes".into());
+    }
+    let ty = EventType {
+        size: fc.slot_size,
+        align: l::MIN_FRAME_ALIGN,
+        fingerprint: framed_fingerprint(name.as_bytes()),
+        name,
+    };
+    Ok((
+        ty,
+        Framing {
+            header_len: h,
+            max_message,
+        },
+    ))
 }
 
 fn place(cfg: &Config, ty: &EventType) -> Result<Placement> {
@@ -443,6 +549,31 @@ impl Segment {
     /// Fails with `Io(AlreadyExists)` if the name or path exists; see [`unlink_shm`] to replace a
     /// stale segment.
     pub fn create(backing: Backing<'_>, cfg: &Config, ty: &EventType) -> Result<Segment> {
+        if cfg.frames.is_some() {
+            return Err(Error::InvalidArgument(
+                "the config describes a framed ring: create it with Segment::create_framed".into(),
+            ));
+        }
+        Self::create_with(backing, cfg, ty, None)
+    }
+
+    /// Creates a framed ring (spec 11, format 2.1) as [`Segment::create`] creates a ring of
+    /// events: `cfg.frames` (or the default [`FrameConfig`]) gives its slot size, largest
+    /// message and type name, validated per spec 11.1 (`InvalidArgument` naming the rule
+    /// otherwise). The header records `version_minor` 1, `payload_kind` 1, `frame_header_len`
+    /// 16, `max_message`, `event_size` = `slot_size`, `event_align` = `slot_align` = 16 and the
+    /// fingerprint of `frames{` + type name + `}`.
+    pub fn create_framed(backing: Backing<'_>, cfg: &Config) -> Result<Segment> {
+        let (ty, framing) = framed_type(cfg)?;
+        Self::create_with(backing, cfg, &ty, Some(framing))
+    }
+
+    fn create_with(
+        backing: Backing<'_>,
+        cfg: &Config,
+        ty: &EventType,
+        framing: Option<Framing>,
+    ) -> Result<Segment> {
         if let Backing::Shm(name) = backing {
             check_segment_name(name.as_bytes())?;
         }
@@ -467,9 +598,19 @@ impl Segment {
         };
         let pid = process::current_pid();
         w64(l::MAGIC, l::MAGIC_VALUE);
+        // A ring of fixed events keeps the bytes of 2.0 (minor 0, the framing fields 0).
+        let minor = match framing {
+            None => l::VERSION_MINOR,
+            Some(f) => {
+                w32(l::PAYLOAD_KIND, l::PAYLOAD_FRAMED);
+                w32(l::FRAME_HEADER_LEN_F, f.header_len);
+                w32(l::MAX_MESSAGE, f.max_message);
+                l::VERSION_MINOR_FRAMED
+            }
+        };
         w32(
             l::VERSION_MAJOR_F,
-            u32::from(l::VERSION_MAJOR) | u32::from(l::VERSION_MINOR) << 16,
+            u32::from(l::VERSION_MAJOR) | u32::from(minor) << 16,
         );
         w32(l::HEADER_LEN_F, l::HEADER_LEN as u32);
         w32(
@@ -616,6 +757,113 @@ impl Segment {
     #[inline]
     pub fn geometry(&self) -> &Geometry {
         &self.inner.geo
+    }
+
+    /// Checks 13 and 14 of spec 5.2 for a reader of framed messages: `payload_kind` is 1
+    /// (`PayloadKind` otherwise), then the frame geometry of spec 11.1 (`FrameGeometry` naming
+    /// the rule otherwise): `version_minor` at least 1, `slot_align` at least 16, `event_size` =
+    /// `slot_size`, `frame_header_len` a multiple of 16 in 16..`slot_size`, `capacity` at least
+    /// 8, `max_message` at least 1 with `frame_header_len + max_message <= (capacity / 8) *
+    /// slot_size`, and `type_fingerprint` that of `frames{` + `type_name` + `}`. Returns the
+    /// geometry frames are checked against.
+    pub fn frame_geometry(&self) -> Result<FrameGeometry> {
+        let g = &self.inner.geo;
+        if g.payload_kind != l::PAYLOAD_FRAMED {
+            return Err(Error::PayloadKind {
+                found: g.payload_kind,
+                expected: l::PAYLOAD_FRAMED,
+            });
+        }
+        let bad = |detail: String| Err(Error::FrameGeometry { detail });
+        let (h, slot) = (u64::from(g.frame_header_len), u64::from(g.slot_size));
+        let slot_align = self
+            .map()
+            .u32_at(l::SLOT_ALIGN.offset)
+            .load(Ordering::Relaxed);
+        if g.minor < l::VERSION_MINOR_FRAMED {
+            return bad(format!(
+                "version {}.{} has no framed rings",
+                g.major, g.minor
+            ));
+        }
+        if slot_align < l::MIN_FRAME_ALIGN {
+            return bad(format!(
+                "slot alignment {slot_align} is below {}",
+                l::MIN_FRAME_ALIGN
+            ));
+        }
+        if g.event.size != g.slot_size {
+            return bad(format!(
+                "event size {} is not the slot size {}",
+                g.event.size, g.slot_size
+            ));
+        }
+        if h < u64::from(l::FRAME_HEADER_LEN) || !h.is_multiple_of(16) || h >= slot {
+            return bad(format!(
+                "frame header length {h} (a multiple of 16, at least 16, below the slot size {slot})"
+            ));
+        }
+        if g.capacity < l::MIN_FRAMED_CAPACITY {
+            return bad(format!(
+                "capacity {} is below {}",
+                g.capacity,
+                l::MIN_FRAMED_CAPACITY
+            ));
+        }
+        let room = g.capacity / 8 * slot;
+        if g.max_message < 1 || h + u64::from(g.max_message) > room {
+            return bad(format!(
+                "largest message {}: a frame of {} bytes must fit in {} slots of {slot} (an eighth of the ring)",
+                g.max_message,
+                h + u64::from(g.max_message),
+                g.capacity / 8
+            ));
+        }
+        // The fingerprint is that of the stored name's bytes (clamped to the field; check 9
+        // bounded `type_name_len` by 64).
+        let n = (self
+            .map()
+            .u32_at(l::TYPE_NAME_LEN.offset)
+            .load(Ordering::Relaxed) as usize)
+            .min(l::MAX_TYPE_NAME);
+        let mut name = vec![0u8; n];
+        self.map().copy_out(l::TYPE_NAME.offset, &mut name);
+        let want = framed_fingerprint(&name);
+        if g.event.fingerprint != want {
+            return bad(format!(
+                "fingerprint 0x{:016x} is not 0x{want:016x}, that of frames{{{}}}",
+                g.event.fingerprint,
+                decode_lossy(&name)
+            ));
+        }
+        Ok(FrameGeometry {
+            header_len: g.frame_header_len,
+            max_message: g.max_message,
+            slot_size: g.slot_size,
+            capacity: g.capacity,
+        })
+    }
+
+    /// The frame header at sequence `s` (its slot's first 16 bytes), copied out. Framed rings
+    /// only; the caller checks it (spec 11.1) before trusting it.
+    pub(crate) fn frame_header(&self, s: u64) -> crate::frame::FrameHeader {
+        let mut b = [0u8; l::FRAME_FIELDS_LEN];
+        self.map().copy_out(self.slot_offset(s), &mut b);
+        crate::frame::FrameHeader::decode(&b)
+    }
+
+    /// Writes the frame header `h` at sequence `s` (plain stores; the publish that follows
+    /// releases them), and zeroes the reserved bytes up to `frame_header_len`. Only a producer
+    /// that holds the claim of `s` may call it.
+    pub(crate) fn write_frame_header(&self, s: u64, h: &crate::frame::FrameHeader) {
+        let at = self.slot_offset(s);
+        self.map().copy_in(at, &h.encode());
+        let hl = self.inner.geo.frame_header_len as usize;
+        if hl > l::FRAME_FIELDS_LEN {
+            self.map()
+                .bytes_mut(at + l::FRAME_FIELDS_LEN, hl - l::FRAME_FIELDS_LEN)
+                .fill(0);
+        }
     }
 
     /// Where the segment lives, as Go's `segment.Backing` writes it: `shm:/name`, `file:/path`,

@@ -140,6 +140,23 @@ pub struct Snapshot {
     pub consumers: Vec<EntryInfo>,
     /// The poison record; `None` while the ring is not poisoned.
     pub poison: Option<Poison>,
+    /// A framed ring's frame geometry (spec section 11); `None` for a ring of fixed events
+    /// (`payload_kind` 0).
+    pub frames: Option<FramesInfo>,
+}
+
+/// The frame geometry of a framed ring (spec 11.1) as its header records it: Go's
+/// `segment.FramesInfo`. Present for every `payload_kind` but 0 (fixed events).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramesInfo {
+    /// `frame_header_len`.
+    pub frame_header_len: u32,
+    /// `max_message`.
+    pub max_message: u32,
+    /// Why the ring fails check 14 of spec 5.2 (or 13, for a `payload_kind` the spec does not
+    /// define), as [`Segment::frame_geometry`] reports it; `None` when it passes. The text is
+    /// this crate's, not Go's: only whether it is there compares with Go.
+    pub invalid: Option<String>,
 }
 
 impl Segment {
@@ -211,6 +228,11 @@ impl Segment {
             registry_capacity: g.registry_capacity,
             consumers,
             poison: self.poison_record(),
+            frames: (g.payload_kind != l::PAYLOAD_FIXED).then(|| FramesInfo {
+                frame_header_len: g.frame_header_len,
+                max_message: g.max_message,
+                invalid: self.frame_geometry().err().map(|e| e.to_string()),
+            }),
         }
     }
 }
@@ -254,9 +276,12 @@ impl Snapshot {
     ///   offset: the same instant);
     /// - heartbeat ages in nanoseconds, -1 for unknown; `lag` -1 for an entry that does not
     ///   follow the stream; `depends_on` the indices of the set bits; `poison` `null` when not
-    ///   poisoned.
+    ///   poisoned;
+    /// - `frames` (`frame_header_len`, `max_message`, and `invalid` when the geometry fails its
+    ///   check) only for a framed ring: absent for fixed events, as Go omits it. The text of
+    ///   `invalid` is this crate's; Go's differs.
     ///
-    /// Every field of Go's snapshot is present; none is omitted.
+    /// Every other field of Go's snapshot is always present.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(1024);
         let mut o = Object::new(&mut out);
@@ -311,8 +336,19 @@ impl Snapshot {
                         .field("message", p.message.as_str())
                         .end();
                 }
-            })
-            .end();
+            });
+        if let Some(f) = &self.frames {
+            o.field_with("frames", |w| {
+                let mut fo = Object::new(w);
+                fo.field("frame_header_len", &f.frame_header_len)
+                    .field("max_message", &f.max_message);
+                if let Some(why) = &f.invalid {
+                    fo.field("invalid", why.as_str());
+                }
+                fo.end();
+            });
+        }
+        o.end();
         out
     }
 

@@ -7,10 +7,13 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use ringwire::conformance::{golden, ConformanceEvent};
+use ringwire::conformance::{
+    fill_framed, framed_len, framed_message, golden, kill_self, ConformanceEvent, FRAMED_TYPE_NAME,
+};
 use ringwire::{
-    portable_name, unlink_shm, Backing, Config, Consumer, ConsumerOptions, Error, Item, Producer,
-    ProducerMode, ProducerState, Segment,
+    portable_name, unlink_shm, Backing, Config, Consumer, ConsumerOptions, Error, FrameConfig,
+    FramedConsumer, FramedProducer, Item, MessageItem, Producer, ProducerMode, ProducerState,
+    Segment,
 };
 
 /// A failure to report: its error line and exit code.
@@ -125,14 +128,49 @@ impl Flags {
     }
 }
 
+/// The producer of `produce`: of conformance events, or of framed conformance messages.
+enum AnyProducer {
+    Fixed(Producer<ConformanceEvent>),
+    Framed(FramedProducer),
+}
+
+impl AnyProducer {
+    fn heartbeat(&self) {
+        match self {
+            AnyProducer::Fixed(p) => p.heartbeat(),
+            AnyProducer::Framed(p) => p.heartbeat(),
+        }
+    }
+    fn segment(&self) -> &Segment {
+        match self {
+            AnyProducer::Fixed(p) => p.segment(),
+            AnyProducer::Framed(p) => p.segment(),
+        }
+    }
+    fn set_timeout(&mut self, t: Duration) {
+        match self {
+            AnyProducer::Fixed(p) => p.set_timeout(t),
+            AnyProducer::Framed(p) => p.set_timeout(t),
+        }
+    }
+    fn close(&mut self) -> Result<(), Error> {
+        match self {
+            AnyProducer::Fixed(p) => p.close(),
+            AnyProducer::Framed(p) => p.close(),
+        }
+    }
+    fn evict_dead_consumers(&self) -> usize {
+        match self {
+            AnyProducer::Fixed(p) => p.evict_dead_consumers(),
+            AnyProducer::Framed(p) => p.evict_dead_consumers(),
+        }
+    }
+}
+
 /// Polls `cond` every millisecond until it holds or `deadline` passes, refreshing the
 /// producer's heartbeat at least once a second meanwhile (spec 8: the creator waiting for
 /// consumers or producers).
-fn wait_for(
-    producer: &Producer<ConformanceEvent>,
-    deadline: Instant,
-    mut cond: impl FnMut() -> bool,
-) -> bool {
+fn wait_for(producer: &AnyProducer, deadline: Instant, mut cond: impl FnMut() -> bool) -> bool {
     let mut beat = Instant::now();
     while !cond() {
         if Instant::now() >= deadline {
@@ -180,8 +218,11 @@ fn produce(args: &[String]) -> Out {
             "wait-consumers",
             "wait-producers",
             "timeout-ms",
+            "slot-size",
+            "max-message",
+            "die-mid-frame",
         ],
-        &["attach"],
+        &["attach", "framed"],
     )?;
     let name = f.str("name")?;
     let count = f.num("count", None)?;
@@ -201,10 +242,36 @@ fn produce(args: &[String]) -> Out {
         }
     };
     let attach = f.has("attach");
+    let framed = f.has("framed");
+    if !framed
+        && ["slot-size", "max-message", "die-mid-frame"]
+            .iter()
+            .any(|v| f.values.contains_key(*v))
+    {
+        return Err(Fail::usage(
+            "--slot-size, --max-message and --die-mid-frame need --framed",
+        ));
+    }
+    let die_at = match f.values.get("die-mid-frame") {
+        Some(_) => Some(f.num("die-mid-frame", None)?),
+        None => None,
+    };
+    let slot_size = f.num("slot-size", Some(64))?;
+    let max_message = f.num("max-message", Some(0))?;
+    let frames = FrameConfig {
+        slot_size: u32::try_from(slot_size).map_err(|_| Fail::usage("--slot-size too large"))?,
+        max_message: u32::try_from(max_message)
+            .map_err(|_| Fail::usage("--max-message too large"))?,
+        type_name: FRAMED_TYPE_NAME.to_string(),
+    };
 
     let mut producer = if attach {
         let seg = Segment::attach_shm(name, timeout)?;
-        Producer::<ConformanceEvent>::register(&seg)?
+        if framed {
+            AnyProducer::Framed(FramedProducer::register(&seg)?)
+        } else {
+            AnyProducer::Fixed(Producer::<ConformanceEvent>::register(&seg)?)
+        }
     } else {
         // Replace a stale segment of the same name: unlink first, never rewrite in place.
         match unlink_shm(name) {
@@ -215,12 +282,20 @@ fn produce(args: &[String]) -> Out {
             capacity,
             registry_capacity: 8,
             mode,
+            frames: framed.then_some(frames),
             ..Config::default()
         };
-        Producer::<ConformanceEvent>::create(Backing::Shm(name), &cfg).map_err(|e| match e {
+        let usage = |e| match e {
             Error::InvalidArgument(m) => Fail::usage(m),
             e => e.into(),
-        })?
+        };
+        if framed {
+            AnyProducer::Framed(FramedProducer::create(Backing::Shm(name), &cfg).map_err(usage)?)
+        } else {
+            AnyProducer::Fixed(
+                Producer::<ConformanceEvent>::create(Backing::Shm(name), &cfg).map_err(usage)?,
+            )
+        }
     };
     producer.set_timeout(timeout);
     let seg = producer.segment().clone();
@@ -232,6 +307,7 @@ fn produce(args: &[String]) -> Out {
         producer_id,
         batch,
         timeout,
+        die_at,
     );
     if attach {
         // Leaves its producer entry: the entry becomes closed.
@@ -288,14 +364,16 @@ fn produce(args: &[String]) -> Out {
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn publish_all(
-    producer: &mut Producer<ConformanceEvent>,
+    producer: &mut AnyProducer,
     seg: &Segment,
     want_consumers: usize,
     count: u64,
     producer_id: u64,
     batch: u64,
     timeout: Duration,
+    die_at: Option<u64>,
 ) -> Out {
     // Active consumers whose start is chosen (spec 5.7 step 6): every event published from
     // here on reaches them.
@@ -307,6 +385,12 @@ fn publish_all(
             message: format!("fewer than {want_consumers} consumers registered"),
         });
     }
+    let producer = match producer {
+        AnyProducer::Fixed(p) => p,
+        AnyProducer::Framed(p) => {
+            return publish_framed(p, count, producer_id, batch, die_at);
+        }
+    };
     let mut events = Vec::with_capacity(batch as usize);
     let mut k = 0;
     while k < count {
@@ -317,6 +401,166 @@ fn publish_all(
         k += n;
     }
     Ok(())
+}
+
+/// Publishes the framed conformance messages k = 0..count-1 of producer `p`, up to `batch` of
+/// them per claim (fewer when a batch's claim could exceed the ring, spec 11.2 step 1). With
+/// `die_at` = D: claims the frame of message D, writes its header (the claim does) and the
+/// first half of its payload, and kills itself with SIGKILL before publishing.
+fn publish_framed(
+    producer: &mut FramedProducer,
+    count: u64,
+    p: u64,
+    batch: u64,
+    die_at: Option<u64>,
+) -> Out {
+    let g = producer.frame_geometry();
+    let m = g.max_message;
+    let end = die_at.map_or(count, |d| d.min(count));
+    let mut k = 0;
+    while k < end {
+        let mut msgs = Vec::new();
+        let (mut slots, mut largest) = (0, 0);
+        while k < end && (msgs.len() as u64) < batch {
+            let len = framed_len(k, p, m);
+            let s = g.slots_for(len as u64);
+            if !msgs.is_empty() && slots + s + largest.max(s) - 1 > g.capacity {
+                break;
+            }
+            slots += s;
+            largest = largest.max(s);
+            msgs.push(framed_message(k, p, len));
+            k += 1;
+        }
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        producer.publish_batch(&refs)?;
+    }
+    if let Some(d) = die_at.filter(|&d| d < count) {
+        let len = framed_len(d, p, m);
+        let mut claim = producer.claim(len)?;
+        fill_framed(d, p, &mut claim.payload()[..len / 2]);
+        kill_self();
+    }
+    Ok(())
+}
+
+/// Per-producer check of the framed conformance stream (PROTOCOL.md, "The framed conformance
+/// message").
+struct FramedChecker {
+    next: Vec<u64>,
+    max_message: u32,
+    /// Sequences passed over as gaps (spec 11.3 steps 1 and 4).
+    gaps: u64,
+    failure: Option<String>,
+}
+
+impl FramedChecker {
+    fn check(&mut self, seq: u64, msg: &[u8]) {
+        if self.failure.is_some() {
+            return;
+        }
+        let Some(&p) = msg.first() else {
+            self.failure = Some(format!("sequence {seq}: empty message"));
+            return;
+        };
+        let p = u64::from(p);
+        let Some(k) = self.next.get(p as usize).copied() else {
+            self.failure = Some(format!("sequence {seq}: unknown producer {p}"));
+            return;
+        };
+        let len = framed_len(k, p, self.max_message);
+        if msg.len() != len {
+            self.failure = Some(format!(
+                "sequence {seq}: producer {p} message {k} has {} bytes, F(k, p) = {len}",
+                msg.len()
+            ));
+        } else if msg != framed_message(k, p, len).as_slice() {
+            self.failure = Some(format!(
+                "sequence {seq}: producer {p} message {k} is not the conformance message (lost, reordered or corrupt)"
+            ));
+        } else {
+            self.next[p as usize] += 1;
+        }
+    }
+}
+
+/// `consume --framed`: reads N framed conformance messages (spec 11.3), in place.
+fn consume_framed(
+    seg: &Segment,
+    cname: &str,
+    count: u64,
+    producers: u64,
+    batch: bool,
+    deadline: Instant,
+) -> Out {
+    let mut consumer =
+        FramedConsumer::register(seg, &ConsumerOptions::required(cname)).map_err(|e| match e {
+            Error::InvalidArgument(m) => Fail::usage(m),
+            e => e.into(),
+        })?;
+    let mut checker = FramedChecker {
+        next: vec![0; producers as usize],
+        max_message: consumer.frame_geometry().max_message,
+        gaps: 0,
+        failure: None,
+    };
+    let mut received = 0u64;
+    let mut stop: Option<Fail> = None;
+    while received < count && checker.failure.is_none() {
+        let max = if batch {
+            (count - received) as usize
+        } else {
+            1
+        };
+        let b = match consumer.read(max) {
+            Ok(b) => b,
+            Err(e) => {
+                stop = Some(e.into());
+                break;
+            }
+        };
+        for (seq, item) in b.iter() {
+            match item {
+                MessageItem::Message(bytes) => {
+                    checker.check(seq, bytes);
+                    received += 1;
+                }
+                MessageItem::Gap { slots } => checker.gaps += slots,
+            }
+        }
+        let (moved, ended) = (b.end() > b.first(), b.ended());
+        drop(b);
+        if moved {
+            continue;
+        }
+        if ended {
+            checker.failure = Some(format!(
+                "producer closed after {received} of {count} messages"
+            ));
+            break;
+        }
+        if let Err(e) = consumer.wait(deadline) {
+            stop = Some(e.into());
+            break;
+        }
+    }
+    let closed = consumer.close();
+    if let Some(fail) = stop {
+        return Err(fail);
+    }
+    if let Err(e) = closed {
+        return Err(e.into());
+    }
+    let ok = checker.failure.is_none();
+    println!(
+        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"gaps\":{},\"ok\":{ok}}}",
+        json_str(cname),
+        checker.gaps
+    );
+    match checker.failure {
+        None => Ok(()),
+        Some(m) => Err(Fail::verify(m)),
+    }
 }
 
 /// Per-producer sequence check of the conformance stream.
@@ -356,7 +600,7 @@ fn consume(args: &[String]) -> Out {
     let f = Flags::parse(
         args,
         &["name", "consumer", "count", "producers", "timeout-ms"],
-        &["batch"],
+        &["batch", "framed"],
     )?;
     let name = f.str("name")?;
     let cname = f.str("consumer")?;
@@ -367,6 +611,9 @@ fn consume(args: &[String]) -> Out {
     let deadline = Instant::now() + timeout;
 
     let seg = Segment::attach_shm(name, timeout)?;
+    if f.has("framed") {
+        return consume_framed(&seg, cname, count, producers, batch, deadline);
+    }
     let mut consumer =
         Consumer::<ConformanceEvent>::register(&seg, &ConsumerOptions::required(cname)).map_err(
             |e| match e {
@@ -448,8 +695,18 @@ fn validate(args: &[String]) -> Out {
     let bytes = std::fs::read(a[0]).map_err(io_fail)?;
     let seg = Segment::from_image(&bytes)?;
     let g = seg.geometry();
+    // A framed ring: check 14 too, and its frame geometry in the line.
+    let framed = if g.payload_kind == 1 {
+        let fg = seg.frame_geometry()?;
+        format!(
+            ",\"payload_kind\":1,\"frame_header_len\":{},\"max_message\":{}",
+            fg.header_len, fg.max_message
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{{\"event\":\"valid\",\"major\":{},\"minor\":{},\"capacity\":{},\"slot_size\":{},\"mode\":\"{}\",\"registry\":{}}}",
+        "{{\"event\":\"valid\",\"major\":{},\"minor\":{},\"capacity\":{},\"slot_size\":{},\"mode\":\"{}\",\"registry\":{}{framed}}}",
         g.major,
         g.minor,
         g.capacity,

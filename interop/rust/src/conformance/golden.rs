@@ -4,12 +4,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::ConformanceEvent;
-use crate::consumer::{Consumer, ConsumerOptions, Start};
+use super::{fill_framed, framed_message, ConformanceEvent, FRAMED_TYPE_NAME};
+use crate::consumer::{Consumer, ConsumerOptions, FramedConsumer, Start};
 use crate::error::{Error, Result};
 use crate::layout::{self as l, Field};
-use crate::producer::{Producer, FILL_PANICKED};
-use crate::segment::{Backing, Config, ProducerMode};
+use crate::producer::{FramedProducer, Producer, FILL_PANICKED};
+use crate::segment::{Backing, Config, FrameConfig, ProducerMode};
 use crate::wait::WaitStrategy;
 
 /// The scenario names, in the protocol's order.
@@ -20,7 +20,51 @@ pub const SCENARIOS: &[&str] = &[
     "closed",
     "multi-gap",
     "poisoned",
+    "framed-wrapped",
+    "framed-multi-gap",
 ];
+
+/// The framed scenarios (format 2.1) among [`SCENARIOS`].
+pub const FRAMED_SCENARIOS: &[&str] = &["framed-wrapped", "framed-multi-gap"];
+
+/// Message lengths of `framed-wrapped` (conformance/PROTOCOL.md), k = 0..11.
+const WRAPPED_LENGTHS: [usize; 12] = [100, 20, 112, 64, 1, 48, 112, 30, 112, 7, 100, 40];
+
+/// The framed rings of the framed scenarios: capacity 16, slot size 64 (alignment 16), frame
+/// header 16, `max_message` 112, the conformance message type.
+fn framed_config(mode: ProducerMode, producer_capacity: u32) -> Config {
+    Config {
+        producer_capacity,
+        frames: Some(FrameConfig {
+            slot_size: 64,
+            max_message: 112,
+            type_name: FRAMED_TYPE_NAME.to_string(),
+        }),
+        ..config(16, 2, mode)
+    }
+}
+
+/// A framed creator that never blocks in the kernel (`producer_blockers` stays 0).
+fn create_framed(cfg: &Config) -> Result<FramedProducer> {
+    let mut p = FramedProducer::create(Backing::Heap, cfg)?;
+    p.set_wait_strategy(WaitStrategy::Spin);
+    Ok(p)
+}
+
+/// Reads `n` items (messages and gaps) with as many reads as it takes (a frame not all
+/// published ends a read; the next passes its dead producer's claim over).
+fn drain_frames(c: &mut FramedConsumer, n: usize) -> Result<()> {
+    let mut got = 0;
+    for _ in 0..64 {
+        if got == n {
+            return Ok(());
+        }
+        got += c.read(n - got)?.len();
+    }
+    Err(Error::InvalidArgument(format!(
+        "golden: read {got} of {n} framed items"
+    )))
+}
 
 /// A pid no process has (above Linux's largest pid_max): marks a producer as dead. Masked.
 const DEAD_PID: u32 = 0x7fff_fff0;
@@ -156,6 +200,55 @@ pub fn image(scenario: &str) -> Result<Vec<u8>> {
                 )));
             }
             p.segment().image()
+        }
+        "framed-wrapped" => {
+            let mut p = create_framed(&framed_config(ProducerMode::Single, 0))?;
+            let mut c1 = FramedConsumer::register(p.segment(), &opts("c1", true))?;
+            for (k, &len) in WRAPPED_LENGTHS.iter().enumerate().take(10) {
+                p.publish(&framed_message(k as u64, 0, len))?;
+            }
+            // c1 reads messages 0..9 (sequences 0-14): cursor 15.
+            drain_frames(&mut c1, 10)?;
+            for (k, &len) in WRAPPED_LENGTHS.iter().enumerate().skip(10) {
+                p.publish(&framed_message(k as u64, 0, len))?;
+            }
+            c1.abandon();
+            p.segment().image()
+        }
+        "framed-multi-gap" => {
+            let mut p = create_framed(&framed_config(ProducerMode::Multi, 2))?;
+            let seg = p.segment().clone();
+            let mut c1 = FramedConsumer::register(&seg, &opts("c1", true))?;
+            p.publish(&framed_message(0, 0, 100))?;
+            p.publish(&framed_message(1, 0, 20))?;
+            // Producer entry 1 (producer 1) claims the frame of its message 0 (70 bytes:
+            // sequences 3-4), writes it, publishes sequence 3 alone and dies.
+            let mut p1 = FramedProducer::register(&seg)?;
+            p1.set_wait_strategy(WaitStrategy::Spin);
+            let dead = p1.index();
+            let mut claim = p1.claim(70)?;
+            fill_framed(0, 1, claim.payload());
+            let s = claim.seq();
+            // Spec 5.4 step 5 for the frame's first sequence only: the direct layout write of
+            // a producer that dies midway through publishing.
+            seg.availability(s).store(s + 1, Ordering::Release);
+            claim.leave();
+            p1.forget();
+            let e = seg.producer_entry(dead);
+            e.take_owner(e.owner().load(Ordering::SeqCst), l::owner_word(DEAD_PID, 0));
+            // c1 (stall timeout 0) reads messages 0 and 1, then passes sequence 4 over (spec
+            // 5.8) and the frame at 3 whole (11.3 step 4): one item of two sequences.
+            drain_frames(&mut c1, 3)?;
+            if seg.retire_dead_producers() != 1 {
+                return Err(Error::InvalidArgument(
+                    "golden: the dead framed producer entry was not retired".into(),
+                ));
+            }
+            p.publish(&framed_message(2, 0, 112))?;
+            p.publish(&framed_message(3, 0, 5))?;
+            drain_frames(&mut c1, 2)?;
+            c1.abandon();
+            seg.image()
         }
         other => {
             return Err(Error::InvalidArgument(format!(

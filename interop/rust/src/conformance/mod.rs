@@ -7,6 +7,9 @@ use crate::naming::{fnv1a64, fnv1a64_continue};
 
 pub mod golden;
 
+#[cfg(feature = "conformance")]
+pub use crate::atomics::kill_self;
+
 /// The conformance event of the cross-language suite (conformance/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConformanceEvent {
@@ -75,6 +78,47 @@ impl Event for ConformanceEvent {
     }
 }
 
+/// Type name of a conformance framed ring (conformance/PROTOCOL.md).
+pub const FRAMED_TYPE_NAME: &str = "ringwire.conformance.frames.v1";
+
+/// `F(k, p)` of conformance/PROTOCOL.md ("The framed conformance message"): the length of
+/// message k of producer p on a ring whose `max_message` is `max_message` (at least 1).
+pub fn framed_len(k: u64, p: u64, max_message: u32) -> usize {
+    let m = u64::from(max_message.max(1));
+    match k % 97 {
+        1 => 1,
+        2 => m as usize,
+        _ => {
+            let mut b = [0u8; 16];
+            b[..8].copy_from_slice(&k.to_le_bytes());
+            b[8..].copy_from_slice(&p.to_le_bytes());
+            (1 + fnv1a64(&b) % m) as usize
+        }
+    }
+}
+
+/// Writes the framed conformance message k of producer p into `out` (its length is the
+/// message's): byte 0 = p, byte i = (k * 31 + p * 7 + i) mod 256 for i >= 1.
+pub fn fill_framed(k: u64, p: u64, out: &mut [u8]) {
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = if i == 0 {
+            p as u8
+        } else {
+            (k.wrapping_mul(31)
+                .wrapping_add(p.wrapping_mul(7))
+                .wrapping_add(i as u64)
+                % 256) as u8
+        };
+    }
+}
+
+/// The framed conformance message k of producer p, `len` bytes long.
+pub fn framed_message(k: u64, p: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    fill_framed(k, p, &mut v);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +130,31 @@ mod tests {
         assert_eq!(
             (t.size, t.align, t.fingerprint),
             (64, 8, 0x8463_538f_6767_97d7)
+        );
+    }
+
+    #[test]
+    fn framed_conformance_message() {
+        let m = 112;
+        assert_eq!((framed_len(1, 0, m), framed_len(2, 0, m)), (1, 112));
+        assert_eq!((framed_len(98, 3, m), framed_len(99, 3, m)), (1, 112));
+        for k in 0..500 {
+            assert!((1..=112).contains(&framed_len(k, k % 3, m)));
+        }
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&5u64.to_le_bytes());
+        b[8..].copy_from_slice(&2u64.to_le_bytes());
+        assert_eq!(framed_len(5, 2, m) as u64, 1 + fnv1a64(&b) % 112);
+        let msg = framed_message(3, 2, 5);
+        assert_eq!(
+            msg,
+            [
+                2,
+                3 * 31 + 14 + 1,
+                3 * 31 + 14 + 2,
+                3 * 31 + 14 + 3,
+                3 * 31 + 14 + 4
+            ]
         );
     }
 

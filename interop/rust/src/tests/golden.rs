@@ -156,14 +156,14 @@ fn golden_images_are_deterministic_and_valid() {
     assert_eq!(seg.published().load(Ordering::Relaxed), 0);
 }
 
-/// The committed golden files of format 2.0 (written by the Go conformer) equal ours byte for
-/// byte after masking, and validate.
+/// The committed golden files of format 2.0 and 2.1 (written by the Go conformer) equal ours
+/// byte for byte after masking, and validate.
 #[test]
 fn golden_images_match_testdata_v2() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../conformance/testdata/v2");
     for s in golden::SCENARIOS {
-        let mut theirs =
-            std::fs::read(format!("{dir}/{s}.bin")).unwrap_or_else(|e| panic!("{s}.bin: {e}"));
+        let path = format!("{dir}/{s}.bin");
+        let mut theirs = std::fs::read(&path).unwrap_or_else(|e| panic!("{s}.bin: {e}"));
         assert!(
             Segment::from_image(&theirs).is_ok(),
             "{s}.bin does not validate"
@@ -231,4 +231,94 @@ fn golden_gap_and_poison_scenarios() {
         (rec.phase, rec.seq, rec.stage, rec.pid, rec.message.as_str()),
         (crate::PoisonPhase::Publish, 2, 0, 0, "fill panicked")
     );
+}
+
+/// The framed scenarios (format 2.1) hold what conformance/PROTOCOL.md says they hold, frame by
+/// frame (besides equalling the committed Go images, `golden_images_match_testdata_v2`).
+#[test]
+fn framed_golden_images_hold_what_protocol_md_says() {
+    use crate::conformance::framed_message;
+    use crate::frame::FrameHeader;
+    let payload =
+        |seg: &Segment, s: u64, len: usize| seg.map().bytes(seg.slot_offset(s) + 16, len).to_vec();
+    // framed-wrapped.
+    let seg = Segment::from_image(&golden::image("framed-wrapped").unwrap()).unwrap();
+    let g = seg.geometry();
+    assert_eq!(
+        (g.minor, g.payload_kind, g.frame_header_len, g.max_message),
+        (1, 1, 16, 112)
+    );
+    assert_eq!(
+        (g.capacity, g.slot_size, g.event.size, g.event.align),
+        (16, 64, 64, 16)
+    );
+    assert_eq!(g.event.name, "ringwire.conformance.frames.v1");
+    assert_eq!(g.event.fingerprint, 0x4712_148a_32a3_a16e);
+    seg.frame_geometry().unwrap();
+    let lens = [100, 20, 112, 64, 1, 48, 112, 30, 112, 7, 100, 40];
+    let at = [0, 2, 3, 5, 7, 8, 9, 11, 12, 14, 16, 18];
+    // Messages 0 and 1 (slots 0-2) were overwritten by messages 10 and 11 (sequences 16-18).
+    for (k, (&len, &s)) in lens.iter().zip(&at).enumerate().skip(2) {
+        let slots = (16 + len as u32).div_ceil(64);
+        assert_eq!(
+            seg.frame_header(s),
+            FrameHeader::message(s, len as u32, slots),
+            "k={k}"
+        );
+        assert_eq!(
+            payload(&seg, s, len),
+            framed_message(k as u64, 0, len),
+            "k={k}"
+        );
+    }
+    assert_eq!(seg.frame_header(15), FrameHeader::pad(15, 1));
+    assert_eq!(seg.counts(), (19, 19));
+    let r = seg.registry();
+    assert_eq!(
+        (r.len(), r[0].name.as_str(), r[0].required, r[0].cursor),
+        (1, "c1", true, 15)
+    );
+    assert_eq!(r[0].state, crate::EntryState::Active);
+    // framed-multi-gap.
+    let seg = Segment::from_image(&golden::image("framed-multi-gap").unwrap()).unwrap();
+    assert_eq!(seg.geometry().producer_capacity, 2);
+    seg.frame_geometry().unwrap();
+    let words: Vec<u64> = (0..8)
+        .map(|s| seg.availability(s).load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(words, [1, 2, 3, 4, 5 | l::AVAIL_GAP, 6, 7, 8]);
+    assert_eq!((seg.gaps(), seg.counts()), (1, (0, 8)));
+    for (s, len, k, p) in [
+        (0, 100, 0, 0),
+        (2, 20, 1, 0),
+        (3, 70, 0, 1),
+        (5, 112, 2, 0),
+        (7, 5, 3, 0),
+    ] {
+        let slots = (16 + len as u32).div_ceil(64);
+        assert_eq!(
+            seg.frame_header(s),
+            FrameHeader::message(s, len as u32, slots)
+        );
+        assert_eq!(
+            payload(&seg, s, len as usize),
+            framed_message(k, p, len as usize)
+        );
+    }
+    let pr = seg.producer_registry();
+    assert_eq!(
+        (pr[0].state, pr[0].intent_start, pr[0].intent_end),
+        (crate::ProducerState::Active, 7, 0)
+    );
+    assert_eq!(
+        (
+            pr[1].state,
+            pr[1].generation,
+            pr[1].intent_start,
+            pr[1].intent_end
+        ),
+        (crate::ProducerState::Dead, 1, 3, 5)
+    );
+    let r = seg.registry();
+    assert_eq!((r[0].cursor, r[0].gaps_seen, r[0].required), (8, 2, true));
 }

@@ -9,6 +9,7 @@ use crate::wait::WaitStrategy;
 
 mod consuming;
 mod creation;
+mod frames;
 mod golden;
 mod liveness;
 mod optional;

@@ -62,3 +62,47 @@ fn optional_consumer_counts_lost_events() {
     assert_eq!(got, [(6, 6), (7, 7), (8, 8), (9, 9)]);
     assert_eq!(seg.registry()[0].lost, 6);
 }
+
+/// Spec 5.10 in multi mode: an optional consumer lapped more than once finds, at its next
+/// sequence, the availability word of a later round, so nothing looks published there (`hi ==
+/// next`); only the claimed count tells it that it was lapped. Waiting must end (steps 3 and 4
+/// apply with nothing to copy), the loss is reported from `next`, and reading goes on from
+/// `claimed - capacity` with those events intact.
+#[test]
+fn a_lapped_optional_consumer_of_a_multi_producer_ring_stops_waiting_and_resumes_a_ring_behind() {
+    let mut p = Producer::<u64>::create(Backing::Heap, &multi_cfg(8, 2)).unwrap();
+    let seg = p.segment().clone();
+    // The only consumer: nothing gates the producer.
+    let mut c = Consumer::<u64>::register(&seg, &ConsumerOptions::optional("opt")).unwrap();
+    for k in 0..20u64 {
+        p.publish(&(k * 3)).unwrap();
+    }
+    assert_eq!(
+        seg.availability(0)
+            .load(std::sync::atomic::Ordering::Acquire),
+        17,
+        "sequence 0's availability word is sequence 16's"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let (mut got, mut lost) = (vec![], vec![]);
+    while c.cursor() < 20 {
+        c.wait(deadline)
+            .expect("a lapped consumer must not wait for its next sequence");
+        let polled = c
+            .poll(8, |v, s, _| got.push((v.event().unwrap(), s)))
+            .unwrap();
+        if polled.lost > 0 {
+            lost.push((polled.lost_from, polled.lost));
+        }
+    }
+    assert_eq!(lost, [(0, 12)]);
+    assert_eq!(got, (12..20).map(|s| (s * 3, s)).collect::<Vec<_>>());
+    assert_eq!((c.lost(), seg.registry()[0].lost), (12, 12));
+    assert!(
+        matches!(
+            c.wait(std::time::Instant::now() + std::time::Duration::from_millis(50)),
+            Err(crate::error::Error::Timeout)
+        ),
+        "caught up: nothing more to wait for"
+    );
+}

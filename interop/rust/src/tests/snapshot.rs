@@ -12,7 +12,7 @@ use crate::producer::Producer;
 use crate::segment::{
     Backing, EntryInfo, EntryState, ProducerInfo, ProducerMode, ProducerState, StreamState,
 };
-use crate::snapshot::{Liveness, Snapshot};
+use crate::snapshot::{FramesInfo, Liveness, Snapshot};
 
 /// A process that ran and was killed with SIGKILL and reaped: its owner identity names a dead
 /// process.
@@ -324,6 +324,7 @@ fn to_json_writes_go_s_json() {
             depends_on: 1 << 63,
         }],
         poison: None,
+        frames: None,
     };
     assert_eq!(
         s.to_json(),
@@ -480,4 +481,57 @@ fn the_backing_is_named_as_go_names_it() {
     let backing = file.map(|f| f.snapshot().backing);
     let _ = std::fs::remove_file(&path);
     assert_eq!(backing.unwrap(), format!("file:{}", path.display()));
+}
+
+/// A framed ring's snapshot has Go's `frames` member (its frame geometry), last; a ring of fixed
+/// events has none; a framed ring whose geometry fails check 14 says why in `frames.invalid`.
+#[test]
+fn a_framed_ring_shows_its_frame_geometry_and_a_fixed_one_none() {
+    let fixed = Producer::<u64>::create(Backing::Heap, &cfg(16, 2, ProducerMode::Single)).unwrap();
+    let s = fixed.segment().snapshot();
+    assert_eq!(s.frames, None);
+    assert!(!s.to_json().contains("frames"), "{}", s.to_json());
+
+    let framed_cfg = Config {
+        frames: Some(crate::segment::FrameConfig::default()),
+        ..cfg(16, 2, ProducerMode::Single)
+    };
+    let mut p = crate::producer::FramedProducer::create(Backing::Heap, &framed_cfg).unwrap();
+    p.publish(b"hello").unwrap();
+    let seg = p.segment().clone();
+    let s = seg.snapshot();
+    let max = seg.geometry().max_message;
+    assert_eq!(
+        s.frames,
+        Some(FramesInfo {
+            frame_header_len: 16,
+            max_message: max,
+            invalid: None
+        })
+    );
+    assert!(
+        s.to_json().ends_with(&format!(
+            r#","poison":null,"frames":{{"frame_header_len":16,"max_message":{max}}}}}"#
+        )),
+        "{}",
+        s.to_json()
+    );
+
+    // max_message past an eighth of the ring: checks 1 to 12 pass, check 14 does not.
+    let mut img = seg.image();
+    let at = l::MAX_MESSAGE.offset;
+    img[at..at + 4].copy_from_slice(&(max + 1).to_le_bytes());
+    let bad = Segment::from_image(&img).unwrap().snapshot();
+    let f = bad.frames.clone().expect("still a framed ring");
+    assert_eq!((f.frame_header_len, f.max_message), (16, max + 1));
+    let why = f.invalid.expect("the geometry fails check 14");
+    assert!(why.starts_with("bad frame geometry"), "{why}");
+    let j = bad.to_json();
+    assert!(
+        j.contains(&format!(
+            r#","frames":{{"frame_header_len":16,"max_message":{},"invalid":"bad frame geometry"#,
+            max + 1
+        )),
+        "{j}"
+    );
 }
