@@ -143,7 +143,7 @@ func (t tools) pingPongMessages(kind string, samples, warmup int) (latency, erro
 // series is one row of the framed group being measured run by run.
 type series struct {
 	row    row
-	n      int                             // messages (throughput) or samples (latency) per run
+	n      int                                // messages (throughput) or samples (latency) per run
 	run    func(n int) (time.Duration, error) // throughput
 	lat    func() (latency, error)            // latency
 	rates  []float64                          // Mmsg/s of each run

@@ -604,7 +604,9 @@ func targets(rows []row) []readmeTarget {
 	}
 	r, ok = find(rows, func(r row) bool { return r.Group == "framed" && r.Scenario == "Go->Go vs UDS seqpacket" })
 	add("framed Go->Go messages/s / Unix socket SOCK_SEQPACKET messages/s", ">= 10x", 10, false, r, ok)
-	r, ok = find(rows, func(r row) bool { return r.Scenario == fmt.Sprintf("ping-pong %d B", pingSize) && r.Impl == "ringwire-framed" })
+	r, ok = find(rows, func(r row) bool {
+		return r.Scenario == fmt.Sprintf("ping-pong %d B", pingSize) && r.Impl == "ringwire-framed"
+	})
 	add(fmt.Sprintf("framed ping-pong p50 / fixed-slot ping-pong p50 (%d B)", pingSize), "<= 1.5x", 1.5, true, r, ok)
 	return ts
 }

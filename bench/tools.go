@@ -61,7 +61,7 @@ func build(dir string, limit time.Duration, name string, args ...string) (time.D
 type programs struct {
 	tools
 	ShmRingBin, PingPongBin, RustBaselines string
-	UDSBin                                 string // the Unix-socket baseline of the framed group
+	UDSBin                                 string            // the Unix-socket baseline of the framed group
 	Missing                                map[string]string // program -> why it is unavailable
 	Built                                  []string          // what was built, how long it took
 }
