@@ -26,6 +26,7 @@ const (
 	pingSize       = 256   // ping-pong message bytes
 	framedPingCap  = 256   // ping-pong rings: 32 KiB framed, 33 KiB fixed
 	fixedPingCap   = 64
+	readBatch      = 256 // most messages a consumer reads (and releases) at once, in every language
 )
 
 // fixedMessage is the event of the fixed-slot rows: a length, then room for the largest message
@@ -139,7 +140,7 @@ func framedProduce(r role) error {
 	return printJSON(timing{"go", "producer", r.Events, r.Batch, start, end, float64(end-start) / 1e9})
 }
 
-// framedConsume reads every message in place, in batches of whatever is available.
+// framedConsume reads every message in place, in batches of up to readBatch.
 func framedConsume(r role) error {
 	c, err := consumer.AttachFramed(segment.SharedMemory(r.Name), consumer.Options{
 		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
@@ -154,7 +155,7 @@ func framedConsume(r role) error {
 		return nil
 	}
 	for s.n < uint64(r.Events) {
-		if _, err = c.Process(h, 0); err != nil {
+		if _, err = c.Process(h, readBatch); err != nil {
 			break
 		}
 		if s.start == 0 {
@@ -210,7 +211,8 @@ func (m *messageStream) fill(evs []fixedMessage, i uint64) uint64 {
 	return i
 }
 
-// fixedConsume reads every event in place and checksums its Len bytes.
+// fixedConsume reads every event in place, in batches of up to readBatch, and checksums its Len
+// bytes.
 func fixedConsume(r role) error {
 	c, err := consumer.Attach[fixedMessage](segment.SharedMemory(r.Name), consumer.Options{
 		Name: "bench", Wait: coordination.BusySpin(), AttachTimeout: 10 * time.Second,
@@ -231,7 +233,7 @@ func fixedConsume(r role) error {
 		return nil
 	}
 	for s.n < uint64(r.Events) {
-		if _, err = c.ProcessSlices(h, 0); err != nil {
+		if _, err = c.ProcessSlices(h, readBatch); err != nil {
 			break
 		}
 		if s.start == 0 {

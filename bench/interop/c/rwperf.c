@@ -407,7 +407,8 @@ static int consume_framed(const char *name, uint64_t n)
 	return 0;
 }
 
-/* Reads n fixedMessage events in place as consume does, checksumming `length` bytes of each. */
+/* Reads n fixedMessage events in place as consume does, up to 256 at a time (as every consumer of
+ * the framed group), checksumming `length` bytes of each. */
 static int consume_fixed(const char *name, uint64_t n)
 {
 	rw_error err = {0};
@@ -426,7 +427,8 @@ static int consume_fixed(const char *name, uint64_t n)
 	const uint64_t base = next;
 	while (next < base + n) {
 		uint64_t hi;
-		while ((hi = rw_consumer_available(c, base + n - next)) <= next) /* busy-spin */
+		uint64_t most = base + n - next < 256 ? base + n - next : 256;
+		while ((hi = rw_consumer_available(c, most)) <= next) /* busy-spin */
 			;
 		if (start == 0)
 			start = rw_monotonic_ns();

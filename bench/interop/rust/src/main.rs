@@ -413,7 +413,10 @@ fn consume_framed(name: &str, n: u64) {
         let batch = c.read(256).unwrap_or_else(|e| fail("read", e));
         if batch.is_empty() {
             if batch.ended() {
-                fail("consume", format!("stream ended after {got} of {n} messages"));
+                fail(
+                    "consume",
+                    format!("stream ended after {got} of {n} messages"),
+                );
             }
             continue;
         }
@@ -439,7 +442,8 @@ fn consume_framed(name: &str, n: u64) {
     let _ = c.close();
 }
 
-/// Reads n `FixedMessage` events in place, checksumming `length` bytes of each.
+/// Reads n `FixedMessage` events in place, up to 256 per read, checksumming `length` bytes of
+/// each.
 fn consume_fixed(name: &str, n: u64) {
     let seg =
         Segment::attach_shm(name, Duration::from_secs(10)).unwrap_or_else(|e| fail("attach", e));
@@ -447,10 +451,15 @@ fn consume_fixed(name: &str, n: u64) {
         Consumer::register(&seg, &message_options()).unwrap_or_else(|e| fail("register", e));
     let (mut start, mut got, mut bytes, mut sum) = (0u64, 0u64, 0u64, 0u64);
     while got < n {
-        let batch = c.read((n - got) as usize).unwrap_or_else(|e| fail("read", e));
+        let batch = c
+            .read((n - got).min(256) as usize)
+            .unwrap_or_else(|e| fail("read", e));
         if batch.is_empty() {
             if batch.ended() {
-                fail("consume", format!("stream ended after {got} of {n} messages"));
+                fail(
+                    "consume",
+                    format!("stream ended after {got} of {n} messages"),
+                );
             }
             continue;
         }
