@@ -26,7 +26,7 @@ import (
 
 // role is what a re-executed child process does.
 type role struct {
-	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume
+	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume; framed.go's
 	Name     string `json:"name"` // segment name (ping/pong: the ping->pong ring)
 	Back     string `json:"back,omitempty"`
 	Events   int    `json:"events"`

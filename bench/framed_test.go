@@ -147,3 +147,8 @@ func TestTargets_FramedRatios(t *testing.T) {
 	require.Zero(t, rust.Ratio)
 	require.True(t, strings.HasPrefix(rust.Note, "failed"), rust.Note)
 }
+
+func TestRun_RefusesAnUnknownGroup(t *testing.T) {
+	_, err := Run(Options{Only: "framd"})
+	require.ErrorContains(t, err, `no group "framd"`)
+}
