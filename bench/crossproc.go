@@ -26,7 +26,7 @@ import (
 
 // role is what a re-executed child process does.
 type role struct {
-	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume
+	Role     string `json:"role"` // produce, consume, ping, pong, wake-produce, wake-consume; framed.go's
 	Name     string `json:"name"` // segment name (ping/pong: the ping->pong ring)
 	Back     string `json:"back,omitempty"`
 	Events   int    `json:"events"`
@@ -39,6 +39,7 @@ type role struct {
 
 	Shape     *shapeRole `json:"shape,omitempty"`      // shape-produce, shape-consume
 	EventSize int        `json:"event_size,omitempty"` // produce, consume (Go): 0 means 64
+	Mode      string     `json:"mode,omitempty"`       // framed-produce: "claim" publishes in place
 }
 
 // lang is the implementation of one side of a cross-process scenario.
@@ -114,6 +115,9 @@ func runRole(r role) error {
 		return shapeProduce(r)
 	case "shape-consume":
 		return shapeConsume(r)
+	}
+	if f, ok := framedRoles[r.Role]; ok {
+		return f(r)
 	}
 	return fmt.Errorf("unknown role %q", r.Role)
 }
@@ -364,7 +368,8 @@ func (t tools) command(ctx context.Context, lang lang, r role) (*exec.Cmd, error
 		if bin == "" {
 			return nil, fmt.Errorf("%w: no %s rwperf program", errSkipped, lang)
 		}
-		role := map[string]string{"produce": "produce", "consume": "consume", "ping": "ping", "pong": "pong"}[r.Role]
+		role := map[string]string{"produce": "produce", "consume": "consume", "ping": "ping", "pong": "pong",
+			"framed-consume": "consume-framed", "fixed-consume": "consume-fixed"}[r.Role]
 		if role == "" {
 			return nil, fmt.Errorf("%w: no %s program for role %s", errSkipped, lang, r.Role)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -19,12 +20,13 @@ type Options struct {
 	target    time.Duration // length of one in-process run; 0 means 60 ms (quick) or 120 ms (full)
 	Events    int           // events per cross-process run; 0 means 20M (quick) or 50M (full)
 	RustLimit time.Duration // longest Rust build; 0 skips the Rust scenarios
+	Only      string        // run this group alone (one of Groups); "" runs them all
 	Log       io.Writer     // progress lines
 }
 
 // row is one line of the results.
 type row struct {
-	Group     string // in-process, cross-process, rust-baseline, latency
+	Group     string // in-process, cross-process, rust-baseline, latency, framed
 	Scenario  string // SPSC, MPSC, ..., Go->C, ping-pong, wake-up
 	Impl      string // ringwire, chan, c-shmring, c-pingpong, rust-disruptor, crossbeam-channel
 	EventSize int
@@ -34,7 +36,8 @@ type row struct {
 	Threads   int
 	Events    int // per run (latency: samples)
 	Runs      int
-	Mevs      float64  // throughput, million events per second (median)
+	Mevs      float64  // throughput, million events per second (median); framed group: messages
+	MBps      float64  // framed group: payload megabytes (1e6) per second (median), also in Note
 	Lat       *latency // latency rows (median of each figure)
 	Baseline  string   // what Ratio compares with
 	Ratio     float64  // throughput: this / baseline; latency: p50 / baseline p50
@@ -103,8 +106,15 @@ func calibrate(target time.Duration, f func(n int) (time.Duration, error)) (int,
 	return n &^ 127, nil
 }
 
+// Groups are the groups of rows, in the order a run measures them; Options.Only picks one.
+// "framed" also measures the framed ping-pong rows, which the latency table shows.
+var Groups = []string{"in-process", "cross-process", "rust-baseline", "latency", "framed"}
+
 // Run runs the quick or full suite and returns its results.
 func Run(o Options) (*Results, error) {
+	if o.Only != "" && !slices.Contains(Groups, o.Only) {
+		return nil, fmt.Errorf("no group %q (have %s)", o.Only, strings.Join(Groups, ", "))
+	}
 	if o.Runs <= 0 {
 		o.Runs = 3
 	}
@@ -138,10 +148,27 @@ func Run(o Options) (*Results, error) {
 	res.settings = fmt.Sprintf("%s run, median of %d runs, in-process runs of about %v (event count calibrated per scenario), cross-process runs of %d events, GOMAXPROCS %d (raised to the thread count for shapes of more than %d threads)",
 		res.mode, o.Runs, o.target, o.Events, runtime.GOMAXPROCS(0), runtime.NumCPU())
 
-	res.rows = append(res.rows, inProcessRows(o)...)
-	res.rows = append(res.rows, crossProcessRows(o, progs)...)
-	res.rows = append(res.rows, rustRows(o, progs)...)
-	res.rows = append(res.rows, latencyRows(o, progs)...)
+	if o.Only != "" {
+		res.settings += ", only the " + o.Only + " group"
+	}
+	want := func(g string) bool { return o.Only == "" || o.Only == g }
+	if want("in-process") {
+		res.rows = append(res.rows, inProcessRows(o)...)
+	}
+	if want("cross-process") {
+		res.rows = append(res.rows, crossProcessRows(o, progs)...)
+	}
+	if want("rust-baseline") {
+		res.rows = append(res.rows, rustRows(o, progs)...)
+	}
+	if want("latency") {
+		res.rows = append(res.rows, latencyRows(o, progs)...)
+	}
+	if want("framed") {
+		ring, seq, stream := framedCounts(o.Events)
+		res.settings += fmt.Sprintf("; framed group: %d messages per ring run, %d per UDS seqpacket run, %d per UDS stream run", ring, seq, stream)
+		res.rows = append(res.rows, framedRows(o, progs)...)
+	}
 	res.targets = targets(res.rows)
 	res.elapsed = time.Since(res.started)
 	return res, nil
@@ -566,5 +593,20 @@ func targets(rows []row) []readmeTarget {
 	}
 	r, ok = find(rows, func(r row) bool { return r.Scenario == "ping-pong" && r.Impl == "ringwire" && r.Wait == "busy-spin" })
 	add("ping-pong busy-spin p50 / bare cache-line ping-pong p50", "<= 1.5x", 1.5, true, r, ok)
+	if _, ok := find(rows, func(r row) bool { return r.Group == "framed" }); !ok {
+		return ts // a run without the framed group (rwbench -only)
+	}
+	for _, cons := range []string{"Go", "C", "Rust"} {
+		r, ok = find(rows, func(r row) bool {
+			return r.Group == "framed" && r.Scenario == "Go->"+cons && r.Impl == "ringwire-framed" && r.Batch == messageBatch
+		})
+		add(fmt.Sprintf("framed / fixed-slot ring, payload bytes/s, Go->%s", cons), ">= 0.8x", 0.8, false, r, ok)
+	}
+	r, ok = find(rows, func(r row) bool { return r.Group == "framed" && r.Scenario == "Go->Go vs UDS seqpacket" })
+	add("framed Go->Go messages/s / Unix socket SOCK_SEQPACKET messages/s", ">= 10x", 10, false, r, ok)
+	r, ok = find(rows, func(r row) bool {
+		return r.Scenario == fmt.Sprintf("ping-pong %d B", pingSize) && r.Impl == "ringwire-framed"
+	})
+	add(fmt.Sprintf("framed ping-pong p50 / fixed-slot ping-pong p50 (%d B)", pingSize), "<= 1.5x", 1.5, true, r, ok)
 	return ts
 }

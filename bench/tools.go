@@ -61,6 +61,7 @@ func build(dir string, limit time.Duration, name string, args ...string) (time.D
 type programs struct {
 	tools
 	ShmRingBin, PingPongBin, RustBaselines string
+	UDSBin                                 string            // the Unix-socket baseline of the framed group
 	Missing                                map[string]string // program -> why it is unavailable
 	Built                                  []string          // what was built, how long it took
 }
@@ -75,10 +76,11 @@ func prepare(root string, rustLimit time.Duration) programs {
 	}
 	cdir := filepath.Join(root, "bench/baselines/c")
 	if d, err := build(cdir, 2*time.Minute, "make", "-s"); err != nil {
-		p.Missing["c-shmring"], p.Missing["c-pingpong"] = err.Error(), err.Error()
+		p.Missing["c-shmring"], p.Missing["c-pingpong"], p.Missing["c-uds"] = err.Error(), err.Error(), err.Error()
 	} else {
 		note("bench/baselines/c", d)
 		p.ShmRingBin, p.PingPongBin = filepath.Join(cdir, "build/shmring"), filepath.Join(cdir, "build/pingpong")
+		p.UDSBin = filepath.Join(cdir, "build/uds")
 	}
 	idir := filepath.Join(root, "bench/interop/c")
 	if d, err := build(idir, 2*time.Minute, "make", "-s"); err != nil {

@@ -30,6 +30,13 @@ expect "shmring injected fault" 1 rw-bl-check-5 -- "$build/fault/shmring" --even
 expect "pingpong injected fault" 1 rw-bl-check-6 -- "$build/fault/pingpong" --samples 20000 --warmup 1000 --name /rw-bl-check-6
 expect "shmring watchdog" 2 rw-bl-check-7 -- "$build/shmring" --events 4_000_000_000 --timeout 1 --name /rw-bl-check-7
 
+expect "uds seqpacket small" 0 rw-bl-check-9 -- "$build/uds" --mode seqpacket --events 50000 --runs 2
+[ "$(printf '%s\n' "$LAST_OUT" | grep -c '^{"baseline":"c-uds-seqpacket",')" = 2 ] && pass "uds seqpacket prints 2 lines" || fail "uds output: $LAST_OUT"
+expect "uds stream small, odd batch" 0 rw-bl-check-9 -- "$build/uds" --mode stream --events 50001 --batch 7
+expect "uds bad mode" 64 rw-bl-check-9 -- "$build/uds" --mode dgram
+expect "uds seqpacket injected fault" 1 rw-bl-check-9 -- "$build/fault/uds" --mode seqpacket --events 50000
+expect "uds stream injected fault" 1 rw-bl-check-9 -- "$build/fault/uds" --mode stream --events 50000
+
 "$build/shmring" --events 4_000_000_000 --name /rw-bl-check-8 >/dev/null 2>&1 &
 pid=$!
 sleep 0.5
@@ -40,5 +47,5 @@ if [ "$rc" = 0 ]; then fail "shmring SIGTERM: exit 0"
 elif leftover rw-bl-check-8; then fail "shmring SIGTERM: left /dev/shm/rw-bl-check-8"
 else pass "shmring SIGTERM (exit $rc)"; fi
 
-echo "$(( 10 - fails )) passed, $fails failed"
+echo "$(( 16 - fails )) passed, $fails failed"
 [ "$fails" = 0 ]

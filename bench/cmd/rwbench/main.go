@@ -6,6 +6,7 @@
 //
 //	go run ./cmd/rwbench         # quick set (under 2 minutes on 2 cores); make bench at the root
 //	go run ./cmd/rwbench -full   # the full matrix
+//	go run ./cmd/rwbench -only framed   # one group alone (printed; files only with -out)
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +30,8 @@ func main() {
 	events := flag.Int("n", 0, "events per cross-process run (0: 20M quick, 50M full)")
 	rust := flag.Bool("rust", true, "build and run the Rust programs (quick: only if cargo builds within 20s)")
 	out := flag.String("out", "", "directory for the results (default bench/results in the repository)")
+	only := flag.String("only", "", "run one group alone: "+strings.Join(bench.Groups, ", ")+
+		" (framed includes its ping-pong rows); the results are printed, and written only with -out")
 	flag.Parse()
 
 	// Segments of this run are /rw-bench-<pid>-N: remove them on a signal too.
@@ -40,7 +44,7 @@ func main() {
 		os.Exit(1)
 	}()
 
-	o := bench.Options{Full: *full, Runs: *runs, Events: *events, Log: os.Stderr}
+	o := bench.Options{Full: *full, Runs: *runs, Events: *events, Only: *only, Log: os.Stderr}
 	if *rust {
 		o.RustLimit = 20 * time.Second
 		if *full {
@@ -55,6 +59,11 @@ func main() {
 	}
 	res.WriteText(os.Stdout)
 	dir := *out
+	if *only != "" && dir == "" {
+		// One group's rows would replace the whole suite's in bench/results.
+		fmt.Println("not writing bench/results for one group (-only); give -out DIR to write them")
+		return
+	}
 	if dir == "" {
 		root, err := bench.Root()
 		if err != nil {

@@ -6,6 +6,8 @@
  *   rwperf consume --name /NAME --events N [--cpu K]
  *   rwperf ping --name /THERE --back /BACK --events N --warmup W [--cpu K]
  *   rwperf pong --name /THERE --back /BACK --events M [--cpu K]
+ *   rwperf consume-framed --name /NAME --events N [--cpu K]
+ *   rwperf consume-fixed --name /NAME --events N [--cpu K]
  *
  * ping creates /THERE (capacity 64), registers on /BACK, and W + N times publishes sequence i and
  * busy-spins for pong's reply, reading CLOCK_MONOTONIC once per round trip; it prints one JSON
@@ -20,9 +22,17 @@
  * ring's cursors (the library's own waits yield and block; a benchmark beside Go's BusySpin must
  * not), so rw_producer_claim and rw_consumer_available never wait here.
  *
+ * consume-framed and consume-fixed are the C consumers of the framed group (bench/framedrows.go):
+ * N variable-length messages from a Go producer, through a framed ring (read in place with
+ * rw_consumer_read_messages) or a ring of bench.fixedMessage events (descriptor FIXED_DESCRIPTOR:
+ * a u32 length, a u32 pad, 512 bytes of room; read in place, `length` bytes each). Every byte of
+ * every message goes into the checksum of bench/messages.go (msg_sum and fold below), which they
+ * print with the count and payload bytes for the harness to check.
+ *
  * Each prints one JSON line: {"lang":"c","role":..., "events":N, "start_ns":..., "end_ns":...,
  * "seconds":...} with CLOCK_MONOTONIC times, so the harness can take the consumer's end minus the
- * producer's start. Exit status 1 on any failure (including a wrong sequence), 64 on bad flags. */
+ * producer's start (the message consumers add "bytes" and "checksum"). Exit status 1 on any
+ * failure (including a wrong sequence), 64 on bad flags. */
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdatomic.h>
@@ -33,6 +43,10 @@
 #include "ringwire_layout.h" /* the producer reads the consumer entry's cursor itself */
 
 #define DESCRIPTOR "struct{u64@0,[56]u8@8}:64:8"
+#define FIXED_DESCRIPTOR "struct{u32@0,u32@4,[512]u8@8}:520:4"
+#define FIXED_SIZE 520u
+#define FIXED_PAYLOAD 8u   /* offset of the payload in the event */
+#define FIXED_ROOM 512u    /* its room: the largest message */
 
 static void pin(int cpu)
 {
@@ -315,6 +329,133 @@ static int pong(const char *there, const char *back, uint64_t n)
 	return 0;
 }
 
+/* ---- The framed group's consumers ------------------------------------------------------------ */
+
+/* The wrapping sum of the message's little-endian 64-bit words, the last partial word
+ * zero-extended: bench/messages.go msgSum, every byte read. */
+static inline uint64_t msg_sum(const uint8_t *b, uint32_t n)
+{
+	uint64_t s0 = 0, s1 = 0, w0, w1;
+	uint32_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		memcpy(&w0, b + i, 8);
+		memcpy(&w1, b + i + 8, 8);
+		s0 += w0;
+		s1 += w1;
+	}
+	if (i + 8 <= n) {
+		memcpy(&w0, b + i, 8);
+		s0 += w0;
+		i += 8;
+	}
+	uint64_t t = 0;
+	for (uint32_t j = 0; i < n; i++, j += 8)
+		t |= (uint64_t)b[i] << j;
+	return s0 + s1 + t;
+}
+
+/* The stream checksum after one more message (bench/messages.go fold). */
+static inline uint64_t fold(uint64_t c, uint64_t sum, uint32_t n)
+{
+	return ((c << 7) | (c >> 57)) ^ (sum + n);
+}
+
+static void report_messages(uint64_t n, uint64_t bytes, uint64_t sum, uint64_t start, uint64_t end)
+{
+	printf("{\"lang\":\"c\",\"role\":\"consumer\",\"events\":%llu,\"batch\":0,\"bytes\":%llu,"
+	       "\"checksum\":%llu,\"start_ns\":%llu,\"end_ns\":%llu,\"seconds\":%.9f}\n",
+	       (unsigned long long)n, (unsigned long long)bytes, (unsigned long long)sum,
+	       (unsigned long long)start, (unsigned long long)end, (double)(end - start) / 1e9);
+	fflush(stdout);
+}
+
+/* Reads n messages of a framed ring in place, batches of up to 256, busy-spinning on the
+ * published cursor between batches (so the library's read, called only once something is
+ * there, never waits). */
+static int consume_framed(const char *name, uint64_t n)
+{
+	rw_error err = {0};
+	rw_segment *seg = NULL;
+	if (rw_segment_attach_framed_shm(name, NULL, 10000, &seg, &err) != RW_OK)
+		die("attach", &err);
+	rw_consumer *c = NULL;
+	if (rw_consumer_register(seg, "bench", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &c, &err) != RW_OK)
+		die("register", &err);
+	rw_consumer_poll_only(c);
+	static rw_message msgs[256];
+	uint64_t start = 0, got = 0, bytes = 0, sum = 0;
+	while (got < n) {
+		const uint64_t next = rw_consumer_next(c);
+		while (rw_consumer_available(c, 1) <= next) /* busy-spin for a message */
+			;
+		if (start == 0)
+			start = rw_monotonic_ns();
+		uint32_t k = 0;
+		if (rw_consumer_read_messages(c, msgs, 256, &k, -1, &err) != RW_OK)
+			die("read", &err);
+		for (uint32_t j = 0; j < k; j++) {
+			sum = fold(sum, msg_sum(msgs[j].data, msgs[j].len), msgs[j].len);
+			bytes += msgs[j].len;
+		}
+		got += k;
+		rw_consumer_release(c, rw_consumer_next(c));
+	}
+	uint64_t end = rw_monotonic_ns();
+	report_messages(got, bytes, sum, start, end);
+	rw_consumer_close(c);
+	rw_segment_close(seg);
+	return 0;
+}
+
+/* Reads n fixedMessage events in place as consume does, up to 256 at a time (as every consumer of
+ * the framed group), checksumming `length` bytes of each. */
+static int consume_fixed(const char *name, uint64_t n)
+{
+	rw_error err = {0};
+	rw_event_type want = {.event_size = FIXED_SIZE, .event_align = 4,
+			      .fingerprint = rw_type_fingerprint(FIXED_DESCRIPTOR)};
+	rw_segment *seg = NULL;
+	if (rw_segment_attach_shm(name, &want, 10000, &seg, &err) != RW_OK)
+		die("attach", &err);
+	rw_consumer *c = NULL;
+	if (rw_consumer_register(seg, "bench", RW_FLAG_REQUIRED, 0, RW_START_LATEST, &c, &err) != RW_OK)
+		die("register", &err);
+	rw_consumer_poll_only(c);
+	const uint8_t *const slots = rw_segment_slot(seg, 0);
+	const uint64_t mask = rw_segment_capacity(seg) - 1, slot_size = rw_segment_slot_size(seg);
+	uint64_t start = 0, next = rw_consumer_next(c), bytes = 0, sum = 0;
+	const uint64_t base = next;
+	while (next < base + n) {
+		uint64_t hi;
+		uint64_t most = base + n - next < 256 ? base + n - next : 256;
+		while ((hi = rw_consumer_available(c, most)) <= next) /* busy-spin */
+			;
+		if (start == 0)
+			start = rw_monotonic_ns();
+		for (uint64_t s = next; s < hi; s++) {
+			const uint8_t *e = slots + (s & mask) * slot_size;
+			uint32_t len;
+			memcpy(&len, e, 4);
+			if (len > FIXED_ROOM) {
+				fprintf(stderr, "rwperf: event %llu: length %u over %u\n",
+					(unsigned long long)s, len, FIXED_ROOM);
+				rw_consumer_close(c);
+				rw_segment_close(seg);
+				return 1;
+			}
+			sum = fold(sum, msg_sum(e + FIXED_PAYLOAD, len), len);
+			bytes += len;
+		}
+		rw_consumer_release(c, hi);
+		next = hi;
+	}
+	uint64_t end = rw_monotonic_ns();
+	report_messages(n, bytes, sum, start, end);
+	rw_consumer_close(c);
+	rw_segment_close(seg);
+	return 0;
+}
+
 static uint64_t num(const char *s)
 {
 	char buf[64];
@@ -337,6 +478,8 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: rwperf produce|consume --name /NAME --events N [--batch B] "
 				"[--capacity C] [--cpu K]\n"
+				"       rwperf consume-framed|consume-fixed --name /NAME --events N "
+				"[--cpu K]\n"
 				"       rwperf ping|pong --name /THERE --back /BACK --events N "
 				"[--warmup W] [--cpu K]\n");
 		return 64;
@@ -380,6 +523,10 @@ int main(int argc, char **argv)
 		return produce(name, n, batch, capacity);
 	if (!strcmp(role, "consume"))
 		return consume(name, n);
+	if (!strcmp(role, "consume-framed"))
+		return consume_framed(name, n);
+	if (!strcmp(role, "consume-fixed"))
+		return consume_fixed(name, n);
 	if ((!strcmp(role, "ping") || !strcmp(role, "pong")) && !back) {
 		fprintf(stderr, "rwperf: %s needs --back\n", role);
 		return 64;

@@ -8,6 +8,8 @@
 //! rwperf consume --name /NAME --events N [--cpu K]
 //! rwperf ping --name /THERE --back /BACK --events N --warmup W [--cpu K]
 //! rwperf pong --name /THERE --back /BACK --events M [--cpu K]
+//! rwperf consume-framed --name /NAME --events N [--cpu K]
+//! rwperf consume-fixed --name /NAME --events N [--cpu K]
 //! ```
 //!
 //! The event is Go's `bench.Event64` (descriptor `struct{u64@0,[56]u8@8}:64:8`); only the
@@ -20,13 +22,20 @@
 //! JSON line `{"samples":N,"p50_ns":..,"p99_ns":..,"p999_ns":..,"max_ns":..,"mean_ns":..}` of
 //! one-way latency (round trip / 2, nearest rank over the N measured round trips). pong creates
 //! /BACK, registers on /THERE and echoes M events.
+//!
+//! consume-framed and consume-fixed are the Rust consumers of the framed group
+//! (`bench/framedrows.go`): N variable-length messages from a Go producer, through a framed ring
+//! (`FramedConsumer::read`, in place) or a ring of `bench.fixedMessage` events (a u32 length, a
+//! u32 pad, 512 bytes of room; `Consumer::read`, in place, `length` bytes each). Every byte goes
+//! into the checksum of `bench/messages.go` (`msg_sum`, `fold`), printed with the count and the
+//! payload bytes (`"bytes"`, `"checksum"`) for the harness to check.
 
 use std::process::exit;
 use std::time::Duration;
 
 use ringwire::{
-    monotonic_ns, Backing, Config, Consumer, ConsumerOptions, Event, Producer, ProducerMode,
-    Segment, Start, WaitStrategy,
+    monotonic_ns, Backing, Config, Consumer, ConsumerOptions, Event, FramedConsumer, MessageItem,
+    Producer, ProducerMode, Segment, Start, WaitStrategy,
 };
 
 #[derive(Clone, Copy, Default)]
@@ -325,6 +334,158 @@ fn pong(there: &str, back: &str, m: u64) {
     let _ = ringwire::unlink_shm(back);
 }
 
+/// `bench.fixedMessage`: a u32 length, a u32 pad, 512 bytes of room. Read in place
+/// (`Batch::bytes`); `decode` keeps only the length, and nothing here encodes one.
+#[derive(Clone, Copy, Default)]
+struct FixedMessage {
+    len: u32,
+}
+
+/// Offset of the payload in a `FixedMessage`, and its room.
+const FIXED_PAYLOAD: usize = 8;
+const FIXED_ROOM: usize = 512;
+
+impl Event for FixedMessage {
+    const DESCRIPTOR: &'static str = "struct{u32@0,u32@4,[512]u8@8}:520:4";
+    const TYPE_NAME: &'static str = "bench.fixedMessage";
+    fn encode(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&self.len.to_le_bytes());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        FixedMessage {
+            len: u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")),
+        }
+    }
+}
+
+/// The wrapping sum of the message's little-endian 64-bit words, the last partial word
+/// zero-extended: `bench/messages.go` `msgSum`, every byte read.
+#[inline(always)]
+fn msg_sum(b: &[u8]) -> u64 {
+    let word = |c: &[u8]| u64::from_le_bytes(c[..8].try_into().expect("8 bytes"));
+    let mut chunks = b.chunks_exact(16);
+    let (mut s0, mut s1) = (0u64, 0u64);
+    for c in &mut chunks {
+        s0 = s0.wrapping_add(word(c));
+        s1 = s1.wrapping_add(word(&c[8..]));
+    }
+    let mut rest = chunks.remainder();
+    if rest.len() >= 8 {
+        s0 = s0.wrapping_add(word(rest));
+        rest = &rest[8..];
+    }
+    let mut t = 0u64;
+    for (j, &x) in rest.iter().enumerate() {
+        t |= (x as u64) << (8 * j);
+    }
+    s0.wrapping_add(s1).wrapping_add(t)
+}
+
+/// The stream checksum after one more message (`bench/messages.go` `fold`).
+#[inline(always)]
+fn fold(c: u64, sum: u64, n: usize) -> u64 {
+    c.rotate_left(7) ^ sum.wrapping_add(n as u64)
+}
+
+fn report_messages(n: u64, bytes: u64, sum: u64, start: u64, end: u64) {
+    println!(
+        "{{\"lang\":\"rust\",\"role\":\"consumer\",\"events\":{n},\"batch\":0,\"bytes\":{bytes},\"checksum\":{sum},\"start_ns\":{start},\"end_ns\":{end},\"seconds\":{:.9}}}",
+        (end - start) as f64 / 1e9
+    );
+}
+
+fn message_options() -> ConsumerOptions {
+    let mut opts = ConsumerOptions::required("bench");
+    opts.start = Start::Latest;
+    opts.wait_strategy = WaitStrategy::Spin;
+    opts
+}
+
+/// Reads n messages of a framed ring in place, up to 256 per read, spinning on `read` (which
+/// never blocks) while nothing is there.
+fn consume_framed(name: &str, n: u64) {
+    let seg =
+        Segment::attach_shm(name, Duration::from_secs(10)).unwrap_or_else(|e| fail("attach", e));
+    let mut c =
+        FramedConsumer::register(&seg, &message_options()).unwrap_or_else(|e| fail("register", e));
+    let (mut start, mut got, mut bytes, mut sum) = (0u64, 0u64, 0u64, 0u64);
+    while got < n {
+        let batch = c.read(256).unwrap_or_else(|e| fail("read", e));
+        if batch.is_empty() {
+            if batch.ended() {
+                fail(
+                    "consume",
+                    format!("stream ended after {got} of {n} messages"),
+                );
+            }
+            continue;
+        }
+        if start == 0 {
+            start = monotonic_ns();
+        }
+        for (seq, item) in batch.iter() {
+            match item {
+                MessageItem::Message(m) => {
+                    sum = fold(sum, msg_sum(m), m.len());
+                    bytes += m.len() as u64;
+                    got += 1;
+                }
+                MessageItem::Gap { slots } => {
+                    fail("read", format!("a gap of {slots} slots at {seq}"))
+                }
+            }
+        }
+        batch.release();
+    }
+    let end = monotonic_ns();
+    report_messages(got, bytes, sum, start, end);
+    let _ = c.close();
+}
+
+/// Reads n `FixedMessage` events in place, up to 256 per read, checksumming `length` bytes of
+/// each.
+fn consume_fixed(name: &str, n: u64) {
+    let seg =
+        Segment::attach_shm(name, Duration::from_secs(10)).unwrap_or_else(|e| fail("attach", e));
+    let mut c: Consumer<FixedMessage> =
+        Consumer::register(&seg, &message_options()).unwrap_or_else(|e| fail("register", e));
+    let (mut start, mut got, mut bytes, mut sum) = (0u64, 0u64, 0u64, 0u64);
+    while got < n {
+        let batch = c
+            .read((n - got).min(256) as usize)
+            .unwrap_or_else(|e| fail("read", e));
+        if batch.is_empty() {
+            if batch.ended() {
+                fail(
+                    "consume",
+                    format!("stream ended after {got} of {n} messages"),
+                );
+            }
+            continue;
+        }
+        if start == 0 {
+            start = monotonic_ns();
+        }
+        for s in batch.first()..batch.end() {
+            let e = batch
+                .bytes(s)
+                .unwrap_or_else(|| fail("read", format!("a gap at {s}")));
+            let len = u32::from_le_bytes(e[..4].try_into().expect("4 bytes")) as usize;
+            if len > FIXED_ROOM {
+                fail("read", format!("event {s}: length {len} over {FIXED_ROOM}"));
+            }
+            let m = &e[FIXED_PAYLOAD..FIXED_PAYLOAD + len];
+            sum = fold(sum, msg_sum(m), len);
+            bytes += len as u64;
+            got += 1;
+        }
+        batch.release();
+    }
+    let end = monotonic_ns();
+    report_messages(got, bytes, sum, start, end);
+    let _ = c.close();
+}
+
 fn num(s: &str) -> u64 {
     s.replace('_', "").parse().unwrap_or_else(|_| {
         eprintln!("rwperf: bad number {s}");
@@ -336,6 +497,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!("usage: rwperf produce|consume --name /NAME --events N [--batch B] [--capacity C] [--cpu K]");
+        eprintln!("       rwperf consume-framed|consume-fixed --name /NAME --events N [--cpu K]");
         eprintln!(
             "       rwperf ping|pong --name /THERE --back /BACK --events N [--warmup W] [--cpu K]"
         );
@@ -377,6 +539,8 @@ fn main() {
     match role {
         "produce" => produce(&name, n, batch, capacity),
         "consume" => consume(&name, n),
+        "consume-framed" => consume_framed(&name, n),
+        "consume-fixed" => consume_fixed(&name, n),
         "ping" => ping(&name, &back, n, warmup),
         "pong" => pong(&name, &back, n),
         r => {
