@@ -3,6 +3,7 @@ package layout
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sync/atomic"
 	"unsafe"
 )
@@ -53,7 +54,11 @@ type FrameGeometry struct {
 // SlotsFor returns the slots a message of n payload bytes occupies: max(1, ceil((H + n) /
 // slot_size)) (spec 11.2 step 2).
 func (g FrameGeometry) SlotsFor(n uint32) uint64 {
-	return (uint64(g.HeaderLen) + uint64(n) + uint64(g.SlotSize) - 1) / uint64(g.SlotSize)
+	b, s := uint64(g.HeaderLen)+uint64(n), uint64(g.SlotSize)
+	if s&(s-1) == 0 { // the usual slot sizes: a shift, not a division (tens of cycles a message)
+		return (b + s - 1) >> bits.TrailingZeros64(s)
+	}
+	return (b + s - 1) / s
 }
 
 // MaxSlots returns the slots of the largest message.
@@ -76,10 +81,18 @@ func (g FrameGeometry) Check(seq uint64, f FrameHeader) error {
 		return bad("padding frame with length %d", f.Length)
 	case !f.Pad() && f.Length > g.MaxMessage:
 		return bad("length %d over the largest message %d", f.Length, g.MaxMessage)
-	case !f.Pad() && uint64(f.Slots) != g.SlotsFor(f.Length):
+	case !f.Pad() && !g.fits(f.Length, f.Slots):
 		return bad("%d slots for %d bytes (expected %d)", f.Slots, f.Length, g.SlotsFor(f.Length))
 	}
 	return nil
+}
+
+// fits reports whether slots is exactly the number of slots a message of n bytes occupies,
+// ceil((H + n) / slot_size), without a division: (slots-1)*slot_size < H + n <= slots*slot_size.
+// slots is at least 1 and at most the capacity (checked before), so nothing overflows.
+func (g FrameGeometry) fits(n, slots uint32) bool {
+	b, room := uint64(g.HeaderLen)+uint64(n), uint64(slots)*uint64(g.SlotSize)
+	return b <= room && b > room-uint64(g.SlotSize)
 }
 
 // FrameError reports a frame header that is not valid at its sequence (spec 11.3 step 2).

@@ -146,7 +146,7 @@ func (p *Framed) publish(msg []byte, wait bool) error {
 		p.writePad(s, n-k)
 		s += n - k
 	}
-	p.writeMessage(s, msg)
+	p.write(s, msg, k)
 	p.r.Publish(start, int(n))
 	return nil
 }
@@ -173,10 +173,10 @@ func (p *Framed) writePad(s, slots uint64) {
 	layout.StoreFrame(p.r.Slot(s), layout.FrameHeader{SeqFlags: s | layout.FramePad, Slots: uint32(slots)})
 }
 
-func (p *Framed) writeMessage(s uint64, msg []byte) {
+// write writes the frame of msg, k slots, at sequence s.
+func (p *Framed) write(s uint64, msg []byte, k uint64) {
 	ptr := p.r.Slot(s)
-	n := uint32(len(msg))
-	layout.StoreFrame(ptr, layout.FrameHeader{SeqFlags: s, Length: n, Slots: uint32(p.g.SlotsFor(n))})
+	layout.StoreFrame(ptr, layout.FrameHeader{SeqFlags: s, Length: uint32(len(msg)), Slots: uint32(k)})
 	copy(unsafe.Slice((*byte)(unsafe.Add(ptr, p.hl)), len(msg)), msg)
 }
 
@@ -189,21 +189,31 @@ func (p *Framed) PublishBatch(msgs [][]byte) error {
 	if len(msgs) == 0 {
 		return nil
 	}
+	// Each message's slots, computed once: on the stack for batches of up to 64.
+	var stack [64]uint32
+	ks := stack[:0]
+	if len(msgs) > len(stack) {
+		ks = make([]uint32, 0, len(msgs))
+	}
 	var slots uint64
 	for _, m := range msgs {
 		if uint64(len(m)) > uint64(p.g.MaxMessage) {
 			return p.tooLarge(len(m))
 		}
-		slots += p.g.SlotsFor(uint32(len(m)))
+		k := p.g.SlotsFor(uint32(len(m)))
+		ks = append(ks, uint32(k))
+		slots += k
 	}
 	if slots+p.g.MaxSlots()-1 > p.g.Capacity {
 		return fmt.Errorf("%w: %d messages of %d slots in a ring of %d", ErrBatchTooLarge, len(msgs), slots, p.g.Capacity)
 	}
 	size := func(c uint64) uint64 {
+		if c&p.mask+slots <= p.g.Capacity { // no wrap inside the batch: no padding
+			return slots
+		}
 		t := c
-		for _, m := range msgs {
-			k := p.g.SlotsFor(uint32(len(m)))
-			t += p.pad(t, k) + k
+		for _, k := range ks {
+			t += p.pad(t, uint64(k)) + uint64(k)
 		}
 		return t - c
 	}
@@ -224,13 +234,13 @@ func (p *Framed) PublishBatch(msgs [][]byte) error {
 		return err
 	}
 	t := start
-	for _, m := range msgs {
-		k := p.g.SlotsFor(uint32(len(m)))
+	for i, m := range msgs {
+		k := uint64(ks[i])
 		if pad := p.pad(t, k); pad > 0 {
 			p.writePad(t, pad)
 			t += pad
 		}
-		p.writeMessage(t, m)
+		p.write(t, m, k)
 		t += k
 	}
 	p.r.Publish(start, int(n))
