@@ -46,7 +46,7 @@ const (
 	MinFramedCapacity  = 8  // a message spans at most capacity/8 slots
 	FramePad           = uint64(1) << 63
 	FrameSeqMask       = MaxSequence - 1 // bits 0-61 of seq_flags
-	DefaultMessageType = "bytes"          // type_name of a framed ring whose application names none
+	DefaultMessageType = "bytes"         // type_name of a framed ring whose application names none
 )
 
 // Values of header.init_state.
