@@ -10,8 +10,8 @@
  *            slots), one per claim (-DBATCH=2: two per claim, as long as two are left), then
  *            exits. Attach, detach and the retiring of 5.4 attach step 1 are in mp.pml.
  *  4, 5      NCONS required consumers (11.3), registered before anything is published (entries
- *            active, cursor 0); they resolve dead claims (5.8) whenever they wait.
- *  6         -DOPT: an optional consumer (11.4), registered before the run at cursor 0.
+ *            active, cursor START); they resolve dead claims (5.8) whenever they wait.
+ *  6         -DOPT: an optional consumer (11.4), registered before the run at cursor OSTART.
  * Death at any step of the producers in KILLMASK (at most MAXKILL kills; consumers never die
  * here: consumer death and eviction are in mp.pml run D-mp).
  *
@@ -24,20 +24,29 @@
  *
  * Modelling: one spec step = one Promela step (one load, store or CAS of one shared word with
  * the private computation on its result), commented with the step it implements; see
- * common.pml for death, waiting and CAS. A slot is written in one step (header and payload of
- * the first slot together, then one step per further payload slot), and an optional consumer
- * copies a slot in one step: a copy can tear between slots, not inside one (a tear inside a slot
- * needs the same overwrite, which the lap check sees the same way). FOLDS: a producer entry's
- * state is folded into the load of intent_end that follows it (no entry changes state here), and
- * the entry's owner (constant here) into its liveness check. The fences of 5.11 are not
- * modelled (sequential consistency). Not modelled: 5.6 wakes (waiting is polling), poison, bit
- * 62 of claimed, producer_state (the end of the stream is idealised: every producer has exited or
- * died and the consumer's next is the claimed count), the registration check before delivery
- * (nobody is evicted), the header `gaps` (mp.pml: finding F1), claim-in-place (11.2 last
- * paragraph), the corrupt-frame policy (a correct producer never makes one: asserted).
+ * common.pml for death, waiting and CAS. 11.2 step 4 (write every frame) is one step: plain
+ * stores nobody synchronises on; without an optional consumer (which alone reads slots that are
+ * not published) it is folded into the claim's CAS. An optional consumer copies a slot in one
+ * step, so its copy can tear between slots, not inside one (a tear inside a slot needs the same
+ * overwrite, which the lap check sees the same way). FOLDS: a producer entry's state is folded
+ * into the load of intent_end that follows it (no entry changes state here), and the entry's
+ * owner (constant here) into its liveness check. With MAXKILL 0, 5.8 is skipped (it finds no
+ * dead owner, so its loads change nothing) and so are the intent stores (nobody else reads
+ * them). -DCOARSE: a required consumer's 5.5 step 1 and its reading up to the cursor store in one
+ * step, and 5.8 step 3 an entry at a time (see the definition below). The fences of 5.11 are not
+ * modelled (sequential consistency). -DSTART=n begins the run with n one-slot messages published
+ * and read (the ring already turning), -DOSTART the optional consumer's cursor then.
+ * Not modelled: 5.6 wakes (waiting is polling), poison, bit 62 of claimed, producer_state (the
+ * end of the stream is idealised: every producer has exited or died and the consumer's next is
+ * the claimed count), the registration check before delivery (nobody is evicted), the header
+ * `gaps` (mp.pml: finding F1), claim-in-place (11.2 last paragraph), the corrupt-frame policy (a
+ * correct producer never makes one: asserted), attach/detach (mp.pml), registration (register.pml).
  *
  * Flags: -DOLD_510 the optional consumer of 5.10 before fe7c7aa (steps 3-4 only when step 1
  * found something to copy: a lapped consumer that finds a later round's word at next waits).
+ * -DFIX_PUBBOUND (finding F5, README.md): with no required consumer, the gating bound of 5.3
+ * step 1 in multi mode is the count below which every sequence is published or a gap, not the
+ * claimed count.
  *
  * Properties (assertions, and invalid end states):
  *  - a producer never lays out a frame that crosses the end of the array, and writes a slot only
@@ -49,7 +58,7 @@
  *    a PAD ends at the end of the array; messages are delivered in order per producer, each once;
  *  - the optional consumer: a copy that passes the lap check has a valid header, never a corrupt
  *    frame, and a delivered copy is the whole message (never torn), completely published; a lap
- *    is declared only when slot next was really claimed again; in order per producer, each once;
+ *    resumes at a frame boundary; messages in order per producer, each at most once;
  *  - every stored cursor is a frame boundary (or lies within a dead claim's run of GAPs, which
  *    11.3 step 1 passes over one sequence at a time; see README.md);
  *  - 5.8: only a sequence whose claimer is dead is passed over, never a published one;
@@ -58,7 +67,7 @@
  *    required consumer has delivered every message that was published whole (by a live or a dead
  *    producer); the optional consumer's delivered messages, PADs, gaps and lost sequences account
  *    for every sequence it passed, and every message published whole that it did not deliver lies
- *    in a gap or a range it counted as lost;
+ *    in a range it counted as lost;
  *  - no invalid end state: nobody waits forever.
  */
 #include "common.pml"
@@ -612,13 +621,6 @@ out:
 }
 
 #ifdef OPT
-#ifdef OSCAN1             /* the optional consumer's 5.10 step 1 in one step (see README.md) */
-#define OSCAN_BEGIN atomic {
-#define OSCAN_END   }
-#else
-#define OSCAN_BEGIN
-#define OSCAN_END
-#endif
 
 proctype Optional(byte next)
 {
@@ -630,7 +632,6 @@ proctype Optional(byte next)
   {
   skip;
 loop:
-  OSCAN_BEGIN
   atomic {                                  /* 5.10 step 1: hi as in 5.5 step 1: limit = claimed */
     dC = dC & ~ME;
     limit = claimed; hi = next; gmask = 0; moved = next; waitf = false
@@ -649,8 +650,7 @@ loop:
   :: hi >= limit -> break
   od;
 scanned:
-  skip
-  OSCAN_END;
+  skip;
 frames:
   if
   :: next < hi ->
