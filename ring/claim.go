@@ -2,11 +2,14 @@ package ring
 
 import (
 	"fmt"
+	"time"
 	"unsafe"
 
 	"github.com/ringwire/ringwire/coordination"
 	"github.com/ringwire/ringwire/internal/order"
+	"github.com/ringwire/ringwire/internal/sys"
 	"github.com/ringwire/ringwire/layout"
+	"github.com/ringwire/ringwire/liveness"
 )
 
 // Span is a run of consecutive slots, contiguous in memory: Len slots of SlotSize bytes each
@@ -222,6 +225,29 @@ func (p *Producer) waitRoomSlow(end uint64, wait bool) error {
 	return ended
 }
 
+// multiBound is the gating bound of a multi-mode claim (spec 5.3 step 1): the lowest cursor of
+// the active required consumers or, if there is none, the published prefix, plus the capacity.
+// Never the claimed count: a bound from it lets a producer claim the slot of a sequence another
+// producer claimed a lap earlier and has not written yet (model finding F5).
+func (p *Producer) multiBound() uint64 { return p.gatingMin(p.Published()) + p.cap }
+
+// deadClaimWait is how long a producer waits for room behind an unpublished sequence before it
+// checks whether the sequence's claimer died, and passes its claim over (spec 5.8): with no
+// required consumer, nobody else would. Then it checks again at most every waitBeat.
+const deadClaimWait = uint64(time.Second)
+
+// passOverDead runs spec 5.8 from the published prefix for a producer that has waited for room
+// since the monotonic time since, once deadClaimWait has passed, at most every waitBeat.
+func (p *Producer) passOverDead(since uint64) {
+	now := sys.Monotonic()
+	if now-since < deadClaimWait {
+		return
+	}
+	if last := p.lastPass.Load(); now-last >= waitBeat && p.lastPass.CompareAndSwap(last, now) {
+		liveness.PassOverDeadClaims(p.v, p.Published())
+	}
+}
+
 // NextClaim returns, in single mode, the sequence the next claim starts at (a framed producer
 // lays its frames out from it before claiming; spec 11.2 step 2).
 func (p *Producer) NextClaim() uint64 { return p.next }
@@ -285,13 +311,14 @@ func (p *Producer) claimMulti(n uint64, size func(uint64) uint64, wait bool) (ui
 		// The cached bound (shared by the goroutines of a heap ring) saves a registry scan per
 		// claim; any bound once computed stays safe, as cursors only grow (spec 5.3 step 1).
 		if end > p.mbound.Load() {
-			p.mbound.Store(p.gatingMin(c) + p.cap)
+			p.mbound.Store(p.multiBound())
 		}
 		if end > p.mbound.Load() {
 			if !wait {
-				return 0, 0, &FullError{Missing: end - (p.gatingMin(c) + p.cap)}
+				return 0, 0, &FullError{Missing: end - p.multiBound()}
 			}
 			var stalled error
+			since := sys.Monotonic()
 			fits := func() bool {
 				p.beatWhileWaiting()
 				w := p.cursors.LoadClaimed()
@@ -300,9 +327,10 @@ func (p *Producer) claimMulti(n uint64, size func(uint64) uint64, wait bool) (ui
 					return true // reported at the top of the loop
 				}
 				c := w.Count()
-				if c+n <= p.gatingMin(c)+p.cap {
+				if c+n <= p.multiBound() {
 					return true
 				}
+				p.passOverDead(since)
 				if p.watcher != nil {
 					_, stalled = p.watcher.Check(p.v, c, c+n)
 				}

@@ -118,6 +118,7 @@ type Producer struct {
 	closeTimeout time.Duration
 	mbound       atomic.Uint64         // multi mode: cached gating bound, a count claims may reach
 	lastBeat     atomic.Uint64         // CLOCK_MONOTONIC of the last heartbeat while waiting
+	lastPass     atomic.Uint64         // CLOCK_MONOTONIC of the last pass over dead claims while waiting (multi mode)
 	mpublished   atomic.Uint64         // multi mode: a count Published found published, where it scans from
 	blocker      *coordination.Blocker // in the producer_blockers count while it may block (spec 5.6)
 	halt         *atomic.Bool
@@ -413,7 +414,11 @@ func (p *Producer) AwaitConsumers(a Await) error {
 // Remaining returns how many sequences could be claimed now without waiting.
 func (p *Producer) Remaining() uint64 {
 	n := p.count()
-	m := p.gatingMin(n)
+	from := n
+	if p.multi {
+		from = p.Published() // the published prefix (spec 5.3 step 1)
+	}
+	m := p.gatingMin(from)
 	if n-m >= p.cap {
 		return 0
 	}
