@@ -12,7 +12,6 @@ use crate::event::{Event, EventType};
 use crate::frame::FrameGeometry;
 use crate::layout as l;
 use crate::process;
-use crate::recovery::Resolution;
 use crate::registry::{self, Request};
 use crate::segment::{check_event_type, Entry, ProducerMode, Segment};
 use crate::wait::{self, Blocking, WaitStrategy, Words};
@@ -577,19 +576,8 @@ impl<T> Consumer<T> {
                 }
             }
         }
-        let mut passed = false;
-        for s in self.next..self.next + seg.geometry().capacity {
-            match seg.resolve_sequence(s) {
-                Resolution::Passed => passed = true,
-                Resolution::Resolved => {}
-                Resolution::Wait => break,
-            }
-        }
-        if passed {
-            // Other consumers waiting at the same sequences can go on too.
-            wait::wake_unconditionally(seg, Words::CONSUMER);
-        }
-        passed
+        // Other consumers waiting at the same sequences are woken if it passes any over.
+        seg.pass_over(self.next, self.next + seg.geometry().capacity)
     }
 
     /// Spec 5.5 step 4, with nothing available (`next` is where this consumer waits): at most

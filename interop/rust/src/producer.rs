@@ -46,8 +46,12 @@ pub struct Producer<T> {
     generation: u32,
     /// Single mode: private `next` (the count claimed so far).
     next: u64,
-    /// Cached gating bound (minimum cursor of the active required consumers).
+    /// Cached gating bound (minimum cursor of the active required consumers, or the count
+    /// the producers had published).
     bound: u64,
+    /// Multi mode: the highest published prefix this producer found (spec 5.3 step 1), where
+    /// the next search starts if it is above `claimed - capacity`.
+    prefix: u64,
     /// The creator ends the stream (`producer_state = 2`) on close or drop.
     creator: bool,
     closed: bool,
@@ -279,6 +283,7 @@ impl<T> Producer<T> {
             generation,
             next,
             bound: 0,
+            prefix: 0,
             creator,
             closed: false,
             timeout: Duration::from_secs(20),
@@ -411,10 +416,10 @@ impl<T> Producer<T> {
     }
 
     /// The gating scan (5.3 step 1): the minimum cursor of every entry that gates (active,
-    /// required, not corrupt), or, if there is none, `count`: the count this producer had
-    /// published when it computes the bound (the first sequence of the claim it is making),
-    /// never anything higher: a consumer may register at any moment and start at that count
-    /// (5.7 step 6 relies on every bound being at most the count at the scan plus `capacity`).
+    /// required, not corrupt), or, if there is none, `count`: the count the producers had
+    /// published when the scan began ([`Self::published_count`]), never anything higher: a
+    /// consumer may register at any moment and start at that count (5.7 step 6 relies on every
+    /// bound being at most the count at the scan plus `capacity`).
     ///
     /// A second pass loads every entry's `state` word again and the scan starts over if one
     /// differs from the first pass (state or generation; model finding F4): a registration that
@@ -442,6 +447,23 @@ impl<T> Producer<T> {
                 .all(|((_, e), w)| e.state().load(Ordering::SeqCst) == w)
             {
                 return bound;
+            }
+        }
+    }
+
+    /// The count the producers had published, for the gating scan (5.3 step 1), `start` being
+    /// the count this producer loaded for its claim. Single mode: `start` (its private
+    /// `next`). Multi mode: the published prefix, searched from `claimed - capacity` or from
+    /// `prefix` (the highest found before, updated here), at most `start`: not `start` itself,
+    /// which nobody has published (another producer may hold sequences below it unwritten,
+    /// model finding F5).
+    fn published_count(seg: &Segment, start: u64, prefix: &mut u64) -> u64 {
+        match seg.geometry().mode {
+            ProducerMode::Single => start,
+            ProducerMode::Multi => {
+                let p = seg.published_prefix(start, *prefix);
+                *prefix = (*prefix).max(p);
+                p
             }
         }
     }
@@ -480,18 +502,27 @@ impl<T> Producer<T> {
 
     /// Ensures `end - capacity <= bound` for the claim `start..end` (`start` the producers' count
     /// this producer loaded), waiting for room (5.3 step 1, 5.6). Every recompute of the bound
-    /// also loads `poison_state` and fails with `Poisoned` if it is set.
+    /// also loads `poison_state` and fails with `Poisoned` if it is set. In multi mode a
+    /// producer waiting behind a published prefix below `start` runs 5.8 from that prefix about
+    /// every 100 ms while it waits (never on the fast path): with no required consumer nobody
+    /// else passes a dead producer's claim over.
     fn wait_for_room(&mut self, start: u64, end: u64) -> Result<()> {
         let cap = self.seg.geometry().capacity;
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
         self.seg.check_poison()?;
-        self.bound = Self::gating_bound(&self.seg, start);
+        let mut prefix = self.prefix;
+        self.bound = Self::gating_bound(
+            &self.seg,
+            Self::published_count(&self.seg, start, &mut prefix),
+        );
+        self.prefix = prefix;
         if end.saturating_sub(cap) <= self.bound {
             return Ok(());
         }
         let seg = &self.seg;
+        let multi = seg.geometry().mode == ProducerMode::Multi;
         let (index, stall_timeout, watch) = (self.index, self.stall_timeout, &mut self.stall_watch);
         let mut bound = self.bound;
         let mut last_scan = Instant::now();
@@ -517,12 +548,17 @@ impl<T> Producer<T> {
                     last_scan = Instant::now();
                     seg.evict_where(|_, _, _, owner| process::owner_dead(owner));
                     Self::evict_stalled(seg, stall_timeout, watch);
+                    // Spec 5.8 from the published prefix (only a dead claimer's sequences).
+                    if multi && prefix < start {
+                        seg.pass_over(prefix, start);
+                    }
                 }
-                bound = Self::gating_bound(seg, start);
+                bound = Self::gating_bound(seg, Self::published_count(seg, start, &mut prefix));
                 Ok(end.saturating_sub(cap) <= bound)
             },
         )?;
         self.bound = bound;
+        self.prefix = prefix;
         if ok {
             Ok(())
         } else {

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::layout as l;
 use crate::process;
 use crate::segment::{Intent, ProducerEntry, Segment};
+use crate::wait::{self, Words};
 
 /// What spec 5.8 decided for one sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +86,41 @@ impl Segment {
                 return Resolution::Passed;
             }
         }
+    }
+
+    /// Spec 5.3 step 1 in multi mode, the count the producers have published: the *published
+    /// prefix*, the first sequence `s` from `claimed - capacity` on (or from `from`, a higher
+    /// prefix the caller found before) whose availability word is not resolved, or `claimed`
+    /// (a claimed count the caller loaded) if there is none. Never above `claimed`. Not the
+    /// claimed count itself: sequences below it may be held, unwritten, by another producer
+    /// (model finding F5).
+    pub(crate) fn published_prefix(&self, claimed: u64, from: u64) -> u64 {
+        let first = claimed.saturating_sub(self.geometry().capacity).max(from);
+        (first..claimed)
+            .find(|&s| !self.resolved(s))
+            .unwrap_or(claimed)
+    }
+
+    /// Spec 5.8 on `first` and the sequences after it up to `end` (at most `capacity` of
+    /// them), one at a time, while each is resolved: run by a required consumer waiting at
+    /// `first`, and by a producer waiting for room behind a published prefix that stops at
+    /// `first`. Only a dead claimer's sequences are passed over. If any was, wakes the
+    /// consumers (the gaps are theirs to read). Returns whether any was passed over.
+    pub(crate) fn pass_over(&self, first: u64, end: u64) -> bool {
+        let end = end.min(first + self.geometry().capacity);
+        let mut passed = false;
+        for s in first..end {
+            match self.resolve_sequence(s) {
+                Resolution::Passed => passed = true,
+                Resolution::Resolved => {}
+                Resolution::Wait => break,
+            }
+        }
+        if passed {
+            // Every consumer waiting at these sequences can go on.
+            wait::wake_unconditionally(self, Words::CONSUMER);
+        }
+        passed
     }
 
     /// Retires every active producer entry whose owner is dead and whose claims are all

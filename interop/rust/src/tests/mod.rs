@@ -10,6 +10,7 @@ use crate::wait::WaitStrategy;
 mod consuming;
 mod creation;
 mod frames;
+mod gating;
 mod golden;
 mod liveness;
 mod optional;
