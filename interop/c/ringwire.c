@@ -592,6 +592,8 @@ typedef int (*rw_cond)(void *arg);
 #define RW_BOUNDED_SLICE_NS 1000000ull /* 5.6: without F3, every kernel wait is at most 1 ms */
 #define RW_HEARTBEAT_WAIT_NS 250000000ull /* heartbeats while waiting: every 250 ms (spec 8: 1 s) */
 #define RW_LIVENESS_NS 500000000ull   /* 5.5 step 4: producers checked every 500 ms (spec: 1 s) */
+#define RW_PRODUCER_RESOLVE_NS 100000000ull /* 5.8: a producer waiting for room passes dead claims
+					      * over after 100 ms of waiting, then every 100 ms */
 
 /* Waits until cond(arg) is true or the monotonic deadline passes (UINT64_MAX: never). Yields a
  * few times first. Then, on Linux and unless *blocker is RW_BLOCKER_NEVER, registers as a blocker
@@ -1890,6 +1892,8 @@ static rw_code producer_init(rw_producer *p, rw_segment *seg, rw_error *err)
 			  ? atomic_load_explicit(&seg->cursors->claimed, memory_order_acquire)
 			  : 0;
 	p->bound = 0;
+	p->prefix = 0;     /* multi: found again from claimed - capacity on the first scan */
+	p->resolve_at = 0; /* set when a wait for room begins */
 	p->blocker = RW_BLOCKER_NONE; /* registers on its first kernel wait (5.6) */
 	ok(err);
 	return RW_OK;
@@ -1917,14 +1921,14 @@ void rw_producer_heartbeat(rw_producer *p)
 }
 
 /* The gating scan (5.3 step 1): the minimum cursor of the entries that gate (active, required, not
- * corrupt), or fallback (the count the producer had published when it computed the bound) if there
- * is none. A second pass loads every entry's state word again and the scan starts over if one
- * differs (state or generation) from the first pass: a registration that activates after the first
- * pass went by its entry may copy another entry's cursor (5.7 step 6, oldest or depends_on) before
- * that cursor moves and the first pass loads it, and a bound from such a scan could overwrite the
- * newcomer's start. With the second pass a scan is as good as one taken at a single instant. It
- * repeats only while peers keep registering, taking over, deregistering or evicting. */
-static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback)
+ * corrupt), or UINT64_MAX if there is none. A second pass loads every entry's state word again and
+ * the scan starts over if one differs (state or generation) from the first pass: a registration
+ * that activates after the first pass went by its entry may copy another entry's cursor (5.7 step
+ * 6, oldest or depends_on) before that cursor moves and the first pass loads it, and a bound from
+ * such a scan could overwrite the newcomer's start. With the second pass a scan is as good as one
+ * taken at a single instant. It repeats only while peers keep registering, taking over,
+ * deregistering or evicting. */
+static uint64_t gating_scan(const rw_segment *seg)
 {
 	uint32_t seen[RW_MAX_REGISTRY];
 	uint32_t n = seg->g.registry_capacity;
@@ -1952,8 +1956,44 @@ static uint64_t gating_bound(const rw_segment *seg, uint64_t fallback)
 		while (i < n && rw_entry_state_word(rw_entry_at(seg, i)) == seen[i])
 			i++;
 		if (i == n)
-			return bound == UINT64_MAX ? fallback : bound;
+			return bound;
 	}
+}
+
+/* 5.3 step 1 in multi mode: the published prefix, the first sequence s from claimed - capacity on
+ * (or from the prefix this producer found before, if higher) whose availability word's low 62 bits
+ * are below s + 1, or the claimed count if there is none. Every sequence below it is published,
+ * passed over or of a later lap, so its slot holds nothing a producer still writes. (Not the
+ * claimed count: a sequence below it may be claimed by another producer and not yet written, and a
+ * bound past it lets two producers write one slot; model finding F5.) The acquire loads of the
+ * availability words order those producers' slot writes before this producer's reuse of them.
+ * Amortized one load per sequence: the scan resumes where it stopped. */
+static uint64_t published_prefix(rw_producer *p)
+{
+	const rw_segment *seg = p->seg;
+	uint64_t L = rw_claimed_count(seg);
+	uint64_t cap = seg->g.capacity;
+	uint64_t s = L > cap ? L - cap : 0;
+	if (p->prefix > s && p->prefix <= L)
+		s = p->prefix;
+	while (s < L && seq_resolved(seg, s))
+		s++;
+	p->prefix = s;
+	return s;
+}
+
+/* The gating bound of 5.3 step 1 for a claim from start: the gating scan's minimum cursor or, if
+ * no consumer gates, the count the producers had published when the scan began (single mode: the
+ * producer's own next, which is start; multi mode: the published prefix, found before the scan).
+ * *by_prefix (may be NULL) is set when the bound is the multi-mode published prefix. */
+static uint64_t producer_bound(rw_producer *p, uint64_t start, int *by_prefix)
+{
+	int multi = p->seg->g.mode == RW_MODE_MULTI;
+	uint64_t published = multi ? published_prefix(p) : start;
+	uint64_t bound = gating_scan(p->seg);
+	if (by_prefix)
+		*by_prefix = multi && bound == UINT64_MAX;
+	return bound == UINT64_MAX ? published : bound;
 }
 
 struct room_wait {
@@ -1971,7 +2011,18 @@ static int room_or_news(void *arg)
 	rw_segment *seg = p->seg;
 	if (rw_monotonic_ns() - p->heartbeat_at >= RW_HEARTBEAT_WAIT_NS)
 		rw_producer_heartbeat(p);
-	p->bound = gating_bound(seg, w->start);
+	int by_prefix = 0;
+	p->bound = producer_bound(p, w->start, &by_prefix);
+	if (w->end - seg->g.capacity > p->bound && by_prefix) {
+		/* 5.8: no required consumer gates, so none passes over a dead producer's claim at
+		 * the published prefix; the waiting producer does, every RW_PRODUCER_RESOLVE_NS */
+		uint64_t now = rw_monotonic_ns();
+		if (now >= p->resolve_at) {
+			p->resolve_at = now + RW_PRODUCER_RESOLVE_NS;
+			if (rw_pass_over_dead_claims(seg, p->bound) != 0)
+				p->bound = producer_bound(p, w->start, NULL);
+		}
+	}
 	return w->end - seg->g.capacity <= p->bound || poison_pending(seg) ||
 	       atomic_load_explicit(&seg->hdr->producer_state, memory_order_acquire) ==
 		       RW_STREAM_CLOSED ||
@@ -1987,11 +2038,14 @@ static rw_code wait_for_room(rw_producer *p, uint64_t start, uint64_t end, uint6
 	rw_segment *seg = p->seg;
 	struct room_wait w = {p, start, end};
 	rw_producer_heartbeat(p);
+	p->resolve_at = rw_monotonic_ns() + RW_PRODUCER_RESOLVE_NS;
 	rw_code rc = rw_block_until(&seg->hdr->producer_blockers, &p->blocker,
 				    &seg->wait->producer_waiters, &seg->wait->producer_wake,
 				    room_or_news, &w, deadline);
 	if (rc != RW_OK)
-		return fail(err, rc, "ring full: sequence %llu waits for consumer cursor %llu",
+		return fail(err, rc,
+			    "ring full: sequence %llu waits for the gating bound %llu (the lowest "
+			    "required cursor, or the count published)",
 			    (unsigned long long)(end - 1), (unsigned long long)p->bound);
 	return RW_OK;
 }
@@ -2006,7 +2060,7 @@ static rw_code ensure_room(rw_producer *p, uint64_t start, uint64_t end, uint64_
 	*waited = 0;
 	if (end <= cap || end - cap <= p->bound)
 		return RW_OK;
-	p->bound = gating_bound(p->seg, start);
+	p->bound = producer_bound(p, start, NULL);
 	if (poison_pending(p->seg))
 		return fail_poisoned(p->seg, err);
 	if (end - cap <= p->bound)

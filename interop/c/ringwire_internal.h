@@ -92,7 +92,9 @@ struct rw_producer {
 	int failed;               /* this producer poisoned the ring */
 	int blocker;              /* RW_BLOCKER_*: place in the header's producer_blockers */
 	uint64_t next;  /* single: count claimed; multi: unused between calls */
-	uint64_t bound; /* cached gating bound (min required cursor) */
+	uint64_t bound; /* cached gating bound (min required cursor, or the count published) */
+	uint64_t prefix; /* multi: the published prefix this producer last found (5.3 step 1) */
+	uint64_t resolve_at; /* multi: monotonic ns from which a wait for room may run 5.8 again */
 	uint64_t pending_lo, pending_hi; /* the claim awaiting rw_producer_publish_claim */
 	/* The message claimed in place (rw_producer_claim_message) awaiting its publish or
 	 * abandon: its frame's first sequence, its slots, and the bytes it was claimed for. */

@@ -45,6 +45,8 @@ void test_takeover_scan(void);
 void test_provisional_start(void);
 void test_start_across_processes(void);
 void test_gating_second_pass(void);
+void test_multi_unpublished_claim(void);
+void test_multi_dead_claim_passed_over(void);
 void test_registration_rules(void);
 void test_golden_framed(void);
 void test_frames_layout(void);
@@ -119,6 +121,8 @@ int main(int argc, char **argv)
 		{"provisional_start", test_provisional_start},
 		{"start_across_processes", test_start_across_processes},
 		{"gating_second_pass", test_gating_second_pass},
+		{"multi_unpublished_claim", test_multi_unpublished_claim},
+		{"multi_dead_claim_passed_over", test_multi_dead_claim_passed_over},
 		{"registration_rules", test_registration_rules},
 		{"golden_framed", test_golden_framed},
 		{"frames_layout", test_frames_layout},

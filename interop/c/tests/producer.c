@@ -104,6 +104,9 @@ void test_overflow(void)
 		/* counts stay below 2^62: a count of 2^62 would be the closed bit (README 19) */
 		atomic_store(&seg->cursors->claimed, RW_MAX_SEQUENCE - 3);
 		atomic_store(&seg->cursors->published, mode == RW_MODE_SINGLE ? RW_MAX_SEQUENCE - 3 : 0);
+		/* multi: the ring's last lap published, so that the published prefix is claimed */
+		for (uint64_t q = RW_MAX_SEQUENCE - 11; mode == RW_MODE_MULTI && q < RW_MAX_SEQUENCE - 3; q++)
+			atomic_store(rw_availability_word(seg, q), q + 1);
 		rw_producer *p = NULL;
 		CHECK(rw_producer_register(seg, &p, NULL) == RW_OK, "producer init");
 		uint8_t ev[EV_SIZE * 3] = {0};
@@ -472,4 +475,114 @@ void test_gating_second_pass(void)
 		rw_segment_close(seg);
 		free(img);
 	}
+}
+/* ---- the published prefix bounds multi-mode claims (5.3 step 1, model finding F5) -------------- */
+
+/* A multi-mode ring of 8 with no required consumer: the creator's producer publishes 0..2, then a
+ * second producer entry (owner `owner`) claims [3, 5) by hand (intent, then the CAS of claimed)
+ * and writes nothing. The creator's producer then publishes 5..10: with the published prefix at 3
+ * that is as far as it may go (11 would reuse slot 3). Returns the producer; *img is the image. */
+static rw_producer *unpublished_claim(uint64_t owner, rw_segment **seg, uint8_t **img,
+				      rw_producer_entry **fake)
+{
+	rw_error err = {0};
+	rw_config cfg = config(8, RW_MODE_MULTI, 2);
+	cfg.producer_capacity = 2;
+	*img = heap_segment(&cfg, seg);
+	rw_producer *p = NULL;
+	CHECK_RC(rw_producer_register(*seg, &p, &err), RW_OK, err);
+	uint8_t ev[EV_SIZE];
+	for (uint64_t k = 0; k < 3; k++) {
+		ev_make(ev, k, 0);
+		CHECK_RC(rw_producer_publish(p, ev, 1, 0, &err), RW_OK, err);
+	}
+	rw_producer_entry *f = rw_producer_entry_at(*seg, 1);
+	atomic_store(&f->owner, owner);
+	atomic_store(&f->state, rw_state_word(RW_PRODUCER_ACTIVE, 1));
+	atomic_store(&f->intent_end, 0);
+	atomic_store(&f->intent_start, 3);
+	atomic_store(&f->intent_end, 5);
+	uint64_t c = 3;
+	CHECK(atomic_compare_exchange_strong(&(*seg)->cursors->claimed, &c, 5),
+	      "the second producer claims [3, 5) (claimed was %llu)", (unsigned long long)c);
+	for (uint64_t k = 5; k < 11; k++) {
+		ev_make(ev, k, 0);
+		CHECK_RC(rw_producer_publish(p, ev, 1, 0, &err), RW_OK, err);
+	}
+	*fake = f;
+	return p;
+}
+
+void test_multi_unpublished_claim(void)
+{
+	rw_error err = {0};
+	rw_segment *seg = NULL;
+	uint8_t *img = NULL;
+	rw_producer_entry *fake = NULL;
+	rw_producer *p = unpublished_claim(rw_self_identity(), &seg, &img, &fake);
+	uint64_t first = 99;
+	rw_code rc = rw_producer_claim(p, 1, 0, &first, &err);
+	CHECK(rc == RW_ERR_TIMEOUT,
+	      "11 would reuse slot 3, claimed by a live producer and unwritten: full, not a claim "
+	      "(got %s, first %llu)",
+	      rw_code_name(rc), (unsigned long long)first);
+	if (rc == RW_OK)
+		rw_producer_publish_claim(p); /* what the claimed-count bound allowed */
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 11, 0);
+	CHECK_RC(rw_producer_publish(p, ev, 1, 30, &err), RW_ERR_TIMEOUT, err);
+	CHECK(rw_segment_claimed_count(seg) == 11 && atomic_load(rw_availability_word(seg, 3)) == 0 &&
+		      atomic_load(&seg->hdr->gaps) == 0,
+	      "nothing claimed past 3 + capacity, slot 3 untouched, no gap over a live claim "
+	      "(claimed %llu, availability[3] %llu)",
+	      (unsigned long long)rw_segment_claimed_count(seg),
+	      (unsigned long long)atomic_load(rw_availability_word(seg, 3)));
+	/* the second producer writes and publishes 3 and 4 (5.4 steps 4-6): the first goes on */
+	for (uint64_t s = 3; s < 5; s++) {
+		ev_make(rw_slot(seg, s), s, 1);
+		atomic_store(rw_availability_word(seg, s), s + 1);
+	}
+	atomic_store(&fake->intent_end, 0);
+	for (uint64_t k = 11; k < 13; k++) {
+		ev_make(ev, k, 0);
+		CHECK_RC(rw_producer_publish(p, ev, 1, 0, &err), RW_OK, err);
+	}
+	CHECK(atomic_load(rw_availability_word(seg, 3)) == 12 &&
+		      atomic_load(rw_availability_word(seg, 4)) == 13 &&
+		      ev_check(rw_slot(seg, 12), 12, 0) == 0,
+	      "once 3 and 4 are published, 11 and 12 reuse their slots");
+	atomic_store(&fake->state, rw_state_word(RW_PRODUCER_CLOSED, 1));
+	atomic_store(&fake->owner, 0);
+	rc = rw_producer_close(p, 1000, &err); /* CHECK_RC evaluates its argument twice */
+	CHECK_RC(rc, RW_OK, err);
+	rw_segment_close(seg);
+	free(img);
+}
+
+void test_multi_dead_claim_passed_over(void)
+{
+	rw_error err = {0};
+	rw_segment *seg = NULL;
+	uint8_t *img = NULL;
+	rw_producer_entry *fake = NULL;
+	rw_producer *p = unpublished_claim(rw_owner_identity(dead_pid(), 0), &seg, &img, &fake);
+	rw_code rc;
+	CHECK(atomic_load(&seg->hdr->gaps) == 0, "nobody passed the dead claim over yet");
+	/* no required consumer runs 5.8: the waiting producer does, and goes on */
+	uint8_t ev[EV_SIZE];
+	ev_make(ev, 11, 0);
+	CHECK_RC(rw_producer_publish(p, ev, 1, 3000, &err), RW_OK, err);
+	CHECK(atomic_load(&seg->hdr->gaps) == 2 && rw_segment_is_gap(seg, 4) &&
+		      atomic_load(rw_availability_word(seg, 3)) == 12,
+	      "3 and 4 passed over (gaps %llu, availability[4] 0x%llx), then 11 published",
+	      (unsigned long long)atomic_load(&seg->hdr->gaps),
+	      (unsigned long long)atomic_load(rw_availability_word(seg, 4)));
+	ev_make(ev, 12, 0);
+	CHECK_RC(rw_producer_publish(p, ev, 1, 0, &err), RW_OK, err);
+	CHECK(atomic_load(&seg->hdr->gaps) == 2, "each gap counted once");
+	CHECK(rw_segment_retire_resolved(seg) == 1, "the resolved dead entry can be retired");
+	rc = rw_producer_close(p, 1000, &err); /* CHECK_RC evaluates its argument twice */
+	CHECK_RC(rc, RW_OK, err);
+	rw_segment_close(seg);
+	free(img);
 }
