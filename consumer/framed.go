@@ -24,14 +24,15 @@ type MessageFunc func(msg []byte, seq uint64, endOfBatch bool) error
 // handler calls return; an optional one hands over a copy checked against laps (spec 11.4). It
 // is not safe for concurrent use: one goroutine reads.
 type Framed struct {
-	r     *ring.Consumer
-	g     layout.FrameGeometry
-	hl    uintptr
-	mask  uint64
-	opt   bool
-	multi bool
-	refs  []frameRef // the messages of the batch being delivered (required consumers)
-	buf   []byte     // optional consumers' copy of one payload
+	r       *ring.Consumer
+	g       layout.FrameGeometry
+	hl      uintptr
+	mask    uint64
+	opt     bool
+	multi   bool
+	refs    []frameRef // the messages of the batch being delivered (required consumers)
+	touched uint64     // slots below it were touched already (TouchSlots)
+	buf     []byte     // optional consumers' copy of one payload
 }
 
 type frameRef struct {
@@ -172,9 +173,17 @@ func (c *Framed) deliver(h MessageFunc, max int) (n int, want uint64, err error)
 	}
 	r := c.r
 	s, hi := r.Next(), r.End()
+	if to := min(hi, s+touchAhead); to > c.touched {
+		from := s
+		if c.touched > from {
+			from = c.touched
+		}
+		r.TouchSlots(from, to)
+		c.touched = to
+	}
 	refs := c.refs[:0]
 	for s < hi && (max <= 0 || len(refs) < max) {
-		end, pad, stop, want, err := c.frame(s, hi, len(refs) > 0, nil)
+		end, n, pad, stop, want, err := c.frame(s, hi, len(refs) > 0, nil)
 		if stop {
 			if want != 0 || err != nil {
 				return 0, want, err
@@ -182,7 +191,7 @@ func (c *Framed) deliver(h MessageFunc, max int) (n int, want uint64, err error)
 			break
 		}
 		if !pad {
-			refs = append(refs, frameRef{seq: s, n: c.length(s)})
+			refs = append(refs, frameRef{seq: s, n: n})
 		}
 		s = end
 	}
@@ -200,10 +209,10 @@ func (c *Framed) deliver(h MessageFunc, max int) (n int, want uint64, err error)
 	return len(refs), 0, nil
 }
 
-// length returns the payload length of the (checked) frame at seq.
-func (c *Framed) length(seq uint64) uint32 {
-	return (*layout.FrameHeader)(c.r.Slot(seq)).Length
-}
+// touchAhead is how many slots a reader brings in at once before walking their frames
+// (ring.Consumer.TouchSlots): 128 KiB of 128-byte slots, more than a batch of 256 typical
+// messages spans.
+const touchAhead = 1024
 
 // frame examines the frame at s < hi (spec 11.3 steps 1-4). It returns the frame's end and
 // whether it is padding, or stop: the walk ends before s. A stop with want or err set happens only
@@ -212,19 +221,19 @@ func (c *Framed) length(seq uint64) uint32 {
 //
 // copied is the header an optional consumer copied and verified (spec 11.4); nil means read it
 // from the slot (a required consumer: the slot is published and gated).
-func (c *Framed) frame(s, hi uint64, held bool, copied *layout.FrameHeader) (end uint64, pad, stop bool, want uint64, err error) {
+func (c *Framed) frame(s, hi uint64, held bool, copied *layout.FrameHeader) (end uint64, n uint32, pad, stop bool, want uint64, err error) {
 	r := c.r
-	halt := func(w uint64, e func() error) (uint64, bool, bool, uint64, error) {
+	halt := func(w uint64, e func() error) (uint64, uint32, bool, bool, uint64, error) {
 		if held {
-			return 0, false, true, 0, nil
+			return 0, 0, false, true, 0, nil
 		}
 		if s > r.Next() {
 			r.Release(s) // padding passed over before s
 		}
 		if e != nil {
-			return 0, false, true, 0, e()
+			return 0, 0, false, true, 0, e()
 		}
-		return 0, false, true, w, nil
+		return 0, 0, false, true, w, nil
 	}
 	if copied == nil && c.multi && r.GapsIn() && r.IsGap(s) { // step 1 (optional consumers check it before copying)
 		return halt(0, r.PassGaps)
@@ -250,7 +259,7 @@ func (c *Framed) frame(s, hi uint64, held bool, copied *layout.FrameHeader) (end
 	if c.multi && r.GapsIn() && r.FirstGap(s, end) < end { // step 4
 		return halt(0, func() error { return r.PassOverFrame(end) })
 	}
-	return end, f.Pad(), false, 0, nil
+	return end, f.Length, f.Pad(), false, 0, nil
 }
 
 // deliverCopies is deliver for an optional consumer (spec 11.4): each frame's header and payload
@@ -276,7 +285,7 @@ func (c *Framed) deliverCopies(h MessageFunc, max int) (n int, want uint64, err 
 			r.Release(s)
 			return n, 0, r.SkipLappedFrames(s)
 		}
-		end, pad, stop, w, err := c.frame(s, hi, n > 0, &f)
+		end, _, pad, stop, w, err := c.frame(s, hi, n > 0, &f)
 		if stop {
 			if w != 0 || err != nil {
 				return 0, w, err

@@ -113,6 +113,7 @@ struct rw_consumer {
 	uint64_t owner;      /* our owner identity, as stored in the entry */
 	uint64_t depends_on;
 	uint64_t next;
+	uint64_t touched; /* framed reads: slots below it were prefetched ahead of the walk */
 	uint64_t lost;      /* events this (optional) consumer was lapped over, also in the entry */
 	uint64_t gaps_seen; /* gaps passed over (spec 5.8), also in the entry */
 	uint64_t gap_seq, gap_count;   /* the gaps reported by the last RW_ERR_GAP */

@@ -19,6 +19,8 @@ pub struct FramedConsumer {
     spans: Vec<(u64, Span)>,
     /// Copies of an optional consumer's messages (spec 11.4).
     copies: Vec<u8>,
+    /// Slots below it had their headers loaded ahead of the walk already.
+    touched: std::cell::Cell<u64>,
 }
 
 /// What a framed consumer is handed at one frame boundary.
@@ -72,6 +74,7 @@ impl FramedConsumer {
             frames,
             spans: Vec::new(),
             copies: Vec::new(),
+            touched: std::cell::Cell::new(0),
         })
     }
 
@@ -170,6 +173,14 @@ impl FramedConsumer {
         let g = self.frames;
         let multi = seg.geometry().mode == ProducerMode::Multi;
         let hi = c.available(u64::MAX);
+        // Each frame's address is known only from the header before it: load the headers'
+        // lines together first (values discarded), so that the walk's loads do not each wait
+        // for a cache miss alone.
+        let to = hi.min(c.next + 1024);
+        for p in c.next.max(self.touched.get())..to {
+            std::hint::black_box(seg.frame_header(p));
+        }
+        self.touched.set(self.touched.get().max(to));
         let mut w = Walk {
             end: c.next,
             gaps: 0,
