@@ -52,7 +52,7 @@ func TestProducer_Multi_NoRequiredConsumer_NeverLapsAnUnpublishedClaim(t *testin
 		published++
 	}
 	require.Equal(t, 6, published) // sequences 2..7: then slot 0 holds the unpublished 0
-	for s := c; s < c+2; s++ {       // the other producer publishes: room again
+	for s := c; s < c+2; s++ {     // the other producer publishes: room again
 		v.Availability(s).Store(s + 1)
 	}
 	v.Producer(1).IntentEnd.Store(0)
