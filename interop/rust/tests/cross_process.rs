@@ -1,8 +1,7 @@
 //! Cross-process tests: the built conformer runs as real producer and consumer processes.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringwire::conformance::{golden, ConformanceEvent};
@@ -11,72 +10,8 @@ use ringwire::{
     Segment,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
-
-/// A shared-memory name `/rwrs-<pid>-x<n>`, unlinked on drop even when the test fails.
-struct Shm(String);
-
-impl Shm {
-    fn new() -> Shm {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        Shm(format!(
-            "/rwrs-{}-x{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for Shm {
-    fn drop(&mut self) {
-        let _ = ringwire::unlink_shm(&self.0);
-    }
-}
-
-/// A child process killed (SIGKILL) and reaped on drop if the test did not wait for it.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn conformer");
-        Proc(Some(child))
-    }
-
-    /// Waits for exit; returns the exit code and stdout lines.
-    fn finish(mut self) -> (i32, Vec<String>) {
-        let mut child = self.0.take().expect("running");
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut out)
-            .expect("read stdout");
-        let status = child.wait().expect("wait");
-        (
-            status.code().unwrap_or(-1),
-            out.lines().map(str::to_string).collect(),
-        )
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn run(args: &[&str]) -> (i32, Vec<String>) {
-    Proc::spawn(args).finish()
-}
+mod common;
+use common::{run, Proc, Shm};
 
 fn wait_for_segment(name: &str) -> Segment {
     Segment::attach_shm(name, Duration::from_secs(10)).expect("segment appears")

@@ -2,10 +2,6 @@
 //! consumer processes, a producer killed with SIGKILL in the middle of a frame, and the
 //! conformer's framed contract (validate, golden, error codes).
 
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringwire::conformance::{framed_len, framed_message, golden, FRAMED_TYPE_NAME};
@@ -14,72 +10,8 @@ use ringwire::{
     FramedProducer, MessageItem, ProducerMode, WaitStrategy,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_ringwire-conformer");
-
-/// A shared-memory name `/rw-rframe-<pid>-<n>`, unlinked on drop even when the test fails.
-struct Shm(String);
-
-impl Shm {
-    fn new() -> Shm {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        Shm(format!(
-            "/rw-rframe-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-}
-
-impl Drop for Shm {
-    fn drop(&mut self) {
-        let _ = ringwire::unlink_shm(&self.0);
-    }
-}
-
-/// A conformer process, killed (SIGKILL) and reaped on drop if the test did not wait for it.
-struct Proc(Option<Child>);
-
-impl Proc {
-    fn spawn(args: &[&str]) -> Proc {
-        let child = Command::new(BIN)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn conformer");
-        Proc(Some(child))
-    }
-
-    /// Waits for exit: the exit code (or -signal) and the stdout lines.
-    fn finish(mut self) -> (i32, Vec<String>) {
-        let mut child = self.0.take().expect("running");
-        let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .expect("stdout")
-            .read_to_string(&mut out)
-            .expect("read stdout");
-        let status = child.wait().expect("wait");
-        let code = status
-            .code()
-            .unwrap_or_else(|| -status.signal().unwrap_or(0));
-        (code, out.lines().map(str::to_string).collect())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn run(args: &[&str]) -> (i32, Vec<String>) {
-    Proc::spawn(args).finish()
-}
+mod common;
+use common::{run, Proc, Shm};
 
 fn done(consumer: &str, n: u64, producers: u64, gaps: u64) -> String {
     format!(

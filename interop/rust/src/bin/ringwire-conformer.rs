@@ -444,6 +444,32 @@ fn publish_framed(
     Ok(())
 }
 
+/// The end of both consume roles: a failure that stopped the reading, then the close's, then the
+/// `done` line and the verdict of the checks.
+fn done(
+    stop: Option<Fail>,
+    closed: Out,
+    cname: &str,
+    received: u64,
+    producers: u64,
+    gaps: u64,
+    failure: Option<String>,
+) -> Out {
+    if let Some(fail) = stop {
+        return Err(fail);
+    }
+    closed?;
+    let ok = failure.is_none();
+    println!(
+        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"gaps\":{gaps},\"ok\":{ok}}}",
+        json_str(cname)
+    );
+    match failure {
+        None => Ok(()),
+        Some(m) => Err(Fail::verify(m)),
+    }
+}
+
 /// Per-producer check of the framed conformance stream (PROTOCOL.md, "The framed conformance
 /// message").
 struct FramedChecker {
@@ -544,23 +570,16 @@ fn consume_framed(
             break;
         }
     }
-    let closed = consumer.close();
-    if let Some(fail) = stop {
-        return Err(fail);
-    }
-    if let Err(e) = closed {
-        return Err(e.into());
-    }
-    let ok = checker.failure.is_none();
-    println!(
-        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"gaps\":{},\"ok\":{ok}}}",
-        json_str(cname),
-        checker.gaps
-    );
-    match checker.failure {
-        None => Ok(()),
-        Some(m) => Err(Fail::verify(m)),
-    }
+    let closed = consumer.close().map_err(Fail::from);
+    done(
+        stop,
+        closed,
+        cname,
+        received,
+        producers,
+        checker.gaps,
+        checker.failure,
+    )
 }
 
 /// Per-producer sequence check of the conformance stream.
@@ -657,23 +676,16 @@ fn consume(args: &[String]) -> Out {
             break;
         }
     }
-    let closed = consumer.close();
-    if let Some(fail) = stop {
-        return Err(fail);
-    }
-    if let Err(e) = closed {
-        return Err(e.into());
-    }
-    let ok = checker.failure.is_none();
-    println!(
-        "{{\"event\":\"done\",\"consumer\":{},\"received\":{received},\"producers\":{producers},\"gaps\":{},\"ok\":{ok}}}",
-        json_str(cname),
-        checker.gaps
-    );
-    match checker.failure {
-        None => Ok(()),
-        Some(m) => Err(Fail::verify(m)),
-    }
+    let closed = consumer.close().map_err(Fail::from);
+    done(
+        stop,
+        closed,
+        cname,
+        received,
+        producers,
+        checker.gaps,
+        checker.failure,
+    )
 }
 
 fn positional<'a>(args: &'a [String], n: usize, usage: &str) -> Result<Vec<&'a str>, Fail> {
