@@ -80,6 +80,21 @@ func (s *msgSink) add(msg []byte) {
 	s.n++
 }
 
+// drain reads with read (one batch a call) until r.Events messages arrived or it fails, the
+// clock starting at the first batch, and reports.
+func (s *msgSink) drain(r role, read func() error) error {
+	var err error
+	for s.n < uint64(r.Events) {
+		if err = read(); err != nil {
+			break
+		}
+		if s.start == 0 {
+			s.start = sys.Monotonic()
+		}
+	}
+	return s.report(r, err)
+}
+
 func (s *msgSink) report(r role, err error) error {
 	end := sys.Monotonic()
 	if err != nil && !errors.Is(err, consumer.ErrEndOfStream) {
@@ -154,15 +169,7 @@ func framedConsume(r role) error {
 		s.add(msg)
 		return nil
 	}
-	for s.n < uint64(r.Events) {
-		if _, err = c.Process(h, readBatch); err != nil {
-			break
-		}
-		if s.start == 0 {
-			s.start = sys.Monotonic()
-		}
-	}
-	return s.report(r, err)
+	return s.drain(r, func() error { _, err := c.Process(h, readBatch); return err })
 }
 
 // fixedProduce creates the fixed-slot ring and publishes the stream in claims of r.Batch events
@@ -232,15 +239,7 @@ func fixedConsume(r role) error {
 		}
 		return nil
 	}
-	for s.n < uint64(r.Events) {
-		if _, err = c.ProcessSlices(h, readBatch); err != nil {
-			break
-		}
-		if s.start == 0 {
-			s.start = sys.Monotonic()
-		}
-	}
-	return s.report(r, err)
+	return s.drain(r, func() error { _, err := c.ProcessSlices(h, readBatch); return err })
 }
 
 // pingMessage writes message i of the ping-pong into out (pingSize bytes): the pool's bytes at
