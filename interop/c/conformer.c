@@ -911,27 +911,38 @@ static int golden_consume(rw_consumer *c, uint64_t n)
 
 /* multi-gap: a forked producer takes producer entry 1 of the shared image, claims 3 sequences
  * and dies before publishing them (spec 5.8's "dies between step 3 and step 5"). */
-static int golden_dead_claim(void *buf, size_t len)
+static int dead_claim(void *buf, size_t len)
+{
+	rw_segment *s2;
+	rw_producer *q;
+	uint64_t first;
+	if (rw_segment_attach_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
+	    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
+	    (rw_producer_poll_only(q), 0) || rw_producer_claim(q, 3, 0, &first, NULL) != RW_OK ||
+	    first != 2)
+		return -1;
+	return 0; /* dies holding the claim */
+}
+
+/* Runs die(buf, len) in a forked child that then exits without cleaning up (a producer that
+ * dies), and reports whether it did its part. */
+static int golden_in_dying_child(int (*die)(void *, size_t), void *buf, size_t len)
 {
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		rw_segment *s2;
-		rw_producer *q;
-		uint64_t first;
-		if (rw_segment_attach_memory(buf, len, &conf_type, &s2, NULL) != RW_OK ||
-		    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
-		    (rw_producer_poll_only(q), 0) ||
-		    rw_producer_claim(q, 3, 0, &first, NULL) != RW_OK || first != 2)
-			_exit(1);
-		_exit(0); /* dies holding the claim */
-	}
+	if (pid == 0)
+		_exit(die(buf, len) == 0 ? 0 : 1);
 	int st;
 	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		return -1;
 	return 0;
+}
+
+static int golden_dead_claim(void *buf, size_t len)
+{
+	return golden_in_dying_child(dead_claim, buf, len);
 }
 
 /* c1 passes over the dead claim at its cursor: one RW_ERR_GAP of count 3. */
@@ -978,33 +989,27 @@ static int golden_read_frames(rw_consumer *c, uint32_t n)
  * k = 0 (70 bytes: sequences 3-4), writes it, publishes sequence 3 alone (the one direct layout
  * write: its availability word) and dies: a producer killed between its availability stores
  * (spec 5.4 step 5). */
+static int dead_frame(void *buf, size_t len)
+{
+	rw_segment *s2;
+	rw_producer *q;
+	void *payload;
+	if (rw_segment_attach_framed_memory(buf, len, CONF_FRAMED_TYPE_NAME, &s2, NULL) != RW_OK ||
+	    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
+	    (rw_producer_poll_only(q), 0) ||
+	    rw_producer_claim_message(q, 70, 0, &payload, NULL) != RW_OK ||
+	    (uint8_t *)payload != (uint8_t *)rw_segment_slot(s2, 3) + 16)
+		return -1;
+	conf_frame_fill(payload, 0, 1, 70);
+	rw_header *h = rw_segment_header(s2);
+	_Atomic uint64_t *avail = (_Atomic uint64_t *)(void *)((uint8_t *)buf + h->availability.offset);
+	atomic_store_explicit(&avail[3], 4, memory_order_release);
+	return 0; /* dies with sequence 4 claimed, unpublished */
+}
+
 static int golden_dead_frame(void *buf, size_t len)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		rw_segment *s2;
-		rw_producer *q;
-		void *payload;
-		if (rw_segment_attach_framed_memory(buf, len, CONF_FRAMED_TYPE_NAME, &s2, NULL) !=
-			    RW_OK ||
-		    rw_producer_register(s2, &q, NULL) != RW_OK || rw_producer_index(q) != 1 ||
-		    (rw_producer_poll_only(q), 0) ||
-		    rw_producer_claim_message(q, 70, 0, &payload, NULL) != RW_OK ||
-		    (uint8_t *)payload != (uint8_t *)rw_segment_slot(s2, 3) + 16)
-			_exit(1);
-		conf_frame_fill(payload, 0, 1, 70);
-		rw_header *h = rw_segment_header(s2);
-		_Atomic uint64_t *avail = (_Atomic uint64_t *)(void *)((uint8_t *)buf + h->availability.offset);
-		atomic_store_explicit(&avail[3], 4, memory_order_release);
-		_exit(0); /* dies with sequence 4 claimed, unpublished */
-	}
-	int st;
-	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		return -1;
-	return 0;
+	return golden_in_dying_child(dead_frame, buf, len);
 }
 
 /* c1 passes over the frame at 3 whole (11.3 step 4) once 5.8 has made sequence 4 a gap. */
