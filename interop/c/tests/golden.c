@@ -3,6 +3,20 @@
 
 /* ---- golden images and the conformer ------------------------------------------------------------ */
 
+/* Checks the image img of a scenario, masked, against the committed image want (read from ref),
+ * which it masks and frees. */
+static void same_as_file(const char *scenario, const uint8_t *img, size_t len, const char *ref,
+			 uint8_t *want, size_t rlen)
+{
+	rw_golden_mask(want, rlen);
+	size_t diff = 0;
+	while (diff < len && diff < rlen && img[diff] == want[diff])
+		diff++;
+	CHECK(rlen == len && diff == len, "%s differs from %s at byte %zu (lengths %zu/%zu)",
+	      scenario, ref, diff, len, rlen);
+	free(want);
+}
+
 void test_golden(void)
 {
 	static const char *scenarios[] = {"empty",  "single-wrapped", "multi-wrapped",
@@ -136,14 +150,7 @@ void test_golden(void)
 			free(want);
 			want = NULL;
 		} else if (want) {
-			rw_golden_mask(want, rlen);
-			size_t diff = 0;
-			while (diff < len && diff < rlen && img[diff] == want[diff])
-				diff++;
-			CHECK(rlen == len && diff == len,
-			      "%s differs from %s at byte %zu (lengths %zu/%zu)", scenarios[i], ref,
-			      diff, len, rlen);
-			free(want);
+			same_as_file(scenarios[i], img, len, ref, want, rlen);
 		} else {
 			printf("note: %s absent, golden comparison skipped\n", ref);
 		}
@@ -269,14 +276,7 @@ void test_golden_framed(void)
 		size_t rlen = 0;
 		uint8_t *want = (uint8_t *)read_all(ref, &rlen);
 		if (want) {
-			rw_golden_mask(want, rlen);
-			size_t diff = 0;
-			while (diff < len && diff < rlen && img[diff] == want[diff])
-				diff++;
-			CHECK(rlen == len && diff == len,
-			      "%s differs from %s at byte %zu (lengths %zu/%zu)", scenarios[i], ref,
-			      diff, len, rlen);
-			free(want);
+			same_as_file(scenarios[i], img, len, ref, want, rlen);
 		} else {
 			printf("note: %s absent, golden comparison skipped\n", ref);
 		}
